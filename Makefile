@@ -1,0 +1,110 @@
+# blast - build, test, demo, install.
+#
+#   make            build build/blast
+#   make test       install what is missing, build, run every test (units, integration, lint)
+#   make demo       install what is missing, build, send the example campaign to a local relay
+#   make sanitize   the tests again under AddressSanitizer and UBSan (build/sanitize/)
+#   make valgrind   the unit tests and one send under valgrind's leak checker
+#   make install PREFIX=/usr/local
+#   make deps       install the Debian packages the build and tests need (idempotent)
+
+VERSION  := $(shell cat VERSION)
+BUILD    ?= build
+PREFIX   ?= /usr/local
+CC       ?= cc
+PYTHON   := /usr/bin/python3
+PKGS     := yaml-0.1 jansson openssl libidn2
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+            -Wmissing-prototypes -Wno-missing-field-initializers \
+            -Wno-format-truncation
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DBLAST_VERSION='"$(VERSION)"' -MMD -MP
+LDFLAGS  ?=
+LDLIBS   += $(PKG_LIBS)
+
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+CORE_SRC := $(sort $(wildcard core/*.c))
+CMD_SRC  := $(sort $(wildcard cmd/blast/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+
+.PHONY: all test unit integration lint demo deps sanitize valgrind install uninstall clean format
+
+all: $(BUILD)/blast
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libblast.a: $(CORE_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/blast: $(CMD_OBJ) $(BUILD)/libblast.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libblast.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs criterion 2>/dev/null)
+
+# The README's test command: installs what it needs, then everything.
+test: deps
+	$(MAKE) --no-print-directory check-all
+
+.PHONY: check-all
+check-all: lint $(BUILD)/blast $(BUILD)/unit-tests
+	$(MAKE) --no-print-directory unit integration
+
+unit: $(BUILD)/unit-tests
+	cd tests/unit && ../../$(BUILD)/unit-tests --jobs 2
+
+integration: $(BUILD)/blast
+	BLAST=$(abspath $(BUILD)/blast) $(PYTHON) -m unittest discover -s tests/integration -t . -v
+
+lint:
+	@scripts/lint.sh
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	scripts/demo.sh $(BUILD)
+
+deps:
+	@scripts/deps.sh
+
+sanitize: deps
+	$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 CFLAGS="-O1 -g" \
+		build/sanitize/blast build/sanitize/unit-tests
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 CFLAGS="-O1 -g" unit integration
+
+valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
+	cd tests/unit && valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+		--trace-children=yes -q ../../$(BUILD)/unit-tests --jobs 1
+	BLAST_VALGRIND=1 BLAST=$(abspath $(BUILD)/blast) $(PYTHON) -m unittest -v \
+		tests.integration.test_send.SendExample
+
+install: $(BUILD)/blast
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/blast
+	install -m 0755 $(BUILD)/blast $(DESTDIR)$(PREFIX)/bin/blast
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/blast/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/blast
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/blast
+
+format:
+	clang-format -i core/*.c core/*.h cmd/blast/*.c cmd/blast/*.h tests/unit/*.c tests/unit/*.h
+
+clean:
+	rm -rf build
+
+-include $(DEPS)

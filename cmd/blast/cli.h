@@ -1,0 +1,37 @@
+/*
+ * cli - what the subcommands of the blast command share: exit codes (the
+ * contract of DESIGN.md §4), error printing, and the log sink on stderr.
+ * Only cmd/ prints to the terminal or exits; core/ returns errors.
+ */
+#ifndef BLAST_CLI_H
+#define BLAST_CLI_H
+
+#include "../../core/error.h"
+#include "../../core/log.h"
+
+#include <stdbool.h>
+
+enum blast_exit {
+    BLAST_EXIT_OK = 0,          /* every recipient delivered or skipped by rule */
+    BLAST_EXIT_INCOMPLETE = 1,  /* finished, but some recipients failed or are deferred */
+    BLAST_EXIT_USAGE = 2,       /* usage or campaign error: nothing sent */
+    BLAST_EXIT_INTERRUPTED = 3, /* stopped by a signal; a rerun resumes */
+    BLAST_EXIT_NO_RELAY = 4,    /* no relay usable */
+};
+
+/* Print "blast: FILE:LINE:COL: message" for err to stderr. */
+void cli_error(const struct blast_error *err);
+
+/* Print "blast: message" to stderr. */
+void cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A log that writes "blast: [level: ]message" lines to stderr, up to max. */
+void cli_log_init(struct log *lg, enum log_level max);
+
+/* Subcommands: each returns an exit code. */
+int cmd_send(int argc, char **argv);
+
+/* Usage texts, for `blast help COMMAND` and `blast COMMAND --help`. */
+extern const char cli_send_usage[];
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * blast - the command line: dispatch to a subcommand, help and version.
+ */
+#include "cli.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef BLAST_VERSION
+#define BLAST_VERSION "unknown"
+#endif
+
+static const char usage[] =
+    "usage: blast COMMAND [OPTIONS]\n"
+    "\n"
+    "Send personalised mail campaigns through authenticated SMTP relays.\n"
+    "\n"
+    "commands:\n"
+    "  send CAMPAIGN.yml    render and deliver the campaign, write its JSON report\n"
+    "  version              print the version\n"
+    "  help [COMMAND]       this text, or a command's options\n"
+    "\n"
+    "exit codes: 0 all delivered (or skipped by rule), 1 some failed or deferred,\n"
+    "2 usage or campaign error (nothing sent), 3 interrupted, 4 no relay usable.\n"
+    "See docs/ for the campaign file and the report.\n";
+
+void cli_error(const struct blast_error *err)
+{
+    char text[BLAST_ERROR_SOURCE_MAX + BLAST_ERROR_TEXT_MAX + 32];
+
+    fprintf(stderr, "blast: %s\n", blast_error_format(err, text, sizeof text));
+}
+
+void cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("blast: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void stderr_sink(void *arg, enum log_level level, const char *message)
+{
+    (void)arg;
+    if (level <= LOG_LEVEL_WARN)
+        fprintf(stderr, "blast: %s: %s\n", log_level_name(level), message);
+    else
+        fprintf(stderr, "blast: %s\n", message);
+}
+
+void cli_log_init(struct log *lg, enum log_level max)
+{
+    lg->sink = stderr_sink;
+    lg->arg = NULL;
+    lg->max = max;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+} commands[] = {
+    {"send", cmd_send, cli_send_usage},
+};
+
+static int help(const char *topic)
+{
+    size_t i;
+
+    if (topic == NULL) {
+        fputs(usage, stdout);
+        return BLAST_EXIT_OK;
+    }
+    for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(topic, commands[i].name) == 0) {
+            fputs(commands[i].usage, stdout);
+            return BLAST_EXIT_OK;
+        }
+    cli_fail("no such command '%s' (try 'blast help')", topic);
+    return BLAST_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    size_t i;
+
+    /* a server closing the connection must be an error we report, not a silent death */
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return BLAST_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0)
+        return help(argc > 2 ? argv[2] : NULL);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("blast %s\n", BLAST_VERSION);
+        return BLAST_EXIT_OK;
+    }
+    for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    cli_fail("unknown command '%s' (try 'blast help')", argv[1]);
+    return BLAST_EXIT_USAGE;
+}

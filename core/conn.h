@@ -1,0 +1,72 @@
+/*
+ * conn - one client transport connection: TCP, then optionally TLS, with deadlines.
+ *
+ * Owns: name resolution and a non-blocking connect bounded by a deadline, the TLS
+ * client (OpenSSL: TLS 1.2 minimum, SNI, chain and host name verification against
+ * the system store or a CA file), and reads and writes that give up at a deadline
+ * on the monotonic clock, so a peer that trickles bytes cannot stretch a timeout.
+ * Does not own: the protocol spoken over it (smtp), nor buffering of replies.
+ *
+ * A struct conn_tls holds one OpenSSL context per relay, shared by its connections;
+ * it must outlive them. Neither type is thread-safe by itself: one thread uses one
+ * connection at a time.
+ */
+#ifndef BLAST_CONN_H
+#define BLAST_CONN_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct conn;
+struct conn_tls;
+
+struct conn_tls_options {
+    bool verify;         /* verify the chain and the host name (default: true) */
+    const char *ca_file; /* PEM bundle to trust instead of the system store, or NULL */
+};
+
+/* Make a TLS client context. Errors: BLAST_ETLS (bad CA file), BLAST_ENOMEM. */
+int conn_tls_new(const struct conn_tls_options *o, struct conn_tls **out, struct blast_error *err);
+void conn_tls_free(struct conn_tls *t);
+
+/*
+ * Resolve host and connect to port before deadline (monotonic ms). Tries every
+ * address the name resolves to. Errors: BLAST_ECONNECT, BLAST_ETIMEOUT.
+ */
+int conn_open(const char *host, int port, int64_t deadline, struct conn **out,
+              struct blast_error *err);
+
+/* Close the socket (after a TLS close_notify when TLS is up) and free. Accepts NULL. */
+void conn_close(struct conn *c);
+
+/*
+ * Run the TLS handshake over the open connection, verifying the peer as host
+ * (the name given to conn_open). Errors: BLAST_ETLS (with the verification
+ * failure, e.g. "certificate has expired"), BLAST_ETIMEOUT, BLAST_ECLOSED.
+ */
+int conn_start_tls(struct conn *c, struct conn_tls *t, int64_t deadline, struct blast_error *err);
+
+bool conn_is_tls(const struct conn *c);
+const char *conn_tls_version(const struct conn *c); /* "TLSv1.3", or NULL */
+const char *conn_tls_cipher(const struct conn *c);
+bool conn_is_loopback(const struct conn *c); /* the peer address is 127/8 or ::1 */
+
+/* Write all of data before deadline. Errors: BLAST_ETIMEOUT, BLAST_ECLOSED, BLAST_EIO. */
+int conn_write(struct conn *c, const void *data, size_t len, int64_t deadline,
+               struct blast_error *err);
+
+/*
+ * Read what is available (at least one byte) into buf before deadline. Returns
+ * the byte count, or BLAST_ECLOSED at end of stream, BLAST_ETIMEOUT, BLAST_EIO.
+ */
+ssize_t conn_read(struct conn *c, void *buf, size_t size, int64_t deadline,
+                  struct blast_error *err);
+
+/* Our local address as an RFC 5321 address literal ("[127.0.0.1]", "[IPv6:...]"). */
+int conn_local_literal(const struct conn *c, char *out, size_t size);
+
+#endif

@@ -1,0 +1,77 @@
+/*
+ * mime - the bytes of one message: RFC 5322 headers and a MIME body.
+ *
+ * Owns: header fields and their folding (RFC 5322 §2.2.3: lines of at most 78
+ * characters where possible, never over 998), RFC 2047 encoded words for non-ASCII
+ * subjects and display names (split at character boundaries), quoted-printable
+ * bodies (RFC 2045 §6.7), multipart/alternative for text + HTML (RFC 2046 §5.1.4)
+ * with boundaries that cannot occur in the content, Message-ID and Date, and CRLF
+ * discipline: every line of the result ends in CRLF and no bare CR or LF remains.
+ * Does not own: rendering templates (compose), dot-stuffing (smtp), signing (dkim).
+ *
+ * Header injection: values are never copied into a header raw. Subjects and names
+ * have their control characters (CR and LF included) replaced by spaces before
+ * encoding, so no value can start a header line of its own.
+ */
+#ifndef BLAST_MIME_H
+#define BLAST_MIME_H
+
+#include "address.h"
+#include "buf.h"
+#include "error.h"
+
+#include <stddef.h>
+#include <time.h>
+
+/* RFC 5322 §2.1.1 */
+#define MIME_LINE_SOFT 78
+#define MIME_LINE_HARD 998
+
+struct mime_message {
+    const struct address *from;     /* required */
+    const struct address *to;       /* required */
+    const struct address *reply_to; /* optional */
+    const char *subject;            /* UTF-8 */
+    size_t subject_len;
+    const char *text; /* UTF-8 text body, or NULL */
+    size_t text_len;
+    const char *html; /* UTF-8 HTML body, or NULL; at least one body is set */
+    size_t html_len;
+    const char *message_id; /* "<...@...>", see mime_message_id() */
+    time_t date;
+};
+
+/*
+ * Append the complete message (headers, blank line, body; CRLF line ends, not
+ * dot-stuffed) to out. Errors: BLAST_EINVAL (no body), BLAST_ENOMEM.
+ */
+int mime_build(const struct mime_message *m, struct buf *out, struct blast_error *err);
+
+/*
+ * A new unique Message-ID "<random.time@domain>" for the given (ASCII) domain,
+ * written into out (at least 128 bytes). Returns 0, or BLAST_EINVAL when it does
+ * not fit.
+ */
+int mime_message_id(const char *domain, char *out, size_t size);
+
+/*
+ * Append a header field "Name: value" to out, with value (UTF-8) made safe:
+ * control characters become spaces, and the value is RFC 2047-encoded when it is
+ * not plain ASCII (or contains "=?"), folded to MIME_LINE_SOFT. For unstructured
+ * fields such as Subject.
+ */
+int mime_header_text(struct buf *out, const char *name, const char *value, size_t len);
+
+/*
+ * Append a mailbox header "Name: Display <addr>" (From, To, Reply-To), encoding
+ * the display name as needed and keeping the address intact on one line.
+ */
+int mime_header_mailbox(struct buf *out, const char *name, const struct address *a);
+
+/* Quoted-printable encoding of a text body (line ends normalised to CRLF). */
+int mime_qp_encode(struct buf *out, const char *in, size_t len);
+
+/* True when in needs no transfer encoding: ASCII, no NUL, no bare CR, lines <= 998. */
+int mime_is_7bit_clean(const char *in, size_t len);
+
+#endif

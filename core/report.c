@@ -1,0 +1,327 @@
+/*
+ * report - stream the JSON report with jansson. See report.h.
+ *
+ * The document is written in three parts: a head ({"schema_version", "campaign",
+ * "recipients": [), one compact object per recipient, one per line, and a tail
+ * (], "summary": {...}}). Only the summary's counters live in memory: totals by
+ * status and maps by relay, recipient domain and reply code, whose size is the
+ * number of distinct relays, domains and codes, not recipients.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const status_names[REPORT_STATUS_COUNT] = {
+    "delivered", "deferred", "failed", "unknown", "suppressed", "invalid", "duplicate", "rendered",
+};
+
+const char *report_status_name(enum report_status s)
+{
+    return s >= 0 && s < REPORT_STATUS_COUNT ? status_names[s] : "?";
+}
+
+struct report {
+    char *path;
+    char *tmp; /* NULL when writing to a caller's stream */
+    FILE *f;
+    bool borrowed; /* f belongs to the caller */
+    size_t entries;
+    size_t counts[REPORT_STATUS_COUNT];
+    json_t *campaign;
+    json_t *by_relay;  /* relay -> {status: count} */
+    json_t *by_domain; /* domain -> {status: count} */
+    json_t *by_code;   /* "550 5.1.1" -> count */
+    struct timeutil_stamp start;
+};
+
+static int io_fail(struct report *r, struct blast_error *err, const char *what)
+{
+    return blast_error_set(err, BLAST_EIO, r->path, 0, 0, "%s: %s", what, strerror(errno));
+}
+
+static int start(const char *path, FILE *stream, const struct report_info *info,
+                 struct report **out, struct blast_error *err)
+{
+    struct report *r;
+    char *head = NULL;
+    int fd = -1, rc;
+
+    *out = NULL;
+    r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+    r->start = timeutil_now();
+    r->path = strdup(path);
+    r->campaign =
+        json_pack("{s:s, s:s, s:b, s:s?}", "name", info->campaign, "file", info->campaign_file,
+                  "dry_run", info->dry_run, "test_to", info->test_to);
+    r->by_relay = json_object();
+    r->by_domain = json_object();
+    r->by_code = json_object();
+    if (r->path == NULL || r->campaign == NULL || r->by_relay == NULL || r->by_domain == NULL ||
+        r->by_code == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
+    if (stream != NULL) {
+        r->f = stream;
+        r->borrowed = true;
+    } else {
+        size_t n = strlen(path) + 16;
+        r->tmp = malloc(n);
+        if (r->tmp == NULL) {
+            rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+            goto out;
+        }
+        /* same directory as the target, so rename() is atomic */
+        snprintf(r->tmp, n, "%s.tmp.XXXXXX", path);
+        fd = mkstemp(r->tmp);
+        if (fd < 0) {
+            free(r->tmp);
+            r->tmp = NULL;
+            rc = io_fail(r, err, "cannot create the report");
+            goto out;
+        }
+        fchmod(fd, 0644);
+        r->f = fdopen(fd, "w");
+        if (r->f == NULL) {
+            close(fd);
+            rc = io_fail(r, err, "cannot create the report");
+            goto out;
+        }
+    }
+    head = json_dumps(r->campaign, JSON_COMPACT);
+    if (head == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
+    if (fprintf(r->f, "{\"schema_version\": %d,\n\"campaign\": %s,\n\"recipients\": [",
+                REPORT_SCHEMA_VERSION, head) < 0) {
+        rc = io_fail(r, err, "cannot write the report");
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+    rc = 0;
+out:
+    free(head);
+    report_abort(r);
+    return rc;
+}
+
+int report_open(const char *path, const struct report_info *info, struct report **out,
+                struct blast_error *err)
+{
+    return start(path, NULL, info, out, err);
+}
+
+int report_open_stream(FILE *f, const char *name, const struct report_info *info,
+                       struct report **out, struct blast_error *err)
+{
+    return start(name, f, info, out, err);
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+static json_t *time_or_null(struct timeutil_stamp t)
+{
+    char when[40];
+
+    if (t.sec == 0)
+        return json_null();
+    timeutil_rfc3339(t, when, sizeof when);
+    return json_string(when);
+}
+
+/* counts[key][status] += 1 */
+static int bump(json_t *map, const char *key, const char *status)
+{
+    json_t *inner = json_object_get(map, key), *n;
+
+    if (inner == NULL) {
+        inner = json_object();
+        if (inner == NULL || json_object_set_new(map, key, inner) < 0)
+            return BLAST_ENOMEM;
+    }
+    n = json_object_get(inner, status);
+    if (n == NULL)
+        return json_object_set_new(inner, status, json_integer(1)) < 0 ? BLAST_ENOMEM : 0;
+    return json_integer_set(n, json_integer_value(n) + 1) < 0 ? BLAST_ENOMEM : 0;
+}
+
+static const char *domain_of(const char *email)
+{
+    const char *at = strrchr(email, '@');
+
+    return at != NULL && at[1] != '\0' ? at + 1 : "(none)";
+}
+
+int report_add(struct report *r, const struct report_entry *e, struct blast_error *err)
+{
+    json_t *o;
+    char *line = NULL, domain[256];
+    const char *status = report_status_name(e->status);
+    size_t i;
+    int rc = 0;
+
+    o = json_object();
+    if (o == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
+    /* json_string() refuses invalid UTF-8; the list was checked, so NULL means memory */
+    json_object_set_new(o, "email", str_or_null(e->email));
+    json_object_set_new(o, "row", json_integer((json_int_t)e->row));
+    json_object_set_new(o, "status", json_string(status));
+    json_object_set_new(o, "code", e->code > 0 ? json_integer(e->code) : json_null());
+    json_object_set_new(o, "enhanced_code", str_or_null(e->enhanced));
+    json_object_set_new(o, "reply", str_or_null(e->reply));
+    json_object_set_new(o, "step", str_or_null(e->step));
+    json_object_set_new(o, "detail", str_or_null(e->detail));
+    json_object_set_new(o, "relay", str_or_null(e->relay));
+    json_object_set_new(o, "attempts", json_integer(e->attempts));
+    json_object_set_new(o, "message_id", str_or_null(e->message_id));
+    json_object_set_new(o, "queue_id", str_or_null(e->queue_id));
+    json_object_set_new(o, "size", e->size > 0 ? json_integer((json_int_t)e->size) : json_null());
+    json_object_set_new(o, "first_attempt", time_or_null(e->first));
+    json_object_set_new(o, "last_attempt", time_or_null(e->last));
+    line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (line == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0,
+                               "cannot encode the report entry of row %zu", e->row);
+    if (fprintf(r->f, "%s\n%s", r->entries > 0 ? "," : "", line) < 0)
+        rc = io_fail(r, err, "cannot write the report");
+    free(line);
+    if (rc < 0)
+        return rc;
+    r->entries++;
+    r->counts[e->status]++;
+
+    /* domains are case-insensitive (RFC 5321 §2.4) */
+    snprintf(domain, sizeof domain, "%s", domain_of(e->email != NULL ? e->email : ""));
+    for (i = 0; domain[i] != '\0'; i++)
+        if (domain[i] >= 'A' && domain[i] <= 'Z')
+            domain[i] = (char)(domain[i] - 'A' + 'a');
+    if (bump(r->by_domain, domain, status) < 0 ||
+        (e->relay != NULL && bump(r->by_relay, e->relay, status) < 0))
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
+    if (e->code > 0) {
+        char key[32];
+        json_t *n;
+        snprintf(key, sizeof key, "%d%s%s", e->code, e->enhanced && e->enhanced[0] ? " " : "",
+                 e->enhanced ? e->enhanced : "");
+        n = json_object_get(r->by_code, key);
+        if (n == NULL ? json_object_set_new(r->by_code, key, json_integer(1)) < 0
+                      : json_integer_set(n, json_integer_value(n) + 1) < 0)
+            return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
+    }
+    return 0;
+}
+
+size_t report_count(const struct report *r, enum report_status s)
+{
+    return s >= 0 && s < REPORT_STATUS_COUNT ? r->counts[s] : 0;
+}
+
+static json_t *summary(struct report *r)
+{
+    struct timeutil_stamp end = timeutil_now();
+    double secs = (double)(end.sec - r->start.sec) + (double)(end.usec - r->start.usec) / 1e6;
+    json_t *s, *by_status;
+    int i;
+
+    by_status = json_object();
+    for (i = 0; i < REPORT_STATUS_COUNT; i++)
+        json_object_set_new(by_status, status_names[i], json_integer((json_int_t)r->counts[i]));
+    if (secs < 0)
+        secs = 0;
+    s = json_pack("{s:I, s:o, s:O, s:O, s:O, s:o, s:o, s:f, s:f}", "total", (json_int_t)r->entries,
+                  "by_status", by_status, "by_relay", r->by_relay, "by_domain", r->by_domain,
+                  "by_code", r->by_code, "start", time_or_null(r->start), "end", time_or_null(end),
+                  "duration_seconds", secs, "messages_per_second",
+                  secs > 0 ? (double)r->counts[REPORT_DELIVERED] / secs : 0.0);
+    return s;
+}
+
+int report_commit(struct report *r, struct blast_error *err)
+{
+    json_t *s = summary(r);
+    char *text = NULL;
+    int rc = 0, fd;
+
+    if (s == NULL || (text = json_dumps(s, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
+        goto out;
+    }
+    if (fprintf(r->f, "\n],\n\"summary\": %s\n}\n", text) < 0 || fflush(r->f) != 0) {
+        rc = io_fail(r, err, "cannot write the report");
+        goto out;
+    }
+    if (r->tmp != NULL) {
+        char *dir = strdup(r->path);
+        fd = fileno(r->f);
+        if (fsync(fd) != 0) {
+            free(dir);
+            rc = io_fail(r, err, "cannot flush the report to disk");
+            goto out;
+        }
+        if (fclose(r->f) != 0) {
+            r->f = NULL;
+            free(dir);
+            rc = io_fail(r, err, "cannot write the report");
+            goto out;
+        }
+        r->f = NULL;
+        if (rename(r->tmp, r->path) != 0) {
+            free(dir);
+            rc = io_fail(r, err, "cannot move the report into place");
+            goto out;
+        }
+        free(r->tmp);
+        r->tmp = NULL;
+        /* make the rename itself durable */
+        if (dir != NULL) {
+            int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY);
+            if (dfd >= 0) {
+                fsync(dfd);
+                close(dfd);
+            }
+            free(dir);
+        }
+    }
+out:
+    json_decref(s);
+    free(text);
+    report_abort(r);
+    return rc;
+}
+
+void report_abort(struct report *r)
+{
+    if (r == NULL)
+        return;
+    if (r->f != NULL && !r->borrowed)
+        fclose(r->f);
+    else if (r->f != NULL)
+        fflush(r->f);
+    if (r->tmp != NULL) {
+        unlink(r->tmp);
+        free(r->tmp);
+    }
+    json_decref(r->campaign);
+    json_decref(r->by_relay);
+    json_decref(r->by_domain);
+    json_decref(r->by_code);
+    free(r->path);
+    free(r);
+}

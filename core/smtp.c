@@ -1,0 +1,1022 @@
+/*
+ * smtp - an SMTP client session. See smtp.h.
+ *
+ * Shape (after curl's lib/smtp.c and Postfix's smtp_proto.c): one enum of states
+ * with a table of names, one function that changes state and logs the change, a
+ * command writer that logs a masked transcript, and one reply reader that turns a
+ * byte stream into whole replies. Timeouts are deadlines computed when a command
+ * is sent, so the total wait for a reply is bounded however the bytes arrive.
+ */
+#include "smtp.h"
+#include "buf.h"
+#include "text.h"
+#include "timeutil.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const state_names[SMTP_STATE_COUNT] = {
+    [SMTP_CONNECT] = "connect", [SMTP_GREETING] = "greeting", [SMTP_EHLO] = "EHLO",
+    [SMTP_HELO] = "HELO",       [SMTP_STARTTLS] = "STARTTLS", [SMTP_TLS] = "TLS handshake",
+    [SMTP_AUTH] = "AUTH",       [SMTP_READY] = "ready",       [SMTP_MAIL] = "MAIL FROM",
+    [SMTP_RCPT] = "RCPT TO",    [SMTP_DATA] = "DATA",         [SMTP_END_OF_DATA] = "end of data",
+    [SMTP_RSET] = "RSET",       [SMTP_QUIT] = "QUIT",         [SMTP_CLOSED] = "closed",
+};
+
+const char *smtp_state_name(enum smtp_state s)
+{
+    return s >= 0 && s < SMTP_STATE_COUNT ? state_names[s] : "?";
+}
+
+struct smtp_session {
+    struct smtp_options o; /* strings are borrowed from the caller */
+    struct conn *conn;
+    enum smtp_state state;
+    struct smtp_reply reply; /* the last reply read */
+    struct buf in;           /* bytes received and not yet parsed */
+    struct buf body;         /* the dot-stuffed message, reused */
+    unsigned caps, auth_mechs;
+    size_t size_limit;
+    bool dead;
+    char helo[256];
+};
+
+/* ---- replies ------------------------------------------------------------------------- */
+
+/* Copy a line of server text, replacing control characters and invalid UTF-8 with '?'. */
+static void append_sanitized(char *dst, size_t size, size_t *used, const char *src, size_t len)
+{
+    size_t i = 0;
+
+    while (i < len && *used + 1 < size) {
+        unsigned char c = (unsigned char)src[i];
+        size_t n = 1;
+
+        if (c >= 0x80) {
+            n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+            if (n > len - i || !text_utf8_valid(src + i, n) || *used + n >= size) {
+                dst[(*used)++] = '?';
+                i++;
+                continue;
+            }
+            memcpy(dst + *used, src + i, n);
+            *used += n;
+            i += n;
+            continue;
+        }
+        dst[(*used)++] = (c < 0x20 && c != '\t') || c == 0x7F ? '?' : (char)c;
+        i++;
+    }
+    dst[*used] = '\0';
+}
+
+/* Length of an RFC 3463 status code "c.sss.ddd" at the start of s, whose class is cls. */
+static size_t enhanced_len(const char *s, size_t len, int cls)
+{
+    size_t i = 0, part, digits;
+
+    if (len < 5 || s[0] != (char)('0' + cls) || s[1] != '.')
+        return 0;
+    i = 2;
+    for (part = 0; part < 2; part++) {
+        digits = 0;
+        while (i < len && s[i] >= '0' && s[i] <= '9' && digits < 3) {
+            i++;
+            digits++;
+        }
+        if (digits == 0)
+            return 0;
+        if (part == 0) {
+            if (i >= len || s[i] != '.')
+                return 0;
+            i++;
+        }
+    }
+    if (i < len && s[i] != ' ')
+        return 0;
+    return i;
+}
+
+int smtp_reply_parse(const char *in, size_t len, struct smtp_reply *r, size_t *used,
+                     struct blast_error *err)
+{
+    size_t pos = 0, textlen = 0;
+
+    r->code = 0;
+    r->enhanced[0] = '\0';
+    r->text[0] = '\0';
+    r->lines = 0;
+    for (;;) {
+        const char *line = in + pos, *nl;
+        size_t linelen, skip;
+        int code;
+
+        nl = memchr(line, '\n', len - pos);
+        if (nl == NULL) {
+            if (len - pos > SMTP_REPLY_LINE_MAX)
+                return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0,
+                                       "reply line longer than %d bytes", SMTP_REPLY_LINE_MAX);
+            if (len > SMTP_REPLY_TOTAL_MAX)
+                return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "reply longer than %d bytes",
+                                       SMTP_REPLY_TOTAL_MAX);
+            return 0;
+        }
+        linelen = (size_t)(nl - line);
+        if (linelen > 0 && line[linelen - 1] == '\r')
+            linelen--;
+        if (linelen > SMTP_REPLY_LINE_MAX)
+            return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "reply line longer than %d bytes",
+                                   SMTP_REPLY_LINE_MAX);
+        if (memchr(line, '\0', linelen) != NULL)
+            return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "NUL byte in a reply");
+        /* RFC 5321 §4.2: three digits, the first 2-5, the second 0-5 */
+        if (linelen < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
+            line[2] < '0' || line[2] > '9' || (linelen > 3 && line[3] != ' ' && line[3] != '-')) {
+            char shown[64];
+            size_t n = 0;
+            append_sanitized(shown, sizeof shown, &n, line, linelen < 40 ? linelen : 40);
+            return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "malformed reply line '%s'",
+                                   shown);
+        }
+        code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+        if (r->lines > 0 && code != r->code)
+            return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0,
+                                   "multiline reply changes its code from %d to %d", r->code, code);
+        r->code = code;
+        skip = linelen > 3 ? 4 : 3;
+        /* RFC 2034: an enhanced code leads the text; servers repeat it on every line */
+        {
+            size_t el = enhanced_len(line + skip, linelen - skip, code / 100);
+            if (el > 0) {
+                if (r->lines == 0 && el < sizeof r->enhanced) {
+                    memcpy(r->enhanced, line + skip, el);
+                    r->enhanced[el] = '\0';
+                }
+                skip += el;
+                if (skip < linelen && line[skip] == ' ')
+                    skip++;
+            }
+        }
+        if (r->lines > 0 && textlen + 1 < sizeof r->text)
+            r->text[textlen++] = '\n';
+        append_sanitized(r->text, sizeof r->text, &textlen, line + skip, linelen - skip);
+        r->lines++;
+        pos = (size_t)(nl - in) + 1;
+        if (pos > SMTP_REPLY_TOTAL_MAX)
+            return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "reply longer than %d bytes",
+                                   SMTP_REPLY_TOTAL_MAX);
+        if (linelen == 3 || line[3] == ' ') {
+            *used = pos;
+            return 1;
+        }
+    }
+}
+
+/* ---- session plumbing ---------------------------------------------------------------- */
+
+void smtp_timeouts_default(struct smtp_timeouts *t)
+{
+    /* RFC 5321 §4.5.3.2; connect, STARTTLS, AUTH, RSET and QUIT are not given there */
+    t->connect = 30 * 1000;
+    t->greeting = 5 * 60 * 1000;
+    t->ehlo = 5 * 60 * 1000;
+    t->starttls = 2 * 60 * 1000;
+    t->auth = 2 * 60 * 1000;
+    t->mail = 5 * 60 * 1000;
+    t->rcpt = 5 * 60 * 1000;
+    t->data = 2 * 60 * 1000;
+    t->block = 3 * 60 * 1000;
+    t->end_of_data = 10 * 60 * 1000;
+    t->rset = 2 * 60 * 1000;
+    t->quit = 10 * 1000;
+}
+
+static int timeout_of(const struct smtp_session *s, enum smtp_state st)
+{
+    const struct smtp_timeouts *t = &s->o.timeouts;
+
+    switch (st) {
+    case SMTP_CONNECT:
+        return t->connect;
+    case SMTP_GREETING:
+        return t->greeting;
+    case SMTP_EHLO:
+    case SMTP_HELO:
+        return t->ehlo;
+    case SMTP_STARTTLS:
+    case SMTP_TLS:
+        return t->starttls;
+    case SMTP_AUTH:
+        return t->auth;
+    case SMTP_MAIL:
+        return t->mail;
+    case SMTP_RCPT:
+        return t->rcpt;
+    case SMTP_DATA:
+        return t->data;
+    case SMTP_END_OF_DATA:
+        return t->end_of_data;
+    case SMTP_RSET:
+        return t->rset;
+    case SMTP_QUIT:
+        return t->quit;
+    default:
+        return t->mail;
+    }
+}
+
+static int64_t deadline_of(const struct smtp_session *s, enum smtp_state st)
+{
+    return timeutil_mono_ms() + timeout_of(s, st);
+}
+
+static void set_state(struct smtp_session *s, enum smtp_state st)
+{
+    if (s->state != st)
+        log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: %s -> %s", s->o.label, state_names[s->state],
+                state_names[st]);
+    s->state = st;
+}
+
+/* Mark the session unusable; the caller reports why. */
+static int die(struct smtp_session *s, int rc)
+{
+    s->dead = true;
+    return rc;
+}
+
+/*
+ * Send one command line. shown, when not NULL, is what the transcript prints
+ * instead of the line (for AUTH secrets).
+ */
+static int send_line(struct smtp_session *s, const char *line, const char *shown,
+                     struct blast_error *err)
+{
+    struct buf b = BUF_INIT;
+    int rc;
+
+    log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: %s", s->o.label, shown != NULL ? shown : line);
+    if ((rc = buf_puts(&b, line)) < 0 || (rc = buf_puts(&b, "\r\n")) < 0) {
+        buf_free(&b);
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    rc = conn_write(s->conn, b.data, b.len, deadline_of(s, s->state), err);
+    buf_free(&b);
+    return rc < 0 ? die(s, rc) : 0;
+}
+
+static int send_cmd(struct smtp_session *s, struct blast_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int send_cmd(struct smtp_session *s, struct blast_error *err, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line)
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "command too long");
+    return send_line(s, line, NULL, err);
+}
+
+/* Read one whole reply into s->reply before the deadline of the current state. */
+static int read_reply(struct smtp_session *s, struct blast_error *err)
+{
+    int64_t deadline = deadline_of(s, s->state);
+    char chunk[4096];
+
+    for (;;) {
+        size_t used = 0;
+        int rc = smtp_reply_parse(s->in.data != NULL ? s->in.data : "", s->in.len, &s->reply, &used,
+                                  err);
+        if (rc < 0)
+            return die(s, rc);
+        if (rc == 1) {
+            buf_consume(&s->in, used);
+            if (log_enabled(s->o.log, LOG_LEVEL_TRACE))
+                log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: S: %d%s%s %s", s->o.label, s->reply.code,
+                        s->reply.enhanced[0] ? " " : "", s->reply.enhanced, s->reply.text);
+            return 0;
+        }
+        ssize_t n = conn_read(s->conn, chunk, sizeof chunk, deadline, err);
+        if (n < 0) {
+            if (n == BLAST_ETIMEOUT)
+                blast_error_replace(err, BLAST_ETIMEOUT, NULL, 0, 0,
+                                    "timed out after %d s waiting for the reply to %s",
+                                    timeout_of(s, s->state) / 1000, state_names[s->state]);
+            return die(s, (int)n);
+        }
+        if (buf_append(&s->in, chunk, (size_t)n) < 0)
+            return die(s, blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory"));
+    }
+}
+
+/* Record that the server refused a step: "EHLO refused: 550 5.7.1 go away". */
+static int refused(struct smtp_session *s, int code, const char *what, struct blast_error *err)
+{
+    return blast_error_set(err, code, NULL, 0, 0, "%s: %d%s%s %s", what, s->reply.code,
+                           s->reply.enhanced[0] ? " " : "", s->reply.enhanced, s->reply.text);
+}
+
+/* ---- EHLO and capabilities ----------------------------------------------------------- */
+
+static bool keyword(const char *line, size_t len, const char *kw, const char **rest)
+{
+    size_t n = strlen(kw);
+
+    if (len < n || strncasecmp(line, kw, n) != 0 || (len > n && line[n] != ' ' && line[n] != '='))
+        return false;
+    if (rest != NULL)
+        *rest = len > n ? line + n + 1 : line + len;
+    return true;
+}
+
+static void parse_caps(struct smtp_session *s)
+{
+    const char *p = s->reply.text, *end;
+
+    s->caps = 0;
+    s->auth_mechs = 0;
+    s->size_limit = 0;
+    /* the first line is the greeting text; each following line one extension */
+    p = strchr(p, '\n');
+    while (p != NULL) {
+        const char *rest;
+        size_t len;
+
+        p++;
+        end = strchr(p, '\n');
+        len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (keyword(p, len, "PIPELINING", NULL))
+            s->caps |= SMTP_CAP_PIPELINING;
+        else if (keyword(p, len, "STARTTLS", NULL))
+            s->caps |= SMTP_CAP_STARTTLS;
+        else if (keyword(p, len, "8BITMIME", NULL))
+            s->caps |= SMTP_CAP_8BITMIME;
+        else if (keyword(p, len, "SMTPUTF8", NULL))
+            s->caps |= SMTP_CAP_SMTPUTF8;
+        else if (keyword(p, len, "ENHANCEDSTATUSCODES", NULL))
+            s->caps |= SMTP_CAP_ENHANCED;
+        else if (keyword(p, len, "DSN", NULL))
+            s->caps |= SMTP_CAP_DSN;
+        else if (keyword(p, len, "CHUNKING", NULL))
+            s->caps |= SMTP_CAP_CHUNKING;
+        else if (keyword(p, len, "SIZE", &rest)) {
+            s->caps |= SMTP_CAP_SIZE;
+            s->size_limit = (size_t)strtoull(rest, NULL, 10);
+        } else if (keyword(p, len, "AUTH", &rest)) {
+            /* mechanisms separated by spaces; "AUTH=" is the pre-RFC 4954 form */
+            s->caps |= SMTP_CAP_AUTH;
+            while (rest < p + len) {
+                size_t n = strcspn(rest, " \n");
+                if (n == 5 && strncasecmp(rest, "PLAIN", 5) == 0)
+                    s->auth_mechs |= SMTP_AUTH_PLAIN;
+                else if (n == 5 && strncasecmp(rest, "LOGIN", 5) == 0)
+                    s->auth_mechs |= SMTP_AUTH_LOGIN;
+                else if (n == 8 && strncasecmp(rest, "CRAM-MD5", 8) == 0)
+                    s->auth_mechs |= SMTP_AUTH_CRAM_MD5;
+                else if (n == 7 && strncasecmp(rest, "XOAUTH2", 7) == 0)
+                    s->auth_mechs |= SMTP_AUTH_XOAUTH2;
+                rest += n;
+                while (*rest == ' ')
+                    rest++;
+            }
+        }
+        p = end;
+    }
+}
+
+static int ehlo(struct smtp_session *s, struct blast_error *err)
+{
+    int rc;
+
+    set_state(s, SMTP_EHLO);
+    if ((rc = send_cmd(s, err, "EHLO %s", s->helo)) < 0 || (rc = read_reply(s, err)) < 0)
+        return rc;
+    if (s->reply.code / 100 == 2) {
+        parse_caps(s);
+        return 0;
+    }
+    if (s->reply.code == 421)
+        return die(s, refused(s, BLAST_EREPLY, "the server closed the session", err));
+    /* RFC 5321 §3.2: fall back to HELO only when EHLO is not understood */
+    if (s->reply.code != 500 && s->reply.code != 502)
+        return refused(s, BLAST_EREPLY, "EHLO refused", err);
+    set_state(s, SMTP_HELO);
+    if ((rc = send_cmd(s, err, "HELO %s", s->helo)) < 0 || (rc = read_reply(s, err)) < 0)
+        return rc;
+    if (s->reply.code / 100 != 2)
+        return refused(s, BLAST_EREPLY, "HELO refused", err);
+    s->caps = 0;
+    s->auth_mechs = 0;
+    s->size_limit = 0;
+    return 0;
+}
+
+static int starttls(struct smtp_session *s, struct blast_error *err)
+{
+    int rc;
+
+    if (!(s->caps & SMTP_CAP_STARTTLS))
+        return blast_error_set(err, BLAST_ETLS, NULL, 0, 0,
+                               "the server does not offer STARTTLS, and the relay requires it "
+                               "(tls: starttls); nothing was sent in the clear");
+    set_state(s, SMTP_STARTTLS);
+    if ((rc = send_cmd(s, err, "STARTTLS")) < 0 || (rc = read_reply(s, err)) < 0)
+        return rc;
+    if (s->reply.code != 220)
+        return refused(s, BLAST_ETLS, "STARTTLS refused", err);
+    /* RFC 3207 §4.2 / CVE-2011-0411: anything sent before the handshake is not to be trusted */
+    if (s->in.len > 0)
+        return die(s, blast_error_set(err, BLAST_EPROTO, NULL, 0, 0,
+                                      "the server sent %zu bytes after its STARTTLS reply, "
+                                      "before the TLS handshake",
+                                      s->in.len));
+    set_state(s, SMTP_TLS);
+    if ((rc = conn_start_tls(s->conn, s->o.tls_ctx, deadline_of(s, SMTP_TLS), err)) < 0)
+        return die(s, rc);
+    log_msg(s->o.log, LOG_LEVEL_DEBUG, "%s: TLS established: %s, %s", s->o.label,
+            conn_tls_version(s->conn), conn_tls_cipher(s->conn));
+    /* RFC 3207 §4.2: forget everything learned before TLS, and ask again */
+    s->caps = 0;
+    s->auth_mechs = 0;
+    return ehlo(s, err);
+}
+
+/* ---- AUTH (RFC 4954) ----------------------------------------------------------------- */
+
+static char *b64_encode(const void *data, size_t len)
+{
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+
+    if (out != NULL)
+        EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+/* Decode base64; returns the byte count or -1. out holds at least 3 * len / 4 + 1 bytes. */
+static int b64_decode(const char *in, size_t len, unsigned char *out)
+{
+    int n;
+    size_t pad = 0;
+
+    if (len % 4 != 0)
+        return -1;
+    n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+    if (n < 0)
+        return -1;
+    while (pad < 2 && len > pad && in[len - 1 - pad] == '=')
+        pad++;
+    n -= (int)pad;
+    out[n] = '\0';
+    return n;
+}
+
+/* Send a secret line (masked in the transcript) and wipe our copy. */
+static int send_secret(struct smtp_session *s, const char *prefix, const void *secret, size_t len,
+                       struct blast_error *err)
+{
+    char *b64 = b64_encode(secret, len), *line;
+    char shown[64];
+    size_t n;
+    int rc;
+
+    if (b64 == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    n = strlen(prefix) + strlen(b64) + 1;
+    line = malloc(n);
+    if (line == NULL) {
+        OPENSSL_cleanse(b64, strlen(b64));
+        free(b64);
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    snprintf(line, n, "%s%s", prefix, b64);
+    snprintf(shown, sizeof shown, "%s********", prefix);
+    rc = send_line(s, line, shown, err);
+    OPENSSL_cleanse(line, strlen(line));
+    OPENSSL_cleanse(b64, strlen(b64));
+    free(line);
+    free(b64);
+    return rc;
+}
+
+static int auth_plain(struct smtp_session *s, struct blast_error *err)
+{
+    size_t ul = strlen(s->o.username), pl = strlen(s->o.password);
+    char *msg = malloc(ul + pl + 2);
+    int rc;
+
+    if (msg == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    /* RFC 4616: authzid (empty) NUL authcid NUL passwd, sent as the initial response */
+    msg[0] = '\0';
+    memcpy(msg + 1, s->o.username, ul);
+    msg[1 + ul] = '\0';
+    memcpy(msg + 2 + ul, s->o.password, pl);
+    rc = send_secret(s, "AUTH PLAIN ", msg, ul + pl + 2, err);
+    OPENSSL_cleanse(msg, ul + pl + 2);
+    free(msg);
+    if (rc == 0)
+        rc = read_reply(s, err);
+    return rc;
+}
+
+static int auth_login(struct smtp_session *s, struct blast_error *err)
+{
+    int rc;
+
+    if ((rc = send_cmd(s, err, "AUTH LOGIN")) < 0 || (rc = read_reply(s, err)) < 0)
+        return rc;
+    if (s->reply.code != 334)
+        return 0;
+    if ((rc = send_secret(s, "", s->o.username, strlen(s->o.username), err)) < 0 ||
+        (rc = read_reply(s, err)) < 0)
+        return rc;
+    if (s->reply.code != 334)
+        return 0;
+    if ((rc = send_secret(s, "", s->o.password, strlen(s->o.password), err)) < 0)
+        return rc;
+    return read_reply(s, err);
+}
+
+static int auth_cram_md5(struct smtp_session *s, struct blast_error *err)
+{
+    unsigned char challenge[SMTP_REPLY_TEXT_MAX], mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    char *resp;
+    size_t ul = strlen(s->o.username), n, i;
+    int rc, clen;
+
+    if ((rc = send_cmd(s, err, "AUTH CRAM-MD5")) < 0 || (rc = read_reply(s, err)) < 0)
+        return rc;
+    if (s->reply.code != 334)
+        return 0;
+    clen = b64_decode(s->reply.text, strlen(s->reply.text), challenge);
+    if (clen < 0)
+        return die(s, blast_error_set(err, BLAST_EPROTO, NULL, 0, 0,
+                                      "the CRAM-MD5 challenge is not base64"));
+    /* RFC 2195: username SP hex(HMAC-MD5(password, challenge)) */
+    if (HMAC(EVP_md5(), s->o.password, (int)strlen(s->o.password), challenge, (size_t)clen, mac,
+             &maclen) == NULL)
+        return blast_error_set(err, BLAST_EAUTH, NULL, 0, 0, "CRAM-MD5 is not available here");
+    n = ul + 1 + 2 * maclen + 1;
+    resp = malloc(n);
+    if (resp == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    memcpy(resp, s->o.username, ul);
+    resp[ul] = ' ';
+    for (i = 0; i < maclen; i++) {
+        resp[ul + 1 + 2 * i] = "0123456789abcdef"[mac[i] >> 4];
+        resp[ul + 2 + 2 * i] = "0123456789abcdef"[mac[i] & 15];
+    }
+    resp[n - 1] = '\0';
+    rc = send_secret(s, "", resp, n - 1, err);
+    OPENSSL_cleanse(resp, n);
+    OPENSSL_cleanse(mac, sizeof mac);
+    free(resp);
+    return rc < 0 ? rc : read_reply(s, err);
+}
+
+static int auth_xoauth2(struct smtp_session *s, struct blast_error *err)
+{
+    struct buf b = BUF_INIT;
+    int rc;
+
+    /* user=U ^A auth=Bearer T ^A ^A (Google's and Microsoft's XOAUTH2) */
+    if (buf_printf(&b, "user=%s\001auth=Bearer %s\001\001", s->o.username, s->o.password) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    rc = send_secret(s, "AUTH XOAUTH2 ", b.data, b.len, err);
+    OPENSSL_cleanse(b.data, b.len);
+    buf_free(&b);
+    if (rc == 0)
+        rc = read_reply(s, err);
+    /* a 334 carries a JSON error; an empty line makes the server finish with 5xx */
+    if (rc == 0 && s->reply.code == 334 && (rc = send_cmd(s, err, "%s", "")) == 0)
+        rc = read_reply(s, err);
+    return rc;
+}
+
+static const char *mech_names(unsigned mechs, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s%s%s", mechs & SMTP_AUTH_CRAM_MD5 ? " CRAM-MD5" : "",
+             mechs & SMTP_AUTH_PLAIN ? " PLAIN" : "", mechs & SMTP_AUTH_LOGIN ? " LOGIN" : "",
+             mechs & SMTP_AUTH_XOAUTH2 ? " XOAUTH2" : "");
+    return out[0] != '\0' ? out + 1 : "none";
+}
+
+static int authenticate(struct smtp_session *s, struct blast_error *err)
+{
+    static const unsigned choice_mech[] = {
+        [SMTP_AUTH_CHOICE_PLAIN] = SMTP_AUTH_PLAIN,
+        [SMTP_AUTH_CHOICE_LOGIN] = SMTP_AUTH_LOGIN,
+        [SMTP_AUTH_CHOICE_CRAM_MD5] = SMTP_AUTH_CRAM_MD5,
+        [SMTP_AUTH_CHOICE_XOAUTH2] = SMTP_AUTH_XOAUTH2,
+    };
+    unsigned mech;
+    char offered[64];
+    int rc;
+
+    set_state(s, SMTP_AUTH);
+    /* DESIGN.md §3: never credentials in the clear to anything but loopback */
+    if (!conn_is_tls(s->conn) && !conn_is_loopback(s->conn) && !s->o.allow_plaintext_auth)
+        return blast_error_set(err, BLAST_ETLS, NULL, 0, 0,
+                               "refusing to send the password over an unencrypted connection");
+    if (!(s->caps & SMTP_CAP_AUTH))
+        return blast_error_set(err, BLAST_EAUTH, NULL, 0, 0,
+                               "the server does not offer AUTH, but the relay has a username");
+    if (s->o.auth == SMTP_AUTH_CHOICE_AUTO) {
+        /* strongest first; XOAUTH2 needs a token, so it is never guessed */
+        mech = s->auth_mechs & SMTP_AUTH_CRAM_MD5 ? SMTP_AUTH_CRAM_MD5
+               : s->auth_mechs & SMTP_AUTH_PLAIN  ? SMTP_AUTH_PLAIN
+               : s->auth_mechs & SMTP_AUTH_LOGIN  ? SMTP_AUTH_LOGIN
+                                                  : 0;
+        if (mech == 0)
+            return blast_error_set(err, BLAST_EAUTH, NULL, 0, 0,
+                                   "no AUTH mechanism in common (the server offers: %s)",
+                                   mech_names(s->auth_mechs, offered, sizeof offered));
+    } else {
+        mech = choice_mech[s->o.auth];
+        if (!(s->auth_mechs & mech))
+            return blast_error_set(err, BLAST_EAUTH, NULL, 0, 0,
+                                   "the server does not offer AUTH %s (it offers: %s)",
+                                   mech_names(mech, offered, sizeof offered),
+                                   mech_names(s->auth_mechs, offered + 32, sizeof offered - 32));
+    }
+    switch (mech) {
+    case SMTP_AUTH_CRAM_MD5:
+        rc = auth_cram_md5(s, err);
+        break;
+    case SMTP_AUTH_PLAIN:
+        rc = auth_plain(s, err);
+        break;
+    case SMTP_AUTH_LOGIN:
+        rc = auth_login(s, err);
+        break;
+    default:
+        rc = auth_xoauth2(s, err);
+        break;
+    }
+    if (rc < 0)
+        return rc;
+    if (s->reply.code == 235)
+        return 0;
+    if (s->reply.code == 421)
+        die(s, 0);
+    /* 535: wrong credentials; 454: temporary. Either way not this session. */
+    return refused(s, BLAST_EAUTH, "authentication refused", err);
+}
+
+/* ---- open / close -------------------------------------------------------------------- */
+
+static void choose_helo(struct smtp_session *s)
+{
+    char host[256];
+
+    if (s->o.helo_name != NULL) {
+        snprintf(s->helo, sizeof s->helo, "%s", s->o.helo_name);
+        return;
+    }
+    /* RFC 5321 §4.1.4: a fully qualified name, or else an address literal */
+    if (gethostname(host, sizeof host) == 0 && strchr(host, '.') != NULL) {
+        host[sizeof host - 1] = '\0';
+        snprintf(s->helo, sizeof s->helo, "%s", host);
+        return;
+    }
+    if (conn_local_literal(s->conn, s->helo, sizeof s->helo) < 0)
+        snprintf(s->helo, sizeof s->helo, "localhost.localdomain");
+}
+
+int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
+                      struct blast_error *err)
+{
+    struct smtp_session *s;
+    int rc;
+
+    *out = NULL;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    s->o = *o;
+    if (s->o.label == NULL)
+        s->o.label = o->host;
+    buf_init(&s->in);
+    buf_init(&s->body);
+    *out = s;
+    set_state(s, SMTP_CONNECT);
+    if ((rc = conn_open(o->host, o->port, deadline_of(s, SMTP_CONNECT), &s->conn, err)) < 0)
+        return die(s, rc);
+    log_msg(o->log, LOG_LEVEL_DEBUG, "%s: connected to %s port %d", s->o.label, o->host, o->port);
+    if (o->tls == SMTP_TLS_IMPLICIT) {
+        set_state(s, SMTP_TLS);
+        if ((rc = conn_start_tls(s->conn, o->tls_ctx, deadline_of(s, SMTP_TLS), err)) < 0)
+            return die(s, rc);
+    }
+    choose_helo(s);
+    set_state(s, SMTP_GREETING);
+    if ((rc = read_reply(s, err)) < 0)
+        return rc;
+    if (s->reply.code != 220)
+        return die(s, refused(s, BLAST_EREPLY, "the server refused the connection", err));
+    if ((rc = ehlo(s, err)) < 0)
+        return die(s, rc);
+    if (o->tls == SMTP_TLS_STARTTLS && (rc = starttls(s, err)) < 0)
+        return die(s, rc);
+    if (o->username != NULL && (rc = authenticate(s, err)) < 0)
+        return die(s, rc);
+    set_state(s, SMTP_READY);
+    return 0;
+}
+
+void smtp_session_quit(struct smtp_session *s)
+{
+    struct blast_error ignored;
+
+    if (s == NULL || s->conn == NULL || s->state == SMTP_CLOSED)
+        return;
+    blast_error_clear(&ignored);
+    if (!s->dead) {
+        set_state(s, SMTP_QUIT);
+        if (send_cmd(s, &ignored, "QUIT") == 0)
+            read_reply(s, &ignored);
+    }
+    conn_close(s->conn);
+    s->conn = NULL;
+    set_state(s, SMTP_CLOSED);
+}
+
+void smtp_session_free(struct smtp_session *s)
+{
+    if (s == NULL)
+        return;
+    conn_close(s->conn);
+    buf_free(&s->in);
+    buf_free(&s->body);
+    free(s);
+}
+
+enum smtp_state smtp_session_state(const struct smtp_session *s)
+{
+    return s->state;
+}
+
+const struct smtp_reply *smtp_session_reply(const struct smtp_session *s)
+{
+    return &s->reply;
+}
+
+unsigned smtp_session_caps(const struct smtp_session *s)
+{
+    return s->caps;
+}
+
+unsigned smtp_session_auth_mechs(const struct smtp_session *s)
+{
+    return s->auth_mechs;
+}
+
+size_t smtp_session_size_limit(const struct smtp_session *s)
+{
+    return s->size_limit;
+}
+
+const struct conn *smtp_session_conn(const struct smtp_session *s)
+{
+    return s->conn;
+}
+
+/* ---- the transaction ----------------------------------------------------------------- */
+
+int smtp_dot_stuff(struct buf *out, const char *data, size_t len, struct blast_error *err)
+{
+    size_t i, run = 0;
+    bool bol = true;
+    int rc;
+
+    for (i = 0; i < len; i++) {
+        char c = data[i];
+        /* DESIGN.md §3: no bare CR or LF ever reaches the wire (SMTP smuggling) */
+        if ((c == '\r' && (i + 1 >= len || data[i + 1] != '\n')) ||
+            (c == '\n' && (i == 0 || data[i - 1] != '\r')))
+            return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                                   "the message has a bare CR or LF at byte %zu", i);
+        if (bol && c == '.') {
+            /* RFC 5321 §4.5.2: a line starting with "." gets one more */
+            if ((rc = buf_append(out, data + run, i - run)) < 0 || (rc = buf_putc(out, '.')) < 0)
+                return rc;
+            run = i;
+        }
+        bol = c == '\n';
+    }
+    if ((rc = buf_append(out, data + run, len - run)) < 0)
+        return rc;
+    if (len > 0 && !bol && (rc = buf_puts(out, "\r\n")) < 0)
+        return rc;
+    return buf_puts(out, ".\r\n");
+}
+
+void smtp_queue_id(const char *text, char *out, size_t size)
+{
+    static const char *const markers[] = {"queued as ", "id=", NULL};
+    const char *p, *end;
+    size_t i, n;
+
+    out[0] = '\0';
+    for (i = 0; markers[i] != NULL; i++) {
+        p = strstr(text, markers[i]);
+        if (p == NULL)
+            continue;
+        p += strlen(markers[i]);
+        n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.@<>");
+        while (n > 0 && (p[n - 1] == '.' || p[n - 1] == '>'))
+            n--;
+        if (*p == '<') {
+            p++;
+            n = n > 0 ? n - 1 : 0;
+        }
+        if (n > 0 && n < size) {
+            memcpy(out, p, n);
+            out[n] = '\0';
+            return;
+        }
+    }
+    /* Sendmail: "<id> Message accepted for delivery"; Gmail: "... <id> - gsmtp" */
+    end = strstr(text, " Message accepted");
+    if (end == NULL)
+        end = strstr(text, " - gsmtp");
+    if (end != NULL) {
+        p = end;
+        while (p > text && p[-1] != ' ')
+            p--;
+        n = (size_t)(end - p);
+        if (n > 0 && n < size) {
+            memcpy(out, p, n);
+            out[n] = '\0';
+        }
+    }
+}
+
+static enum smtp_outcome outcome_of(int code)
+{
+    return code / 100 == 2   ? SMTP_OUTCOME_DELIVERED
+           : code / 100 == 5 ? SMTP_OUTCOME_FAILED
+                             : SMTP_OUTCOME_DEFERRED;
+}
+
+/* Decide every recipient still open: those not refused at RCPT. */
+static void decide(struct smtp_txn *t, enum smtp_outcome outcome, enum smtp_state step,
+                   const struct smtp_reply *reply, const char *detail)
+{
+    size_t i;
+
+    for (i = 0; i < t->nrcpts; i++) {
+        struct smtp_rcpt *r = &t->rcpts[i];
+        if (r->outcome != SMTP_OUTCOME_NONE)
+            continue;
+        r->outcome = outcome;
+        r->step = step;
+        if (reply != NULL)
+            r->reply = *reply;
+        else
+            memset(&r->reply, 0, sizeof r->reply);
+        snprintf(r->detail, sizeof r->detail, "%s", detail != NULL ? detail : "");
+    }
+}
+
+/* After a refused step: RSET so the next transaction starts clean (RFC 5321 §4.1.1.5). */
+static int reset(struct smtp_session *s, struct blast_error *err)
+{
+    struct blast_error ignored;
+    int rc;
+
+    blast_error_clear(&ignored);
+    set_state(s, SMTP_RSET);
+    if ((rc = send_cmd(s, &ignored, "RSET")) < 0 || (rc = read_reply(s, &ignored)) < 0 ||
+        s->reply.code / 100 != 2) {
+        blast_error_set(err, rc < 0 ? rc : BLAST_EREPLY, NULL, 0, 0, "RSET failed: %s",
+                        rc < 0 ? ignored.text : s->reply.text);
+        return die(s, rc < 0 ? rc : BLAST_EREPLY);
+    }
+    set_state(s, SMTP_READY);
+    return 0;
+}
+
+/* The session died at step: everything still open is deferred (or unknown after end of data). */
+static int lost(struct smtp_session *s, struct smtp_txn *t, int rc, struct blast_error *err)
+{
+    decide(t, s->state == SMTP_END_OF_DATA ? SMTP_OUTCOME_UNKNOWN : SMTP_OUTCOME_DEFERRED, s->state,
+           NULL, err->text);
+    return die(s, rc);
+}
+
+int smtp_session_send(struct smtp_session *s, struct smtp_txn *t, struct blast_error *err)
+{
+    char params[96] = "";
+    size_t i, accepted = 0;
+    int rc;
+
+    for (i = 0; i < t->nrcpts; i++) {
+        t->rcpts[i].outcome = SMTP_OUTCOME_NONE;
+        t->rcpts[i].detail[0] = '\0';
+        memset(&t->rcpts[i].reply, 0, sizeof t->rcpts[i].reply);
+    }
+    t->queue_id[0] = '\0';
+    if (s->dead || s->state != SMTP_READY) {
+        blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "the session is not usable");
+        decide(t, SMTP_OUTCOME_DEFERRED, s->state, NULL, "the session is not usable");
+        return BLAST_EPROTO;
+    }
+    buf_reset(&s->body);
+    if ((rc = smtp_dot_stuff(&s->body, t->data, t->len, err)) < 0) {
+        decide(t, SMTP_OUTCOME_FAILED, SMTP_MAIL, NULL, err->text);
+        return 0;
+    }
+    /* RFC 1870 §6: a message the server announced it cannot take is not offered */
+    if ((s->caps & SMTP_CAP_SIZE) && s->size_limit > 0 && t->len > s->size_limit) {
+        char why[160];
+        snprintf(why, sizeof why, "the message (%zu bytes) exceeds the server's SIZE limit (%zu)",
+                 t->len, s->size_limit);
+        decide(t, SMTP_OUTCOME_FAILED, SMTP_MAIL, NULL, why);
+        return 0;
+    }
+    if (t->smtputf8 && !(s->caps & SMTP_CAP_SMTPUTF8)) {
+        decide(t, SMTP_OUTCOME_FAILED, SMTP_MAIL, NULL,
+               "the address needs SMTPUTF8, which the server does not offer");
+        return 0;
+    }
+    if (s->caps & SMTP_CAP_SIZE)
+        snprintf(params, sizeof params, " SIZE=%zu", t->len);
+    if (t->smtputf8)
+        strncat(params, " SMTPUTF8", sizeof params - strlen(params) - 1);
+    if (t->eightbit && (s->caps & SMTP_CAP_8BITMIME))
+        strncat(params, " BODY=8BITMIME", sizeof params - strlen(params) - 1);
+
+    set_state(s, SMTP_MAIL);
+    if ((rc = send_cmd(s, err, "MAIL FROM:<%s>%s", t->mail_from, params)) < 0 ||
+        (rc = read_reply(s, err)) < 0)
+        return lost(s, t, rc, err);
+    if (s->reply.code / 100 != 2) {
+        decide(t, outcome_of(s->reply.code), SMTP_MAIL, &s->reply, NULL);
+        if (s->reply.code == 421)
+            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+        return reset(s, err);
+    }
+    set_state(s, SMTP_RCPT);
+    for (i = 0; i < t->nrcpts; i++) {
+        struct smtp_rcpt *r = &t->rcpts[i];
+        if ((rc = send_cmd(s, err, "RCPT TO:<%s>", r->address)) < 0 ||
+            (rc = read_reply(s, err)) < 0)
+            return lost(s, t, rc, err);
+        if (s->reply.code == 421) {
+            decide(t, SMTP_OUTCOME_DEFERRED, SMTP_RCPT, &s->reply, NULL);
+            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+        }
+        if (s->reply.code / 100 == 2) {
+            accepted++;
+            continue;
+        }
+        r->outcome = outcome_of(s->reply.code);
+        r->step = SMTP_RCPT;
+        r->reply = s->reply;
+    }
+    if (accepted == 0)
+        return reset(s, err);
+    set_state(s, SMTP_DATA);
+    if ((rc = send_cmd(s, err, "DATA")) < 0 || (rc = read_reply(s, err)) < 0)
+        return lost(s, t, rc, err);
+    if (s->reply.code != 354) {
+        decide(t, outcome_of(s->reply.code == 250 ? 451 : s->reply.code), SMTP_DATA, &s->reply,
+               NULL);
+        if (s->reply.code == 421)
+            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+        return reset(s, err);
+    }
+    log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, t->len);
+    if ((rc = conn_write(s->conn, s->body.data, s->body.len, deadline_of(s, SMTP_END_OF_DATA),
+                         err)) < 0) {
+        /* the final "." may not have gone out: nothing can have been delivered */
+        decide(t, SMTP_OUTCOME_DEFERRED, SMTP_DATA, NULL, err->text);
+        return die(s, rc);
+    }
+    set_state(s, SMTP_END_OF_DATA);
+    if ((rc = read_reply(s, err)) < 0)
+        return lost(s, t, rc, err);
+    decide(t, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
+    if (s->reply.code / 100 == 2) {
+        smtp_queue_id(s->reply.text, t->queue_id, sizeof t->queue_id);
+        set_state(s, SMTP_READY);
+        return 0;
+    }
+    if (s->reply.code == 421)
+        return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+    set_state(s, SMTP_READY);
+    return 0;
+}

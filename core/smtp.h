@@ -1,0 +1,191 @@
+/*
+ * smtp - one SMTP client session (RFC 5321) over a conn.
+ *
+ * Owns: the protocol states and their names, reading replies (multiline, split or
+ * merged TCP reads, enhanced status codes of RFC 3463 checked against the reply
+ * class, text sanitised, line and total size capped), EHLO capabilities, STARTTLS
+ * (RFC 3207), AUTH (RFC 4954: PLAIN, LOGIN, CRAM-MD5, XOAUTH2), the mail
+ * transaction with dot-stuffing (RFC 5321 §4.5.2), RSET and QUIT, per-command
+ * deadlines (RFC 5321 §4.5.3.2), a transcript at trace level with AUTH masked,
+ * and the outcome of each recipient.
+ * Does not own: choosing relays, retrying, rate limits (the caller), nor the
+ * message bytes (compose/mime).
+ *
+ * A session that saw a malformed reply, a timeout or a lost connection is dead:
+ * every later call fails and it must be freed, never reused.
+ */
+#ifndef BLAST_SMTP_H
+#define BLAST_SMTP_H
+
+#include "conn.h"
+#include "error.h"
+#include "log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum smtp_state {
+    SMTP_CONNECT = 0,
+    SMTP_GREETING,
+    SMTP_EHLO,
+    SMTP_HELO,
+    SMTP_STARTTLS,
+    SMTP_TLS, /* the handshake itself */
+    SMTP_AUTH,
+    SMTP_READY, /* between transactions */
+    SMTP_MAIL,
+    SMTP_RCPT,
+    SMTP_DATA,
+    SMTP_END_OF_DATA, /* the body and its final "." */
+    SMTP_RSET,
+    SMTP_QUIT,
+    SMTP_CLOSED,
+    SMTP_STATE_COUNT
+};
+
+/* "connect", "greeting", "EHLO", ..., "end of data": for logs and reports. */
+const char *smtp_state_name(enum smtp_state s);
+
+/* RFC 5321 §4.5.3.1.5 allows 512 octets a line; real servers send more. */
+#define SMTP_REPLY_LINE_MAX  2048
+#define SMTP_REPLY_TOTAL_MAX (64 * 1024)
+#define SMTP_REPLY_TEXT_MAX  1024
+
+struct smtp_reply {
+    int code;                       /* 200..599 */
+    char enhanced[16];              /* "5.1.1", or "" when the server sent none */
+    char text[SMTP_REPLY_TEXT_MAX]; /* lines joined by '\n', control characters replaced */
+    int lines;
+};
+
+/*
+ * Parse one complete reply at the start of in (len bytes). Returns 1 and sets
+ * *used to the bytes it spans, 0 when more bytes are needed, or BLAST_EPROTO when
+ * the bytes are not a valid reply (err says why). Pure: no I/O.
+ */
+int smtp_reply_parse(const char *in, size_t len, struct smtp_reply *r, size_t *used,
+                     struct blast_error *err);
+
+/* Capability flags from the last EHLO (RFC 5321 §4.1.1.1). */
+enum {
+    SMTP_CAP_PIPELINING = 1 << 0, /* RFC 2920 */
+    SMTP_CAP_STARTTLS = 1 << 1,   /* RFC 3207 */
+    SMTP_CAP_AUTH = 1 << 2,       /* RFC 4954 */
+    SMTP_CAP_SIZE = 1 << 3,       /* RFC 1870 */
+    SMTP_CAP_8BITMIME = 1 << 4,   /* RFC 6152 */
+    SMTP_CAP_SMTPUTF8 = 1 << 5,   /* RFC 6531 */
+    SMTP_CAP_ENHANCED = 1 << 6,   /* RFC 2034 */
+    SMTP_CAP_DSN = 1 << 7,        /* RFC 3461 */
+    SMTP_CAP_CHUNKING = 1 << 8,   /* RFC 3030 */
+};
+
+enum {
+    SMTP_AUTH_PLAIN = 1 << 0,
+    SMTP_AUTH_LOGIN = 1 << 1,
+    SMTP_AUTH_CRAM_MD5 = 1 << 2,
+    SMTP_AUTH_XOAUTH2 = 1 << 3,
+};
+
+enum smtp_tls_mode { SMTP_TLS_STARTTLS = 0, SMTP_TLS_IMPLICIT, SMTP_TLS_NONE };
+enum smtp_auth_choice {
+    SMTP_AUTH_CHOICE_AUTO = 0,
+    SMTP_AUTH_CHOICE_PLAIN,
+    SMTP_AUTH_CHOICE_LOGIN,
+    SMTP_AUTH_CHOICE_CRAM_MD5,
+    SMTP_AUTH_CHOICE_XOAUTH2,
+};
+
+/* Milliseconds per state; RFC 5321 §4.5.3.2 gives the defaults of smtp_timeouts_default(). */
+struct smtp_timeouts {
+    int connect, greeting, ehlo, starttls, auth, mail, rcpt, data, block, end_of_data, rset, quit;
+};
+void smtp_timeouts_default(struct smtp_timeouts *t);
+
+struct smtp_options {
+    const char *host;
+    int port;
+    const char *label; /* relay name, for logs */
+    enum smtp_tls_mode tls;
+    struct conn_tls *tls_ctx; /* required unless tls is SMTP_TLS_NONE */
+    const char *helo_name;    /* NULL: the host name if qualified, else our address literal */
+    const char *username;     /* NULL: no AUTH */
+    const char *password;     /* secret; never logged */
+    enum smtp_auth_choice auth;
+    bool allow_plaintext_auth; /* AUTH without TLS to a non-loopback host */
+    struct smtp_timeouts timeouts;
+    const struct log *log;
+};
+
+struct smtp_session;
+
+/* How one recipient of a transaction ended. */
+enum smtp_outcome {
+    SMTP_OUTCOME_NONE = 0,  /* not decided yet */
+    SMTP_OUTCOME_DELIVERED, /* 2xx after end of data */
+    SMTP_OUTCOME_DEFERRED,  /* 4xx, or the session failed before end of data */
+    SMTP_OUTCOME_FAILED,    /* 5xx */
+    SMTP_OUTCOME_UNKNOWN,   /* end of data sent, final reply never came */
+};
+
+struct smtp_rcpt {
+    const char *address; /* envelope address, ASCII or UTF-8 */
+    enum smtp_outcome outcome;
+    enum smtp_state step;    /* where the outcome was decided */
+    struct smtp_reply reply; /* the reply that decided it (code 0 if none) */
+    char detail[256];        /* blast's own words when there was no reply */
+};
+
+struct smtp_txn {
+    const char *mail_from;
+    bool smtputf8; /* RFC 6531: some address is not ASCII */
+    bool eightbit; /* the body has 8-bit content: BODY=8BITMIME */
+    struct smtp_rcpt *rcpts;
+    size_t nrcpts;
+    const char *data; /* message, CRLF line ends, not dot-stuffed */
+    size_t len;
+    char queue_id[128]; /* from the final 250, when the server names one */
+};
+
+/*
+ * Connect, read the greeting, EHLO, STARTTLS (or implicit TLS) and EHLO again,
+ * AUTH. On success *out is a session ready for transactions. On failure *out is
+ * still set (unless out of memory) so the caller can read smtp_session_state()
+ * and smtp_session_reply() to say where and why; free it with smtp_session_free().
+ * Errors: BLAST_ECONNECT, BLAST_ETIMEOUT, BLAST_ETLS, BLAST_EAUTH (535 and other
+ * refusals: do not retry with the same password), BLAST_EREPLY (a refusal at
+ * another step), BLAST_EPROTO, BLAST_ECLOSED.
+ */
+int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
+                      struct blast_error *err);
+
+/*
+ * Run one mail transaction. Fills each recipient's outcome and t->queue_id.
+ * Returns 0 while the session remains usable, whatever the outcomes; a negative
+ * code when the session died (421, timeout, lost connection, protocol error):
+ * recipients not yet decided are then DEFERRED, or UNKNOWN if end of data had
+ * been sent.
+ */
+int smtp_session_send(struct smtp_session *s, struct smtp_txn *t, struct blast_error *err);
+
+/* Send QUIT and wait briefly for 221 (RFC 5321 §4.1.1.10). The session stays allocated. */
+void smtp_session_quit(struct smtp_session *s);
+
+/* Close without QUIT and free. Accepts NULL. */
+void smtp_session_free(struct smtp_session *s);
+
+enum smtp_state smtp_session_state(const struct smtp_session *s);
+const struct smtp_reply *smtp_session_reply(const struct smtp_session *s); /* the last one */
+unsigned smtp_session_caps(const struct smtp_session *s);
+unsigned smtp_session_auth_mechs(const struct smtp_session *s);
+size_t smtp_session_size_limit(const struct smtp_session *s); /* 0: none announced */
+const struct conn *smtp_session_conn(const struct smtp_session *s);
+
+/* Append data dot-stuffed (RFC 5321 §4.5.2) plus the final ".\r\n" to out; refuses bare CR/LF. */
+struct buf;
+int smtp_dot_stuff(struct buf *out, const char *data, size_t len, struct blast_error *err);
+
+/* Extract a queue id from a final 250 reply's text ("queued as X", "id=X", ...). */
+void smtp_queue_id(const char *text, char *out, size_t size);
+
+#endif

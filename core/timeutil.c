@@ -1,0 +1,55 @@
+/*
+ * timeutil - monotonic deadlines and date formatting. See timeutil.h.
+ */
+#include "timeutil.h"
+
+#include <stdio.h>
+#include <sys/time.h>
+
+int64_t timeutil_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct timeutil_stamp timeutil_now(void)
+{
+    struct timeval tv;
+    struct timeutil_stamp s;
+
+    gettimeofday(&tv, NULL);
+    s.sec = tv.tv_sec;
+    s.usec = (long)tv.tv_usec;
+    return s;
+}
+
+void timeutil_rfc5322(time_t t, char *out, size_t size)
+{
+    /* Day and month names are fixed English tokens (RFC 5322 §3.3), not locale text. */
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+    long off;
+    char sign;
+
+    localtime_r(&t, &tm);
+    off = tm.tm_gmtoff / 60;
+    sign = off < 0 ? '-' : '+';
+    if (off < 0)
+        off = -off;
+    snprintf(out, size, "%s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld", days[tm.tm_wday], tm.tm_mday,
+             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec, sign, off / 60,
+             off % 60);
+}
+
+void timeutil_rfc3339(struct timeutil_stamp t, char *out, size_t size)
+{
+    struct tm tm;
+
+    gmtime_r(&t.sec, &tm);
+    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, t.usec / 1000);
+}

@@ -1,0 +1,40 @@
+#!/bin/sh
+# Install the Debian 12 packages that blast's build, tests and demo need.
+# Idempotent: does nothing when everything is there. Runs as root without a
+# prompt (CI, a fresh machine); as another user it uses sudo if it can, or says
+# what to install.
+set -eu
+
+PKGS="gcc make pkg-config libc6-dev
+libssl-dev libyaml-dev libjansson-dev libcsv-dev libcurl4-openssl-dev libidn2-dev
+libcriterion-dev
+postfix libsasl2-modules libsasl2-modules-db sasl2-bin openssl ca-certificates
+python3 python3-aiosmtpd python3-jsonschema python3-dkim
+cppcheck clang-format valgrind procps"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing"
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO="sudo -n"
+else
+    echo "deps: these Debian packages are missing:$missing" >&2
+    echo "deps: run 'make deps' as root (or install them) and try again" >&2
+    exit 1
+fi
+
+# Postfix must not configure or start a system mail server: blast's tests and demo
+# run private instances of their own on loopback.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q </dev/null
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing </dev/null
