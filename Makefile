@@ -21,14 +21,15 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-missing-field-initializers \
             -Wno-format-truncation
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DBLAST_VERSION='"$(VERSION)"' -MMD -MP
-LDFLAGS  ?=
+# OPT, CFLAGS and LDFLAGS are the caller's to set; the project's own flags always apply.
+OPT      ?= -O2 -g
+ALL_CFLAGS  = $(OPT) -std=gnu11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) \
+              -DBLAST_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LDLIBS   += $(PKG_LIBS)
 
 ifeq ($(SANITIZE),1)
-CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS  += -fsanitize=address,undefined
+SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
 
 CORE_SRC := $(sort $(wildcard core/*.c))
@@ -45,16 +46,16 @@ all: $(BUILD)/blast
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/libblast.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/blast: $(CMD_OBJ) $(BUILD)/libblast.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libblast.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs criterion 2>/dev/null)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs criterion 2>/dev/null)
 
 # The README's test command: installs what it needs, then everything.
 test: deps
@@ -81,10 +82,10 @@ deps:
 	@scripts/deps.sh
 
 sanitize: deps
-	$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 CFLAGS="-O1 -g" \
+	$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 OPT="-O1 -g" \
 		build/sanitize/blast build/sanitize/unit-tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 CFLAGS="-O1 -g" unit integration
+		$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 OPT="-O1 -g" unit integration
 
 valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
 	cd tests/unit && valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \

@@ -195,8 +195,11 @@ def start(work, port=None):
     os.chmod(f"{work}/etc/sasl/sasldb2", 0o640)
     write(f"{work}/password", PASSWORD + "\n", 0o600)
 
+    # A port chosen here can be taken by someone else before Postfix binds it:
+    # try a few free ports. A port the caller asked for is tried once.
+    fixed = port is not None
     last = ""
-    for _ in range(5):
+    for _ in range(1 if fixed else 5):
         port = port or free_port()
         write(f"{work}/etc/main.cf", MAIN_CF.format(
             work=work, realm=REALM, uid=nobody.pw_uid, gid=nobody.pw_gid))
@@ -205,15 +208,16 @@ def start(work, port=None):
             postfix(work, "start")
         except subprocess.CalledProcessError as e:
             last = e.stdout.decode(errors="replace")
-            port = None
+            port = None if not fixed else port
             continue
         if wait_listening(port, time.monotonic() + 20):
             break
         last = tail(f"{work}/log/maillog")
         stop(work)
-        port = None
+        port = None if not fixed else port
     else:
-        raise SystemExit("localrelay: Postfix did not start:\n" + last)
+        where = f" on 127.0.0.1:{port} (is the port in use?)" if fixed else ""
+        raise SystemExit(f"localrelay: Postfix did not start{where}:\n" + last)
     info = {
         "port": port, "user": USER, "password": PASSWORD,
         "ca_file": f"{work}/tls/ca.pem", "maildir": f"{work}/mail/catchall",

@@ -506,10 +506,29 @@ int cmd_send(int argc, char **argv)
                              strerror(errno));
         goto fail;
     }
-    if (r.opt.dry_run == NULL &&
-        (rc = campaign_relay_password(r.c, &r.c->relays[0], &r.password, &err)) < 0)
-        goto fail;
+    /* every relay's secret must be there before anything connects */
+    for (i = 0; r.opt.dry_run == NULL && i < r.c->nrelays; i++) {
+        if ((rc = campaign_relay_password(r.c, &r.c->relays[i], &r.password, &err)) < 0)
+            goto fail;
+        if (i + 1 < r.c->nrelays && r.password != NULL) {
+            OPENSSL_cleanse(r.password, strlen(r.password));
+            free(r.password);
+            r.password = NULL;
+        }
+    }
     if ((rc = make_report_path(&r, &err)) < 0)
+        goto fail;
+
+    memset(&info, 0, sizeof info);
+    info.campaign = r.c->name;
+    info.campaign_file = r.opt.campaign;
+    info.dry_run = r.opt.dry_run != NULL;
+    info.test_to = r.opt.to;
+    if (strcmp(r.report_path, "-") == 0)
+        rc = report_open_stream(stdout, "standard output", &info, &r.report, &err);
+    else
+        rc = report_open(r.report_path, &info, &r.report, &err);
+    if (rc < 0)
         goto fail;
 
     if (r.opt.dry_run == NULL) {
@@ -517,7 +536,7 @@ int cmd_send(int argc, char **argv)
         for (i = 0; i < r.c->nrelays; i++) {
             struct blast_error e;
             blast_error_clear(&e);
-            if (i > 0) {
+            if (r.c->nrelays > 1) {
                 OPENSSL_cleanse(r.password, r.password ? strlen(r.password) : 0);
                 free(r.password);
                 r.password = NULL;
@@ -541,18 +560,6 @@ int cmd_send(int argc, char **argv)
         }
     }
 
-    memset(&info, 0, sizeof info);
-    info.campaign = r.c->name;
-    info.campaign_file = r.opt.campaign;
-    info.dry_run = r.opt.dry_run != NULL;
-    info.test_to = r.opt.to;
-    if (strcmp(r.report_path, "-") == 0)
-        rc = report_open_stream(stdout, "standard output", &info, &r.report, &err);
-    else
-        rc = report_open(r.report_path, &info, &r.report, &err);
-    if (rc < 0)
-        goto fail;
-
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -562,7 +569,10 @@ int cmd_send(int argc, char **argv)
     if ((rc = send_all(&r, &err)) < 0) {
         /* the report would be incomplete: keep the previous one, say why */
         cli_error(&err);
-        code = BLAST_EXIT_USAGE;
+        if (r.attempted > 0)
+            cli_fail("%s: stopped after %zu messages; no report was written", r.c->name,
+                     r.attempted);
+        code = r.attempted > 0 ? BLAST_EXIT_INCOMPLETE : BLAST_EXIT_USAGE;
         goto out;
     }
     if (r.session != NULL) {
