@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <idn2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,10 +20,31 @@ static bool is_atext(unsigned char c)
     return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
+/* The address as it can be shown in a message: control characters escaped, cut at 200 bytes. */
+static void shown(const char *text, char *out, size_t size)
+{
+    size_t n = 0;
+
+    for (; *text != '\0' && n + 5 < size && n < 200; text++) {
+        unsigned char c = (unsigned char)*text;
+        if (c < 0x20 || c == 0x7F)
+            n += (size_t)snprintf(out + n, size - n,
+                                  c == '\r'   ? "\\r"
+                                  : c == '\n' ? "\\n"
+                                              : "\\x%02x",
+                                  c);
+        else
+            out[n++] = (char)c;
+    }
+    out[n] = '\0';
+}
+
 static int bad(struct blast_error *err, const char *text, const char *why)
 {
-    return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "invalid address '%.200s': %s", text,
-                           why);
+    char s[256];
+
+    shown(text, s, sizeof s);
+    return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "invalid address '%s': %s", s, why);
 }
 
 /* Dot-string: Atom *("." Atom). */
@@ -111,6 +133,40 @@ static bool is_ascii(const char *s)
     return true;
 }
 
+int address_domain_ascii(const char *domain, char **out, struct blast_error *err)
+{
+    char *ascii = NULL, *p;
+    int irc;
+
+    *out = NULL;
+    if (is_ascii(domain)) {
+        ascii = strdup(domain);
+        if (ascii == NULL)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    } else {
+        /* IDNA2008 with UTS #46 non-transitional mapping, as browsers and MTAs do */
+        irc = idn2_to_ascii_8z(domain, &p, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+        if (irc != IDN2_OK)
+            return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "domain '%.200s': %s", domain,
+                                   idn2_strerror(irc));
+        /* libidn2 allocates with its own allocator; idn2_free matches it */
+        ascii = strdup(p);
+        idn2_free(p);
+        if (ascii == NULL)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    for (p = ascii; *p != '\0'; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    if (!ldh_domain_ok(ascii)) {
+        free(ascii);
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                               "domain '%.200s' is not a valid host name", domain);
+    }
+    *out = ascii;
+    return 0;
+}
+
 int address_parse(const char *text, struct address *out, struct blast_error *err)
 {
     const char *at;
@@ -149,23 +205,14 @@ int address_parse(const char *text, struct address *out, struct blast_error *err
             goto out;
         }
         ascii_domain = strdup(out->domain);
-    } else if (is_ascii(out->domain)) {
-        if (!ldh_domain_ok(out->domain)) {
-            rc = bad(err, text, "domain is not a valid host name");
-            goto out;
-        }
-        ascii_domain = strdup(out->domain);
     } else {
-        /* IDNA2008 with UTS #46 non-transitional mapping, as browsers and MTAs do. */
-        int irc =
-            idn2_to_ascii_8z(out->domain, &ascii_domain, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
-        if (irc != IDN2_OK) {
-            ascii_domain = NULL;
-            rc = bad(err, text, idn2_strerror(irc));
+        struct blast_error derr;
+        blast_error_clear(&derr);
+        rc = address_domain_ascii(out->domain, &ascii_domain, &derr);
+        if (rc == BLAST_ENOMEM)
             goto out;
-        }
-        if (!ldh_domain_ok(ascii_domain)) {
-            rc = bad(err, text, "domain is not a valid host name");
+        if (rc < 0) {
+            rc = bad(err, text, "the domain is not a valid host name");
             goto out;
         }
     }
@@ -189,8 +236,9 @@ int address_parse(const char *text, struct address *out, struct blast_error *err
     out->needs_smtputf8 = !is_ascii(out->local);
     rc = 0;
 out:
-    /* libidn2 allocates with its own allocator; idn2_free matches it. */
-    idn2_free(ascii_domain);
+    free(ascii_domain);
+    if (rc == BLAST_ENOMEM)
+        blast_error_set(err, rc, NULL, 0, 0, "out of memory");
     if (rc < 0)
         address_free(out);
     return rc;

@@ -45,6 +45,13 @@ int address_parse(const char *text, struct address *out, struct blast_error *err
  */
 int address_parse_mailbox(const char *text, struct address *out, struct blast_error *err);
 
+/*
+ * The ASCII (A-label) form of a domain name, lower-cased, as a new string the
+ * caller frees: "Пример.РФ" -> "xn--e1afmkfd.xn--p1ai". Errors: BLAST_EINVAL (not
+ * a valid host name), BLAST_ENOMEM.
+ */
+int address_domain_ascii(const char *domain, char **out, struct blast_error *err);
+
 /* Free what a successful parse allocated. Accepts NULL and zeroed structs. */
 void address_free(struct address *a);
 

@@ -12,14 +12,23 @@
  */
 #include "campaign.h"
 #include "address.h"
+#include "log.h"
 #include "text.h"
+#include "timeutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <yaml.h>
 
 /* Nesting deeper than this is not a campaign file. */
@@ -33,6 +42,7 @@ struct ynode {
     char *value;      /* scalar text, NUL-terminated */
     size_t len;
     bool plain;           /* an unquoted scalar: may be null, a number, a boolean */
+    bool quoted;          /* '...' or "...": the text starts one column after the node */
     struct ynode **items; /* map: key, value, key, value...; seq: elements */
     size_t nitems, capitems;
 };
@@ -152,6 +162,12 @@ static int yaml_syntax_error(const char *path, const yaml_parser_t *p, struct bl
         return blast_error_set(err, BLAST_ESYNTAX, path, 0, 0,
                                "not a UTF-8 text file (%s at byte %zu)", p->problem,
                                p->problem_offset);
+    if (p->context != NULL && p->context_mark.line != p->problem_mark.line)
+        return blast_error_set(err, BLAST_ESYNTAX, path, (int)p->problem_mark.line + 1,
+                               (int)p->problem_mark.column + 1,
+                               "YAML syntax error: %s %s (which started at line %d, column %d)",
+                               p->problem, p->context, (int)p->context_mark.line + 1,
+                               (int)p->context_mark.column + 1);
     if (p->context != NULL)
         return blast_error_set(err, BLAST_ESYNTAX, path, (int)p->problem_mark.line + 1,
                                (int)p->problem_mark.column + 1, "YAML syntax error: %s %s",
@@ -206,6 +222,8 @@ static int ydoc_load(FILE *file, const char *path, struct ydoc *d, struct blast_
             node->value[ev.data.scalar.length] = '\0';
             node->len = ev.data.scalar.length;
             node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            node->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                           ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
             if (ydoc_anchor(d, ev.data.scalar.anchor, node) < 0)
                 node = NULL;
             break;
@@ -308,12 +326,6 @@ static bool is_null(const struct ynode *n)
             strcmp(n->value, "Null") == 0 || strcmp(n->value, "NULL") == 0);
 }
 
-/* Keys of the contract that this version recognises but does not act on yet. */
-struct keyset {
-    const char *const *known;
-    const char *const *later;
-};
-
 static bool in_list(const char *const *list, const char *key)
 {
     for (; list != NULL && *list != NULL; list++)
@@ -322,20 +334,11 @@ static bool in_list(const char *const *list, const char *key)
     return false;
 }
 
-static const char *nearest(const struct keyset *ks, const char *key)
-{
-    const char *a = text_nearest(key, ks->known), *b = text_nearest(key, ks->later);
-
-    if (a == NULL || b == NULL)
-        return a != NULL ? a : b;
-    return text_edit_distance(key, a) <= text_edit_distance(key, b) ? a : b;
-}
-
 /*
  * Check that map is a mapping with scalar, unique, known keys. where names the
  * mapping in messages ("the campaign", "relay 'primary'").
  */
-static int check_map(struct loader *L, const struct ynode *map, const struct keyset *ks,
+static int check_map(struct loader *L, const struct ynode *map, const char *const *known,
                      const char *where)
 {
     size_t i, j;
@@ -353,14 +356,9 @@ static int check_map(struct loader *L, const struct ynode *map, const struct key
             if (strcmp(map->items[j]->value, k->value) == 0)
                 return fail(L, k, "duplicate key '%s' in %s (first at line %d)", k->value, where,
                             map->items[j]->line);
-        if (in_list(ks->known, k->value))
+        if (in_list(known, k->value))
             continue;
-        if (in_list(ks->later, k->value))
-            return fail(L, k,
-                        "'%s' is part of the campaign format but not supported by this "
-                        "version of blast",
-                        k->value);
-        near = nearest(ks, k->value);
+        near = text_nearest(k->value, known);
         if (near != NULL)
             return fail(L, k, "unknown key '%s' in %s (did you mean '%s'?)", k->value, where, near);
         return fail(L, k, "unknown key '%s' in %s", k->value, where);
@@ -401,8 +399,11 @@ static int get_string(struct loader *L, const struct ynode *map, const char *key
     *out = strdup(v->value);
     if (*out == NULL)
         return blast_error_set(L->err, BLAST_ENOMEM, L->path, 0, 0, "out of memory");
-    if (place != NULL)
+    if (place != NULL) {
+        /* templates count columns from their first character, inside the quotes */
         *place = place_of(v);
+        place->column += v->quoted;
+    }
     return 0;
 }
 
@@ -506,30 +507,157 @@ static bool is_loopback_host(const char *host)
            strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
 }
 
+static int oom(struct loader *L)
+{
+    return blast_error_set(L->err, BLAST_ENOMEM, L->path, 0, 0, "out of memory");
+}
+
+/* ---- durations, rates ---------------------------------------------------------------- */
+
+int campaign_parse_duration(const char *text, long *ms)
+{
+    const char *p = text;
+    long total = 0;
+
+    if (*p == '\0')
+        return BLAST_EINVAL;
+    while (*p != '\0') {
+        long n = 0, unit;
+        int digits = 0;
+
+        while (*p >= '0' && *p <= '9') {
+            if (n > 100000000L)
+                return BLAST_EINVAL;
+            n = n * 10 + (*p++ - '0');
+            digits++;
+        }
+        if (digits == 0)
+            return BLAST_EINVAL;
+        if (strncmp(p, "ms", 2) == 0) {
+            unit = 1;
+            p += 2;
+        } else if (*p == 's') {
+            unit = 1000;
+            p++;
+        } else if (*p == 'm') {
+            unit = 60 * 1000;
+            p++;
+        } else if (*p == 'h') {
+            unit = 3600 * 1000;
+            p++;
+        } else if (*p == 'd') {
+            unit = 24 * 3600 * 1000L;
+            p++;
+        } else {
+            return BLAST_EINVAL;
+        }
+        if (n > (LONG_MAX - total) / unit)
+            return BLAST_EINVAL;
+        total += n * unit;
+    }
+    if (total <= 0)
+        return BLAST_EINVAL;
+    *ms = total;
+    return 0;
+}
+
+int campaign_parse_rate(const char *text, struct campaign_rate *out)
+{
+    const char *p = text;
+    long n = 0;
+    int digits = 0;
+
+    while (*p >= '0' && *p <= '9') {
+        if (n > 1000000000L)
+            return BLAST_EINVAL;
+        n = n * 10 + (*p++ - '0');
+        digits++;
+    }
+    if (digits == 0 || n <= 0 || p[0] != '/' || p[1] == '\0' || p[2] != '\0' ||
+        strchr("smh", p[1]) == NULL)
+        return BLAST_EINVAL;
+    out->set = true;
+    out->count = n;
+    out->unit = p[1];
+    out->per_second = (double)n / (p[1] == 's' ? 1.0 : p[1] == 'm' ? 60.0 : 3600.0);
+    return 0;
+}
+
+static int get_duration(struct loader *L, const struct ynode *map, const char *key, long *ms)
+{
+    const struct ynode *v = map_get(map, key);
+
+    if (v == NULL || is_null(v))
+        return 0;
+    if (v->kind != YNODE_SCALAR || campaign_parse_duration(v->value, ms) < 0)
+        return fail(
+            L, v, "'%s' must be a duration such as 90s, 5m, 4h or 1h30m (greater than zero)", key);
+    return 0;
+}
+
+static int rate_of(struct loader *L, const struct ynode *v, const char *what,
+                   struct campaign_rate *out)
+{
+    if (v->kind != YNODE_SCALAR || campaign_parse_rate(v->value, out) < 0)
+        return fail(L, v, "%s must be a rate N/s, N/m or N/h with N a whole number above zero",
+                    what);
+    out->place = place_of(v);
+    return 0;
+}
+
+static int get_rate(struct loader *L, const struct ynode *map, const char *key,
+                    struct campaign_rate *out)
+{
+    const struct ynode *v = map_get(map, key);
+    char what[64];
+
+    if (v == NULL || is_null(v))
+        return 0;
+    snprintf(what, sizeof what, "'%s'", key);
+    return rate_of(L, v, what, out);
+}
+
 /* ---- the campaign ------------------------------------------------------------------ */
 
-static const char *const top_known[] = {"name",    "from",       "envelope_from", "reply_to",
-                                        "subject", "recipients", "body",          "relays",
-                                        "report",  NULL};
-static const char *const top_later[] = {
-    "suppression", "attachments", "inline",       "headers", "list_unsubscribe",
-    "dkim",        "rate",        "domain_rates", "retry",   "journal",
-    "vars",        NULL};
+static const char *const top_known[] = {
+    "name",     "from",       "envelope_from",    "reply_to",    "subject",
+    "helo",     "recipients", "suppression",      "body",        "attachments",
+    "inline",   "headers",    "list_unsubscribe", "feedback_id", "dkim",
+    "relays",   "rate",       "domain_rates",     "retry",       "dsn",
+    "chunking", "vars",       "report",           "journal",     NULL};
 static const char *const recipients_known[] = {"path", "email_column", "name_column", "delimiter",
                                                NULL};
 static const char *const body_known[] = {"text", "html", NULL};
-static const char *const relay_known[] = {
-    "name",    "host",     "port",         "tls",  "verify",
-    "ca_file", "username", "password_env", "auth", "allow_plaintext",
-    NULL};
-static const char *const relay_later[] = {"connections",   "messages_per_connection",
-                                          "rate",          "timeouts",
-                                          "password_file", "password_cmd",
-                                          "weight",        NULL};
+static const char *const part_known[] = {"path", "name", "content_type", "cid", NULL};
+static const char *const unsub_known[] = {"url", "mailto", "one_click", NULL};
+static const char *const dkim_known[] = {"domain", "selector", "key", "algorithm", NULL};
+static const char *const retry_known[] = {"attempts", "initial", "max", "window", NULL};
+static const char *const dsn_known[] = {"notify", "ret", NULL};
+static const char *const relay_known[] = {"name",
+                                          "host",
+                                          "port",
+                                          "tls",
+                                          "verify",
+                                          "ca_file",
+                                          "pin_sha256",
+                                          "username",
+                                          "password_env",
+                                          "password_file",
+                                          "password_cmd",
+                                          "auth",
+                                          "allow_plaintext",
+                                          "connections",
+                                          "messages_per_connection",
+                                          "weight",
+                                          "rate",
+                                          "timeouts",
+                                          NULL};
+static const char *const timeout_known[] = {
+    "connect", "greeting", "ehlo",        "starttls", "auth", "mail", "rcpt",
+    "data",    "block",    "end_of_data", "rset",     "quit", NULL};
 
 static int load_recipients(struct loader *L, const struct ynode *root)
 {
-    static const struct keyset ks = {recipients_known, NULL};
     const struct ynode *m = map_get(root, "recipients");
     struct campaign *c = L->c;
     char *delim = NULL;
@@ -538,7 +666,7 @@ static int load_recipients(struct loader *L, const struct ynode *root)
 
     if (m == NULL || is_null(m))
         return fail(L, root, "missing required key 'recipients' in the campaign");
-    if ((rc = check_map(L, m, &ks, "'recipients'")) < 0)
+    if ((rc = check_map(L, m, recipients_known, "'recipients'")) < 0)
         return rc;
     if ((rc = get_path(L, m, "path", true, "'recipients'", &c->recipients.path,
                        &c->recipients.path_place)) < 0 ||
@@ -562,24 +690,21 @@ static int load_recipients(struct loader *L, const struct ynode *root)
                                    "'delimiter' must be one character (or \"tab\"), not a quote "
                                    "or a line break");
     }
-    if (c->recipients.email_column == NULL) {
-        c->recipients.email_column = strdup("email");
-        if (c->recipients.email_column == NULL)
-            return blast_error_set(L->err, BLAST_ENOMEM, L->path, 0, 0, "out of memory");
-    }
+    if (c->recipients.email_column == NULL &&
+        (c->recipients.email_column = strdup("email")) == NULL)
+        return oom(L);
     return 0;
 }
 
 static int load_body(struct loader *L, const struct ynode *root)
 {
-    static const struct keyset ks = {body_known, NULL};
     const struct ynode *m = map_get(root, "body");
     struct campaign *c = L->c;
     int rc;
 
     if (m == NULL || is_null(m))
         return fail(L, root, "missing required key 'body' in the campaign");
-    if ((rc = check_map(L, m, &ks, "'body'")) < 0)
+    if ((rc = check_map(L, m, body_known, "'body'")) < 0)
         return rc;
     if ((rc = get_path(L, m, "text", false, "'body'", &c->body.text, &c->body.text_place)) < 0 ||
         (rc = get_path(L, m, "html", false, "'body'", &c->body.html, &c->body.html_place)) < 0)
@@ -589,10 +714,210 @@ static int load_body(struct loader *L, const struct ynode *root)
     return 0;
 }
 
+/* A path, or a list of paths: suppression. */
+static int load_suppression(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *v = map_get(root, "suppression");
+    struct campaign *c = L->c;
+    size_t i, n;
+    int rc;
+
+    if (v == NULL || is_null(v))
+        return 0;
+    if (v->kind == YNODE_MAP)
+        return fail(L, v, "'suppression' must be a file or a list of files");
+    n = v->kind == YNODE_SEQ ? v->nitems : 1;
+    c->suppression = calloc(n, sizeof *c->suppression);
+    c->suppression_places = calloc(n, sizeof *c->suppression_places);
+    if (c->suppression == NULL || c->suppression_places == NULL)
+        return oom(L);
+    for (i = 0; i < n; i++) {
+        const struct ynode *item = v->kind == YNODE_SEQ ? v->items[i] : v;
+        if (item->kind != YNODE_SCALAR || is_null(item) || item->len == 0)
+            return fail(L, item, "each entry of 'suppression' must be a file name");
+        if ((c->suppression[i] = strdup(item->value)) == NULL)
+            return oom(L);
+        c->nsuppression = i + 1;
+        c->suppression_places[i] = place_of(item);
+        if ((rc = resolve_path(L, &c->suppression[i])) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash != NULL ? slash + 1 : path;
+}
+
+/* attachments / inline: a list of paths or of {path, name, content_type, cid}. */
+static int load_parts(struct loader *L, const struct ynode *root, const char *key, bool inline_,
+                      struct campaign_part **out, size_t *nout)
+{
+    const struct ynode *v = map_get(root, key);
+    char where[64];
+    size_t i, j;
+    int rc;
+
+    if (v == NULL || is_null(v))
+        return 0;
+    if (v->kind != YNODE_SEQ)
+        return fail(L, v, "'%s' must be a list", key);
+    *out = calloc(v->nitems + 1, sizeof **out);
+    if (*out == NULL)
+        return oom(L);
+    for (i = 0; i < v->nitems; i++) {
+        const struct ynode *item = v->items[i];
+        struct campaign_part *p = &(*out)[i];
+
+        *nout = i + 1;
+        p->place = place_of(item);
+        snprintf(where, sizeof where, "'%s' entry %zu", key, i + 1);
+        if (item->kind == YNODE_SCALAR && !inline_) {
+            if (item->len == 0 || (p->path = strdup(item->value)) == NULL)
+                return item->len == 0 ? fail(L, item, "%s: empty file name", where) : oom(L);
+            if ((rc = resolve_path(L, &p->path)) < 0)
+                return rc;
+        } else {
+            if ((rc = check_map(L, item, part_known, where)) < 0 ||
+                (rc = get_path(L, item, "path", true, where, &p->path, NULL)) < 0 ||
+                (rc = get_string(L, item, "name", false, where, &p->name, NULL)) < 0 ||
+                (rc = get_string(L, item, "content_type", false, where, &p->content_type, NULL)) <
+                    0 ||
+                (rc = get_string(L, item, "cid", inline_, where, &p->cid, NULL)) < 0)
+                return rc;
+            if (!inline_ && p->cid != NULL)
+                return fail(L, map_get(item, "cid"),
+                            "'cid' belongs to 'inline' parts, not attachments");
+            if (p->content_type != NULL && strchr(p->content_type, '/') == NULL)
+                return fail(L, map_get(item, "content_type"),
+                            "'content_type' must look like type/subtype, e.g. image/png");
+            if (p->cid != NULL && strpbrk(p->cid, "<> \t\r\n\"") != NULL)
+                return fail(L, map_get(item, "cid"),
+                            "'cid' may not contain spaces, quotes or angle brackets");
+        }
+        if (p->name == NULL && (p->name = strdup(base_name(p->path))) == NULL)
+            return oom(L);
+        if (strpbrk(p->name, "\r\n\"\\/") != NULL)
+            return fail(L, item,
+                        "%s: the file name may not contain line breaks, quotes, "
+                        "backslashes or slashes",
+                        where);
+        for (j = 0; inline_ && j < i; j++)
+            if (strcmp((*out)[j].cid, p->cid) == 0)
+                return fail(L, item, "two inline parts use cid '%s'", p->cid);
+    }
+    return 0;
+}
+
+/* Headers blast writes itself, or that a sender must never set. */
+static const char *const reserved_headers[] = {"from",
+                                               "to",
+                                               "cc",
+                                               "bcc",
+                                               "subject",
+                                               "date",
+                                               "message-id",
+                                               "mime-version",
+                                               "content-type",
+                                               "content-transfer-encoding",
+                                               "content-disposition",
+                                               "reply-to",
+                                               "list-unsubscribe",
+                                               "list-unsubscribe-post",
+                                               "feedback-id",
+                                               "dkim-signature",
+                                               "received",
+                                               "return-path",
+                                               "sender",
+                                               NULL};
+
+static int load_headers(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "headers");
+    struct campaign *c = L->c;
+    size_t i, k;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    if (m->kind != YNODE_MAP)
+        return fail(L, m, "'headers' must be a mapping of header names to values");
+    c->headers = calloc(m->nitems / 2 + 1, sizeof *c->headers);
+    if (c->headers == NULL)
+        return oom(L);
+    for (i = 0; i + 1 < m->nitems; i += 2) {
+        const struct ynode *k_ = m->items[i], *v = m->items[i + 1];
+        struct campaign_header *h = &c->headers[c->nheaders];
+        char lower[128];
+        const char *p;
+
+        if (k_->kind != YNODE_SCALAR || k_->len == 0 || k_->len >= sizeof lower)
+            return fail(L, k_, "a header name must be a word of at most 127 characters");
+        /* RFC 5322 §3.6.8: printable ASCII except ':' */
+        for (p = k_->value; *p != '\0'; p++)
+            if ((unsigned char)*p < 33 || (unsigned char)*p > 126 || *p == ':')
+                return fail(L, k_,
+                            "'%s' is not a valid header name (printable ASCII without "
+                            "':' or spaces)",
+                            k_->value);
+        for (k = 0; k <= k_->len; k++)
+            lower[k] = (char)(k_->value[k] >= 'A' && k_->value[k] <= 'Z' ? k_->value[k] + 32
+                                                                         : k_->value[k]);
+        if (in_list(reserved_headers, lower))
+            return fail(L, k_,
+                        "header '%s' is written by blast (or must not be set); use the "
+                        "campaign's own keys",
+                        k_->value);
+        for (k = 0; k < c->nheaders; k++)
+            if (strcasecmp(c->headers[k].name, k_->value) == 0)
+                return fail(L, k_, "duplicate header '%s'", k_->value);
+        if (v->kind != YNODE_SCALAR)
+            return fail(L, v, "the value of header '%s' must be a string", k_->value);
+        h->name = strdup(k_->value);
+        h->value = strdup(v->value);
+        if (h->name == NULL || h->value == NULL)
+            return oom(L);
+        h->place = place_of(v);
+        c->nheaders++;
+    }
+    return 0;
+}
+
+static int load_unsubscribe(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "list_unsubscribe");
+    struct campaign *c = L->c;
+    int rc;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    if ((rc = check_map(L, m, unsub_known, "'list_unsubscribe'")) < 0 ||
+        (rc = get_string(L, m, "url", false, "'list_unsubscribe'", &c->list_unsubscribe.url,
+                         &c->list_unsubscribe.url_place)) < 0 ||
+        (rc = get_string(L, m, "mailto", false, "'list_unsubscribe'", &c->list_unsubscribe.mailto,
+                         NULL)) < 0 ||
+        (rc = check_mailbox(L, m, "mailto", true)) < 0 ||
+        (rc = get_bool(L, m, "one_click", &c->list_unsubscribe.one_click)) < 0)
+        return rc;
+    c->list_unsubscribe.place = place_of(m);
+    if (c->list_unsubscribe.url == NULL && c->list_unsubscribe.mailto == NULL)
+        return fail(L, m, "'list_unsubscribe' needs 'url', 'mailto' or both");
+    /* RFC 8058 §3.1: one-click needs an HTTPS URI */
+    if (c->list_unsubscribe.url != NULL && strncmp(c->list_unsubscribe.url, "https://", 8) != 0)
+        return fail(L, map_get(m, "url"), "'url' must be an https:// address (RFC 8058)");
+    if (c->list_unsubscribe.one_click && c->list_unsubscribe.url == NULL)
+        return fail(L, map_get(m, "one_click"), "'one_click' needs an https 'url'");
+    return 0;
+}
+
 static int parse_enum(struct loader *L, const struct ynode *map, const char *key,
                       const char *const *names, int *out)
 {
     const struct ynode *v = map_get(map, key);
+    char list[256] = "";
+    size_t used = 0;
     int i;
 
     if (v == NULL || is_null(v))
@@ -603,33 +928,131 @@ static int parse_enum(struct loader *L, const struct ynode *map, const char *key
                 *out = i;
                 return 0;
             }
-    {
-        char list[256] = "";
-        size_t used = 0;
-        for (i = 0; names[i] != NULL; i++)
-            used +=
-                (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
-        return fail(L, v, "'%s' must be one of %s", key, list);
-    }
+    for (i = 0; names[i] != NULL && used < sizeof list; i++)
+        used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
+    return fail(L, v, "'%s' must be one of %s", key, list);
 }
 
 static const char *const tls_names[] = {"starttls", "tls", "none", NULL};
 static const char *const auth_names[] = {"auto", "plain", "login", "cram-md5", "xoauth2", NULL};
+static const char *const dkim_alg_names[] = {"rsa-sha256", "ed25519-sha256", NULL};
+
+static bool domain_ok(const char *d)
+{
+    struct address a;
+    struct blast_error e;
+    char probe[300];
+    bool ok;
+
+    if (strlen(d) > 253)
+        return false;
+    blast_error_clear(&e);
+    snprintf(probe, sizeof probe, "x@%s", d);
+    ok = address_parse(probe, &a, &e) == 0 && d[0] != '[';
+    address_free(&a);
+    return ok;
+}
+
+static int load_one_dkim(struct loader *L, const struct ynode *m, const char *where,
+                         struct campaign_dkim *d)
+{
+    int alg = CAMPAIGN_DKIM_RSA_SHA256, rc;
+    const char *p;
+
+    d->place = place_of(m);
+    if ((rc = check_map(L, m, dkim_known, where)) < 0 ||
+        (rc = get_string(L, m, "domain", true, where, &d->domain, NULL)) < 0 ||
+        (rc = get_string(L, m, "selector", true, where, &d->selector, NULL)) < 0 ||
+        (rc = get_path(L, m, "key", true, where, &d->key, &d->key_place)) < 0 ||
+        (rc = parse_enum(L, m, "algorithm", dkim_alg_names, &alg)) < 0)
+        return rc;
+    d->algorithm = (enum campaign_dkim_alg)alg;
+    if (!domain_ok(d->domain))
+        return fail(L, map_get(m, "domain"), "'domain' is not a valid domain name");
+    /* RFC 6376 §3.1: the selector is a dot-separated list of sub-domain labels */
+    for (p = d->selector; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '.' || *p == '_'))
+            return fail(L, map_get(m, "selector"),
+                        "'selector' may contain letters, digits, '-', '_' and '.' only");
+    return 0;
+}
+
+static int load_dkim(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *v = map_get(root, "dkim");
+    struct campaign *c = L->c;
+    char where[32];
+    size_t i, n;
+    int rc;
+
+    if (v == NULL || is_null(v))
+        return 0;
+    if (v->kind == YNODE_SCALAR)
+        return fail(L, v, "'dkim' must be a signature (domain, selector, key) or a list of them");
+    n = v->kind == YNODE_SEQ ? v->nitems : 1;
+    if (n == 0)
+        return 0;
+    c->dkim = calloc(n, sizeof *c->dkim);
+    if (c->dkim == NULL)
+        return oom(L);
+    for (i = 0; i < n; i++) {
+        snprintf(where, sizeof where, n > 1 ? "'dkim' entry %zu" : "'dkim'", i + 1);
+        c->ndkim = i + 1;
+        if ((rc = load_one_dkim(L, v->kind == YNODE_SEQ ? v->items[i] : v, where, &c->dkim[i])) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int load_timeouts(struct loader *L, const struct ynode *relay, struct campaign_timeouts *t)
+{
+    const struct ynode *m = map_get(relay, "timeouts");
+    long *slots[] = {&t->connect, &t->greeting, &t->ehlo,  &t->starttls,    &t->auth, &t->mail,
+                     &t->rcpt,    &t->data,     &t->block, &t->end_of_data, &t->rset, &t->quit};
+    size_t i;
+    int rc;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    if ((rc = check_map(L, m, timeout_known, "'timeouts'")) < 0)
+        return rc;
+    for (i = 0; timeout_known[i] != NULL; i++)
+        if ((rc = get_duration(L, m, timeout_known[i], slots[i])) < 0)
+            return rc;
+    return 0;
+}
+
+static bool is_hex_pin(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++) {
+        if (*s == ':')
+            continue;
+        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f') || (*s >= 'A' && *s <= 'F')))
+            return false;
+        n++;
+    }
+    return n == 64;
+}
 
 static int load_relay(struct loader *L, const struct ynode *m, size_t index,
                       struct campaign_relay *r)
 {
-    static const struct keyset ks = {relay_known, relay_later};
     char where[64];
-    bool has_port = false, allow_plain = false;
-    int tls = CAMPAIGN_TLS_STARTTLS, auth = CAMPAIGN_AUTH_AUTO, rc;
+    bool has_port = false, b = false;
+    int tls = CAMPAIGN_TLS_STARTTLS, auth = CAMPAIGN_AUTH_AUTO, rc, secrets;
     const struct ynode *v;
 
     snprintf(where, sizeof where, "relay %zu", index + 1);
     r->place = place_of(m);
     r->password_place = r->place;
     r->verify = true;
-    if ((rc = check_map(L, m, &ks, where)) < 0)
+    r->connections = 2;
+    r->messages_per_connection = 100;
+    r->weight = 1;
+    if ((rc = check_map(L, m, relay_known, where)) < 0)
         return rc;
     if ((rc = get_string(L, m, "host", true, where, &r->host, NULL)) < 0 ||
         (rc = get_string(L, m, "name", false, where, &r->name, NULL)) < 0 ||
@@ -637,32 +1060,61 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
         (rc = parse_enum(L, m, "tls", tls_names, &tls)) < 0 ||
         (rc = get_bool(L, m, "verify", &r->verify)) < 0 ||
         (rc = get_path(L, m, "ca_file", false, where, &r->ca_file, NULL)) < 0 ||
+        (rc = get_string(L, m, "pin_sha256", false, where, &r->pin_sha256, NULL)) < 0 ||
         (rc = get_string(L, m, "username", false, where, &r->username, NULL)) < 0 ||
-        (rc = get_string(L, m, "password_env", false, where, &r->password_env,
-                         &r->password_place)) < 0 ||
+        (rc = get_string(L, m, "password_env", false, where, &r->password_env, NULL)) < 0 ||
+        (rc = get_path(L, m, "password_file", false, where, &r->password_file, NULL)) < 0 ||
+        (rc = get_string(L, m, "password_cmd", false, where, &r->password_cmd, NULL)) < 0 ||
         (rc = parse_enum(L, m, "auth", auth_names, &auth)) < 0 ||
-        (rc = get_bool(L, m, "allow_plaintext", &allow_plain)) < 0)
+        (rc = get_bool(L, m, "allow_plaintext", &r->allow_plaintext)) < 0 ||
+        (rc = get_int(L, m, "connections", 1, 100, &r->connections, &b)) < 0 ||
+        (rc = get_int(L, m, "messages_per_connection", 0, 1000000, &r->messages_per_connection,
+                      &b)) < 0 ||
+        (rc = get_int(L, m, "weight", 1, 1000, &r->weight, &b)) < 0 ||
+        (rc = get_rate(L, m, "rate", &r->rate)) < 0 || (rc = load_timeouts(L, m, &r->timeouts)) < 0)
         return rc;
     r->tls = (enum campaign_tls)tls;
     r->auth = (enum campaign_auth)auth;
     if (!has_port)
         r->port = r->tls == CAMPAIGN_TLS_IMPLICIT ? 465 : r->tls == CAMPAIGN_TLS_NONE ? 25 : 587;
     if (r->name == NULL && (r->name = strdup(r->host)) == NULL)
-        return blast_error_set(L->err, BLAST_ENOMEM, L->path, 0, 0, "out of memory");
-    if (r->username != NULL && r->password_env == NULL)
-        return fail(L, m, "relay '%s' has a username but no 'password_env'", r->name);
-    if (r->password_env != NULL && r->username == NULL)
-        return fail(L, map_get(m, "password_env"), "relay '%s' has a password but no 'username'",
+        return oom(L);
+    if (r->pin_sha256 != NULL && !is_hex_pin(r->pin_sha256))
+        return fail(L, map_get(m, "pin_sha256"),
+                    "'pin_sha256' must be 64 hexadecimal digits (colons allowed)");
+    secrets = (r->password_env != NULL) + (r->password_file != NULL) + (r->password_cmd != NULL);
+    v = map_get(m, "password_env");
+    if (v == NULL)
+        v = map_get(m, "password_file");
+    if (v == NULL)
+        v = map_get(m, "password_cmd");
+    if (v != NULL)
+        r->password_place = place_of(v);
+    if (r->username != NULL && secrets == 0)
+        return fail(L, m,
+                    "relay '%s' has a username but no secret: add password_env, password_file "
+                    "or password_cmd",
+                    r->name);
+    if (secrets > 1)
+        return fail(L, v, "relay '%s': use one of password_env, password_file and password_cmd",
+                    r->name);
+    if (secrets == 1 && r->username == NULL)
+        return fail(L, v, "relay '%s' has a password but no 'username'", r->name);
+    if (r->auth == CAMPAIGN_AUTH_XOAUTH2 && r->username == NULL)
+        return fail(L, map_get(m, "auth"),
+                    "relay '%s': 'auth: xoauth2' needs a username and a "
+                    "token (password_env, password_file or password_cmd)",
                     r->name);
     /* DESIGN.md §3: never plaintext (and so never AUTH in the clear) to a remote host
      * unless the campaign says so. */
-    if (r->tls == CAMPAIGN_TLS_NONE && !allow_plain && !is_loopback_host(r->host)) {
-        v = map_get(m, "tls");
-        return fail(L, v,
+    if (r->tls == CAMPAIGN_TLS_NONE && !r->allow_plaintext && !is_loopback_host(r->host))
+        return fail(L, map_get(m, "tls"),
                     "relay '%s': 'tls: none' sends mail and passwords in the clear; it is "
                     "only allowed to a loopback host unless 'allow_plaintext: true'",
                     r->name);
-    }
+    if (r->pin_sha256 != NULL && r->tls == CAMPAIGN_TLS_NONE)
+        return fail(L, map_get(m, "pin_sha256"), "relay '%s': a certificate pin needs TLS",
+                    r->name);
     return 0;
 }
 
@@ -681,7 +1133,7 @@ static int load_relays(struct loader *L, const struct ynode *root)
         return fail(L, seq, "'relays' is empty: at least one relay is needed");
     c->relays = calloc(seq->nitems, sizeof *c->relays);
     if (c->relays == NULL)
-        return blast_error_set(L->err, BLAST_ENOMEM, L->path, 0, 0, "out of memory");
+        return oom(L);
     for (i = 0; i < seq->nitems; i++) {
         c->nrelays = i + 1;
         if ((rc = load_relay(L, seq->items[i], i, &c->relays[i])) < 0)
@@ -693,6 +1145,181 @@ static int load_relays(struct loader *L, const struct ynode *root)
                             c->relays[i].name);
     }
     return 0;
+}
+
+static int load_domain_rates(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "domain_rates");
+    struct campaign *c = L->c;
+    size_t i, k;
+    int rc;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    if (m->kind != YNODE_MAP)
+        return fail(L, m, "'domain_rates' must map domains to rates, e.g. {gmail.com: 10/s}");
+    c->domain_rates = calloc(m->nitems / 2 + 1, sizeof *c->domain_rates);
+    if (c->domain_rates == NULL)
+        return oom(L);
+    for (i = 0; i + 1 < m->nitems; i += 2) {
+        const struct ynode *k_ = m->items[i];
+        struct campaign_domain_rate *d = &c->domain_rates[c->ndomain_rates];
+        char what[300];
+        struct blast_error e;
+
+        if (k_->kind != YNODE_SCALAR || !domain_ok(k_->value))
+            return fail(L, k_, "'%s' is not a domain name",
+                        k_->kind == YNODE_SCALAR ? k_->value : "?");
+        blast_error_clear(&e);
+        if ((rc = address_domain_ascii(k_->value, &d->domain, &e)) < 0)
+            return rc == BLAST_ENOMEM ? oom(L) : fail(L, k_, "%s", e.text);
+        c->ndomain_rates++;
+        for (k = 0; k + 1 < c->ndomain_rates; k++)
+            if (strcmp(c->domain_rates[k].domain, d->domain) == 0)
+                return fail(L, k_, "domain '%s' has two rates", k_->value);
+        snprintf(what, sizeof what, "the rate of '%s'", k_->value);
+        if ((rc = rate_of(L, m->items[i + 1], what, &d->rate)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int load_retry(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "retry");
+    struct campaign *c = L->c;
+    int rc;
+
+    c->retry.attempts = 5;
+    c->retry.initial = 60 * 1000L;
+    c->retry.max = 30 * 60 * 1000L;
+    c->retry.window = 4 * 3600 * 1000L;
+    if (m == NULL || is_null(m))
+        return 0;
+    c->retry.place = place_of(m);
+    if ((rc = check_map(L, m, retry_known, "'retry'")) < 0 ||
+        (rc = get_int(L, m, "attempts", 1, 100, &c->retry.attempts, NULL)) < 0 ||
+        (rc = get_duration(L, m, "initial", &c->retry.initial)) < 0 ||
+        (rc = get_duration(L, m, "max", &c->retry.max)) < 0 ||
+        (rc = get_duration(L, m, "window", &c->retry.window)) < 0)
+        return rc;
+    if (c->retry.max < c->retry.initial)
+        return fail(L, map_get(m, "max") ? map_get(m, "max") : m,
+                    "retry 'max' is shorter than 'initial'");
+    return 0;
+}
+
+static int load_dsn(struct loader *L, const struct ynode *root)
+{
+    static const char *const notify_names[] = {"never", "success", "failure", "delay", NULL};
+    static const char *const ret_names[] = {"default", "full", "hdrs", NULL};
+    const struct ynode *m = map_get(root, "dsn"), *n;
+    struct campaign *c = L->c;
+    size_t i, count;
+    int ret = 0, rc;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    c->dsn.place = place_of(m);
+    if ((rc = check_map(L, m, dsn_known, "'dsn'")) < 0 ||
+        (rc = parse_enum(L, m, "ret", ret_names, &ret)) < 0)
+        return rc;
+    c->dsn.ret = (enum campaign_dsn_ret)ret;
+    n = map_get(m, "notify");
+    if (n != NULL && !is_null(n)) {
+        count = n->kind == YNODE_SEQ ? n->nitems : 1;
+        for (i = 0; i < count; i++) {
+            const struct ynode *item = n->kind == YNODE_SEQ ? n->items[i] : n;
+            int k;
+            if (item->kind != YNODE_SCALAR)
+                return fail(L, item, "'notify' lists never, success, failure or delay");
+            for (k = 0; notify_names[k] != NULL; k++)
+                if (strcmp(item->value, notify_names[k]) == 0)
+                    break;
+            if (notify_names[k] == NULL)
+                return fail(L, item, "'notify' lists never, success, failure or delay, not '%s'",
+                            item->value);
+            c->dsn.notify |= 1u << k;
+        }
+        /* RFC 3461 §4.1: NEVER stands alone */
+        if ((c->dsn.notify & CAMPAIGN_DSN_NEVER) && c->dsn.notify != CAMPAIGN_DSN_NEVER)
+            return fail(L, n, "'never' cannot be combined with other 'notify' values");
+    }
+    return 0;
+}
+
+static void value_free(struct campaign_value *v)
+{
+    size_t i;
+
+    free(v->string);
+    for (i = 0; i < v->n; i++) {
+        if (v->keys != NULL)
+            free(v->keys[i]);
+        value_free(&v->items[i]);
+    }
+    free(v->keys);
+    free(v->items);
+    memset(v, 0, sizeof *v);
+}
+
+/* Copy a YAML node into a vars value; depth is bounded by the parser. */
+static int load_value(struct loader *L, const struct ynode *n, struct campaign_value *out)
+{
+    size_t i, count;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (n->kind == YNODE_SCALAR) {
+        out->kind = CAMPAIGN_VALUE_STRING;
+        out->string = strdup(is_null(n) ? "" : n->value);
+        return out->string != NULL ? 0 : oom(L);
+    }
+    out->kind = n->kind == YNODE_MAP ? CAMPAIGN_VALUE_MAP : CAMPAIGN_VALUE_LIST;
+    count = n->kind == YNODE_MAP ? n->nitems / 2 : n->nitems;
+    out->items = calloc(count + 1, sizeof *out->items);
+    if (out->items == NULL ||
+        (n->kind == YNODE_MAP && (out->keys = calloc(count + 1, sizeof *out->keys)) == NULL))
+        return oom(L);
+    for (i = 0; i < count; i++) {
+        const struct ynode *item = n->kind == YNODE_MAP ? n->items[2 * i + 1] : n->items[i];
+        if (n->kind == YNODE_MAP) {
+            const struct ynode *k = n->items[2 * i];
+            const char *p;
+            if (k->kind != YNODE_SCALAR || k->len == 0)
+                return fail(L, k, "keys in 'vars' must be names");
+            for (p = k->value; *p != '\0'; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+                    return fail(L, k,
+                                "'%s': names in 'vars' may contain letters, digits, '_' "
+                                "and '-' (a '.' reaches into nested values)",
+                                k->value);
+            if ((out->keys[i] = strdup(k->value)) == NULL)
+                return oom(L);
+        }
+        out->n = i + 1;
+        if ((rc = load_value(L, item, &out->items[i])) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int load_vars(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "vars");
+    size_t i, j;
+
+    L->c->vars.kind = CAMPAIGN_VALUE_MAP;
+    if (m == NULL || is_null(m))
+        return 0;
+    if (m->kind != YNODE_MAP)
+        return fail(L, m, "'vars' must be a mapping of names to values");
+    for (i = 0; i + 1 < m->nitems; i += 2)
+        for (j = 0; j < i; j += 2)
+            if (strcmp(m->items[i]->value, m->items[j]->value) == 0)
+                return fail(L, m->items[i], "duplicate key '%s' in 'vars'", m->items[i]->value);
+    return load_value(L, m, &L->c->vars);
 }
 
 static int check_name(struct loader *L, const struct ynode *root)
@@ -709,11 +1336,10 @@ static int check_name(struct loader *L, const struct ynode *root)
 
 static int load_root(struct loader *L, const struct ynode *root)
 {
-    static const struct keyset ks = {top_known, top_later};
     struct campaign *c = L->c;
     int rc;
 
-    if ((rc = check_map(L, root, &ks, "the campaign")) < 0)
+    if ((rc = check_map(L, root, top_known, "the campaign")) < 0)
         return rc;
     if ((rc = get_string(L, root, "name", true, "the campaign", &c->name, NULL)) < 0 ||
         (rc = check_name(L, root)) < 0 ||
@@ -727,10 +1353,26 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = check_mailbox(L, root, "reply_to", false)) < 0 ||
         (rc = get_string(L, root, "subject", true, "the campaign", &c->subject,
                          &c->subject_place)) < 0 ||
-        (rc = load_recipients(L, root)) < 0 || (rc = load_body(L, root)) < 0 ||
-        (rc = load_relays(L, root)) < 0 ||
-        (rc = get_path(L, root, "report", false, "the campaign", &c->report, NULL)) < 0)
+        (rc = get_string(L, root, "helo", false, "the campaign", &c->helo, &c->helo_place)) < 0 ||
+        (rc = load_recipients(L, root)) < 0 || (rc = load_suppression(L, root)) < 0 ||
+        (rc = load_body(L, root)) < 0 ||
+        (rc = load_parts(L, root, "attachments", false, &c->attachments, &c->nattachments)) < 0 ||
+        (rc = load_parts(L, root, "inline", true, &c->inline_parts, &c->ninline)) < 0 ||
+        (rc = load_headers(L, root)) < 0 || (rc = load_unsubscribe(L, root)) < 0 ||
+        (rc = get_string(L, root, "feedback_id", false, "the campaign", &c->feedback_id,
+                         &c->feedback_id_place)) < 0 ||
+        (rc = load_dkim(L, root)) < 0 || (rc = load_relays(L, root)) < 0 ||
+        (rc = get_rate(L, root, "rate", &c->rate)) < 0 || (rc = load_domain_rates(L, root)) < 0 ||
+        (rc = load_retry(L, root)) < 0 || (rc = load_dsn(L, root)) < 0 ||
+        (rc = get_bool(L, root, "chunking", &c->chunking)) < 0 || (rc = load_vars(L, root)) < 0 ||
+        (rc = get_path(L, root, "report", false, "the campaign", &c->report, NULL)) < 0 ||
+        (rc = get_path(L, root, "journal", false, "the campaign", &c->journal, &c->journal_place)) <
+            0)
         return rc;
+    if (map_get(root, "chunking") != NULL)
+        c->chunking_place = place_of(map_get(root, "chunking"));
+    if (c->helo != NULL && !domain_ok(c->helo))
+        return fail(L, map_get(root, "helo"), "'helo' must be a fully qualified domain name");
     return 0;
 }
 
@@ -783,6 +1425,19 @@ out:
     return rc;
 }
 
+static void parts_free(struct campaign_part *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(p[i].path);
+        free(p[i].name);
+        free(p[i].content_type);
+        free(p[i].cid);
+    }
+    free(p);
+}
+
 void campaign_free(struct campaign *c)
 {
     size_t i;
@@ -794,10 +1449,37 @@ void campaign_free(struct campaign *c)
         free(r->name);
         free(r->host);
         free(r->ca_file);
+        free(r->pin_sha256);
         free(r->username);
         free(r->password_env);
+        free(r->password_file);
+        free(r->password_cmd);
     }
     free(c->relays);
+    for (i = 0; i < c->nsuppression; i++)
+        free(c->suppression[i]);
+    free(c->suppression);
+    free(c->suppression_places);
+    parts_free(c->attachments, c->nattachments);
+    parts_free(c->inline_parts, c->ninline);
+    for (i = 0; i < c->nheaders; i++) {
+        free(c->headers[i].name);
+        free(c->headers[i].value);
+    }
+    free(c->headers);
+    for (i = 0; i < c->ndkim; i++) {
+        free(c->dkim[i].domain);
+        free(c->dkim[i].selector);
+        free(c->dkim[i].key);
+    }
+    free(c->dkim);
+    for (i = 0; i < c->ndomain_rates; i++)
+        free(c->domain_rates[i].domain);
+    free(c->domain_rates);
+    value_free(&c->vars);
+    free(c->list_unsubscribe.url);
+    free(c->list_unsubscribe.mailto);
+    free(c->feedback_id);
     free(c->path);
     free(c->dir);
     free(c->name);
@@ -805,33 +1487,196 @@ void campaign_free(struct campaign *c)
     free(c->envelope_from);
     free(c->reply_to);
     free(c->subject);
+    free(c->helo);
     free(c->recipients.path);
     free(c->recipients.email_column);
     free(c->recipients.name_column);
     free(c->body.text);
     free(c->body.html);
     free(c->report);
+    free(c->journal);
     free(c);
 }
 
-int campaign_relay_password(const struct campaign *c, const struct campaign_relay *r, char **out,
-                            struct blast_error *err)
+/* ---- secrets ------------------------------------------------------------------------- */
+
+static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
+                       struct blast_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
+                       struct blast_error *err, const char *fmt, ...)
 {
-    const char *v;
+    char text[BLAST_ERROR_TEXT_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return blast_error_set(err, BLAST_EINVAL, c->path, r->password_place.line,
+                           r->password_place.column, "relay '%s': %s", r->name, text);
+}
+
+/* The first line of text, without its line end. */
+static void first_line(char *s)
+{
+    s[strcspn(s, "\r\n")] = '\0';
+}
+
+static int open_secret_file(const struct campaign *c, const struct campaign_relay *r,
+                            const struct log *lg, FILE **out, struct blast_error *err)
+{
+    struct stat st;
+    FILE *f = fopen(r->password_file, "r");
+
+    *out = NULL;
+    if (f == NULL)
+        return secret_fail(c, r, err, "cannot read password_file %s: %s", r->password_file,
+                           strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+        log_msg(lg, LOG_LEVEL_WARN,
+                "%s:%d:%d: relay '%s': password_file %s can be read by "
+                "others (chmod 600 %s)",
+                c->path, r->password_place.line, r->password_place.column, r->name,
+                r->password_file, r->password_file);
+    *out = f;
+    return 0;
+}
+
+/* Run password_cmd through /bin/sh with a 30 s limit; its first output line is the secret. */
+static int run_secret_cmd(const struct campaign *c, const struct campaign_relay *r, char **out,
+                          struct blast_error *err)
+{
+    char buf[4096];
+    size_t len = 0;
+    int fds[2], status = 0, rc = 0;
+    pid_t pid;
+    int64_t deadline = timeutil_mono_ms() + 30000;
+
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return secret_fail(c, r, err, "password_cmd: cannot create a pipe: %s", strerror(errno));
+    pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return secret_fail(c, r, err, "password_cmd: cannot start: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        execl("/bin/sh", "sh", "-c", r->password_cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    for (;;) {
+        struct pollfd p = {fds[0], POLLIN, 0};
+        int64_t left = deadline - timeutil_mono_ms();
+        ssize_t n;
+
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            rc = secret_fail(c, r, err, "password_cmd did not finish within 30 seconds");
+            break;
+        }
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        n = read(fds[0], buf + len, sizeof buf - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == sizeof buf - 1)
+            break;
+    }
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    buf[len] = '\0';
+    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        rc = secret_fail(c, r, err, "password_cmd failed (exit status %d)",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (rc == 0) {
+        first_line(buf);
+        if (buf[0] == '\0')
+            rc = secret_fail(c, r, err, "password_cmd printed nothing");
+        else if ((*out = strdup(buf)) == NULL)
+            rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    OPENSSL_cleanse(buf, sizeof buf);
+    return rc;
+}
+
+int campaign_relay_password(const struct campaign *c, const struct campaign_relay *r,
+                            const struct log *lg, char **out, struct blast_error *err)
+{
+    char line[4096];
+    FILE *f;
+    int rc;
 
     *out = NULL;
     if (r->username == NULL)
         return 0;
-    v = getenv(r->password_env);
-    if (v == NULL || v[0] == '\0')
-        return blast_error_set(err, BLAST_EINVAL, c->path, r->password_place.line,
-                               r->password_place.column,
-                               "relay '%s': environment variable %s is %s", r->name,
-                               r->password_env, v == NULL ? "not set" : "empty");
-    *out = strdup(v);
+    if (r->password_env != NULL) {
+        const char *v = getenv(r->password_env);
+        if (v == NULL || v[0] == '\0')
+            return secret_fail(c, r, err, "environment variable %s is %s", r->password_env,
+                               v == NULL ? "not set" : "empty");
+        *out = strdup(v);
+    } else if (r->password_file != NULL) {
+        if ((rc = open_secret_file(c, r, lg, &f, err)) < 0)
+            return rc;
+        if (fgets(line, sizeof line, f) == NULL)
+            line[0] = '\0';
+        fclose(f);
+        first_line(line);
+        if (line[0] == '\0')
+            return secret_fail(c, r, err, "password_file %s is empty", r->password_file);
+        *out = strdup(line);
+        OPENSSL_cleanse(line, sizeof line);
+    } else {
+        return run_secret_cmd(c, r, out, err);
+    }
     if (*out == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     return 0;
+}
+
+int campaign_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
+                                  const struct log *lg, struct blast_error *err)
+{
+    char *secret = NULL;
+    int rc;
+
+    if (r->username == NULL || r->password_cmd != NULL)
+        return 0;
+    rc = campaign_relay_password(c, r, lg, &secret, err);
+    if (secret != NULL) {
+        OPENSSL_cleanse(secret, strlen(secret));
+        free(secret);
+    }
+    return rc;
+}
+
+const struct campaign_value *campaign_var(const struct campaign *c, const char *dotted)
+{
+    const struct campaign_value *v = &c->vars;
+    const char *p = dotted;
+
+    while (v != NULL && *p != '\0') {
+        size_t n = strcspn(p, "."), i;
+        const struct campaign_value *next = NULL;
+
+        if (v->kind != CAMPAIGN_VALUE_MAP)
+            return NULL;
+        for (i = 0; i < v->n; i++)
+            if (strlen(v->keys[i]) == n && strncmp(v->keys[i], p, n) == 0) {
+                next = &v->items[i];
+                break;
+            }
+        v = next;
+        p += n;
+        if (*p == '.')
+            p++;
+    }
+    return v == &c->vars ? NULL : v;
 }
 
 const char *campaign_tls_name(enum campaign_tls tls)
@@ -842,4 +1687,11 @@ const char *campaign_tls_name(enum campaign_tls tls)
 const char *campaign_auth_name(enum campaign_auth auth)
 {
     return auth >= CAMPAIGN_AUTH_AUTO && auth <= CAMPAIGN_AUTH_XOAUTH2 ? auth_names[auth] : "?";
+}
+
+const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg)
+{
+    return alg >= CAMPAIGN_DKIM_RSA_SHA256 && alg <= CAMPAIGN_DKIM_ED25519_SHA256
+               ? dkim_alg_names[alg]
+               : "?";
 }

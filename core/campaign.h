@@ -38,18 +38,97 @@ enum campaign_auth {
     CAMPAIGN_AUTH_XOAUTH2,
 };
 
+/* A rate "N/s", "N/m" or "N/h". */
+struct campaign_rate {
+    bool set;
+    long count;        /* N > 0 */
+    char unit;         /* 's', 'm' or 'h' */
+    double per_second; /* count / unit length */
+    struct campaign_place place;
+};
+
+/* Per-state SMTP timeouts in milliseconds; 0 means the RFC 5321 §4.5.3.2 default. */
+struct campaign_timeouts {
+    long connect, greeting, ehlo, starttls, auth, mail, rcpt, data, block, end_of_data, rset, quit;
+};
+
 struct campaign_relay {
-    char *name; /* defaults to host */
+    char *name; /* defaults to host; unique */
     char *host;
     int port; /* default 587 (starttls), 465 (tls) or 25 (none) */
     enum campaign_tls tls;
-    bool verify;   /* certificate and host name verification, default true */
-    char *ca_file; /* resolved path, or NULL for the system store */
+    bool verify;      /* certificate and host name verification, default true */
+    char *ca_file;    /* resolved path, or NULL for the system store */
+    char *pin_sha256; /* hex SHA-256 of the certificate's public key, or NULL */
     char *username;
-    char *password_env; /* name of the environment variable, or NULL */
+    /* exactly one of these when username is set */
+    char *password_env;  /* name of the environment variable */
+    char *password_file; /* resolved path of a file holding the secret */
+    char *password_cmd;  /* shell command printing the secret */
     enum campaign_auth auth;
+    bool allow_plaintext;        /* tls: none, or AUTH without TLS, to a non-loopback host */
+    int connections;             /* parallel sessions, default 2 */
+    int messages_per_connection; /* then QUIT and reconnect; default 100, 0: no limit */
+    int weight;                  /* share of the traffic among relays, default 1 */
+    struct campaign_rate rate;
+    struct campaign_timeouts timeouts;
     struct campaign_place place;          /* the relay's entry */
-    struct campaign_place password_place; /* password_env, or the entry */
+    struct campaign_place password_place; /* where the secret is named */
+};
+
+/* An attachment or an inline part. */
+struct campaign_part {
+    char *path;         /* resolved */
+    char *name;         /* file name shown to the reader; default: the path's last part */
+    char *content_type; /* NULL: from the file name */
+    char *cid;          /* inline parts only: referenced as cid:NAME */
+    struct campaign_place place;
+};
+
+struct campaign_header {
+    char *name;  /* field name, checked against RFC 5322 ftext */
+    char *value; /* a template */
+    struct campaign_place place;
+};
+
+enum campaign_dkim_alg { CAMPAIGN_DKIM_RSA_SHA256 = 0, CAMPAIGN_DKIM_ED25519_SHA256 };
+
+struct campaign_dkim {
+    char *domain;
+    char *selector;
+    char *key; /* resolved path of the PEM private key */
+    enum campaign_dkim_alg algorithm;
+    struct campaign_place place;
+    struct campaign_place key_place;
+};
+
+struct campaign_domain_rate {
+    char *domain; /* lower-case A-label form */
+    struct campaign_rate rate;
+};
+
+/* vars: a tree of strings, maps and lists, for templates. */
+enum campaign_value_kind { CAMPAIGN_VALUE_STRING = 0, CAMPAIGN_VALUE_MAP, CAMPAIGN_VALUE_LIST };
+
+struct campaign_value {
+    enum campaign_value_kind kind;
+    char *string;                 /* STRING */
+    char **keys;                  /* MAP: keys[i] names items[i] */
+    struct campaign_value *items; /* MAP and LIST */
+    size_t n;
+};
+
+/* DSN parameters (RFC 3461). */
+enum {
+    CAMPAIGN_DSN_NEVER = 1 << 0,
+    CAMPAIGN_DSN_SUCCESS = 1 << 1,
+    CAMPAIGN_DSN_FAILURE = 1 << 2,
+    CAMPAIGN_DSN_DELAY = 1 << 3,
+};
+enum campaign_dsn_ret {
+    CAMPAIGN_DSN_RET_DEFAULT = 0,
+    CAMPAIGN_DSN_RET_FULL,
+    CAMPAIGN_DSN_RET_HDRS
 };
 
 struct campaign {
@@ -64,6 +143,7 @@ struct campaign {
     struct campaign_place reply_to_place;
     char *subject; /* a template */
     struct campaign_place subject_place;
+    char *helo; /* EHLO name; NULL: the host name if qualified, else an address literal */
 
     struct {
         char *path; /* resolved */
@@ -75,6 +155,11 @@ struct campaign {
         char delimiter; /* default ',' */
     } recipients;
 
+    /* suppression lists: resolved paths */
+    char **suppression;
+    struct campaign_place *suppression_places;
+    size_t nsuppression;
+
     struct {
         char *text; /* resolved template paths; at least one is set */
         struct campaign_place text_place;
@@ -82,10 +167,58 @@ struct campaign {
         struct campaign_place html_place;
     } body;
 
+    struct campaign_part *attachments;
+    size_t nattachments;
+    struct campaign_part *inline_parts;
+    size_t ninline;
+
+    struct campaign_header *headers;
+    size_t nheaders;
+
+    struct {
+        char *url;      /* a template (https only), or NULL */
+        char *mailto;   /* an address, or NULL */
+        bool one_click; /* RFC 8058 List-Unsubscribe-Post; needs url */
+        struct campaign_place place;
+        struct campaign_place url_place;
+    } list_unsubscribe;
+
+    char *feedback_id; /* a template, or NULL */
+    struct campaign_place feedback_id_place;
+
+    struct campaign_dkim *dkim;
+    size_t ndkim;
+
     struct campaign_relay *relays;
     size_t nrelays;
 
-    char *report; /* resolved; NULL means the default chosen by the caller */
+    struct campaign_rate rate; /* global cap */
+    struct campaign_domain_rate *domain_rates;
+    size_t ndomain_rates;
+
+    struct {
+        struct campaign_place place; /* line 0: the defaults */
+        int attempts;                /* delivery attempts in all, default 5 */
+        long initial;                /* ms before the first retry, default 1 min */
+        long max;                    /* longest wait between retries, default 30 min */
+        long window;                 /* give up this long after the first attempt, default 4 h */
+    } retry;
+
+    struct {
+        unsigned notify; /* CAMPAIGN_DSN_* bits, 0: not set */
+        enum campaign_dsn_ret ret;
+        struct campaign_place place;
+    } dsn;
+
+    bool chunking; /* BDAT (RFC 3030) instead of DATA when offered */
+
+    struct campaign_value vars; /* a MAP, possibly empty */
+
+    char *report;  /* resolved; NULL means the default chosen by the caller */
+    char *journal; /* resolved; NULL means the default chosen by the caller */
+    struct campaign_place journal_place;
+    struct campaign_place chunking_place;
+    struct campaign_place helo_place;
 };
 
 /*
@@ -100,15 +233,36 @@ int campaign_load(const char *path, struct campaign **out, struct blast_error *e
 void campaign_free(struct campaign *c);
 
 /*
- * Fetch a relay's secret into a new string the caller must wipe and free (NULL
- * and 0 when the relay has no username). Fails with BLAST_EINVAL, naming the place
- * of password_env, when the variable is unset or empty. The secret itself never
- * appears in err.
+ * Fetch a relay's secret into a new string the caller must wipe and free (*out is
+ * NULL when the relay has no username): from the environment variable, the file
+ * (its first line; a warning goes to lg when others may read it) or the command
+ * (its first line of output; it must exit 0 within 30 seconds). Fails with
+ * BLAST_EINVAL naming the place where the secret is configured. The secret itself
+ * never appears in err or in the log.
  */
-int campaign_relay_password(const struct campaign *c, const struct campaign_relay *r, char **out,
-                            struct blast_error *err);
+struct log;
+int campaign_relay_password(const struct campaign *c, const struct campaign_relay *r,
+                            const struct log *lg, char **out, struct blast_error *err);
+
+/*
+ * Check that a relay's secret is available without fetching it: the variable is
+ * set, the file is readable (warning when others may read it). A password_cmd is
+ * not run here. Errors as campaign_relay_password().
+ */
+int campaign_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
+                                  const struct log *lg, struct blast_error *err);
+
+/* Parse "90s", "5m", "4h", "2d", "500ms" or sums of them ("1h30m") into milliseconds > 0. */
+int campaign_parse_duration(const char *text, long *ms);
+
+/* Parse "N/s", "N/m" or "N/h" with N > 0. */
+int campaign_parse_rate(const char *text, struct campaign_rate *out);
+
+/* Look a dotted name ("company.address") up in vars; NULL when absent. */
+const struct campaign_value *campaign_var(const struct campaign *c, const char *dotted);
 
 const char *campaign_tls_name(enum campaign_tls tls);
 const char *campaign_auth_name(enum campaign_auth auth);
+const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg);
 
 #endif

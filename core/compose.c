@@ -21,6 +21,7 @@ struct compose {
     int name_col; /* -1 when the campaign has no name column */
     struct address from, envelope_from, reply_to;
     bool has_reply_to;
+    size_t ntemplates, nplaceholders;
 };
 
 /* What a template lookup sees while one row is being rendered. */
@@ -33,6 +34,7 @@ struct row_data {
 static bool lookup(void *arg, const char *name, const char **value, size_t *len)
 {
     const struct row_data *d = arg;
+    const struct campaign_value *v;
     int i = recipients_column_index(d->cp->list, name);
 
     if (i >= 0 && (size_t)i < d->row->nfields) {
@@ -40,14 +42,18 @@ static bool lookup(void *arg, const char *name, const char **value, size_t *len)
         *len = d->row->lens[i];
         return true;
     }
+    v = campaign_var(d->cp->c, name);
+    if (v != NULL && v->kind == CAMPAIGN_VALUE_STRING) {
+        *value = v->string;
+        *len = strlen(v->string);
+        return true;
+    }
     if (strcmp(name, "email") == 0) {
         *value = d->row->fields[d->cp->email_col];
         *len = d->row->lens[d->cp->email_col];
         return true;
     }
-    if (strcmp(name, "name") == 0) {
-        if (d->cp->name_col < 0)
-            return false;
+    if (strcmp(name, "name") == 0 && d->cp->name_col >= 0) {
         *value = d->row->fields[d->cp->name_col];
         *len = d->row->lens[d->cp->name_col];
         return true;
@@ -65,66 +71,80 @@ static bool lookup(void *arg, const char *name, const char **value, size_t *len)
     return false;
 }
 
-/* Every placeholder of t must be a column or a built-in. */
-static int check_names(const struct compose *cp, const struct template *t, struct blast_error *err)
+static bool known_name(const struct compose *cp, const char *name)
 {
-    size_t i, n = recipients_ncolumns(cp->list), k;
-    const char **candidates;
+    const struct campaign_value *v;
+    size_t k;
+
+    if (recipients_column_index(cp->list, name) >= 0)
+        return true;
+    v = campaign_var(cp->c, name);
+    if (v != NULL)
+        return v->kind == CAMPAIGN_VALUE_STRING;
+    if (strcmp(name, "name") == 0)
+        return cp->name_col >= 0;
+    for (k = 0; compose_builtins[k] != NULL; k++)
+        if (strcmp(name, compose_builtins[k]) == 0)
+            return true;
+    return false;
+}
+
+/* Candidates for "did you mean": columns, top-level vars, built-ins. */
+static const char **candidates_of(const struct compose *cp)
+{
+    size_t n = recipients_ncolumns(cp->list), k = 0, i;
+    const char **c = calloc(n + cp->c->vars.n + 8, sizeof *c);
+
+    if (c == NULL)
+        return NULL;
+    for (i = 0; i < n; i++)
+        c[k++] = recipients_column_name(cp->list, i);
+    for (i = 0; i < cp->c->vars.n; i++)
+        c[k++] = cp->c->vars.keys[i];
+    for (i = 0; compose_builtins[i] != NULL; i++)
+        if (strcmp(compose_builtins[i], "name") != 0 || cp->name_col >= 0)
+            c[k++] = compose_builtins[i];
+    return c;
+}
+
+/* Every placeholder of t must be a column, a var or a built-in. */
+static int check_names(struct compose *cp, const struct template *t, const struct blast_diag *diag,
+                       struct blast_error *err)
+{
+    const char **candidates = candidates_of(cp);
+    size_t i;
     int rc = 0;
 
-    candidates = calloc(n + 5, sizeof *candidates);
     if (candidates == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    for (k = 0; k < n; k++)
-        candidates[k] = recipients_column_name(cp->list, k);
-    for (i = 0; compose_builtins[i] != NULL; i++)
-        candidates[k++] = compose_builtins[i];
+    cp->ntemplates++;
     for (i = 0; i < template_nnames(t); i++) {
         int line, col;
         const char *name = template_name(t, i, &line, &col), *near;
-        bool known = recipients_column_index(cp->list, name) >= 0;
+        const struct campaign_value *v;
+        struct blast_error e;
 
-        for (k = 0; !known && compose_builtins[k] != NULL; k++)
-            known = strcmp(name, compose_builtins[k]) == 0;
-        if (strcmp(name, "name") == 0 && cp->name_col < 0 &&
-            recipients_column_index(cp->list, name) < 0)
-            known = false;
-        if (known)
+        cp->nplaceholders++;
+        if (known_name(cp, name))
             continue;
+        blast_error_clear(&e);
+        v = campaign_var(cp->c, name);
         near = text_nearest(name, candidates);
-        rc =
-            blast_error_set(err, BLAST_EINVAL, template_source(t), line, col,
-                            "unknown placeholder '{{%s}}': not a column of %s nor a built-in%s%s%s",
+        if (v != NULL)
+            blast_error_set(&e, BLAST_EINVAL, template_source(t), line, col,
+                            "placeholder '{{%s}}' names a group of vars, not a value", name);
+        else
+            blast_error_set(&e, BLAST_EINVAL, template_source(t), line, col,
+                            "unknown placeholder '{{%s}}': not a column of %s, a var or a "
+                            "built-in%s%s%s",
                             name, recipients_path(cp->list), near ? " (did you mean '" : "",
                             near ? near : "", near ? "'?)" : "");
-        break;
+        rc = blast_error_set(err, e.code, e.source, e.line, e.column, "%s", e.text);
+        if (diag == NULL)
+            break;
+        diag->report(diag->arg, &e);
     }
     free(candidates);
-    return rc;
-}
-
-static int column(const struct compose *cp, const char *name, const struct campaign_place *place,
-                  int *out, struct blast_error *err)
-{
-    struct buf cols = BUF_INIT;
-    size_t i;
-    int rc;
-
-    *out = recipients_column_index(cp->list, name);
-    if (*out >= 0)
-        return 0;
-    for (i = 0; i < recipients_ncolumns(cp->list); i++)
-        buf_printf(&cols, "%s'%s'", i ? ", " : "", recipients_column_name(cp->list, i));
-    if (place->line > 0)
-        rc = blast_error_set(err, BLAST_EINVAL, cp->c->path, place->line, place->column,
-                             "the recipient list %s has no column '%s' (its columns: %s)",
-                             recipients_path(cp->list), name, cols.data ? cols.data : "");
-    else
-        rc = blast_error_set(err, BLAST_EINVAL, recipients_path(cp->list), 1, 1,
-                             "no '%s' column in the header row (its columns: %s); name the "
-                             "address column with recipients.email_column",
-                             name, cols.data ? cols.data : "");
-    buf_free(&cols);
     return rc;
 }
 
@@ -141,11 +161,35 @@ static int parse_campaign_mailbox(const struct campaign *c, const char *value,
     return 0;
 }
 
-int compose_new(const struct campaign *c, const struct recipients *list, struct compose **out,
-                struct blast_error *err)
+/* Load and check one template; with a diag, a failure is reported and the next goes on. */
+static int load_checked(struct compose *cp, struct template **t, int rc_load, const char *key,
+                        const struct campaign_place *place, const struct blast_diag *diag,
+                        struct blast_error *e, struct blast_error *err)
+{
+    int rc = rc_load;
+
+    if (rc == BLAST_EIO && e->line == 0 && place != NULL) {
+        /* a missing file: blame the campaign line that names it */
+        char text[BLAST_ERROR_TEXT_MAX];
+        snprintf(text, sizeof text, "%s: %s: %s", key, e->source, e->text);
+        blast_error_replace(e, rc, cp->c->path, place->line, place->column, "%s", text);
+    }
+
+    if (rc == 0)
+        rc = check_names(cp, *t, diag, e);
+    else if (diag != NULL)
+        diag->report(diag->arg, e);
+    if (rc < 0)
+        blast_error_set(err, rc, e->source, e->line, e->column, "%s", e->text);
+    return rc;
+}
+
+int compose_new(const struct campaign *c, const struct recipients *list, const struct screen *s,
+                const struct blast_diag *diag, struct compose **out, struct blast_error *err)
 {
     struct compose *cp;
-    int rc;
+    struct blast_error e;
+    int rc, first = 0;
 
     *out = NULL;
     cp = calloc(1, sizeof *cp);
@@ -153,14 +197,8 @@ int compose_new(const struct campaign *c, const struct recipients *list, struct 
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     cp->c = c;
     cp->list = list;
-    cp->name_col = -1;
-    if ((rc = column(cp, c->recipients.email_column, &c->recipients.email_column_place,
-                     &cp->email_col, err)) < 0)
-        goto out;
-    if (c->recipients.name_column != NULL &&
-        (rc = column(cp, c->recipients.name_column, &c->recipients.name_column_place, &cp->name_col,
-                     err)) < 0)
-        goto out;
+    cp->email_col = screen_email_column(s);
+    cp->name_col = screen_name_column(s);
     if ((rc = parse_campaign_mailbox(c, c->from, &c->from_place, false, &cp->from, err)) < 0 ||
         (rc = parse_campaign_mailbox(c, c->envelope_from ? c->envelope_from : cp->from.envelope,
                                      c->envelope_from ? &c->envelope_from_place : &c->from_place,
@@ -172,17 +210,33 @@ int compose_new(const struct campaign *c, const struct recipients *list, struct 
             goto out;
         cp->has_reply_to = true;
     }
-    if ((rc = template_compile(c->subject, strlen(c->subject), c->path, c->subject_place.line,
-                               c->subject_place.column, TEMPLATE_TEXT, &cp->subject, err)) < 0 ||
-        (rc = check_names(cp, cp->subject, err)) < 0)
+    /* each template is checked even when an earlier one failed, so check lists them all */
+    blast_error_clear(&e);
+    rc = template_compile(c->subject, strlen(c->subject), c->path, c->subject_place.line,
+                          c->subject_place.column, TEMPLATE_TEXT, &cp->subject, &e);
+    if ((rc = load_checked(cp, &cp->subject, rc, "subject", NULL, diag, &e, err)) < 0 &&
+        diag == NULL)
         goto out;
-    if (c->body.text != NULL &&
-        ((rc = template_load(c->body.text, TEMPLATE_TEXT, &cp->text, err)) < 0 ||
-         (rc = check_names(cp, cp->text, err)) < 0))
-        goto out;
-    if (c->body.html != NULL &&
-        ((rc = template_load(c->body.html, TEMPLATE_HTML, &cp->html, err)) < 0 ||
-         (rc = check_names(cp, cp->html, err)) < 0))
+    first = rc;
+    if (c->body.text != NULL) {
+        blast_error_clear(&e);
+        rc = template_load(c->body.text, TEMPLATE_TEXT, &cp->text, &e);
+        if ((rc = load_checked(cp, &cp->text, rc, "body.text", &c->body.text_place, diag, &e,
+                               err)) < 0 &&
+            diag == NULL)
+            goto out;
+        first = first < 0 ? first : rc;
+    }
+    if (c->body.html != NULL) {
+        blast_error_clear(&e);
+        rc = template_load(c->body.html, TEMPLATE_HTML, &cp->html, &e);
+        if ((rc = load_checked(cp, &cp->html, rc, "body.html", &c->body.html_place, diag, &e,
+                               err)) < 0 &&
+            diag == NULL)
+            goto out;
+        first = first < 0 ? first : rc;
+    }
+    if ((rc = first) < 0)
         goto out;
     *out = cp;
     cp = NULL;
@@ -209,6 +263,16 @@ const struct address *compose_envelope_from(const struct compose *cp)
     return &cp->envelope_from;
 }
 
+size_t compose_ntemplates(const struct compose *cp)
+{
+    return cp->ntemplates;
+}
+
+size_t compose_nplaceholders(const struct compose *cp)
+{
+    return cp->nplaceholders;
+}
+
 void compose_result_init(struct compose_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -220,71 +284,24 @@ void compose_result_init(struct compose_result *res)
 
 void compose_result_free(struct compose_result *res)
 {
-    address_free(&res->to);
     buf_free(&res->message);
     buf_free(&res->scratch);
     buf_free(&res->scratch2);
     buf_free(&res->scratch3);
 }
 
-static int recipient(const struct compose *cp, const struct recipients_row *row,
-                     struct compose_result *res)
-{
-    struct blast_error aerr;
-    const char *email = row->fields[cp->email_col];
-    int rc;
-
-    blast_error_clear(&aerr);
-    if (row->lens[cp->email_col] == 0) {
-        snprintf(res->reason, sizeof res->reason, "row %zu has no address in column '%s'", row->row,
-                 cp->c->recipients.email_column);
-        res->invalid = true;
-        return 0;
-    }
-    rc = address_parse(email, &res->to, &aerr);
-    if (rc == BLAST_ENOMEM)
-        return rc;
-    if (rc < 0) {
-        snprintf(res->reason, sizeof res->reason, "%s", aerr.text);
-        res->invalid = true;
-        return 0;
-    }
-    if (cp->name_col >= 0 && row->lens[cp->name_col] > 0) {
-        res->to.display = strdup(row->fields[cp->name_col]);
-        if (res->to.display == NULL)
-            return BLAST_ENOMEM;
-    }
-    return 0;
-}
-
-int compose_row(struct compose *cp, const struct recipients_row *row, const struct address *test_to,
+int compose_row(struct compose *cp, const struct recipients_row *row, const struct address *to,
                 struct compose_result *res, struct blast_error *err)
 {
     struct row_data d;
     struct mime_message m;
     int rc;
 
-    address_free(&res->to);
     buf_reset(&res->message);
     buf_reset(&res->scratch);
     buf_reset(&res->scratch2);
     buf_reset(&res->scratch3);
-    res->invalid = false;
-    res->reason[0] = '\0';
-    res->smtputf8 = false;
-    snprintf(res->email, sizeof res->email, "%s", row->fields[cp->email_col]);
-
-    if ((rc = recipient(cp, row, res)) < 0)
-        goto out;
-    if (res->invalid)
-        return 0;
-    if (test_to != NULL) {
-        /* a test send: this row's content, delivered to the tester's mailbox */
-        address_free(&res->to);
-        if ((rc = address_parse(test_to->envelope, &res->to, err)) < 0)
-            goto out;
-    }
-    res->smtputf8 = res->to.needs_smtputf8 || cp->envelope_from.needs_smtputf8;
+    res->smtputf8 = to->needs_smtputf8 || cp->envelope_from.needs_smtputf8;
 
     d.cp = cp;
     d.row = row;
@@ -301,7 +318,7 @@ int compose_row(struct compose *cp, const struct recipients_row *row, const stru
     }
     memset(&m, 0, sizeof m);
     m.from = &cp->from;
-    m.to = &res->to;
+    m.to = to;
     m.reply_to = cp->has_reply_to ? &cp->reply_to : NULL;
     m.subject = res->scratch.data != NULL ? res->scratch.data : "";
     m.subject_len = res->scratch.len;

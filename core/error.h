@@ -40,6 +40,16 @@ struct blast_error {
     char text[BLAST_ERROR_TEXT_MAX];
 };
 
+/*
+ * Where problems go when a caller wants every one of them rather than the first
+ * (blast check). Functions that take a diag report each problem to it and go on
+ * where they can; they still return an error code when there was any problem.
+ */
+struct blast_diag {
+    void (*report)(void *arg, const struct blast_error *problem);
+    void *arg;
+};
+
 /* A short constant description of a BLAST_E* code. */
 const char *blast_strerror(int code);
 

@@ -79,6 +79,8 @@ static char *sanitize_header_text(const char *value, size_t len)
         return NULL;
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)value[i];
+        if (c == '\r' && i + 1 < len && value[i + 1] == '\n')
+            continue; /* a CRLF becomes one space, like a folded line */
         s[n++] = (c < 0x20 || c == 0x7F) ? ' ' : (char)c;
     }
     while (n > 0 && s[n - 1] == ' ')

@@ -38,6 +38,7 @@ struct recipients {
     struct csv_parser csv;
     char delimiter;
     size_t max_record_bytes;
+    size_t max_field_bytes;
 
     char *in; /* read buffer */
     size_t inlen, inpos;
@@ -267,12 +268,23 @@ static int next_record(struct recipients *r)
     return 1;
 }
 
-static int check_utf8(struct recipients *r, const struct record *rec, const char *what)
+/* Every field of a record: within the size limit, and UTF-8. */
+static int check_fields(struct recipients *r, const struct record *rec, const char *what)
 {
     size_t i;
 
     for (i = 0; i < rec->n; i++) {
         const char *f = rec->data.data + rec->offs[i];
+        if (rec->lens[i] > r->max_field_bytes) {
+            if (r->columns != NULL && i < r->ncolumns)
+                return fail(r, BLAST_ESYNTAX, rec->line, 0,
+                            "%s, column '%s': the field is %zu bytes long, more than the %zu "
+                            "allowed",
+                            what, r->columns[i], rec->lens[i], r->max_field_bytes);
+            return fail(r, BLAST_ESYNTAX, rec->line, 0,
+                        "%s, field %zu: the field is %zu bytes long, more than the %zu allowed",
+                        what, i + 1, rec->lens[i], r->max_field_bytes);
+        }
         if (!text_utf8_valid(f, rec->lens[i])) {
             if (r->columns != NULL && i < r->ncolumns)
                 return fail(r, BLAST_ESYNTAX, rec->line, 0,
@@ -303,7 +315,7 @@ static int read_header(struct recipients *r)
         return rc;
     if (rc == 0)
         return fail(r, BLAST_ESYNTAX, 1, 1, "the recipient list is empty: it needs a header row");
-    if ((rc = check_utf8(r, &r->out, "header row")) < 0)
+    if ((rc = check_fields(r, &r->out, "header row")) < 0)
         return rc;
     r->columns = calloc(r->out.n, sizeof *r->columns);
     if (r->columns == NULL)
@@ -391,6 +403,8 @@ int recipients_open(const char *path, const struct recipients_options *opt, stru
     r->delimiter = opt != NULL && opt->delimiter != 0 ? opt->delimiter : ',';
     r->max_record_bytes =
         opt != NULL && opt->max_record_bytes != 0 ? opt->max_record_bytes : 1024 * 1024;
+    r->max_field_bytes =
+        opt != NULL && opt->max_field_bytes != 0 ? opt->max_field_bytes : 64 * 1024;
     r->line = 1;
     r->at_line_start = true;
     r->path = strdup(path);
@@ -436,7 +450,7 @@ int recipients_next(struct recipients *r, struct recipients_row *row, struct bla
                      "row %zu has %zu field%s but the header has %zu column%s", r->rows + 1,
                      r->out.n, r->out.n == 1 ? "" : "s", r->ncolumns, r->ncolumns == 1 ? "" : "s");
             else
-                check_utf8(r, &r->out, what);
+                check_fields(r, &r->out, what);
         }
         if (r->failed == 0) {
             if (rc <= 0)

@@ -24,6 +24,7 @@ struct recipients;
 struct recipients_options {
     char delimiter;          /* ',' when 0 */
     size_t max_record_bytes; /* a row larger than this is an error; default 1 MiB when 0 */
+    size_t max_field_bytes;  /* a field larger than this is an error; default 64 KiB when 0 */
 };
 
 /*

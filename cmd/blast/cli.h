@@ -1,13 +1,17 @@
 /*
  * cli - what the subcommands of the blast command share: exit codes (the
- * contract of DESIGN.md §4), error printing, and the log sink on stderr.
+ * contract of DESIGN.md §4), error printing, option helpers, the log sink on
+ * stderr, and turning a campaign relay into SMTP session options.
  * Only cmd/ prints to the terminal or exits; core/ returns errors.
  */
 #ifndef BLAST_CLI_H
 #define BLAST_CLI_H
 
+#include "../../core/campaign.h"
+#include "../../core/conn.h"
 #include "../../core/error.h"
 #include "../../core/log.h"
+#include "../../core/smtp.h"
 
 #include <stdbool.h>
 
@@ -27,11 +31,27 @@ void cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* A log that writes "blast: [level: ]message" lines to stderr, up to max. */
 void cli_log_init(struct log *lg, enum log_level max);
+enum log_level cli_log_level(bool quiet, int verbose);
+
+/* Option helpers for getopt_long loops: they print the problem and return -1. */
+int cli_positive(const char *cmd, const char *option, const char *arg, long *out);
+void cli_bad_option(const char *cmd, char **argv, int optopt);
+int cli_one_operand(const char *cmd, int argc, char **argv, const char **out);
+
+/* SMTP session options for a campaign relay (password and TLS context borrowed). */
+void cli_smtp_options(const struct campaign *c, const struct campaign_relay *relay,
+                      struct conn_tls *tls, const char *password, const struct log *lg,
+                      struct smtp_options *so);
+
+/* Add "(during STEP)" to a session-open error when the session got past connecting. */
+void cli_session_failure(const struct smtp_session *s, struct blast_error *e);
 
 /* Subcommands: each returns an exit code. */
 int cmd_send(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /* Usage texts, for `blast help COMMAND` and `blast COMMAND --help`. */
 extern const char cli_send_usage[];
+extern const char cli_check_usage[];
 
 #endif

@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +18,7 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  send CAMPAIGN.yml    render and deliver the campaign, write its JSON report\n"
+    "  check CAMPAIGN.yml   validate the campaign, its list and templates; send nothing\n"
     "  version              print the version\n"
     "  help [COMMAND]       this text, or a command's options\n"
     "\n"
@@ -26,46 +26,13 @@ static const char usage[] =
     "2 usage or campaign error (nothing sent), 3 interrupted, 4 no relay usable.\n"
     "See docs/ for the campaign file and the report.\n";
 
-void cli_error(const struct blast_error *err)
-{
-    char text[BLAST_ERROR_SOURCE_MAX + BLAST_ERROR_TEXT_MAX + 32];
-
-    fprintf(stderr, "blast: %s\n", blast_error_format(err, text, sizeof text));
-}
-
-void cli_fail(const char *fmt, ...)
-{
-    va_list ap;
-
-    fputs("blast: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-static void stderr_sink(void *arg, enum log_level level, const char *message)
-{
-    (void)arg;
-    if (level <= LOG_LEVEL_WARN)
-        fprintf(stderr, "blast: %s: %s\n", log_level_name(level), message);
-    else
-        fprintf(stderr, "blast: %s\n", message);
-}
-
-void cli_log_init(struct log *lg, enum log_level max)
-{
-    lg->sink = stderr_sink;
-    lg->arg = NULL;
-    lg->max = max;
-}
-
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *usage;
 } commands[] = {
     {"send", cmd_send, cli_send_usage},
+    {"check", cmd_check, cli_check_usage},
 };
 
 static int help(const char *topic)

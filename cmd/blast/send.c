@@ -2,15 +2,16 @@
  * send - `blast send CAMPAIGN.yml`: validate everything, then deliver and report.
  *
  * Order of work, so that a bad input never sends half a campaign:
- *   1. load the campaign; open the list and compile the templates against its
- *      header; read the whole list once to find structural errors (exit 2);
- *   2. fetch the relay's secret, open the report;
+ *   1. load the campaign, open the list, compile the templates against its header,
+ *      and read the whole list once through the screening rules: a structural
+ *      error (broken quoting, invalid UTF-8, a missing column) stops here, exit 2;
+ *   2. fetch every relay's secret, open the report;
  *   3. open a session to the first relay that accepts us (exit 4 if none);
- *   4. for each row: compose, send, record the outcome in the report;
+ *   4. for each row: screen, compose, send, record the outcome in the report;
  *   5. QUIT, commit the report atomically, exit with the DESIGN.md §4 code.
  */
 #include "cli.h"
-#include "../../core/compose.h"
+#include "prepare.h"
 #include "../../core/conn.h"
 #include "../../core/report.h"
 #include "../../core/smtp.h"
@@ -69,7 +70,6 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     int c;
-    char *end;
 
     memset(o, 0, sizeof *o);
     opterr = 0;
@@ -80,12 +80,8 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
             o->dry_run = optarg;
             break;
         case 'l':
-            errno = 0;
-            o->limit = strtol(optarg, &end, 10);
-            if (*optarg == '\0' || *end != '\0' || errno != 0 || o->limit <= 0) {
-                cli_fail("send: --limit needs a positive whole number, not '%s'", optarg);
+            if (cli_positive("send", "--limit", optarg, &o->limit) < 0)
                 return -1;
-            }
             break;
         case 't':
             o->to = optarg;
@@ -103,23 +99,12 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
             fputs(cli_send_usage, stdout);
             return 1;
         default:
-            if (optopt != 0 && strchr("dltr", optopt) == NULL)
-                cli_fail("send: unknown option '-%c' (see 'blast help send')", optopt);
-            else
-                cli_fail("send: unknown or incomplete option '%s' (see 'blast help send')",
-                         argv[optind - 1]);
+            cli_bad_option("send", argv, optopt);
             return -1;
         }
     }
-    if (optind >= argc) {
-        cli_fail("send: which campaign? usage: blast send CAMPAIGN.yml [OPTIONS]");
+    if (cli_one_operand("send", argc, argv, &o->campaign) < 0)
         return -1;
-    }
-    if (optind + 1 < argc) {
-        cli_fail("send: unexpected argument '%s' (one campaign file at a time)", argv[optind + 1]);
-        return -1;
-    }
-    o->campaign = argv[optind];
     return 0;
 }
 
@@ -127,9 +112,8 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
 struct run {
     struct send_opts opt;
     struct log log;
-    struct campaign *c;
-    struct recipients *list;
-    struct compose *cp;
+    struct prepared p;
+    struct campaign *c; /* p.c */
     struct address test_to;
     bool has_test_to;
     char *password;
@@ -138,48 +122,110 @@ struct run {
     struct conn_tls *tls;
     struct smtp_session *session;
     const struct campaign_relay *relay;
+    size_t session_messages; /* messages on the current session */
+    struct screen_result who;
     struct compose_result msg;
     size_t rows;      /* data rows in the list (after --limit) */
     size_t attempted; /* transactions tried */
     bool relay_down;  /* the relay could not be reached again: the rest is deferred */
 };
 
-static void run_free(struct run *r)
+static void forget_password(struct run *r)
 {
-    if (r->session != NULL) {
-        smtp_session_quit(r->session);
-        smtp_session_free(r->session);
-    }
-    conn_tls_free(r->tls);
-    report_abort(r->report);
     if (r->password != NULL) {
         OPENSSL_cleanse(r->password, strlen(r->password));
         free(r->password);
+        r->password = NULL;
     }
-    free(r->report_path);
-    compose_result_free(&r->msg);
-    address_free(&r->test_to);
-    compose_free(r->cp);
-    recipients_close(r->list);
-    campaign_free(r->c);
 }
 
-static int open_list(struct run *r, struct blast_error *err)
+static void close_session(struct run *r, bool quit)
 {
-    struct recipients_options ro = {r->c->recipients.delimiter, 0};
-    int rc;
+    if (r->session == NULL)
+        return;
+    if (quit)
+        smtp_session_quit(r->session);
+    smtp_session_free(r->session);
+    r->session = NULL;
+    r->session_messages = 0;
+}
 
-    recipients_close(r->list);
-    r->list = NULL;
-    rc = recipients_open(r->c->recipients.path, &ro, &r->list, err);
-    if (rc == BLAST_EIO && err->line == 0) {
-        /* blame the campaign line that names the file */
-        char text[BLAST_ERROR_TEXT_MAX];
-        snprintf(text, sizeof text, "recipients.path: %s: %s", r->c->recipients.path, err->text);
-        blast_error_replace(err, rc, r->c->path, r->c->recipients.path_place.line,
-                            r->c->recipients.path_place.column, "%s", text);
+static void run_free(struct run *r)
+{
+    close_session(r, true);
+    conn_tls_free(r->tls);
+    report_abort(r->report);
+    forget_password(r);
+    free(r->report_path);
+    compose_result_free(&r->msg);
+    screen_result_free(&r->who);
+    address_free(&r->test_to);
+    prepare_close(&r->p);
+}
+
+/*
+ * Features of the campaign format that this version does not act on yet: refusing
+ * them is honest; ignoring them would send something other than what was asked.
+ */
+static int refuse_unsupported(const struct campaign *c, struct blast_error *err)
+{
+    const struct campaign_place none = {0, 0};
+    const struct campaign_place *at = &none;
+    const char *what = NULL;
+    size_t i;
+
+    if (c->nattachments > 0) {
+        what = "attachments";
+        at = &c->attachments[0].place;
+    } else if (c->ninline > 0) {
+        what = "inline parts";
+        at = &c->inline_parts[0].place;
+    } else if (c->nheaders > 0) {
+        what = "custom headers";
+        at = &c->headers[0].place;
+    } else if (c->list_unsubscribe.place.line > 0) {
+        what = "list_unsubscribe";
+        at = &c->list_unsubscribe.place;
+    } else if (c->feedback_id != NULL) {
+        what = "feedback_id";
+        at = &c->feedback_id_place;
+    } else if (c->ndkim > 0) {
+        what = "DKIM signing";
+        at = &c->dkim[0].place;
+    } else if (c->rate.set) {
+        what = "a global rate";
+        at = &c->rate.place;
+    } else if (c->ndomain_rates > 0) {
+        what = "domain_rates";
+        at = &c->domain_rates[0].rate.place;
+    } else if (c->retry.place.line > 0) {
+        what = "retry settings";
+        at = &c->retry.place;
+    } else if (c->dsn.place.line > 0) {
+        what = "DSN requests";
+        at = &c->dsn.place;
+    } else if (c->chunking) {
+        what = "chunking";
+        at = &c->chunking_place;
+    } else if (c->journal != NULL) {
+        what = "a journal";
+        at = &c->journal_place;
     }
-    return rc;
+    for (i = 0; what == NULL && i < c->nrelays; i++) {
+        if (c->relays[i].rate.set) {
+            what = "relay rates";
+            at = &c->relays[i].rate.place;
+        } else if (c->relays[i].pin_sha256 != NULL) {
+            what = "certificate pins";
+            at = &c->relays[i].place;
+        }
+    }
+    if (what == NULL)
+        return 0;
+    return blast_error_set(err, BLAST_EINVAL, c->path, at->line, at->column,
+                           "this version of blast does not send campaigns with %s yet "
+                           "('blast check' validates them)",
+                           what);
 }
 
 /* Step 1: read the whole list once; a structural error stops everything. */
@@ -188,9 +234,9 @@ static int validate(struct run *r, struct blast_error *err)
     struct recipients_row row;
     int rc;
 
-    if ((rc = open_list(r, err)) < 0 || (rc = compose_new(r->c, r->list, &r->cp, err)) < 0)
-        return rc;
-    while ((rc = recipients_next(r->list, &row, err)) == 1) {
+    while ((rc = recipients_next(r->p.list, &row, err)) == 1) {
+        if ((rc = screen_row(r->p.screen, &row, &r->who, err)) < 0)
+            return rc;
         r->rows++;
         if (r->opt.limit > 0 && (long)r->rows >= r->opt.limit)
             break;
@@ -200,7 +246,9 @@ static int validate(struct run *r, struct blast_error *err)
     if (r->rows == 0)
         return blast_error_set(err, BLAST_EINVAL, r->c->recipients.path, 0, 0,
                                "the list has a header row but no recipients");
-    return recipients_rewind(r->list, err);
+    if ((rc = recipients_rewind(r->p.list, err)) < 0 || (rc = screen_restart(r->p.screen, err)) < 0)
+        return rc;
+    return 0;
 }
 
 static int make_report_path(struct run *r, struct blast_error *err)
@@ -235,13 +283,6 @@ static int make_report_path(struct run *r, struct blast_error *err)
     return 0;
 }
 
-static enum smtp_tls_mode tls_mode(enum campaign_tls t)
-{
-    return t == CAMPAIGN_TLS_IMPLICIT ? SMTP_TLS_IMPLICIT
-           : t == CAMPAIGN_TLS_NONE   ? SMTP_TLS_NONE
-                                      : SMTP_TLS_STARTTLS;
-}
-
 /* Open a session to the relay; on failure err names the relay's place in the campaign. */
 static int connect_relay(struct run *r, const struct campaign_relay *relay, struct blast_error *err)
 {
@@ -255,29 +296,14 @@ static int connect_relay(struct run *r, const struct campaign_relay *relay, stru
         if ((rc = conn_tls_new(&to, &r->tls, &e)) < 0)
             goto fail;
     }
-    memset(&so, 0, sizeof so);
-    so.host = relay->host;
-    so.port = relay->port;
-    so.label = relay->name;
-    so.tls = tls_mode(relay->tls);
-    so.tls_ctx = r->tls;
-    so.username = relay->username;
-    so.password = r->password;
-    so.auth = (enum smtp_auth_choice)relay->auth;
-    so.log = &r->log;
-    smtp_timeouts_default(&so.timeouts);
+    cli_smtp_options(r->c, relay, r->tls, r->password, &r->log, &so);
     if ((rc = smtp_session_open(&so, &r->session, &e)) < 0) {
-        if (r->session != NULL && smtp_session_state(r->session) > SMTP_CONNECT) {
-            char text[BLAST_ERROR_TEXT_MAX];
-            snprintf(text, sizeof text, "%s (during %s)", e.text,
-                     smtp_state_name(smtp_session_state(r->session)));
-            snprintf(e.text, sizeof e.text, "%s", text);
-        }
-        smtp_session_free(r->session);
-        r->session = NULL;
+        cli_session_failure(r->session, &e);
+        close_session(r, false);
         goto fail;
     }
     r->relay = relay;
+    r->session_messages = 0;
     log_msg(&r->log, LOG_LEVEL_DEBUG, "%s: ready (%s%s)", relay->name,
             conn_is_tls(smtp_session_conn(r->session)) ? "TLS " : "no TLS",
             conn_is_tls(smtp_session_conn(r->session))
@@ -304,14 +330,22 @@ static enum report_status status_of(enum smtp_outcome o)
     }
 }
 
+static enum report_status status_of_verdict(enum screen_verdict v)
+{
+    return v == SCREEN_DUPLICATE    ? REPORT_DUPLICATE
+           : v == SCREEN_SUPPRESSED ? REPORT_SUPPRESSED
+                                    : REPORT_INVALID;
+}
+
 static int record(struct run *r, const struct recipients_row *row, enum report_status status,
                   const struct smtp_rcpt *rc, const struct smtp_txn *t, int attempts,
-                  struct timeutil_stamp first, const char *detail, struct blast_error *err)
+                  struct timeutil_stamp first, const char *detail, bool built,
+                  struct blast_error *err)
 {
     struct report_entry e;
 
     memset(&e, 0, sizeof e);
-    e.email = r->msg.email;
+    e.email = r->who.email;
     e.row = row->row;
     e.status = status;
     e.detail = detail;
@@ -330,7 +364,7 @@ static int record(struct run *r, const struct recipients_row *row, enum report_s
         e.last = timeutil_now();
         e.queue_id = t != NULL && status == REPORT_DELIVERED ? t->queue_id : NULL;
     }
-    if (!r->msg.invalid) {
+    if (built) {
         e.message_id = r->msg.message_id;
         e.size = r->msg.message.len;
     }
@@ -358,94 +392,99 @@ static int write_eml(struct run *r, const struct recipients_row *row, struct bla
 /*
  * Deliver the current message. A session lost before the end of data is
  * reopened and the message tried once more (the relay may close after a number
- * of messages); the result is in rcpt.
+ * of messages); the result is in rcpt. Returns <0 when the relay cannot be
+ * reached again.
  */
-static int deliver(struct run *r, struct smtp_rcpt *rcpt, struct smtp_txn *t, int *attempts)
+static int deliver(struct run *r, const struct address *to, struct smtp_rcpt *rcpt,
+                   struct smtp_txn *t, int *attempts)
 {
     struct blast_error e;
     int rc;
 
     for (;;) {
         blast_error_clear(&e);
-        if (r->session == NULL) {
-            if ((rc = connect_relay(r, r->relay, &e)) < 0) {
-                rcpt->outcome = SMTP_OUTCOME_DEFERRED;
-                rcpt->step = SMTP_CONNECT;
-                memset(&rcpt->reply, 0, sizeof rcpt->reply);
-                snprintf(rcpt->detail, sizeof rcpt->detail, "%s", e.text);
-                log_msg(&r->log, LOG_LEVEL_WARN, "%s", e.text);
-                return rc;
-            }
+        if (r->session != NULL && r->relay->messages_per_connection > 0 &&
+            r->session_messages >= (size_t)r->relay->messages_per_connection)
+            close_session(r, true);
+        if (r->session == NULL && (rc = connect_relay(r, r->relay, &e)) < 0) {
+            memset(rcpt, 0, sizeof *rcpt);
+            rcpt->outcome = SMTP_OUTCOME_DEFERRED;
+            rcpt->step = SMTP_CONNECT;
+            snprintf(rcpt->detail, sizeof rcpt->detail, "%s", e.text);
+            log_msg(&r->log, LOG_LEVEL_WARN, "%s", e.text);
+            return rc;
         }
         memset(rcpt, 0, sizeof *rcpt);
-        rcpt->address = r->msg.to.envelope;
+        rcpt->address = to->envelope;
         t->rcpts = rcpt;
         (*attempts)++;
         r->attempted++;
+        r->session_messages++;
         rc = smtp_session_send(r->session, t, &e);
         if (rc == 0)
             return 0;
         log_msg(&r->log, LOG_LEVEL_WARN, "%s: %s", r->relay->name, e.text);
-        smtp_session_free(r->session);
-        r->session = NULL;
+        close_session(r, false);
         if (rcpt->outcome != SMTP_OUTCOME_DEFERRED || rcpt->reply.code != 0 || *attempts >= 2)
             return 0;
     }
 }
 
+static int send_row(struct run *r, const struct recipients_row *row, struct blast_error *err)
+{
+    struct timeutil_stamp first = {0, 0};
+    struct smtp_txn t;
+    struct smtp_rcpt rcpt;
+    const struct address *to;
+    int attempts = 0, rc;
+
+    if ((rc = screen_row(r->p.screen, row, &r->who, err)) < 0)
+        return rc;
+    if (r->who.verdict != SCREEN_OK) {
+        if (r->who.verdict == SCREEN_INVALID)
+            log_msg(&r->log, LOG_LEVEL_WARN, "%s:%zu: row %zu: %s", r->c->recipients.path,
+                    row->line, row->row, r->who.reason);
+        return record(r, row, status_of_verdict(r->who.verdict), NULL, NULL, 0, first,
+                      r->who.reason, false, err);
+    }
+    if (interrupted || r->relay_down)
+        return record(r, row, REPORT_DEFERRED, NULL, NULL, 0, first,
+                      interrupted ? "not attempted: the run was interrupted"
+                                  : "not attempted: the relay became unusable",
+                      false, err);
+    to = r->has_test_to ? &r->test_to : &r->who.to;
+    if ((rc = compose_row(r->p.cp, row, to, &r->msg, err)) < 0)
+        return rc;
+    if (r->opt.dry_run != NULL) {
+        if ((rc = write_eml(r, row, err)) < 0)
+            return rc;
+        return record(r, row, REPORT_RENDERED, NULL, NULL, 0, first, NULL, true, err);
+    }
+    memset(&t, 0, sizeof t);
+    t.mail_from = compose_envelope_from(r->p.cp)->envelope;
+    t.smtputf8 = r->msg.smtputf8;
+    t.eightbit = false; /* mime makes every part 7bit or quoted-printable */
+    t.nrcpts = 1;
+    t.data = r->msg.message.data;
+    t.len = r->msg.message.len;
+    first = timeutil_now();
+    if (deliver(r, to, &rcpt, &t, &attempts) < 0)
+        r->relay_down = true;
+    log_msg(&r->log, LOG_LEVEL_DEBUG, "row %zu %s: %s %d %s", row->row, r->who.email,
+            report_status_name(status_of(rcpt.outcome)), rcpt.reply.code, rcpt.reply.text);
+    return record(r, row, status_of(rcpt.outcome), &rcpt, &t, attempts, first, NULL, true, err);
+}
+
 static int send_all(struct run *r, struct blast_error *err)
 {
     struct recipients_row row;
-    struct smtp_txn t;
-    struct smtp_rcpt rcpt;
     int rc;
 
-    while ((rc = recipients_next(r->list, &row, err)) == 1) {
-        struct timeutil_stamp first = {0, 0};
-        int attempts = 0;
-
+    while ((rc = recipients_next(r->p.list, &row, err)) == 1) {
         if (r->opt.limit > 0 && (long)row.row > r->opt.limit)
             break;
-        if ((rc = compose_row(r->cp, &row, r->has_test_to ? &r->test_to : NULL, &r->msg, err)) < 0)
+        if ((rc = send_row(r, &row, err)) < 0)
             return rc;
-        if (r->msg.invalid) {
-            if ((rc = record(r, &row, REPORT_INVALID, NULL, NULL, 0, first, r->msg.reason, err)) <
-                0)
-                return rc;
-            log_msg(&r->log, LOG_LEVEL_WARN, "%s:%zu: row %zu: %s", r->c->recipients.path, row.line,
-                    row.row, r->msg.reason);
-            continue;
-        }
-        if (interrupted || r->relay_down) {
-            rc = record(r, &row, REPORT_DEFERRED, NULL, NULL, 0, first,
-                        interrupted ? "not attempted: the run was interrupted"
-                                    : "not attempted: the relay became unusable",
-                        err);
-            if (rc < 0)
-                return rc;
-            continue;
-        }
-        if (r->opt.dry_run != NULL) {
-            if ((rc = write_eml(r, &row, err)) < 0 ||
-                (rc = record(r, &row, REPORT_RENDERED, NULL, NULL, 0, first, NULL, err)) < 0)
-                return rc;
-            continue;
-        }
-        memset(&t, 0, sizeof t);
-        t.mail_from = compose_envelope_from(r->cp)->envelope;
-        t.smtputf8 = r->msg.smtputf8;
-        t.eightbit = false; /* mime makes every part 7bit or quoted-printable */
-        t.nrcpts = 1;
-        t.data = r->msg.message.data;
-        t.len = r->msg.message.len;
-        first = timeutil_now();
-        if (deliver(r, &rcpt, &t, &attempts) < 0)
-            r->relay_down = true;
-        if ((rc = record(r, &row, status_of(rcpt.outcome), &rcpt, &t, attempts, first, NULL, err)) <
-            0)
-            return rc;
-        log_msg(&r->log, LOG_LEVEL_DEBUG, "row %zu %s: %s %d %s", row.row, r->msg.email,
-                report_status_name(status_of(rcpt.outcome)), rcpt.reply.code, rcpt.reply.text);
     }
     return rc < 0 ? rc : 0;
 }
@@ -455,18 +494,91 @@ static void print_summary(const struct run *r, double secs)
     if (r->opt.quiet)
         return;
     if (r->opt.dry_run != NULL) {
-        fprintf(stderr, "blast: %s: %zu rendered into %s, %zu invalid; report: %s\n", r->c->name,
-                report_count(r->report, REPORT_RENDERED), r->opt.dry_run,
-                report_count(r->report, REPORT_INVALID), r->report_path);
+        fprintf(stderr,
+                "blast: %s: %zu rendered into %s, %zu invalid, %zu duplicate, %zu suppressed; "
+                "report: %s\n",
+                r->c->name, report_count(r->report, REPORT_RENDERED), r->opt.dry_run,
+                report_count(r->report, REPORT_INVALID), report_count(r->report, REPORT_DUPLICATE),
+                report_count(r->report, REPORT_SUPPRESSED), r->report_path);
         return;
     }
     fprintf(stderr,
-            "blast: %s: %zu delivered, %zu deferred, %zu failed, %zu unknown, %zu invalid "
-            "in %.1f s%s; report: %s\n",
+            "blast: %s: %zu delivered, %zu deferred, %zu failed, %zu unknown, %zu invalid, "
+            "%zu duplicate, %zu suppressed in %.1f s%s; report: %s\n",
             r->c->name, report_count(r->report, REPORT_DELIVERED),
             report_count(r->report, REPORT_DEFERRED), report_count(r->report, REPORT_FAILED),
-            report_count(r->report, REPORT_UNKNOWN), report_count(r->report, REPORT_INVALID), secs,
-            r->has_test_to ? " (test send)" : "", r->report_path);
+            report_count(r->report, REPORT_UNKNOWN), report_count(r->report, REPORT_INVALID),
+            report_count(r->report, REPORT_DUPLICATE), report_count(r->report, REPORT_SUPPRESSED),
+            secs, r->has_test_to ? " (test send)" : "", r->report_path);
+}
+
+/* Exit code of a finished run (DESIGN.md §4). */
+static int exit_code(const struct run *r)
+{
+    size_t delivered = report_count(r->report, REPORT_DELIVERED);
+    size_t undone =
+        report_count(r->report, REPORT_DEFERRED) + report_count(r->report, REPORT_FAILED) +
+        report_count(r->report, REPORT_UNKNOWN) + report_count(r->report, REPORT_INVALID);
+
+    if (interrupted)
+        return BLAST_EXIT_INTERRUPTED;
+    if (r->relay_down && delivered == 0)
+        return BLAST_EXIT_NO_RELAY;
+    /* duplicates and suppressed recipients are skipped by rule */
+    return undone == 0 ? BLAST_EXIT_OK : BLAST_EXIT_INCOMPLETE;
+}
+
+/* Steps 1 and 2: everything that can be refused before a connection is opened. */
+static int prepare(struct run *r, struct blast_error *err)
+{
+    size_t i;
+    int rc;
+
+    if ((rc = prepare_open(r->opt.campaign, &r->p, err)) < 0)
+        return rc;
+    r->c = r->p.c;
+    if ((rc = refuse_unsupported(r->c, err)) < 0 || (rc = validate(r, err)) < 0)
+        return rc;
+    if (r->opt.to != NULL) {
+        struct blast_error aerr;
+        blast_error_clear(&aerr);
+        if (address_parse(r->opt.to, &r->test_to, &aerr) < 0)
+            return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "send: --to: %s", aerr.text);
+        r->has_test_to = true;
+    }
+    if (r->opt.dry_run != NULL && mkdir(r->opt.dry_run, 0755) != 0 && errno != EEXIST)
+        return blast_error_set(err, BLAST_EIO, r->opt.dry_run, 0, 0, "cannot create: %s",
+                               strerror(errno));
+    /* every relay's secret must be there before anything connects */
+    for (i = 0; r->opt.dry_run == NULL && i < r->c->nrelays; i++)
+        if ((rc = campaign_relay_password_check(r->c, &r->c->relays[i], &r->log, err)) < 0)
+            return rc;
+    return make_report_path(r, err);
+}
+
+/* Step 3: the first relay that lets us in carries the campaign. */
+static int open_first_relay(struct run *r, struct blast_error *err)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < r->c->nrelays; i++) {
+        struct blast_error e;
+        blast_error_clear(&e);
+        forget_password(r);
+        conn_tls_free(r->tls);
+        r->tls = NULL;
+        if ((rc = campaign_relay_password(r->c, &r->c->relays[i], &r->log, &r->password, err)) < 0)
+            return BLAST_EINVAL;
+        if ((rc = connect_relay(r, &r->c->relays[i], &e)) == 0)
+            return 0;
+        if (i + 1 < r->c->nrelays)
+            log_msg(&r->log, LOG_LEVEL_WARN, "%s:%d:%d: %s; trying the next relay", e.source,
+                    e.line, e.column, e.text);
+        else
+            blast_error_set(err, e.code, e.source, e.line, e.column, "%s", e.text);
+    }
+    return rc;
 }
 
 int cmd_send(int argc, char **argv)
@@ -477,48 +589,18 @@ int cmd_send(int argc, char **argv)
     struct sigaction sa;
     int64_t t0 = timeutil_mono_ms();
     int code = BLAST_EXIT_USAGE, rc;
-    size_t i;
 
     memset(&r, 0, sizeof r);
     compose_result_init(&r.msg);
+    screen_result_init(&r.who);
     blast_error_clear(&err);
     rc = parse_args(argc, argv, &r.opt);
     if (rc != 0)
         return rc > 0 ? BLAST_EXIT_OK : BLAST_EXIT_USAGE;
-    cli_log_init(&r.log, r.opt.quiet          ? LOG_LEVEL_WARN
-                         : r.opt.verbose >= 2 ? LOG_LEVEL_TRACE
-                         : r.opt.verbose == 1 ? LOG_LEVEL_DEBUG
-                                              : LOG_LEVEL_INFO);
+    cli_log_init(&r.log, cli_log_level(r.opt.quiet, r.opt.verbose));
 
-    if ((rc = campaign_load(r.opt.campaign, &r.c, &err)) < 0 || (rc = validate(&r, &err)) < 0)
+    if ((rc = prepare(&r, &err)) < 0)
         goto fail;
-    if (r.opt.to != NULL) {
-        struct blast_error aerr;
-        blast_error_clear(&aerr);
-        if (address_parse(r.opt.to, &r.test_to, &aerr) < 0) {
-            cli_fail("send: --to: %s", aerr.text);
-            goto out;
-        }
-        r.has_test_to = true;
-    }
-    if (r.opt.dry_run != NULL && mkdir(r.opt.dry_run, 0755) != 0 && errno != EEXIST) {
-        rc = blast_error_set(&err, BLAST_EIO, r.opt.dry_run, 0, 0, "cannot create: %s",
-                             strerror(errno));
-        goto fail;
-    }
-    /* every relay's secret must be there before anything connects */
-    for (i = 0; r.opt.dry_run == NULL && i < r.c->nrelays; i++) {
-        if ((rc = campaign_relay_password(r.c, &r.c->relays[i], &r.password, &err)) < 0)
-            goto fail;
-        if (i + 1 < r.c->nrelays && r.password != NULL) {
-            OPENSSL_cleanse(r.password, strlen(r.password));
-            free(r.password);
-            r.password = NULL;
-        }
-    }
-    if ((rc = make_report_path(&r, &err)) < 0)
-        goto fail;
-
     memset(&info, 0, sizeof info);
     info.campaign = r.c->name;
     info.campaign_file = r.opt.campaign;
@@ -530,34 +612,10 @@ int cmd_send(int argc, char **argv)
         rc = report_open(r.report_path, &info, &r.report, &err);
     if (rc < 0)
         goto fail;
-
-    if (r.opt.dry_run == NULL) {
-        /* the first relay that lets us in carries the campaign */
-        for (i = 0; i < r.c->nrelays; i++) {
-            struct blast_error e;
-            blast_error_clear(&e);
-            if (r.c->nrelays > 1) {
-                OPENSSL_cleanse(r.password, r.password ? strlen(r.password) : 0);
-                free(r.password);
-                r.password = NULL;
-                conn_tls_free(r.tls);
-                r.tls = NULL;
-                if ((rc = campaign_relay_password(r.c, &r.c->relays[i], &r.password, &err)) < 0)
-                    goto fail;
-            }
-            if ((rc = connect_relay(&r, &r.c->relays[i], &e)) == 0)
-                break;
-            if (i + 1 < r.c->nrelays)
-                log_msg(&r.log, LOG_LEVEL_WARN, "%s:%d:%d: %s; trying the next relay", e.source,
-                        e.line, e.column, e.text);
-            else
-                err = e;
-        }
-        if (r.session == NULL) {
-            cli_error(&err);
-            code = BLAST_EXIT_NO_RELAY;
-            goto out;
-        }
+    if (r.opt.dry_run == NULL && (rc = open_first_relay(&r, &err)) < 0) {
+        cli_error(&err);
+        code = rc == BLAST_EINVAL ? BLAST_EXIT_USAGE : BLAST_EXIT_NO_RELAY;
+        goto out;
     }
 
     memset(&sa, 0, sizeof sa);
@@ -575,30 +633,14 @@ int cmd_send(int argc, char **argv)
         code = r.attempted > 0 ? BLAST_EXIT_INCOMPLETE : BLAST_EXIT_USAGE;
         goto out;
     }
-    if (r.session != NULL) {
-        smtp_session_quit(r.session);
-        smtp_session_free(r.session);
-        r.session = NULL;
-    }
-    {
-        size_t delivered = report_count(r.report, REPORT_DELIVERED);
-        size_t rendered = report_count(r.report, REPORT_RENDERED);
-        size_t total = 0;
-        for (i = 0; i < REPORT_STATUS_COUNT; i++)
-            total += report_count(r.report, (enum report_status)i);
-        print_summary(&r, (double)(timeutil_mono_ms() - t0) / 1000.0);
-        if (interrupted)
-            code = BLAST_EXIT_INTERRUPTED;
-        else if (r.relay_down && delivered == 0)
-            code = BLAST_EXIT_NO_RELAY;
-        else
-            code = delivered + rendered == total ? BLAST_EXIT_OK : BLAST_EXIT_INCOMPLETE;
-    }
+    close_session(&r, true);
+    print_summary(&r, (double)(timeutil_mono_ms() - t0) / 1000.0);
+    code = exit_code(&r);
     rc = report_commit(r.report, &err);
     r.report = NULL;
     if (rc < 0) {
         cli_error(&err);
-        code = BLAST_EXIT_USAGE;
+        code = r.attempted > 0 ? BLAST_EXIT_INCOMPLETE : BLAST_EXIT_USAGE;
     }
     goto out;
 fail:

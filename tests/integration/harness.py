@@ -94,8 +94,8 @@ def copy_example(dest, relay):
     os.makedirs(os.path.join(dest, "campaigns"), exist_ok=True)
     shutil.copytree(os.path.join(ROOT, "templates"), os.path.join(dest, "templates"),
                     dirs_exist_ok=True)
-    shutil.copy(os.path.join(ROOT, "campaigns", "recipients.csv"),
-                os.path.join(dest, "campaigns", "recipients.csv"))
+    for name in ("recipients.csv", "unsubscribed.txt"):
+        shutil.copy(os.path.join(ROOT, "campaigns", name), os.path.join(dest, "campaigns", name))
     with open(os.path.join(ROOT, "campaigns", "example.yml"), encoding="utf-8") as f:
         text = f.read()
     text, n1 = re.subn(r"(?m)^(\s*port:\s*)2525\b", rf"\g<1>{relay.port}", text)

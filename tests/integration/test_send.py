@@ -35,11 +35,15 @@ class SendExample(unittest.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def test_each_recipient_gets_one_right_message(self):
-        rows = harness.read_csv(os.path.join(self.dir, "campaigns", "recipients.csv"))
+        all_rows = harness.read_csv(os.path.join(self.dir, "campaigns", "recipients.csv"))
+        # the example's last two rows: a duplicate (domain case differs) and a suppressed one
+        rows, duplicate, suppressed = all_rows[:-2], all_rows[-2], all_rows[-1]
+        self.assertEqual(duplicate["email"].lower(), rows[0]["email"])
         p = harness.run_blast("send", self.campaign, "--report", self.report,
                               env={"BLAST_DEMO_PASSWORD": relay.password})
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn("20 delivered", p.stderr)
+        self.assertIn("1 duplicate, 1 suppressed", p.stderr)
         self.assertNotIn(relay.password, p.stderr + p.stdout)
 
         files = relay.wait_for(len(rows))
@@ -61,9 +65,13 @@ class SendExample(unittest.TestCase):
             report = json.load(f)
         entries = {e["email"]: e for e in report["recipients"]}
         self.assertEqual(report["summary"]["by_status"]["delivered"], len(rows))
+        self.assertEqual(entries[duplicate["email"]]["status"], "duplicate")
+        self.assertEqual(entries[suppressed["email"]]["status"], "suppressed")
+        self.assertEqual(len(report["recipients"]), len(all_rows))
 
         for row in rows:
-            values = dict(row, campaign="november-news")
+            values = dict(row, campaign="november-news", company="Acme")
+            values["help.url"] = "https://acme.example/help"
             local, domain = row["email"].rsplit("@", 1)
             envelope = f"{local}@{domain.encode('idna').decode()}"
             msg = by_rcpt.get(envelope)
@@ -91,7 +99,7 @@ class SendExample(unittest.TestCase):
         p = harness.run_blast("send", self.campaign, "--dry-run", out, "--report", self.report)
         self.assertEqual(p.returncode, 0, p.stderr)
         emls = sorted(os.listdir(out))
-        self.assertEqual(len(emls), 20)
+        self.assertEqual(len(emls), 20)  # 22 rows: a duplicate and a suppressed one skipped
         with open(os.path.join(out, "1.eml"), "rb") as f:
             raw = f.read()
         self.assertNotIn(b"\n", raw.replace(b"\r\n", b""))

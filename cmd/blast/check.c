@@ -1,0 +1,321 @@
+/*
+ * check - `blast check CAMPAIGN.yml [--connect]`: validate everything, send nothing.
+ *
+ * Unlike send, check does not stop at the first problem where it can go on: it
+ * reports every unknown placeholder, every invalid row, every relay whose secret
+ * is missing, each with its place, then prints a summary. Exit 0 when clean, 2
+ * otherwise. Duplicates and suppressed rows are rules at work, not problems.
+ */
+#include "cli.h"
+#include "prepare.h"
+
+#include <getopt.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cli_check_usage[] =
+    "usage: blast check CAMPAIGN.yml [OPTIONS]\n"
+    "\n"
+    "Validate the campaign file, its recipient list, suppression lists, templates\n"
+    "and relay secrets; print every problem with its place and a summary. Sends\n"
+    "nothing. Exit 0 when clean, 2 otherwise.\n"
+    "\n"
+    "options:\n"
+    "  --connect          also open each relay: TLS, AUTH, capabilities; then QUIT\n"
+    "  --limit N          check only the first N recipients of the list\n"
+    "  --max-problems N   list at most N invalid rows (default 100); all are counted\n"
+    "  -q, --quiet        no summary, only problems\n"
+    "  -v, --verbose      also list duplicates and suppressed rows\n"
+    "  -h, --help         this text\n";
+
+struct check {
+    const char *campaign;
+    bool connect;
+    bool quiet;
+    int verbose;
+    long limit;
+    long max_problems;
+    size_t problems;
+    size_t listed_rows; /* row problems printed */
+    struct log log;
+};
+
+static void problem(void *arg, const struct blast_error *e)
+{
+    struct check *k = arg;
+
+    k->problems++;
+    cli_error(e);
+}
+
+static int parse_args(int argc, char **argv, struct check *k)
+{
+    static const struct option longopts[] = {
+        {"connect", no_argument, NULL, 'c'},
+        {"limit", required_argument, NULL, 'l'},
+        {"max-problems", required_argument, NULL, 'm'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    k->max_problems = 100;
+    while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            k->connect = true;
+            break;
+        case 'l':
+            if (cli_positive("check", "--limit", optarg, &k->limit) < 0)
+                return -1;
+            break;
+        case 'm':
+            if (cli_positive("check", "--max-problems", optarg, &k->max_problems) < 0)
+                return -1;
+            break;
+        case 'q':
+            k->quiet = true;
+            break;
+        case 'v':
+            k->verbose++;
+            break;
+        case 'h':
+            fputs(cli_check_usage, stdout);
+            return 1;
+        default:
+            cli_bad_option("check", argv, optopt);
+            return -1;
+        }
+    }
+    return cli_one_operand("check", argc, argv, &k->campaign);
+}
+
+struct list_counts {
+    size_t rows, valid, invalid, duplicate, suppressed;
+    bool read; /* the whole list (or --limit rows) was read */
+};
+
+static void row_problem(struct check *k, const struct prepared *p, const struct recipients_row *row,
+                        const struct screen_result *who)
+{
+    struct blast_error e;
+
+    if ((long)k->listed_rows >= k->max_problems)
+        return;
+    k->listed_rows++;
+    blast_error_clear(&e);
+    blast_error_set(&e, BLAST_EINVAL, recipients_path(p->list), (int)row->line, 0,
+                    "row %zu, column '%s': %s", row->row, p->c->recipients.email_column,
+                    who->reason);
+    cli_error(&e);
+}
+
+static int scan_list(struct check *k, struct prepared *p, struct list_counts *n)
+{
+    struct recipients_row row;
+    struct screen_result who;
+    struct blast_error err;
+    int rc;
+
+    screen_result_init(&who);
+    blast_error_clear(&err);
+    while ((rc = recipients_next(p->list, &row, &err)) == 1) {
+        if ((rc = screen_row(p->screen, &row, &who, &err)) < 0)
+            break;
+        n->rows++;
+        switch (who.verdict) {
+        case SCREEN_OK:
+            n->valid++;
+            break;
+        case SCREEN_INVALID:
+            n->invalid++;
+            k->problems++;
+            row_problem(k, p, &row, &who);
+            break;
+        case SCREEN_DUPLICATE:
+            n->duplicate++;
+            break;
+        case SCREEN_SUPPRESSED:
+            n->suppressed++;
+            break;
+        }
+        if (who.verdict >= SCREEN_DUPLICATE && k->verbose > 0)
+            log_msg(&k->log, LOG_LEVEL_INFO, "%s:%zu: row %zu: %s: %s", recipients_path(p->list),
+                    row.line, row.row, screen_verdict_name(who.verdict), who.email);
+        if (k->limit > 0 && (long)n->rows >= k->limit)
+            break;
+    }
+    screen_result_free(&who);
+    if (rc < 0) {
+        problem(k, &err);
+        return rc;
+    }
+    n->read = true;
+    if (n->invalid > (size_t)k->max_problems)
+        cli_fail("... and %zu more invalid rows (--max-problems to list more)",
+                 n->invalid - (size_t)k->max_problems);
+    if (n->rows == 0) {
+        blast_error_set(&err, BLAST_EINVAL, recipients_path(p->list), 0, 0,
+                        "the list has a header row but no recipients");
+        problem(k, &err);
+    }
+    return 0;
+}
+
+/* --connect: open a session, show what the relay offers, QUIT. */
+static void probe_relay(struct check *k, const struct campaign *c, const struct campaign_relay *r)
+{
+    struct blast_error e;
+    struct conn_tls *tls = NULL;
+    struct smtp_session *s = NULL;
+    struct smtp_options so;
+    char *password = NULL;
+    unsigned caps;
+    int rc;
+
+    blast_error_clear(&e);
+    if ((rc = campaign_relay_password(c, r, &k->log, &password, &e)) < 0) {
+        problem(k, &e);
+        return;
+    }
+    if (r->tls != CAMPAIGN_TLS_NONE) {
+        struct conn_tls_options to = {r->verify, r->ca_file};
+        rc = conn_tls_new(&to, &tls, &e);
+    }
+    if (rc == 0) {
+        cli_smtp_options(c, r, tls, password, &k->log, &so);
+        rc = smtp_session_open(&so, &s, &e);
+    }
+    if (rc < 0) {
+        struct blast_error placed;
+        cli_session_failure(s, &e);
+        blast_error_clear(&placed);
+        blast_error_set(&placed, rc, c->path, r->place.line, r->place.column,
+                        "relay '%s' (%s port %d): %s", r->name, r->host, r->port, e.text);
+        problem(k, &placed);
+    } else if (!k->quiet) {
+        const struct conn *cn = smtp_session_conn(s);
+        caps = smtp_session_caps(s);
+        printf("relay       %s: connected to %s port %d%s%s%s; %s\n", r->name, r->host, r->port,
+               conn_is_tls(cn) ? ", " : ", no TLS", conn_is_tls(cn) ? conn_tls_version(cn) : "",
+               conn_is_tls(cn) ? "" : "",
+               r->username != NULL ? "authenticated" : "no AUTH configured");
+        printf("            capabilities:%s%s%s%s%s%s%s%s\n",
+               caps & SMTP_CAP_PIPELINING ? " PIPELINING" : "", caps & SMTP_CAP_SIZE ? " SIZE" : "",
+               caps & SMTP_CAP_8BITMIME ? " 8BITMIME" : "",
+               caps & SMTP_CAP_SMTPUTF8 ? " SMTPUTF8" : "",
+               caps & SMTP_CAP_ENHANCED ? " ENHANCEDSTATUSCODES" : "",
+               caps & SMTP_CAP_DSN ? " DSN" : "", caps & SMTP_CAP_CHUNKING ? " CHUNKING" : "",
+               caps & SMTP_CAP_AUTH ? " AUTH" : "");
+        if (conn_is_tls(cn))
+            printf("            cipher: %s\n", conn_tls_cipher(cn));
+    }
+    if (s != NULL && rc == 0)
+        smtp_session_quit(s);
+    smtp_session_free(s);
+    conn_tls_free(tls);
+    if (password != NULL) {
+        OPENSSL_cleanse(password, strlen(password));
+        free(password);
+    }
+}
+
+static void print_relays(const struct campaign *c)
+{
+    size_t i;
+
+    for (i = 0; i < c->nrelays; i++) {
+        const struct campaign_relay *r = &c->relays[i];
+        const char *secret = r->password_env    ? "password_env"
+                             : r->password_file ? "password_file"
+                             : r->password_cmd  ? "password_cmd"
+                                                : NULL;
+        printf("%-12s%s: %s port %d, tls %s%s, %d connection%s", i == 0 ? "relays" : "", r->name,
+               r->host, r->port, campaign_tls_name(r->tls),
+               r->tls != CAMPAIGN_TLS_NONE && !r->verify ? " (not verified)" : "", r->connections,
+               r->connections == 1 ? "" : "s");
+        if (r->username != NULL)
+            printf(", AUTH %s as %s (secret from %s)", campaign_auth_name(r->auth), r->username,
+                   secret);
+        printf("\n");
+    }
+}
+
+int cmd_check(int argc, char **argv)
+{
+    struct check k;
+    struct prepared p;
+    struct blast_error err;
+    struct blast_diag diag;
+    struct list_counts n;
+    size_t i;
+    int rc;
+
+    memset(&k, 0, sizeof k);
+    memset(&p, 0, sizeof p);
+    memset(&n, 0, sizeof n);
+    rc = parse_args(argc, argv, &k);
+    if (rc != 0)
+        return rc > 0 ? BLAST_EXIT_OK : BLAST_EXIT_USAGE;
+    cli_log_init(&k.log, cli_log_level(false, k.verbose));
+    diag.report = problem;
+    diag.arg = &k;
+    blast_error_clear(&err);
+
+    /* without a campaign there is nothing else to check */
+    if (campaign_load(k.campaign, &p.c, &err) < 0) {
+        cli_error(&err);
+        return BLAST_EXIT_USAGE;
+    }
+    for (i = 0; i < p.c->nrelays; i++) {
+        blast_error_clear(&err);
+        if (campaign_relay_password_check(p.c, &p.c->relays[i], &k.log, &err) < 0)
+            problem(&k, &err);
+    }
+    blast_error_clear(&err);
+    if (prepare_list(p.c, &p.list, &err) < 0) {
+        problem(&k, &err);
+    } else if (screen_new(p.c, p.list, &p.screen, &err) < 0) {
+        problem(&k, &err);
+    } else {
+        blast_error_clear(&err);
+        if (compose_new(p.c, p.list, p.screen, &diag, &p.cp, &err) < 0 && k.problems == 0)
+            problem(&k, &err);
+        scan_list(&k, &p, &n);
+    }
+    for (i = 0; k.connect && i < p.c->nrelays; i++)
+        probe_relay(&k, p.c, &p.c->relays[i]);
+
+    if (!k.quiet) {
+        printf("campaign    %s (%s)\n", p.c->name, p.c->path);
+        if (n.read || n.rows > 0)
+            printf("recipients  %s: %zu row%s, %zu valid, %zu invalid, %zu duplicate%s, "
+                   "%zu suppressed%s\n",
+                   p.c->recipients.path, n.rows, n.rows == 1 ? "" : "s", n.valid, n.invalid,
+                   n.duplicate, n.duplicate == 1 ? "" : "s", n.suppressed,
+                   n.read ? "" : " (stopped at a problem)");
+        if (p.screen != NULL && p.c->nsuppression > 0)
+            printf("suppression %zu list%s, %zu address%s\n", p.c->nsuppression,
+                   p.c->nsuppression == 1 ? "" : "s", screen_suppression_size(p.screen),
+                   screen_suppression_size(p.screen) == 1 ? "" : "es");
+        if (p.cp != NULL)
+            printf("templates   %zu (subject%s%s), %zu placeholder%s, all known\n",
+                   compose_ntemplates(p.cp), p.c->body.text ? ", text" : "",
+                   p.c->body.html ? ", html" : "", compose_nplaceholders(p.cp),
+                   compose_nplaceholders(p.cp) == 1 ? "" : "s");
+        print_relays(p.c);
+        if (k.problems == 0)
+            printf("result      ok: nothing to fix\n");
+        else
+            printf("result      %zu problem%s (listed above)\n", k.problems,
+                   k.problems == 1 ? "" : "s");
+    }
+    prepare_close(&p);
+    return k.problems == 0 ? BLAST_EXIT_OK : BLAST_EXIT_USAGE;
+}

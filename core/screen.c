@@ -1,0 +1,332 @@
+/*
+ * screen - address checks, dedupe and suppression. See screen.h.
+ */
+#include "screen.h"
+#include "addrset.h"
+#include "buf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct screen {
+    const struct campaign *c;
+    const struct recipients *list;
+    int email_col, name_col;
+    struct addrset *seen;
+    struct addrset *suppressed;
+    struct buf key;
+};
+
+const char *screen_verdict_name(enum screen_verdict v)
+{
+    switch (v) {
+    case SCREEN_OK:
+        return "ok";
+    case SCREEN_INVALID:
+        return "invalid";
+    case SCREEN_DUPLICATE:
+        return "duplicate";
+    case SCREEN_SUPPRESSED:
+        return "suppressed";
+    }
+    return "?";
+}
+
+static int column(const struct screen *s, const char *name, const struct campaign_place *place,
+                  int *out, struct blast_error *err)
+{
+    struct buf cols = BUF_INIT;
+    size_t i;
+    int rc;
+
+    *out = recipients_column_index(s->list, name);
+    if (*out >= 0)
+        return 0;
+    for (i = 0; i < recipients_ncolumns(s->list); i++)
+        buf_printf(&cols, "%s'%s'", i ? ", " : "", recipients_column_name(s->list, i));
+    if (place->line > 0)
+        rc = blast_error_set(err, BLAST_EINVAL, s->c->path, place->line, place->column,
+                             "the recipient list %s has no column '%s' (its columns: %s)",
+                             recipients_path(s->list), name, cols.data ? cols.data : "");
+    else
+        rc = blast_error_set(err, BLAST_EINVAL, recipients_path(s->list), 1, 1,
+                             "no '%s' column in the header row (its columns: %s); name the "
+                             "address column with recipients.email_column",
+                             name, cols.data ? cols.data : "");
+    buf_free(&cols);
+    return rc;
+}
+
+/*
+ * The key that makes two addresses the same recipient: the local part as written
+ * and the domain in lower-case A-label form (address_parse gives that envelope).
+ */
+static int dedupe_key(struct screen *s, const struct address *a)
+{
+    buf_reset(&s->key);
+    return buf_puts(&s->key, a->envelope);
+}
+
+/*
+ * Suppression matches without regard to case at all: sending to someone who asked
+ * not to be mailed is worse than skipping a rare case-sensitive twin.
+ */
+static int suppression_key(struct buf *key, const char *envelope)
+{
+    size_t i;
+    int rc;
+
+    buf_reset(key);
+    if ((rc = buf_puts(key, envelope)) < 0)
+        return rc;
+    for (i = 0; i < key->len; i++)
+        if (key->data[i] >= 'A' && key->data[i] <= 'Z')
+            key->data[i] = (char)(key->data[i] - 'A' + 'a');
+    return 0;
+}
+
+static int suppress_address(struct screen *s, const char *text, const char *path, size_t line,
+                            struct blast_error *err)
+{
+    struct address a;
+    struct blast_error aerr;
+    int rc;
+
+    blast_error_clear(&aerr);
+    if (address_parse(text, &a, &aerr) < 0)
+        return blast_error_set(err, BLAST_EINVAL, path, (int)line, 0, "suppression list: %s",
+                               aerr.text);
+    rc = suppression_key(&s->key, a.envelope);
+    if (rc == 0)
+        rc = addrset_add(s->suppressed, s->key.data, s->key.len);
+    address_free(&a);
+    return rc < 0 ? blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory") : 0;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcasecmp(s + n - m, suffix) == 0;
+}
+
+/* A .csv suppression file: a header row, addresses in its email column. */
+static int load_csv(struct screen *s, const char *path, struct blast_error *err)
+{
+    struct recipients_options ro = {',', 0};
+    struct recipients *r = NULL;
+    struct recipients_row row;
+    int col, rc;
+
+    if ((rc = recipients_open(path, &ro, &r, err)) < 0)
+        goto out;
+    col = recipients_column_index(r, s->c->recipients.email_column);
+    if (col < 0)
+        col = recipients_column_index(r, "email");
+    if (col < 0) {
+        rc = blast_error_set(err, BLAST_EINVAL, path, 1, 1,
+                             "suppression list: no '%s' column in the header row",
+                             s->c->recipients.email_column);
+        goto out;
+    }
+    while ((rc = recipients_next(r, &row, err)) == 1) {
+        if (row.lens[col] == 0)
+            continue;
+        if ((rc = suppress_address(s, row.fields[col], path, row.line, err)) < 0)
+            goto out;
+    }
+out:
+    recipients_close(r);
+    return rc;
+}
+
+/* A text suppression file: one address a line; blank lines and '#' comments skipped. */
+static int load_lines(struct screen *s, const char *path, struct blast_error *err)
+{
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    size_t n = 0;
+    int rc = 0;
+
+    if (f == NULL)
+        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open suppression list: %s",
+                               strerror(errno));
+    while (fgets(line, sizeof line, f) != NULL) {
+        char *p = line, *end;
+        n++;
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            rc = blast_error_set(err, BLAST_EINVAL, path, (int)n, 0,
+                                 "suppression list: line longer than %zu bytes", sizeof line - 2);
+            break;
+        }
+        if (n == 1 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB &&
+            (unsigned char)p[2] == 0xBF)
+            p += 3;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        end = p + strcspn(p, "\r\n");
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+            end--;
+        *end = '\0';
+        if (*p == '\0' || *p == '#')
+            continue;
+        if ((rc = suppress_address(s, p, path, n, err)) < 0)
+            break;
+    }
+    if (rc == 0 && ferror(f))
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
+    fclose(f);
+    return rc;
+}
+
+static int load_suppression(struct screen *s, struct blast_error *err)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < s->c->nsuppression; i++) {
+        const char *path = s->c->suppression[i];
+        const struct campaign_place *place = &s->c->suppression_places[i];
+        struct blast_error e;
+
+        blast_error_clear(&e);
+        rc = ends_with(path, ".csv") ? load_csv(s, path, &e) : load_lines(s, path, &e);
+        if (rc == BLAST_EIO && e.line == 0) {
+            /* a missing file: blame the campaign line that names it */
+            return blast_error_set(err, rc, s->c->path, place->line, place->column,
+                                   "suppression: %s: %s", path, e.text);
+        }
+        if (rc < 0)
+            return blast_error_set(err, rc, e.source, e.line, e.column, "%s", e.text);
+    }
+    return 0;
+}
+
+int screen_new(const struct campaign *c, const struct recipients *list, struct screen **out,
+               struct blast_error *err)
+{
+    struct screen *s;
+    int rc;
+
+    *out = NULL;
+    s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    s->c = c;
+    s->list = list;
+    s->name_col = -1;
+    buf_init(&s->key);
+    s->seen = addrset_new();
+    s->suppressed = addrset_new();
+    if (s->seen == NULL || s->suppressed == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        goto out;
+    }
+    if ((rc = column(s, c->recipients.email_column, &c->recipients.email_column_place,
+                     &s->email_col, err)) < 0)
+        goto out;
+    if (c->recipients.name_column != NULL &&
+        (rc = column(s, c->recipients.name_column, &c->recipients.name_column_place, &s->name_col,
+                     err)) < 0)
+        goto out;
+    if ((rc = load_suppression(s, err)) < 0)
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    screen_free(s);
+    return rc;
+}
+
+void screen_free(struct screen *s)
+{
+    if (s == NULL)
+        return;
+    addrset_free(s->seen);
+    addrset_free(s->suppressed);
+    buf_free(&s->key);
+    free(s);
+}
+
+int screen_restart(struct screen *s, struct blast_error *err)
+{
+    struct addrset *fresh = addrset_new();
+
+    if (fresh == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    addrset_free(s->seen);
+    s->seen = fresh;
+    return 0;
+}
+
+int screen_email_column(const struct screen *s)
+{
+    return s->email_col;
+}
+
+int screen_name_column(const struct screen *s)
+{
+    return s->name_col;
+}
+
+size_t screen_suppression_size(const struct screen *s)
+{
+    return addrset_size(s->suppressed);
+}
+
+void screen_result_init(struct screen_result *res)
+{
+    memset(res, 0, sizeof *res);
+}
+
+void screen_result_free(struct screen_result *res)
+{
+    address_free(&res->to);
+}
+
+int screen_row(struct screen *s, const struct recipients_row *row, struct screen_result *res,
+               struct blast_error *err)
+{
+    struct blast_error aerr;
+    int rc;
+
+    address_free(&res->to);
+    res->verdict = SCREEN_OK;
+    res->reason[0] = '\0';
+    snprintf(res->email, sizeof res->email, "%s", row->fields[s->email_col]);
+    blast_error_clear(&aerr);
+    if (row->lens[s->email_col] == 0) {
+        res->verdict = SCREEN_INVALID;
+        snprintf(res->reason, sizeof res->reason, "no address in column '%s'",
+                 s->c->recipients.email_column);
+        return 0;
+    }
+    rc = address_parse(row->fields[s->email_col], &res->to, &aerr);
+    if (rc == BLAST_ENOMEM)
+        return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+    if (rc < 0) {
+        res->verdict = SCREEN_INVALID;
+        snprintf(res->reason, sizeof res->reason, "%s", aerr.text);
+        return 0;
+    }
+    if (s->name_col >= 0 && row->lens[s->name_col] > 0 &&
+        (res->to.display = strdup(row->fields[s->name_col])) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    if ((rc = suppression_key(&s->key, res->to.envelope)) < 0)
+        return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+    if (addrset_contains(s->suppressed, s->key.data, s->key.len)) {
+        res->verdict = SCREEN_SUPPRESSED;
+        snprintf(res->reason, sizeof res->reason, "on a suppression list");
+        return 0;
+    }
+    if ((rc = dedupe_key(s, &res->to)) < 0 ||
+        (rc = addrset_add(s->seen, s->key.data, s->key.len)) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    if (rc == 0) {
+        res->verdict = SCREEN_DUPLICATE;
+        snprintf(res->reason, sizeof res->reason, "the same address is on an earlier row");
+    }
+    return 0;
+}

@@ -1,0 +1,69 @@
+/*
+ * screen - the campaign's rules, applied to each recipient row before a message
+ * is made for it.
+ *
+ * Owns: finding the address (and display name) columns in the list's header,
+ * checking each address (address), dedupe within the list (the second occurrence
+ * of an address is a duplicate; local parts compare exactly, domains without
+ * regard to case, RFC 5321 §2.4), and the suppression lists (files of one address
+ * a line, or CSV files with an email column) loaded once per run.
+ * Does not own: reading the list (recipients), nor rendering (compose).
+ *
+ * Memory: the dedupe and suppression sets keep an 8-byte hash per address
+ * (addrset), not the addresses.
+ */
+#ifndef BLAST_SCREEN_H
+#define BLAST_SCREEN_H
+
+#include "address.h"
+#include "campaign.h"
+#include "error.h"
+#include "recipients.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct screen;
+
+enum screen_verdict {
+    SCREEN_OK = 0,
+    SCREEN_INVALID,    /* the row has no usable address; reason says why */
+    SCREEN_DUPLICATE,  /* the address was on an earlier row */
+    SCREEN_SUPPRESSED, /* the address is on a suppression list */
+};
+
+struct screen_result {
+    enum screen_verdict verdict;
+    char reason[512];
+    char email[512];   /* the address as written in the list (truncated when huge) */
+    struct address to; /* the parsed recipient with its display name (when not INVALID) */
+};
+
+/*
+ * Find the columns and load the suppression lists. Errors name the place: the
+ * campaign's email_column or name_column when the header lacks them, the list's
+ * first line when the default "email" column is missing, a suppression file's
+ * line for a bad entry. The caller frees *out with screen_free(); c and list must
+ * outlive it.
+ */
+int screen_new(const struct campaign *c, const struct recipients *list, struct screen **out,
+               struct blast_error *err);
+void screen_free(struct screen *s);
+
+/* Judge one row. Returns 0, or BLAST_ENOMEM. res->to is replaced each call. */
+int screen_row(struct screen *s, const struct recipients_row *row, struct screen_result *res,
+               struct blast_error *err);
+
+/* Forget the addresses seen so far (before a second pass over the same list). */
+int screen_restart(struct screen *s, struct blast_error *err);
+
+int screen_email_column(const struct screen *s);
+int screen_name_column(const struct screen *s); /* -1 when none */
+size_t screen_suppression_size(const struct screen *s);
+
+void screen_result_init(struct screen_result *res);
+void screen_result_free(struct screen_result *res);
+
+const char *screen_verdict_name(enum screen_verdict v);
+
+#endif
