@@ -8,6 +8,7 @@ it is started once per test module and stopped at the end.
 import email
 import email.policy
 import glob
+import json
 import os
 import re
 import shutil

@@ -156,6 +156,96 @@ class Generated(unittest.TestCase):
         self.assertIn("4 problems", p.stdout)
 
 
+class Rules(unittest.TestCase):
+    """Suppression files of both kinds, dedupe, and secrets from files and commands."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="blast-rules-")
+        with open(os.path.join(self.dir, "body.txt"), "w", encoding="utf-8") as f:
+            f.write("Hello {{first_name}}\n")
+        with open(os.path.join(self.dir, "recipients.csv"), "w", encoding="utf-8") as f:
+            f.write("email,first_name\n"
+                    "a@example.com,A\n"      # sent
+                    "b@example.com,B\n"      # suppressed by the text file
+                    "C@Example.com,C\n"      # suppressed by the CSV (any case)
+                    "a@EXAMPLE.COM,A2\n"     # duplicate of row 1
+                    "A@example.com,A3\n"     # a different local part: sent
+                    "d@пример.рф,D\n"        # sent, IDN
+                    "d@xn--e1afmkfd.xn--p1ai,D2\n")  # duplicate of row 6 (same A-label)
+        with open(os.path.join(self.dir, "stop.txt"), "w", encoding="utf-8") as f:
+            f.write("# unsubscribed\n\n  b@example.com  \n")
+        with open(os.path.join(self.dir, "bounces.csv"), "w", encoding="utf-8") as f:
+            f.write("when,email\n2026-01-01,c@example.com\n")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def campaign(self, extra_relay="", extra=""):
+        text = GOOD.replace("    tls: none\n", "    tls: none\n" + extra_relay) + extra
+        with open(os.path.join(self.dir, "campaign.yml"), "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def test_suppression_and_dedupe(self):
+        self.campaign(extra="suppression: [stop.txt, bounces.csv]\n")
+        p = harness.run_blast("check", "campaign.yml", "-v", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("7 rows, 3 valid, 0 invalid, 2 duplicates, 2 suppressed", p.stdout)
+        self.assertIn("suppression 2 lists, 2 addresses", p.stdout)
+        self.assertIn("row 4: duplicate: a@EXAMPLE.COM", p.stderr)
+        out = os.path.join(self.dir, "out")
+        p = harness.run_blast("send", "campaign.yml", "--dry-run", out, "--report", "r.json",
+                              cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sorted(os.listdir(out)), ["1.eml", "5.eml", "6.eml"])
+        with open(os.path.join(self.dir, "r.json"), encoding="utf-8") as f:
+            statuses = [e["status"] for e in harness.json.load(f)["recipients"]]
+        self.assertEqual(statuses, ["rendered", "suppressed", "suppressed", "duplicate",
+                                    "rendered", "rendered", "duplicate"])
+
+    def test_bad_suppression_entry(self):
+        with open(os.path.join(self.dir, "stop.txt"), "a", encoding="utf-8") as f:
+            f.write("not an address\n")
+        self.campaign(extra="suppression: stop.txt\n")
+        p = harness.run_blast("check", "campaign.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("blast: stop.txt:4: suppression list: invalid address 'not an address'",
+                      p.stderr)
+
+    def test_missing_suppression_file(self):
+        self.campaign(extra="suppression: [nope.txt]\n")
+        p = harness.run_blast("check", "campaign.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("blast: campaign.yml:12:15: suppression: nope.txt: cannot open suppression "
+                      "list: No such file or directory", p.stderr)
+
+    def test_password_file_readable_by_others_warns(self):
+        secret = os.path.join(self.dir, "secret.txt")
+        with open(secret, "w") as f:
+            f.write("s3cret-value\n")
+        os.chmod(secret, 0o644)
+        self.campaign("    username: u\n    password_file: secret.txt\n")
+        p = harness.run_blast("check", "campaign.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("password_file secret.txt can be read by others (chmod 600", p.stderr)
+        self.assertNotIn("s3cret", p.stderr + p.stdout)
+        os.chmod(secret, 0o600)
+        p = harness.run_blast("check", "campaign.yml", cwd=self.dir)
+        self.assertEqual(p.stderr, "")
+
+    def test_password_file_missing(self):
+        self.campaign("    username: u\n    password_file: nope.txt\n")
+        p = harness.run_blast("check", "campaign.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("blast: campaign.yml:13:20: relay '127.0.0.1': cannot read password_file "
+                      "nope.txt: No such file or directory", p.stderr)
+
+    def test_two_secrets_refused(self):
+        self.campaign("    username: u\n    password_env: X\n    password_cmd: echo x\n")
+        p = harness.run_blast("check", "campaign.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("use one of password_env, password_file and password_cmd", p.stderr)
+
+
 class Summary(unittest.TestCase):
     def test_example_campaign(self):
         campaign = os.path.join(harness.ROOT, "campaigns", "example.yml")

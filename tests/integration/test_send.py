@@ -122,6 +122,52 @@ class SendExample(unittest.TestCase):
             self.assertEqual(json.load(f)["campaign"]["test_to"], "tester@example.com")
 
 
+class Secrets(unittest.TestCase):
+    """The relay's password from a command, and a command that fails."""
+
+    def setUp(self):
+        relay.clear()
+        self.dir = tempfile.mkdtemp(prefix="blast-secret-")
+        self.campaign = harness.copy_example(self.dir, relay)
+        self.report = os.path.join(self.dir, "report.json")
+        self.secret = os.path.join(self.dir, "secret")
+        with open(self.secret, "w") as f:
+            f.write(relay.password + "\n")
+        os.chmod(self.secret, 0o600)
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def use(self, line):
+        with open(self.campaign, encoding="utf-8") as f:
+            text = f.read()
+        text = text.replace("password_env: BLAST_DEMO_PASSWORD", line)
+        with open(self.campaign, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    def test_password_cmd(self):
+        self.use(f"password_cmd: cat {self.secret}")
+        p = harness.run_blast("send", self.campaign, "--limit", "2", "--report", self.report,
+                              env={"BLAST_DEMO_PASSWORD": ""})
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(relay.wait_for(2)), 2)
+
+    def test_password_file(self):
+        self.use(f"password_file: {self.secret}")
+        p = harness.run_blast("send", self.campaign, "--limit", "1", "--report", self.report)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(relay.wait_for(1)), 1)
+
+    def test_failing_password_cmd(self):
+        self.use("password_cmd: echo not-this; exit 3")
+        p = harness.run_blast("send", self.campaign, "--report", self.report)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertRegex(p.stderr, r"example\.yml:\d+:\d+: relay 'demo-relay': password_cmd "
+                                   r"failed \(exit status 3\)")
+        self.assertNotIn("not-this", p.stderr)
+        self.assertEqual(relay.settle(), [])
+
+
 class BadInput(unittest.TestCase):
     """Each bad input: one line naming the place, the documented exit code, nothing sent."""
 
