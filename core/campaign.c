@@ -16,6 +16,7 @@
 #include "text.h"
 #include "timeutil.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -501,10 +502,14 @@ static int check_mailbox(struct loader *L, const struct ynode *map, const char *
     return 0;
 }
 
+/* Only names that cannot leave the machine: "127.0.0.1.example" is a DNS name, not loopback. */
 static bool is_loopback_host(const char *host)
 {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
-           strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
+    struct in_addr a4;
+
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0)
+        return true;
+    return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 static int oom(struct loader *L)

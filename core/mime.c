@@ -177,6 +177,27 @@ static int append_folded(struct buf *out, const char *s)
     return 0;
 }
 
+/*
+ * Plain text can be folded at its spaces (RFC 5322 §2.2.3) when no word is too long
+ * for a line and no run of spaces could leave a line of nothing but whitespace;
+ * otherwise encoded words carry it exactly.
+ */
+static bool foldable(const char *s)
+{
+    size_t word = 0;
+
+    for (; *s != '\0'; s++) {
+        if (*s == ' ' || *s == '\t') {
+            if (s[1] == ' ' || s[1] == '\t')
+                return false;
+            word = 0;
+        } else if (++word > MIME_LINE_SOFT - 12) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int mime_header_text(struct buf *out, const char *name, const char *value, size_t len)
 {
     char *clean;
@@ -187,7 +208,7 @@ int mime_header_text(struct buf *out, const char *name, const char *value, size_
         return BLAST_ENOMEM;
     if ((rc = buf_puts(out, name)) < 0 || (rc = buf_puts(out, ": ")) < 0)
         goto out;
-    if (needs_encoding(clean) || strlen(clean) > MIME_LINE_HARD - 100)
+    if (needs_encoding(clean) || !foldable(clean))
         rc = append_encoded_words(out, clean, strlen(clean));
     else
         rc = append_folded(out, clean);

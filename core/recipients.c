@@ -166,6 +166,15 @@ static int fail(struct recipients *r, int code, size_t line, size_t column, cons
     return code;
 }
 
+/* "row N" (or "the header row") for the record being parsed. */
+static const char *row_in_progress(const struct recipients *r, char *buf, size_t size)
+{
+    if (r->columns == NULL)
+        return "the header row";
+    snprintf(buf, size, "row %zu", r->rows + (r->nready - r->head) + 1);
+    return buf;
+}
+
 /* 1-based character column of byte offset off in a line that starts at line_start. */
 static size_t char_column(const char *line_start, size_t off)
 {
@@ -200,6 +209,8 @@ static int refill(struct recipients *r)
  */
 static int feed(struct recipients *r)
 {
+    char what[48];
+
     while (r->nready == r->head) {
         const char *start, *nl, *nul;
         size_t len, used;
@@ -213,7 +224,8 @@ static int feed(struct recipients *r)
             r->finished = true;
             if (csv_fini(&r->csv, on_field, on_record, r) != 0)
                 return fail(r, BLAST_ESYNTAX, r->pending_start != 0 ? r->pending_start : r->line, 0,
-                            "unterminated quoted field (a '\"' opened here is never closed)");
+                            "%s: unterminated quoted field (a '\"' opened in it is never closed)",
+                            row_in_progress(r, what, sizeof what));
             if (r->oom)
                 return fail(r, BLAST_ENOMEM, 0, 0, "out of memory");
             return 0;
@@ -225,22 +237,24 @@ static int feed(struct recipients *r)
         if (nul != NULL)
             return fail(r, BLAST_ESYNTAX, r->line,
                         r->at_line_start ? char_column(start, (size_t)(nul - start)) : 0,
-                        "NUL byte in the recipient list (is it UTF-16 or a binary file?)");
+                        "%s: NUL byte in the recipient list (is it UTF-16 or a binary file?)",
+                        row_in_progress(r, what, sizeof what));
         if (r->at_line_start && r->pending_start == 0 &&
             !(len == 1 || (len == 2 && start[0] == '\r')))
             r->pending_start = r->line;
         r->record_bytes += len;
         if (r->record_bytes > r->max_record_bytes)
             return fail(r, BLAST_ESYNTAX, r->pending_start != 0 ? r->pending_start : r->line, 0,
-                        "row %zu is larger than %zu bytes (an unclosed quote?)", r->rows + 1,
-                        r->max_record_bytes);
+                        "%s is larger than %zu bytes (an unclosed quote?)",
+                        row_in_progress(r, what, sizeof what), r->max_record_bytes);
         used = csv_parse(&r->csv, start, len, on_field, on_record, r);
         if (r->oom)
             return fail(r, BLAST_ENOMEM, 0, 0, "out of memory");
         if (used < len)
             return fail(r, BLAST_ESYNTAX, r->line, r->at_line_start ? char_column(start, used) : 0,
-                        "malformed quoting: a '\"' inside a field must be doubled and the field "
-                        "quoted");
+                        "%s: malformed quoting: a '\"' inside a field must be doubled and the "
+                        "field quoted",
+                        row_in_progress(r, what, sizeof what));
         r->inpos += len;
         if (nl != NULL) {
             r->line++;
