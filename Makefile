@@ -5,6 +5,7 @@
 #   make demo       install what is missing, build, send the example campaign to a local relay
 #   make sanitize   the tests again under AddressSanitizer and UBSan (build/sanitize/)
 #   make valgrind   the unit tests and one send under valgrind's leak checker
+#   make bench      the benchmarks of bench/ (not part of test)
 #   make install PREFIX=/usr/local
 #   make deps       install the Debian packages the build and tests need (idempotent)
 
@@ -40,7 +41,8 @@ CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
 
-.PHONY: all test unit integration lint demo deps sanitize valgrind install uninstall clean format
+.PHONY: all test unit integration lint demo deps sanitize valgrind install uninstall clean format \
+        bench
 
 all: $(BUILD)/blast
 
@@ -56,6 +58,14 @@ $(BUILD)/blast: $(CMD_OBJ) $(BUILD)/libblast.a
 
 $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libblast.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs criterion 2>/dev/null)
+
+$(BUILD)/render-bench: $(BUILD)/obj/bench/render_bench.o $(BUILD)/libblast.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Benchmarks: long, so not part of `make test` or CI (docs/performance.md).
+bench: all
+	bench/check-1m.sh $(BUILD)/blast
+	bench/render.sh $(BUILD)
 
 # The README's test command: installs what it needs, then everything.
 test: deps

@@ -1276,8 +1276,14 @@ static int load_value(struct loader *L, const struct ynode *n, struct campaign_v
 
     memset(out, 0, sizeof *out);
     if (n->kind == YNODE_SCALAR) {
+        bool yes = n->plain && (strcmp(n->value, "true") == 0 || strcmp(n->value, "True") == 0 ||
+                                strcmp(n->value, "TRUE") == 0);
+        bool no = n->plain && (strcmp(n->value, "false") == 0 || strcmp(n->value, "False") == 0 ||
+                               strcmp(n->value, "FALSE") == 0);
         out->kind = CAMPAIGN_VALUE_STRING;
-        out->string = strdup(is_null(n) ? "" : n->value);
+        out->boolean = yes || no;
+        /* false is kept as "" so a section skips it and it prints as nothing */
+        out->string = strdup(is_null(n) || no ? "" : yes ? "true" : n->value);
         return out->string != NULL ? 0 : oom(L);
     }
     out->kind = n->kind == YNODE_MAP ? CAMPAIGN_VALUE_MAP : CAMPAIGN_VALUE_LIST;

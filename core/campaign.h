@@ -113,6 +113,7 @@ enum campaign_value_kind { CAMPAIGN_VALUE_STRING = 0, CAMPAIGN_VALUE_MAP, CAMPAI
 struct campaign_value {
     enum campaign_value_kind kind;
     char *string;                 /* STRING */
+    bool boolean;                 /* a STRING written as plain true or false: \"true\" or \"\" */
     char **keys;                  /* MAP: keys[i] names items[i] */
     struct campaign_value *items; /* MAP and LIST */
     size_t n;

@@ -6,23 +6,37 @@
 #include "template.h"
 #include "text.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 const char *const compose_builtins[] = {"email", "name", "campaign", "row", NULL};
 
+enum builtin { BUILTIN_EMAIL, BUILTIN_NAME, BUILTIN_CAMPAIGN, BUILTIN_ROW };
+
 struct compose {
     const struct campaign *c;
     const struct recipients *list;
-    struct template *subject, *text, *html;
+    struct template_lib *lib;
+    const struct template *subject, *text, *html, *url, *feedback_id;
+    const struct template **headers; /* c->nheaders */
+    struct mime_part *attachments, *inline_parts;
     int email_col;
     int name_col; /* -1 when the campaign has no name column */
     struct address from, envelope_from, reply_to;
     bool has_reply_to;
     size_t ntemplates, nplaceholders;
+    /* checking names */
+    const struct blast_diag *diag;
+    struct blast_error *err;
+    int check_rc;
+    const char **candidates;
 };
+
+/* ---- the data a template sees ------------------------------------------------------------ */
 
 /* What a template lookup sees while one row is being rendered. */
 struct row_data {
@@ -31,62 +45,336 @@ struct row_data {
     char rownum[24];
 };
 
-static bool lookup(void *arg, const char *name, const char **value, size_t *len)
-{
-    const struct row_data *d = arg;
-    const struct campaign_value *v;
-    int i = recipients_column_index(d->cp->list, name);
+/* template_value tags: the kind of thing p points at, and an index where needed */
+enum { TAG_ROW, TAG_FIELD, TAG_VAR, TAG_BUILTIN };
+#define TAG(kind, index) ((uintptr_t)(kind) | ((uintptr_t)(index) << 2))
+#define TAG_KIND(tag)    ((int)((tag)&3))
+#define TAG_INDEX(tag)   ((size_t)((tag) >> 2))
 
-    if (i >= 0 && (size_t)i < d->row->nfields) {
-        *value = d->row->fields[i];
-        *len = d->row->lens[i];
-        return true;
-    }
-    v = campaign_var(d->cp->c, name);
-    if (v != NULL && v->kind == CAMPAIGN_VALUE_STRING) {
-        *value = v->string;
-        *len = strlen(v->string);
-        return true;
-    }
-    if (strcmp(name, "email") == 0) {
-        *value = d->row->fields[d->cp->email_col];
+static void builtin_text(const struct row_data *d, size_t which, const char **s, size_t *len)
+{
+    switch (which) {
+    case BUILTIN_EMAIL:
+        *s = d->row->fields[d->cp->email_col];
         *len = d->row->lens[d->cp->email_col];
-        return true;
-    }
-    if (strcmp(name, "name") == 0 && d->cp->name_col >= 0) {
-        *value = d->row->fields[d->cp->name_col];
+        return;
+    case BUILTIN_NAME:
+        *s = d->row->fields[d->cp->name_col];
         *len = d->row->lens[d->cp->name_col];
+        return;
+    case BUILTIN_CAMPAIGN:
+        *s = d->cp->c->name;
+        *len = strlen(*s);
+        return;
+    default:
+        *s = d->rownum;
+        *len = strlen(*s);
+        return;
+    }
+}
+
+static enum template_kind data_kind(void *ctx, struct template_value v)
+{
+    const struct row_data *d = ctx;
+    const struct campaign_value *cv;
+    const char *s;
+    size_t len;
+
+    switch (TAG_KIND(v.tag)) {
+    case TAG_ROW:
+        return TEMPLATE_MAP;
+    case TAG_FIELD:
+        /* DESIGN: a CSV value is true when it is not empty */
+        return d->row->lens[TAG_INDEX(v.tag)] > 0 ? TEMPLATE_SCALAR : TEMPLATE_FALSE;
+    case TAG_BUILTIN:
+        builtin_text(d, TAG_INDEX(v.tag), &s, &len);
+        return len > 0 ? TEMPLATE_SCALAR : TEMPLATE_FALSE;
+    default:
+        cv = v.p;
+        if (cv->kind == CAMPAIGN_VALUE_MAP)
+            return TEMPLATE_MAP;
+        if (cv->kind == CAMPAIGN_VALUE_LIST)
+            return TEMPLATE_LIST;
+        return cv->string[0] != '\0' ? TEMPLATE_SCALAR : TEMPLATE_FALSE;
+    }
+}
+
+static bool var_get(const struct campaign_value *map, const char *key, struct template_value *out)
+{
+    size_t i;
+
+    for (i = 0; i < map->n; i++)
+        if (strcmp(map->keys[i], key) == 0) {
+            out->p = &map->items[i];
+            out->tag = TAG(TAG_VAR, 0);
+            return true;
+        }
+    return false;
+}
+
+static bool data_get(void *ctx, struct template_value map, const char *key,
+                     struct template_value *out)
+{
+    const struct row_data *d = ctx;
+    int col;
+    size_t i;
+
+    if (TAG_KIND(map.tag) == TAG_VAR)
+        return var_get(map.p, key, out);
+    /* the row: its columns, then vars, then the built-ins */
+    col = recipients_column_index(d->cp->list, key);
+    if (col >= 0 && (size_t)col < d->row->nfields) {
+        out->p = d;
+        out->tag = TAG(TAG_FIELD, col);
         return true;
     }
-    if (strcmp(name, "campaign") == 0) {
-        *value = d->cp->c->name;
-        *len = strlen(d->cp->c->name);
+    if (var_get(&d->cp->c->vars, key, out))
         return true;
+    for (i = 0; compose_builtins[i] != NULL; i++)
+        if (strcmp(key, compose_builtins[i]) == 0) {
+            if (i == BUILTIN_NAME && d->cp->name_col < 0)
+                return false;
+            out->p = d;
+            out->tag = TAG(TAG_BUILTIN, i);
+            return true;
+        }
+    return false;
+}
+
+static void data_text(void *ctx, struct template_value v, const char **s, size_t *len)
+{
+    const struct row_data *d = ctx;
+
+    switch (TAG_KIND(v.tag)) {
+    case TAG_FIELD:
+        *s = d->row->fields[TAG_INDEX(v.tag)];
+        *len = d->row->lens[TAG_INDEX(v.tag)];
+        return;
+    case TAG_BUILTIN:
+        builtin_text(d, TAG_INDEX(v.tag), s, len);
+        return;
+    case TAG_VAR:
+        *s = ((const struct campaign_value *)v.p)->string;
+        *len = strlen(*s);
+        return;
+    default:
+        *s = "";
+        *len = 0;
+        return;
     }
-    if (strcmp(name, "row") == 0) {
-        *value = d->rownum;
-        *len = strlen(d->rownum);
+}
+
+static size_t data_count(void *ctx, struct template_value list)
+{
+    (void)ctx;
+    return ((const struct campaign_value *)list.p)->n;
+}
+
+static struct template_value data_item(void *ctx, struct template_value list, size_t i)
+{
+    struct template_value v = {&((const struct campaign_value *)list.p)->items[i], TAG(TAG_VAR, 0)};
+
+    (void)ctx;
+    return v;
+}
+
+static const struct template_data row_data_ops = {NULL,      data_kind,  data_get,
+                                                  data_text, data_count, data_item};
+
+/* ---- partials ------------------------------------------------------------------------ */
+
+static char *join(const char *dir, const char *name, const char *ext)
+{
+    size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
+    char *p = malloc(n);
+
+    if (p != NULL)
+        snprintf(p, n, "%s/%s%s", dir, name, ext);
+    return p;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash == NULL ? strdup(".") : strndup(path, (size_t)(slash - path));
+}
+
+static int read_file(const char *path, char **text, size_t *len, struct blast_error *err)
+{
+    struct buf b = BUF_INIT;
+    char chunk[16384];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    int rc = 0;
+
+    if (f == NULL)
+        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = buf_append(&b, chunk, n);
+    if (rc == 0 && ferror(f))
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
+    fclose(f);
+    if (rc == 0 && (*text = buf_steal(&b)) == NULL)
+        rc = BLAST_ENOMEM;
+    *len = rc == 0 ? strlen(*text) : 0;
+    buf_free(&b);
+    if (rc == BLAST_ENOMEM)
+        blast_error_set(err, rc, path, 0, 0, "out of memory");
+    return rc;
+}
+
+static int find_partial(void *arg, const char *name, const char *source, enum template_mode mode,
+                        char **text, size_t *len, char **path, struct blast_error *err)
+{
+    const struct compose *cp = arg;
+    const char *exts[] = {"", ".mustache", mode == TEMPLATE_HTML ? ".html" : ".txt"};
+    char *dirs[3] = {NULL, NULL, NULL};
+    size_t d, e;
+    int rc = 0;
+
+    /* partial names stay inside the template directories */
+    if (name[0] == '/' || strstr(name, "..") != NULL)
+        return 0;
+    dirs[0] = dir_of(source);
+    dirs[1] = join(cp->c->dir, "templates", "");
+    dirs[2] = join(cp->c->dir, "../templates", "");
+    for (d = 0; d < 3 && rc == 0; d++) {
+        if (dirs[d] == NULL) {
+            rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+            break;
+        }
+        for (e = 0; e < 3 && rc == 0; e++) {
+            char *p = join(dirs[d], name, exts[e]);
+            struct stat st;
+            if (p == NULL) {
+                rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+                break;
+            }
+            if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+                rc = read_file(p, text, len, err);
+                if (rc == 0) {
+                    *path = p;
+                    rc = 1;
+                } else {
+                    free(p);
+                }
+                break;
+            }
+            free(p);
+        }
+        if (rc == 1)
+            break;
+    }
+    for (d = 0; d < 3; d++)
+        free(dirs[d]);
+    return rc;
+}
+
+/* ---- checking names ------------------------------------------------------------------- */
+
+/* What a section makes the context, as far as can be known before any row is read. */
+struct static_ctx {
+    bool root;                      /* the row itself */
+    const struct campaign_value *v; /* a vars map or list; NULL: a scalar or unknown */
+};
+
+static bool var_path(const struct campaign_value *v, const struct template_use *u, size_t from,
+                     const struct campaign_value **out)
+{
+    size_t k, i;
+
+    for (k = from; k < u->nparts; k++) {
+        const struct campaign_value *next = NULL;
+        if (v->kind == CAMPAIGN_VALUE_LIST) {
+            /* a name inside a list section is looked up in its items */
+            for (i = 0; i < v->n && next == NULL; i++)
+                if (v->items[i].kind == CAMPAIGN_VALUE_MAP)
+                    for (size_t j = 0; j < v->items[i].n; j++)
+                        if (strcmp(v->items[i].keys[j], u->parts[k]) == 0)
+                            next = &v->items[i].items[j];
+        } else if (v->kind == CAMPAIGN_VALUE_MAP) {
+            for (i = 0; i < v->n; i++)
+                if (strcmp(v->keys[i], u->parts[k]) == 0)
+                    next = &v->items[i];
+        }
+        if (next == NULL)
+            return false;
+        v = next;
+    }
+    *out = v;
+    return true;
+}
+
+/*
+ * Resolve u in the static contexts, innermost first, as the renderer will: true
+ * when it names something; *var is the vars value it reaches, if any.
+ */
+static bool resolve_static(const struct compose *cp, const struct static_ctx *ctx, size_t n,
+                           const struct template_use *u, const struct campaign_value **var)
+{
+    size_t i, k;
+
+    *var = NULL;
+    if (u->nparts == 0)
         return true;
+    for (i = n; i-- > 0;) {
+        if (ctx[i].root) {
+            if (recipients_column_index(cp->list, u->parts[0]) >= 0)
+                return u->nparts == 1;
+            if (var_path(&cp->c->vars, u, 0, var))
+                return true;
+            for (k = 0; compose_builtins[k] != NULL; k++)
+                if (strcmp(u->parts[0], compose_builtins[k]) == 0)
+                    return u->nparts == 1 && (k != BUILTIN_NAME || cp->name_col >= 0);
+            return false;
+        }
+        if (ctx[i].v != NULL && var_path(ctx[i].v, u, 0, var))
+            return true;
     }
     return false;
 }
 
-static bool known_name(const struct compose *cp, const char *name)
+static void check_use(void *arg, const struct template_use *use,
+                      const struct template_use *const *sections, size_t nsections)
 {
+    struct compose *cp = arg;
+    struct static_ctx ctx[101];
     const struct campaign_value *v;
-    size_t k;
+    struct blast_error e;
+    const char *near;
+    size_t i, n = 1;
 
-    if (recipients_column_index(cp->list, name) >= 0)
-        return true;
-    v = campaign_var(cp->c, name);
-    if (v != NULL)
-        return v->kind == CAMPAIGN_VALUE_STRING;
-    if (strcmp(name, "name") == 0)
-        return cp->name_col >= 0;
-    for (k = 0; compose_builtins[k] != NULL; k++)
-        if (strcmp(name, compose_builtins[k]) == 0)
-            return true;
-    return false;
+    cp->nplaceholders++;
+    ctx[0].root = true;
+    ctx[0].v = NULL;
+    for (i = 0; i < nsections && n < 101; i++) {
+        if (sections[i]->kind == TEMPLATE_USE_INVERTED)
+            continue;
+        ctx[n].root = false;
+        ctx[n].v = resolve_static(cp, ctx, n, sections[i], &v) && v != NULL &&
+                           v->kind != CAMPAIGN_VALUE_STRING
+                       ? v
+                       : NULL;
+        n++;
+    }
+    if (resolve_static(cp, ctx, n, use, &v))
+        return;
+    blast_error_clear(&e);
+    near = text_nearest(use->name, cp->candidates);
+    blast_error_set(&e, BLAST_EINVAL, use->source, use->line, use->column,
+                    "unknown %s '{{%s%s}}': not a column of %s, a var or a built-in%s%s%s",
+                    use->kind == TEMPLATE_USE_VARIABLE ? "placeholder" : "section",
+                    use->kind == TEMPLATE_USE_SECTION    ? "#"
+                    : use->kind == TEMPLATE_USE_INVERTED ? "^"
+                                                         : "",
+                    use->name, recipients_path(cp->list), near ? " (did you mean '" : "",
+                    near ? near : "", near ? "'?)" : "");
+    if (cp->check_rc == 0 || cp->diag != NULL)
+        blast_error_set(cp->err, e.code, e.source, e.line, e.column, "%s", e.text);
+    cp->check_rc = BLAST_EINVAL;
+    if (cp->diag != NULL)
+        cp->diag->report(cp->diag->arg, &e);
 }
 
 /* Candidates for "did you mean": columns, top-level vars, built-ins. */
@@ -102,51 +390,12 @@ static const char **candidates_of(const struct compose *cp)
     for (i = 0; i < cp->c->vars.n; i++)
         c[k++] = cp->c->vars.keys[i];
     for (i = 0; compose_builtins[i] != NULL; i++)
-        if (strcmp(compose_builtins[i], "name") != 0 || cp->name_col >= 0)
+        if (i != BUILTIN_NAME || cp->name_col >= 0)
             c[k++] = compose_builtins[i];
     return c;
 }
 
-/* Every placeholder of t must be a column, a var or a built-in. */
-static int check_names(struct compose *cp, const struct template *t, const struct blast_diag *diag,
-                       struct blast_error *err)
-{
-    const char **candidates = candidates_of(cp);
-    size_t i;
-    int rc = 0;
-
-    if (candidates == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    cp->ntemplates++;
-    for (i = 0; i < template_nnames(t); i++) {
-        int line, col;
-        const char *name = template_name(t, i, &line, &col), *near;
-        const struct campaign_value *v;
-        struct blast_error e;
-
-        cp->nplaceholders++;
-        if (known_name(cp, name))
-            continue;
-        blast_error_clear(&e);
-        v = campaign_var(cp->c, name);
-        near = text_nearest(name, candidates);
-        if (v != NULL)
-            blast_error_set(&e, BLAST_EINVAL, template_source(t), line, col,
-                            "placeholder '{{%s}}' names a group of vars, not a value", name);
-        else
-            blast_error_set(&e, BLAST_EINVAL, template_source(t), line, col,
-                            "unknown placeholder '{{%s}}': not a column of %s, a var or a "
-                            "built-in%s%s%s",
-                            name, recipients_path(cp->list), near ? " (did you mean '" : "",
-                            near ? near : "", near ? "'?)" : "");
-        rc = blast_error_set(err, e.code, e.source, e.line, e.column, "%s", e.text);
-        if (diag == NULL)
-            break;
-        diag->report(diag->arg, &e);
-    }
-    free(candidates);
-    return rc;
-}
+/* ---- compiling --------------------------------------------------------------------------- */
 
 static int parse_campaign_mailbox(const struct campaign *c, const char *value,
                                   const struct campaign_place *place, bool bare,
@@ -161,35 +410,149 @@ static int parse_campaign_mailbox(const struct campaign *c, const char *value,
     return 0;
 }
 
-/* Load and check one template; with a diag, a failure is reported and the next goes on. */
-static int load_checked(struct compose *cp, struct template **t, int rc_load, const char *key,
-                        const struct campaign_place *place, const struct blast_diag *diag,
-                        struct blast_error *e, struct blast_error *err)
+/* Report one problem: to the diag (and on), or as the error (and stop). */
+static int problem(struct compose *cp, struct blast_error *e, int rc)
 {
-    int rc = rc_load;
-
-    if (rc == BLAST_EIO && e->line == 0 && place != NULL) {
-        /* a missing file: blame the campaign line that names it */
-        char text[BLAST_ERROR_TEXT_MAX];
-        snprintf(text, sizeof text, "%s: %s: %s", key, e->source, e->text);
-        blast_error_replace(e, rc, cp->c->path, place->line, place->column, "%s", text);
-    }
-
-    if (rc == 0)
-        rc = check_names(cp, *t, diag, e);
-    else if (diag != NULL)
-        diag->report(diag->arg, e);
-    if (rc < 0)
-        blast_error_set(err, rc, e->source, e->line, e->column, "%s", e->text);
+    blast_error_set(cp->err, rc, e->source, e->line, e->column, "%s", e->text);
+    if (cp->diag != NULL)
+        cp->diag->report(cp->diag->arg, e);
     return rc;
+}
+
+/*
+ * Record the outcome of compiling one template and check its names. With a diag
+ * a failure is reported and 0 returned, so the next template is checked too; the
+ * failure is kept in cp->check_rc.
+ */
+static int took_template(struct compose *cp, int rc, const char *key,
+                         const struct campaign_place *place, struct blast_error *e,
+                         const struct template *t)
+{
+    if (rc == BLAST_EIO && e->line == 0 && place != NULL && place->line > 0) {
+        /* a missing file: blame the campaign line that names it */
+        char detail[BLAST_ERROR_TEXT_MAX];
+        snprintf(detail, sizeof detail, "%s: %s: %s", key, e->source, e->text);
+        blast_error_replace(e, rc, cp->c->path, place->line, place->column, "%s", detail);
+    }
+    if (rc < 0) {
+        problem(cp, e, rc);
+        cp->check_rc = rc;
+        return cp->diag != NULL && rc != BLAST_ENOMEM ? 0 : rc;
+    }
+    cp->ntemplates++;
+    rc = template_visit(t, check_use, cp);
+    if (rc < 0)
+        return blast_error_set(cp->err, rc, NULL, 0, 0, "out of memory");
+    return cp->diag != NULL ? 0 : cp->check_rc;
+}
+
+/* A template written in the campaign file itself (subject, header values, URL). */
+static int add_inline_template(struct compose *cp, const char *key, const char *text,
+                               const struct campaign_place *place, enum template_mode mode,
+                               const struct template **out)
+{
+    struct blast_error e;
+    int rc;
+
+    blast_error_clear(&e);
+    rc = template_compile(cp->lib, text, strlen(text), cp->c->path, place->line, place->column,
+                          mode, out, &e);
+    return took_template(cp, rc, key, place, &e, *out);
+}
+
+/* A template file named by the campaign (body.text, body.html). */
+static int add_file_template(struct compose *cp, const char *key, const char *path,
+                             const struct campaign_place *place, enum template_mode mode,
+                             const struct template **out)
+{
+    struct blast_error e;
+    int rc;
+
+    blast_error_clear(&e);
+    rc = template_load(cp->lib, path, mode, out, &e);
+    return took_template(cp, rc, key, place, &e, *out);
+}
+
+static int load_parts(struct compose *cp, const struct campaign_part *in, size_t n,
+                      struct mime_part **out)
+{
+    struct blast_error e;
+    size_t i;
+    int rc;
+
+    if (n == 0)
+        return 0;
+    *out = calloc(n, sizeof **out);
+    if (*out == NULL)
+        return blast_error_set(cp->err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    for (i = 0; i < n; i++) {
+        blast_error_clear(&e);
+        rc = mime_part_load(in[i].path, in[i].name, in[i].content_type, in[i].cid, &(*out)[i], &e);
+        if (rc < 0) {
+            char detail[BLAST_ERROR_TEXT_MAX];
+            snprintf(detail, sizeof detail, "%s: %s", e.source, e.text);
+            blast_error_replace(&e, rc, cp->c->path, in[i].place.line, in[i].place.column, "%s",
+                                detail);
+            problem(cp, &e, rc);
+            cp->check_rc = rc;
+            if (cp->diag == NULL || rc == BLAST_ENOMEM)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int compile_all(struct compose *cp)
+{
+    const struct campaign *c = cp->c;
+    size_t i;
+    int rc;
+
+    if ((rc = add_inline_template(cp, "subject", c->subject, &c->subject_place, TEMPLATE_TEXT,
+                                  &cp->subject)) < 0 ||
+        (c->body.text != NULL &&
+         (rc = add_file_template(cp, "body.text", c->body.text, &c->body.text_place, TEMPLATE_TEXT,
+                                 &cp->text)) < 0) ||
+        (c->body.html != NULL &&
+         (rc = add_file_template(cp, "body.html", c->body.html, &c->body.html_place, TEMPLATE_HTML,
+                                 &cp->html)) < 0))
+        return rc;
+    if (c->list_unsubscribe.url != NULL &&
+        (rc = add_inline_template(cp, "list_unsubscribe.url", c->list_unsubscribe.url,
+                                  &c->list_unsubscribe.url_place, TEMPLATE_URL, &cp->url)) < 0)
+        return rc;
+    if (c->feedback_id != NULL &&
+        (rc = add_inline_template(cp, "feedback_id", c->feedback_id, &c->feedback_id_place,
+                                  TEMPLATE_TEXT, &cp->feedback_id)) < 0)
+        return rc;
+    if (c->nheaders > 0 && (cp->headers = calloc(c->nheaders, sizeof *cp->headers)) == NULL)
+        return blast_error_set(cp->err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    for (i = 0; i < c->nheaders; i++)
+        if ((rc = add_inline_template(cp, c->headers[i].name, c->headers[i].value,
+                                      &c->headers[i].place, TEMPLATE_TEXT, &cp->headers[i])) < 0)
+            return rc;
+    if ((rc = load_parts(cp, c->attachments, c->nattachments, &cp->attachments)) < 0 ||
+        (rc = load_parts(cp, c->inline_parts, c->ninline, &cp->inline_parts)) < 0)
+        return rc;
+    if (c->ninline > 0 && c->body.html == NULL) {
+        struct blast_error e;
+        blast_error_clear(&e);
+        blast_error_set(&e, BLAST_EINVAL, c->path, c->inline_parts[0].place.line,
+                        c->inline_parts[0].place.column,
+                        "inline parts are shown by an HTML body: add body.html");
+        cp->check_rc = problem(cp, &e, BLAST_EINVAL);
+        if (cp->diag == NULL)
+            return cp->check_rc;
+    }
+    return cp->check_rc;
 }
 
 int compose_new(const struct campaign *c, const struct recipients *list, const struct screen *s,
                 const struct blast_diag *diag, struct compose **out, struct blast_error *err)
 {
+    struct template_partials partials;
     struct compose *cp;
-    struct blast_error e;
-    int rc, first = 0;
+    int rc;
 
     *out = NULL;
     cp = calloc(1, sizeof *cp);
@@ -197,8 +560,21 @@ int compose_new(const struct campaign *c, const struct recipients *list, const s
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     cp->c = c;
     cp->list = list;
+    cp->diag = diag;
+    cp->err = err;
     cp->email_col = screen_email_column(s);
     cp->name_col = screen_name_column(s);
+    partials.find = find_partial;
+    partials.arg = cp;
+    partials.missing_is_error = true;
+    partials.hint = "(looked for NAME, NAME.mustache, NAME.html or NAME.txt beside the template, "
+                    "in templates/ beside the campaign file and in ../templates/)";
+    cp->lib = template_lib_new(&partials);
+    cp->candidates = candidates_of(cp);
+    if (cp->lib == NULL || cp->candidates == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        goto out;
+    }
     if ((rc = parse_campaign_mailbox(c, c->from, &c->from_place, false, &cp->from, err)) < 0 ||
         (rc = parse_campaign_mailbox(c, c->envelope_from ? c->envelope_from : cp->from.envelope,
                                      c->envelope_from ? &c->envelope_from_place : &c->from_place,
@@ -210,34 +586,10 @@ int compose_new(const struct campaign *c, const struct recipients *list, const s
             goto out;
         cp->has_reply_to = true;
     }
-    /* each template is checked even when an earlier one failed, so check lists them all */
-    blast_error_clear(&e);
-    rc = template_compile(c->subject, strlen(c->subject), c->path, c->subject_place.line,
-                          c->subject_place.column, TEMPLATE_TEXT, &cp->subject, &e);
-    if ((rc = load_checked(cp, &cp->subject, rc, "subject", NULL, diag, &e, err)) < 0 &&
-        diag == NULL)
+    if ((rc = compile_all(cp)) < 0)
         goto out;
-    first = rc;
-    if (c->body.text != NULL) {
-        blast_error_clear(&e);
-        rc = template_load(c->body.text, TEMPLATE_TEXT, &cp->text, &e);
-        if ((rc = load_checked(cp, &cp->text, rc, "body.text", &c->body.text_place, diag, &e,
-                               err)) < 0 &&
-            diag == NULL)
-            goto out;
-        first = first < 0 ? first : rc;
-    }
-    if (c->body.html != NULL) {
-        blast_error_clear(&e);
-        rc = template_load(c->body.html, TEMPLATE_HTML, &cp->html, &e);
-        if ((rc = load_checked(cp, &cp->html, rc, "body.html", &c->body.html_place, diag, &e,
-                               err)) < 0 &&
-            diag == NULL)
-            goto out;
-        first = first < 0 ? first : rc;
-    }
-    if ((rc = first) < 0)
-        goto out;
+    cp->diag = NULL;
+    cp->err = NULL;
     *out = cp;
     cp = NULL;
 out:
@@ -245,13 +597,24 @@ out:
     return rc;
 }
 
+static void free_parts(struct mime_part *p, size_t n)
+{
+    size_t i;
+
+    for (i = 0; p != NULL && i < n; i++)
+        mime_part_free(&p[i]);
+    free(p);
+}
+
 void compose_free(struct compose *cp)
 {
     if (cp == NULL)
         return;
-    template_free(cp->subject);
-    template_free(cp->text);
-    template_free(cp->html);
+    template_lib_free(cp->lib);
+    free(cp->headers);
+    free_parts(cp->attachments, cp->c->nattachments);
+    free_parts(cp->inline_parts, cp->c->ninline);
+    free(cp->candidates);
     address_free(&cp->from);
     address_free(&cp->envelope_from);
     address_free(&cp->reply_to);
@@ -273,43 +636,130 @@ size_t compose_nplaceholders(const struct compose *cp)
     return cp->nplaceholders;
 }
 
+/* ---- one row ------------------------------------------------------------------------- */
+
 void compose_result_init(struct compose_result *res)
 {
     memset(res, 0, sizeof *res);
-    buf_init(&res->message);
-    buf_init(&res->scratch);
-    buf_init(&res->scratch2);
-    buf_init(&res->scratch3);
 }
 
 void compose_result_free(struct compose_result *res)
 {
     buf_free(&res->message);
-    buf_free(&res->scratch);
-    buf_free(&res->scratch2);
-    buf_free(&res->scratch3);
+    buf_free(&res->subject);
+    buf_free(&res->text);
+    buf_free(&res->html);
+    buf_free(&res->url);
+    buf_free(&res->feedback_id);
+    buf_free(&res->headers);
+    free(res->header_ends);
+    free(res->mime_headers);
+    res->header_ends = NULL;
+    res->mime_headers = NULL;
+}
+
+static int render(const struct template *t, struct row_data *d, struct buf *out)
+{
+    struct template_data data = row_data_ops;
+    struct template_value root = {d, TAG(TAG_ROW, 0)};
+
+    data.ctx = d;
+    buf_reset(out);
+    return template_render(t, &data, root, out);
+}
+
+/*
+ * The List-Unsubscribe value: "<https://...>, <mailto:...>". The URL's values were
+ * percent-encoded when rendered; anything else that may not stand in a header URI
+ * is encoded here, so no byte of it can break the header.
+ */
+static int unsubscribe_value(const struct compose *cp, struct compose_result *res)
+{
+    const char *mailto = cp->c->list_unsubscribe.mailto;
+    struct buf v = BUF_INIT;
+    size_t i;
+    int rc = 0;
+
+    if (cp->url != NULL) {
+        const unsigned char *u = (const unsigned char *)(res->url.data ? res->url.data : "");
+        if (res->url.len > COMPOSE_URL_MAX) {
+            res->invalid = true;
+            snprintf(res->reason, sizeof res->reason,
+                     "the unsubscribe URL is %zu characters long; at most %d fit a header line",
+                     res->url.len, COMPOSE_URL_MAX);
+            return 0;
+        }
+        rc = buf_putc(&v, '<');
+        for (i = 0; rc == 0 && i < res->url.len; i++) {
+            if (u[i] > 0x20 && u[i] < 0x7F && u[i] != '<' && u[i] != '>' && u[i] != '"')
+                rc = buf_putc(&v, (char)u[i]);
+            else
+                rc = buf_printf(&v, "%%%02X", u[i]);
+        }
+        if (rc == 0)
+            rc = buf_putc(&v, '>');
+    }
+    if (rc == 0 && mailto != NULL)
+        rc = buf_printf(&v, "%s<mailto:%s?subject=unsubscribe>", v.len > 0 ? ", " : "", mailto);
+    /* the value replaces the rendered URL, which is no longer needed */
+    buf_reset(&res->url);
+    if (rc == 0)
+        rc = buf_append(&res->url, v.data, v.len);
+    buf_free(&v);
+    return rc;
 }
 
 int compose_row(struct compose *cp, const struct recipients_row *row, const struct address *to,
                 struct compose_result *res, struct blast_error *err)
 {
+    const struct campaign *c = cp->c;
     struct row_data d;
     struct mime_message m;
-    int rc;
+    size_t i;
+    int rc = 0;
 
     buf_reset(&res->message);
-    buf_reset(&res->scratch);
-    buf_reset(&res->scratch2);
-    buf_reset(&res->scratch3);
+    res->invalid = false;
+    res->reason[0] = '\0';
     res->smtputf8 = to->needs_smtputf8 || cp->envelope_from.needs_smtputf8;
-
     d.cp = cp;
     d.row = row;
     snprintf(d.rownum, sizeof d.rownum, "%zu", row->row);
-    if ((rc = template_render(cp->subject, lookup, &d, &res->scratch)) < 0 ||
-        (cp->text != NULL && (rc = template_render(cp->text, lookup, &d, &res->scratch2)) < 0) ||
-        (cp->html != NULL && (rc = template_render(cp->html, lookup, &d, &res->scratch3)) < 0))
+
+    if ((rc = render(cp->subject, &d, &res->subject)) < 0 ||
+        (cp->text != NULL && (rc = render(cp->text, &d, &res->text)) < 0) ||
+        (cp->html != NULL && (rc = render(cp->html, &d, &res->html)) < 0) ||
+        (cp->feedback_id != NULL && (rc = render(cp->feedback_id, &d, &res->feedback_id)) < 0))
         goto out;
+    buf_reset(&res->url);
+    if (cp->url != NULL && (rc = render(cp->url, &d, &res->url)) < 0)
+        goto out;
+    if ((cp->url != NULL || c->list_unsubscribe.mailto != NULL) &&
+        ((rc = unsubscribe_value(cp, res)) < 0 || res->invalid))
+        goto out;
+    if (c->nheaders > 0) {
+        if (res->header_ends == NULL &&
+            ((res->header_ends = calloc(c->nheaders, sizeof *res->header_ends)) == NULL ||
+             (res->mime_headers = calloc(c->nheaders, sizeof *res->mime_headers)) == NULL)) {
+            rc = BLAST_ENOMEM;
+            goto out;
+        }
+        buf_reset(&res->headers);
+        for (i = 0; i < c->nheaders; i++) {
+            struct template_data data = row_data_ops;
+            struct template_value root = {&d, TAG(TAG_ROW, 0)};
+            data.ctx = &d;
+            if ((rc = template_render(cp->headers[i], &data, root, &res->headers)) < 0)
+                goto out;
+            res->header_ends[i] = res->headers.len;
+        }
+        for (i = 0; i < c->nheaders; i++) {
+            size_t start = i == 0 ? 0 : res->header_ends[i - 1];
+            res->mime_headers[i].name = c->headers[i].name;
+            res->mime_headers[i].value = res->headers.data != NULL ? res->headers.data + start : "";
+            res->mime_headers[i].len = res->header_ends[i] - start;
+        }
+    }
     if (mime_message_id(cp->from.envelope + strlen(cp->from.local) + 1, res->message_id,
                         sizeof res->message_id) < 0) {
         rc =
@@ -320,21 +770,39 @@ int compose_row(struct compose *cp, const struct recipients_row *row, const stru
     m.from = &cp->from;
     m.to = to;
     m.reply_to = cp->has_reply_to ? &cp->reply_to : NULL;
-    m.subject = res->scratch.data != NULL ? res->scratch.data : "";
-    m.subject_len = res->scratch.len;
+    m.subject = res->subject.data != NULL ? res->subject.data : "";
+    m.subject_len = res->subject.len;
     if (cp->text != NULL) {
-        m.text = res->scratch2.data != NULL ? res->scratch2.data : "";
-        m.text_len = res->scratch2.len;
+        m.text = res->text.data != NULL ? res->text.data : "";
+        m.text_len = res->text.len;
     }
     if (cp->html != NULL) {
-        m.html = res->scratch3.data != NULL ? res->scratch3.data : "";
-        m.html_len = res->scratch3.len;
+        m.html = res->html.data != NULL ? res->html.data : "";
+        m.html_len = res->html.len;
     }
     m.message_id = res->message_id;
     m.date = time(NULL);
+    if (cp->url != NULL || c->list_unsubscribe.mailto != NULL) {
+        m.list_unsubscribe = res->url.data;
+        m.one_click = c->list_unsubscribe.one_click;
+    }
+    if (cp->feedback_id != NULL) {
+        m.feedback_id = res->feedback_id.data != NULL ? res->feedback_id.data : "";
+        m.feedback_id_len = res->feedback_id.len;
+    }
+    m.headers = res->mime_headers;
+    m.nheaders = c->nheaders;
+    m.attachments = cp->attachments;
+    m.nattachments = c->nattachments;
+    m.inline_parts = cp->inline_parts;
+    m.ninline = c->ninline;
     rc = mime_build(&m, &res->message, err);
 out:
     if (rc == BLAST_ENOMEM)
         blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+    else if (rc == BLAST_EINVAL && err != NULL && err->code == 0)
+        blast_error_set(err, rc, NULL, 0, 0,
+                        "templates and partials nest deeper than 100 levels (a partial that "
+                        "includes itself?)");
     return rc;
 }

@@ -4,11 +4,16 @@
 #include "mime.h"
 #include "timeutil.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char hexdigits[] = "0123456789ABCDEF";
@@ -278,22 +283,41 @@ int mime_header_mailbox(struct buf *out, const char *name, const struct address 
     return rc;
 }
 
+/* Bytes that 7bit text may not hold, or that need a closer look: high bit, NUL, CR. */
+static bool word_needs_look(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t cr = w ^ (ones * '\r');
+
+    /* the classic "has a zero byte" test, on w and on w with CR turned into 0 */
+    return ((w | ((w - ones) & ~w) | ((cr - ones) & ~cr)) & highs) != 0;
+}
+
 int mime_is_7bit_clean(const char *in, size_t len)
 {
-    size_t i, line = 0;
+    size_t start = 0;
 
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c >= 0x80 || c == 0)
+    while (start < len) {
+        const char *nl = memchr(in + start, '\n', len - start);
+        size_t end = nl != NULL ? (size_t)(nl - in) : len, i = start, n;
+
+        n = end - start;
+        if (n > 0 && in[end - 1] == '\r' && nl != NULL)
+            n--; /* the CR of a CRLF */
+        if (n > MIME_LINE_HARD)
             return 0;
-        if (c == '\r' && (i + 1 >= len || in[i + 1] != '\n'))
-            return 0;
-        if (c == '\n') {
-            line = 0;
-            continue;
+        for (; i + 8 <= start + n; i += 8) {
+            uint64_t w;
+            memcpy(&w, in + i, 8);
+            if (word_needs_look(w))
+                break;
         }
-        if (c != '\r' && ++line > MIME_LINE_HARD)
-            return 0;
+        for (; i < start + n; i++) {
+            unsigned char c = (unsigned char)in[i];
+            if (c >= 0x80 || c == 0 || c == '\r')
+                return 0;
+        }
+        start = end + 1;
     }
     return 1;
 }
@@ -307,85 +331,121 @@ int mime_is_7bit_clean(const char *in, size_t len)
 int mime_qp_encode(struct buf *out, const char *in, size_t len)
 {
     size_t i, col = 0;
+    char *w;
     int rc;
 
+    /* worst case: every byte =XX, plus a soft break every 25 of them */
+    if ((rc = buf_reserve(out, len * 3 + (len / 25 + 1) * 3 + 2)) < 0)
+        return rc;
+    w = out->data + out->len;
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
-        char enc[3];
         size_t n;
-        bool at_eol;
+        bool at_eol, plain;
 
         if (c == '\n' || (c == '\r' && i + 1 < len && in[i + 1] == '\n')) {
             if (c == '\r')
                 i++;
-            if ((rc = buf_puts(out, "\r\n")) < 0)
-                return rc;
+            *w++ = '\r';
+            *w++ = '\n';
             col = 0;
             continue;
         }
         at_eol = i + 1 >= len || in[i + 1] == '\n' ||
                  (in[i + 1] == '\r' && i + 2 < len && in[i + 2] == '\n');
-        if ((c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_eol)) {
-            enc[0] = (char)c;
-            n = 1;
-        } else {
-            enc[0] = '=';
-            enc[1] = hexdigits[c >> 4];
-            enc[2] = hexdigits[c & 15];
-            n = 3;
-        }
+        plain = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_eol);
+        n = plain ? 1 : 3;
         /* leave room for the soft break's "=" within 76 columns */
         if (col + n > 75 && !(at_eol && col + n <= 76)) {
-            if ((rc = buf_puts(out, "=\r\n")) < 0)
-                return rc;
+            *w++ = '=';
+            *w++ = '\r';
+            *w++ = '\n';
             col = 0;
         }
-        if ((rc = buf_append(out, enc, n)) < 0)
-            return rc;
+        if (plain) {
+            *w++ = (char)c;
+        } else {
+            *w++ = '=';
+            *w++ = hexdigits[c >> 4];
+            *w++ = hexdigits[c & 15];
+        }
         col += n;
     }
+    out->len = (size_t)(w - out->data);
+    out->data[out->len] = '\0';
     return 0;
+}
+
+/*
+ * The transfer encoding a text part needs: none, quoted-printable while few bytes
+ * need escaping, base64 once quoted-printable would be the larger (about one byte
+ * in five escaped: Cyrillic, Greek, CJK text).
+ */
+enum encoding { ENC_7BIT, ENC_QP, ENC_BASE64 };
+
+static enum encoding text_encoding(const char *in, size_t len)
+{
+    size_t i, escaped = 0;
+
+    if (mime_is_7bit_clean(in, len))
+        return ENC_7BIT;
+    for (i = 0; i < len; i++)
+        escaped += (unsigned char)in[i] >= 0x80 || in[i] == '=';
+    return escaped * 5 > len ? ENC_BASE64 : ENC_QP;
+}
+
+/*
+ * Unique values for Message-IDs and boundaries without a system call each: a
+ * 64-bit counter, started at a random point once per process, mixed by
+ * SplitMix64 (a bijection, so two counts never give the same value). Another
+ * process starts elsewhere in 2^64; the Message-ID adds the time as well.
+ */
+static _Atomic uint64_t unique_counter;
+static pthread_once_t unique_once = PTHREAD_ONCE_INIT;
+
+static void unique_seed(void)
+{
+    uint64_t seed;
+
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) {
+        struct timeutil_stamp t = timeutil_now();
+        seed = ((uint64_t)t.sec << 20) ^ (uint64_t)t.usec ^ ((uint64_t)getpid() << 40);
+    }
+    atomic_store(&unique_counter, seed);
+}
+
+static uint64_t unique64(void)
+{
+    uint64_t z;
+
+    pthread_once(&unique_once, unique_seed);
+    z = atomic_fetch_add(&unique_counter, 0x9E3779B97F4A7C15ULL) + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
 }
 
 int mime_message_id(const char *domain, char *out, size_t size)
 {
-    unsigned char r[12];
-    char hex[25];
-    size_t i;
+    uint64_t a = unique64(), b = unique64();
     int n;
 
-    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
-        /* getrandom on Linux only fails before the pool is seeded; fall back to time */
-        struct timeutil_stamp t = timeutil_now();
-        for (i = 0; i < sizeof r; i++)
-            r[i] = (unsigned char)((t.usec >> (i % 4 * 8)) ^ (i * 131u) ^ (unsigned)t.sec);
-    }
-    for (i = 0; i < sizeof r; i++) {
-        hex[2 * i] = "0123456789abcdef"[r[i] >> 4];
-        hex[2 * i + 1] = "0123456789abcdef"[r[i] & 15];
-    }
-    hex[24] = '\0';
-    n = snprintf(out, size, "<%s.%lx@%s>", hex, (unsigned long)time(NULL), domain);
+    n = snprintf(out, size, "<%016llx%08llx.%lx@%s>", (unsigned long long)a,
+                 (unsigned long long)(b >> 32), (unsigned long)time(NULL), domain);
     return n > 0 && (size_t)n < size ? 0 : BLAST_EINVAL;
 }
 
-/* A boundary that occurs in none of the parts (RFC 2046 §5.1.1). */
+/* A boundary that occurs in none of the text parts (RFC 2046 §5.1.1). Base64 and
+ * quoted-printable output can never hold "=_", so only 7bit text needs the search. */
 static int make_boundary(char *out, size_t size, const struct mime_message *m)
 {
-    unsigned char r[12];
     size_t i, attempt;
 
     for (attempt = 0; attempt < 8; attempt++) {
-        if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
-            for (i = 0; i < sizeof r; i++)
-                r[i] = (unsigned char)(rand() & 0xFF);
-        /* "=_" cannot appear in quoted-printable output, which encodes every "=" */
-        i = (size_t)snprintf(out, size, "=_blast_");
-        for (size_t k = 0; k < sizeof r && i + 2 < size; k++) {
-            out[i++] = "0123456789abcdef"[r[k] >> 4];
-            out[i++] = "0123456789abcdef"[r[k] & 15];
-        }
-        out[i] = '\0';
+        uint64_t a = unique64(), b = unique64();
+        int n = snprintf(out, size, "=_blast_%016llx%08llx", (unsigned long long)a,
+                         (unsigned long long)(b >> 32));
+        i = n > 0 ? (size_t)n : 0;
         if ((m->text == NULL || memmem(m->text, m->text_len, out, i) == NULL) &&
             (m->html == NULL || memmem(m->html, m->html_len, out, i) == NULL))
             return 0;
@@ -393,43 +453,207 @@ static int make_boundary(char *out, size_t size, const struct mime_message *m)
     return BLAST_EINVAL;
 }
 
-/* Content-Type / Content-Transfer-Encoding headers and the encoded body of one part. */
-static int append_part(struct buf *out, const char *type, const char *body, size_t len)
+/* Content-Type / Content-Transfer-Encoding headers and the encoded body of one text part. */
+static int append_text_part(struct buf *out, const char *type, const char *body, size_t len)
 {
+    static const char *const names[] = {"7bit", "quoted-printable", "base64"};
+    enum encoding enc = text_encoding(body, len);
+    struct buf crlf = BUF_INIT;
     int rc;
-    bool clean = mime_is_7bit_clean(body, len);
 
     if ((rc = buf_printf(out, "Content-Type: %s; charset=utf-8\r\n", type)) < 0 ||
-        (rc = buf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n",
-                         clean ? "7bit" : "quoted-printable")) < 0)
+        (rc = buf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n", names[enc])) < 0)
         return rc;
-    if (clean) {
-        /* 7bit text still needs CRLF line ends */
-        size_t i, run = 0;
-        for (i = 0; i < len; i++) {
-            if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r')) {
-                if ((rc = buf_append(out, body + run, i - run)) < 0 ||
-                    (rc = buf_puts(out, "\r\n")) < 0)
-                    return rc;
-                run = i + 1;
-            }
-        }
-        rc = buf_append(out, body + run, len - run);
-    } else {
+    if (enc == ENC_QP) {
         rc = mime_qp_encode(out, body, len);
+    } else {
+        /* line ends become CRLF (RFC 2046 §4.1.1): in the text itself for 7bit, and
+         * before encoding for base64, so the decoded text is canonical too */
+        size_t run = 0;
+        struct buf *dst = enc == ENC_7BIT ? out : &crlf;
+        if ((rc = buf_reserve(dst, len + len / 32 + 2)) < 0)
+            return rc;
+        while (rc == 0 && run < len) {
+            const char *nl = memchr(body + run, '\n', len - run);
+            size_t i = nl != NULL ? (size_t)(nl - body) : len;
+            if (nl == NULL || (i > 0 && body[i - 1] == '\r')) {
+                rc = buf_append(dst, body + run, (nl != NULL ? i + 1 : len) - run);
+            } else if ((rc = buf_append(dst, body + run, i - run)) == 0) {
+                rc = buf_puts(dst, "\r\n");
+            }
+            run = nl != NULL ? i + 1 : len;
+        }
+        if (rc == 0 && enc == ENC_BASE64)
+            rc = mime_base64_lines(out, crlf.data, crlf.len);
+        buf_free(&crlf);
     }
     if (rc == 0 && (out->len < 2 || memcmp(out->data + out->len - 2, "\r\n", 2) != 0))
         rc = buf_puts(out, "\r\n");
     return rc;
 }
 
+/*
+ * A MIME parameter value (RFC 2045 §5.1): a quoted string when ASCII; for a UTF-8
+ * file name, the RFC 2231 form name*=utf-8''%XX... as well.
+ */
+static int append_filename(struct buf *out, const char *param, const char *value)
+{
+    const unsigned char *p;
+    bool ascii = true;
+    int rc;
+
+    for (p = (const unsigned char *)value; *p != '\0'; p++)
+        if (*p >= 0x80 || *p < 0x20)
+            ascii = false;
+    if (ascii) {
+        if ((rc = buf_printf(out, ";\r\n %s=\"", param)) < 0)
+            return rc;
+        for (p = (const unsigned char *)value; *p != '\0'; p++)
+            if ((*p == '"' || *p == '\\')
+                    ? (rc = buf_putc(out, '\\')) < 0 || (rc = buf_putc(out, (char)*p)) < 0
+                    : (rc = buf_putc(out, (char)*p)) < 0)
+                return rc;
+        return buf_putc(out, '"');
+    }
+    /* RFC 2231 §4, continued over lines of at most 78 characters (§3) */
+    {
+        size_t col = 78, seg = 0;
+        for (p = (const unsigned char *)value; *p != '\0'; p++) {
+            char enc[4];
+            size_t n;
+            if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                (*p != '\0' && strchr("!#$&+-.^_`|~", *p))) {
+                enc[0] = (char)*p;
+                n = 1;
+            } else {
+                enc[0] = '%';
+                enc[1] = hexdigits[*p >> 4];
+                enc[2] = hexdigits[*p & 15];
+                n = 3;
+            }
+            if (col + n > 76) {
+                rc = buf_printf(out, ";\r\n %s*%zu*=%s", param, seg, seg == 0 ? "utf-8''" : "");
+                if (rc < 0)
+                    return rc;
+                col = strlen(param) + 10;
+                seg++;
+            }
+            if ((rc = buf_append(out, enc, n)) < 0)
+                return rc;
+            col += n;
+        }
+    }
+    return 0;
+}
+
+static int append_file_part(struct buf *out, const struct mime_part *p)
+{
+    int rc;
+
+    if ((rc = buf_printf(out, "Content-Type: %s", p->content_type)) < 0 ||
+        (rc = append_filename(out, "name", p->filename)) < 0 ||
+        (rc = buf_puts(out, "\r\nContent-Transfer-Encoding: base64\r\n")) < 0)
+        return rc;
+    if (p->cid != NULL) {
+        /* RFC 2392: cid:NAME in the HTML matches Content-ID: <NAME> */
+        if ((rc = buf_printf(out, "Content-ID: <%s>\r\nContent-Disposition: inline", p->cid)) < 0)
+            return rc;
+    } else if ((rc = buf_puts(out, "Content-Disposition: attachment")) < 0) {
+        return rc;
+    }
+    if ((rc = append_filename(out, "filename", p->filename)) < 0 ||
+        (rc = buf_puts(out, "\r\n\r\n")) < 0)
+        return rc;
+    return buf_append(out, p->body, p->len);
+}
+
+static int multipart_head(struct buf *out, const char *subtype, const char *boundary, int level,
+                          bool preamble)
+{
+    return buf_printf(out, "Content-Type: multipart/%s;\r\n boundary=\"%s%d\"\r\n\r\n%s--%s%d\r\n",
+                      subtype, boundary, level,
+                      preamble ? "This is a multi-part message in MIME format.\r\n\r\n" : "",
+                      boundary, level);
+}
+
+/*
+ * The HTML body with its inline images: multipart/related (RFC 2387) when there
+ * are any, the bare HTML part otherwise.
+ */
+static int append_html(struct buf *out, const struct mime_message *m, const char *boundary,
+                       int level)
+{
+    size_t i;
+    int rc;
+
+    if (m->ninline == 0)
+        return append_text_part(out, "text/html", m->html, m->html_len);
+    if ((rc = buf_printf(out,
+                         "Content-Type: multipart/related;\r\n type=\"text/html\";\r\n"
+                         " boundary=\"%s%d\"\r\n\r\n--%s%d\r\n",
+                         boundary, level, boundary, level)) < 0 ||
+        (rc = append_text_part(out, "text/html", m->html, m->html_len)) < 0)
+        return rc;
+    for (i = 0; i < m->ninline; i++)
+        if ((rc = buf_printf(out, "\r\n--%s%d\r\n", boundary, level)) < 0 ||
+            (rc = append_file_part(out, &m->inline_parts[i])) < 0)
+            return rc;
+    return buf_printf(out, "\r\n--%s%d--\r\n", boundary, level);
+}
+
+/* Text, HTML, or both as multipart/alternative (RFC 2046 §5.1.4: the richest last). */
+static int append_body(struct buf *out, const struct mime_message *m, const char *boundary,
+                       int level, bool preamble)
+{
+    int rc;
+
+    if (m->text != NULL && m->html != NULL) {
+        if ((rc = multipart_head(out, "alternative", boundary, level, preamble)) < 0 ||
+            (rc = append_text_part(out, "text/plain", m->text, m->text_len)) < 0 ||
+            (rc = buf_printf(out, "\r\n--%s%d\r\n", boundary, level)) < 0 ||
+            (rc = append_html(out, m, boundary, level + 1)) < 0)
+            return rc;
+        return buf_printf(out, "\r\n--%s%d--\r\n", boundary, level);
+    }
+    if (m->text != NULL)
+        return append_text_part(out, "text/plain", m->text, m->text_len);
+    return append_html(out, m, boundary, level + 1);
+}
+
+static int append_list_headers(struct buf *out, const struct mime_message *m)
+{
+    int rc;
+
+    if (m->list_unsubscribe != NULL) {
+        /* the value is built by the caller from URIs it checked: printable ASCII */
+        const char *comma = strstr(m->list_unsubscribe, ">, <");
+        if (comma != NULL && strlen(m->list_unsubscribe) + 18 > MIME_LINE_SOFT)
+            rc = buf_printf(out, "List-Unsubscribe: %.*s,\r\n %s\r\n",
+                            (int)(comma - m->list_unsubscribe + 1), m->list_unsubscribe, comma + 3);
+        else
+            rc = buf_printf(out, "List-Unsubscribe: %s\r\n", m->list_unsubscribe);
+        if (rc < 0)
+            return rc;
+        if (m->one_click &&
+            (rc = buf_puts(out, "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")) < 0)
+            return rc;
+    }
+    if (m->feedback_id != NULL &&
+        (rc = mime_header_text(out, "Feedback-ID", m->feedback_id, m->feedback_id_len)) < 0)
+        return rc;
+    return 0;
+}
+
 int mime_build(const struct mime_message *m, struct buf *out, struct blast_error *err)
 {
     char date[64], boundary[64];
+    size_t i;
     int rc;
 
     if (m->text == NULL && m->html == NULL)
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "a message needs a body");
+    if (m->ninline > 0 && m->html == NULL)
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "inline parts need an HTML body");
     timeutil_rfc5322(m->date, date, sizeof date);
     if ((rc = buf_printf(out, "Date: %s\r\n", date)) < 0 ||
         (rc = mime_header_mailbox(out, "From", m->from)) < 0 ||
@@ -437,31 +661,174 @@ int mime_build(const struct mime_message *m, struct buf *out, struct blast_error
         (rc = mime_header_text(out, "Subject", m->subject, m->subject_len)) < 0 ||
         (rc = buf_printf(out, "Message-ID: %s\r\n", m->message_id)) < 0 ||
         (m->reply_to != NULL && (rc = mime_header_mailbox(out, "Reply-To", m->reply_to)) < 0) ||
-        (rc = buf_puts(out, "MIME-Version: 1.0\r\n")) < 0)
+        (rc = append_list_headers(out, m)) < 0)
         goto out;
-    if (m->text != NULL && m->html != NULL) {
-        if (make_boundary(boundary, sizeof boundary, m) < 0) {
-            rc = blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
-                                 "could not find a MIME boundary absent from the content");
+    for (i = 0; i < m->nheaders; i++)
+        if ((rc = mime_header_text(out, m->headers[i].name, m->headers[i].value,
+                                   m->headers[i].len)) < 0)
             goto out;
-        }
-        /* RFC 2046 §5.1.4: the preferred (richest) alternative comes last */
-        if ((rc = buf_printf(out,
-                             "Content-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n"
-                             "This is a multi-part message in MIME format.\r\n\r\n--%s\r\n",
-                             boundary, boundary)) < 0 ||
-            (rc = append_part(out, "text/plain", m->text, m->text_len)) < 0 ||
-            (rc = buf_printf(out, "\r\n--%s\r\n", boundary)) < 0 ||
-            (rc = append_part(out, "text/html", m->html, m->html_len)) < 0 ||
-            (rc = buf_printf(out, "\r\n--%s--\r\n", boundary)) < 0)
-            goto out;
-    } else if (m->text != NULL) {
-        rc = append_part(out, "text/plain", m->text, m->text_len);
-    } else {
-        rc = append_part(out, "text/html", m->html, m->html_len);
+    if ((rc = buf_puts(out, "MIME-Version: 1.0\r\n")) < 0)
+        goto out;
+    if (make_boundary(boundary, sizeof boundary, m) < 0) {
+        rc = blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                             "could not find a MIME boundary absent from the content");
+        goto out;
     }
+    strncat(boundary, "_", sizeof boundary - strlen(boundary) - 1);
+    if (m->nattachments == 0) {
+        rc = append_body(out, m, boundary, 1, true);
+        goto out;
+    }
+    if ((rc = multipart_head(out, "mixed", boundary, 0, true)) < 0 ||
+        (rc = append_body(out, m, boundary, 1, false)) < 0)
+        goto out;
+    for (i = 0; i < m->nattachments; i++)
+        if ((rc = buf_printf(out, "\r\n--%s0\r\n", boundary)) < 0 ||
+            (rc = append_file_part(out, &m->attachments[i])) < 0)
+            goto out;
+    rc = buf_printf(out, "\r\n--%s0--\r\n", boundary);
 out:
     if (rc == BLAST_ENOMEM)
         blast_error_set(err, rc, NULL, 0, 0, "out of memory");
     return rc;
+}
+
+int mime_base64_lines(struct buf *out, const void *data, size_t len)
+{
+    const unsigned char *in = data;
+    size_t i, col = 0;
+    char *w;
+    int rc;
+
+    /* 57 input bytes make one 76-character line */
+    if ((rc = buf_reserve(out, (len + 2) / 3 * 4 + (len / 57 + 1) * 2)) < 0)
+        return rc;
+    w = out->data + out->len;
+    for (i = 0; i + 2 < len; i += 3) {
+        *w++ = b64chars[in[i] >> 2];
+        *w++ = b64chars[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+        *w++ = b64chars[((in[i + 1] & 15) << 2) | (in[i + 2] >> 6)];
+        *w++ = b64chars[in[i + 2] & 63];
+        if (++col == 19) {
+            *w++ = '\r';
+            *w++ = '\n';
+            col = 0;
+        }
+    }
+    if (i < len) {
+        *w++ = b64chars[in[i] >> 2];
+        if (i + 1 < len) {
+            *w++ = b64chars[((in[i] & 3) << 4) | (in[i + 1] >> 4)];
+            *w++ = b64chars[(in[i + 1] & 15) << 2];
+        } else {
+            *w++ = b64chars[(in[i] & 3) << 4];
+            *w++ = '=';
+        }
+        *w++ = '=';
+        col++;
+    }
+    if (col > 0) {
+        *w++ = '\r';
+        *w++ = '\n';
+    }
+    out->len = (size_t)(w - out->data);
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+static const struct {
+    const char *ext;
+    const char *type;
+} content_types[] = {
+    {"pdf", "application/pdf"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"svg", "image/svg+xml"},
+    {"ico", "image/vnd.microsoft.icon"},
+    {"txt", "text/plain"},
+    {"csv", "text/csv"},
+    {"html", "text/html"},
+    {"htm", "text/html"},
+    {"ics", "text/calendar"},
+    {"vcf", "text/vcard"},
+    {"json", "application/json"},
+    {"xml", "application/xml"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"doc", "application/msword"},
+    {"docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"},
+    {"xls", "application/vnd.ms-excel"},
+    {"xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+    {"ppt", "application/vnd.ms-powerpoint"},
+    {"pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"},
+    {"odt", "application/vnd.oasis.opendocument.text"},
+    {"ods", "application/vnd.oasis.opendocument.spreadsheet"},
+    {"mp3", "audio/mpeg"},
+    {"mp4", "video/mp4"},
+};
+
+const char *mime_content_type(const char *filename)
+{
+    const char *dot = strrchr(filename, '.');
+    size_t i;
+
+    if (dot != NULL && strchr(dot, '/') == NULL)
+        for (i = 0; i < sizeof content_types / sizeof content_types[0]; i++)
+            if (strcasecmp(dot + 1, content_types[i].ext) == 0)
+                return content_types[i].type;
+    return "application/octet-stream";
+}
+
+int mime_part_load(const char *path, const char *filename, const char *content_type,
+                   const char *cid, struct mime_part *out, struct blast_error *err)
+{
+    struct buf raw = BUF_INIT, enc = BUF_INIT;
+    char chunk[65536];
+    FILE *f;
+    size_t n;
+    int rc = 0;
+
+    memset(out, 0, sizeof *out);
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if ((rc = buf_append(&raw, chunk, n)) < 0)
+            break;
+    if (rc == 0 && ferror(f))
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
+    fclose(f);
+    if (rc == 0 && (rc = mime_base64_lines(&enc, raw.data, raw.len)) == 0) {
+        out->size = raw.len;
+        out->len = enc.len;
+        out->body = buf_steal(&enc);
+        out->filename = strdup(filename);
+        out->content_type =
+            strdup(content_type != NULL ? content_type : mime_content_type(filename));
+        out->cid = cid != NULL ? strdup(cid) : NULL;
+        if (out->body == NULL || out->filename == NULL || out->content_type == NULL ||
+            (cid != NULL && out->cid == NULL))
+            rc = BLAST_ENOMEM;
+    }
+    if (rc == BLAST_ENOMEM)
+        blast_error_set(err, rc, path, 0, 0, "out of memory");
+    buf_free(&raw);
+    buf_free(&enc);
+    if (rc < 0)
+        mime_part_free(out);
+    return rc;
+}
+
+void mime_part_free(struct mime_part *p)
+{
+    if (p == NULL)
+        return;
+    free(p->filename);
+    free(p->content_type);
+    free(p->cid);
+    free(p->body);
+    memset(p, 0, sizeof *p);
 }

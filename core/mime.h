@@ -20,12 +20,30 @@
 #include "buf.h"
 #include "error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
 /* RFC 5322 §2.1.1 */
 #define MIME_LINE_SOFT 78
 #define MIME_LINE_HARD 998
+
+/* A file part (attachment or inline image), base64-encoded once for every message. */
+struct mime_part {
+    char *filename;     /* shown to the reader (UTF-8) */
+    char *content_type; /* "application/pdf" */
+    char *cid;          /* inline parts: the Content-ID without brackets, else NULL */
+    char *body;         /* base64, lines of 76 characters, each ending in CRLF */
+    size_t len;
+    size_t size; /* the file's size in bytes */
+};
+
+/* An extra header field: name and UTF-8 value, made safe like the Subject. */
+struct mime_header {
+    const char *name;
+    const char *value;
+    size_t len;
+};
 
 struct mime_message {
     const struct address *from;     /* required */
@@ -39,7 +57,33 @@ struct mime_message {
     size_t html_len;
     const char *message_id; /* "<...@...>", see mime_message_id() */
     time_t date;
+    /* RFC 2369 / RFC 8058: the complete List-Unsubscribe value ("<https://...>, <mailto:...>") */
+    const char *list_unsubscribe;
+    bool one_click;          /* adds List-Unsubscribe-Post: List-Unsubscribe=One-Click */
+    const char *feedback_id; /* or NULL */
+    size_t feedback_id_len;
+    const struct mime_header *headers;
+    size_t nheaders;
+    const struct mime_part *attachments; /* multipart/mixed */
+    size_t nattachments;
+    const struct mime_part *inline_parts; /* multipart/related with the HTML body */
+    size_t ninline;
 };
+
+/*
+ * Read path and encode it as a part: base64 in lines of 76 characters (RFC 2045
+ * §6.8). content_type NULL takes mime_content_type() of the file name; cid is for
+ * inline parts. Free with mime_part_free(). Errors: BLAST_EIO, BLAST_ENOMEM.
+ */
+int mime_part_load(const char *path, const char *filename, const char *content_type,
+                   const char *cid, struct mime_part *out, struct blast_error *err);
+void mime_part_free(struct mime_part *p);
+
+/* The content type for a file name, from its extension; application/octet-stream if unknown. */
+const char *mime_content_type(const char *filename);
+
+/* Base64 of data in lines of at most 76 characters, each ending in CRLF. */
+int mime_base64_lines(struct buf *out, const void *data, size_t len);
 
 /*
  * Append the complete message (headers, blank line, body; CRLF line ends, not

@@ -1,9 +1,16 @@
 /*
- * template - compile placeholders into a flat list of operations. See template.h.
+ * template - a Mustache engine. See template.h.
  *
- * Compiling splits the text into literal runs and variables once; rendering walks
- * that list and never re-parses, so the per-recipient cost is the copying of bytes
- * and one lookup per variable.
+ * Compiling turns the text into a flat array of operations: literal text,
+ * variables, sections (which record where their body ends) and partials (which
+ * point at another compiled template). Rendering walks the array with a stack of
+ * contexts and never looks at the source text again.
+ *
+ * Standalone lines (Mustache specification, "Standalone"): a section, inverted
+ * section, closing, comment, partial or delimiter tag that is alone on its line,
+ * apart from spaces and tabs, takes the whole line with it. A standalone partial
+ * is indented by the whitespace before it: every line of its text gets that
+ * prefix, so each (partial, indentation, mode) is compiled once and cached.
  */
 #include "template.h"
 
@@ -12,213 +19,548 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum op_kind { OP_TEXT, OP_VAR, OP_RAW };
+#define MAX_NESTING   100 /* sections and partials inside each other, when rendering */
+#define MAX_DELIMITER 16
+
+enum op_kind { OP_TEXT, OP_VAR, OP_RAW, OP_SECTION, OP_INVERTED, OP_PARTIAL };
 
 struct op {
     enum op_kind kind;
-    size_t off, len; /* literal bytes in t->text, or the name in t->names */
-    char *name;
-    int line, column;
+    size_t off, len;                /* OP_TEXT: bytes of the template's text */
+    struct template_use use;        /* names of VAR, RAW, SECTION, INVERTED */
+    size_t end;                     /* SECTION, INVERTED: the first op after the body */
+    const struct template *partial; /* OP_PARTIAL; NULL for a missing one */
 };
 
 struct template
 {
+    struct template_lib *lib;
     char *source;
     char *text;
     size_t len;
     enum template_mode mode;
     struct op *ops;
     size_t nops, capops;
-    /* variables only, for template_name() */
-    size_t *vars;
-    size_t nvars;
+    char *partial_name; /* for partials: the cache key with indent and mode */
+    char *indent;
 };
 
-static int push_op(struct template *t, struct op op)
+struct template_lib {
+    struct template_partials partials;
+    bool has_partials;
+    struct template **all;
+    size_t n, cap;
+};
+
+/* ---- the lib ----------------------------------------------------------------------- */
+
+struct template_lib *template_lib_new(const struct template_partials *partials)
 {
-    if (t->nops == t->capops) {
-        size_t cap = t->capops != 0 ? t->capops * 2 : 16;
-        struct op *o = realloc(t->ops, cap * sizeof *o);
-        if (o == NULL)
-            return BLAST_ENOMEM;
-        t->ops = o;
-        t->capops = cap;
+    struct template_lib *lib = calloc(1, sizeof *lib);
+
+    if (lib != NULL && partials != NULL) {
+        lib->partials = *partials;
+        lib->has_partials = true;
     }
-    t->ops[t->nops++] = op;
-    return 0;
+    return lib;
 }
 
-/* Advance line/column over text[from, to). Columns count characters, not bytes. */
-static void advance(const char *text, size_t from, size_t to, int *line, int *column)
+static void op_free(struct op *op)
 {
     size_t i;
 
-    for (i = from; i < to; i++) {
-        if (text[i] == '\n') {
-            (*line)++;
-            *column = 1;
-        } else if (((unsigned char)text[i] & 0xC0) != 0x80) {
-            (*column)++;
-        }
-    }
+    free((char *)op->use.name);
+    for (i = 0; i < op->use.nparts; i++)
+        free((char *)op->use.parts[i]);
+    free((char **)op->use.parts);
 }
 
-static bool name_char_ok(char c)
+static void template_free(struct template *t)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '.' || (unsigned char)c >= 0x80;
+    size_t i;
+
+    if (t == NULL)
+        return;
+    for (i = 0; i < t->nops; i++)
+        op_free(&t->ops[i]);
+    free(t->ops);
+    free(t->source);
+    free(t->text);
+    free(t->partial_name);
+    free(t->indent);
+    free(t);
 }
 
-static int compile(struct template *t, int line, int column, struct blast_error *err)
+void template_lib_free(struct template_lib *lib)
 {
-    const char *s = t->text;
-    size_t i = 0, lit = 0;
-    int rc;
+    size_t i;
 
-    while (i < t->len) {
-        const char *open = memmem(s + i, t->len - i, "{{", 2);
-        size_t tag, body, end, close_len = 2, nb, ne;
-        int tline, tcol;
-        enum op_kind kind = OP_VAR;
-        struct op op;
-
-        if (open == NULL)
-            break;
-        tag = (size_t)(open - s);
-        advance(s, lit, tag, &line, &column);
-        lit = tag;
-        tline = line;
-        tcol = column;
-        body = tag + 2;
-        if (body < t->len && s[body] == '{') {
-            kind = OP_RAW;
-            body++;
-            close_len = 3;
-        }
-        {
-            const char *close =
-                memmem(s + body, t->len - body, close_len == 3 ? "}}}" : "}}", close_len);
-            if (close == NULL)
-                return blast_error_set(err, BLAST_ESYNTAX, t->source, tline, tcol,
-                                       "unclosed tag: '%s' without a matching '%s'",
-                                       close_len == 3 ? "{{{" : "{{",
-                                       close_len == 3 ? "}}}" : "}}");
-            end = (size_t)(close - s);
-        }
-        nb = body;
-        ne = end;
-        if (kind == OP_VAR && nb < ne) {
-            char sigil = s[nb];
-            if (sigil == '!') {
-                /* comment: emit the literal before it and skip the whole tag */
-                op.kind = OP_TEXT;
-                op.off = i;
-                op.len = tag - i;
-                op.name = NULL;
-                op.line = op.column = 0;
-                if (op.len > 0 && (rc = push_op(t, op)) < 0)
-                    return rc;
-                advance(s, tag, end + close_len, &line, &column);
-                i = lit = end + close_len;
-                continue;
-            }
-            if (sigil == '&') {
-                kind = OP_RAW;
-                nb++;
-            } else if (strchr("#^/>=<$", sigil) != NULL) {
-                return blast_error_set(err, BLAST_ESYNTAX, t->source, tline, tcol,
-                                       "'{{%c' tags are not supported; use {{name}}, {{{name}}}, "
-                                       "{{& name}} or {{! comment}}",
-                                       sigil);
-            }
-        }
-        while (nb < ne && (s[nb] == ' ' || s[nb] == '\t'))
-            nb++;
-        while (ne > nb && (s[ne - 1] == ' ' || s[ne - 1] == '\t'))
-            ne--;
-        if (nb == ne)
-            return blast_error_set(err, BLAST_ESYNTAX, t->source, tline, tcol,
-                                   "empty tag: a placeholder needs a name, as in {{first_name}}");
-        for (size_t k = nb; k < ne; k++)
-            if (!name_char_ok(s[k]))
-                return blast_error_set(err, BLAST_ESYNTAX, t->source, tline, tcol,
-                                       "invalid character in placeholder name '%.*s'",
-                                       (int)(ne - nb), s + nb);
-        op.kind = OP_TEXT;
-        op.off = i;
-        op.len = tag - i;
-        op.name = NULL;
-        op.line = op.column = 0;
-        if (op.len > 0 && (rc = push_op(t, op)) < 0)
-            return rc;
-        op.kind = kind;
-        op.off = 0;
-        op.len = ne - nb;
-        op.name = strndup(s + nb, ne - nb);
-        op.line = tline;
-        op.column = tcol;
-        if (op.name == NULL)
-            return BLAST_ENOMEM;
-        if ((rc = push_op(t, op)) < 0) {
-            free(op.name);
-            return rc;
-        }
-        advance(s, tag, end + close_len, &line, &column);
-        i = lit = end + close_len;
-    }
-    if (i < t->len) {
-        struct op op = {OP_TEXT, i, t->len - i, NULL, 0, 0};
-        if ((rc = push_op(t, op)) < 0)
-            return rc;
-    }
-    return 0;
+    if (lib == NULL)
+        return;
+    for (i = 0; i < lib->n; i++)
+        template_free(lib->all[i]);
+    free(lib->all);
+    free(lib);
 }
 
-int template_compile(const char *text, size_t len, const char *source, int first_line,
-                     int first_column, enum template_mode mode, struct template **out,
-                     struct blast_error *err)
+/* A new empty template registered with lib (so lib frees it, even half-built). */
+static struct template *lib_add(struct template_lib *lib, const char *source,
+                                enum template_mode mode)
 {
     struct template *t;
-    size_t i;
+
+    if (lib->n == lib->cap) {
+        size_t cap = lib->cap != 0 ? lib->cap * 2 : 8;
+        struct template **all = realloc(lib->all, cap * sizeof *all);
+        if (all == NULL)
+            return NULL;
+        lib->all = all;
+        lib->cap = cap;
+    }
+    t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return NULL;
+    t->source = strdup(source != NULL ? source : "");
+    if (t->source == NULL) {
+        free(t);
+        return NULL;
+    }
+    t->lib = lib;
+    t->mode = mode;
+    lib->all[lib->n++] = t;
+    return t;
+}
+
+const char *template_source(const struct template *t)
+{
+    return t->source;
+}
+
+enum template_mode template_mode(const struct template *t)
+{
+    return t->mode;
+}
+
+/* ---- the parser ---------------------------------------------------------------------- */
+
+struct parser {
+    struct template *t;
+    const char *s;
+    size_t len;
+    char otag[MAX_DELIMITER + 1], ctag[MAX_DELIMITER + 1];
+    size_t olen, clen;
+    size_t cur; /* place tracking: offset, line and column reached so far */
+    int line, column;
+    size_t open[MAX_NESTING]; /* ops of the sections not yet closed */
+    size_t depth;
+    struct blast_error *err;
+};
+
+/* Line and column of offset off (offsets are asked in increasing order). */
+static void place(struct parser *p, size_t off, int *line, int *column)
+{
+    for (; p->cur < off; p->cur++) {
+        if (p->s[p->cur] == '\n') {
+            p->line++;
+            p->column = 1;
+        } else if (((unsigned char)p->s[p->cur] & 0xC0) != 0x80) {
+            p->column++;
+        }
+    }
+    *line = p->line;
+    *column = p->column;
+}
+
+static int syntax(struct parser *p, size_t off, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int syntax(struct parser *p, size_t off, const char *fmt, ...)
+{
+    char text[BLAST_ERROR_TEXT_MAX];
+    int line, column;
+    va_list ap;
+
+    place(p, off, &line, &column);
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return blast_error_set(p->err, BLAST_ESYNTAX, p->t->source, line, column, "%s", text);
+}
+
+static int oom(struct parser *p)
+{
+    return blast_error_set(p->err, BLAST_ENOMEM, p->t->source, 0, 0, "out of memory");
+}
+
+static struct op *push_op(struct parser *p, enum op_kind kind)
+{
+    struct template *t = p->t;
+    struct op *op;
+
+    if (t->nops == t->capops) {
+        size_t cap = t->capops != 0 ? t->capops * 2 : 16;
+        struct op *ops = realloc(t->ops, cap * sizeof *ops);
+        if (ops == NULL)
+            return NULL;
+        t->ops = ops;
+        t->capops = cap;
+    }
+    op = &t->ops[t->nops++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    return op;
+}
+
+static int emit_text(struct parser *p, size_t from, size_t to)
+{
+    struct op *op;
+
+    if (to <= from)
+        return 0;
+    op = push_op(p, OP_TEXT);
+    if (op == NULL)
+        return oom(p);
+    op->off = from;
+    op->len = to - from;
+    return 0;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Fill op->use with the name s[from, to) (already trimmed), split at dots. */
+static int set_name(struct parser *p, struct op *op, size_t from, size_t to, size_t tag)
+{
+    const char *s = p->s + from;
+    size_t n = to - from, i, start, k = 0, parts = 1;
+    char **v;
+
+    for (i = 0; i < n; i++)
+        if (is_space(s[i]))
+            return syntax(p, tag, "a name cannot contain spaces: '%.*s'", (int)n, s);
+    op->use.name = strndup(s, n);
+    if (op->use.name == NULL)
+        return oom(p);
+    place(p, tag, &op->use.line, &op->use.column);
+    op->use.source = p->t->source;
+    if (n == 1 && s[0] == '.')
+        return 0; /* the implicit iterator: no parts */
+    for (i = 0; i < n; i++)
+        parts += s[i] == '.';
+    v = calloc(parts, sizeof *v);
+    if (v == NULL)
+        return oom(p);
+    op->use.parts = (const char *const *)v;
+    for (i = 0, start = 0; i <= n; i++) {
+        if (i < n && s[i] != '.')
+            continue;
+        if (i == start)
+            return syntax(p, tag, "empty part in the dotted name '%.*s'", (int)n, s);
+        v[k] = strndup(s + start, i - start);
+        if (v[k] == NULL)
+            return oom(p);
+        op->use.nparts = ++k;
+        start = i + 1;
+    }
+    return 0;
+}
+
+static int compile_text(struct template *t, int first_line, int first_column,
+                        struct blast_error *err);
+
+/* Every line of text prefixed with indent (the Mustache rule for standalone partials). */
+static char *indent_text(const char *text, size_t len, const char *indent, size_t *outlen)
+{
+    size_t ni = strlen(indent), lines = 1, i, o = 0;
+    char *out;
+
+    for (i = 0; i < len; i++)
+        lines += text[i] == '\n';
+    out = malloc(len + lines * ni + 1);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < len; i++) {
+        if (i == 0 || text[i - 1] == '\n') {
+            memcpy(out + o, indent, ni);
+            o += ni;
+        }
+        out[o++] = text[i];
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* The compiled partial name for this indentation and mode: from the lib's cache, or new. */
+static int get_partial(struct parser *p, const char *name, const char *indent, size_t tag,
+                       const struct template **out)
+{
+    struct template_lib *lib = p->t->lib;
+    struct template *t;
+    char *text = NULL, *path = NULL, *indented = NULL;
+    size_t len = 0, i;
     int rc;
 
     *out = NULL;
-    t = calloc(1, sizeof *t);
-    if (t == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, source, 0, 0, "out of memory");
-    t->mode = mode;
+    for (i = 0; i < lib->n; i++) {
+        t = lib->all[i];
+        if (t->partial_name != NULL && strcmp(t->partial_name, name) == 0 &&
+            strcmp(t->indent, indent) == 0 && t->mode == p->t->mode) {
+            *out = t;
+            return 0;
+        }
+    }
+    if (!lib->has_partials)
+        return syntax(p, tag, "partials ({{> %s}}) are not available here", name);
+    rc = lib->partials.find(lib->partials.arg, name, p->t->source, p->t->mode, &text, &len, &path,
+                            p->err);
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        if (!lib->partials.missing_is_error)
+            return 0;
+        {
+            int line, column;
+            place(p, tag, &line, &column);
+            return blast_error_set(p->err, BLAST_EINVAL, p->t->source, line, column,
+                                   "partial '%s' not found%s%s", name,
+                                   lib->partials.hint != NULL ? " " : "",
+                                   lib->partials.hint != NULL ? lib->partials.hint : "");
+        }
+    }
+    t = lib_add(lib, path, p->t->mode);
+    if (t == NULL || (t->partial_name = strdup(name)) == NULL ||
+        (t->indent = strdup(indent)) == NULL) {
+        rc = oom(p);
+        goto out;
+    }
+    if (indent[0] != '\0') {
+        indented = indent_text(text, len, indent, &len);
+        if (indented == NULL) {
+            rc = oom(p);
+            goto out;
+        }
+        free(text);
+        text = indented;
+    }
+    t->text = text;
     t->len = len;
-    t->source = strdup(source != NULL ? source : "");
-    t->text = malloc(len + 1);
-    if (t->source == NULL || t->text == NULL) {
-        rc = blast_error_set(err, BLAST_ENOMEM, source, 0, 0, "out of memory");
-        goto out;
-    }
-    memcpy(t->text, text, len);
-    t->text[len] = '\0';
-    if ((rc = compile(t, first_line, first_column, err)) < 0) {
-        if (rc == BLAST_ENOMEM)
-            blast_error_set(err, rc, source, 0, 0, "out of memory");
-        goto out;
-    }
-    t->vars = malloc((t->nops + 1) * sizeof *t->vars);
-    if (t->vars == NULL) {
-        rc = blast_error_set(err, BLAST_ENOMEM, source, 0, 0, "out of memory");
-        goto out;
-    }
-    for (i = 0; i < t->nops; i++)
-        if (t->ops[i].kind != OP_TEXT)
-            t->vars[t->nvars++] = i;
+    text = NULL;
+    /* registered before compiling, so a partial that includes itself finds itself */
     *out = t;
-    t = NULL;
-    rc = 0;
+    rc = compile_text(t, 1, 1, p->err);
 out:
-    template_free(t);
+    free(text);
+    free(path);
     return rc;
 }
 
-int template_load(const char *path, enum template_mode mode, struct template **out,
-                  struct blast_error *err)
+/* "{{=<% %>=}}": two new delimiters, without spaces or '=' in them. */
+static int set_delimiters(struct parser *p, size_t from, size_t to, size_t tag)
+{
+    const char *s = p->s;
+    size_t a = from, b, c, d;
+
+    while (a < to && is_space(s[a]))
+        a++;
+    b = a;
+    while (b < to && !is_space(s[b]))
+        b++;
+    c = b;
+    while (c < to && is_space(s[c]))
+        c++;
+    d = c;
+    while (d < to && !is_space(s[d]))
+        d++;
+    while (d < to && is_space(s[d]))
+        d++;
+    if (b == a || d == c || d != to)
+        return syntax(p, tag, "a delimiter tag needs two delimiters: {{=<%% %%>=}}");
+    while (d > c && is_space(s[d - 1]))
+        d--;
+    if (b - a > MAX_DELIMITER || d - c > MAX_DELIMITER || memchr(s + a, '=', b - a) != NULL ||
+        memchr(s + c, '=', d - c) != NULL)
+        return syntax(p, tag, "delimiters are at most %d characters, without '='", MAX_DELIMITER);
+    memcpy(p->otag, s + a, b - a);
+    p->otag[b - a] = '\0';
+    p->olen = b - a;
+    memcpy(p->ctag, s + c, d - c);
+    p->ctag[d - c] = '\0';
+    p->clen = d - c;
+    return 0;
+}
+
+static int parse(struct parser *p)
+{
+    const char *s = p->s;
+    size_t pos = 0;
+    int rc;
+
+    while (pos < p->len) {
+        const char *o = memmem(s + pos, p->len - pos, p->otag, p->olen), *c;
+        char close[MAX_DELIMITER + 2], sigil;
+        size_t tag, inner, end, after, from, to, text_end, next, i, j;
+        bool standalone = false, can_stand;
+        struct op *op;
+
+        if (o == NULL)
+            return emit_text(p, pos, p->len);
+        tag = (size_t)(o - s);
+        inner = tag + p->olen;
+        sigil = inner < p->len ? s[inner] : '\0';
+        if (sigil == '{' || sigil == '=') {
+            close[0] = sigil == '{' ? '}' : '=';
+            memcpy(close + 1, p->ctag, p->clen + 1);
+        } else {
+            memcpy(close, p->ctag, p->clen + 1);
+        }
+        if (strchr("{&#^/!>=", sigil) != NULL && sigil != '\0')
+            inner++;
+        c = memmem(s + inner, p->len - inner, close, strlen(close));
+        if (c == NULL)
+            return syntax(p, tag, "unclosed tag: '%s' without its '%s'", p->otag, close);
+        end = (size_t)(c - s);
+        after = end + strlen(close);
+        from = inner;
+        to = end;
+        while (from < to && is_space(s[from]))
+            from++;
+        while (to > from && is_space(s[to - 1]))
+            to--;
+
+        /* standalone: only spaces between the line's start and the tag, and after it */
+        can_stand = sigil != '\0' && strchr("#^/!>=", sigil) != NULL;
+        i = tag;
+        while (i > pos && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+            i--;
+        j = after;
+        while (j < p->len && (s[j] == ' ' || s[j] == '\t'))
+            j++;
+        standalone =
+            can_stand && (i == 0 || s[i - 1] == '\n') &&
+            (j == p->len || s[j] == '\n' || (s[j] == '\r' && j + 1 < p->len && s[j + 1] == '\n'));
+        text_end = standalone ? i : tag;
+        next = !standalone ? after : j == p->len ? j : s[j] == '\n' ? j + 1 : j + 2;
+        if ((rc = emit_text(p, pos, text_end)) < 0)
+            return rc;
+
+        switch (sigil) {
+        case '!':
+            break;
+        case '=':
+            if ((rc = set_delimiters(p, inner, end, tag)) < 0)
+                return rc;
+            break;
+        case '/':
+            if (p->depth == 0)
+                return syntax(p, tag, "'%s/%.*s%s' closes a section that was never opened", p->otag,
+                              (int)(to - from), s + from, p->ctag);
+            op = &p->t->ops[p->open[p->depth - 1]];
+            if (strlen(op->use.name) != to - from || memcmp(op->use.name, s + from, to - from) != 0)
+                return syntax(p, tag, "'%s/%.*s%s' closes the section '%s' opened at line %d",
+                              p->otag, (int)(to - from), s + from, p->ctag, op->use.name,
+                              op->use.line);
+            op->end = p->t->nops;
+            p->depth--;
+            break;
+        case '>': {
+            char name[256], indent[256];
+            if (to == from || to - from >= sizeof name)
+                return syntax(p, tag, "a partial needs a name: {{> footer}}");
+            memcpy(name, s + from, to - from);
+            name[to - from] = '\0';
+            snprintf(indent, sizeof indent, "%.*s", standalone ? (int)(tag - i) : 0, s + i);
+            op = push_op(p, OP_PARTIAL);
+            if (op == NULL)
+                return oom(p);
+            {
+                size_t index = p->t->nops - 1;
+                const struct template *partial = NULL;
+                if ((rc = get_partial(p, name, indent, tag, &partial)) < 0)
+                    return rc;
+                /* get_partial may have grown this template's ops: index, not pointer */
+                p->t->ops[index].partial = partial;
+            }
+            break;
+        }
+        default:
+            if (to == from)
+                return syntax(p, tag,
+                              "empty tag: a placeholder needs a name, as in {{first_name}}");
+            op = push_op(p, sigil == '#'                   ? OP_SECTION
+                            : sigil == '^'                 ? OP_INVERTED
+                            : sigil == '{' || sigil == '&' ? OP_RAW
+                                                           : OP_VAR);
+            if (op == NULL)
+                return oom(p);
+            op->use.kind = sigil == '#'   ? TEMPLATE_USE_SECTION
+                           : sigil == '^' ? TEMPLATE_USE_INVERTED
+                                          : TEMPLATE_USE_VARIABLE;
+            if ((rc = set_name(p, op, from, to, tag)) < 0)
+                return rc;
+            if (sigil == '#' || sigil == '^') {
+                if (p->depth == MAX_NESTING)
+                    return syntax(p, tag, "sections nested deeper than %d", MAX_NESTING);
+                p->open[p->depth++] = p->t->nops - 1;
+            }
+            break;
+        }
+        pos = next;
+    }
+    return 0;
+}
+
+static int compile_text(struct template *t, int first_line, int first_column,
+                        struct blast_error *err)
+{
+    struct parser p;
+    int rc;
+
+    memset(&p, 0, sizeof p);
+    p.t = t;
+    p.s = t->text;
+    p.len = t->len;
+    memcpy(p.otag, "{{", 3);
+    memcpy(p.ctag, "}}", 3);
+    p.olen = p.clen = 2;
+    p.line = first_line;
+    p.column = first_column;
+    p.err = err;
+    if ((rc = parse(&p)) < 0)
+        return rc;
+    if (p.depth > 0) {
+        const struct op *op = &t->ops[p.open[p.depth - 1]];
+        return blast_error_set(err, BLAST_ESYNTAX, t->source, op->use.line, op->use.column,
+                               "the section '%s' is never closed (no {{/%s}})", op->use.name,
+                               op->use.name);
+    }
+    return 0;
+}
+
+int template_compile(struct template_lib *lib, const char *text, size_t len, const char *source,
+                     int first_line, int first_column, enum template_mode mode,
+                     const struct template **out, struct blast_error *err)
+{
+    struct template *t;
+    int rc;
+
+    *out = NULL;
+    t = lib_add(lib, source, mode);
+    if (t == NULL || (t->text = malloc(len + 1)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, source, 0, 0, "out of memory");
+    memcpy(t->text, text, len);
+    t->text[len] = '\0';
+    t->len = len;
+    if ((rc = compile_text(t, first_line, first_column, err)) < 0)
+        return rc;
+    *out = t;
+    return 0;
+}
+
+int template_load(struct template_lib *lib, const char *path, enum template_mode mode,
+                  const struct template **out, struct blast_error *err)
 {
     struct buf b = BUF_INIT;
     char chunk[16384];
@@ -240,107 +582,248 @@ int template_load(const char *path, enum template_mode mode, struct template **o
         rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
         goto out;
     }
-    rc = template_compile(b.data != NULL ? b.data : "", b.len, path, 1, 1, mode, out, err);
+    rc = template_compile(lib, b.data != NULL ? b.data : "", b.len, path, 1, 1, mode, out, err);
 out:
     fclose(f);
     buf_free(&b);
     return rc;
 }
 
-void template_free(struct template *t)
-{
-    size_t i;
+/* ---- rendering ----------------------------------------------------------------------- */
 
-    if (t == NULL)
-        return;
-    for (i = 0; i < t->nops; i++)
-        free(t->ops[i].name);
-    free(t->ops);
-    free(t->vars);
-    free(t->text);
-    free(t->source);
-    free(t);
+struct render {
+    const struct template_data *d;
+    struct buf *out;
+    struct template_value stack[MAX_NESTING + 2];
+    size_t depth;
+    int nesting;
+};
+
+static bool resolve(const struct render *r, const struct template_use *use,
+                    struct template_value *v)
+{
+    const struct template_data *d = r->d;
+    size_t i, k;
+
+    if (use->nparts == 0) {
+        *v = r->stack[r->depth - 1];
+        return true;
+    }
+    /* the first part is looked up from the innermost context out; the rest only inside it */
+    for (i = r->depth; i-- > 0;)
+        if (d->kind(d->ctx, r->stack[i]) == TEMPLATE_MAP &&
+            d->get(d->ctx, r->stack[i], use->parts[0], v))
+            break;
+    if (i == (size_t)-1)
+        return false;
+    for (k = 1; k < use->nparts; k++)
+        if (d->kind(d->ctx, *v) != TEMPLATE_MAP || !d->get(d->ctx, *v, use->parts[k], v))
+            return false;
+    return true;
 }
 
-/* HTML escaping of & < > " ' (the Mustache set). */
-static int append_html(struct buf *out, const char *v, size_t len)
+static const char hex[] = "0123456789ABCDEF";
+
+static int append_escaped(struct buf *out, enum template_mode mode, const char *v, size_t len)
 {
     size_t i, run = 0;
     int rc;
 
+    if (mode == TEMPLATE_TEXT)
+        return buf_append(out, v, len);
+    if ((rc = buf_reserve(out, len + len / 4)) < 0)
+        return rc;
     for (i = 0; i < len; i++) {
-        const char *rep;
-        switch (v[i]) {
-        case '&':
-            rep = "&amp;";
-            break;
-        case '<':
-            rep = "&lt;";
-            break;
-        case '>':
-            rep = "&gt;";
-            break;
-        case '"':
-            rep = "&quot;";
-            break;
-        case '\'':
-            rep = "&#39;";
-            break;
-        default:
-            continue;
+        unsigned char c = (unsigned char)v[i];
+        const char *rep = NULL;
+        char pct[3];
+        size_t rlen;
+
+        if (mode == TEMPLATE_HTML) {
+            rep = c == '&'    ? "&amp;"
+                  : c == '<'  ? "&lt;"
+                  : c == '>'  ? "&gt;"
+                  : c == '"'  ? "&quot;"
+                  : c == '\'' ? "&#39;"
+                              : NULL;
+            if (rep == NULL)
+                continue;
+            rlen = strlen(rep);
+        } else {
+            /* RFC 3986 §2.3: unreserved characters stay, everything else is %XX */
+            if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '.' || c == '_' || c == '~')
+                continue;
+            pct[0] = '%';
+            pct[1] = hex[c >> 4];
+            pct[2] = hex[c & 15];
+            rep = pct;
+            rlen = 3;
         }
-        if ((rc = buf_append(out, v + run, i - run)) < 0 || (rc = buf_puts(out, rep)) < 0)
+        if ((rc = buf_append(out, v + run, i - run)) < 0 || (rc = buf_append(out, rep, rlen)) < 0)
             return rc;
         run = i + 1;
     }
     return buf_append(out, v + run, len - run);
 }
 
-int template_render(const struct template *t, template_lookup_fn lookup, void *arg, struct buf *out)
+static int render_ops(struct render *r, const struct template *t, size_t from, size_t to);
+
+static int render_section(struct render *r, const struct template *t, size_t i)
 {
+    const struct op *op = &t->ops[i];
+    const struct template_data *d = r->d;
+    struct template_value v;
+    enum template_kind k = TEMPLATE_NULL;
+    size_t n, j;
+    int rc = 0;
+
+    if (resolve(r, &op->use, &v))
+        k = d->kind(d->ctx, v);
+    n = k == TEMPLATE_LIST ? d->count(d->ctx, v) : 0;
+    if (op->kind == OP_INVERTED) {
+        if (k == TEMPLATE_NULL || k == TEMPLATE_FALSE || (k == TEMPLATE_LIST && n == 0))
+            rc = render_ops(r, t, i + 1, op->end);
+        return rc;
+    }
+    if (k == TEMPLATE_NULL || k == TEMPLATE_FALSE)
+        return 0;
+    if (r->depth > MAX_NESTING)
+        return BLAST_EINVAL;
+    if (k != TEMPLATE_LIST) {
+        r->stack[r->depth++] = v;
+        rc = render_ops(r, t, i + 1, op->end);
+        r->depth--;
+        return rc;
+    }
+    for (j = 0; j < n && rc == 0; j++) {
+        r->stack[r->depth++] = d->item(d->ctx, v, j);
+        rc = render_ops(r, t, i + 1, op->end);
+        r->depth--;
+    }
+    return rc;
+}
+
+static int render_ops(struct render *r, const struct template *t, size_t from, size_t to)
+{
+    const struct template_data *d = r->d;
     size_t i;
+    int rc = 0;
+
+    for (i = from; i < to && rc == 0; i++) {
+        const struct op *op = &t->ops[i];
+        struct template_value v;
+        enum template_kind k;
+        const char *s;
+        size_t len;
+
+        switch (op->kind) {
+        case OP_TEXT:
+            rc = buf_append(r->out, t->text + op->off, op->len);
+            break;
+        case OP_VAR:
+        case OP_RAW:
+            if (!resolve(r, &op->use, &v))
+                break;
+            k = d->kind(d->ctx, v);
+            if (k == TEMPLATE_NULL || k == TEMPLATE_LIST || k == TEMPLATE_MAP)
+                break;
+            d->text(d->ctx, v, &s, &len);
+            rc = append_escaped(r->out, op->kind == OP_RAW ? TEMPLATE_TEXT : t->mode, s, len);
+            break;
+        case OP_SECTION:
+        case OP_INVERTED:
+            rc = render_section(r, t, i);
+            i = op->end - 1;
+            break;
+        case OP_PARTIAL:
+            if (op->partial == NULL)
+                break;
+            if (++r->nesting > MAX_NESTING)
+                return BLAST_EINVAL;
+            rc = render_ops(r, op->partial, 0, op->partial->nops);
+            r->nesting--;
+            break;
+        }
+    }
+    return rc;
+}
+
+int template_render(const struct template *t, const struct template_data *data,
+                    struct template_value root, struct buf *out)
+{
+    struct render r;
+
+    r.d = data;
+    r.out = out;
+    r.stack[0] = root;
+    r.depth = 1;
+    r.nesting = 0;
+    return render_ops(&r, t, 0, t->nops);
+}
+
+/* ---- visiting names -------------------------------------------------------------------- */
+
+struct visit {
+    template_visit_fn fn;
+    void *arg;
+    const struct template_use *sections[MAX_NESTING + 1];
+    size_t depth;
+    const struct template **seen;
+    size_t nseen, capseen;
+};
+
+static int visit_ops(struct visit *v, const struct template *t, size_t from, size_t to)
+{
+    size_t i, k;
     int rc;
 
-    for (i = 0; i < t->nops; i++) {
+    for (i = from; i < to; i++) {
         const struct op *op = &t->ops[i];
-        const char *v;
-        size_t vlen;
 
-        if (op->kind == OP_TEXT) {
-            rc = buf_append(out, t->text + op->off, op->len);
-        } else if (!lookup(arg, op->name, &v, &vlen)) {
-            continue;
-        } else if (op->kind == OP_VAR && t->mode == TEMPLATE_HTML) {
-            rc = append_html(out, v, vlen);
-        } else {
-            rc = buf_append(out, v, vlen);
+        if (op->kind == OP_VAR || op->kind == OP_RAW) {
+            v->fn(v->arg, &op->use, v->sections, v->depth);
+        } else if (op->kind == OP_SECTION || op->kind == OP_INVERTED) {
+            v->fn(v->arg, &op->use, v->sections, v->depth);
+            if (v->depth < MAX_NESTING) {
+                v->sections[v->depth++] = &op->use;
+                rc = visit_ops(v, t, i + 1, op->end);
+                v->depth--;
+                if (rc < 0)
+                    return rc;
+            }
+            i = op->end - 1;
+        } else if (op->kind == OP_PARTIAL && op->partial != NULL) {
+            for (k = 0; k < v->nseen; k++)
+                if (v->seen[k] == op->partial)
+                    break;
+            if (k < v->nseen)
+                continue;
+            if (v->nseen == v->capseen) {
+                size_t cap = v->capseen != 0 ? v->capseen * 2 : 8;
+                const struct template **seen = realloc(v->seen, cap * sizeof *seen);
+                if (seen == NULL)
+                    return BLAST_ENOMEM;
+                v->seen = seen;
+                v->capseen = cap;
+            }
+            v->seen[v->nseen++] = op->partial;
+            if ((rc = visit_ops(v, op->partial, 0, op->partial->nops)) < 0)
+                return rc;
         }
-        if (rc < 0)
-            return rc;
     }
     return 0;
 }
 
-size_t template_nnames(const struct template *t)
+int template_visit(const struct template *t, template_visit_fn fn, void *arg)
 {
-    return t->nvars;
-}
+    struct visit v;
+    int rc;
 
-const char *template_name(const struct template *t, size_t i, int *line, int *column)
-{
-    const struct op *op;
-
-    if (i >= t->nvars)
-        return NULL;
-    op = &t->ops[t->vars[i]];
-    if (line != NULL)
-        *line = op->line;
-    if (column != NULL)
-        *column = op->column;
-    return op->name;
-}
-
-const char *template_source(const struct template *t)
-{
-    return t->source;
+    memset(&v, 0, sizeof v);
+    v.fn = fn;
+    v.arg = arg;
+    rc = visit_ops(&v, t, 0, t->nops);
+    free(v.seen);
+    return rc;
 }

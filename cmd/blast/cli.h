@@ -49,9 +49,11 @@ void cli_session_failure(const struct smtp_session *s, struct blast_error *e);
 /* Subcommands: each returns an exit code. */
 int cmd_send(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_preview(int argc, char **argv);
 
 /* Usage texts, for `blast help COMMAND` and `blast COMMAND --help`. */
 extern const char cli_send_usage[];
 extern const char cli_check_usage[];
+extern const char cli_preview_usage[];
 
 #endif

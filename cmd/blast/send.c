@@ -174,22 +174,7 @@ static int refuse_unsupported(const struct campaign *c, struct blast_error *err)
     const char *what = NULL;
     size_t i;
 
-    if (c->nattachments > 0) {
-        what = "attachments";
-        at = &c->attachments[0].place;
-    } else if (c->ninline > 0) {
-        what = "inline parts";
-        at = &c->inline_parts[0].place;
-    } else if (c->nheaders > 0) {
-        what = "custom headers";
-        at = &c->headers[0].place;
-    } else if (c->list_unsubscribe.place.line > 0) {
-        what = "list_unsubscribe";
-        at = &c->list_unsubscribe.place;
-    } else if (c->feedback_id != NULL) {
-        what = "feedback_id";
-        at = &c->feedback_id_place;
-    } else if (c->ndkim > 0) {
+    if (c->ndkim > 0) {
         what = "DKIM signing";
         at = &c->dkim[0].place;
     } else if (c->rate.set) {
@@ -455,6 +440,11 @@ static int send_row(struct run *r, const struct recipients_row *row, struct blas
     to = r->has_test_to ? &r->test_to : &r->who.to;
     if ((rc = compose_row(r->p.cp, row, to, &r->msg, err)) < 0)
         return rc;
+    if (r->msg.invalid) {
+        log_msg(&r->log, LOG_LEVEL_WARN, "%s:%zu: row %zu: %s", r->c->recipients.path, row->line,
+                row->row, r->msg.reason);
+        return record(r, row, REPORT_INVALID, NULL, NULL, 0, first, r->msg.reason, false, err);
+    }
     if (r->opt.dry_run != NULL) {
         if ((rc = write_eml(r, row, err)) < 0)
             return rc;
