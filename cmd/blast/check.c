@@ -305,10 +305,11 @@ int cmd_check(int argc, char **argv)
                    p.c->nsuppression == 1 ? "" : "s", screen_suppression_size(p.screen),
                    screen_suppression_size(p.screen) == 1 ? "" : "es");
         if (p.cp != NULL)
-            printf("templates   %zu (subject%s%s), %zu placeholder%s, all known\n",
+            printf("templates   %zu (subject%s%s%s%s), %zu name%s used, all known\n",
                    compose_ntemplates(p.cp), p.c->body.text ? ", text" : "",
-                   p.c->body.html ? ", html" : "", compose_nplaceholders(p.cp),
-                   compose_nplaceholders(p.cp) == 1 ? "" : "s");
+                   p.c->body.html ? ", html" : "", p.c->nheaders > 0 ? ", headers" : "",
+                   p.c->list_unsubscribe.url != NULL ? ", unsubscribe URL" : "",
+                   compose_nplaceholders(p.cp), compose_nplaceholders(p.cp) == 1 ? "" : "s");
         print_relays(p.c);
         if (k.problems == 0)
             printf("result      ok: nothing to fix\n");

@@ -130,3 +130,21 @@ def all_defects(msg):
     for part in msg.walk():
         out.extend(part.defects)
     return out
+
+
+def read_template(name):
+    """A template of templates/, with its {{> partial}} lines expanded (one level)."""
+    base = os.path.join(ROOT, "templates")
+    with open(os.path.join(base, name), encoding="utf-8") as f:
+        text = f.read()
+    ext = os.path.splitext(name)[1]
+
+    def partial(m):
+        with open(os.path.join(base, m.group(1) + ext), encoding="utf-8") as f:
+            return f.read()
+    return re.sub(r"\{\{>\s*([A-Za-z0-9_-]+)\s*\}\}\n?", partial, text)
+
+
+def crlf(text):
+    """Text as a message carries it: every line end a CRLF."""
+    return re.sub(r"\r?\n", "\r\n", text)

@@ -48,10 +48,8 @@ class SendExample(unittest.TestCase):
 
         files = relay.wait_for(len(rows))
         self.assertEqual(len(files), len(rows), relay.log())
-        with open(os.path.join(harness.ROOT, "templates", "news.txt"), encoding="utf-8") as f:
-            text_tpl = f.read()
-        with open(os.path.join(harness.ROOT, "templates", "news.html"), encoding="utf-8") as f:
-            html_tpl = f.read()
+        text_tpl = harness.read_template("news.txt")
+        html_tpl = harness.read_template("news.html")
 
         by_rcpt = {}
         for path in files:
@@ -82,10 +80,15 @@ class SendExample(unittest.TestCase):
             self.assertEqual(msg["Subject"],
                              f"{row['first_name']}, your November update from {row['city']}")
             self.assertEqual(msg["From"].addresses[0].addr_spec, "news@acme.example")
+            # Postfix stores delivered mail with the local LF line ends
             self.assertEqual(msg.get_body(("plain",)).get_content(),
                              harness.render(text_tpl, values))
             self.assertEqual(msg.get_body(("html",)).get_content(),
                              harness.render(html_tpl, values, html=True))
+            quoted = row["email"].replace("@", "%40")
+            self.assertIn(f"<https://acme.example/unsubscribe?e={quoted}>",
+                          str(msg["List-Unsubscribe"]))
+            self.assertEqual(msg["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
             entry = entries[row["email"]]
             self.assertEqual(entry["status"], "delivered")
             self.assertEqual(entry["code"], 250)
