@@ -6,6 +6,7 @@ import re
 import shutil
 import tempfile
 import unittest
+import urllib.parse
 
 from tests.integration import harness
 
@@ -85,7 +86,7 @@ class SendExample(unittest.TestCase):
                              harness.render(text_tpl, values))
             self.assertEqual(msg.get_body(("html",)).get_content(),
                              harness.render(html_tpl, values, html=True))
-            quoted = row["email"].replace("@", "%40")
+            quoted = urllib.parse.quote(row["email"], safe="")
             self.assertIn(f"<https://acme.example/unsubscribe?e={quoted}>",
                           str(msg["List-Unsubscribe"]))
             self.assertEqual(msg["List-Unsubscribe-Post"], "List-Unsubscribe=One-Click")
