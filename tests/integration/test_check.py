@@ -9,6 +9,7 @@ import unittest
 from tests.integration import harness
 
 INVALID = os.path.join(harness.ROOT, "tests", "fixtures", "invalid")
+CHECK = os.path.join(harness.ROOT, "tests", "fixtures", "check")
 
 GOOD = """name: generated
 from: "Acme <news@acme.example>"
@@ -24,25 +25,52 @@ relays:
 """
 
 
-class Golden(unittest.TestCase):
-    """tests/fixtures/invalid/<case>/: the exact message and exit code 2."""
+def cases(root):
+    return sorted(d for d in os.listdir(root)
+                  if os.path.isdir(os.path.join(root, d)) and not d.startswith("_"))
 
-    def test_each_case(self):
-        cases = sorted(d for d in os.listdir(INVALID)
-                       if os.path.isdir(os.path.join(INVALID, d)) and not d.startswith("_"))
-        self.assertGreaterEqual(len(cases), 18)
-        for case in cases:
+
+class Golden(unittest.TestCase):
+    """The golden bad inputs, each refused with its exact message and exit code 2.
+
+    tests/fixtures/invalid/<case>/: campaign files the loader refuses; `error` is the
+    message without the "blast: " prefix (test_campaign.c compares it too).
+    tests/fixtures/check/<case>/: inputs that get past the loader (lists, templates,
+    suppression files); `error` is the exact standard error of `blast check`.
+    """
+
+    def assert_refused(self, d, expected):
+        p = harness.run_blast("check", "campaign.yml", cwd=d)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stderr, expected)
+        # send refuses the same input the same way, before connecting anywhere
+        p = harness.run_blast("send", "campaign.yml", "--report", os.devnull, cwd=d)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stderr.splitlines()[0], expected.splitlines()[0])
+
+    def test_invalid_campaigns(self):
+        names = cases(INVALID)
+        self.assertGreaterEqual(len(names), 30)
+        for case in names:
             with self.subTest(case=case):
                 d = os.path.join(INVALID, case)
                 with open(os.path.join(d, "error"), encoding="utf-8") as f:
+                    text = f.read()
+                self.assertNotIn("\n", text.rstrip("\n"), "one message, one line")
+                self.assertFalse(text.startswith("blast: "))
+                self.assertTrue(text.startswith("campaign.yml:"), text)
+                self.assert_refused(d, "blast: " + text.rstrip("\n") + "\n")
+
+    def test_check_cases(self):
+        names = cases(CHECK)
+        self.assertGreaterEqual(len(names), 12)
+        for case in names:
+            with self.subTest(case=case):
+                d = os.path.join(CHECK, case)
+                with open(os.path.join(d, "error"), encoding="utf-8") as f:
                     expected = f.read()
-                p = harness.run_blast("check", "campaign.yml", cwd=d)
-                self.assertEqual(p.returncode, 2, p.stderr)
-                self.assertEqual(p.stderr, expected)
-                # send refuses the same input the same way, before connecting anywhere
-                p = harness.run_blast("send", "campaign.yml", "--report", os.devnull, cwd=d)
-                self.assertEqual(p.returncode, 2, p.stderr)
-                self.assertEqual(p.stderr.splitlines()[0], expected.splitlines()[0])
+                self.assertTrue(expected.startswith("blast: "), expected)
+                self.assert_refused(d, expected)
 
 
 class Generated(unittest.TestCase):

@@ -1,0 +1,998 @@
+/*
+ * test_mime - header fields (folding, RFC 2047 encoded words, injection), mailbox
+ * headers, quoted-printable bodies, whole messages and their CRLF discipline.
+ * Encoded words and quoted-printable are decoded here, independently of mime.c,
+ * and compared with the original text.
+ */
+#include "../../core/mime.h"
+#include "../../core/text.h"
+#include "../../core/timeutil.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- independent decoders ------------------------------------------------------------ */
+
+static int b64_value(char c)
+{
+    const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *p = c != '\0' ? strchr(alphabet, c) : NULL;
+
+    return p != NULL ? (int)(p - alphabet) : -1;
+}
+
+/* Strict base64 (RFC 4648 §4, padded) of in[0..len) appended to out. */
+static void b64_decode(const char *in, size_t len, struct buf *out)
+{
+    size_t i;
+
+    cr_assert_eq(len % 4, 0, "base64 length %zu is not a multiple of 4", len);
+    for (i = 0; i < len; i += 4) {
+        int a = b64_value(in[i]), b = b64_value(in[i + 1]);
+        int c = in[i + 2] == '=' ? 0 : b64_value(in[i + 2]);
+        int d = in[i + 3] == '=' ? 0 : b64_value(in[i + 3]);
+        unsigned v;
+
+        cr_assert(a >= 0 && b >= 0 && c >= 0 && d >= 0, "bad base64 '%.*s'", 4, in + i);
+        cr_assert(in[i + 2] != '=' || in[i + 3] == '=', "bad padding");
+        cr_assert(i + 4 == len || (in[i + 2] != '=' && in[i + 3] != '='), "padding inside");
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
+        buf_putc(out, (char)(v >> 16));
+        if (in[i + 2] != '=')
+            buf_putc(out, (char)(v >> 8 & 0xFF));
+        if (in[i + 3] != '=')
+            buf_putc(out, (char)(v & 0xFF));
+    }
+}
+
+/*
+ * Unfold one header field (RFC 5322 §2.2.3: remove each CRLF before WSP) and
+ * return its value after "Name: ". The field must be the whole of h.
+ */
+static void unfold(const char *h, const char *name, struct buf *value)
+{
+    size_t n = strlen(name), len = strlen(h), i;
+
+    cr_assert_eq(strncmp(h, name, n), 0, "field does not start with %s: %s", name, h);
+    cr_assert_eq(strncmp(h + n, ": ", 2), 0);
+    cr_assert_geq(len, 2);
+    cr_assert_eq(strcmp(h + len - 2, "\r\n"), 0, "the field ends in CRLF");
+    buf_init(value);
+    for (i = n + 2; i < len - 2; i++) {
+        if (h[i] == '\r') {
+            cr_assert_eq(h[i + 1], '\n', "bare CR in %s", h);
+            cr_assert(h[i + 2] == ' ' || h[i + 2] == '\t', "CRLF not followed by WSP: %s", h);
+            i++;
+            continue;
+        }
+        cr_assert_neq(h[i], '\n', "bare LF in %s", h);
+        buf_putc(value, h[i]);
+    }
+    buf_puts(value, "");
+}
+
+/*
+ * Decode an unfolded unstructured value made of RFC 2047 B-encoded words
+ * separated by linear whitespace (which §6.2 says to drop between words), and
+ * check that every word is at most 75 characters and decodes to whole UTF-8
+ * characters.
+ */
+static void decode_words(const char *v, struct buf *out)
+{
+    const char *p = v;
+    int words = 0;
+
+    buf_init(out);
+    while (*p != '\0') {
+        const char *start, *end;
+        struct buf part = BUF_INIT;
+
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '\0')
+            break;
+        cr_assert_eq(strncmp(p, "=?UTF-8?B?", 10), 0, "not an encoded word at '%s'", p);
+        start = p + 10;
+        end = strstr(start, "?=");
+        cr_assert_not_null(end, "unterminated encoded word");
+        cr_assert_leq((size_t)(end + 2 - p), 75, "encoded word of %zu characters",
+                      (size_t)(end + 2 - p));
+        b64_decode(start, (size_t)(end - start), &part);
+        cr_assert(text_utf8_valid(part.data, part.len), "a word splits a UTF-8 character");
+        buf_append(out, part.data, part.len);
+        buf_free(&part);
+        p = end + 2;
+        words++;
+    }
+    buf_puts(out, "");
+    cr_assert_gt(words, 0);
+}
+
+/* Every line of h (CRLF-separated) is at most max characters. */
+static void assert_lines_at_most(const char *h, size_t max)
+{
+    const char *p = h, *eol;
+
+    while ((eol = strstr(p, "\r\n")) != NULL) {
+        cr_assert_leq((size_t)(eol - p), max, "line of %zu characters: '%.*s'", (size_t)(eol - p),
+                      (int)(eol - p), p);
+        p = eol + 2;
+    }
+    cr_assert_leq(strlen(p), max);
+}
+
+/* No bare CR, no bare LF, and (unless empty) the text ends in CRLF. */
+static void assert_crlf_only(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '\r')
+            cr_assert(i + 1 < len && s[i + 1] == '\n', "bare CR at byte %zu", i);
+        if (s[i] == '\n')
+            cr_assert(i > 0 && s[i - 1] == '\r', "bare LF at byte %zu", i);
+    }
+    if (len > 0)
+        cr_assert(len >= 2 && s[len - 2] == '\r' && s[len - 1] == '\n', "does not end in CRLF");
+}
+
+/* Lines after the first that start a new field (not a continuation). */
+static int field_starts(const char *h)
+{
+    const char *p = h;
+    int n = 1;
+
+    while ((p = strstr(p, "\r\n")) != NULL) {
+        p += 2;
+        if (*p != '\0' && *p != ' ' && *p != '\t')
+            n++;
+    }
+    return n;
+}
+
+static void header_text(const char *name, const char *value, struct buf *out)
+{
+    buf_init(out);
+    cr_assert_eq(mime_header_text(out, name, value, strlen(value)), 0);
+    cr_assert_not_null(out->data);
+}
+
+/* ---- mime_header_text ---------------------------------------------------------------- */
+
+Test(mime, short_ascii_subject_is_copied)
+{
+    struct buf h;
+
+    header_text("Subject", "Your November update", &h);
+    cr_assert_str_eq(h.data, "Subject: Your November update\r\n");
+    buf_free(&h);
+}
+
+Test(mime, long_ascii_subject_is_folded_at_spaces)
+{
+    static const char value[] =
+        "This is a rather long subject line that goes on and on, well past the seventy-eight "
+        "characters that RFC 5322 recommends, so that it must be folded more than once to fit";
+    struct buf h, v;
+
+    header_text("Subject", value, &h);
+    cr_assert_eq(field_starts(h.data), 1, "folding never starts a new field");
+    assert_lines_at_most(h.data, MIME_LINE_SOFT);
+    cr_assert_not_null(strstr(h.data, "\r\n "), "the value was folded");
+    unfold(h.data, "Subject", &v);
+    cr_assert_str_eq(v.data, value, "unfolding gives the value back");
+    buf_free(&v);
+    buf_free(&h);
+}
+
+/*
+ * The value a reader gets back from one header field: unfolded, and decoded when
+ * it is made of encoded words.
+ */
+static void value_of(const char *h, const char *name, struct buf *out)
+{
+    struct buf v;
+
+    unfold(h, name, &v);
+    if (strncmp(v.data, "=?UTF-8?B?", 10) == 0) {
+        decode_words(v.data, out);
+        buf_free(&v);
+    } else {
+        *out = v;
+    }
+}
+
+Test(mime, folding_never_makes_a_whitespace_only_line)
+{
+    /* RFC 5322 §3.2.2: FWS is WSP before and after one CRLF and is followed by text; a
+     * folded line of nothing but white space is not a header line */
+    char value[300], shown[1024] = "";
+    struct buf h, v;
+    const char *p;
+    bool blank = false, same;
+
+    memset(value, ' ', sizeof value);
+    value[0] = 'a';
+    value[sizeof value - 2] = 'b';
+    value[sizeof value - 1] = '\0';
+    header_text("Subject", value, &h);
+    for (p = h.data; (p = strstr(p, "\r\n")) != NULL && p[2] != '\0'; p += 2) {
+        const char *next = strstr(p + 2, "\r\n");
+        if (next != NULL && p + 2 + strspn(p + 2, " \t") >= next)
+            blank = true;
+    }
+    snprintf(shown, sizeof shown, "%s", h.data);
+    value_of(h.data, "Subject", &v);
+    same = strcmp(v.data, value) == 0;
+    buf_free(&v);
+    buf_free(&h);
+    cr_assert(same, "a reader gets the value back:\n%s", shown);
+    cr_assert_not(blank, "a continuation line of only white space:\n%s", shown);
+}
+
+Test(mime, runs_of_spaces_are_kept_by_encoded_words)
+{
+    /* folding may only happen at a single space; a run of them is carried exactly */
+    static const char value[] = "two  spaces";
+    struct buf h, v;
+
+    header_text("Subject", value, &h);
+    cr_assert_eq(strncmp(h.data, "Subject: =?UTF-8?B?", 19), 0, "%s", h.data);
+    value_of(h.data, "Subject", &v);
+    cr_assert_str_eq(v.data, value);
+    buf_free(&v);
+    buf_free(&h);
+}
+
+Test(mime, long_ascii_word_without_spaces_is_kept_whole)
+{
+    /* a word too long to fit a line cannot be folded: encoded words carry it exactly,
+     * within the recommended line length */
+    char value[200];
+    struct buf h, v;
+
+    memset(value, 'x', 150);
+    value[150] = '\0';
+    header_text("Subject", value, &h);
+    assert_lines_at_most(h.data, MIME_LINE_SOFT);
+    cr_assert_eq(field_starts(h.data), 1);
+    value_of(h.data, "Subject", &v);
+    cr_assert_str_eq(v.data, value);
+    buf_free(&v);
+    buf_free(&h);
+}
+
+Test(mime, non_ascii_subject_becomes_encoded_words)
+{
+    static const char value[] = "René, your update from Zürich";
+    struct buf h, v, d;
+
+    header_text("Subject", value, &h);
+    cr_assert_eq(strncmp(h.data, "Subject: =?UTF-8?B?", 19), 0, "%s", h.data);
+    for (size_t i = 0; i < h.len; i++)
+        cr_assert_lt((unsigned char)h.data[i], 0x80, "the header is ASCII");
+    unfold(h.data, "Subject", &v);
+    decode_words(v.data, &d);
+    cr_assert_str_eq(d.data, value);
+    buf_free(&d);
+    buf_free(&v);
+    buf_free(&h);
+}
+
+Test(mime, known_encoded_word)
+{
+    struct buf h;
+
+    /* base64("Café") = "Q2Fmw6k=" */
+    header_text("Subject", "Café", &h);
+    cr_assert_str_eq(h.data, "Subject: =?UTF-8?B?Q2Fmw6k=?=\r\n");
+    buf_free(&h);
+}
+
+Test(mime, long_non_ascii_subject_splits_into_short_words_and_lines)
+{
+    /* Cyrillic (2 bytes), CJK (3 bytes) and emoji (4 bytes): splits must fall between them */
+    static const char value[] = "Здравствуйте, дорогой читатель! Вот ваши новости за ноябрь 😀🎉 "
+                                "日本語のテキストも含まれています。 Ελληνικά κείμενα επίσης. "
+                                "Und noch ein bisschen Deutsch: Grüße aus Köln 🌍 — fin.";
+    struct buf h, v, d;
+    const char *p;
+    int words = 0;
+
+    header_text("Subject", value, &h);
+    assert_lines_at_most(h.data, MIME_LINE_SOFT);
+    cr_assert_eq(field_starts(h.data), 1);
+    for (p = h.data; (p = strstr(p, "=?UTF-8?B?")) != NULL; p++)
+        words++;
+    cr_assert_gt(words, 3, "a long value takes several words");
+    unfold(h.data, "Subject", &v);
+    decode_words(v.data, &d);
+    cr_assert_str_eq(d.data, value);
+    buf_free(&d);
+    buf_free(&v);
+    buf_free(&h);
+}
+
+Test(mime, encoded_words_fit_after_a_long_field_name)
+{
+    static const char value[] = "Grüße aus Köln und Zürich und überall sonst auf der Welt";
+    struct buf h, v, d;
+
+    header_text("X-A-Very-Long-Header-Field-Name-That-Takes-Most-Of-The-Line-Already", value, &h);
+    assert_lines_at_most(h.data, MIME_LINE_SOFT);
+    unfold(h.data, "X-A-Very-Long-Header-Field-Name-That-Takes-Most-Of-The-Line-Already", &v);
+    decode_words(v.data, &d);
+    cr_assert_str_eq(d.data, value);
+    buf_free(&d);
+    buf_free(&v);
+    buf_free(&h);
+}
+
+Test(mime, text_that_looks_encoded_is_encoded)
+{
+    static const char value[] = "Plain ASCII with =?UTF-8?B?SGk=?= inside";
+    struct buf h, v, d;
+
+    header_text("Subject", value, &h);
+    unfold(h.data, "Subject", &v);
+    decode_words(v.data, &d);
+    cr_assert_str_eq(d.data, value, "a reader decoding words gets the literal text back");
+    buf_free(&d);
+    buf_free(&v);
+    buf_free(&h);
+}
+
+Test(mime, crlf_in_a_subject_never_starts_a_header)
+{
+    static const char nul[] = "Hello\r\n\0Bcc:\x1f\x7f victim@example.net";
+    static const char *const values[] = {
+        "Hello\r\nBcc: victim@example.net",
+        "Hello\nBcc: victim@example.net",
+        "Hello\rBcc: victim@example.net",
+        "Héllo\r\nBcc: victim@example.net",
+        "Hello\r\n\r\nbody injected",
+        "\r\nBcc: victim@example.net",
+        nul,
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof values / sizeof values[0]; i++) {
+        struct buf h;
+        size_t len = values[i] == nul ? sizeof nul - 1 : strlen(values[i]);
+
+        buf_init(&h);
+        cr_assert_eq(mime_header_text(&h, "Subject", values[i], len), 0);
+        assert_crlf_only(h.data, h.len);
+        cr_assert_eq(field_starts(h.data), 1, "case %zu: %s", i, h.data);
+        cr_assert_null(strstr(h.data, "\r\nBcc:"), "case %zu", i);
+        cr_assert_null(strstr(h.data, "\r\n\r\n"), "case %zu", i);
+        cr_assert_eq(memchr(h.data, '\0', h.len), NULL, "case %zu: NUL in the header", i);
+        for (size_t k = 0; k < h.len; k++)
+            if (h.data[k] != '\r' && h.data[k] != '\n')
+                cr_assert((unsigned char)h.data[k] >= 0x20 && h.data[k] != 0x7f,
+                          "case %zu: control character 0x%02x", i, (unsigned char)h.data[k]);
+        buf_free(&h);
+    }
+}
+
+Test(mime, control_characters_become_spaces)
+{
+    struct buf h;
+
+    /* a CRLF becomes one space, as when a folded line is unfolded */
+    header_text("Subject", "a\tb\r\nc\001d\ne\rf\177g", &h);
+    cr_assert_str_eq(h.data, "Subject: a b c d e f g\r\n");
+    buf_free(&h);
+}
+
+/* ---- mime_header_mailbox ------------------------------------------------------------- */
+
+static void mailbox(const char *text, struct address *a)
+{
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(address_parse_mailbox(text, a, &err), 0, "%s: %s", text, err.text);
+}
+
+static void header_mailbox(const char *name, const char *mbox, struct buf *out)
+{
+    struct address a;
+
+    mailbox(mbox, &a);
+    buf_init(out);
+    cr_assert_eq(mime_header_mailbox(out, name, &a), 0);
+    address_free(&a);
+}
+
+Test(mime, mailbox_without_display_name)
+{
+    struct buf h;
+
+    header_mailbox("To", "ada@example.com", &h);
+    cr_assert_str_eq(h.data, "To: ada@example.com\r\n");
+    buf_free(&h);
+}
+
+Test(mime, mailbox_with_plain_name)
+{
+    struct buf h;
+
+    header_mailbox("From", "Acme News <news@acme.example>", &h);
+    cr_assert_str_eq(h.data, "From: Acme News <news@acme.example>\r\n");
+    buf_free(&h);
+}
+
+Test(mime, mailbox_name_with_specials_is_quoted)
+{
+    struct buf h;
+
+    header_mailbox("To", "\"Lovelace, Ada\" <ada@example.com>", &h);
+    cr_assert_str_eq(h.data, "To: \"Lovelace, Ada\" <ada@example.com>\r\n");
+    buf_free(&h);
+
+    header_mailbox("To", "\"Ada \\\"AL\\\" L. \\\\ Co\" <ada@example.com>", &h);
+    cr_assert_str_eq(h.data, "To: \"Ada \\\"AL\\\" L. \\\\ Co\" <ada@example.com>\r\n");
+    buf_free(&h);
+
+    header_mailbox("To", "\"Acme (News) <Team>\" <news@acme.example>", &h);
+    cr_assert_str_eq(h.data, "To: \"Acme (News) <Team>\" <news@acme.example>\r\n");
+    buf_free(&h);
+}
+
+Test(mime, mailbox_with_non_ascii_name_is_encoded)
+{
+    struct buf h, d;
+    const char *lt, *start, *end;
+
+    header_mailbox("To", "René Descartes <rene@example.com>", &h);
+    for (size_t i = 0; i < h.len; i++)
+        cr_assert_lt((unsigned char)h.data[i], 0x80, "the header is ASCII: %s", h.data);
+    cr_assert_eq(strncmp(h.data, "To: =?UTF-8?B?", 14), 0, "%s", h.data);
+    lt = strstr(h.data, " <rene@example.com>\r\n");
+    cr_assert_not_null(lt, "the address stays whole: %s", h.data);
+    cr_assert_eq(strcmp(lt, " <rene@example.com>\r\n"), 0);
+    start = h.data + 4;
+    end = lt;
+    {
+        char words[512];
+        snprintf(words, sizeof words, "%.*s", (int)(end - start), start);
+        decode_words(words, &d);
+    }
+    cr_assert_str_eq(d.data, "René Descartes");
+    buf_free(&d);
+    buf_free(&h);
+}
+
+Test(mime, mailbox_with_idn_uses_the_a_label)
+{
+    struct buf h;
+
+    header_mailbox("To", "Ivan <ivan@пример.рф>", &h);
+    cr_assert_str_eq(h.data, "To: Ivan <ivan@xn--e1afmkfd.xn--p1ai>\r\n");
+    buf_free(&h);
+}
+
+Test(mime, mailbox_keeps_a_long_address_on_one_line)
+{
+    struct buf h;
+    const char *lt;
+
+    header_mailbox("Reply-To",
+                   "The Very Long Display Name Of The Acme Corporation Newsletter Team "
+                   "<newsletter-replies-department@mail.acme-corporation.example>",
+                   &h);
+    assert_lines_at_most(h.data, MIME_LINE_SOFT);
+    assert_crlf_only(h.data, h.len);
+    lt = strchr(h.data, '<');
+    cr_assert_not_null(lt);
+    cr_assert_null(memchr(lt, '\n', strlen(lt) - 1), "no fold inside <...>: %s", h.data);
+    buf_free(&h);
+}
+
+/* ---- quoted-printable ---------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* RFC 2045 §6.7 decoding: "=" CRLF is a soft break, "=XX" (upper-case hex) a byte. */
+static void qp_decode(const char *in, size_t len, struct buf *out)
+{
+    size_t i;
+
+    buf_init(out);
+    for (i = 0; i < len; i++) {
+        if (in[i] != '=') {
+            buf_putc(out, in[i]);
+            continue;
+        }
+        if (i + 2 < len && in[i + 1] == '\r' && in[i + 2] == '\n') {
+            i += 2;
+            continue;
+        }
+        cr_assert_lt(i + 2, len, "truncated escape");
+        cr_assert(hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0, "bad escape '%.3s'", in + i);
+        buf_putc(out, (char)(hexval(in[i + 1]) << 4 | hexval(in[i + 2])));
+        i += 2;
+    }
+    buf_puts(out, "");
+}
+
+/* The encoder's promises: CRLF lines of at most 76, no trailing whitespace, only printable. */
+static void assert_qp_shape(const struct buf *q)
+{
+    size_t i, col = 0;
+
+    assert_crlf_only(q->data, q->len > 0 && q->data[q->len - 1] == '\n' ? q->len : 0);
+    for (i = 0; i < q->len; i++) {
+        char c = q->data[i];
+        if (c == '\r') {
+            cr_assert(i == 0 || (q->data[i - 1] != ' ' && q->data[i - 1] != '\t'),
+                      "whitespace before a line end at byte %zu", i);
+            continue;
+        }
+        if (c == '\n') {
+            col = 0;
+            continue;
+        }
+        cr_assert((c >= 33 && c <= 126) || c == ' ' || c == '\t', "byte 0x%02x in QP output",
+                  (unsigned char)c);
+        col++;
+        cr_assert_leq(col, 76, "QP line longer than 76 at byte %zu", i);
+    }
+    if (q->len > 0)
+        cr_assert(q->data[q->len - 1] != ' ' && q->data[q->len - 1] != '\t');
+}
+
+static void qp(const char *in, size_t len, struct buf *out)
+{
+    buf_init(out);
+    cr_assert_eq(mime_qp_encode(out, in, len), 0);
+    if (out->data == NULL)
+        buf_puts(out, "");
+}
+
+/* Input with its line ends normalised to CRLF (LF alone and CRLF; a lone CR is data). */
+static void crlf_normalise(const char *in, size_t len, struct buf *out)
+{
+    size_t i;
+
+    buf_init(out);
+    for (i = 0; i < len; i++) {
+        if (in[i] == '\n' && (i == 0 || in[i - 1] != '\r'))
+            buf_putc(out, '\r');
+        buf_putc(out, in[i]);
+    }
+    buf_puts(out, "");
+}
+
+static void qp_round_trip(const char *in, size_t len)
+{
+    struct buf q, d, want;
+
+    qp(in, len, &q);
+    assert_qp_shape(&q);
+    qp_decode(q.data, q.len, &d);
+    crlf_normalise(in, len, &want);
+    cr_assert_eq(d.len, want.len, "round trip length %zu, expected %zu", d.len, want.len);
+    cr_assert_eq(memcmp(d.data, want.data, d.len), 0, "round trip differs");
+    buf_free(&want);
+    buf_free(&d);
+    buf_free(&q);
+}
+
+Test(mime, qp_plain_text_is_unchanged)
+{
+    struct buf q;
+
+    qp("Hello, world!\r\nSecond line.\r\n", 29, &q);
+    cr_assert_str_eq(q.data, "Hello, world!\r\nSecond line.\r\n");
+    buf_free(&q);
+}
+
+Test(mime, qp_encodes_equals_and_non_ascii)
+{
+    struct buf q;
+
+    qp("a=b café", strlen("a=b café"), &q);
+    cr_assert_str_eq(q.data, "a=3Db caf=C3=A9");
+    buf_free(&q);
+}
+
+Test(mime, qp_encodes_trailing_whitespace)
+{
+    struct buf q;
+
+    qp("trailing space \nand tab\t\r\nend ", strlen("trailing space \nand tab\t\r\nend "), &q);
+    cr_assert_str_eq(q.data, "trailing space=20\r\nand tab=09\r\nend=20");
+    buf_free(&q);
+}
+
+Test(mime, qp_lone_cr_is_data)
+{
+    struct buf q;
+
+    qp("a\rb\r\nc\r", 7, &q);
+    cr_assert_str_eq(q.data, "a=0Db\r\nc=0D");
+    buf_free(&q);
+}
+
+Test(mime, qp_lf_becomes_crlf)
+{
+    struct buf q;
+
+    qp("one\ntwo\n\nthree", 14, &q);
+    cr_assert_str_eq(q.data, "one\r\ntwo\r\n\r\nthree");
+    buf_free(&q);
+}
+
+Test(mime, qp_long_lines_get_soft_breaks)
+{
+    char in[1000];
+    struct buf q;
+
+    memset(in, 'a', sizeof in);
+    qp(in, sizeof in, &q);
+    assert_qp_shape(&q);
+    cr_assert_not_null(strstr(q.data, "=\r\n"), "soft line breaks");
+    buf_free(&q);
+    qp_round_trip(in, sizeof in);
+}
+
+Test(mime, qp_escapes_are_never_split)
+{
+    /* many 3-character escapes: a soft break must not fall inside one */
+    static const char in[] = "ééééééééééééééééééééééééééééééééééééééééééééééééééééé "
+                             "==================================================== end";
+    struct buf q;
+    const char *p;
+
+    qp(in, strlen(in), &q);
+    assert_qp_shape(&q);
+    for (p = q.data; (p = strchr(p, '=')) != NULL; p++) {
+        if (p[1] == '\r')
+            continue;
+        cr_assert(hexval(p[1]) >= 0 && hexval(p[2]) >= 0, "split escape at %zu",
+                  (size_t)(p - q.data));
+    }
+    buf_free(&q);
+    qp_round_trip(in, strlen(in));
+}
+
+Test(mime, qp_round_trip_of_awkward_text)
+{
+    static const char *const cases[] = {
+        "",
+        "x",
+        "line ending in space \r\nline ending in tab\t\nlast ",
+        "= at the start\n=\n==",
+        "a long line of words that will need a soft break somewhere around the seventy-sixth "
+        "column, and then another one later on because it keeps going and going and going",
+        "74 chars then a space xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx \nnext",
+        "exactly 76 characters xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\nnext",
+        "exactly 75 characters then = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx=\nnext",
+        "Ünïcödé ëvërÿwhérë ïn thïs lïnë whïch ïs lông énôügh tô nééd sévérål sôft bréåks",
+        ". a line starting with a dot\n.\n..\n",
+        "bare\rcr and \r\r\n and \n\r",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        qp_round_trip(cases[i], strlen(cases[i]));
+}
+
+Test(mime, qp_round_trip_of_every_byte)
+{
+    char in[512];
+    size_t i;
+
+    for (i = 0; i < sizeof in; i++)
+        in[i] = (char)(i % 256);
+    qp_round_trip(in, sizeof in);
+}
+
+Test(mime, seven_bit_clean)
+{
+    char long_line[1200];
+
+    cr_assert(mime_is_7bit_clean("plain\r\ntext\n", 12));
+    cr_assert(mime_is_7bit_clean("", 0));
+    cr_assert_not(mime_is_7bit_clean("caf\xc3\xa9", 5));
+    cr_assert_not(mime_is_7bit_clean("a\0b", 3));
+    cr_assert_not(mime_is_7bit_clean("bare\rcr", 7));
+    cr_assert_not(mime_is_7bit_clean("ends in cr\r", 11));
+    memset(long_line, 'a', sizeof long_line);
+    cr_assert(mime_is_7bit_clean(long_line, 998));
+    cr_assert_not(mime_is_7bit_clean(long_line, 999));
+}
+
+/* ---- Message-ID ---------------------------------------------------------------------- */
+
+Test(mime, message_id_shape_and_uniqueness)
+{
+    char a[128], b[128], small[16];
+
+    cr_assert_eq(mime_message_id("acme.example", a, sizeof a), 0);
+    cr_assert_eq(mime_message_id("acme.example", b, sizeof b), 0);
+    cr_assert_eq(a[0], '<');
+    cr_assert_eq(a[strlen(a) - 1], '>');
+    cr_assert_not_null(strstr(a, "@acme.example>"));
+    cr_assert_str_neq(a, b);
+    cr_assert_eq(strcspn(a, " \t\r\n\"()[],;:\\"), strlen(a), "an RFC 5322 msg-id: %s", a);
+    cr_assert_eq(mime_message_id("acme.example", small, sizeof small), BLAST_EINVAL);
+}
+
+/* ---- whole messages ------------------------------------------------------------------ */
+
+struct fixture {
+    struct address from, to, reply_to;
+    struct mime_message m;
+    char id[128];
+};
+
+static void setup(struct fixture *f, const char *subject, const char *text, const char *html)
+{
+    memset(f, 0, sizeof *f);
+    mailbox("Acme News <news@acme.example>", &f->from);
+    mailbox("Ada Lovelace <ada@example.com>", &f->to);
+    mailbox("Acme Help <help@acme.example>", &f->reply_to);
+    cr_assert_eq(mime_message_id("acme.example", f->id, sizeof f->id), 0);
+    f->m.from = &f->from;
+    f->m.to = &f->to;
+    f->m.subject = subject;
+    f->m.subject_len = strlen(subject);
+    f->m.text = text;
+    f->m.text_len = text != NULL ? strlen(text) : 0;
+    f->m.html = html;
+    f->m.html_len = html != NULL ? strlen(html) : 0;
+    f->m.message_id = f->id;
+    f->m.date = (time_t)1700000000;
+}
+
+static void teardown(struct fixture *f)
+{
+    address_free(&f->from);
+    address_free(&f->to);
+    address_free(&f->reply_to);
+}
+
+static void build(const struct mime_message *m, struct buf *out)
+{
+    struct blast_error err;
+
+    buf_init(out);
+    blast_error_clear(&err);
+    cr_assert_eq(mime_build(m, out, &err), 0, "%s", err.text);
+    cr_assert_not_null(out->data);
+}
+
+/* The header block (up to and including the blank line) and where the body starts. */
+static const char *body_of(const struct buf *msg)
+{
+    const char *p = strstr(msg->data, "\r\n\r\n");
+
+    cr_assert_not_null(p, "no blank line after the headers");
+    return p + 4;
+}
+
+/* True when a line of the header block starts with line. */
+static bool has_header(const struct buf *msg, const char *line)
+{
+    const char *body = body_of(msg), *p = msg->data;
+    size_t n = strlen(line);
+
+    while (p < body) {
+        if (strncmp(p, line, n) == 0)
+            return true;
+        p = strstr(p, "\r\n") + 2;
+    }
+    return false;
+}
+
+static void assert_message_discipline(const struct buf *msg)
+{
+    assert_crlf_only(msg->data, msg->len);
+    assert_lines_at_most(msg->data, MIME_LINE_HARD);
+    cr_assert_null(memchr(msg->data, '\0', msg->len), "NUL in the message");
+}
+
+Test(mime, text_only_message)
+{
+    struct fixture f;
+    struct buf msg;
+
+    setup(&f, "Your update", "Hello Ada,\nthis is plain text.\n", NULL);
+    f.m.reply_to = &f.reply_to;
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    cr_assert(has_header(&msg, "Date: "));
+    cr_assert(has_header(&msg, "From: Acme News <news@acme.example>\r\n"));
+    cr_assert(has_header(&msg, "To: Ada Lovelace <ada@example.com>\r\n"));
+    cr_assert(has_header(&msg, "Reply-To: Acme Help <help@acme.example>\r\n"));
+    cr_assert(has_header(&msg, "Subject: Your update\r\n"));
+    {
+        char line[200];
+        snprintf(line, sizeof line, "Message-ID: %s\r\n", f.id);
+        cr_assert(has_header(&msg, line));
+    }
+    cr_assert(has_header(&msg, "MIME-Version: 1.0\r\n"));
+    cr_assert(has_header(&msg, "Content-Type: text/plain; charset=utf-8\r\n"));
+    cr_assert(has_header(&msg, "Content-Transfer-Encoding: 7bit\r\n"));
+    cr_assert_null(strstr(msg.data, "multipart"));
+    cr_assert_str_eq(body_of(&msg), "Hello Ada,\r\nthis is plain text.\r\n");
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, date_header_is_rfc5322)
+{
+    struct fixture f;
+    struct buf msg;
+    char want[80];
+
+    setup(&f, "s", "t", NULL);
+    build(&f.m, &msg);
+    timeutil_rfc5322(f.m.date, want + 6, sizeof want - 6);
+    memcpy(want, "Date: ", 6);
+    cr_assert(has_header(&msg, want), "%s", msg.data);
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, html_only_message)
+{
+    struct fixture f;
+    struct buf msg;
+
+    setup(&f, "Your update", NULL, "<p>Hello <b>Ada</b></p>\n");
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    cr_assert(has_header(&msg, "Content-Type: text/html; charset=utf-8\r\n"));
+    cr_assert_null(strstr(msg.data, "text/plain"));
+    cr_assert_null(strstr(msg.data, "multipart"));
+    cr_assert_str_eq(body_of(&msg), "<p>Hello <b>Ada</b></p>\r\n");
+    cr_assert_null(strstr(msg.data, "Reply-To:"), "no Reply-To unless given");
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, non_ascii_body_is_quoted_printable)
+{
+    struct fixture f;
+    struct buf msg, d;
+    static const char text[] = "Grüße aus Köln, René!\nA line = with an equals sign.\n";
+
+    setup(&f, "Grüße", text, NULL);
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    cr_assert(has_header(&msg, "Content-Transfer-Encoding: quoted-printable\r\n"));
+    for (size_t i = 0; i < msg.len; i++)
+        cr_assert_lt((unsigned char)msg.data[i], 0x80, "8-bit byte at %zu", i);
+    qp_decode(body_of(&msg), strlen(body_of(&msg)), &d);
+    cr_assert_str_eq(d.data, "Grüße aus Köln, René!\r\nA line = with an equals sign.\r\n");
+    buf_free(&d);
+    buf_free(&msg);
+    teardown(&f);
+}
+
+/* The boundary parameter of a multipart message. */
+static void boundary_of(const struct buf *msg, char *out, size_t size)
+{
+    const char *p = strstr(msg->data, "boundary=\""), *end;
+
+    cr_assert_not_null(p, "no boundary parameter");
+    p += 10;
+    end = strchr(p, '"');
+    cr_assert_not_null(end);
+    cr_assert_lt((size_t)(end - p), size);
+    cr_assert_leq((size_t)(end - p), 70, "RFC 2046 §5.1.1: at most 70 characters");
+    cr_assert_gt(end - p, 0);
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    const char *p = hay;
+
+    while ((p = strstr(p, needle)) != NULL) {
+        n++;
+        p += strlen(needle);
+    }
+    return n;
+}
+
+Test(mime, text_and_html_make_multipart_alternative)
+{
+    static const char text[] = "Hello Ada,\n--\nnot a boundary, just a signature\n";
+    static const char html[] = "<p>Hello Ada</p>\n<p>--=_blast_ looks like ours</p>\n";
+    struct fixture f;
+    struct buf msg;
+    char boundary[128], delim[160], close[160];
+    const char *tp, *hp, *end;
+
+    setup(&f, "Both", text, html);
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    cr_assert(has_header(&msg, "Content-Type: multipart/alternative;"));
+    boundary_of(&msg, boundary, sizeof boundary);
+    cr_assert_null(strstr(text, boundary), "the boundary occurs in the text");
+    cr_assert_null(strstr(html, boundary), "the boundary occurs in the HTML");
+
+    snprintf(delim, sizeof delim, "\r\n--%s\r\n", boundary);
+    snprintf(close, sizeof close, "\r\n--%s--\r\n", boundary);
+    cr_assert_eq(count(msg.data, delim), 2, "two parts");
+    cr_assert_eq(count(msg.data, close), 1, "one close delimiter");
+    end = strstr(msg.data, close);
+    cr_assert_eq(strcmp(end, close), 0, "the close delimiter ends the message");
+    tp = strstr(msg.data, "Content-Type: text/plain; charset=utf-8\r\n");
+    hp = strstr(msg.data, "Content-Type: text/html; charset=utf-8\r\n");
+    cr_assert_not_null(tp);
+    cr_assert_not_null(hp);
+    cr_assert_lt(tp, hp, "RFC 2046 §5.1.4: the richest alternative comes last");
+    cr_assert_gt(tp, strstr(msg.data, delim), "parts follow the first delimiter");
+    cr_assert_not_null(strstr(msg.data, "Hello Ada,\r\n--\r\nnot a boundary"));
+    cr_assert_not_null(strstr(msg.data, "<p>Hello Ada</p>\r\n"));
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, crlf_discipline_with_messy_bodies)
+{
+    static const char text[] =
+        "lf\nbare cr\rcrlf\r\nmixed\n\r\n\r.\n.leading dot\nno final newline";
+    static const char html[] = "<p>\r\r\n\n</p>";
+    struct fixture f;
+    struct buf msg;
+
+    setup(&f, "Messy\r\nBcc: x@example.net", text, html);
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    cr_assert_null(strstr(msg.data, "\r\nBcc:"));
+    buf_free(&msg);
+    teardown(&f);
+
+    setup(&f, "s", text, NULL);
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, long_body_lines_stay_within_998)
+{
+    char text[3000];
+    struct fixture f;
+    struct buf msg;
+
+    memset(text, 'w', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    setup(&f, "s", text, NULL);
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, a_message_needs_a_body)
+{
+    struct fixture f;
+    struct buf msg = BUF_INIT;
+    struct blast_error err;
+
+    setup(&f, "s", NULL, NULL);
+    blast_error_clear(&err);
+    cr_assert_eq(mime_build(&f.m, &msg, &err), BLAST_EINVAL);
+    cr_assert_str_not_empty(err.text);
+    buf_free(&msg);
+    teardown(&f);
+}

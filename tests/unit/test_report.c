@@ -1,0 +1,547 @@
+/*
+ * test_report - the JSON delivery report: read back with jansson, recipients in
+ * order, the summary counts, and the atomic finish (commit replaces, abort and
+ * failures leave the previous report and no temporary file).
+ */
+#include "../../core/report.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <dirent.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/*
+ * The scratch directory of the running test, made fresh under /tmp (Criterion
+ * runs each test in its own process). Tests that make one name scratch_remove as
+ * their .fini, so it goes away even when an assertion fails half-way.
+ */
+static char scratch_dir[64];
+
+static const char *scratch_make(void)
+{
+    snprintf(scratch_dir, sizeof scratch_dir, "/tmp/blast-unit-XXXXXX");
+    cr_assert_not_null(mkdtemp(scratch_dir), "mkdtemp: %s", strerror(errno));
+    return scratch_dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void scratch_remove(void)
+{
+    if (scratch_dir[0] != '\0')
+        nftw(scratch_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    scratch_dir[0] = '\0';
+}
+
+struct scratch {
+    char dir[64];
+    char path[128];
+};
+
+static void scratch_new(struct scratch *s)
+{
+    snprintf(s->dir, sizeof s->dir, "%s", scratch_make());
+    snprintf(s->path, sizeof s->path, "%s/report.json", s->dir);
+}
+
+/* Number of entries in the scratch directory (besides . and ..). */
+static int entries(const struct scratch *s)
+{
+    DIR *d = opendir(s->dir);
+    struct dirent *e;
+    int n = 0;
+
+    cr_assert_not_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void scratch_free(struct scratch *s)
+{
+    unlink(s->path);
+    cr_assert_eq(rmdir(s->dir), 0, "%s left files behind", s->dir);
+}
+
+static const struct report_info info = {"november-news", "campaigns/november.yml", false, NULL};
+
+static struct report *open_ok(const char *path, const struct report_info *ri)
+{
+    struct report *r = NULL;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(report_open(path, ri, &r, &err), 0, "%s", err.text);
+    cr_assert_not_null(r);
+    return r;
+}
+
+static void add_ok(struct report *r, const struct report_entry *e)
+{
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(report_add(r, e, &err), 0, "%s", err.text);
+}
+
+static void commit_ok(struct report *r)
+{
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(report_commit(r, &err), 0, "%s", err.text);
+}
+
+static json_t *load(const char *path)
+{
+    json_error_t jerr;
+    json_t *j = json_load_file(path, 0, &jerr);
+
+    cr_assert_not_null(j, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+    return j;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+
+    cr_assert_not_null(f);
+    fputs(text, f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static json_int_t int_at(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+
+    cr_assert(json_is_integer(v), "'%s' is not an integer", key);
+    return json_integer_value(v);
+}
+
+static const char *str_at(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+
+    cr_assert(json_is_string(v), "'%s' is not a string", key);
+    return json_string_value(v);
+}
+
+/* Three recipients: delivered and failed through relay-a, one invalid never sent. */
+static void add_three(struct report *r)
+{
+    struct report_entry e;
+
+    memset(&e, 0, sizeof e);
+    e.email = "ada@Example.COM";
+    e.row = 1;
+    e.status = REPORT_DELIVERED;
+    e.code = 250;
+    e.enhanced = "2.0.0";
+    e.reply = "Ok: queued as ABC123";
+    e.step = "end of data";
+    e.relay = "relay-a";
+    e.attempts = 1;
+    e.message_id = "<1.2@acme.example>";
+    e.queue_id = "ABC123";
+    e.size = 4096;
+    e.first.sec = 1700000000;
+    e.first.usec = 250000;
+    e.last = e.first;
+    add_ok(r, &e);
+
+    memset(&e, 0, sizeof e);
+    e.email = "nobody@example.org";
+    e.row = 2;
+    e.status = REPORT_FAILED;
+    e.code = 550;
+    e.enhanced = "5.1.1";
+    e.reply = "<nobody@example.org>: Recipient address rejected";
+    e.step = "RCPT TO";
+    e.relay = "relay-a";
+    e.attempts = 1;
+    e.first.sec = 1700000001;
+    e.last.sec = 1700000001;
+    add_ok(r, &e);
+
+    memset(&e, 0, sizeof e);
+    e.email = "not-an-address";
+    e.row = 3;
+    e.status = REPORT_INVALID;
+    e.detail = "invalid address 'not-an-address': no '@'";
+    add_ok(r, &e);
+}
+
+Test(report, document_parses_with_schema_campaign_and_recipients, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    json_t *j, *recips, *o, *campaign;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    add_three(r);
+    commit_ok(r);
+    j = load(s.path);
+
+    cr_assert_eq(int_at(j, "schema_version"), REPORT_SCHEMA_VERSION);
+    campaign = json_object_get(j, "campaign");
+    cr_assert(json_is_object(campaign));
+    cr_assert_str_eq(str_at(campaign, "name"), "november-news");
+    cr_assert_str_eq(str_at(campaign, "file"), "campaigns/november.yml");
+    cr_assert(json_is_false(json_object_get(campaign, "dry_run")));
+
+    recips = json_object_get(j, "recipients");
+    cr_assert(json_is_array(recips));
+    cr_assert_eq(json_array_size(recips), 3);
+
+    o = json_array_get(recips, 0);
+    cr_assert_str_eq(str_at(o, "email"), "ada@Example.COM");
+    cr_assert_eq(int_at(o, "row"), 1);
+    cr_assert_str_eq(str_at(o, "status"), "delivered");
+    cr_assert_eq(int_at(o, "code"), 250);
+    cr_assert_str_eq(str_at(o, "enhanced_code"), "2.0.0");
+    cr_assert_str_eq(str_at(o, "reply"), "Ok: queued as ABC123");
+    cr_assert_str_eq(str_at(o, "relay"), "relay-a");
+    cr_assert_eq(int_at(o, "attempts"), 1);
+    cr_assert_str_eq(str_at(o, "message_id"), "<1.2@acme.example>");
+    cr_assert_str_eq(str_at(o, "queue_id"), "ABC123");
+    cr_assert_eq(int_at(o, "size"), 4096);
+    cr_assert_str_eq(str_at(o, "first_attempt"), "2023-11-14T22:13:20.250Z");
+    cr_assert_str_eq(str_at(o, "last_attempt"), "2023-11-14T22:13:20.250Z");
+
+    o = json_array_get(recips, 1);
+    cr_assert_str_eq(str_at(o, "email"), "nobody@example.org");
+    cr_assert_eq(int_at(o, "row"), 2);
+    cr_assert_str_eq(str_at(o, "status"), "failed");
+    cr_assert_eq(int_at(o, "code"), 550);
+    cr_assert_str_eq(str_at(o, "enhanced_code"), "5.1.1");
+    cr_assert(json_is_null(json_object_get(o, "queue_id")));
+
+    o = json_array_get(recips, 2);
+    cr_assert_eq(int_at(o, "row"), 3);
+    cr_assert_str_eq(str_at(o, "status"), "invalid");
+    cr_assert(json_is_null(json_object_get(o, "code")), "no reply, no code");
+    cr_assert(json_is_null(json_object_get(o, "relay")));
+    cr_assert(json_is_null(json_object_get(o, "first_attempt")), "never attempted");
+    cr_assert_eq(int_at(o, "attempts"), 0);
+    json_decref(j);
+    scratch_free(&s);
+}
+
+Test(report, summary_counts_by_status_relay_domain_and_code, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    json_t *j, *sum, *by;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    add_three(r);
+    commit_ok(r);
+    j = load(s.path);
+    sum = json_object_get(j, "summary");
+    cr_assert(json_is_object(sum));
+    cr_assert_eq(int_at(sum, "total"), 3);
+
+    by = json_object_get(sum, "by_status");
+    cr_assert(json_is_object(by));
+    cr_assert_eq(int_at(by, "delivered"), 1);
+    cr_assert_eq(int_at(by, "failed"), 1);
+    cr_assert_eq(int_at(by, "invalid"), 1);
+    cr_assert_eq(int_at(by, "deferred"), 0);
+    cr_assert_eq(int_at(by, "unknown"), 0);
+    cr_assert_eq(int_at(by, "suppressed"), 0);
+    cr_assert_eq(int_at(by, "duplicate"), 0);
+
+    by = json_object_get(sum, "by_relay");
+    cr_assert(json_is_object(by));
+    cr_assert_eq(json_object_size(by), 1, "the invalid row went through no relay");
+    cr_assert_eq(int_at(json_object_get(by, "relay-a"), "delivered"), 1);
+    cr_assert_eq(int_at(json_object_get(by, "relay-a"), "failed"), 1);
+
+    by = json_object_get(sum, "by_domain");
+    cr_assert(json_is_object(by));
+    cr_assert_eq(int_at(json_object_get(by, "example.com"), "delivered"), 1,
+                 "domains are counted in lower case");
+    cr_assert_null(json_object_get(by, "Example.COM"));
+    cr_assert_eq(int_at(json_object_get(by, "example.org"), "failed"), 1);
+
+    by = json_object_get(sum, "by_code");
+    cr_assert(json_is_object(by));
+    cr_assert_eq(json_object_size(by), 2);
+    cr_assert_eq(int_at(by, "250 2.0.0"), 1);
+    cr_assert_eq(int_at(by, "550 5.1.1"), 1);
+
+    cr_assert(json_is_string(json_object_get(sum, "start")));
+    cr_assert(json_is_string(json_object_get(sum, "end")));
+    cr_assert(json_is_number(json_object_get(sum, "duration_seconds")));
+    cr_assert(json_is_number(json_object_get(sum, "messages_per_second")));
+    json_decref(j);
+    scratch_free(&s);
+}
+
+Test(report, counts_so_far, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    cr_assert_eq(report_count(r, REPORT_DELIVERED), 0);
+    add_three(r);
+    cr_assert_eq(report_count(r, REPORT_DELIVERED), 1);
+    cr_assert_eq(report_count(r, REPORT_FAILED), 1);
+    cr_assert_eq(report_count(r, REPORT_INVALID), 1);
+    cr_assert_eq(report_count(r, REPORT_DEFERRED), 0);
+    report_abort(r);
+    scratch_free(&s);
+}
+
+Test(report, empty_report_is_valid_json, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    json_t *j;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    commit_ok(r);
+    j = load(s.path);
+    cr_assert_eq(json_array_size(json_object_get(j, "recipients")), 0);
+    cr_assert_eq(int_at(json_object_get(j, "summary"), "total"), 0);
+    json_decref(j);
+    scratch_free(&s);
+}
+
+Test(report, many_entries_stay_in_order, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    struct report_entry e;
+    char email[64];
+    json_t *j, *recips;
+    size_t i;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    for (i = 1; i <= 500; i++) {
+        memset(&e, 0, sizeof e);
+        snprintf(email, sizeof email, "user%zu@d%zu.example", i, i % 7);
+        e.email = email;
+        e.row = i;
+        e.status = i % 10 == 0 ? REPORT_DEFERRED : REPORT_DELIVERED;
+        e.code = i % 10 == 0 ? 451 : 250;
+        e.relay = i % 2 ? "odd" : "even";
+        add_ok(r, &e);
+    }
+    commit_ok(r);
+    j = load(s.path);
+    recips = json_object_get(j, "recipients");
+    cr_assert_eq(json_array_size(recips), 500);
+    for (i = 0; i < 500; i++)
+        cr_assert_eq(int_at(json_array_get(recips, i), "row"), (json_int_t)(i + 1));
+    cr_assert_eq(int_at(json_object_get(json_object_get(j, "summary"), "by_status"), "deferred"),
+                 50);
+    cr_assert_eq(int_at(json_object_get(json_object_get(j, "summary"), "by_code"), "451"), 50);
+    json_decref(j);
+    scratch_free(&s);
+}
+
+Test(report, test_send_and_dry_run_are_recorded, .fini = scratch_remove)
+{
+    static const struct report_info ti = {"x", "x.yml", true, "tester@qa.example"};
+    struct scratch s;
+    struct report *r;
+    json_t *j, *campaign;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &ti);
+    commit_ok(r);
+    j = load(s.path);
+    campaign = json_object_get(j, "campaign");
+    cr_assert(json_is_true(json_object_get(campaign, "dry_run")));
+    cr_assert_str_eq(str_at(campaign, "test_to"), "tester@qa.example");
+    json_decref(j);
+    scratch_free(&s);
+}
+
+Test(report, control_characters_in_server_text_stay_json, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    struct report_entry e;
+    json_t *j;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    memset(&e, 0, sizeof e);
+    e.email = "a@example.com";
+    e.row = 1;
+    e.status = REPORT_DEFERRED;
+    e.code = 451;
+    e.reply = "line one\nline \"two\"\t\x01 end \\";
+    add_ok(r, &e);
+    commit_ok(r);
+    j = load(s.path);
+    cr_assert_str_eq(str_at(json_array_get(json_object_get(j, "recipients"), 0), "reply"),
+                     "line one\nline \"two\"\t\x01 end \\");
+    json_decref(j);
+    scratch_free(&s);
+}
+
+Test(report, abort_leaves_no_file, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    add_three(r);
+    cr_assert_eq(entries(&s), 1, "the report is written to a temporary file meanwhile");
+    cr_assert_neq(access(s.path, F_OK), 0, "nothing at the target before commit");
+    report_abort(r);
+    cr_assert_neq(access(s.path, F_OK), 0);
+    cr_assert_eq(entries(&s), 0, "the temporary file is gone");
+    scratch_free(&s);
+}
+
+Test(report, abort_keeps_the_previous_report, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    char buf[64];
+    FILE *f;
+
+    scratch_new(&s);
+    write_text(s.path, "{\"previous\": true}\n");
+    r = open_ok(s.path, &info);
+    add_three(r);
+    report_abort(r);
+    f = fopen(s.path, "rb");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    cr_assert_str_eq(buf, "{\"previous\": true}\n");
+    cr_assert_eq(entries(&s), 1);
+    scratch_free(&s);
+}
+
+Test(report, commit_replaces_an_existing_report_atomically, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    json_t *j;
+    ino_t before;
+    struct stat st;
+
+    scratch_new(&s);
+    write_text(s.path, "{\"previous\": true}\n");
+    cr_assert_eq(stat(s.path, &st), 0);
+    before = st.st_ino;
+    r = open_ok(s.path, &info);
+    add_three(r);
+    /* until commit, readers see the whole previous report */
+    j = load(s.path);
+    cr_assert(json_is_true(json_object_get(j, "previous")));
+    json_decref(j);
+    commit_ok(r);
+    j = load(s.path);
+    cr_assert_null(json_object_get(j, "previous"));
+    cr_assert_eq(json_array_size(json_object_get(j, "recipients")), 3);
+    json_decref(j);
+    cr_assert_eq(stat(s.path, &st), 0);
+    cr_assert_neq(st.st_ino, before, "a new file renamed into place, not rewritten in place");
+    cr_assert_eq(entries(&s), 1, "no temporary file left");
+    scratch_free(&s);
+}
+
+Test(report, failed_commit_removes_the_temporary_file, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    struct blast_error err;
+    char inner[200];
+
+    /* the target is a non-empty directory: rename() cannot replace it */
+    scratch_new(&s);
+    cr_assert_eq(mkdir(s.path, 0700), 0);
+    snprintf(inner, sizeof inner, "%s/keep", s.path);
+    write_text(inner, "kept\n");
+    r = open_ok(s.path, &info);
+    add_three(r);
+    cr_assert_eq(entries(&s), 2);
+    blast_error_clear(&err);
+    cr_assert_eq(report_commit(r, &err), BLAST_EIO);
+    cr_assert_str_eq(err.source, s.path);
+    cr_assert_eq(entries(&s), 1, "the temporary file is removed");
+    cr_assert_eq(access(inner, F_OK), 0, "what was there is untouched");
+    cr_assert_eq(unlink(inner), 0);
+    cr_assert_eq(rmdir(s.path), 0);
+    scratch_free(&s);
+}
+
+Test(report, missing_directory_is_an_io_error)
+{
+    struct report *r = (struct report *)0x1;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(report_open("/tmp/blast-unit-no-such-dir/x/report.json", &info, &r, &err),
+                 BLAST_EIO);
+    cr_assert_null(r);
+    cr_assert_str_eq(err.source, "/tmp/blast-unit-no-such-dir/x/report.json");
+}
+
+Test(report, stream_report_to_a_caller_stream)
+{
+    struct report *r = NULL;
+    struct blast_error err;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    json_error_t jerr;
+    json_t *j;
+
+    cr_assert_not_null(f);
+    blast_error_clear(&err);
+    cr_assert_eq(report_open_stream(f, "-", &info, &r, &err), 0, "%s", err.text);
+    add_three(r);
+    commit_ok(r);
+    cr_assert_neq(fputs("\n", f), EOF, "the stream stays open for the caller");
+    cr_assert_eq(fclose(f), 0);
+    j = json_loads(text, 0, &jerr);
+    cr_assert_not_null(j, "%d: %s", jerr.line, jerr.text);
+    cr_assert_eq(json_array_size(json_object_get(j, "recipients")), 3);
+    json_decref(j);
+    free(text);
+}
+
+Test(report, status_names)
+{
+    cr_assert_str_eq(report_status_name(REPORT_DELIVERED), "delivered");
+    cr_assert_str_eq(report_status_name(REPORT_DEFERRED), "deferred");
+    cr_assert_str_eq(report_status_name(REPORT_FAILED), "failed");
+    cr_assert_str_eq(report_status_name(REPORT_UNKNOWN), "unknown");
+    cr_assert_str_eq(report_status_name(REPORT_SUPPRESSED), "suppressed");
+    cr_assert_str_eq(report_status_name(REPORT_INVALID), "invalid");
+    cr_assert_str_eq(report_status_name(REPORT_DUPLICATE), "duplicate");
+}
+
+Test(report, abort_accepts_null)
+{
+    report_abort(NULL);
+}
