@@ -400,12 +400,24 @@ static int get_string(struct loader *L, const struct ynode *map, const char *key
     *out = strdup(v->value);
     if (*out == NULL)
         return blast_error_set(L->err, BLAST_ENOMEM, L->path, 0, 0, "out of memory");
-    if (place != NULL) {
-        /* templates count columns from their first character, inside the quotes */
+    if (place != NULL)
         *place = place_of(v);
-        place->column += v->quoted;
-    }
     return 0;
+}
+
+/*
+ * A string that is a template: its place is that of its first character, inside
+ * the quotes, since template errors count columns from there.
+ */
+static int get_template(struct loader *L, const struct ynode *map, const char *key, bool required,
+                        const char *where, char **out, struct campaign_place *place)
+{
+    const struct ynode *v = map_get(map, key);
+    int rc = get_string(L, map, key, required, where, out, place);
+
+    if (rc == 0 && *out != NULL && v != NULL)
+        place->column += v->quoted;
+    return rc;
 }
 
 static int get_int(struct loader *L, const struct ynode *map, const char *key, long min, long max,
@@ -870,7 +882,7 @@ static int load_headers(struct loader *L, const struct ynode *root)
         for (k = 0; k <= k_->len; k++)
             lower[k] = (char)(k_->value[k] >= 'A' && k_->value[k] <= 'Z' ? k_->value[k] + 32
                                                                          : k_->value[k]);
-        if (in_list(reserved_headers, lower))
+        if (in_list(reserved_headers, lower) || strncmp(lower, "content-", 8) == 0)
             return fail(L, k_,
                         "header '%s' is written by blast (or must not be set); use the "
                         "campaign's own keys",
@@ -885,6 +897,7 @@ static int load_headers(struct loader *L, const struct ynode *root)
         if (h->name == NULL || h->value == NULL)
             return oom(L);
         h->place = place_of(v);
+        h->place.column += v->quoted; /* a template: its first character */
         c->nheaders++;
     }
     return 0;
@@ -899,8 +912,8 @@ static int load_unsubscribe(struct loader *L, const struct ynode *root)
     if (m == NULL || is_null(m))
         return 0;
     if ((rc = check_map(L, m, unsub_known, "'list_unsubscribe'")) < 0 ||
-        (rc = get_string(L, m, "url", false, "'list_unsubscribe'", &c->list_unsubscribe.url,
-                         &c->list_unsubscribe.url_place)) < 0 ||
+        (rc = get_template(L, m, "url", false, "'list_unsubscribe'", &c->list_unsubscribe.url,
+                           &c->list_unsubscribe.url_place)) < 0 ||
         (rc = get_string(L, m, "mailto", false, "'list_unsubscribe'", &c->list_unsubscribe.mailto,
                          NULL)) < 0 ||
         (rc = check_mailbox(L, m, "mailto", true)) < 0 ||
@@ -1362,16 +1375,16 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = get_string(L, root, "reply_to", false, "the campaign", &c->reply_to,
                          &c->reply_to_place)) < 0 ||
         (rc = check_mailbox(L, root, "reply_to", false)) < 0 ||
-        (rc = get_string(L, root, "subject", true, "the campaign", &c->subject,
-                         &c->subject_place)) < 0 ||
+        (rc = get_template(L, root, "subject", true, "the campaign", &c->subject,
+                           &c->subject_place)) < 0 ||
         (rc = get_string(L, root, "helo", false, "the campaign", &c->helo, &c->helo_place)) < 0 ||
         (rc = load_recipients(L, root)) < 0 || (rc = load_suppression(L, root)) < 0 ||
         (rc = load_body(L, root)) < 0 ||
         (rc = load_parts(L, root, "attachments", false, &c->attachments, &c->nattachments)) < 0 ||
         (rc = load_parts(L, root, "inline", true, &c->inline_parts, &c->ninline)) < 0 ||
         (rc = load_headers(L, root)) < 0 || (rc = load_unsubscribe(L, root)) < 0 ||
-        (rc = get_string(L, root, "feedback_id", false, "the campaign", &c->feedback_id,
-                         &c->feedback_id_place)) < 0 ||
+        (rc = get_template(L, root, "feedback_id", false, "the campaign", &c->feedback_id,
+                           &c->feedback_id_place)) < 0 ||
         (rc = load_dkim(L, root)) < 0 || (rc = load_relays(L, root)) < 0 ||
         (rc = get_rate(L, root, "rate", &c->rate)) < 0 || (rc = load_domain_rates(L, root)) < 0 ||
         (rc = load_retry(L, root)) < 0 || (rc = load_dsn(L, root)) < 0 ||

@@ -120,8 +120,15 @@ static int load_csv(struct screen *s, const char *path, struct blast_error *err)
     struct recipients_row row;
     int col, rc;
 
-    if ((rc = recipients_open(path, &ro, &r, err)) < 0)
+    if ((rc = recipients_open(path, &ro, &r, err)) < 0) {
+        const char *what = "cannot open recipient list";
+        if (rc == BLAST_EIO && err->line == 0 && strncmp(err->text, what, strlen(what)) == 0) {
+            char rest[BLAST_ERROR_TEXT_MAX];
+            snprintf(rest, sizeof rest, "%s", err->text + strlen(what));
+            blast_error_replace(err, rc, path, 0, 0, "cannot open suppression list%s", rest);
+        }
         goto out;
+    }
     col = recipients_column_index(r, s->c->recipients.email_column);
     if (col < 0)
         col = recipients_column_index(r, "email");
