@@ -6,6 +6,7 @@
  * socket, so SSL_ERROR_WANT_READ / WANT_WRITE map onto the same poll.
  */
 #include "conn.h"
+#include "buf.h"
 #include "timeutil.h"
 
 #include <arpa/inet.h>
@@ -14,7 +15,10 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -27,6 +31,8 @@
 struct conn_tls {
     SSL_CTX *ctx;
     bool verify;
+    unsigned char pin[32];
+    bool has_pin;
 };
 
 struct conn {
@@ -59,6 +65,28 @@ int conn_tls_new(const struct conn_tls_options *o, struct conn_tls **out, struct
     if (t == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     t->verify = o->verify;
+    if (o->pin_sha256 != NULL) {
+        size_t n = 0;
+        const char *p;
+        for (p = o->pin_sha256; *p != '\0' && n < 64; p++) {
+            int v = *p >= '0' && *p <= '9'   ? *p - '0'
+                    : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+                    : *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+                                             : -1;
+            if (*p == ':')
+                continue;
+            if (v < 0)
+                break;
+            t->pin[n / 2] = (unsigned char)(n % 2 == 0 ? v << 4 : t->pin[n / 2] | v);
+            n++;
+        }
+        if (n != 64 || *p != '\0') {
+            rc = blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                                 "the certificate pin must be 64 hexadecimal digits");
+            goto out;
+        }
+        t->has_pin = true;
+    }
     t->ctx = SSL_CTX_new(TLS_client_method());
     if (t->ctx == NULL) {
         rc = tls_fail(err, "cannot create a TLS context");
@@ -258,6 +286,29 @@ static int tls_wait(struct conn *c, int sslerr, int64_t deadline)
     return r;
 }
 
+/* The SHA-256 of the certificate's SubjectPublicKeyInfo must be the pinned one. */
+static int check_pin(struct conn *c, const struct conn_tls *t, struct blast_error *err)
+{
+    X509 *cert = SSL_get1_peer_certificate(c->ssl);
+    unsigned char *der = NULL, digest[32];
+    unsigned int dlen = 0;
+    int n, ok;
+
+    if (cert == NULL)
+        return blast_error_set(err, BLAST_ETLS, NULL, 0, 0, "the server sent no certificate");
+    n = i2d_PUBKEY(X509_get0_pubkey(cert), &der);
+    ok = n > 0 && EVP_Digest(der, (size_t)n, digest, &dlen, EVP_sha256(), NULL) == 1 &&
+         dlen == sizeof digest && CRYPTO_memcmp(digest, t->pin, sizeof digest) == 0;
+    OPENSSL_free(der);
+    X509_free(cert);
+    if (!ok)
+        return blast_error_set(err, BLAST_ETLS, NULL, 0, 0,
+                               "the certificate of %s does not match the pinned public key "
+                               "(pin_sha256)",
+                               c->host);
+    return 0;
+}
+
 int conn_start_tls(struct conn *c, struct conn_tls *t, int64_t deadline, struct blast_error *err)
 {
     int r, e;
@@ -283,7 +334,7 @@ int conn_start_tls(struct conn *c, struct conn_tls *t, int64_t deadline, struct 
         ERR_clear_error();
         r = SSL_connect(c->ssl);
         if (r == 1)
-            return 0;
+            return t->has_pin ? check_pin(c, t, err) : 0;
         e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
             r = tls_wait(c, e, deadline);
@@ -322,6 +373,26 @@ const char *conn_tls_version(const struct conn *c)
 const char *conn_tls_cipher(const struct conn *c)
 {
     return c->ssl != NULL ? SSL_get_cipher_name(c->ssl) : NULL;
+}
+
+void conn_tls_subject(const struct conn *c, char *out, size_t size)
+{
+    X509 *cert = c->ssl != NULL ? SSL_get1_peer_certificate(c->ssl) : NULL;
+    BIO *b;
+    long n;
+
+    out[0] = '\0';
+    if (cert == NULL)
+        return;
+    b = BIO_new(BIO_s_mem());
+    if (b != NULL && X509_NAME_print_ex(b, X509_get_subject_name(cert), 0,
+                                        (XN_FLAG_ONELINE & ~(unsigned long)XN_FLAG_SPC_EQ) &
+                                            ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+        n = BIO_read(b, out, (int)size - 1);
+        out[n > 0 ? n : 0] = '\0';
+    }
+    BIO_free(b);
+    X509_free(cert);
 }
 
 bool conn_is_loopback(const struct conn *c)
@@ -440,6 +511,104 @@ ssize_t conn_read(struct conn *c, void *buf, size_t size, int64_t deadline, stru
             return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "read: %s", strerror(errno));
         }
     }
+}
+
+/* Read what is there without waiting; 0 when nothing, >0 bytes, <0 an error. */
+static ssize_t read_now(struct conn *c, struct buf *in, struct blast_error *err)
+{
+    char chunk[4096];
+    ssize_t n;
+
+    if (c->ssl != NULL) {
+        size_t done = 0;
+        int r, e;
+        ERR_clear_error();
+        r = SSL_read_ex(c->ssl, chunk, sizeof chunk, &done);
+        if (r != 1) {
+            e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+                return 0;
+            return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
+                                   "the server closed the connection");
+        }
+        n = (ssize_t)done;
+    } else {
+        n = recv(c->fd, chunk, sizeof chunk, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return 0;
+        if (n <= 0)
+            return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
+                                   "the server closed the connection");
+    }
+    if (buf_append(in, chunk, (size_t)n) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    return n;
+}
+
+int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms, struct buf *in,
+                       struct blast_error *err)
+{
+    const char *p = data;
+    int64_t deadline = timeutil_mono_ms() + idle_ms;
+
+    while (len > 0) {
+        ssize_t n = -1;
+        int want = POLLOUT;
+
+        if (c->ssl != NULL) {
+            size_t done = 0;
+            int r, e;
+            ERR_clear_error();
+            r = SSL_write_ex(c->ssl, p, len, &done);
+            if (r == 1) {
+                n = (ssize_t)done;
+            } else {
+                e = SSL_get_error(c->ssl, r);
+                if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)
+                    return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
+                                           "the server closed the connection");
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
+                    return tls_fail(err, "TLS write failed");
+                want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+            }
+        } else {
+            n = send(c->fd, p, len, MSG_NOSIGNAL);
+            if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                if (errno == EPIPE || errno == ECONNRESET)
+                    return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
+                                           "the server closed the connection");
+                return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "write: %s", strerror(errno));
+            }
+        }
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+            deadline = timeutil_mono_ms() + idle_ms; /* progress */
+            continue;
+        }
+        /* blocked: wait until we can write, reading whatever the server sends meanwhile */
+        for (;;) {
+            struct pollfd pf = {c->fd, (short)(want | POLLIN), 0};
+            int ms = remaining(deadline), r;
+            ssize_t got;
+            if (ms == 0)
+                return blast_error_set(err, BLAST_ETIMEOUT, NULL, 0, 0,
+                                       "timed out writing to the server");
+            r = poll(&pf, 1, ms);
+            if (r < 0 && errno != EINTR)
+                return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "poll: %s", strerror(errno));
+            if (r <= 0)
+                continue;
+            if ((pf.revents & POLLIN) && want != POLLIN) {
+                got = read_now(c, in, err);
+                if (got < 0)
+                    return (int)got;
+            }
+            if (pf.revents & (want | POLLERR | POLLHUP))
+                break;
+        }
+    }
+    return 0;
 }
 
 int conn_local_literal(const struct conn *c, char *out, size_t size)

@@ -25,8 +25,9 @@ struct conn;
 struct conn_tls;
 
 struct conn_tls_options {
-    bool verify;         /* verify the chain and the host name (default: true) */
-    const char *ca_file; /* PEM bundle to trust instead of the system store, or NULL */
+    bool verify;            /* verify the chain and the host name (default: true) */
+    const char *ca_file;    /* PEM bundle to trust instead of the system store, or NULL */
+    const char *pin_sha256; /* hex SHA-256 of the server's public key (colons allowed), or NULL */
 };
 
 /* Make a TLS client context. Errors: BLAST_ETLS (bad CA file), BLAST_ENOMEM. */
@@ -53,11 +54,24 @@ int conn_start_tls(struct conn *c, struct conn_tls *t, int64_t deadline, struct 
 bool conn_is_tls(const struct conn *c);
 const char *conn_tls_version(const struct conn *c); /* "TLSv1.3", or NULL */
 const char *conn_tls_cipher(const struct conn *c);
+/* The server certificate's subject, one line ("CN=smtp.example.com, O=..."), into out. */
+void conn_tls_subject(const struct conn *c, char *out, size_t size);
 bool conn_is_loopback(const struct conn *c); /* the peer address is 127/8 or ::1 */
 
 /* Write all of data before deadline. Errors: BLAST_ETIMEOUT, BLAST_ECLOSED, BLAST_EIO. */
 int conn_write(struct conn *c, const void *data, size_t len, int64_t deadline,
                struct blast_error *err);
+
+struct buf;
+
+/*
+ * Write all of data, and whenever the peer cannot take more, read what it sent
+ * into in, so that neither side waits on the other with full buffers (the
+ * pipelining deadlock of RFC 2920 §3.2). The write fails when no byte could be
+ * written for idle_ms. Errors as conn_write, and BLAST_ENOMEM.
+ */
+int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms, struct buf *in,
+                       struct blast_error *err);
 
 /*
  * Read what is available (at least one byte) into buf before deadline. Returns

@@ -40,10 +40,12 @@ struct smtp_session {
     enum smtp_state state;
     struct smtp_reply reply; /* the last reply read */
     struct buf in;           /* bytes received and not yet parsed */
-    struct buf body;         /* the dot-stuffed message, reused */
     unsigned caps, auth_mechs;
     size_t size_limit;
     bool dead;
+    bool waited;    /* a read waited for the network since the last write */
+    struct buf out; /* the group of commands and bodies being built */
+    struct smtp_stats stats;
     char helo[256];
 };
 
@@ -307,7 +309,12 @@ static int read_reply(struct smtp_session *s, struct blast_error *err)
                         s->reply.enhanced[0] ? " " : "", s->reply.enhanced, s->reply.text);
             return 0;
         }
-        ssize_t n = conn_read(s->conn, chunk, sizeof chunk, deadline, err);
+        ssize_t n;
+        if (!s->waited) {
+            s->waited = true;
+            s->stats.round_trips++;
+        }
+        n = conn_read(s->conn, chunk, sizeof chunk, deadline, err);
         if (n < 0) {
             if (n == BLAST_ETIMEOUT)
                 blast_error_replace(err, BLAST_ETIMEOUT, NULL, 0, 0,
@@ -709,7 +716,7 @@ int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
     if (s->o.label == NULL)
         s->o.label = o->host;
     buf_init(&s->in);
-    buf_init(&s->body);
+    buf_init(&s->out);
     *out = s;
     set_state(s, SMTP_CONNECT);
     if ((rc = conn_open(o->host, o->port, deadline_of(s, SMTP_CONNECT), &s->conn, err)) < 0)
@@ -733,6 +740,9 @@ int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
     if (o->username != NULL && (rc = authenticate(s, err)) < 0)
         return die(s, rc);
     set_state(s, SMTP_READY);
+    /* the statistics are about mail transactions */
+    memset(&s->stats, 0, sizeof s->stats);
+    s->waited = false;
     return 0;
 }
 
@@ -759,7 +769,7 @@ void smtp_session_free(struct smtp_session *s)
         return;
     conn_close(s->conn);
     buf_free(&s->in);
-    buf_free(&s->body);
+    buf_free(&s->out);
     free(s);
 }
 
@@ -795,12 +805,19 @@ const struct conn *smtp_session_conn(const struct smtp_session *s)
 
 /* ---- the transaction ----------------------------------------------------------------- */
 
+const struct smtp_stats *smtp_session_stats(const struct smtp_session *s)
+{
+    return &s->stats;
+}
+
 int smtp_dot_stuff(struct buf *out, const char *data, size_t len, struct blast_error *err)
 {
     size_t i, run = 0;
     bool bol = true;
     int rc;
 
+    if ((rc = buf_reserve(out, len + len / 64 + 8)) < 0)
+        return rc;
     for (i = 0; i < len; i++) {
         char c = data[i];
         /* DESIGN.md §3: no bare CR or LF ever reaches the wire (SMTP smuggling) */
@@ -891,132 +908,570 @@ static void decide(struct smtp_txn *t, enum smtp_outcome outcome, enum smtp_stat
     }
 }
 
-/* After a refused step: RSET so the next transaction starts clean (RFC 5321 §4.1.1.5). */
-static int reset(struct smtp_session *s, struct blast_error *err)
+static void txn_reset(struct smtp_txn *t)
 {
-    struct blast_error ignored;
-    int rc;
-
-    blast_error_clear(&ignored);
-    set_state(s, SMTP_RSET);
-    if ((rc = send_cmd(s, &ignored, "RSET")) < 0 || (rc = read_reply(s, &ignored)) < 0 ||
-        s->reply.code / 100 != 2) {
-        blast_error_set(err, rc < 0 ? rc : BLAST_EREPLY, NULL, 0, 0, "RSET failed: %s",
-                        rc < 0 ? ignored.text : s->reply.text);
-        return die(s, rc < 0 ? rc : BLAST_EREPLY);
-    }
-    set_state(s, SMTP_READY);
-    return 0;
-}
-
-/* The session died at step: everything still open is deferred (or unknown after end of data). */
-static int lost(struct smtp_session *s, struct smtp_txn *t, int rc, struct blast_error *err)
-{
-    decide(t, s->state == SMTP_END_OF_DATA ? SMTP_OUTCOME_UNKNOWN : SMTP_OUTCOME_DEFERRED, s->state,
-           NULL, err->text);
-    return die(s, rc);
-}
-
-int smtp_session_send(struct smtp_session *s, struct smtp_txn *t, struct blast_error *err)
-{
-    char params[96] = "";
-    size_t i, accepted = 0;
-    int rc;
+    size_t i;
 
     for (i = 0; i < t->nrcpts; i++) {
         t->rcpts[i].outcome = SMTP_OUTCOME_NONE;
+        t->rcpts[i].step = SMTP_MAIL;
         t->rcpts[i].detail[0] = '\0';
         memset(&t->rcpts[i].reply, 0, sizeof t->rcpts[i].reply);
     }
     t->queue_id[0] = '\0';
-    if (s->dead || s->state != SMTP_READY) {
-        blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "the session is not usable");
-        decide(t, SMTP_OUTCOME_DEFERRED, s->state, NULL, "the session is not usable");
-        return BLAST_EPROTO;
+    t->accepted = 0;
+    t->data_ok = false;
+}
+
+/* xtext (RFC 3461 §4): printable ASCII but '+' and '=' as is, the rest "+XX". */
+static int append_xtext(struct buf *out, const char *s)
+{
+    int rc = 0;
+
+    for (; *s != '\0' && rc == 0; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 33 && c <= 126 && c != '+' && c != '=')
+            rc = buf_putc(out, (char)c);
+        else
+            rc = buf_printf(out, "+%02X", c);
     }
-    buf_reset(&s->body);
-    if ((rc = smtp_dot_stuff(&s->body, t->data, t->len, err)) < 0) {
-        decide(t, SMTP_OUTCOME_FAILED, SMTP_MAIL, NULL, err->text);
+    return rc;
+}
+
+static bool is_ascii(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s >= 0x80)
+            return false;
+    return true;
+}
+
+/* Append one command line to the group being built, and to the transcript. */
+static int add_line(struct smtp_session *s, struct buf *out, const char *line, size_t len)
+{
+    int rc;
+
+    log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: %.*s", s->o.label, (int)len, line);
+    if ((rc = buf_append(out, line, len)) < 0 || (rc = buf_puts(out, "\r\n")) < 0)
+        return rc;
+    return 0;
+}
+
+/* MAIL FROM and its parameters (RFC 1870, 6152, 6531, 3461). */
+static int add_mail(struct smtp_session *s, struct buf *out, const struct smtp_txn *t)
+{
+    struct buf line = BUF_INIT;
+    int rc;
+
+    rc = buf_printf(&line, "MAIL FROM:<%s>", t->mail_from);
+    if (rc == 0 && (s->caps & SMTP_CAP_SIZE))
+        rc = buf_printf(&line, " SIZE=%zu", t->len);
+    if (rc == 0 && t->smtputf8)
+        rc = buf_puts(&line, " SMTPUTF8");
+    if (rc == 0 && t->eightbit && (s->caps & SMTP_CAP_8BITMIME))
+        rc = buf_puts(&line, " BODY=8BITMIME");
+    if (rc == 0 && (s->caps & SMTP_CAP_DSN) && s->o.dsn_ret != SMTP_DSN_RET_DEFAULT)
+        rc = buf_puts(&line, s->o.dsn_ret == SMTP_DSN_RET_FULL ? " RET=FULL" : " RET=HDRS");
+    if (rc == 0 && (s->caps & SMTP_CAP_DSN) && s->o.dsn_notify != 0 && t->envid != NULL &&
+        (rc = buf_puts(&line, " ENVID=")) == 0)
+        rc = append_xtext(&line, t->envid);
+    if (rc == 0)
+        rc = add_line(s, out, line.data, line.len);
+    buf_free(&line);
+    return rc;
+}
+
+static int add_rcpt(struct smtp_session *s, struct buf *out, const struct smtp_rcpt *r)
+{
+    struct buf line = BUF_INIT;
+    unsigned n = s->o.dsn_notify;
+    int rc;
+
+    rc = buf_printf(&line, "RCPT TO:<%s>", r->address);
+    if (rc == 0 && (s->caps & SMTP_CAP_DSN) && n != 0) {
+        rc = buf_printf(&line, " NOTIFY=%s%s%s%s", n & SMTP_DSN_NEVER ? "NEVER" : "",
+                        n & SMTP_DSN_SUCCESS ? "SUCCESS" : "",
+                        n & SMTP_DSN_FAILURE ? (n & SMTP_DSN_SUCCESS ? ",FAILURE" : "FAILURE") : "",
+                        n & SMTP_DSN_DELAY
+                            ? (n & (SMTP_DSN_SUCCESS | SMTP_DSN_FAILURE) ? ",DELAY" : "DELAY")
+                            : "");
+        /* RFC 3461 §4.2: ORCPT with the rfc822 address type (ASCII addresses only) */
+        if (rc == 0 && is_ascii(r->address) && (rc = buf_puts(&line, " ORCPT=rfc822;")) == 0)
+            rc = append_xtext(&line, r->address);
+    }
+    if (rc == 0)
+        rc = add_line(s, out, line.data, line.len);
+    buf_free(&line);
+    return rc;
+}
+
+/* The MAIL, RCPT and DATA (or BDAT) commands of t. */
+static int add_envelope(struct smtp_session *s, struct buf *out, struct smtp_txn *t, bool bdat)
+{
+    char line[64];
+    size_t i;
+    int rc;
+
+    if ((rc = add_mail(s, out, t)) < 0)
+        return rc;
+    for (i = 0; i < t->nrcpts; i++)
+        if ((rc = add_rcpt(s, out, &t->rcpts[i])) < 0)
+            return rc;
+    if (!bdat)
+        return add_line(s, out, "DATA", 4);
+    /* RFC 3030 §2: the message goes as it is, no dot-stuffing, its size announced */
+    snprintf(line, sizeof line, "BDAT %zu LAST", t->len);
+    if ((rc = add_line(s, out, line, strlen(line))) < 0)
+        return rc;
+    log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, t->len);
+    return buf_append(out, t->data, t->len);
+}
+
+static bool crlf_only(const char *data, size_t len, size_t *where)
+{
+    const char *p = data, *end = data + len;
+
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        if (p == data || p[-1] != '\r') {
+            *where = (size_t)(p - data);
+            return false;
+        }
+        p++;
+    }
+    for (p = data; (p = memchr(p, '\r', (size_t)(end - p))) != NULL; p++)
+        if (p + 1 >= end || p[1] != '\n') {
+            *where = (size_t)(p - data);
+            return false;
+        }
+    return true;
+}
+
+/*
+ * What can be decided before sending: a message over the server's SIZE (RFC 1870
+ * §6), an address that needs SMTPUTF8 the server lacks, or bytes that must never
+ * reach the wire. Returns true when t was decided (and handed back).
+ */
+static bool refuse_locally(struct smtp_session *s, const struct smtp_feed *feed, struct smtp_txn *t)
+{
+    char why[200];
+    size_t where;
+
+    if ((s->caps & SMTP_CAP_SIZE) && s->size_limit > 0 && t->len > s->size_limit)
+        snprintf(why, sizeof why,
+                 "the message (%zu bytes) exceeds the server's SIZE limit (%zu bytes)", t->len,
+                 s->size_limit);
+    else if (t->smtputf8 && !(s->caps & SMTP_CAP_SMTPUTF8))
+        snprintf(why, sizeof why, "the address needs SMTPUTF8, which the server does not offer");
+    else if (!crlf_only(t->data, t->len, &where))
+        snprintf(why, sizeof why, "the message has a bare CR or LF at byte %zu", where);
+    else
+        return false;
+    decide(t, SMTP_OUTCOME_FAILED, SMTP_MAIL, NULL, why);
+    feed->done(feed->arg, t);
+    return true;
+}
+
+/* The next transaction to send, after the ones decided without the server. */
+static struct smtp_txn *next_txn(struct smtp_session *s, const struct smtp_feed *feed)
+{
+    struct smtp_txn *t;
+
+    while ((t = feed->next(feed->arg)) != NULL) {
+        txn_reset(t);
+        if (!refuse_locally(s, feed, t))
+            return t;
+    }
+    return NULL;
+}
+
+/* Write a group of commands (and bodies), reading replies as they come. */
+static int write_group(struct smtp_session *s, struct blast_error *err)
+{
+    int rc;
+
+    if (s->out.len == 0)
         return 0;
-    }
-    /* RFC 1870 §6: a message the server announced it cannot take is not offered */
-    if ((s->caps & SMTP_CAP_SIZE) && s->size_limit > 0 && t->len > s->size_limit) {
-        char why[160];
-        snprintf(why, sizeof why, "the message (%zu bytes) exceeds the server's SIZE limit (%zu)",
-                 t->len, s->size_limit);
-        decide(t, SMTP_OUTCOME_FAILED, SMTP_MAIL, NULL, why);
-        return 0;
-    }
-    if (t->smtputf8 && !(s->caps & SMTP_CAP_SMTPUTF8)) {
-        decide(t, SMTP_OUTCOME_FAILED, SMTP_MAIL, NULL,
-               "the address needs SMTPUTF8, which the server does not offer");
-        return 0;
-    }
-    if (s->caps & SMTP_CAP_SIZE)
-        snprintf(params, sizeof params, " SIZE=%zu", t->len);
-    if (t->smtputf8)
-        strncat(params, " SMTPUTF8", sizeof params - strlen(params) - 1);
-    if (t->eightbit && (s->caps & SMTP_CAP_8BITMIME))
-        strncat(params, " BODY=8BITMIME", sizeof params - strlen(params) - 1);
+    rc = conn_write_reading(s->conn, s->out.data, s->out.len, s->o.timeouts.block, &s->in, err);
+    s->stats.writes++;
+    s->waited = false;
+    buf_reset(&s->out);
+    return rc < 0 ? die(s, rc) : 0;
+}
+
+/* Replies to the MAIL, RCPTs and DATA/BDAT of t; false when the session died. */
+static int read_envelope(struct smtp_session *s, struct smtp_txn *t, bool bdat,
+                         struct blast_error *err)
+{
+    struct smtp_reply mail;
+    size_t i;
+    int rc;
 
     set_state(s, SMTP_MAIL);
-    if ((rc = send_cmd(s, err, "MAIL FROM:<%s>%s", t->mail_from, params)) < 0 ||
-        (rc = read_reply(s, err)) < 0)
-        return lost(s, t, rc, err);
-    if (s->reply.code / 100 != 2) {
-        decide(t, outcome_of(s->reply.code), SMTP_MAIL, &s->reply, NULL);
-        if (s->reply.code == 421)
-            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
-        return reset(s, err);
+    if ((rc = read_reply(s, err)) < 0)
+        return rc;
+    mail = s->reply;
+    if (mail.code == 421) {
+        decide(t, SMTP_OUTCOME_DEFERRED, SMTP_MAIL, &mail, NULL);
+        return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
     }
     set_state(s, SMTP_RCPT);
     for (i = 0; i < t->nrcpts; i++) {
         struct smtp_rcpt *r = &t->rcpts[i];
-        if ((rc = send_cmd(s, err, "RCPT TO:<%s>", r->address)) < 0 ||
-            (rc = read_reply(s, err)) < 0)
-            return lost(s, t, rc, err);
+        if ((rc = read_reply(s, err)) < 0)
+            return rc;
         if (s->reply.code == 421) {
             decide(t, SMTP_OUTCOME_DEFERRED, SMTP_RCPT, &s->reply, NULL);
             return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
         }
-        if (s->reply.code / 100 == 2) {
-            accepted++;
-            continue;
+        if (mail.code / 100 != 2) {
+            /* the RCPT replies only echo the refused MAIL: that is the outcome */
+            r->outcome = outcome_of(mail.code);
+            r->step = SMTP_MAIL;
+            r->reply = mail;
+        } else if (s->reply.code / 100 == 2) {
+            t->accepted++;
+        } else {
+            r->outcome = outcome_of(s->reply.code);
+            r->step = SMTP_RCPT;
+            r->reply = s->reply;
         }
-        r->outcome = outcome_of(s->reply.code);
-        r->step = SMTP_RCPT;
-        r->reply = s->reply;
     }
-    if (accepted == 0)
-        return reset(s, err);
-    set_state(s, SMTP_DATA);
-    if ((rc = send_cmd(s, err, "DATA")) < 0 || (rc = read_reply(s, err)) < 0)
-        return lost(s, t, rc, err);
-    if (s->reply.code != 354) {
-        decide(t, outcome_of(s->reply.code == 250 ? 451 : s->reply.code), SMTP_DATA, &s->reply,
-               NULL);
-        if (s->reply.code == 421)
-            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
-        return reset(s, err);
-    }
-    log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, t->len);
-    if ((rc = conn_write(s->conn, s->body.data, s->body.len, deadline_of(s, SMTP_END_OF_DATA),
-                         err)) < 0) {
-        /* the final "." may not have gone out: nothing can have been delivered */
-        decide(t, SMTP_OUTCOME_DEFERRED, SMTP_DATA, NULL, err->text);
-        return die(s, rc);
-    }
-    set_state(s, SMTP_END_OF_DATA);
+    set_state(s, bdat ? SMTP_END_OF_DATA : SMTP_DATA);
     if ((rc = read_reply(s, err)) < 0)
-        return lost(s, t, rc, err);
-    decide(t, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
-    if (s->reply.code / 100 == 2) {
-        smtp_queue_id(s->reply.text, t->queue_id, sizeof t->queue_id);
-        set_state(s, SMTP_READY);
+        return rc;
+    if (s->reply.code == 421) {
+        decide(t, SMTP_OUTCOME_DEFERRED, s->state, &s->reply, NULL);
+        return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+    }
+    if (bdat) {
+        /* BDAT ... LAST answers for the whole message (RFC 3030 §3) */
+        if (t->accepted > 0) {
+            decide(t, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
+            if (s->reply.code / 100 == 2)
+                smtp_queue_id(s->reply.text, t->queue_id, sizeof t->queue_id);
+        }
+        t->data_ok = true;
         return 0;
     }
-    if (s->reply.code == 421)
-        return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
-    set_state(s, SMTP_READY);
+    if (s->reply.code == 354) {
+        t->data_ok = true;
+        return 0;
+    }
+    /* DATA refused (or a 2xx, which is not an answer to DATA): the message waits */
+    decide(t, outcome_of(s->reply.code / 100 == 2 ? 451 : s->reply.code), SMTP_DATA, &s->reply,
+           NULL);
     return 0;
+}
+
+/* The session died with t's replies outstanding: what is not decided is deferred or unknown. */
+static void abandon(struct smtp_session *s, const struct smtp_feed *feed, struct smtp_txn *t,
+                    bool unknown, const struct blast_error *err)
+{
+    if (t == NULL)
+        return;
+    decide(t, unknown ? SMTP_OUTCOME_UNKNOWN : SMTP_OUTCOME_DEFERRED, s->state, NULL,
+           err->text[0] != '\0' ? err->text : "the session ended");
+    feed->done(feed->arg, t);
+}
+
+/*
+ * RFC 2920 with DATA: round k writes the body of transaction k and the envelope
+ * of transaction k+1, then reads the end-of-data reply of k and the envelope
+ * replies of k+1.
+ */
+static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
+                         struct blast_error *err)
+{
+    struct smtp_txn *body = NULL, *env;
+    bool rset = false;
+    int rc;
+
+    for (;;) {
+        bool lone_dot = body != NULL && body->accepted == 0;
+
+        buf_reset(&s->out);
+        if (body != NULL) {
+            if (lone_dot) {
+                /* RFC 2920 §3.1: DATA was accepted though every RCPT failed */
+                rc = add_line(s, &s->out, ".", 1);
+            } else {
+                log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label,
+                        body->len);
+                rc = smtp_dot_stuff(&s->out, body->data, body->len, err);
+            }
+            if (rc < 0) {
+                abandon(s, feed, body, false, err);
+                return die(s, rc);
+            }
+            s->stats.messages += !lone_dot;
+        }
+        env = next_txn(s, feed);
+        if (env != NULL && ((rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
+                            (rc = add_envelope(s, &s->out, env, false)) < 0)) {
+            abandon(s, feed, env, false, err);
+            abandon(s, feed, body, false, err);
+            return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
+        }
+        if (s->out.len == 0)
+            return 0;
+        if ((rc = write_group(s, err)) < 0) {
+            /* the final "." did not go out whole: nothing can have been delivered */
+            abandon(s, feed, body, false, err);
+            abandon(s, feed, env, false, err);
+            return rc;
+        }
+        if (body != NULL) {
+            set_state(s, SMTP_END_OF_DATA);
+            if ((rc = read_reply(s, err)) < 0) {
+                abandon(s, feed, body, !lone_dot, err);
+                abandon(s, feed, env, false, err);
+                return rc;
+            }
+            if (!lone_dot) {
+                decide(body, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
+                if (s->reply.code / 100 == 2)
+                    smtp_queue_id(s->reply.text, body->queue_id, sizeof body->queue_id);
+            }
+            feed->done(feed->arg, body);
+            body = NULL;
+            rset = rset || lone_dot;
+            if (s->reply.code == 421) {
+                rc = die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+                abandon(s, feed, env, false, err);
+                return rc;
+            }
+        }
+        if (env == NULL)
+            continue;
+        if (rset) {
+            set_state(s, SMTP_RSET);
+            if ((rc = read_reply(s, err)) < 0 || s->reply.code / 100 != 2) {
+                if (rc == 0)
+                    rc = die(s, refused(s, BLAST_EPROTO, "RSET refused", err));
+                abandon(s, feed, env, false, err);
+                return rc;
+            }
+            rset = false;
+        }
+        if ((rc = read_envelope(s, env, false, err)) < 0) {
+            abandon(s, feed, env, false, err);
+            return rc;
+        }
+        if (env->data_ok) {
+            body = env;
+        } else {
+            feed->done(feed->arg, env);
+            rset = true;
+        }
+        set_state(s, SMTP_READY);
+    }
+}
+
+/*
+ * RFC 3030 BDAT: nothing waits for a 354, so transactions follow each other
+ * without waiting, up to a window of bytes and transactions in flight; each one
+ * starts with RSET, so a refused one cannot leave the next in a half-open state.
+ */
+#define BDAT_WINDOW_TXNS  32
+#define BDAT_WINDOW_BYTES (4 * 1024 * 1024)
+
+static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct blast_error *err)
+{
+    struct smtp_txn *window[BDAT_WINDOW_TXNS];
+    size_t head = 0, count = 0, bytes = 0, i;
+    bool more = true;
+    int rc;
+
+    for (;;) {
+        buf_reset(&s->out);
+        while (more && count < BDAT_WINDOW_TXNS && bytes < BDAT_WINDOW_BYTES) {
+            struct smtp_txn *t = next_txn(s, feed);
+            if (t == NULL) {
+                more = false;
+                break;
+            }
+            if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
+                (rc = add_envelope(s, &s->out, t, true)) < 0) {
+                abandon(s, feed, t, false, err);
+                for (i = 0; i < count; i++)
+                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], false, err);
+                return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
+            }
+            window[(head + count++) % BDAT_WINDOW_TXNS] = t;
+            bytes += t->len;
+            s->stats.messages++;
+        }
+        if (count == 0)
+            return 0;
+        if ((rc = write_group(s, err)) < 0) {
+            for (i = 0; i < count; i++)
+                abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], false, err);
+            return rc;
+        }
+        /* the oldest transaction's replies; then top the window up again */
+        {
+            struct smtp_txn *t = window[head];
+            set_state(s, SMTP_RSET);
+            rc = read_reply(s, err);
+            if (rc == 0 && s->reply.code / 100 != 2)
+                rc = die(s, refused(s, BLAST_EPROTO, "RSET refused", err));
+            if (rc == 0)
+                rc = read_envelope(s, t, true, err);
+            if (rc < 0) {
+                /* BDAT LAST went out: what was accepted may have been delivered */
+                abandon(s, feed, t, s->state == SMTP_END_OF_DATA && t->accepted > 0, err);
+                for (i = 1; i < count; i++)
+                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], true, err);
+                return rc;
+            }
+            feed->done(feed->arg, t);
+            head = (head + 1) % BDAT_WINDOW_TXNS;
+            count--;
+            bytes -= t->len;
+            set_state(s, SMTP_READY);
+        }
+    }
+}
+
+/* One command written and its reply read (lock-step, for servers without PIPELINING). */
+static int command(struct smtp_session *s, enum smtp_state st, struct blast_error *err)
+{
+    int rc;
+
+    set_state(s, st);
+    if ((rc = write_group(s, err)) < 0)
+        return rc;
+    return read_reply(s, err);
+}
+
+/* Without PIPELINING: every command waits for its reply (RFC 5321 §4.3). */
+static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
+                        struct blast_error *err)
+{
+    struct smtp_txn *t;
+    bool rset = false;
+    size_t i;
+    int rc;
+
+    while ((t = next_txn(s, feed)) != NULL) {
+        buf_reset(&s->out);
+        if (rset && ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
+                     (rc = command(s, SMTP_RSET, err)) < 0 || s->reply.code / 100 != 2)) {
+            if (rc == 0)
+                rc = die(s, refused(s, BLAST_EPROTO, "RSET refused", err));
+            abandon(s, feed, t, false, err);
+            return rc;
+        }
+        rset = true; /* unless the message is accepted below */
+        if ((rc = add_mail(s, &s->out, t)) < 0 || (rc = command(s, SMTP_MAIL, err)) < 0)
+            goto lost;
+        if (s->reply.code / 100 != 2) {
+            decide(t, outcome_of(s->reply.code), SMTP_MAIL, &s->reply, NULL);
+            goto refused;
+        }
+        for (i = 0; i < t->nrcpts; i++) {
+            struct smtp_rcpt *r = &t->rcpts[i];
+            if ((rc = add_rcpt(s, &s->out, r)) < 0 || (rc = command(s, SMTP_RCPT, err)) < 0)
+                goto lost;
+            if (s->reply.code == 421)
+                break;
+            if (s->reply.code / 100 == 2) {
+                t->accepted++;
+                continue;
+            }
+            r->outcome = outcome_of(s->reply.code);
+            r->step = SMTP_RCPT;
+            r->reply = s->reply;
+        }
+        if (s->reply.code == 421) {
+            decide(t, SMTP_OUTCOME_DEFERRED, SMTP_RCPT, &s->reply, NULL);
+            goto refused;
+        }
+        if (t->accepted == 0)
+            goto refused;
+        if ((rc = add_line(s, &s->out, "DATA", 4)) < 0 || (rc = command(s, SMTP_DATA, err)) < 0)
+            goto lost;
+        if (s->reply.code != 354) {
+            decide(t, outcome_of(s->reply.code / 100 == 2 ? 451 : s->reply.code), SMTP_DATA,
+                   &s->reply, NULL);
+            goto refused;
+        }
+        log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, t->len);
+        if ((rc = smtp_dot_stuff(&s->out, t->data, t->len, err)) < 0 ||
+            (rc = write_group(s, err)) < 0)
+            goto lost;
+        s->stats.messages++;
+        set_state(s, SMTP_END_OF_DATA);
+        if ((rc = read_reply(s, err)) < 0) {
+            abandon(s, feed, t, true, err);
+            return rc;
+        }
+        decide(t, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
+        if (s->reply.code / 100 == 2) {
+            smtp_queue_id(s->reply.text, t->queue_id, sizeof t->queue_id);
+            rset = false;
+        }
+        feed->done(feed->arg, t);
+        if (s->reply.code == 421)
+            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+        set_state(s, SMTP_READY);
+        continue;
+    refused:
+        feed->done(feed->arg, t);
+        if (s->reply.code == 421)
+            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+        set_state(s, SMTP_READY);
+        continue;
+    lost:
+        abandon(s, feed, t, false, err);
+        return rc;
+    }
+    return 0;
+}
+
+int smtp_session_run(struct smtp_session *s, const struct smtp_feed *feed, struct blast_error *err)
+{
+    if (s->dead || s->state != SMTP_READY)
+        return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "the session is not usable");
+    if (!(s->caps & SMTP_CAP_PIPELINING))
+        return run_lockstep(s, feed, err);
+    if (s->o.chunking && (s->caps & SMTP_CAP_CHUNKING))
+        return run_bdat(s, feed, err);
+    return run_pipelined(s, feed, err);
+}
+
+/* smtp_session_send: a feed of one. */
+struct one {
+    struct smtp_txn *t;
+    bool given;
+};
+
+static struct smtp_txn *one_next(void *arg)
+{
+    struct one *o = arg;
+
+    if (o->given)
+        return NULL;
+    o->given = true;
+    return o->t;
+}
+
+static void one_done(void *arg, struct smtp_txn *t)
+{
+    (void)arg;
+    (void)t;
+}
+
+int smtp_session_send(struct smtp_session *s, struct smtp_txn *t, struct blast_error *err)
+{
+    struct one o = {t, false};
+    struct smtp_feed feed = {one_next, one_done, &o};
+    int rc;
+
+    txn_reset(t);
+    rc = smtp_session_run(s, &feed, err);
+    if (rc < 0 && !o.given) {
+        decide(t, SMTP_OUTCOME_DEFERRED, s->state, NULL, err->text);
+    }
+    return rc;
 }

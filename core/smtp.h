@@ -96,6 +96,14 @@ enum smtp_auth_choice {
     SMTP_AUTH_CHOICE_XOAUTH2,
 };
 
+enum {
+    SMTP_DSN_NEVER = 1 << 0,
+    SMTP_DSN_SUCCESS = 1 << 1,
+    SMTP_DSN_FAILURE = 1 << 2,
+    SMTP_DSN_DELAY = 1 << 3,
+};
+enum smtp_dsn_ret { SMTP_DSN_RET_DEFAULT = 0, SMTP_DSN_RET_FULL, SMTP_DSN_RET_HDRS };
+
 /* Milliseconds per state; RFC 5321 §4.5.3.2 gives the defaults of smtp_timeouts_default(). */
 struct smtp_timeouts {
     int connect, greeting, ehlo, starttls, auth, mail, rcpt, data, block, end_of_data, rset, quit;
@@ -113,6 +121,9 @@ struct smtp_options {
     const char *password;     /* secret; never logged */
     enum smtp_auth_choice auth;
     bool allow_plaintext_auth; /* AUTH without TLS to a non-loopback host */
+    bool chunking;             /* BDAT (RFC 3030) instead of DATA where offered */
+    unsigned dsn_notify;       /* RFC 3461 NOTIFY: SMTP_DSN_* bits, 0 for none */
+    enum smtp_dsn_ret dsn_ret; /* RFC 3461 RET */
     struct smtp_timeouts timeouts;
     const struct log *log;
 };
@@ -138,13 +149,34 @@ struct smtp_rcpt {
 
 struct smtp_txn {
     const char *mail_from;
-    bool smtputf8; /* RFC 6531: some address is not ASCII */
-    bool eightbit; /* the body has 8-bit content: BODY=8BITMIME */
+    bool smtputf8;     /* RFC 6531: some address is not ASCII */
+    bool eightbit;     /* the body has 8-bit content: BODY=8BITMIME */
+    const char *envid; /* RFC 3461 ENVID (plain text, xtext-encoded here), or NULL */
     struct smtp_rcpt *rcpts;
     size_t nrcpts;
     const char *data; /* message, CRLF line ends, not dot-stuffed */
     size_t len;
     char queue_id[128]; /* from the final 250, when the server names one */
+    void *user;         /* the caller's, untouched */
+    /* the engine's own bookkeeping */
+    size_t accepted; /* recipients accepted at RCPT */
+    bool data_ok;    /* DATA got 354 (or BDAT was sent) */
+};
+
+/*
+ * Where smtp_session_run() takes transactions from and gives them back. next
+ * returns the next transaction to send, or NULL when there is none for now; done
+ * is called once for every transaction next returned, when all its recipients
+ * have an outcome.
+ *
+ * The engine copies a transaction's data (the message) out before it calls next
+ * again, so a caller may build every message in the same buffer. The transaction
+ * and its recipients must stay valid until done.
+ */
+struct smtp_feed {
+    struct smtp_txn *(*next)(void *arg);
+    void (*done)(void *arg, struct smtp_txn *t);
+    void *arg;
 };
 
 /*
@@ -160,13 +192,30 @@ int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
                       struct blast_error *err);
 
 /*
- * Run one mail transaction. Fills each recipient's outcome and t->queue_id.
- * Returns 0 while the session remains usable, whatever the outcomes; a negative
- * code when the session died (421, timeout, lost connection, protocol error):
- * recipients not yet decided are then DEFERRED, or UNKNOWN if end of data had
- * been sent.
+ * Send the transactions feed->next gives until it gives NULL, pipelined as RFC
+ * 2920 allows when the server offers PIPELINING: a transaction's MAIL, RCPTs and
+ * DATA go out in one write, and its body and end of data in the same write as the
+ * next transaction's MAIL, RCPTs and DATA, so each message costs about one round
+ * trip. With CHUNKING and options.chunking, BDAT lets several transactions be in
+ * flight at once. Without PIPELINING, one command at a time.
+ *
+ * Every recipient gets an outcome (smtp_outcome) and feed->done is called for
+ * each transaction. Returns 0 while the session remains usable; a negative code
+ * when it died (421, timeout, lost connection, protocol error): recipients not
+ * yet decided are then DEFERRED, or UNKNOWN when their end of data had been sent.
  */
+int smtp_session_run(struct smtp_session *s, const struct smtp_feed *feed, struct blast_error *err);
+
+/* One transaction, through smtp_session_run(). */
 int smtp_session_send(struct smtp_session *s, struct smtp_txn *t, struct blast_error *err);
+
+/* Statistics of the session so far: writes made and waits for replies. */
+struct smtp_stats {
+    size_t messages;    /* end of data (or BDAT LAST) sent */
+    size_t writes;      /* groups written */
+    size_t round_trips; /* times the client waited for the server */
+};
+const struct smtp_stats *smtp_session_stats(const struct smtp_session *s);
 
 /* Send QUIT and wait briefly for 221 (RFC 5321 §4.1.1.10). The session stays allocated. */
 void smtp_session_quit(struct smtp_session *s);

@@ -185,7 +185,7 @@ static void probe_relay(struct check *k, const struct campaign *c, const struct 
         return;
     }
     if (r->tls != CAMPAIGN_TLS_NONE) {
-        struct conn_tls_options to = {r->verify, r->ca_file};
+        struct conn_tls_options to = {r->verify, r->ca_file, r->pin_sha256};
         rc = conn_tls_new(&to, &tls, &e);
     }
     if (rc == 0) {
@@ -213,8 +213,12 @@ static void probe_relay(struct check *k, const struct campaign *c, const struct 
                caps & SMTP_CAP_ENHANCED ? " ENHANCEDSTATUSCODES" : "",
                caps & SMTP_CAP_DSN ? " DSN" : "", caps & SMTP_CAP_CHUNKING ? " CHUNKING" : "",
                caps & SMTP_CAP_AUTH ? " AUTH" : "");
-        if (conn_is_tls(cn))
-            printf("            cipher: %s\n", conn_tls_cipher(cn));
+        if (conn_is_tls(cn)) {
+            char subject[512];
+            conn_tls_subject(cn, subject, sizeof subject);
+            printf("            cipher: %s\n            certificate: %s\n", conn_tls_cipher(cn),
+                   subject);
+        }
     }
     if (s != NULL && rc == 0)
         smtp_session_quit(s);

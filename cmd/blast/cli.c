@@ -109,6 +109,14 @@ void cli_smtp_options(const struct campaign *c, const struct campaign_relay *rel
     so->password = password;
     so->auth = (enum smtp_auth_choice)relay->auth;
     so->allow_plaintext_auth = relay->allow_plaintext;
+    so->chunking = c->chunking;
+    so->dsn_notify = (c->dsn.notify & CAMPAIGN_DSN_NEVER ? SMTP_DSN_NEVER : 0) |
+                     (c->dsn.notify & CAMPAIGN_DSN_SUCCESS ? SMTP_DSN_SUCCESS : 0) |
+                     (c->dsn.notify & CAMPAIGN_DSN_FAILURE ? SMTP_DSN_FAILURE : 0) |
+                     (c->dsn.notify & CAMPAIGN_DSN_DELAY ? SMTP_DSN_DELAY : 0);
+    so->dsn_ret = c->dsn.ret == CAMPAIGN_DSN_RET_FULL   ? SMTP_DSN_RET_FULL
+                  : c->dsn.ret == CAMPAIGN_DSN_RET_HDRS ? SMTP_DSN_RET_HDRS
+                                                        : SMTP_DSN_RET_DEFAULT;
     so->log = lg;
     smtp_timeouts_default(&so->timeouts);
 #define TIMEOUT(f)                                                                                 \

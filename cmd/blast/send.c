@@ -141,8 +141,17 @@ static void forget_password(struct run *r)
 
 static void close_session(struct run *r, bool quit)
 {
+    const struct smtp_stats *st;
+
     if (r->session == NULL)
         return;
+    st = smtp_session_stats(r->session);
+    if (st->messages > 0)
+        log_msg(&r->log, LOG_LEVEL_DEBUG,
+                "%s: session done: %zu messages, %zu writes, %zu round trips (%.2f a message)",
+                r->relay != NULL ? r->relay->name : "relay", st->messages, st->writes,
+                st->round_trips,
+                st->messages > 0 ? (double)st->round_trips / (double)st->messages : 0.0);
     if (quit)
         smtp_session_quit(r->session);
     smtp_session_free(r->session);
@@ -186,12 +195,6 @@ static int refuse_unsupported(const struct campaign *c, struct blast_error *err)
     } else if (c->retry.place.line > 0) {
         what = "retry settings";
         at = &c->retry.place;
-    } else if (c->dsn.place.line > 0) {
-        what = "DSN requests";
-        at = &c->dsn.place;
-    } else if (c->chunking) {
-        what = "chunking";
-        at = &c->chunking_place;
     } else if (c->journal != NULL) {
         what = "a journal";
         at = &c->journal_place;
@@ -200,9 +203,6 @@ static int refuse_unsupported(const struct campaign *c, struct blast_error *err)
         if (c->relays[i].rate.set) {
             what = "relay rates";
             at = &c->relays[i].rate.place;
-        } else if (c->relays[i].pin_sha256 != NULL) {
-            what = "certificate pins";
-            at = &c->relays[i].place;
         }
     }
     if (what == NULL)
@@ -277,7 +277,7 @@ static int connect_relay(struct run *r, const struct campaign_relay *relay, stru
 
     blast_error_clear(&e);
     if (r->tls == NULL && relay->tls != CAMPAIGN_TLS_NONE) {
-        struct conn_tls_options to = {relay->verify, relay->ca_file};
+        struct conn_tls_options to = {relay->verify, relay->ca_file, relay->pin_sha256};
         if ((rc = conn_tls_new(&to, &r->tls, &e)) < 0)
             goto fail;
     }
@@ -322,16 +322,54 @@ static enum report_status status_of_verdict(enum screen_verdict v)
                                     : REPORT_INVALID;
 }
 
-static int record(struct run *r, const struct recipients_row *row, enum report_status status,
-                  const struct smtp_rcpt *rc, const struct smtp_txn *t, int attempts,
-                  struct timeutil_stamp first, const char *detail, bool built,
-                  struct blast_error *err)
+/*
+ * A message on its way: the transaction the engine sees, and what the report
+ * needs when its outcome comes back. The row is kept (a copy of its fields) so a
+ * message lost with its connection can be built again and retried once.
+ */
+#define SLOTS 48 /* more than the engine keeps in flight (BDAT window + 2) */
+
+struct slot {
+    bool used;
+    struct smtp_txn t;
+    struct smtp_rcpt rcpt;
+    struct address to;
+    size_t row, line;
+    char email[512];
+    char message_id[256];
+    char envid[128]; /* RFC 3461 ENVID: campaign and row, so a DSN finds its row */
+    size_t size;
+    int attempts;
+    struct timeutil_stamp first;
+    /* the row's fields, for a retry */
+    struct buf fields;
+    size_t *lens;
+    const char **ptrs;
+    size_t nfields;
+};
+
+struct sender {
+    struct run *r;
+    struct slot slots[SLOTS];
+    struct slot *retry[SLOTS]; /* messages lost with their connection, to send again */
+    size_t nretry;
+    bool eof;   /* the list is read to its end */
+    int failed; /* a local error (report, memory): stop */
+    struct blast_error err;
+    size_t done_on_session;
+    size_t answered; /* messages the relay answered (any reply): progress */
+};
+
+static int record_entry(struct run *r, size_t row, const char *email, enum report_status status,
+                        const struct smtp_rcpt *rc, const char *queue_id, int attempts,
+                        struct timeutil_stamp first, const char *detail, const char *message_id,
+                        size_t size, struct blast_error *err)
 {
     struct report_entry e;
 
     memset(&e, 0, sizeof e);
-    e.email = r->who.email;
-    e.row = row->row;
+    e.email = email;
+    e.row = row;
     e.status = status;
     e.detail = detail;
     if (rc != NULL) {
@@ -347,13 +385,21 @@ static int record(struct run *r, const struct recipients_row *row, enum report_s
         e.attempts = attempts;
         e.first = first;
         e.last = timeutil_now();
-        e.queue_id = t != NULL && status == REPORT_DELIVERED ? t->queue_id : NULL;
+        e.queue_id = status == REPORT_DELIVERED ? queue_id : NULL;
     }
-    if (built) {
-        e.message_id = r->msg.message_id;
-        e.size = r->msg.message.len;
-    }
+    e.message_id = message_id;
+    e.size = size;
     return report_add(r->report, &e, err);
+}
+
+/* A row that is not sent: record why. */
+static int record_row(struct run *r, const struct recipients_row *row, enum report_status status,
+                      const char *detail, bool built, struct blast_error *err)
+{
+    struct timeutil_stamp never = {0, 0};
+
+    return record_entry(r, row->row, r->who.email, status, NULL, NULL, 0, never, detail,
+                        built ? r->msg.message_id : NULL, built ? r->msg.message.len : 0, err);
 }
 
 static int write_eml(struct run *r, const struct recipients_row *row, struct blast_error *err)
@@ -374,109 +420,318 @@ static int write_eml(struct run *r, const struct recipients_row *row, struct bla
     return 0;
 }
 
-/*
- * Deliver the current message. A session lost before the end of data is
- * reopened and the message tried once more (the relay may close after a number
- * of messages); the result is in rcpt. Returns <0 when the relay cannot be
- * reached again.
- */
-static int deliver(struct run *r, const struct address *to, struct smtp_rcpt *rcpt,
-                   struct smtp_txn *t, int *attempts)
+static struct slot *slot_take(struct sender *sd)
 {
-    struct blast_error e;
-    int rc;
+    size_t i;
 
-    for (;;) {
-        blast_error_clear(&e);
-        if (r->session != NULL && r->relay->messages_per_connection > 0 &&
-            r->session_messages >= (size_t)r->relay->messages_per_connection)
-            close_session(r, true);
-        if (r->session == NULL && (rc = connect_relay(r, r->relay, &e)) < 0) {
-            memset(rcpt, 0, sizeof *rcpt);
-            rcpt->outcome = SMTP_OUTCOME_DEFERRED;
-            rcpt->step = SMTP_CONNECT;
-            snprintf(rcpt->detail, sizeof rcpt->detail, "%s", e.text);
-            log_msg(&r->log, LOG_LEVEL_WARN, "%s", e.text);
-            return rc;
+    for (i = 0; i < SLOTS; i++)
+        if (!sd->slots[i].used) {
+            sd->slots[i].used = true;
+            return &sd->slots[i];
         }
-        memset(rcpt, 0, sizeof *rcpt);
-        rcpt->address = to->envelope;
-        t->rcpts = rcpt;
-        (*attempts)++;
-        r->attempted++;
-        r->session_messages++;
-        rc = smtp_session_send(r->session, t, &e);
-        if (rc == 0)
-            return 0;
-        log_msg(&r->log, LOG_LEVEL_WARN, "%s: %s", r->relay->name, e.text);
-        close_session(r, false);
-        if (rcpt->outcome != SMTP_OUTCOME_DEFERRED || rcpt->reply.code != 0 || *attempts >= 2)
-            return 0;
+    return NULL;
+}
+
+static void slot_release(struct slot *sl)
+{
+    address_free(&sl->to);
+    sl->used = false;
+}
+
+static void slots_free(struct sender *sd)
+{
+    size_t i;
+
+    for (i = 0; i < SLOTS; i++) {
+        address_free(&sd->slots[i].to);
+        buf_free(&sd->slots[i].fields);
+        free(sd->slots[i].lens);
+        free((void *)sd->slots[i].ptrs);
     }
 }
 
-static int send_row(struct run *r, const struct recipients_row *row, struct blast_error *err)
+/* Keep a copy of the row's fields in the slot (for a retry). */
+static int slot_keep_row(struct slot *sl, const struct recipients_row *row)
 {
-    struct timeutil_stamp first = {0, 0};
-    struct smtp_txn t;
-    struct smtp_rcpt rcpt;
+    size_t i;
+
+    buf_reset(&sl->fields);
+    if (sl->nfields < row->nfields || sl->lens == NULL) {
+        size_t *l = realloc(sl->lens, row->nfields * sizeof *l);
+        const char **p = l != NULL ? realloc((void *)sl->ptrs, row->nfields * sizeof *p) : NULL;
+        if (l != NULL)
+            sl->lens = l;
+        if (p == NULL)
+            return BLAST_ENOMEM;
+        sl->ptrs = p;
+    }
+    sl->nfields = row->nfields;
+    for (i = 0; i < row->nfields; i++) {
+        sl->lens[i] = sl->fields.len; /* offset for now */
+        if (buf_append(&sl->fields, row->fields[i], row->lens[i]) < 0 ||
+            buf_putc(&sl->fields, '\0') < 0)
+            return BLAST_ENOMEM;
+    }
+    for (i = 0; i < row->nfields; i++) {
+        sl->ptrs[i] = sl->fields.data + sl->lens[i];
+        sl->lens[i] = row->lens[i];
+    }
+    return 0;
+}
+
+/* Build the message of the slot's row into r->msg and point the transaction at it. */
+static int slot_compose(struct run *r, struct slot *sl, const struct recipients_row *row,
+                        struct blast_error *err)
+{
+    int rc;
+
+    if ((rc = compose_row(r->p.cp, row, &sl->to, &r->msg, err)) < 0)
+        return rc;
+    memset(&sl->t, 0, sizeof sl->t);
+    memset(&sl->rcpt, 0, sizeof sl->rcpt);
+    sl->rcpt.address = sl->to.envelope;
+    sl->t.mail_from = compose_envelope_from(r->p.cp)->envelope;
+    sl->t.smtputf8 = r->msg.smtputf8;
+    sl->t.eightbit = false; /* mime makes every part 7bit, quoted-printable or base64 */
+    sl->t.rcpts = &sl->rcpt;
+    sl->t.nrcpts = 1;
+    sl->t.data = r->msg.message.data;
+    sl->t.len = r->msg.message.len;
+    sl->t.user = sl;
+    snprintf(sl->envid, sizeof sl->envid, "%s.%zu", r->c->name, sl->row);
+    sl->t.envid = sl->envid;
+    snprintf(sl->message_id, sizeof sl->message_id, "%s", r->msg.message_id);
+    sl->size = r->msg.message.len;
+    if (sl->attempts == 0)
+        sl->first = timeutil_now();
+    sl->attempts++;
+    r->attempted++;
+    return 0;
+}
+
+/* A message lost with its connection goes out again, once, with the same row. */
+static struct smtp_txn *next_retry(struct sender *sd)
+{
+    struct run *r = sd->r;
+    struct slot *sl = sd->retry[--sd->nretry];
+    struct recipients_row row;
+
+    row.row = sl->row;
+    row.line = sl->line;
+    row.nfields = sl->nfields;
+    row.fields = sl->ptrs;
+    row.lens = sl->lens;
+    if (slot_compose(r, sl, &row, &sd->err) < 0) {
+        sd->failed = sd->err.code;
+        slot_release(sl);
+        return NULL;
+    }
+    return &sl->t;
+}
+
+/* One row: record it if it is not to be sent, else make its message. NULL: nothing to send. */
+static struct smtp_txn *next_row(struct sender *sd, const struct recipients_row *row)
+{
+    struct run *r = sd->r;
+    struct blast_error *err = &sd->err;
     const struct address *to;
-    int attempts = 0, rc;
+    struct slot *sl;
+    int rc;
 
     if ((rc = screen_row(r->p.screen, row, &r->who, err)) < 0)
-        return rc;
+        goto fail;
     if (r->who.verdict != SCREEN_OK) {
         if (r->who.verdict == SCREEN_INVALID)
             log_msg(&r->log, LOG_LEVEL_WARN, "%s:%zu: row %zu: %s", r->c->recipients.path,
                     row->line, row->row, r->who.reason);
-        return record(r, row, status_of_verdict(r->who.verdict), NULL, NULL, 0, first,
-                      r->who.reason, false, err);
+        rc = record_row(r, row, status_of_verdict(r->who.verdict), r->who.reason, false, err);
+        goto out;
     }
-    if (interrupted || r->relay_down)
-        return record(r, row, REPORT_DEFERRED, NULL, NULL, 0, first,
-                      interrupted ? "not attempted: the run was interrupted"
-                                  : "not attempted: the relay became unusable",
-                      false, err);
+    if (interrupted || r->relay_down) {
+        rc = record_row(r, row, REPORT_DEFERRED,
+                        interrupted ? "not attempted: the run was interrupted"
+                                    : "not attempted: no relay could be reached",
+                        false, err);
+        goto out;
+    }
     to = r->has_test_to ? &r->test_to : &r->who.to;
-    if ((rc = compose_row(r->p.cp, row, to, &r->msg, err)) < 0)
-        return rc;
-    if (r->msg.invalid) {
-        log_msg(&r->log, LOG_LEVEL_WARN, "%s:%zu: row %zu: %s", r->c->recipients.path, row->line,
-                row->row, r->msg.reason);
-        return record(r, row, REPORT_INVALID, NULL, NULL, 0, first, r->msg.reason, false, err);
-    }
     if (r->opt.dry_run != NULL) {
-        if ((rc = write_eml(r, row, err)) < 0)
-            return rc;
-        return record(r, row, REPORT_RENDERED, NULL, NULL, 0, first, NULL, true, err);
+        if ((rc = compose_row(r->p.cp, row, to, &r->msg, err)) < 0)
+            goto fail;
+        if (r->msg.invalid)
+            rc = record_row(r, row, REPORT_INVALID, r->msg.reason, false, err);
+        else if ((rc = write_eml(r, row, err)) == 0)
+            rc = record_row(r, row, REPORT_RENDERED, NULL, true, err);
+        goto out;
     }
-    memset(&t, 0, sizeof t);
-    t.mail_from = compose_envelope_from(r->p.cp)->envelope;
-    t.smtputf8 = r->msg.smtputf8;
-    t.eightbit = false; /* mime makes every part 7bit or quoted-printable */
-    t.nrcpts = 1;
-    t.data = r->msg.message.data;
-    t.len = r->msg.message.len;
-    first = timeutil_now();
-    if (deliver(r, to, &rcpt, &t, &attempts) < 0)
-        r->relay_down = true;
-    log_msg(&r->log, LOG_LEVEL_DEBUG, "row %zu %s: %s %d %s", row->row, r->who.email,
-            report_status_name(status_of(rcpt.outcome)), rcpt.reply.code, rcpt.reply.text);
-    return record(r, row, status_of(rcpt.outcome), &rcpt, &t, attempts, first, NULL, true, err);
+    sl = slot_take(sd);
+    if (sl == NULL) {
+        rc = blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "too many messages in flight");
+        goto fail;
+    }
+    sl->row = row->row;
+    sl->line = row->line;
+    sl->attempts = 0;
+    snprintf(sl->email, sizeof sl->email, "%s", r->who.email);
+    address_free(&sl->to);
+    if ((rc = address_parse(to->envelope, &sl->to, err)) < 0 ||
+        (to->display != NULL && (sl->to.display = strdup(to->display)) == NULL) ||
+        (rc = slot_keep_row(sl, row)) < 0 || (rc = slot_compose(r, sl, row, err)) < 0) {
+        slot_release(sl);
+        rc = rc < 0 ? rc : BLAST_ENOMEM;
+        goto fail;
+    }
+    if (r->msg.invalid) {
+        rc = record_row(r, row, REPORT_INVALID, r->msg.reason, false, err);
+        r->attempted--;
+        slot_release(sl);
+        if (rc == 0)
+            log_msg(&r->log, LOG_LEVEL_WARN, "%s:%zu: row %zu: %s", r->c->recipients.path,
+                    row->line, row->row, r->msg.reason);
+        goto out;
+    }
+    return &sl->t;
+out:
+    if (rc == 0)
+        return NULL;
+fail:
+    sd->failed = rc < 0 ? rc : BLAST_ENOMEM;
+    blast_error_set(err, sd->failed, NULL, 0, 0, "out of memory");
+    return NULL;
 }
 
-static int send_all(struct run *r, struct blast_error *err)
+/* The feed's next: retries first, then the list, row after row. */
+static struct smtp_txn *feed_next(void *arg)
 {
+    struct sender *sd = arg;
+    struct run *r = sd->r;
     struct recipients_row row;
+    struct smtp_txn *t = NULL;
     int rc;
 
-    while ((rc = recipients_next(r->p.list, &row, err)) == 1) {
-        if (r->opt.limit > 0 && (long)row.row > r->opt.limit)
+    if (sd->failed)
+        return NULL;
+    if (r->session != NULL && r->relay->messages_per_connection > 0 &&
+        sd->done_on_session >= (size_t)r->relay->messages_per_connection)
+        return NULL; /* time for a new connection */
+    if (sd->nretry > 0 && !interrupted)
+        return next_retry(sd);
+    while (t == NULL && !sd->eof && !sd->failed) {
+        rc = recipients_next(r->p.list, &row, &sd->err);
+        if (rc < 0) {
+            sd->failed = rc;
+            return NULL;
+        }
+        if (rc == 0 || (r->opt.limit > 0 && (long)row.row > r->opt.limit)) {
+            sd->eof = true;
             break;
-        if ((rc = send_row(r, &row, err)) < 0)
-            return rc;
+        }
+        t = next_row(sd, &row);
     }
-    return rc < 0 ? rc : 0;
+    if (t != NULL)
+        sd->done_on_session++;
+    return t;
+}
+
+/* The feed's done: a message has its outcome. One lost with its connection is retried once. */
+static void feed_done(void *arg, struct smtp_txn *t)
+{
+    struct sender *sd = arg;
+    struct run *r = sd->r;
+    struct slot *sl = t->user;
+    const struct smtp_rcpt *rc = &sl->rcpt;
+    enum report_status status = status_of(rc->outcome);
+
+    if (status == REPORT_DEFERRED && rc->reply.code == 0 && sl->attempts < 2 && !interrupted &&
+        sd->nretry < SLOTS) {
+        log_msg(&r->log, LOG_LEVEL_DEBUG, "row %zu %s: %s; trying again", sl->row, sl->email,
+                rc->detail);
+        sd->retry[sd->nretry++] = sl;
+        return;
+    }
+    log_msg(&r->log, LOG_LEVEL_DEBUG, "row %zu %s: %s %d %s", sl->row, sl->email,
+            report_status_name(status), rc->reply.code, rc->reply.text);
+    sd->answered += rc->reply.code != 0;
+    if (!sd->failed && record_entry(r, sl->row, sl->email, status, rc, t->queue_id, sl->attempts,
+                                    sl->first, NULL, sl->message_id, sl->size, &sd->err) < 0)
+        sd->failed = sd->err.code;
+    slot_release(sl);
+}
+
+/* Retries that will not happen (the relay is gone, or a signal came): deferred. */
+static void drop_retries(struct sender *sd)
+{
+    while (sd->nretry > 0) {
+        struct slot *sl = sd->retry[--sd->nretry];
+        if (!sd->failed &&
+            record_entry(sd->r, sl->row, sl->email, REPORT_DEFERRED, &sl->rcpt, NULL, sl->attempts,
+                         sl->first, NULL, sl->message_id, sl->size, &sd->err) < 0)
+            sd->failed = sd->err.code;
+        slot_release(sl);
+    }
+}
+
+/*
+ * Step 4: feed the list to the relay through one session at a time: reconnect
+ * when the session reaches messages_per_connection or dies; give up on the relay
+ * after it fails twice in a row without a message delivered in between.
+ */
+static int send_all(struct run *r, struct blast_error *err)
+{
+    struct sender sd;
+    struct smtp_feed feed = {feed_next, feed_done, &sd};
+    int failures = 0, rc = 0;
+
+    memset(&sd, 0, sizeof sd);
+    sd.r = r;
+    blast_error_clear(&sd.err);
+    while (!sd.failed) {
+        struct blast_error e;
+        size_t before = sd.answered;
+
+        if (r->opt.dry_run == NULL && !r->relay_down && r->session == NULL) {
+            blast_error_clear(&e);
+            if (connect_relay(r, r->relay, &e) < 0) {
+                log_msg(&r->log, LOG_LEVEL_WARN, "%s", e.text);
+                r->relay_down = ++failures >= 2;
+                if (!r->relay_down)
+                    continue;
+            }
+        }
+        if (r->session == NULL) {
+            /* dry run, or no relay: the rest of the list is recorded without a session */
+            drop_retries(&sd);
+            while (feed_next(&sd) != NULL)
+                ;
+            break;
+        }
+        sd.done_on_session = 0;
+        blast_error_clear(&e);
+        rc = smtp_session_run(r->session, &feed, &e);
+        if (rc < 0) {
+            log_msg(&r->log, LOG_LEVEL_WARN, "%s: %s", r->relay->name, e.text);
+            close_session(r, false);
+            /* a relay that answers nothing twice in a row is not coming back this run */
+            failures = sd.answered > before ? 0 : failures + 1;
+            if (failures >= 2)
+                r->relay_down = true;
+            continue;
+        }
+        if (interrupted)
+            drop_retries(&sd);
+        if (sd.eof && sd.nretry == 0)
+            break;
+        /* messages_per_connection reached: QUIT, and a new session takes over */
+        close_session(r, true);
+        failures = 0;
+    }
+    slots_free(&sd);
+    if (sd.failed) {
+        blast_error_set(err, sd.err.code, sd.err.source, sd.err.line, sd.err.column, "%s",
+                        sd.err.text);
+        return sd.failed;
+    }
+    return 0;
 }
 
 static void print_summary(const struct run *r, double secs)

@@ -1,0 +1,356 @@
+"""Servers for the SMTP engine's tests, all on 127.0.0.1 with free ports.
+
+- Sink: Postfix's smtp-sink, fast and pipelining, rejecting or dropping chosen
+  commands on request.
+- Scripted: aiosmtpd with handlers that misbehave on purpose (421 after N
+  messages, chosen recipients refused, a dropped connection mid-body or after the
+  end of data, a stall, a huge or garbled reply), optionally with STARTTLS and AUTH.
+- Counting: a small pipelining SMTP server that counts its turns: the times it
+  answered everything it had and had to wait for the client. One turn per message
+  is what pipelining promises.
+- certificates(): a throwaway CA and server certificates: good, for the wrong
+  name, expired, or from an unknown CA.
+"""
+
+import asyncio
+import datetime
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import threading
+import time
+
+import logging
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+
+logging.getLogger("mail.log").setLevel(logging.CRITICAL)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Sink:
+    """smtp-sink on loopback. args are smtp-sink options (e.g. ["-p"], ["-f", "RCPT"])."""
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.dump = tempfile.mkdtemp(prefix="blast-sink-")
+        os.chmod(self.dump, 0o777)
+        cmd = ["/usr/sbin/smtp-sink", "-u", "nobody", "-d", f"{self.dump}/%M.", *args,
+               f"127.0.0.1:{self.port}", "100"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        wait_port(self.port)
+
+    def messages(self):
+        """Dumped transactions (those that reached the end of data)."""
+        return [os.path.join(self.dump, f) for f in sorted(os.listdir(self.dump))]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        subprocess.run(["rm", "-rf", self.dump])
+
+
+# ---- certificates -------------------------------------------------------------------------
+
+def certificates(directory):
+    """Write ca.pem and server certificates into directory; return their paths."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    import ipaddress
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def key():
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def ca_cert(cn, k):
+        return (x509.CertificateBuilder().subject_name(name(cn)).issuer_name(name(cn))
+                .public_key(k.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=2))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                .sign(k, hashes.SHA256()))
+
+    def leaf(ca, ca_key, k, dns, ip, before, after):
+        sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(a))
+                                                 for a in ip]
+        return (x509.CertificateBuilder().subject_name(name(dns[0] if dns else "server"))
+                .issuer_name(ca.subject).public_key(k.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(before).not_valid_after(after)
+                .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+
+    def write(path, *objs):
+        with open(path, "wb") as f:
+            for o in objs:
+                if hasattr(o, "private_bytes"):
+                    f.write(o.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+                else:
+                    f.write(o.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    ca_key, other_key = key(), key()
+    ca = ca_cert("blast throwaway test CA", ca_key)
+    other = ca_cert("blast throwaway unknown CA", other_key)
+    day = datetime.timedelta(days=1)
+    out = {"ca": write(os.path.join(directory, "ca.pem"), ca)}
+    specs = {
+        "good": (ca, ca_key, ["localhost"], ["127.0.0.1"], now - day, now + day),
+        "wrong_name": (ca, ca_key, ["mail.other.example"], [], now - day, now + day),
+        "expired": (ca, ca_key, ["localhost"], ["127.0.0.1"], now - 10 * day, now - 5 * day),
+        "unknown_ca": (other, other_key, ["localhost"], ["127.0.0.1"], now - day, now + day),
+    }
+    for kind, (issuer, issuer_key, dns, ip, before, after) in specs.items():
+        k = key()
+        cert = leaf(issuer, issuer_key, k, dns, ip, before, after)
+        out[kind] = (write(os.path.join(directory, f"{kind}.pem"), cert),
+                     write(os.path.join(directory, f"{kind}.key"), k))
+    return out
+
+
+def spki_sha256(cert_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    with open(cert_path, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    der = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(der)
+    return digest.finalize().hex()
+
+
+# ---- aiosmtpd with faults -------------------------------------------------------------------
+
+class Script:
+    """What the scripted server does. Every field is optional."""
+
+    def __init__(self, **kw):
+        self.close_after = kw.get("close_after")        # 421 at MAIL after N messages
+        self.rcpt = kw.get("rcpt", {})                   # address -> reply for RCPT
+        self.drop_mid_body = kw.get("drop_mid_body", 0)  # the first N bodies
+        self.drop_after_dot = kw.get("drop_after_dot", False)
+        self.stall_after_dot = kw.get("stall_after_dot", 0)  # seconds
+        self.mail_reply = kw.get("mail_reply")           # a raw reply to MAIL
+        self.defer_first = kw.get("defer_first", {})     # address -> times to answer 451
+
+
+class Handler:
+    def __init__(self, script):
+        self.script = script
+        self.messages = []   # (mail_from, rcpt_tos, content)
+        self.tried_auth = []
+        self.deferred = {}
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        s = self.script
+        if s.mail_reply is not None:
+            await server.push(s.mail_reply)
+            return None
+        if s.close_after is not None and len(self.messages) >= s.close_after:
+            await server.push("421 4.3.2 closing: too many messages this session")
+            server.transport.close()
+            return None
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        s = self.script
+        if address in s.rcpt:
+            return s.rcpt[address]
+        n = s.defer_first.get(address, 0)
+        if self.deferred.get(address, 0) < n:
+            self.deferred[address] = self.deferred.get(address, 0) + 1
+            return "451 4.7.1 try again later"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        s = self.script
+        if s.drop_after_dot:
+            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+            server.transport.close()
+            return None
+        if s.stall_after_dot:
+            await asyncio.sleep(s.stall_after_dot)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 2.0.0 OK queued as Q%d" % len(self.messages)
+
+
+class FaultySMTP(SMTP):
+    async def smtp_DATA(self, arg):
+        script = self.event_handler.script
+        if script.drop_mid_body > 0 and self.envelope.rcpt_tos:
+            script.drop_mid_body -= 1
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            await self._reader.read(200)   # a little of the body, then away
+            self.transport.close()
+            return
+        await super().smtp_DATA(arg)
+
+
+class Scripted:
+    """aiosmtpd on loopback, pipelining off (aiosmtpd 1.4 does not offer it)."""
+
+    def __init__(self, script=None, tls=None, password=None, require_tls=True, implicit=False):
+        self.handler = Handler(script or Script())
+        self.port = free_port()
+        handler = self.handler
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            handler.tried_auth.append(mechanism)
+            ok = (isinstance(auth_data, LoginPassword) and
+                  auth_data.password.decode() == password)
+            return AuthResult(success=ok, handled=False)
+
+        context = None
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+        kwargs = {}
+        if password is not None:
+            kwargs.update(authenticator=authenticator, auth_require_tls=require_tls)
+
+        class Ctl(Controller):
+            def factory(self_inner):
+                return FaultySMTP(handler, tls_context=None if implicit else context,
+                                  require_starttls=context is not None and require_tls and
+                                  not implicit,
+                                  timeout=30, **kwargs)
+
+        self.controller = Ctl(handler, hostname="127.0.0.1", port=self.port,
+                              ssl_context=context if implicit else None)
+        # refused handshakes and dropped clients are the point of these tests: keep quiet
+        self.controller.loop.set_exception_handler(lambda loop, ctx: None)
+        self.controller.start()
+
+    @property
+    def messages(self):
+        return self.handler.messages
+
+    def stop(self):
+        self.controller.stop()
+
+
+# ---- the counting server -------------------------------------------------------------------
+
+class _Counting(asyncio.Protocol):
+    def __init__(self, owner):
+        self.owner = owner
+        self.buf = b""
+        self.in_data = False
+        self.out = []
+        self.flush_handle = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.reply("220 counting ESMTP")
+
+    def reply(self, line):
+        self.out.append(line.encode() + b"\r\n")
+        # answers go out together once the client's bytes stop arriving: one turn
+        if self.flush_handle is not None:
+            self.flush_handle.cancel()
+        self.flush_handle = asyncio.get_running_loop().call_later(0.002, self.flush)
+
+    def flush(self):
+        self.flush_handle = None
+        if self.out:
+            self.transport.write(b"".join(self.out))
+            self.out = []
+            self.owner.turns += 1
+
+    def data_received(self, data):
+        self.owner.client_chunks += 1
+        self.buf += data
+        while True:
+            if self.in_data:
+                end = self.buf.find(b"\r\n.\r\n")
+                if end < 0:
+                    return
+                self.buf = self.buf[end + 5:]
+                self.in_data = False
+                self.owner.messages += 1
+                self.reply("250 2.0.0 queued as C%d" % self.owner.messages)
+                continue
+            nl = self.buf.find(b"\r\n")
+            if nl < 0:
+                return
+            line, self.buf = self.buf[:nl].decode(errors="replace"), self.buf[nl + 2:]
+            verb = line.split(" ", 1)[0].upper()
+            if verb == "EHLO":
+                self.reply("250-counting\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 100000000")
+            elif verb == "DATA":
+                self.in_data = True
+                self.reply("354 go ahead")
+            elif verb == "QUIT":
+                self.reply("221 bye")
+                self.flush()
+                self.transport.close()
+                return
+            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+                self.reply("250 OK")
+            else:
+                self.reply("502 not here")
+
+
+class Counting:
+    def __init__(self):
+        self.turns = 0
+        self.client_chunks = 0
+        self.messages = 0
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        self.ready.wait(10)
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(
+            self.loop.create_server(lambda: _Counting(self), "127.0.0.1", self.port))
+        self.ready.set()
+        self.loop.run_forever()
+
+    def stop(self):
+        def _stop():
+            self.server.close()
+            self.loop.stop()
+        self.loop.call_soon_threadsafe(_stop)
+        self.thread.join(10)
