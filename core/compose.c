@@ -358,9 +358,17 @@ static void check_use(void *arg, const struct template_use *use,
                        : NULL;
         n++;
     }
-    if (resolve_static(cp, ctx, n, use, &v))
-        return;
     blast_error_clear(&e);
+    if (resolve_static(cp, ctx, n, use, &v)) {
+        if (use->kind != TEMPLATE_USE_VARIABLE || v == NULL || v->kind == CAMPAIGN_VALUE_STRING)
+            return;
+        /* a map or a list prints as nothing: surely not what was meant */
+        blast_error_set(&e, BLAST_EINVAL, use->source, use->line, use->column,
+                        "placeholder '{{%s}}' names a %s of vars, not a value: use a dotted "
+                        "name or a section",
+                        use->name, v->kind == CAMPAIGN_VALUE_MAP ? "group" : "list");
+        goto report;
+    }
     near = text_nearest(use->name, cp->candidates);
     blast_error_set(&e, BLAST_EINVAL, use->source, use->line, use->column,
                     "unknown %s '{{%s%s}}': not a column of %s, a var or a built-in%s%s%s",
@@ -370,6 +378,7 @@ static void check_use(void *arg, const struct template_use *use,
                                                          : "",
                     use->name, recipients_path(cp->list), near ? " (did you mean '" : "",
                     near ? near : "", near ? "'?)" : "");
+report:
     if (cp->check_rc == 0 || cp->diag != NULL)
         blast_error_set(cp->err, e.code, e.source, e.line, e.column, "%s", e.text);
     cp->check_rc = BLAST_EINVAL;
@@ -586,8 +595,11 @@ int compose_new(const struct campaign *c, const struct recipients *list, const s
             goto out;
         cp->has_reply_to = true;
     }
-    if ((rc = compile_all(cp)) < 0)
+    if ((rc = compile_all(cp)) < 0) {
+        /* with a diag, later problems were reported too: the first one is the error */
+        rc = err->code < 0 ? err->code : rc;
         goto out;
+    }
     cp->diag = NULL;
     cp->err = NULL;
     *out = cp;
@@ -682,13 +694,6 @@ static int unsubscribe_value(const struct compose *cp, struct compose_result *re
 
     if (cp->url != NULL) {
         const unsigned char *u = (const unsigned char *)(res->url.data ? res->url.data : "");
-        if (res->url.len > COMPOSE_URL_MAX) {
-            res->invalid = true;
-            snprintf(res->reason, sizeof res->reason,
-                     "the unsubscribe URL is %zu characters long; at most %d fit a header line",
-                     res->url.len, COMPOSE_URL_MAX);
-            return 0;
-        }
         rc = buf_putc(&v, '<');
         for (i = 0; rc == 0 && i < res->url.len; i++) {
             if (u[i] > 0x20 && u[i] < 0x7F && u[i] != '<' && u[i] != '>' && u[i] != '"')
@@ -698,6 +703,16 @@ static int unsubscribe_value(const struct compose *cp, struct compose_result *re
         }
         if (rc == 0)
             rc = buf_putc(&v, '>');
+        /* measured as it is sent: it has to fit one header line (RFC 5322 §2.1.1) */
+        if (rc == 0 && v.len - 2 > COMPOSE_URL_MAX) {
+            res->invalid = true;
+            snprintf(res->reason, sizeof res->reason,
+                     "the unsubscribe URL is %zu characters long once encoded; at most %d fit a "
+                     "header line",
+                     v.len - 2, COMPOSE_URL_MAX);
+            buf_free(&v);
+            return 0;
+        }
     }
     if (rc == 0 && mailto != NULL)
         rc = buf_printf(&v, "%s<mailto:%s?subject=unsubscribe>", v.len > 0 ? ", " : "", mailto);

@@ -151,6 +151,7 @@ struct parser {
     size_t olen, clen;
     size_t cur; /* place tracking: offset, line and column reached so far */
     int line, column;
+    int indent; /* a standalone partial's indentation, not part of its file's columns */
     size_t open[MAX_NESTING]; /* ops of the sections not yet closed */
     size_t depth;
     struct blast_error *err;
@@ -168,7 +169,7 @@ static void place(struct parser *p, size_t off, int *line, int *column)
         }
     }
     *line = p->line;
-    *column = p->column;
+    *column = p->column - p->indent > 0 ? p->column - p->indent : 1;
 }
 
 static int syntax(struct parser *p, size_t off, const char *fmt, ...)
@@ -293,7 +294,10 @@ static char *indent_text(const char *text, size_t len, const char *indent, size_
     return out;
 }
 
-/* The compiled partial name for this indentation and mode: from the lib's cache, or new. */
+/*
+ * The partial name as seen from this template: found by the lib's finder (beside
+ * the including file first), then compiled once per file, indentation and mode.
+ */
 static int get_partial(struct parser *p, const char *name, const char *indent, size_t tag,
                        const struct template **out)
 {
@@ -304,14 +308,6 @@ static int get_partial(struct parser *p, const char *name, const char *indent, s
     int rc;
 
     *out = NULL;
-    for (i = 0; i < lib->n; i++) {
-        t = lib->all[i];
-        if (t->partial_name != NULL && strcmp(t->partial_name, name) == 0 &&
-            strcmp(t->indent, indent) == 0 && t->mode == p->t->mode) {
-            *out = t;
-            return 0;
-        }
-    }
     if (!lib->has_partials)
         return syntax(p, tag, "partials ({{> %s}}) are not available here", name);
     rc = lib->partials.find(lib->partials.arg, name, p->t->source, p->t->mode, &text, &len, &path,
@@ -319,15 +315,22 @@ static int get_partial(struct parser *p, const char *name, const char *indent, s
     if (rc < 0)
         return rc;
     if (rc == 0) {
+        int line, column;
         if (!lib->partials.missing_is_error)
             return 0;
-        {
-            int line, column;
-            place(p, tag, &line, &column);
-            return blast_error_set(p->err, BLAST_EINVAL, p->t->source, line, column,
-                                   "partial '%s' not found%s%s", name,
-                                   lib->partials.hint != NULL ? " " : "",
-                                   lib->partials.hint != NULL ? lib->partials.hint : "");
+        place(p, tag, &line, &column);
+        return blast_error_set(p->err, BLAST_EINVAL, p->t->source, line, column,
+                               "partial '%s' not found%s%s", name,
+                               lib->partials.hint != NULL ? " " : "",
+                               lib->partials.hint != NULL ? lib->partials.hint : "");
+    }
+    for (i = 0; i < lib->n; i++) {
+        t = lib->all[i];
+        if (t->partial_name != NULL && strcmp(t->source, path) == 0 &&
+            strcmp(t->indent, indent) == 0 && t->mode == p->t->mode) {
+            *out = t;
+            rc = 0;
+            goto out;
         }
     }
     t = lib_add(lib, path, p->t->mode);
@@ -527,6 +530,7 @@ static int compile_text(struct template *t, int first_line, int first_column,
     p.olen = p.clen = 2;
     p.line = first_line;
     p.column = first_column;
+    p.indent = t->indent != NULL ? (int)strlen(t->indent) : 0;
     p.err = err;
     if ((rc = parse(&p)) < 0)
         return rc;
@@ -794,8 +798,9 @@ static int visit_ops(struct visit *v, const struct template *t, size_t from, siz
             }
             i = op->end - 1;
         } else if (op->kind == OP_PARTIAL && op->partial != NULL) {
+            /* once per file, whatever its indentation */
             for (k = 0; k < v->nseen; k++)
-                if (v->seen[k] == op->partial)
+                if (strcmp(v->seen[k]->source, op->partial->source) == 0)
                     break;
             if (k < v->nseen)
                 continue;

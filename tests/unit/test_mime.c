@@ -1,17 +1,24 @@
 /*
  * test_mime - header fields (folding, RFC 2047 encoded words, injection), mailbox
- * headers, quoted-printable bodies, whole messages and their CRLF discipline.
- * Encoded words and quoted-printable are decoded here, independently of mime.c,
- * and compared with the original text.
+ * headers, quoted-printable bodies, the transfer encoding each text part gets
+ * (7bit, quoted-printable, or base64 for mostly non-ASCII text), base64 in lines of
+ * 76, content types from file names, file parts and their names (quoted, or RFC
+ * 2231 for UTF-8), the multipart trees (mixed for attachments, alternative for text
+ * and HTML, related for inline parts), the list and custom header fields, and the
+ * CRLF discipline of whole messages. Encoded words, quoted-printable, base64 and
+ * the MIME structure are read back here (mime_parse.h), independently of mime.c,
+ * and compared with the original text and bytes.
  */
 #include "../../core/mime.h"
 #include "../../core/text.h"
 #include "../../core/timeutil.h"
+#include "mime_parse.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- independent decoders ------------------------------------------------------------ */
 
@@ -993,6 +1000,711 @@ Test(mime, a_message_needs_a_body)
     blast_error_clear(&err);
     cr_assert_eq(mime_build(&f.m, &msg, &err), BLAST_EINVAL);
     cr_assert_str_not_empty(err.text);
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, long_body_lines_are_quoted_printable)
+{
+    char text[1200];
+    struct fixture f;
+    struct buf msg, d;
+    struct mp_entity top;
+    char cte[64];
+
+    memset(text, 'w', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    setup(&f, "s", text, NULL);
+    build(&f.m, &msg);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert(mp_header(&top, "Content-Transfer-Encoding", cte, sizeof cte));
+    cr_assert_str_eq(cte, "quoted-printable", "a line over 998 octets is not 7bit");
+    qp_decode(top.body, top.body_len, &d);
+    cr_assert_eq(d.len, sizeof text + 1, "the text and a final line break");
+    cr_assert_eq(memcmp(d.data, text, sizeof text - 1), 0);
+    cr_assert_str_eq(d.data + sizeof text - 1, "\r\n");
+    buf_free(&d);
+    buf_free(&msg);
+    teardown(&f);
+}
+
+/* ---- the transfer encoding of text parts ------------------------------------------------- */
+
+/* The Content-Transfer-Encoding of e, and its body decoded into out. */
+static void decode_part(const struct mp_entity *e, char *cte, size_t size, struct buf *out)
+{
+    cr_assert(mp_header(e, "Content-Transfer-Encoding", cte, size), "no transfer encoding");
+    buf_init(out);
+    if (strcmp(cte, "base64") == 0) {
+        mp_base64_lines(e->body, e->body_len, out);
+    } else if (strcmp(cte, "quoted-printable") == 0) {
+        qp_decode(e->body, e->body_len, out);
+    } else {
+        cr_assert_str_eq(cte, "7bit");
+        for (size_t i = 0; i < e->body_len; i++)
+            cr_assert_lt((unsigned char)e->body[i], 0x80, "8-bit byte in a 7bit part");
+        buf_append(out, e->body, e->body_len);
+        buf_puts(out, "");
+    }
+}
+
+/*
+ * Build a text-only message of text and check its encoding and what it decodes to:
+ * the text with CRLF line ends, and a final line break where the part's last line
+ * had none (the encodings that keep lines, 7bit and quoted-printable, end it there).
+ */
+static void expect_text_encoding(const char *text, const char *want_cte)
+{
+    struct fixture f;
+    struct buf msg, got, want;
+    struct mp_entity top;
+    char cte[64];
+
+    setup(&f, "s", text, NULL);
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    mp_split(msg.data, msg.len, &top);
+    decode_part(&top, cte, sizeof cte, &got);
+    cr_assert_str_eq(cte, want_cte, "text '%s'", text);
+    crlf_normalise(text, strlen(text), &want);
+    if (got.len == want.len + 2 && strcmp(want_cte, "base64") != 0 &&
+        text[strlen(text) - 1] != '\n')
+        buf_puts(&want, "\r\n");
+    cr_assert_eq(got.len, want.len, "'%s' decodes to %zu bytes, not %zu", text, got.len, want.len);
+    cr_assert_eq(memcmp(got.data, want.data, got.len), 0, "'%s' does not decode to itself", text);
+    buf_free(&want);
+    buf_free(&got);
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, mostly_non_ascii_text_is_base64)
+{
+    expect_text_encoding("Привет, Ада!\nЭто новости за ноябрь.\n", "base64");
+    expect_text_encoding("Καλημέρα σας\r\n", "base64");
+    expect_text_encoding("日本語のテキストです。", "base64");
+    expect_text_encoding("Ελληνικά, Русский, 中文 and a\nlittle English\n", "base64");
+}
+
+Test(mime, a_few_non_ascii_bytes_are_quoted_printable)
+{
+    expect_text_encoding("Grüße aus Köln, René!\nA line = with an equals sign.\n",
+                         "quoted-printable");
+    expect_text_encoding("bare\rcr in plain text\n", "quoted-printable");
+}
+
+Test(mime, plain_ascii_text_is_7bit)
+{
+    expect_text_encoding("Hello Ada,\nplain text, short lines.\n", "7bit");
+    expect_text_encoding("no final newline", "7bit");
+}
+
+Test(mime, one_byte_in_five_is_the_limit_of_quoted_printable)
+{
+    /* ten bytes: two to escape is one in five (quoted-printable), three is more (base64) */
+    expect_text_encoding("éabcdefgh", "quoted-printable");
+    expect_text_encoding("€abcdefg", "base64");
+}
+
+Test(mime, text_and_html_parts_choose_their_encodings_apart)
+{
+    struct fixture f;
+    struct buf msg, d;
+    struct mp_entity top, kids[4];
+    char boundary[128], cte[64];
+
+    setup(&f, "s", "Привет, Ада!\n", "<p>Hello Ada</p>\n");
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert_eq(mp_parts(&top, "alternative", kids, 4, boundary, sizeof boundary), 2);
+    decode_part(&kids[0], cte, sizeof cte, &d);
+    cr_assert_str_eq(cte, "base64");
+    cr_assert_str_eq(d.data, "Привет, Ада!\r\n");
+    buf_free(&d);
+    decode_part(&kids[1], cte, sizeof cte, &d);
+    cr_assert_str_eq(cte, "7bit");
+    cr_assert_str_eq(d.data, "<p>Hello Ada</p>\r\n");
+    buf_free(&d);
+    buf_free(&msg);
+    teardown(&f);
+}
+
+/* ---- mime_base64_lines ------------------------------------------------------------------- */
+
+static void expect_base64(const char *in, const char *want)
+{
+    struct buf out = BUF_INIT;
+
+    cr_assert_eq(mime_base64_lines(&out, in, strlen(in)), 0);
+    cr_assert_str_eq(out.data != NULL ? out.data : "", want, "base64 of '%s'", in);
+    buf_free(&out);
+}
+
+Test(mime, base64_lines_known_values)
+{
+    /* RFC 4648 §10 */
+    expect_base64("", "");
+    expect_base64("f", "Zg==\r\n");
+    expect_base64("fo", "Zm8=\r\n");
+    expect_base64("foo", "Zm9v\r\n");
+    expect_base64("foob", "Zm9vYg==\r\n");
+    expect_base64("fooba", "Zm9vYmE=\r\n");
+    expect_base64("foobar", "Zm9vYmFy\r\n");
+}
+
+Test(mime, base64_lines_are_76_characters_and_round_trip)
+{
+    unsigned char data[700];
+    size_t len, i;
+
+    for (i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 37 + 11);
+    for (len = 0; len <= sizeof data; len++) {
+        struct buf out = BUF_INIT, back = BUF_INIT;
+        size_t lines = (len + 56) / 57, last = (len % 57 + 2) / 3 * 4;
+
+        cr_assert_eq(mime_base64_lines(&out, data, len), 0);
+        if (len == 0) {
+            cr_assert_eq(out.len, 0);
+            buf_free(&out);
+            continue;
+        }
+        /* 57 bytes make one full line of 76 characters */
+        cr_assert_eq(out.len, (lines - 1) * 78 + (last == 0 ? 76 : last) + 2, "length %zu", len);
+        mp_base64_lines(out.data, out.len, &back);
+        cr_assert_eq(back.len, len);
+        cr_assert_eq(memcmp(back.data, data, len), 0, "round trip of %zu bytes", len);
+        buf_free(&back);
+        buf_free(&out);
+    }
+}
+
+Test(mime, base64_lines_append_to_the_buffer)
+{
+    struct buf out = BUF_INIT;
+
+    cr_assert_eq(buf_puts(&out, "x:"), 0);
+    cr_assert_eq(mime_base64_lines(&out, "Man", 3), 0);
+    cr_assert_str_eq(out.data, "x:TWFu\r\n");
+    buf_free(&out);
+}
+
+/* ---- mime_content_type ------------------------------------------------------------------- */
+
+Test(mime, content_type_of_known_extensions)
+{
+    cr_assert_str_eq(mime_content_type("prices.pdf"), "application/pdf");
+    cr_assert_str_eq(mime_content_type("logo.png"), "image/png");
+    cr_assert_str_eq(mime_content_type("photo.jpg"), "image/jpeg");
+    cr_assert_str_eq(mime_content_type("photo.jpeg"), "image/jpeg");
+    cr_assert_str_eq(mime_content_type("notes.txt"), "text/plain");
+    cr_assert_str_eq(mime_content_type("list.csv"), "text/csv");
+    cr_assert_str_eq(mime_content_type("invite.ics"), "text/calendar");
+    cr_assert_str_eq(mime_content_type("backup.tar.gz"), "application/gzip");
+    cr_assert_str_eq(mime_content_type("files/report.v2.xlsx"),
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+}
+
+Test(mime, content_type_ignores_the_case_of_the_extension)
+{
+    cr_assert_str_eq(mime_content_type("SCAN.PDF"), "application/pdf");
+    cr_assert_str_eq(mime_content_type("Logo.Png"), "image/png");
+    cr_assert_str_eq(mime_content_type("photo.JpEg"), "image/jpeg");
+}
+
+Test(mime, content_type_of_unknown_or_missing_extensions)
+{
+    cr_assert_str_eq(mime_content_type("data.xyz"), "application/octet-stream");
+    cr_assert_str_eq(mime_content_type("README"), "application/octet-stream");
+    cr_assert_str_eq(mime_content_type("trailing."), "application/octet-stream");
+    cr_assert_str_eq(mime_content_type("dir.pdf/file"), "application/octet-stream");
+    cr_assert_str_eq(mime_content_type("pdf"), "application/octet-stream");
+    cr_assert_str_eq(mime_content_type(""), "application/octet-stream");
+}
+
+/* ---- file parts -------------------------------------------------------------------------- */
+
+/* Bytes that are not text: every value, in an order that does not repeat soon. */
+static void fill(unsigned char *data, size_t len, unsigned seed)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++)
+        data[i] = (unsigned char)((i * 131 + seed * 7 + (i >> 8)) & 0xFF);
+}
+
+/* Load a part from a temporary file holding data. */
+static void make_part(struct mime_part *p, const void *data, size_t len, const char *filename,
+                      const char *content_type, const char *cid)
+{
+    char path[] = "/tmp/blast-mime-XXXXXX";
+    struct blast_error err;
+    int fd = mkstemp(path);
+    FILE *f;
+
+    cr_assert_geq(fd, 0);
+    f = fdopen(fd, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+    blast_error_clear(&err);
+    cr_assert_eq(mime_part_load(path, filename, content_type, cid, p, &err), 0, "%s", err.text);
+    unlink(path);
+}
+
+Test(mime, part_load_encodes_the_file)
+{
+    unsigned char data[1000];
+    struct mime_part p;
+    struct buf back = BUF_INIT;
+
+    fill(data, sizeof data, 1);
+    make_part(&p, data, sizeof data, "Logo.PNG", NULL, "logo@acme");
+    cr_assert_str_eq(p.filename, "Logo.PNG");
+    cr_assert_str_eq(p.content_type, "image/png", "the type comes from the file name");
+    cr_assert_str_eq(p.cid, "logo@acme");
+    cr_assert_eq(p.size, sizeof data);
+    cr_assert_eq(p.len, strlen(p.body));
+    mp_base64_lines(p.body, p.len, &back);
+    cr_assert_eq(back.len, sizeof data);
+    cr_assert_eq(memcmp(back.data, data, sizeof data), 0);
+    buf_free(&back);
+    mime_part_free(&p);
+
+    make_part(&p, data, 10, "report", "application/x-report", NULL);
+    cr_assert_str_eq(p.content_type, "application/x-report", "a given type wins");
+    cr_assert_null(p.cid);
+    mime_part_free(&p);
+
+    make_part(&p, "", 0, "empty.txt", NULL, NULL);
+    cr_assert_eq(p.size, 0);
+    cr_assert_eq(p.len, 0);
+    mime_part_free(&p);
+}
+
+Test(mime, part_load_of_a_missing_file_is_an_io_error)
+{
+    struct mime_part p;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(mime_part_load("/nonexistent/blast/x.pdf", "x.pdf", NULL, NULL, &p, &err),
+                 BLAST_EIO);
+    cr_assert_str_eq(err.source, "/nonexistent/blast/x.pdf");
+    cr_assert_null(p.body);
+    mime_part_free(&p);
+    mime_part_free(NULL);
+}
+
+/* ---- multipart structures ---------------------------------------------------------------- */
+
+/* The decoded body of a file part, compared with data. */
+static void expect_file_part(const struct mp_entity *e, const char *type, const char *disposition,
+                             const char *filename, const void *data, size_t len)
+{
+    char value[2048], v[128], name[512], cte[64];
+    struct buf back = BUF_INIT;
+    bool ext;
+
+    mp_type(e, v, sizeof v);
+    cr_assert_str_eq(v, type);
+    cr_assert(mp_header(e, "Content-Type", value, sizeof value));
+    cr_assert(mp_param(value, "name", name, sizeof name, &ext), "no name in %s", value);
+    cr_assert_str_eq(name, filename);
+    cr_assert(mp_header(e, "Content-Disposition", value, sizeof value));
+    mp_value(value, v, sizeof v);
+    cr_assert_str_eq(v, disposition);
+    cr_assert(mp_param(value, "filename", name, sizeof name, &ext), "no filename in %s", value);
+    cr_assert_str_eq(name, filename);
+    cr_assert(mp_header(e, "Content-Transfer-Encoding", cte, sizeof cte));
+    cr_assert_str_eq(cte, "base64");
+    mp_base64_lines(e->body, e->body_len, &back);
+    cr_assert_eq(back.len, len, "%s: %zu bytes, not %zu", filename, back.len, len);
+    cr_assert_eq(memcmp(back.data, data, len), 0, "%s: the bytes differ", filename);
+    buf_free(&back);
+}
+
+static void expect_text(const struct mp_entity *e, const char *type, const char *want)
+{
+    char t[64], cte[64];
+    struct buf d;
+
+    mp_type(e, t, sizeof t);
+    cr_assert_str_eq(t, type);
+    decode_part(e, cte, sizeof cte, &d);
+    cr_assert_str_eq(d.data, want);
+    buf_free(&d);
+}
+
+struct parts {
+    unsigned char pdf[3000], png[700], csv[100];
+    struct mime_part attachments[2], inline_parts[2];
+};
+
+static void parts_make(struct parts *p)
+{
+    fill(p->pdf, sizeof p->pdf, 2);
+    fill(p->png, sizeof p->png, 3);
+    memset(p->csv, 'c', sizeof p->csv);
+    make_part(&p->attachments[0], p->pdf, sizeof p->pdf, "prices.pdf", NULL, NULL);
+    make_part(&p->attachments[1], p->csv, sizeof p->csv, "list.csv", NULL, NULL);
+    make_part(&p->inline_parts[0], p->png, sizeof p->png, "logo.png", NULL, "logo");
+    make_part(&p->inline_parts[1], p->pdf, 50, "top.jpg", NULL, "banner@acme");
+}
+
+static void parts_free(struct parts *p)
+{
+    mime_part_free(&p->attachments[0]);
+    mime_part_free(&p->attachments[1]);
+    mime_part_free(&p->inline_parts[0]);
+    mime_part_free(&p->inline_parts[1]);
+}
+
+static void expect_cid(const struct mp_entity *e, const char *cid)
+{
+    char v[256];
+
+    cr_assert(mp_header(e, "Content-ID", v, sizeof v), "an inline part without Content-ID");
+    cr_assert_str_eq(v, cid);
+}
+
+Test(mime, attachments_make_multipart_mixed)
+{
+    struct fixture f;
+    struct parts p;
+    struct buf msg;
+    struct mp_entity top, kids[4];
+    char b[128];
+
+    parts_make(&p);
+    setup(&f, "s", "See the prices.\n", NULL);
+    f.m.attachments = p.attachments;
+    f.m.nattachments = 2;
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    cr_assert_eq(count(msg.data, "MIME-Version: 1.0\r\n"), 1);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert_eq(mp_parts(&top, "mixed", kids, 4, b, sizeof b), 3);
+    expect_text(&kids[0], "text/plain", "See the prices.\r\n");
+    expect_file_part(&kids[1], "application/pdf", "attachment", "prices.pdf", p.pdf, sizeof p.pdf);
+    expect_file_part(&kids[2], "text/csv", "attachment", "list.csv", p.csv, sizeof p.csv);
+    buf_free(&msg);
+    teardown(&f);
+    parts_free(&p);
+}
+
+Test(mime, html_with_attachments_is_mixed_around_the_html)
+{
+    struct fixture f;
+    struct parts p;
+    struct buf msg;
+    struct mp_entity top, kids[4];
+    char b[128];
+
+    parts_make(&p);
+    setup(&f, "s", NULL, "<p>prices</p>\n");
+    f.m.attachments = p.attachments;
+    f.m.nattachments = 1;
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert_eq(mp_parts(&top, "mixed", kids, 4, b, sizeof b), 2);
+    expect_text(&kids[0], "text/html", "<p>prices</p>\r\n");
+    expect_file_part(&kids[1], "application/pdf", "attachment", "prices.pdf", p.pdf, sizeof p.pdf);
+    buf_free(&msg);
+    teardown(&f);
+    parts_free(&p);
+}
+
+Test(mime, inline_parts_make_multipart_related_with_the_html)
+{
+    struct fixture f;
+    struct parts p;
+    struct buf msg;
+    struct mp_entity top, kids[4];
+    char b[128], ct[1024], type[64];
+    bool ext;
+
+    parts_make(&p);
+    setup(&f, "s", NULL, "<img src=\"cid:logo\">\n");
+    f.m.inline_parts = p.inline_parts;
+    f.m.ninline = 1;
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert_eq(mp_parts(&top, "related", kids, 4, b, sizeof b), 2);
+    cr_assert(mp_header(&top, "Content-Type", ct, sizeof ct));
+    cr_assert(mp_param(ct, "type", type, sizeof type, &ext), "RFC 2387 §3.1: type is required");
+    cr_assert_str_eq(type, "text/html");
+    expect_text(&kids[0], "text/html", "<img src=\"cid:logo\">\r\n");
+    expect_file_part(&kids[1], "image/png", "inline", "logo.png", p.png, sizeof p.png);
+    expect_cid(&kids[1], "<logo>");
+    buf_free(&msg);
+    teardown(&f);
+    parts_free(&p);
+}
+
+Test(mime, related_goes_inside_alternative_with_a_text_part)
+{
+    struct fixture f;
+    struct parts p;
+    struct buf msg;
+    struct mp_entity top, alt[4], rel[4];
+    char b1[128], b2[128];
+
+    parts_make(&p);
+    setup(&f, "s", "Our logo.\n", "<img src=\"cid:logo\"><img src=\"cid:banner@acme\">\n");
+    f.m.inline_parts = p.inline_parts;
+    f.m.ninline = 2;
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert_eq(mp_parts(&top, "alternative", alt, 4, b1, sizeof b1), 2);
+    expect_text(&alt[0], "text/plain", "Our logo.\r\n");
+    cr_assert_eq(mp_parts(&alt[1], "related", rel, 4, b2, sizeof b2), 3);
+    cr_assert_str_neq(b1, b2);
+    expect_text(&rel[0], "text/html", "<img src=\"cid:logo\"><img src=\"cid:banner@acme\">\r\n");
+    expect_file_part(&rel[1], "image/png", "inline", "logo.png", p.png, sizeof p.png);
+    expect_cid(&rel[1], "<logo>");
+    expect_file_part(&rel[2], "image/jpeg", "inline", "top.jpg", p.pdf, 50);
+    expect_cid(&rel[2], "<banner@acme>");
+    buf_free(&msg);
+    teardown(&f);
+    parts_free(&p);
+}
+
+Test(mime, everything_at_once_nests_mixed_alternative_related)
+{
+    struct fixture f;
+    struct parts p;
+    struct buf msg;
+    struct mp_entity top, mixed[4], alt[4], rel[4];
+    char b0[128], b1[128], b2[128];
+
+    parts_make(&p);
+    setup(&f, "Grüße", "Привет, Ада!\n", "<p>Grüße <img src=\"cid:logo\"></p>\n");
+    f.m.attachments = p.attachments;
+    f.m.nattachments = 2;
+    f.m.inline_parts = p.inline_parts;
+    f.m.ninline = 1;
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    for (size_t i = 0; i < msg.len; i++)
+        cr_assert_lt((unsigned char)msg.data[i], 0x80, "8-bit byte at %zu", i);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert_eq(mp_parts(&top, "mixed", mixed, 4, b0, sizeof b0), 3);
+    cr_assert_eq(mp_parts(&mixed[0], "alternative", alt, 4, b1, sizeof b1), 2);
+    cr_assert_eq(mp_parts(&alt[1], "related", rel, 4, b2, sizeof b2), 2);
+    cr_assert(strcmp(b0, b1) != 0 && strcmp(b1, b2) != 0 && strcmp(b0, b2) != 0,
+              "three different boundaries");
+    expect_text(&alt[0], "text/plain", "Привет, Ада!\r\n");
+    expect_text(&rel[0], "text/html", "<p>Grüße <img src=\"cid:logo\"></p>\r\n");
+    expect_file_part(&rel[1], "image/png", "inline", "logo.png", p.png, sizeof p.png);
+    expect_file_part(&mixed[1], "application/pdf", "attachment", "prices.pdf", p.pdf, sizeof p.pdf);
+    expect_file_part(&mixed[2], "text/csv", "attachment", "list.csv", p.csv, sizeof p.csv);
+    buf_free(&msg);
+    teardown(&f);
+    parts_free(&p);
+}
+
+Test(mime, inline_parts_need_an_html_body)
+{
+    struct fixture f;
+    struct parts p;
+    struct buf msg = BUF_INIT;
+    struct blast_error err;
+
+    parts_make(&p);
+    setup(&f, "s", "text only\n", NULL);
+    f.m.inline_parts = p.inline_parts;
+    f.m.ninline = 1;
+    blast_error_clear(&err);
+    cr_assert_eq(mime_build(&f.m, &msg, &err), BLAST_EINVAL);
+    cr_assert_str_not_empty(err.text);
+    buf_free(&msg);
+    teardown(&f);
+    parts_free(&p);
+}
+
+/* ---- file names in parameters ------------------------------------------------------------ */
+
+/* Build a message with one attachment named filename; the attachment's entity goes to part. */
+static void attach_named(const char *filename, struct buf *msg, struct mp_entity *part)
+{
+    static struct mp_entity kids[4];
+    struct fixture f;
+    struct mime_part p;
+    struct mp_entity top;
+    char b[128];
+
+    make_part(&p, "data", 4, filename, NULL, NULL);
+    setup(&f, "s", "t\n", NULL);
+    f.m.attachments = &p;
+    f.m.nattachments = 1;
+    build(&f.m, msg);
+    assert_message_discipline(msg);
+    assert_lines_at_most(msg->data, MIME_LINE_SOFT);
+    mp_split(msg->data, msg->len, &top);
+    cr_assert_eq(mp_parts(&top, "mixed", kids, 4, b, sizeof b), 2);
+    *part = kids[1];
+    mime_part_free(&p);
+    teardown(&f);
+}
+
+Test(mime, an_ascii_file_name_is_a_quoted_string)
+{
+    struct buf msg;
+    struct mp_entity part;
+    char cd[1024], ct[1024], name[256];
+    bool ext = true;
+
+    attach_named("prices 2024.pdf", &msg, &part);
+    cr_assert(mp_header(&part, "Content-Disposition", cd, sizeof cd));
+    cr_assert_str_eq(cd, "attachment; filename=\"prices 2024.pdf\"");
+    cr_assert(mp_header(&part, "Content-Type", ct, sizeof ct));
+    cr_assert_str_eq(ct, "application/pdf; name=\"prices 2024.pdf\"");
+    buf_free(&msg);
+
+    attach_named("say \"hi\" \\ bye.txt", &msg, &part);
+    cr_assert(mp_header(&part, "Content-Disposition", cd, sizeof cd));
+    cr_assert(mp_param(cd, "filename", name, sizeof name, &ext));
+    cr_assert_not(ext);
+    cr_assert_str_eq(name, "say \"hi\" \\ bye.txt", "quotes and backslashes are escaped");
+    buf_free(&msg);
+}
+
+Test(mime, a_utf8_file_name_uses_rfc2231)
+{
+    static const char *const names[] = {"Präsentation €.pdf", "日本語.txt", "ü"};
+    struct buf msg;
+    struct mp_entity part;
+    char cd[2048], ct[2048], name[512];
+    bool ext = false;
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        attach_named(names[i], &msg, &part);
+        cr_assert(mp_header(&part, "Content-Disposition", cd, sizeof cd));
+        cr_assert_not_null(strstr(cd, "filename*"), "%s", cd);
+        cr_assert(mp_param(cd, "filename", name, sizeof name, &ext));
+        cr_assert(ext, "RFC 2231 form: %s", cd);
+        cr_assert_str_eq(name, names[i]);
+        cr_assert(mp_header(&part, "Content-Type", ct, sizeof ct));
+        cr_assert(mp_param(ct, "name", name, sizeof name, &ext));
+        cr_assert_str_eq(name, names[i]);
+        buf_free(&msg);
+    }
+}
+
+Test(mime, a_long_utf8_file_name_is_continued_over_short_lines)
+{
+    char filename[400];
+    size_t used = 0;
+    struct buf msg;
+    struct mp_entity part;
+    char cd[4096], name[512];
+    bool ext = false;
+    int i;
+
+    for (i = 0; i < 60; i++)
+        used += (size_t)snprintf(filename + used, sizeof filename - used, "é");
+    snprintf(filename + used, sizeof filename - used, " final.txt");
+    attach_named(filename, &msg, &part);
+    cr_assert(mp_header(&part, "Content-Disposition", cd, sizeof cd));
+    cr_assert_not_null(strstr(cd, "filename*1*="), "continued: %s", cd);
+    cr_assert(mp_param(cd, "filename", name, sizeof name, &ext));
+    cr_assert(ext);
+    cr_assert_str_eq(name, filename);
+    buf_free(&msg);
+}
+
+/* ---- list, feedback and custom header fields --------------------------------------------- */
+
+Test(mime, list_unsubscribe_with_one_click)
+{
+    static const char value[] = "<https://acme.example/u?e=ada%40example.com>, "
+                                "<mailto:unsubscribe@acme.example?subject=unsubscribe>";
+    struct fixture f;
+    struct buf msg;
+    struct mp_entity top;
+    char v[1024];
+
+    setup(&f, "s", "t\n", NULL);
+    f.m.list_unsubscribe = value;
+    f.m.one_click = true;
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    mp_split(msg.data, msg.len, &top);
+    assert_lines_at_most(msg.data, MIME_LINE_SOFT);
+    cr_assert(mp_header(&top, "List-Unsubscribe", v, sizeof v));
+    cr_assert_str_eq(v, value, "folded only between the two URIs");
+    cr_assert(mp_header(&top, "List-Unsubscribe-Post", v, sizeof v));
+    cr_assert_str_eq(v, "List-Unsubscribe=One-Click");
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, list_unsubscribe_post_only_with_one_click)
+{
+    struct fixture f;
+    struct buf msg;
+    struct mp_entity top;
+    char v[1024];
+
+    setup(&f, "s", "t\n", NULL);
+    f.m.list_unsubscribe = "<mailto:u@acme.example>";
+    build(&f.m, &msg);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert(mp_header(&top, "List-Unsubscribe", v, sizeof v));
+    cr_assert_str_eq(v, "<mailto:u@acme.example>");
+    cr_assert_not(mp_header(&top, "List-Unsubscribe-Post", v, sizeof v));
+    buf_free(&msg);
+    teardown(&f);
+
+    setup(&f, "s", "t\n", NULL);
+    build(&f.m, &msg);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert_not(mp_header(&top, "List-Unsubscribe", v, sizeof v));
+    cr_assert_not(mp_header(&top, "List-Unsubscribe-Post", v, sizeof v));
+    cr_assert_not(mp_header(&top, "Feedback-ID", v, sizeof v));
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, feedback_id_and_custom_headers_are_made_safe)
+{
+    static const char evil[] = "Hi\r\nBcc: victim@example.net";
+    struct mime_header headers[3] = {
+        {"X-Campaign", "november", 8},
+        {"X-Greeting", evil, sizeof evil - 1},
+        {"X-Name", "José", 5},
+    };
+    struct fixture f;
+    struct buf msg, v;
+    struct mp_entity top;
+    char value[1024], line[1100];
+
+    setup(&f, "s", "t\n", NULL);
+    f.m.feedback_id = "nov:news:acme";
+    f.m.feedback_id_len = 13;
+    f.m.headers = headers;
+    f.m.nheaders = 3;
+    build(&f.m, &msg);
+    assert_message_discipline(&msg);
+    cr_assert_null(strstr(msg.data, "\r\nBcc:"), "a value never starts a field");
+    mp_split(msg.data, msg.len, &top);
+    cr_assert(mp_header(&top, "Feedback-ID", value, sizeof value));
+    cr_assert_str_eq(value, "nov:news:acme");
+    cr_assert(mp_header(&top, "X-Campaign", value, sizeof value));
+    cr_assert_str_eq(value, "november");
+    cr_assert(mp_header(&top, "X-Greeting", value, sizeof value));
+    cr_assert_str_eq(value, "Hi Bcc: victim@example.net");
+    cr_assert(mp_header(&top, "X-Name", value, sizeof value));
+    snprintf(line, sizeof line, "X-Name: %s\r\n", value);
+    value_of(line, "X-Name", &v);
+    cr_assert_str_eq(v.data, "José", "an encoded word: %s", value);
+    buf_free(&v);
     buf_free(&msg);
     teardown(&f);
 }
