@@ -169,6 +169,25 @@ class Script:
 
 
 class Handler:
+    """aiosmtpd hooks. A token makes the handler offer XOAUTH2 too (RFC 7628-like)."""
+
+    xoauth2_token = None
+
+    async def auth_XOAUTH2(self, server, args):
+        import base64
+        self.tried_auth.append("XOAUTH2")
+        try:
+            raw = base64.b64decode(args[1]).decode()
+        except Exception:
+            return AuthResult(success=False, handled=False)
+        fields = dict(f.split("=", 1) for f in raw.split("\x01") if "=" in f)
+        ok = fields.get("auth") == f"Bearer {self.xoauth2_token}" and "user" in fields
+        if not ok:
+            # RFC 7628 §3.2.2: a JSON error in a 334, the client answers with an empty line
+            await server.push("334 eyJzdGF0dXMiOiI0MDEifQ==")
+            await server._reader.readline()
+        return AuthResult(success=ok, handled=False)
+
     def __init__(self, script):
         self.script = script
         self.messages = []   # (mail_from, rcpt_tos, content)
@@ -227,8 +246,10 @@ class FaultySMTP(SMTP):
 class Scripted:
     """aiosmtpd on loopback, pipelining off (aiosmtpd 1.4 does not offer it)."""
 
-    def __init__(self, script=None, tls=None, password=None, require_tls=True, implicit=False):
+    def __init__(self, script=None, tls=None, password=None, require_tls=True, implicit=False,
+                 xoauth2_token=None):
         self.handler = Handler(script or Script())
+        self.handler.xoauth2_token = xoauth2_token
         self.port = free_port()
         handler = self.handler
 

@@ -358,6 +358,22 @@ class Tls(unittest.TestCase):
         self.assertIn("does not match the pinned public key", p.stderr)
         self.assertEqual(server.handler.tried_auth, [])
 
+    def test_xoauth2(self):
+        server = servers.Scripted(tls=self.certs["good"], password="unused",
+                                  xoauth2_token="ya29.token-for-tests")
+        self.addCleanup(server.stop)
+        for token, code in (("ya29.token-for-tests", 0), ("expired-token", 4)):
+            with self.subTest(token=token):
+                relay = {"port": server.port, "ca_file": self.certs["ca"], "username": "u",
+                         "password_env": "BLAST_TEST_PW", "auth": "xoauth2"}
+                c = Campaign(rows(1), relay)
+                self.addCleanup(c.remove)
+                p = c.send("-vv", env={"BLAST_TEST_PW": token})
+                self.assertEqual(p.returncode, code, p.stderr)
+                self.assertIn("C: AUTH XOAUTH2 ********", p.stderr)
+                self.assertNotIn(token, p.stderr)
+        self.assertEqual(len(server.messages), 1)
+
     def test_wrong_password_exit_4(self):
         server = servers.Scripted(tls=self.certs["good"], password="right")
         self.addCleanup(server.stop)
@@ -434,6 +450,16 @@ class WithPostfix(unittest.TestCase):
         self.assertEqual(e["status"], "failed")
         self.assertIn("exceeds the server's SIZE limit (10240000 bytes)", e["detail"])
         self.assertNotIn("C: MAIL", p.stderr)
+
+    def test_each_auth_mechanism(self):
+        for mech, shown in (("plain", "C: AUTH PLAIN ********"), ("login", "C: AUTH LOGIN"),
+                            ("cram-md5", "C: AUTH CRAM-MD5"), ("auto", "C: AUTH CRAM-MD5")):
+            with self.subTest(auth=mech):
+                c = self.campaign(1, relay_extra={"auth": mech})
+                p = c.send("-vv", env=self.env())
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertIn(shown, p.stderr)
+                self.assertNotIn(self.relay.password, p.stderr)
 
     def test_transcript_masks_auth(self):
         c = self.campaign(1)
