@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "error.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,4 +121,22 @@ char *buf_steal(struct buf *b)
     p = b->data;
     buf_init(b);
     return p;
+}
+
+int buf_read_file(struct buf *b, const char *path, struct blast_error *err)
+{
+    char chunk[65536];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+    int rc = 0;
+
+    if (f == NULL)
+        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
+    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (buf_append(b, chunk, n) < 0)
+            rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+    if (rc == 0 && ferror(f))
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
+    fclose(f);
+    return rc;
 }

@@ -42,6 +42,14 @@ int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drop the first n bytes (n <= len), moving the rest to the front. */
 void buf_consume(struct buf *b, size_t n);
 
+struct blast_error;
+
+/*
+ * Append the whole file at path to b. Errors: BLAST_EIO (err names the file and
+ * says why), BLAST_ENOMEM.
+ */
+int buf_read_file(struct buf *b, const char *path, struct blast_error *err);
+
 /*
  * Hand the contents over to the caller, who frees them with free(); the buffer is
  * left empty. Returns "" duplicated when empty, NULL only when out of memory.

@@ -203,24 +203,12 @@ static char *dir_of(const char *path)
 static int read_file(const char *path, char **text, size_t *len, struct blast_error *err)
 {
     struct buf b = BUF_INIT;
-    char chunk[16384];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    int rc = 0;
+    int rc = buf_read_file(&b, path, err);
 
-    if (f == NULL)
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
-    while (rc == 0 && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        rc = buf_append(&b, chunk, n);
-    if (rc == 0 && ferror(f))
-        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
-    fclose(f);
+    *len = b.len;
     if (rc == 0 && (*text = buf_steal(&b)) == NULL)
-        rc = BLAST_ENOMEM;
-    *len = rc == 0 ? strlen(*text) : 0;
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
     buf_free(&b);
-    if (rc == BLAST_ENOMEM)
-        blast_error_set(err, rc, path, 0, 0, "out of memory");
     return rc;
 }
 

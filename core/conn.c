@@ -408,63 +408,6 @@ bool conn_is_loopback(const struct conn *c)
     return false;
 }
 
-int conn_write(struct conn *c, const void *data, size_t len, int64_t deadline,
-               struct blast_error *err)
-{
-    const char *p = data;
-
-    while (len > 0) {
-        ssize_t n;
-
-        if (c->ssl != NULL) {
-            size_t done = 0;
-            int r, e;
-            ERR_clear_error();
-            r = SSL_write_ex(c->ssl, p, len, &done);
-            if (r == 1) {
-                n = (ssize_t)done;
-            } else {
-                e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-                    r = tls_wait(c, e, deadline);
-                    if (r == 0)
-                        return blast_error_set(err, BLAST_ETIMEOUT, NULL, 0, 0,
-                                               "timed out writing to the server");
-                    if (r < 0)
-                        return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "poll: %s",
-                                               strerror(errno));
-                    continue;
-                }
-                if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)
-                    return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
-                                           "the server closed the connection");
-                return tls_fail(err, "TLS write failed");
-            }
-        } else {
-            n = send(c->fd, p, len, MSG_NOSIGNAL);
-            if (n < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-                    int r = wait_fd(c->fd, POLLOUT, deadline);
-                    if (r == 0)
-                        return blast_error_set(err, BLAST_ETIMEOUT, NULL, 0, 0,
-                                               "timed out writing to the server");
-                    if (r < 0)
-                        return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "poll: %s",
-                                               strerror(errno));
-                    continue;
-                }
-                if (errno == EPIPE || errno == ECONNRESET)
-                    return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
-                                           "the server closed the connection");
-                return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "write: %s", strerror(errno));
-            }
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 ssize_t conn_read(struct conn *c, void *buf, size_t size, int64_t deadline, struct blast_error *err)
 {
     for (;;) {

@@ -58,10 +58,6 @@ const char *conn_tls_cipher(const struct conn *c);
 void conn_tls_subject(const struct conn *c, char *out, size_t size);
 bool conn_is_loopback(const struct conn *c); /* the peer address is 127/8 or ::1 */
 
-/* Write all of data before deadline. Errors: BLAST_ETIMEOUT, BLAST_ECLOSED, BLAST_EIO. */
-int conn_write(struct conn *c, const void *data, size_t len, int64_t deadline,
-               struct blast_error *err);
-
 struct buf;
 
 /*

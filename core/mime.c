@@ -786,21 +786,10 @@ int mime_part_load(const char *path, const char *filename, const char *content_t
                    const char *cid, struct mime_part *out, struct blast_error *err)
 {
     struct buf raw = BUF_INIT, enc = BUF_INIT;
-    char chunk[65536];
-    FILE *f;
-    size_t n;
-    int rc = 0;
+    int rc;
 
     memset(out, 0, sizeof *out);
-    f = fopen(path, "rb");
-    if (f == NULL)
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open: %s", strerror(errno));
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if ((rc = buf_append(&raw, chunk, n)) < 0)
-            break;
-    if (rc == 0 && ferror(f))
-        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
-    fclose(f);
+    rc = buf_read_file(&raw, path, err);
     if (rc == 0 && (rc = mime_base64_lines(&enc, raw.data, raw.len)) == 0) {
         out->size = raw.len;
         out->len = enc.len;

@@ -268,7 +268,7 @@ static int send_line(struct smtp_session *s, const char *line, const char *shown
         buf_free(&b);
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     }
-    rc = conn_write(s->conn, b.data, b.len, deadline_of(s, s->state), err);
+    rc = conn_write_reading(s->conn, b.data, b.len, timeout_of(s, s->state), &s->in, err);
     buf_free(&b);
     return rc < 0 ? die(s, rc) : 0;
 }

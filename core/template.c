@@ -567,28 +567,13 @@ int template_load(struct template_lib *lib, const char *path, enum template_mode
                   const struct template **out, struct blast_error *err)
 {
     struct buf b = BUF_INIT;
-    char chunk[16384];
-    FILE *f;
-    size_t n;
-    int rc = 0;
+    int rc;
 
     *out = NULL;
-    f = fopen(path, "rb");
-    if (f == NULL)
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open template: %s",
-                               strerror(errno));
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        if (buf_append(&b, chunk, n) < 0) {
-            rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
-            goto out;
-        }
-    if (ferror(f)) {
-        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
+    if ((rc = buf_read_file(&b, path, err)) < 0)
         goto out;
-    }
     rc = template_compile(lib, b.data != NULL ? b.data : "", b.len, path, 1, 1, mode, out, err);
 out:
-    fclose(f);
     buf_free(&b);
     return rc;
 }

@@ -583,7 +583,7 @@ Test(compose, diag_receives_every_problem, .fini = scratch_remove)
              "%s/list.csv, a var or a built-in (did you mean 'first_name'?)\n"
              "%s/body.txt:2:1: unknown placeholder '{{nope}}': not a column of %s/list.csv, a "
              "var or a built-in\n"
-             "%s/campaign.yml:7:9: body.html: %s/missing.html: cannot open template: No such "
+             "%s/campaign.yml:7:9: body.html: %s/missing.html: cannot open: No such "
              "file or directory\n",
              scratch_dir, scratch_dir, scratch_dir, scratch_dir, scratch_dir, scratch_dir,
              scratch_dir, scratch_dir);

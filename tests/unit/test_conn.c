@@ -3,6 +3,7 @@
  * loopback check, reads and writes against a peer, and deadlines that hold
  * when the peer stays silent.
  */
+#include "../../core/buf.h"
 #include "../../core/conn.h"
 #include "../../core/timeutil.h"
 
@@ -156,14 +157,14 @@ Test(conn, write_and_read_reach_the_peer, .timeout = 20)
     int port, lfd = listen_loopback(&port), pfd;
     struct conn *c = open_ok(port);
     struct blast_error err;
+    struct buf in = BUF_INIT;
     char buf[64];
     ssize_t n;
 
     pfd = accept(lfd, NULL, NULL);
     cr_assert_geq(pfd, 0);
     blast_error_clear(&err);
-    cr_assert_eq(conn_write(c, "EHLO x\r\n", 8, timeutil_mono_ms() + 5000, &err), 0, "%s",
-                 err.text);
+    cr_assert_eq(conn_write_reading(c, "EHLO x\r\n", 8, 5000, &in, &err), 0, "%s", err.text);
     n = recv(pfd, buf, sizeof buf, 0);
     cr_assert_eq(n, 8);
     cr_assert_eq(memcmp(buf, "EHLO x\r\n", 8), 0);
@@ -172,6 +173,7 @@ Test(conn, write_and_read_reach_the_peer, .timeout = 20)
     n = conn_read(c, buf, sizeof buf, timeutil_mono_ms() + 5000, &err);
     cr_assert_eq(n, 8, "%s", err.text);
     cr_assert_eq(memcmp(buf, "250 ok\r\n", 8), 0);
+    buf_free(&in);
 
     close(pfd);
     n = conn_read(c, buf, sizeof buf, timeutil_mono_ms() + 5000, &err);
