@@ -262,6 +262,14 @@ int campaign_parse_rate(const char *text, struct campaign_rate *out);
 /* Look a dotted name ("company.address") up in vars; NULL when absent. */
 const struct campaign_value *campaign_var(const struct campaign *c, const char *dotted);
 
+/*
+ * The campaign's fingerprint for the journal: SHA-256 (hex, 65 bytes with the NUL)
+ * over the campaign file, its body templates, the recipient list, the suppression
+ * lists and the attached files, so a run refuses to resume a journal made for
+ * other inputs. Errors: BLAST_EIO naming the file that cannot be read.
+ */
+int campaign_hash(const struct campaign *c, char out[65], struct blast_error *err);
+
 const char *campaign_tls_name(enum campaign_tls tls);
 const char *campaign_auth_name(enum campaign_auth auth);
 const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg);

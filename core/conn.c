@@ -573,3 +573,9 @@ int conn_local_literal(const struct conn *c, char *out, size_t size)
     }
     return 0;
 }
+
+void conn_interrupt(struct conn *c)
+{
+    if (c != NULL && c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+}

@@ -76,6 +76,12 @@ int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms
 ssize_t conn_read(struct conn *c, void *buf, size_t size, int64_t deadline,
                   struct blast_error *err);
 
+/*
+ * Cut the connection from another thread: blocked reads and writes fail at once.
+ * The owner still closes it.
+ */
+void conn_interrupt(struct conn *c);
+
 /* Our local address as an RFC 5321 address literal ("[127.0.0.1]", "[IPv6:...]"). */
 int conn_local_literal(const struct conn *c, char *out, size_t size);
 

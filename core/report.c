@@ -167,59 +167,96 @@ static const char *domain_of(const char *email)
     return at != NULL && at[1] != '\0' ? at + 1 : "(none)";
 }
 
+int report_status_parse(const char *s)
+{
+    int i;
+
+    for (i = 0; i < REPORT_STATUS_COUNT; i++)
+        if (strcmp(s, status_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+json_t *report_entry_json(const struct report_entry *e)
+{
+    json_t *o = json_object();
+
+    if (o == NULL)
+        return NULL;
+    /* json_string() refuses invalid UTF-8; the list was checked, so NULL means memory */
+    if (json_object_set_new(o, "email", str_or_null(e->email)) < 0 ||
+        json_object_set_new(o, "row", json_integer((json_int_t)e->row)) < 0 ||
+        json_object_set_new(o, "status", json_string(report_status_name(e->status))) < 0 ||
+        json_object_set_new(o, "code", e->code > 0 ? json_integer(e->code) : json_null()) < 0 ||
+        json_object_set_new(o, "enhanced_code", str_or_null(e->enhanced)) < 0 ||
+        json_object_set_new(o, "reply", str_or_null(e->reply)) < 0 ||
+        json_object_set_new(o, "step", str_or_null(e->step)) < 0 ||
+        json_object_set_new(o, "detail", str_or_null(e->detail)) < 0 ||
+        json_object_set_new(o, "relay", str_or_null(e->relay)) < 0 ||
+        json_object_set_new(o, "attempts", json_integer(e->attempts)) < 0 ||
+        json_object_set_new(o, "message_id", str_or_null(e->message_id)) < 0 ||
+        json_object_set_new(o, "queue_id", str_or_null(e->queue_id)) < 0 ||
+        json_object_set_new(o, "size",
+                            e->size > 0 ? json_integer((json_int_t)e->size) : json_null()) < 0 ||
+        json_object_set_new(o, "first_attempt", time_or_null(e->first)) < 0 ||
+        json_object_set_new(o, "last_attempt", time_or_null(e->last)) < 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 int report_add(struct report *r, const struct report_entry *e, struct blast_error *err)
 {
-    json_t *o;
-    char *line = NULL, domain[256];
-    const char *status = report_status_name(e->status);
+    json_t *o = report_entry_json(e);
+    int rc;
+
+    if (o == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0,
+                               "cannot encode the report entry of row %zu", e->row);
+    rc = report_add_json(r, o, err);
+    json_decref(o);
+    return rc;
+}
+
+int report_add_json(struct report *r, json_t *o, struct blast_error *err)
+{
+    char *line, domain[256];
+    const char *status = json_string_value(json_object_get(o, "status"));
+    const char *email = json_string_value(json_object_get(o, "email"));
+    const char *relay = json_string_value(json_object_get(o, "relay"));
+    const char *enhanced = json_string_value(json_object_get(o, "enhanced_code"));
+    json_int_t code = json_integer_value(json_object_get(o, "code"));
+    int st = status != NULL ? report_status_parse(status) : -1;
     size_t i;
     int rc = 0;
 
-    o = json_object();
-    if (o == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
-    /* json_string() refuses invalid UTF-8; the list was checked, so NULL means memory */
-    json_object_set_new(o, "email", str_or_null(e->email));
-    json_object_set_new(o, "row", json_integer((json_int_t)e->row));
-    json_object_set_new(o, "status", json_string(status));
-    json_object_set_new(o, "code", e->code > 0 ? json_integer(e->code) : json_null());
-    json_object_set_new(o, "enhanced_code", str_or_null(e->enhanced));
-    json_object_set_new(o, "reply", str_or_null(e->reply));
-    json_object_set_new(o, "step", str_or_null(e->step));
-    json_object_set_new(o, "detail", str_or_null(e->detail));
-    json_object_set_new(o, "relay", str_or_null(e->relay));
-    json_object_set_new(o, "attempts", json_integer(e->attempts));
-    json_object_set_new(o, "message_id", str_or_null(e->message_id));
-    json_object_set_new(o, "queue_id", str_or_null(e->queue_id));
-    json_object_set_new(o, "size", e->size > 0 ? json_integer((json_int_t)e->size) : json_null());
-    json_object_set_new(o, "first_attempt", time_or_null(e->first));
-    json_object_set_new(o, "last_attempt", time_or_null(e->last));
+    if (st < 0)
+        return blast_error_set(err, BLAST_EINVAL, r->path, 0, 0, "a report entry without a status");
     line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
     if (line == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0,
-                               "cannot encode the report entry of row %zu", e->row);
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
     if (fprintf(r->f, "%s\n%s", r->entries > 0 ? "," : "", line) < 0)
         rc = io_fail(r, err, "cannot write the report");
     free(line);
     if (rc < 0)
         return rc;
     r->entries++;
-    r->counts[e->status]++;
+    r->counts[st]++;
 
     /* domains are case-insensitive (RFC 5321 §2.4) */
-    snprintf(domain, sizeof domain, "%s", domain_of(e->email != NULL ? e->email : ""));
+    snprintf(domain, sizeof domain, "%s", domain_of(email != NULL ? email : ""));
     for (i = 0; domain[i] != '\0'; i++)
         if (domain[i] >= 'A' && domain[i] <= 'Z')
             domain[i] = (char)(domain[i] - 'A' + 'a');
     if (bump(r->by_domain, domain, status) < 0 ||
-        (e->relay != NULL && bump(r->by_relay, e->relay, status) < 0))
+        (relay != NULL && bump(r->by_relay, relay, status) < 0))
         return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
-    if (e->code > 0) {
+    if (code > 0) {
         char key[32];
         json_t *n;
-        snprintf(key, sizeof key, "%d%s%s", e->code, e->enhanced && e->enhanced[0] ? " " : "",
-                 e->enhanced ? e->enhanced : "");
+        snprintf(key, sizeof key, "%d%s%s", (int)code, enhanced != NULL ? " " : "",
+                 enhanced != NULL ? enhanced : "");
         n = json_object_get(r->by_code, key);
         if (n == NULL ? json_object_set_new(r->by_code, key, json_integer(1)) < 0
                       : json_integer_set(n, json_integer_value(n) + 1) < 0)

@@ -83,6 +83,20 @@ int report_open_stream(FILE *f, const char *name, const struct report_info *info
 /* Append one recipient. Errors: BLAST_EIO (disk full...), BLAST_ENOMEM. */
 int report_add(struct report *r, const struct report_entry *e, struct blast_error *err);
 
+/*
+ * The JSON object of one recipient, as the report writes it (a new reference the
+ * caller releases with json_decref), or NULL when out of memory. The journal keeps
+ * these objects, so a report can be rebuilt from it.
+ */
+struct json_t;
+struct json_t *report_entry_json(const struct report_entry *e);
+
+/* Append one recipient given as its JSON object (borrowed). Errors as report_add(). */
+int report_add_json(struct report *r, struct json_t *entry, struct blast_error *err);
+
+/* The status named s ("delivered"...), or -1. */
+int report_status_parse(const char *s);
+
 /* Counts so far, by status. */
 size_t report_count(const struct report *r, enum report_status s);
 

@@ -763,6 +763,12 @@ void smtp_session_quit(struct smtp_session *s)
     set_state(s, SMTP_CLOSED);
 }
 
+void smtp_session_interrupt(struct smtp_session *s)
+{
+    if (s != NULL)
+        conn_interrupt(s->conn);
+}
+
 void smtp_session_free(struct smtp_session *s)
 {
     if (s == NULL)
@@ -1214,6 +1220,13 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
         }
         if (s->out.len == 0)
             return 0;
+        if (body != NULL && !lone_dot && feed->sending != NULL &&
+            (rc = feed->sending(feed->arg, body)) < 0) {
+            blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
+            abandon(s, feed, body, false, err);
+            abandon(s, feed, env, false, err);
+            return die(s, rc);
+        }
         if ((rc = write_group(s, err)) < 0) {
             /* the final "." did not go out whole: nothing can have been delivered */
             abandon(s, feed, body, false, err);
@@ -1283,6 +1296,8 @@ static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct
     int rc;
 
     for (;;) {
+        size_t fresh = count; /* transactions before this index were written already */
+
         buf_reset(&s->out);
         while (more && count < BDAT_WINDOW_TXNS && bytes < BDAT_WINDOW_BYTES) {
             struct smtp_txn *t = next_txn(s, feed);
@@ -1303,9 +1318,17 @@ static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct
         }
         if (count == 0)
             return 0;
+        for (i = fresh; feed->sending != NULL && i < count; i++)
+            if ((rc = feed->sending(feed->arg, window[(head + i) % BDAT_WINDOW_TXNS])) < 0) {
+                blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
+                for (i = 0; i < count; i++)
+                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS],
+                            i >= fresh ? false : true, err);
+                return die(s, rc);
+            }
         if ((rc = write_group(s, err)) < 0) {
             for (i = 0; i < count; i++)
-                abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], false, err);
+                abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], i < fresh, err);
             return rc;
         }
         /* the oldest transaction's replies; then top the window up again */
@@ -1397,6 +1420,11 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
             goto refused;
         }
         log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, t->len);
+        if (feed->sending != NULL && (rc = feed->sending(feed->arg, t)) < 0) {
+            blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
+            abandon(s, feed, t, false, err);
+            return die(s, rc);
+        }
         if ((rc = smtp_dot_stuff(&s->out, t->data, t->len, err)) < 0 ||
             (rc = write_group(s, err)) < 0)
             goto lost;
@@ -1465,7 +1493,7 @@ static void one_done(void *arg, struct smtp_txn *t)
 int smtp_session_send(struct smtp_session *s, struct smtp_txn *t, struct blast_error *err)
 {
     struct one o = {t, false};
-    struct smtp_feed feed = {one_next, one_done, &o};
+    struct smtp_feed feed = {.next = one_next, .done = one_done, .arg = &o};
     int rc;
 
     txn_reset(t);

@@ -176,6 +176,12 @@ struct smtp_txn {
 struct smtp_feed {
     struct smtp_txn *(*next)(void *arg);
     void (*done)(void *arg, struct smtp_txn *t);
+    /*
+     * Optional: called just before the write that carries t's end of data (or BDAT
+     * LAST): the last moment to record that it is leaving. A negative return
+     * stops: t is deferred, nothing of it is sent, and the session ends.
+     */
+    int (*sending)(void *arg, struct smtp_txn *t);
     void *arg;
 };
 
@@ -219,6 +225,9 @@ const struct smtp_stats *smtp_session_stats(const struct smtp_session *s);
 
 /* Send QUIT and wait briefly for 221 (RFC 5321 §4.1.1.10). The session stays allocated. */
 void smtp_session_quit(struct smtp_session *s);
+
+/* From another thread: cut the connection, so the session's blocked I/O fails now. */
+void smtp_session_interrupt(struct smtp_session *s);
 
 /* Close without QUIT and free. Accepts NULL. */
 void smtp_session_free(struct smtp_session *s);

@@ -4,6 +4,7 @@
 #include "timeutil.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <sys/time.h>
 
 int64_t timeutil_mono_ms(void)
@@ -52,4 +53,22 @@ void timeutil_rfc3339(struct timeutil_stamp t, char *out, size_t size)
     gmtime_r(&t.sec, &tm);
     snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, t.usec / 1000);
+}
+
+int timeutil_parse_rfc3339(const char *s, struct timeutil_stamp *out)
+{
+    struct tm tm;
+    int ms = 0, n = 0;
+
+    memset(&tm, 0, sizeof tm);
+    if (s == NULL ||
+        sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &n) != 7 ||
+        s[n] != '\0')
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    out->sec = timegm(&tm);
+    out->usec = ms * 1000L;
+    return out->sec == (time_t)-1 ? -1 : 0;
 }

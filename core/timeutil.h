@@ -28,4 +28,7 @@ void timeutil_rfc5322(time_t t, char *out, size_t size);
 /* "2026-11-22T15:20:00.123Z" (RFC 3339, UTC, milliseconds). out holds at least 32 bytes. */
 void timeutil_rfc3339(struct timeutil_stamp t, char *out, size_t size);
 
+/* Parse what timeutil_rfc3339() writes ("2026-11-22T15:20:00.123Z"). Returns 0 or -1. */
+int timeutil_parse_rfc3339(const char *s, struct timeutil_stamp *out);
+
 #endif

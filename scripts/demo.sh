@@ -21,9 +21,10 @@ trap '$PY scripts/localrelay.py stop "$DEMO/relay"' EXIT INT TERM
 BLAST_DEMO_PASSWORD=$(cat "$DEMO/relay/password")
 export BLAST_DEMO_PASSWORD
 echo "==> Postfix relay on 127.0.0.1:2525: STARTTLS required, AUTH as 'demo'"
-echo "==> $BUILD/blast send campaigns/example.yml --report $DEMO/report.json"
+echo "==> $BUILD/blast send campaigns/example.yml --report $DEMO/report.json --journal $DEMO/example.journal --fresh"
 status=0
-"$BUILD/blast" send campaigns/example.yml --report "$DEMO/report.json" || status=$?
+"$BUILD/blast" send campaigns/example.yml --report "$DEMO/report.json" \
+    --journal "$DEMO/example.journal" --fresh || status=$?
 
 $PY - "$DEMO" <<'PY'
 import glob, json, os, sys, time

@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 #include "prepare.h"
+#include "../../core/pool.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -189,7 +190,7 @@ static void probe_relay(struct check *k, const struct campaign *c, const struct 
         rc = conn_tls_new(&to, &tls, &e);
     }
     if (rc == 0) {
-        cli_smtp_options(c, r, tls, password, &k->log, &so);
+        pool_smtp_options(c, r, tls, password, &k->log, &so);
         rc = smtp_session_open(&so, &s, &e);
     }
     if (rc < 0) {

@@ -90,53 +90,6 @@ int cli_one_operand(const char *cmd, int argc, char **argv, const char **out)
     return 0;
 }
 
-void cli_smtp_options(const struct campaign *c, const struct campaign_relay *relay,
-                      struct conn_tls *tls, const char *password, const struct log *lg,
-                      struct smtp_options *so)
-{
-    const struct campaign_timeouts *t = &relay->timeouts;
-
-    memset(so, 0, sizeof *so);
-    so->host = relay->host;
-    so->port = relay->port;
-    so->label = relay->name;
-    so->tls = relay->tls == CAMPAIGN_TLS_IMPLICIT ? SMTP_TLS_IMPLICIT
-              : relay->tls == CAMPAIGN_TLS_NONE   ? SMTP_TLS_NONE
-                                                  : SMTP_TLS_STARTTLS;
-    so->tls_ctx = tls;
-    so->helo_name = c->helo;
-    so->username = relay->username;
-    so->password = password;
-    so->auth = (enum smtp_auth_choice)relay->auth;
-    so->allow_plaintext_auth = relay->allow_plaintext;
-    so->chunking = c->chunking;
-    so->dsn_notify = (c->dsn.notify & CAMPAIGN_DSN_NEVER ? SMTP_DSN_NEVER : 0) |
-                     (c->dsn.notify & CAMPAIGN_DSN_SUCCESS ? SMTP_DSN_SUCCESS : 0) |
-                     (c->dsn.notify & CAMPAIGN_DSN_FAILURE ? SMTP_DSN_FAILURE : 0) |
-                     (c->dsn.notify & CAMPAIGN_DSN_DELAY ? SMTP_DSN_DELAY : 0);
-    so->dsn_ret = c->dsn.ret == CAMPAIGN_DSN_RET_FULL   ? SMTP_DSN_RET_FULL
-                  : c->dsn.ret == CAMPAIGN_DSN_RET_HDRS ? SMTP_DSN_RET_HDRS
-                                                        : SMTP_DSN_RET_DEFAULT;
-    so->log = lg;
-    smtp_timeouts_default(&so->timeouts);
-#define TIMEOUT(f)                                                                                 \
-    if (t->f > 0)                                                                                  \
-    so->timeouts.f = (int)(t->f > 86400000L ? 86400000L : t->f)
-    TIMEOUT(connect);
-    TIMEOUT(greeting);
-    TIMEOUT(ehlo);
-    TIMEOUT(starttls);
-    TIMEOUT(auth);
-    TIMEOUT(mail);
-    TIMEOUT(rcpt);
-    TIMEOUT(data);
-    TIMEOUT(block);
-    TIMEOUT(end_of_data);
-    TIMEOUT(rset);
-    TIMEOUT(quit);
-#undef TIMEOUT
-}
-
 void cli_session_failure(const struct smtp_session *s, struct blast_error *e)
 {
     char text[BLAST_ERROR_TEXT_MAX];

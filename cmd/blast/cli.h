@@ -38,11 +38,6 @@ int cli_positive(const char *cmd, const char *option, const char *arg, long *out
 void cli_bad_option(const char *cmd, char **argv, int optopt);
 int cli_one_operand(const char *cmd, int argc, char **argv, const char **out);
 
-/* SMTP session options for a campaign relay (password and TLS context borrowed). */
-void cli_smtp_options(const struct campaign *c, const struct campaign_relay *relay,
-                      struct conn_tls *tls, const char *password, const struct log *lg,
-                      struct smtp_options *so);
-
 /* Add "(during STEP)" to a session-open error when the session got past connecting. */
 void cli_session_failure(const struct smtp_session *s, struct blast_error *e);
 

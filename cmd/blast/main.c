@@ -58,8 +58,10 @@ int main(int argc, char **argv)
 {
     size_t i;
 
-    /* a server closing the connection must be an error we report, not a silent death */
+    /* a server closing the connection must be an error we report, not a silent death;
+     * a file over its size limit, a write error the journal reports (EFBIG) */
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         fputs(usage, stderr);
         return BLAST_EXIT_USAGE;

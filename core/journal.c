@@ -1,0 +1,577 @@
+/*
+ * journal - the append-only journal of a campaign. See journal.h.
+ *
+ * In memory: for each row, the offset of its last record, its state and its
+ * attempts (16 bytes a row), so resuming, skipping and rebuilding the report never
+ * scan the file twice. Records are written with one write() each on a file opened
+ * with O_APPEND; a record cut short (a crash, a full disk) fails its checksum and
+ * is cut off at the next open, since it can only be the last one.
+ */
+#include "journal.h"
+#include "timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct rowinfo {
+    int64_t offset; /* of the row's last record; -1 when none */
+    uint16_t attempts;
+    uint8_t state;
+};
+
+struct journal {
+    char *path;
+    int fd, lockfd;
+    bool durable;
+    const struct log *log;
+    pthread_mutex_t mu;
+    pthread_cond_t synced;
+    int64_t end; /* bytes written */
+    int64_t durable_upto;
+    bool syncing;
+    int failed; /* sticky: after a write or sync error nothing more is accepted */
+    char failure[256];
+    struct rowinfo *rows;
+    size_t nrows, caprows;
+    size_t done_before;
+};
+
+/* ---- CRC-32 ------------------------------------------------------------------------- */
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    uint32_t c;
+    int n, k;
+
+    for (n = 0; n < 256; n++) {
+        c = (uint32_t)n;
+        for (k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[n] = c;
+    }
+}
+
+unsigned long journal_crc32(const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    uint32_t c = 0xFFFFFFFFu;
+    size_t i;
+
+    pthread_once(&crc_once, crc_init);
+    for (i = 0; i < len; i++)
+        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* ---- rows ------------------------------------------------------------------------------- */
+
+static struct rowinfo *row_info(struct journal *j, size_t row)
+{
+    if (row >= j->caprows) {
+        size_t cap = j->caprows != 0 ? j->caprows : 1024, i;
+        struct rowinfo *r;
+        while (cap <= row)
+            cap *= 2;
+        r = realloc(j->rows, cap * sizeof *r);
+        if (r == NULL)
+            return NULL;
+        for (i = j->caprows; i < cap; i++) {
+            r[i].offset = -1;
+            r[i].attempts = 0;
+            r[i].state = JOURNAL_NONE;
+        }
+        j->rows = r;
+        j->caprows = cap;
+    }
+    if (row >= j->nrows)
+        j->nrows = row + 1;
+    return &j->rows[row];
+}
+
+static enum journal_state state_of_status(const char *status)
+{
+    if (status == NULL)
+        return JOURNAL_NONE;
+    if (strcmp(status, "deferred") == 0)
+        return JOURNAL_DEFERRED;
+    if (strcmp(status, "unknown") == 0)
+        return JOURNAL_UNKNOWN;
+    if (strcmp(status, "rendered") == 0)
+        return JOURNAL_NONE; /* a dry run decides nothing */
+    return JOURNAL_FINAL;
+}
+
+/* Account for a record at offset: the row's state follows its last record. */
+static int index_record(struct journal *j, json_t *rec, int64_t offset)
+{
+    const char *t = json_string_value(json_object_get(rec, "t"));
+    json_int_t row = json_integer_value(json_object_get(rec, "row"));
+    struct rowinfo *ri;
+
+    if (t == NULL || strcmp(t, "run") == 0 || row <= 0)
+        return 0;
+    ri = row_info(j, (size_t)row);
+    if (ri == NULL)
+        return BLAST_ENOMEM;
+    ri->offset = offset;
+    if (strcmp(t, "sending") == 0) {
+        ri->state = JOURNAL_SENDING;
+        ri->attempts = (uint16_t)json_integer_value(json_object_get(rec, "attempt"));
+    } else {
+        ri->state = (uint8_t)state_of_status(json_string_value(json_object_get(rec, "status")));
+        ri->attempts = (uint16_t)json_integer_value(json_object_get(rec, "attempts"));
+    }
+    return 0;
+}
+
+/* ---- records ------------------------------------------------------------------------------- */
+
+/* Parse "CRC JSON" (without the newline); NULL when torn or damaged. */
+static json_t *parse_line(const char *line, size_t len)
+{
+    char *end;
+    unsigned long crc;
+    json_error_t jerr;
+
+    if (len < 10 || line[8] != ' ')
+        return NULL;
+    crc = strtoul(line, &end, 16);
+    if (end != line + 8 || crc != journal_crc32(line + 9, len - 9))
+        return NULL;
+    return json_loadb(line + 9, len - 9, 0, &jerr);
+}
+
+static int fail_io(struct journal *j, struct blast_error *err, const char *what)
+{
+    if (!j->failed) {
+        j->failed = BLAST_EIO;
+        snprintf(j->failure, sizeof j->failure, "%s: %s", what, strerror(errno));
+    }
+    return blast_error_set(err, BLAST_EIO, j->path, 0, 0, "%s", j->failure);
+}
+
+/* Append rec (its row indexed); the caller holds the mutex. */
+static int append(struct journal *j, json_t *rec, struct blast_error *err)
+{
+    char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER), *line;
+    size_t n;
+    ssize_t w;
+    int rc = 0;
+
+    if (j->failed)
+        return blast_error_set(err, j->failed, j->path, 0, 0, "%s", j->failure);
+    if (text == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+    n = strlen(text) + 10;
+    line = malloc(n + 1);
+    if (line == NULL) {
+        free(text);
+        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+    }
+    snprintf(line, n + 1, "%08lx %s\n", journal_crc32(text, n - 10), text);
+    /* one write, appended whole or recognised as torn later */
+    w = write(j->fd, line, n);
+    if (w != (ssize_t)n) {
+        if (w >= 0)
+            errno = ENOSPC;
+        rc = fail_io(j, err, "cannot write the journal");
+    } else {
+        rc = index_record(j, rec, j->end);
+        if (rc < 0)
+            blast_error_set(err, rc, j->path, 0, 0, "out of memory");
+        j->end += (int64_t)n;
+    }
+    free(line);
+    free(text);
+    return rc;
+}
+
+/* Read the record at offset (pread until its newline). */
+static json_t *read_at(struct journal *j, int64_t offset)
+{
+    size_t cap = 4096, len = 0;
+    char *b = malloc(cap), *nl = NULL;
+    json_t *rec = NULL;
+
+    while (b != NULL) {
+        ssize_t n = pread(j->fd, b + len, cap - len, offset + (int64_t)len);
+        if (n <= 0)
+            break;
+        nl = memchr(b + len, '\n', (size_t)n);
+        len += (size_t)n;
+        if (nl != NULL)
+            break;
+        if (len == cap) {
+            char *bigger = realloc(b, cap * 2);
+            if (bigger == NULL)
+                break;
+            b = bigger;
+            cap *= 2;
+        }
+    }
+    if (b != NULL && nl != NULL)
+        rec = parse_line(b, (size_t)(nl - b));
+    free(b);
+    return rec;
+}
+
+/* ---- opening ------------------------------------------------------------------------------- */
+
+static int make_dirs(const char *path)
+{
+    char *p = strdup(path), *s;
+
+    if (p == NULL)
+        return -1;
+    for (s = p + 1; (s = strchr(s, '/')) != NULL; s++) {
+        *s = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            free(p);
+            return -1;
+        }
+        *s = '/';
+    }
+    free(p);
+    return 0;
+}
+
+static int take_lock(struct journal *j, struct blast_error *err)
+{
+    size_t n = strlen(j->path) + 6;
+    char *lock = malloc(n);
+
+    if (lock == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+    snprintf(lock, n, "%s.lock", j->path);
+    j->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (j->lockfd < 0 || flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        blast_error_set(err, BLAST_EIO, j->path, 0, 0,
+                        e == EWOULDBLOCK ? "another 'blast send' of this campaign is running "
+                                           "(it holds %s)"
+                                         : "cannot lock %s: %s",
+                        lock, strerror(e));
+        free(lock);
+        return BLAST_EIO;
+    }
+    free(lock);
+    return 0;
+}
+
+/* Read earlier runs' records: index them, check the hash, cut a torn last record. */
+static int replay(struct journal *j, const struct journal_options *o, struct blast_error *err)
+{
+    FILE *f;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0;
+    ssize_t n;
+    int64_t offset = 0;
+    int rc = 0;
+    int dupfd = dup(j->fd);
+
+    if (dupfd < 0 || (f = fdopen(dupfd, "r")) == NULL) {
+        if (dupfd >= 0)
+            close(dupfd);
+        return fail_io(j, err, "cannot read the journal");
+    }
+    rewind(f);
+    while ((n = getline(&line, &cap, f)) > 0) {
+        bool complete = line[n - 1] == '\n';
+        json_t *rec = complete ? parse_line(line, (size_t)n - 1) : NULL;
+        const char *t;
+
+        lineno++;
+        if (rec == NULL) {
+            /* damaged: fine only as the very last record, torn by a crash */
+            if (getc(f) != EOF) {
+                rc = blast_error_set(err, BLAST_EINVAL, j->path, (int)lineno, 0,
+                                     "record %zu of the journal is damaged; move the file "
+                                     "aside (and the report with it) to start over",
+                                     lineno);
+                break;
+            }
+            log_msg(o->log, LOG_LEVEL_WARN,
+                    "%s:%zu: the journal's last record was torn (a crash?); it is cut off", j->path,
+                    lineno);
+            if (ftruncate(j->fd, offset) != 0)
+                rc = fail_io(j, err, "cannot cut the torn record");
+            break;
+        }
+        t = json_string_value(json_object_get(rec, "t"));
+        if (t != NULL && strcmp(t, "run") == 0) {
+            const char *h = json_string_value(json_object_get(rec, "hash"));
+            if (o->hash != NULL && h != NULL && strcmp(h, o->hash) != 0) {
+                if (!o->force) {
+                    json_decref(rec);
+                    rc = blast_error_set(err, BLAST_EINVAL, j->path, (int)lineno, 0,
+                                         "the campaign changed since this journal was started "
+                                         "(its file, templates or list): resuming could send "
+                                         "someone the mail twice; --force resumes anyway, "
+                                         "--fresh starts over");
+                    break;
+                }
+            }
+        } else if ((rc = index_record(j, rec, offset)) < 0) {
+            json_decref(rec);
+            blast_error_set(err, rc, j->path, 0, 0, "out of memory");
+            break;
+        }
+        json_decref(rec);
+        offset += n;
+    }
+    free(line);
+    fclose(f);
+    j->end = rc == 0 ? offset : j->end;
+    return rc;
+}
+
+int journal_open(const char *path, const struct journal_options *o, struct journal **out,
+                 struct blast_error *err)
+{
+    struct journal *j;
+    json_t *run = NULL;
+    char when[40];
+    size_t i;
+    int rc;
+
+    *out = NULL;
+    j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+    j->fd = j->lockfd = -1;
+    j->durable = o->durable;
+    j->log = o->log;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->synced, NULL);
+    if ((j->path = strdup(path)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
+    if (make_dirs(path) != 0) {
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot create its directory: %s",
+                             strerror(errno));
+        goto out;
+    }
+    if (o->lock && (rc = take_lock(j, err)) < 0)
+        goto out;
+    j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (j->fd < 0) {
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open the journal: %s",
+                             strerror(errno));
+        goto out;
+    }
+    if (o->fresh && ftruncate(j->fd, 0) != 0) {
+        rc = fail_io(j, err, "cannot empty the journal");
+        goto out;
+    }
+    if ((rc = replay(j, o, err)) < 0)
+        goto out;
+    for (i = 0; i < j->nrows; i++)
+        j->done_before += j->rows[i].state != JOURNAL_NONE;
+    timeutil_rfc3339(timeutil_now(), when, sizeof when);
+    run = json_pack("{s:s, s:s?, s:s}", "t", "run", "hash", o->hash, "time", when);
+    if (run == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
+    if ((rc = append(j, run, err)) < 0 || (rc = journal_sync(j, err)) < 0)
+        goto out;
+    *out = j;
+    j = NULL;
+out:
+    json_decref(run);
+    journal_close(j);
+    return rc;
+}
+
+void journal_close(struct journal *j)
+{
+    if (j == NULL)
+        return;
+    if (j->fd >= 0) {
+        if (j->durable)
+            fdatasync(j->fd);
+        close(j->fd);
+    }
+    if (j->lockfd >= 0)
+        close(j->lockfd); /* releases the flock */
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->synced);
+    free(j->rows);
+    free(j->path);
+    free(j);
+}
+
+void journal_discard(struct journal *j)
+{
+    if (j == NULL)
+        return;
+    unlink(j->path);
+    journal_close(j);
+}
+
+/* ---- using it ---------------------------------------------------------------------------- */
+
+enum journal_state journal_state(struct journal *j, size_t row, int *attempts)
+{
+    enum journal_state st = JOURNAL_NONE;
+    int n = 0;
+
+    pthread_mutex_lock(&j->mu);
+    if (row < j->nrows) {
+        st = (enum journal_state)j->rows[row].state;
+        n = j->rows[row].attempts;
+    }
+    pthread_mutex_unlock(&j->mu);
+    if (attempts != NULL)
+        *attempts = n;
+    return st;
+}
+
+size_t journal_done_before(const struct journal *j)
+{
+    return j->done_before;
+}
+
+int journal_sending(struct journal *j, size_t row, const char *email, const char *message_id,
+                    int attempt, const char *relay, struct blast_error *err)
+{
+    char when[40];
+    json_t *rec;
+    int rc;
+
+    timeutil_rfc3339(timeutil_now(), when, sizeof when);
+    rec = json_pack("{s:s, s:I, s:s, s:s, s:i, s:s?, s:s}", "t", "sending", "row", (json_int_t)row,
+                    "email", email, "message_id", message_id, "attempt", attempt, "relay", relay,
+                    "time", when);
+    if (rec == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+    pthread_mutex_lock(&j->mu);
+    rc = append(j, rec, err);
+    pthread_mutex_unlock(&j->mu);
+    json_decref(rec);
+    return rc;
+}
+
+int journal_record(struct journal *j, json_t *entry, struct blast_error *err)
+{
+    json_t *rec = json_object();
+    int rc;
+
+    if (rec == NULL || json_object_set_new(rec, "t", json_string("result")) < 0 ||
+        json_object_update(rec, entry) < 0) {
+        json_decref(rec);
+        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+    }
+    pthread_mutex_lock(&j->mu);
+    rc = append(j, rec, err);
+    pthread_mutex_unlock(&j->mu);
+    json_decref(rec);
+    return rc;
+}
+
+int journal_sync(struct journal *j, struct blast_error *err)
+{
+    int64_t target;
+    int rc = 0;
+
+    pthread_mutex_lock(&j->mu);
+    target = j->end;
+    while (!j->failed && j->durable_upto < target) {
+        if (j->syncing) {
+            /* someone else's fdatasync may cover us: wait for it, then look again */
+            pthread_cond_wait(&j->synced, &j->mu);
+            continue;
+        }
+        j->syncing = true;
+        {
+            int64_t upto = j->end;
+            int r;
+            pthread_mutex_unlock(&j->mu);
+            r = j->durable ? fdatasync(j->fd) : 0;
+            pthread_mutex_lock(&j->mu);
+            j->syncing = false;
+            if (r != 0)
+                fail_io(j, NULL, "cannot flush the journal to disk");
+            else if (upto > j->durable_upto)
+                j->durable_upto = upto;
+            pthread_cond_broadcast(&j->synced);
+        }
+    }
+    if (j->failed)
+        rc = blast_error_set(err, j->failed, j->path, 0, 0, "%s", j->failure);
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+/* A result record as a report entry: itself without "t"; a "sending" becomes unknown. */
+static json_t *as_entry(json_t *rec)
+{
+    const char *t = json_string_value(json_object_get(rec, "t"));
+    json_t *e;
+
+    if (t != NULL && strcmp(t, "sending") == 0) {
+        e = json_pack("{s:O?, s:O?, s:s, s:n, s:n, s:n, s:n, s:s, s:O?, s:O?, s:O?, s:n, s:n, "
+                      "s:O?, s:O?}",
+                      "email", json_object_get(rec, "email"), "row", json_object_get(rec, "row"),
+                      "status", "unknown", "code", "enhanced_code", "reply", "step", "detail",
+                      "the message was on its way when the run stopped; it may have been "
+                      "delivered",
+                      "relay", json_object_get(rec, "relay"), "attempts",
+                      json_object_get(rec, "attempt"), "message_id",
+                      json_object_get(rec, "message_id"), "queue_id", "size", "first_attempt",
+                      json_object_get(rec, "time"), "last_attempt", json_object_get(rec, "time"));
+        return e;
+    }
+    json_object_del(rec, "t");
+    json_incref(rec);
+    return rec;
+}
+
+json_t *journal_result(struct journal *j, size_t row)
+{
+    int64_t offset;
+    json_t *rec, *e;
+
+    pthread_mutex_lock(&j->mu);
+    offset = row < j->nrows ? j->rows[row].offset : -1;
+    pthread_mutex_unlock(&j->mu);
+    if (offset < 0 || (rec = read_at(j, offset)) == NULL)
+        return NULL;
+    e = as_entry(rec);
+    json_decref(rec);
+    return e;
+}
+
+int journal_each(struct journal *j, size_t rows,
+                 int (*fn)(void *arg, size_t row, json_t *entry, struct blast_error *err),
+                 void *arg, struct blast_error *err)
+{
+    size_t row;
+    int rc = 0;
+
+    for (row = 1; row <= rows && rc == 0; row++) {
+        json_t *e;
+        if (row >= j->nrows || j->rows[row].offset < 0)
+            continue;
+        e = journal_result(j, row);
+        if (e == NULL)
+            return blast_error_set(err, BLAST_EIO, j->path, 0, 0,
+                                   "cannot read back the record of row %zu", row);
+        rc = fn(arg, row, e, err);
+        json_decref(e);
+    }
+    return rc;
+}

@@ -1,0 +1,96 @@
+/*
+ * journal - what happened to each recipient, kept across runs (DESIGN.md §6).
+ *
+ * Owns: one append-only file per campaign, one record per state change, each a
+ * line "CRC32 JSON\n" so that a record torn by a crash is recognised (and cut off)
+ * when the file is opened again; the campaign's hash, recorded at the start of
+ * every run and checked when a run resumes; the lock that keeps a second `blast
+ * send` of the same campaign out; durability: journal_sync() makes everything
+ * appended so far reach the disk, and threads that ask at the same time share one
+ * fdatasync (group commit).
+ * Does not own: deciding outcomes, nor the report, which is rebuilt from the
+ * journal's last record of each row (journal_each()).
+ *
+ * Records: {"t":"run", "hash", "time"}, {"t":"sending", "row", "email",
+ * "message_id", "attempt", "relay", "time"} made durable before the end of data is
+ * written, and {"t":"result", ...the report's entry...}. A row's state is its last
+ * record: a result decides it; a "sending" with no result after it means the
+ * message may have gone: unknown.
+ *
+ * Thread-safe: appends and syncs may come from any thread.
+ */
+#ifndef BLAST_JOURNAL_H
+#define BLAST_JOURNAL_H
+
+#include "error.h"
+#include "log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct journal;
+struct json_t;
+
+enum journal_state {
+    JOURNAL_NONE = 0, /* never seen */
+    JOURNAL_FINAL,    /* delivered, failed, invalid, duplicate, suppressed: never sent again */
+    JOURNAL_DEFERRED, /* to be tried again */
+    JOURNAL_UNKNOWN,  /* sent, fate unknown: not resent unless asked */
+    JOURNAL_SENDING,  /* (this run) its end of data is on its way */
+};
+
+struct journal_options {
+    const char *hash; /* the campaign's hash, hex */
+    bool fresh;       /* forget what the file holds: start over */
+    bool force;       /* resume even when the hash differs */
+    bool durable;     /* fdatasync on journal_sync (false for throwaway journals) */
+    bool lock;        /* take the lock file PATH.lock */
+    const struct log *log;
+};
+
+/*
+ * Open (creating it and its directory) the journal at path and read what earlier
+ * runs left. Errors: BLAST_EIO (cannot read or write it; or the lock is held by
+ * another run, said so), BLAST_EINVAL (the campaign changed since: its hash
+ * differs, and force is not set; or a record in the middle is damaged).
+ */
+int journal_open(const char *path, const struct journal_options *o, struct journal **out,
+                 struct blast_error *err);
+
+/* Close (releasing the lock) and free. Accepts NULL. */
+void journal_close(struct journal *j);
+
+/* Delete the file (for throwaway journals), then close. */
+void journal_discard(struct journal *j);
+
+/* The state of row (1-based) as the journal knows it; attempts so far in *attempts. */
+enum journal_state journal_state(struct journal *j, size_t row, int *attempts);
+
+/* The last result of row as JSON (a new reference), or NULL. */
+struct json_t *journal_result(struct journal *j, size_t row);
+
+/* Rows the journal had results for when it was opened (earlier runs). */
+size_t journal_done_before(const struct journal *j);
+
+/* Record that row's message is about to leave (then journal_sync before the end of data). */
+int journal_sending(struct journal *j, size_t row, const char *email, const char *message_id,
+                    int attempt, const char *relay, struct blast_error *err);
+
+/* Record a row's result: entry is the report's object for it (borrowed, with its "row"). */
+int journal_record(struct journal *j, struct json_t *entry, struct blast_error *err);
+
+/* Make everything appended so far durable. Errors: BLAST_EIO (and every later call fails). */
+int journal_sync(struct journal *j, struct blast_error *err);
+
+/*
+ * Call fn for rows 1..rows in order with the row's last record as a report entry
+ * (a "sending" becomes an unknown entry); rows without a record are skipped.
+ */
+int journal_each(struct journal *j, size_t rows,
+                 int (*fn)(void *arg, size_t row, struct json_t *entry, struct blast_error *err),
+                 void *arg, struct blast_error *err);
+
+/* CRC-32 (IEEE 802.3), as the records carry it. */
+unsigned long journal_crc32(const void *data, size_t len);
+
+#endif

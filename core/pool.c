@@ -1,0 +1,1136 @@
+/*
+ * pool - connection threads, the queue, rate limits, retries. See pool.h.
+ *
+ * One mutex guards the shared state (queue, retry heap, limiters, relay health,
+ * counters); threads never hold it across I/O, rendering or journal writes. A
+ * connection thread loops: wait for work its relay may take, open a session when
+ * it has none, and hand the engine a feed whose next() picks the first recipient
+ * that every limiter lets go now (retries that are due first), renders it, and
+ * returns it; done() records the outcome or schedules a retry.
+ */
+#include "pool.h"
+#include "ratelimit.h"
+#include "report.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#define SCAN_MAX       256   /* queued recipients looked at for one that may go now */
+#define HEAP_MAX       20000 /* deferred recipients waiting to be retried in this run */
+#define BACKOFF_MAX_MS 60000 /* between attempts to reach a failing relay */
+#define MAX_FAILS                                                                                  \
+    3                  /* failures in a row before a relay is given up, when no                    \
+                          other relay is carrying the campaign */
+#define SHARE_SLACK 16 /* how far a relay may run ahead of its weight's share */
+
+struct job {
+    size_t row, line;
+    char *email; /* as written in the list */
+    struct address to;
+    char domain[256]; /* lower-case ASCII, for domain_rates */
+    struct buf fields;
+    const char **ptrs;
+    size_t *lens;
+    size_t nfields;
+    int attempts;
+    struct timeutil_stamp first;
+    int64_t not_before; /* monotonic ms */
+    struct smtp_rcpt last;
+    char last_relay[128];
+    /* while in flight */
+    struct worker *worker;
+    struct smtp_txn t;
+    struct smtp_rcpt rcpt;
+    char message_id[256];
+    char envid[192];
+    size_t size;
+};
+
+struct relay_state {
+    const struct campaign_relay *cfg;
+    struct conn_tls *tls;
+    const char *password;
+    struct ratelimit limit;
+    int64_t last_throttle, last_recover;
+    int64_t times[64]; /* when the last messages left, for the rate seen */
+    size_t ntimes;
+    size_t sent;
+    int failures;        /* attempts in a row that got no answer */
+    int refusals;        /* 421s in a row */
+    int connecting;      /* workers opening a session now */
+    bool ever_connected; /* until then one worker tries alone: no storm of failed logins */
+    bool dead;
+    int64_t down_until;
+};
+
+struct worker {
+    struct pool *p;
+    struct relay_state *rs;
+    pthread_t thread;
+    bool started;
+    struct smtp_session *session; /* set and cleared under the pool's mutex */
+    size_t on_session;
+    size_t answered; /* outcomes with a server reply on this session */
+    int64_t idle_since;
+    int64_t wake_at;
+    struct compose_result res;
+};
+
+struct pool {
+    struct pool_options o;
+    const struct campaign *c;
+    pthread_mutex_t mu;
+    pthread_cond_t work, space, changed;
+    struct job **ready;
+    size_t rcap, rhead, rcount;
+    struct job **heap;
+    size_t hcount, hcap;
+    size_t inflight;
+    bool producer_done, stopping, interrupted_sessions;
+    char stop_reason[160];
+    int64_t drain_until;
+    int fatal;
+    struct blast_error fatal_err;
+    struct ratelimit global;
+    struct ratelimit *domains;
+    struct relay_state *relays;
+    size_t nrelays;
+    struct worker *workers;
+    size_t nworkers, live;
+    size_t submitted, sessions, messages, round_trips;
+};
+
+static void relay_failed(struct pool *p, struct relay_state *rs, int rc,
+                         const struct smtp_reply *reply, const char *why);
+
+/* ---- options for a relay's sessions ---------------------------------------------------- */
+
+void pool_smtp_options(const struct campaign *c, const struct campaign_relay *relay,
+                       struct conn_tls *tls, const char *password, const struct log *lg,
+                       struct smtp_options *so)
+{
+    const struct campaign_timeouts *t = &relay->timeouts;
+
+    memset(so, 0, sizeof *so);
+    so->host = relay->host;
+    so->port = relay->port;
+    so->label = relay->name;
+    so->tls = relay->tls == CAMPAIGN_TLS_IMPLICIT ? SMTP_TLS_IMPLICIT
+              : relay->tls == CAMPAIGN_TLS_NONE   ? SMTP_TLS_NONE
+                                                  : SMTP_TLS_STARTTLS;
+    so->tls_ctx = tls;
+    so->helo_name = c->helo;
+    so->username = relay->username;
+    so->password = password;
+    so->auth = (enum smtp_auth_choice)relay->auth;
+    so->allow_plaintext_auth = relay->allow_plaintext;
+    so->chunking = c->chunking;
+    so->dsn_notify = (c->dsn.notify & CAMPAIGN_DSN_NEVER ? SMTP_DSN_NEVER : 0) |
+                     (c->dsn.notify & CAMPAIGN_DSN_SUCCESS ? SMTP_DSN_SUCCESS : 0) |
+                     (c->dsn.notify & CAMPAIGN_DSN_FAILURE ? SMTP_DSN_FAILURE : 0) |
+                     (c->dsn.notify & CAMPAIGN_DSN_DELAY ? SMTP_DSN_DELAY : 0);
+    so->dsn_ret = c->dsn.ret == CAMPAIGN_DSN_RET_FULL   ? SMTP_DSN_RET_FULL
+                  : c->dsn.ret == CAMPAIGN_DSN_RET_HDRS ? SMTP_DSN_RET_HDRS
+                                                        : SMTP_DSN_RET_DEFAULT;
+    so->log = lg;
+    smtp_timeouts_default(&so->timeouts);
+#define TIMEOUT(f)                                                                                 \
+    if (t->f > 0)                                                                                  \
+    so->timeouts.f = (int)(t->f > 86400000L ? 86400000L : t->f)
+    TIMEOUT(connect);
+    TIMEOUT(greeting);
+    TIMEOUT(ehlo);
+    TIMEOUT(starttls);
+    TIMEOUT(auth);
+    TIMEOUT(mail);
+    TIMEOUT(rcpt);
+    TIMEOUT(data);
+    TIMEOUT(block);
+    TIMEOUT(end_of_data);
+    TIMEOUT(rset);
+    TIMEOUT(quit);
+#undef TIMEOUT
+}
+
+/* ---- jobs ----------------------------------------------------------------------------------- */
+
+static void job_free(struct job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->email);
+    address_free(&j->to);
+    buf_free(&j->fields);
+    free((void *)j->ptrs);
+    free(j->lens);
+    free(j);
+}
+
+static struct job *job_new(const struct recipients_row *row, const struct address *to,
+                           const char *email)
+{
+    struct job *j = calloc(1, sizeof *j);
+    const char *at;
+    size_t i;
+    struct blast_error e;
+
+    if (j == NULL)
+        return NULL;
+    blast_error_clear(&e);
+    j->row = row->row;
+    j->line = row->line;
+    j->nfields = row->nfields;
+    j->email = strdup(email);
+    j->ptrs = calloc(row->nfields + 1, sizeof *j->ptrs);
+    j->lens = calloc(row->nfields + 1, sizeof *j->lens);
+    if (j->email == NULL || j->ptrs == NULL || j->lens == NULL ||
+        address_parse(to->envelope, &j->to, &e) < 0 ||
+        (to->display != NULL && (j->to.display = strdup(to->display)) == NULL))
+        goto fail;
+    for (i = 0; i < row->nfields; i++) {
+        j->lens[i] = j->fields.len; /* an offset until the buffer stops moving */
+        if (buf_append(&j->fields, row->fields[i], row->lens[i]) < 0 ||
+            buf_putc(&j->fields, '\0') < 0)
+            goto fail;
+    }
+    for (i = 0; i < row->nfields; i++) {
+        j->ptrs[i] = j->fields.data + j->lens[i];
+        j->lens[i] = row->lens[i];
+    }
+    at = strrchr(j->to.envelope, '@');
+    snprintf(j->domain, sizeof j->domain, "%s", at != NULL ? at + 1 : "");
+    return j;
+fail:
+    job_free(j);
+    return NULL;
+}
+
+/* The report's entry for a job, recorded in the journal. */
+static int record(struct pool *p, struct job *j, enum report_status status,
+                  const struct smtp_rcpt *r, const char *detail, const char *relay,
+                  struct blast_error *err)
+{
+    struct report_entry e;
+    json_t *o;
+    int rc;
+
+    memset(&e, 0, sizeof e);
+    e.email = j->email;
+    e.row = j->row;
+    e.status = status;
+    e.detail = detail;
+    if (r != NULL) {
+        e.code = r->reply.code;
+        e.enhanced = r->reply.enhanced;
+        e.reply = r->reply.code > 0 ? r->reply.text : NULL;
+        e.step = r->reply.code > 0 || r->detail[0] != '\0' ? smtp_state_name(r->step) : NULL;
+        if (e.detail == NULL && r->detail[0] != '\0')
+            e.detail = r->detail;
+        e.queue_id = status == REPORT_DELIVERED ? j->t.queue_id : NULL;
+    }
+    e.relay = relay != NULL && relay[0] != '\0' ? relay : NULL;
+    e.attempts = j->attempts;
+    if (j->attempts > 0) {
+        e.first = j->first;
+        e.last = timeutil_now();
+        e.message_id = j->message_id[0] != '\0' ? j->message_id : NULL;
+        e.size = j->size;
+    }
+    o = report_entry_json(&e);
+    if (o == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    rc = journal_record(p->o.journal, o, err);
+    json_decref(o);
+    return rc;
+}
+
+/* Record, and on failure stop the pool (the journal cannot keep up: nothing more goes). */
+static void record_or_fail(struct pool *p, struct job *j, enum report_status status,
+                           const struct smtp_rcpt *r, const char *detail, const char *relay)
+{
+    struct blast_error e;
+
+    blast_error_clear(&e);
+    if (record(p, j, status, r, detail, relay, &e) < 0) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->fatal) {
+            p->fatal = e.code;
+            p->fatal_err = e;
+        }
+        pthread_cond_broadcast(&p->work);
+        pthread_cond_broadcast(&p->space);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
+/* ---- the queue and the retry heap (under the mutex) ----------------------------------- */
+
+static struct job *ready_at(struct pool *p, size_t i)
+{
+    return p->ready[(p->rhead + i) % p->rcap];
+}
+
+static struct job *ready_remove(struct pool *p, size_t i)
+{
+    struct job *j = ready_at(p, i);
+    size_t k;
+
+    for (k = i; k > 0; k--)
+        p->ready[(p->rhead + k) % p->rcap] = p->ready[(p->rhead + k - 1) % p->rcap];
+    p->rhead = (p->rhead + 1) % p->rcap;
+    p->rcount--;
+    return j;
+}
+
+static void heap_swap(struct pool *p, size_t a, size_t b)
+{
+    struct job *t = p->heap[a];
+    p->heap[a] = p->heap[b];
+    p->heap[b] = t;
+}
+
+static bool heap_push(struct pool *p, struct job *j)
+{
+    size_t i;
+
+    if (p->hcount == p->hcap) {
+        size_t cap = p->hcap != 0 ? p->hcap * 2 : 64;
+        struct job **h;
+        if (cap > HEAP_MAX)
+            cap = HEAP_MAX;
+        if (p->hcount == cap)
+            return false;
+        h = realloc(p->heap, cap * sizeof *h);
+        if (h == NULL)
+            return false;
+        p->heap = h;
+        p->hcap = cap;
+    }
+    i = p->hcount++;
+    p->heap[i] = j;
+    while (i > 0 && p->heap[(i - 1) / 2]->not_before > p->heap[i]->not_before) {
+        heap_swap(p, i, (i - 1) / 2);
+        i = (i - 1) / 2;
+    }
+    return true;
+}
+
+static struct job *heap_pop(struct pool *p)
+{
+    struct job *top = p->heap[0];
+    size_t i = 0;
+
+    p->heap[0] = p->heap[--p->hcount];
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < p->hcount && p->heap[l]->not_before < p->heap[m]->not_before)
+            m = l;
+        if (r < p->hcount && p->heap[r]->not_before < p->heap[m]->not_before)
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(p, i, m);
+        i = m;
+    }
+    return top;
+}
+
+static struct ratelimit *domain_limit(struct pool *p, const char *domain)
+{
+    size_t i;
+
+    for (i = 0; i < p->c->ndomain_rates; i++)
+        if (strcmp(p->c->domain_rates[i].domain, domain) == 0)
+            return &p->domains[i];
+    return NULL;
+}
+
+/* May this relay take one more, given the weights of the relays still in use? */
+static bool share_ok(struct pool *p, const struct relay_state *rs)
+{
+    size_t total = 0, weights = 0, i;
+
+    for (i = 0; i < p->nrelays; i++)
+        if (!p->relays[i].dead) {
+            total += p->relays[i].sent;
+            weights += (size_t)p->relays[i].cfg->weight;
+        }
+    if (weights == 0 || weights == (size_t)rs->cfg->weight)
+        return true;
+    return rs->sent * weights <= (total + SHARE_SLACK) * (size_t)rs->cfg->weight;
+}
+
+static double seen_rate(const struct relay_state *rs, int64_t now)
+{
+    size_t n = rs->ntimes < 64 ? rs->ntimes : 64, k = 0, i;
+
+    for (i = 0; i < n; i++)
+        k += now - rs->times[i] <= 5000;
+    return (double)k / 5.0;
+}
+
+/*
+ * The next recipient this worker may send now: a due retry first, else the first
+ * queued one every limiter lets go. NULL, with *wake set to when to look again.
+ */
+static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *wake)
+{
+    struct relay_state *rs = w->rs;
+    int64_t base, best = INT64_MAX, dw;
+    struct job *j = NULL;
+    struct ratelimit *dl = NULL;
+    size_t i, n;
+
+    *wake = now + 1000;
+    if (!share_ok(p, rs)) {
+        *wake = now + 20;
+        return NULL;
+    }
+    if (rs->limit.limited && rs->last_throttle > 0 && now - rs->last_throttle >= 10000 &&
+        now - rs->last_recover >= 10000) {
+        ratelimit_recover(&rs->limit);
+        rs->last_recover = now;
+    }
+    base = ratelimit_wait(&p->global, now);
+    dw = ratelimit_wait(&rs->limit, now);
+    base = base > dw ? base : dw;
+    if (base > 0) {
+        *wake = now + base;
+        return NULL;
+    }
+    if (p->hcount > 0) {
+        if (p->heap[0]->not_before <= now) {
+            dl = domain_limit(p, p->heap[0]->domain);
+            dw = dl != NULL ? ratelimit_wait(dl, now) : 0;
+            if (dw == 0)
+                j = heap_pop(p);
+            else
+                best = dw;
+        } else {
+            best = p->heap[0]->not_before - now;
+        }
+    }
+    n = p->rcount < SCAN_MAX ? p->rcount : SCAN_MAX;
+    for (i = 0; j == NULL && i < n; i++) {
+        struct job *c = ready_at(p, i);
+        dl = domain_limit(p, c->domain);
+        dw = dl != NULL ? ratelimit_wait(dl, now) : 0;
+        if (dw == 0) {
+            j = ready_remove(p, i);
+            pthread_cond_signal(&p->space);
+        } else if (dw < best) {
+            best = dw;
+        }
+    }
+    if (j == NULL) {
+        if (best != INT64_MAX)
+            *wake = now + best;
+        return NULL;
+    }
+    ratelimit_take(&p->global, now);
+    ratelimit_take(&rs->limit, now);
+    if (dl != NULL)
+        ratelimit_take(dl, now);
+    rs->times[rs->ntimes++ % 64] = now;
+    rs->sent++;
+    return j;
+}
+
+/* ---- the feed --------------------------------------------------------------------------- */
+
+/* Render the job's message and point its transaction at it. */
+static int build(struct worker *w, struct job *j, struct blast_error *err)
+{
+    struct pool *p = w->p;
+    const struct address *to = p->o.test_to != NULL ? p->o.test_to : &j->to;
+    struct recipients_row row;
+    int rc;
+
+    row.row = j->row;
+    row.line = j->line;
+    row.nfields = j->nfields;
+    row.fields = j->ptrs;
+    row.lens = j->lens;
+    if ((rc = compose_row(p->o.compose, &row, to, &w->res, err)) < 0)
+        return rc;
+    memset(&j->t, 0, sizeof j->t);
+    memset(&j->rcpt, 0, sizeof j->rcpt);
+    j->rcpt.address = to->envelope;
+    j->t.mail_from = compose_envelope_from(p->o.compose)->envelope;
+    j->t.smtputf8 = w->res.smtputf8;
+    j->t.rcpts = &j->rcpt;
+    j->t.nrcpts = 1;
+    j->t.data = w->res.message.data;
+    j->t.len = w->res.message.len;
+    j->t.user = j;
+    snprintf(j->envid, sizeof j->envid, "%s.%zu", p->c->name, j->row);
+    j->t.envid = j->envid;
+    snprintf(j->message_id, sizeof j->message_id, "%s", w->res.message_id);
+    j->size = w->res.message.len;
+    j->worker = w;
+    return 0;
+}
+
+static struct smtp_txn *feed_next(void *arg)
+{
+    struct worker *w = arg;
+    struct pool *p = w->p;
+    const struct campaign_relay *cfg = w->rs->cfg;
+
+    for (;;) {
+        struct blast_error e;
+        int64_t now = timeutil_mono_ms();
+        struct job *j;
+
+        pthread_mutex_lock(&p->mu);
+        if (p->fatal || p->stopping || w->rs->dead ||
+            (cfg->messages_per_connection > 0 &&
+             w->on_session >= (size_t)cfg->messages_per_connection)) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        j = pick(p, w, now, &w->wake_at);
+        if (j == NULL) {
+            pthread_mutex_unlock(&p->mu);
+            return NULL;
+        }
+        w->on_session++;
+        p->inflight++;
+        j->attempts++;
+        if (j->first.sec == 0)
+            j->first = timeutil_now();
+        pthread_mutex_unlock(&p->mu);
+
+        blast_error_clear(&e);
+        if (build(w, j, &e) < 0) {
+            record_or_fail(p, j, REPORT_DEFERRED, NULL, e.text, NULL);
+        } else if (w->res.invalid) {
+            /* nothing was sent: an attempt it was not */
+            j->attempts--;
+            record_or_fail(p, j, REPORT_INVALID, NULL, w->res.reason, NULL);
+        } else {
+            return &j->t;
+        }
+        pthread_mutex_lock(&p->mu);
+        p->inflight--;
+        pthread_cond_broadcast(&p->changed);
+        pthread_mutex_unlock(&p->mu);
+        job_free(j);
+    }
+}
+
+/* Before the end of data leaves: the journal says so, durably (shared fdatasync). */
+static int feed_sending(void *arg, struct smtp_txn *t)
+{
+    struct worker *w = arg;
+    struct pool *p = w->p;
+    struct job *j = t->user;
+    struct blast_error e;
+    int rc;
+
+    blast_error_clear(&e);
+    if ((rc = journal_sending(p->o.journal, j->row, j->email, j->message_id, j->attempts,
+                              w->rs->cfg->name, &e)) == 0)
+        rc = journal_sync(p->o.journal, &e);
+    if (rc < 0) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->fatal) {
+            p->fatal = rc;
+            p->fatal_err = e;
+        }
+        pthread_cond_broadcast(&p->work);
+        pthread_cond_broadcast(&p->space);
+        pthread_mutex_unlock(&p->mu);
+    }
+    return rc;
+}
+
+static int64_t backoff_ms(const struct campaign *c, int attempts)
+{
+    double ms = (double)c->retry.initial;
+    unsigned r = 0;
+    int i;
+
+    for (i = 1; i < attempts && ms < (double)c->retry.max; i++)
+        ms *= 2.0;
+    if (ms > (double)c->retry.max)
+        ms = (double)c->retry.max;
+    /* jitter of ±20%, so that deferred recipients do not come back all at once */
+    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+        r = (unsigned)time(NULL);
+    return (int64_t)(ms * (0.8 + 0.4 * (double)(r % 1001) / 1000.0));
+}
+
+/* A relay asked us to slow down: 421, or an enhanced 4.7.x (RFC 3463 security/policy). */
+static bool throttling(const struct smtp_rcpt *r)
+{
+    return r->reply.code == 421 || strncmp(r->reply.enhanced, "4.7.", 4) == 0;
+}
+
+static void feed_done(void *arg, struct smtp_txn *t)
+{
+    struct worker *w = arg;
+    struct pool *p = w->p;
+    struct relay_state *rs = w->rs;
+    struct job *j = t->user;
+    const struct smtp_rcpt *r = &j->rcpt;
+    enum report_status status;
+    const char *detail = NULL;
+    char why[200];
+    int64_t now = timeutil_mono_ms();
+
+    switch (r->outcome) {
+    case SMTP_OUTCOME_DELIVERED:
+        status = REPORT_DELIVERED;
+        break;
+    case SMTP_OUTCOME_FAILED:
+        status = REPORT_FAILED;
+        break;
+    case SMTP_OUTCOME_UNKNOWN:
+        status = REPORT_UNKNOWN;
+        break;
+    default:
+        status = REPORT_DEFERRED;
+        break;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->inflight--;
+    w->answered += r->reply.code != 0;
+    if (r->reply.code != 0 && r->reply.code != 421) {
+        rs->failures = 0; /* it answers: it works */
+        rs->refusals = 0;
+    }
+    if (r->reply.code == 421 && ++rs->refusals >= MAX_FAILS) {
+        /* DESIGN: a relay that keeps answering 421 is taken out for a while */
+        rs->refusals = 0;
+        relay_failed(p, rs, BLAST_EREPLY, &r->reply, "it keeps answering 421");
+    }
+    if (status == REPORT_DEFERRED && throttling(r)) {
+        ratelimit_slow(&rs->limit, seen_rate(rs, now));
+        rs->last_throttle = now;
+        log_msg(p->o.log, LOG_LEVEL_INFO, "%s: asked to slow down (%d %s): now %.2f messages/s",
+                rs->cfg->name, r->reply.code, r->reply.enhanced, rs->limit.rate);
+    }
+    if (status == REPORT_DEFERRED) {
+        struct timeutil_stamp wall = timeutil_now();
+        bool in_window =
+            j->first.sec == 0 || (int64_t)(wall.sec - j->first.sec) * 1000 < p->c->retry.window;
+        j->last = *r;
+        snprintf(j->last_relay, sizeof j->last_relay, "%s", rs->cfg->name);
+        if (!p->stopping && !p->fatal && j->attempts < p->c->retry.attempts && in_window) {
+            /* lost with its connection: again at once; refused for now: after a while */
+            j->not_before = now + (r->reply.code != 0 ? backoff_ms(p->c, j->attempts) : 0);
+            if (heap_push(p, j)) {
+                pthread_cond_broadcast(&p->work);
+                pthread_cond_broadcast(&p->changed);
+                pthread_mutex_unlock(&p->mu);
+                return;
+            }
+            detail = "too many recipients waiting for a retry; left for the next run";
+        } else if (!p->stopping && !p->fatal) {
+            /* DESIGN: after the last attempt or the window, failed with the last reply */
+            status = REPORT_FAILED;
+            snprintf(why, sizeof why, "still deferred after %d attempt%s%s", j->attempts,
+                     j->attempts == 1 ? "" : "s",
+                     in_window ? "" : " (the retry window has passed)");
+            detail = r->detail[0] != '\0' ? NULL : why;
+        }
+    }
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->mu);
+    record_or_fail(p, j, status, r, detail, rs->cfg->name);
+    job_free(j);
+}
+
+/* ---- the connection threads ------------------------------------------------------------ */
+
+static bool all_done(const struct pool *p)
+{
+    return p->producer_done && p->rcount == 0 && p->hcount == 0 && p->inflight == 0;
+}
+
+static bool relay_alive(const struct pool *p)
+{
+    size_t i;
+
+    for (i = 0; i < p->nrelays; i++)
+        if (!p->relays[i].dead)
+            return true;
+    return false;
+}
+
+/* Is some other relay still carrying the campaign (usable, and not failing)? */
+static bool others_working(const struct pool *p, const struct relay_state *rs)
+{
+    size_t i;
+
+    for (i = 0; i < p->nrelays; i++)
+        if (&p->relays[i] != rs && !p->relays[i].dead && p->relays[i].failures == 0)
+            return true;
+    return false;
+}
+
+/*
+ * A failed attempt to use the relay: back off and try again later while other
+ * relays carry the campaign (it comes back when it recovers); give up on it for
+ * this run after MAX_FAILS in a row when none does, so that a run with no working
+ * relay ends rather than waits.
+ */
+static void relay_failed(struct pool *p, struct relay_state *rs, int rc,
+                         const struct smtp_reply *reply, const char *why)
+{
+    int64_t wait;
+
+    rs->failures++;
+    /* DESIGN: a refused password is not tried again (no loop that could lock the account) */
+    if ((rc == BLAST_EAUTH && reply != NULL && reply->code / 100 == 5) ||
+        (rs->failures >= MAX_FAILS && !others_working(p, rs))) {
+        if (!rs->dead)
+            log_msg(p->o.log, LOG_LEVEL_WARN,
+                    "%s:%d:%d: relay '%s' (%s port %d): %s; not used again in this run", p->c->path,
+                    rs->cfg->place.line, rs->cfg->place.column, rs->cfg->name, rs->cfg->host,
+                    rs->cfg->port, why);
+        rs->dead = true;
+        pthread_cond_broadcast(&p->work);
+        pthread_cond_broadcast(&p->space);
+        pthread_cond_broadcast(&p->changed);
+        return;
+    }
+    wait = 1000;
+    for (int i = 1; i < rs->failures && wait < BACKOFF_MAX_MS; i++)
+        wait *= 2;
+    if (wait > BACKOFF_MAX_MS)
+        wait = BACKOFF_MAX_MS;
+    rs->down_until = timeutil_mono_ms() + wait;
+    log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: %s; trying again in %lld s", rs->cfg->name, why,
+            (long long)(wait / 1000));
+}
+
+/* Close the worker's session (QUIT when it is healthy), adding up its statistics. */
+static void close_session(struct worker *w, bool quit)
+{
+    struct pool *p = w->p;
+    struct smtp_session *s;
+
+    pthread_mutex_lock(&p->mu);
+    s = w->session;
+    w->session = NULL;
+    if (s != NULL) {
+        const struct smtp_stats *st = smtp_session_stats(s);
+        p->messages += st->messages;
+        p->round_trips += st->round_trips;
+        if (st->messages > 0)
+            log_msg(p->o.log, LOG_LEVEL_DEBUG,
+                    "%s: session done: %zu messages, %zu writes, %zu round trips (%.2f a "
+                    "message)",
+                    w->rs->cfg->name, st->messages, st->writes, st->round_trips,
+                    (double)st->round_trips / (double)st->messages);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (s == NULL)
+        return;
+    if (quit)
+        smtp_session_quit(s);
+    smtp_session_free(s);
+}
+
+static int open_session(struct worker *w)
+{
+    struct pool *p = w->p;
+    struct relay_state *rs = w->rs;
+    struct smtp_options so;
+    struct smtp_session *s = NULL;
+    struct blast_error e;
+    char why[BLAST_ERROR_TEXT_MAX + 64];
+    int rc;
+
+    blast_error_clear(&e);
+    pool_smtp_options(p->c, rs->cfg, rs->tls, rs->password, p->o.log, &so);
+    pthread_mutex_lock(&p->mu);
+    rs->connecting++;
+    pthread_mutex_unlock(&p->mu);
+    rc = smtp_session_open(&so, &s, &e);
+    pthread_mutex_lock(&p->mu);
+    rs->connecting--;
+    pthread_cond_broadcast(&p->changed);
+    if (rc < 0) {
+        if (s != NULL && smtp_session_state(s) > SMTP_CONNECT)
+            snprintf(why, sizeof why, "%s (during %s)", e.text,
+                     smtp_state_name(smtp_session_state(s)));
+        else
+            snprintf(why, sizeof why, "%s", e.text);
+        relay_failed(p, rs, rc, s != NULL ? smtp_session_reply(s) : NULL, why);
+        pthread_mutex_unlock(&p->mu);
+        smtp_session_free(s);
+        return rc;
+    }
+    rs->ever_connected = true;
+    w->session = s;
+    w->on_session = 0;
+    w->answered = 0;
+    w->idle_since = timeutil_mono_ms();
+    p->sessions++;
+    pthread_mutex_unlock(&p->mu);
+    if (conn_is_tls(smtp_session_conn(s)))
+        log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: ready (TLS %s, %s)", rs->cfg->name,
+                conn_tls_version(smtp_session_conn(s)), conn_tls_cipher(smtp_session_conn(s)));
+    else
+        log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: ready (no TLS)", rs->cfg->name);
+    return 0;
+}
+
+static void wait_until(struct pool *p, pthread_cond_t *cv, int64_t mono_ms)
+{
+    struct timespec ts;
+    int64_t now = timeutil_mono_ms(), ms = mono_ms - now;
+
+    if (ms <= 0)
+        return;
+    if (ms > 1000)
+        ms = 1000; /* look around once a second in any case */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(cv, &p->mu, &ts);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct pool *p = w->p;
+    struct relay_state *rs = w->rs;
+    struct smtp_feed feed = {
+        .next = feed_next, .done = feed_done, .sending = feed_sending, .arg = w};
+    bool quit = true;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        int64_t now = timeutil_mono_ms();
+        bool has_work = p->rcount > 0 || (p->hcount > 0 && p->heap[0]->not_before <= now);
+
+        if (p->fatal || rs->dead || all_done(p) || (p->stopping && w->session == NULL))
+            break;
+        if (p->stopping) {
+            /* nothing more to send: this session is done */
+            break;
+        }
+        if (rs->down_until > now) {
+            wait_until(p, &p->work, rs->down_until);
+            continue;
+        }
+        if (!has_work || w->wake_at > now) {
+            int64_t until = !has_work && p->hcount > 0 ? p->heap[0]->not_before : now + 1000;
+            if (has_work && w->wake_at > now)
+                until = w->wake_at;
+            if (w->session != NULL && now - w->idle_since >= p->o.idle_close_ms) {
+                pthread_mutex_unlock(&p->mu);
+                log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: idle, closing", rs->cfg->name);
+                close_session(w, true);
+                pthread_mutex_lock(&p->mu);
+                continue;
+            }
+            if (w->session != NULL && until > w->idle_since + p->o.idle_close_ms)
+                until = w->idle_since + p->o.idle_close_ms;
+            wait_until(p, &p->work, until);
+            continue;
+        }
+        if (w->session == NULL && !rs->ever_connected && rs->connecting > 0) {
+            /* the relay's first session is being tried: wait for its outcome */
+            wait_until(p, &p->changed, now + 1000);
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+        if (w->session == NULL && open_session(w) < 0) {
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+        {
+            struct blast_error e;
+            size_t before = w->answered;
+            int rc;
+            blast_error_clear(&e);
+            rc = smtp_session_run(w->session, &feed, &e);
+            if (rc < 0) {
+                log_msg(p->o.log, LOG_LEVEL_WARN, "%s: %s", rs->cfg->name, e.text);
+                close_session(w, false);
+                pthread_mutex_lock(&p->mu);
+                /* a session that died without an answer counts against the relay */
+                if (w->answered == before)
+                    relay_failed(p, rs, rc, NULL, e.text);
+                continue;
+            }
+        }
+        pthread_mutex_lock(&p->mu);
+        w->idle_since = timeutil_mono_ms();
+        if (rs->cfg->messages_per_connection > 0 &&
+            w->on_session >= (size_t)rs->cfg->messages_per_connection) {
+            pthread_mutex_unlock(&p->mu);
+            close_session(w, true);
+            pthread_mutex_lock(&p->mu);
+        }
+    }
+    quit = !p->fatal;
+    p->live--;
+    pthread_cond_broadcast(&p->changed);
+    pthread_cond_broadcast(&p->space);
+    pthread_mutex_unlock(&p->mu);
+    close_session(w, quit);
+    return NULL;
+}
+
+/* ---- the pool ------------------------------------------------------------------------------- */
+
+int pool_start(const struct pool_options *o, struct pool **out, struct blast_error *err)
+{
+    const struct campaign *c = o->c;
+    struct pool *p;
+    size_t i, k, n = 0;
+    int rc = 0;
+
+    *out = NULL;
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    p->o = *o;
+    p->c = c;
+    if (p->o.queue_size == 0)
+        p->o.queue_size = 1024;
+    if (p->o.idle_close_ms == 0)
+        p->o.idle_close_ms = 5000;
+    if (p->o.drain_ms == 0)
+        p->o.drain_ms = 30000;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->space, NULL);
+    pthread_cond_init(&p->changed, NULL);
+    p->rcap = p->o.queue_size;
+    p->ready = calloc(p->rcap, sizeof *p->ready);
+    p->relays = calloc(c->nrelays, sizeof *p->relays);
+    p->domains = calloc(c->ndomain_rates + 1, sizeof *p->domains);
+    for (i = 0; i < c->nrelays; i++)
+        n += (size_t)c->relays[i].connections;
+    p->workers = calloc(n, sizeof *p->workers);
+    if (p->ready == NULL || p->relays == NULL || p->domains == NULL || p->workers == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        goto fail;
+    }
+    ratelimit_init(&p->global, c->rate.set ? c->rate.per_second : 0);
+    for (i = 0; i < c->ndomain_rates; i++)
+        ratelimit_init(&p->domains[i], c->domain_rates[i].rate.per_second);
+    p->nrelays = c->nrelays;
+    for (i = 0; i < c->nrelays; i++) {
+        struct relay_state *rs = &p->relays[i];
+        rs->cfg = &c->relays[i];
+        rs->password = o->passwords != NULL ? o->passwords[i] : NULL;
+        ratelimit_init(&rs->limit, rs->cfg->rate.set ? rs->cfg->rate.per_second : 0);
+        if (rs->cfg->tls != CAMPAIGN_TLS_NONE) {
+            struct conn_tls_options to = {rs->cfg->verify, rs->cfg->ca_file, rs->cfg->pin_sha256};
+            struct blast_error e;
+            blast_error_clear(&e);
+            if ((rc = conn_tls_new(&to, &rs->tls, &e)) < 0) {
+                blast_error_set(err, rc, c->path, rs->cfg->place.line, rs->cfg->place.column,
+                                "relay '%s': %s", rs->cfg->name, e.text);
+                goto fail;
+            }
+        }
+    }
+    for (i = 0, k = 0; i < c->nrelays; i++)
+        for (int j = 0; j < c->relays[i].connections; j++, k++) {
+            p->workers[k].p = p;
+            p->workers[k].rs = &p->relays[i];
+            compose_result_init(&p->workers[k].res);
+        }
+    p->nworkers = n;
+    pthread_mutex_lock(&p->mu);
+    for (k = 0; k < n; k++) {
+        if (pthread_create(&p->workers[k].thread, NULL, worker_main, &p->workers[k]) != 0) {
+            p->fatal = BLAST_ENOMEM;
+            blast_error_set(&p->fatal_err, BLAST_ENOMEM, NULL, 0, 0, "cannot start a thread");
+            break;
+        }
+        p->workers[k].started = true;
+        p->live++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    *out = p;
+    return p->fatal;
+fail:
+    pool_free(p);
+    return rc;
+}
+
+int pool_submit(struct pool *p, const struct recipients_row *row, const struct address *to,
+                const char *email, int attempts, struct timeutil_stamp first,
+                struct blast_error *err)
+{
+    struct job *j = job_new(row, to, email);
+    const char *reason = NULL;
+
+    if (j == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    j->attempts = attempts;
+    j->first = first;
+    pthread_mutex_lock(&p->mu);
+    p->submitted++;
+    while (!p->fatal && !p->stopping && p->live > 0 && p->rcount == p->rcap)
+        pthread_cond_wait(&p->space, &p->mu);
+    if (p->fatal) {
+        int rc = p->fatal;
+        blast_error_set(err, rc, p->fatal_err.source, p->fatal_err.line, p->fatal_err.column, "%s",
+                        p->fatal_err.text);
+        pthread_mutex_unlock(&p->mu);
+        job_free(j);
+        return rc;
+    }
+    if (p->stopping)
+        reason = p->stop_reason;
+    else if (p->live == 0 || !relay_alive(p))
+        reason = "not attempted: no relay could be used";
+    if (reason == NULL) {
+        p->ready[(p->rhead + p->rcount++) % p->rcap] = j;
+        pthread_cond_signal(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    record_or_fail(p, j, REPORT_DEFERRED, NULL, reason, NULL);
+    job_free(j);
+    return p->fatal;
+}
+
+void pool_stop(struct pool *p, const char *reason)
+{
+    pthread_mutex_lock(&p->mu);
+    if (!p->stopping) {
+        p->stopping = true;
+        snprintf(p->stop_reason, sizeof p->stop_reason, "%s", reason);
+        p->drain_until = timeutil_mono_ms() + p->o.drain_ms;
+    }
+    pthread_cond_broadcast(&p->work);
+    pthread_cond_broadcast(&p->space);
+    pthread_cond_broadcast(&p->changed);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* What never went out when the pool stopped: deferred, with the reason. */
+static void record_leftovers(struct pool *p)
+{
+    const char *reason;
+    struct job *j;
+
+    pthread_mutex_lock(&p->mu);
+    reason = p->stopping ? p->stop_reason : "not attempted: no relay could be used";
+    while (p->rcount > 0 || p->hcount > 0) {
+        j = p->rcount > 0 ? ready_remove(p, 0) : heap_pop(p);
+        pthread_mutex_unlock(&p->mu);
+        if (j->attempts > 0)
+            /* the last attempt's own reason says more than "the run stopped" */
+            record_or_fail(p, j, REPORT_DEFERRED, &j->last,
+                           j->last.detail[0] != '\0' || j->last.reply.code != 0 ? NULL : reason,
+                           j->last_relay);
+        else
+            record_or_fail(p, j, REPORT_DEFERRED, NULL, reason, NULL);
+        job_free(j);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pool_finish(struct pool *p, volatile sig_atomic_t *interrupted, int64_t deadline,
+                struct blast_error *err)
+{
+    size_t k;
+
+    pthread_mutex_lock(&p->mu);
+    p->producer_done = true;
+    pthread_cond_broadcast(&p->work);
+    while (p->live > 0) {
+        int64_t now = timeutil_mono_ms();
+        if (!p->stopping &&
+            ((interrupted != NULL && *interrupted) || (deadline > 0 && now >= deadline))) {
+            pthread_mutex_unlock(&p->mu);
+            pool_stop(p, interrupted != NULL && *interrupted
+                             ? "not attempted: the run was interrupted"
+                             : "not attempted: the --deadline passed; left for the next run");
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+        if (p->stopping && !p->interrupted_sessions && now >= p->drain_until) {
+            /* the drain took too long: cut what is still open (unknown if past its end of data) */
+            log_msg(p->o.log, LOG_LEVEL_WARN, "transactions still open after %d s: cutting them",
+                    p->o.drain_ms / 1000);
+            for (k = 0; k < p->nworkers; k++)
+                smtp_session_interrupt(p->workers[k].session);
+            p->interrupted_sessions = true;
+        }
+        /* a short wait: the signal handler cannot wake us */
+        wait_until(p, &p->changed, now + 100);
+    }
+    pthread_mutex_unlock(&p->mu);
+    for (k = 0; k < p->nworkers; k++)
+        if (p->workers[k].started) {
+            pthread_join(p->workers[k].thread, NULL);
+            p->workers[k].started = false;
+        }
+    if (!p->fatal)
+        record_leftovers(p);
+    if (p->fatal)
+        return blast_error_set(err, p->fatal, p->fatal_err.source, p->fatal_err.line,
+                               p->fatal_err.column, "%s", p->fatal_err.text);
+    return 0;
+}
+
+void pool_stats(struct pool *p, struct pool_stats *out)
+{
+    size_t i;
+
+    pthread_mutex_lock(&p->mu);
+    memset(out, 0, sizeof *out);
+    out->submitted = p->submitted;
+    out->sessions = p->sessions;
+    out->messages = p->messages;
+    out->round_trips = p->round_trips;
+    for (i = 0; i < p->nrelays; i++)
+        out->relays_usable += !p->relays[i].dead;
+    out->no_relay = out->relays_usable == 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pool_free(struct pool *p)
+{
+    size_t i;
+
+    if (p == NULL)
+        return;
+    for (i = 0; i < p->nworkers; i++) {
+        if (p->workers[i].started)
+            pthread_join(p->workers[i].thread, NULL);
+        compose_result_free(&p->workers[i].res);
+    }
+    for (i = 0; i < p->rcount; i++)
+        job_free(ready_at(p, i));
+    for (i = 0; i < p->hcount; i++)
+        job_free(p->heap[i]);
+    for (i = 0; p->relays != NULL && i < p->nrelays; i++)
+        conn_tls_free(p->relays[i].tls);
+    free(p->ready);
+    free(p->heap);
+    free(p->relays);
+    free(p->domains);
+    free(p->workers);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->space);
+    pthread_cond_destroy(&p->changed);
+    free(p);
+}

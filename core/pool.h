@@ -1,0 +1,103 @@
+/*
+ * pool - the campaign's relays and connections, and the order and pace of sending.
+ *
+ * Owns: one thread per connection (relays x `connections`), each opening its
+ * session, rendering its own messages (so rendering runs on every core) and
+ * driving the SMTP engine; the queue of recipients waiting to be sent (bounded:
+ * the reader blocks while it is full, so memory stays flat); the rate limiters
+ * (global, per relay, per recipient domain; GCRA, see ratelimit.h), with relays
+ * slowed down when they answer 421 or 4.7.x; the retry heap (deferred recipients
+ * come back after an exponential backoff with jitter, on any relay, until
+ * `retry.attempts` or `retry.window` runs out); relay health (a relay that cannot
+ * be reached, or refuses TLS or AUTH, is taken out with a backoff and tried again;
+ * one that refuses the password with 535 is not tried again this run); weights;
+ * `messages_per_connection`; idle connections closed; QUIT on every connection at
+ * the end; the journal's "sending" record, made durable before each end of data.
+ * Does not own: reading the list (the caller submits rows), the report (rebuilt
+ * from the journal afterwards), signals (the caller sets pool_stop()).
+ *
+ * Every submitted recipient ends with exactly one result in the journal: an
+ * outcome, or "deferred" when the pool stopped (a signal, --deadline, no relay
+ * left) before it could be tried.
+ */
+#ifndef BLAST_POOL_H
+#define BLAST_POOL_H
+
+#include "address.h"
+#include "campaign.h"
+#include "compose.h"
+#include "conn.h"
+#include "error.h"
+#include "journal.h"
+#include "log.h"
+#include "recipients.h"
+#include "smtp.h"
+#include "timeutil.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct pool;
+
+struct pool_options {
+    const struct campaign *c;
+    struct compose *compose;       /* shared by the threads (each has its own result) */
+    struct journal *journal;       /* results and "sending" records */
+    char *const *passwords;        /* one per relay (NULL: no AUTH); borrowed */
+    const struct address *test_to; /* every message to this mailbox instead, or NULL */
+    const struct log *log;
+    size_t queue_size; /* recipients waiting to be sent; 0: 1024 */
+    int idle_close_ms; /* close a connection idle this long; 0: 5000 */
+    int drain_ms;      /* after pool_stop, how long transactions may finish; 0: 30000 */
+};
+
+/* Start the threads. Errors: BLAST_ENOMEM, BLAST_ETLS (a relay's CA file or pin). */
+int pool_start(const struct pool_options *o, struct pool **out, struct blast_error *err);
+
+/*
+ * Hand over one recipient: its row (copied), the screened address (copied), the
+ * address as written, and what earlier runs left (attempts made, first attempt;
+ * 0 when none). Blocks while the queue is full. Returns 0, or a negative code
+ * when the pool has stopped for good (then the caller stops submitting).
+ */
+int pool_submit(struct pool *p, const struct recipients_row *row, const struct address *to,
+                const char *email, int attempts, struct timeutil_stamp first,
+                struct blast_error *err);
+
+/*
+ * Stop taking new recipients (a signal, a deadline): transactions in flight finish
+ * (at most drain_ms, then their connections are cut); what waits is recorded as
+ * deferred with reason. Safe from any thread, not from a signal handler.
+ */
+void pool_stop(struct pool *p, const char *reason);
+
+/*
+ * No more submissions: wait until every recipient has its result, then QUIT every
+ * connection and join the threads. While waiting, a non-zero *interrupted (set by
+ * a signal handler) or a passed deadline (monotonic ms, 0 for none) stops the pool
+ * as pool_stop() does. Returns 0, or the error that stopped the pool (a journal
+ * that cannot be written: nothing more was sent after it).
+ */
+int pool_finish(struct pool *p, volatile sig_atomic_t *interrupted, int64_t deadline,
+                struct blast_error *err);
+
+struct pool_stats {
+    size_t submitted;
+    size_t sessions;      /* sessions opened */
+    size_t relays_usable; /* relays not taken out for good */
+    bool no_relay;        /* every relay was given up */
+    size_t messages, round_trips;
+};
+void pool_stats(struct pool *p, struct pool_stats *out);
+
+/* Free (after pool_finish). Accepts NULL. */
+void pool_free(struct pool *p);
+
+/* SMTP session options for a campaign relay (TLS context and password borrowed). */
+void pool_smtp_options(const struct campaign *c, const struct campaign_relay *relay,
+                       struct conn_tls *tls, const char *password, const struct log *lg,
+                       struct smtp_options *so);
+
+#endif

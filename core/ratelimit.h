@@ -1,0 +1,54 @@
+/*
+ * ratelimit - how fast messages may go: one limiter per global `rate`, per relay
+ * `rate` and per recipient domain (`domain_rates`).
+ *
+ * Each limiter is GCRA (the generic cell rate algorithm, ITU-T I.371): a token
+ * bucket kept as a single "theoretical arrival time". A rate of R a second with a
+ * burst of B lets a message go at time t when t >= TAT - (B - 1) / R, and then
+ * moves TAT to max(TAT, t) + 1 / R. Over any window of W seconds at most
+ * R * W + B messages pass; after a pause, at most B go at once.
+ *
+ * The burst is a tenth of a second's worth, at least 1: 50/s bursts 5, 10/s and
+ * anything slower burst 1 (ratelimit_default_burst()).
+ *
+ * Adaptive slowing (a relay that answers 421 or 4.7.x): ratelimit_slow() halves
+ * the current rate, ratelimit_recover() brings it back by a quarter at a time up to
+ * the configured one. A limiter without a configured rate can be slowed too: it
+ * then starts from the rate observed.
+ *
+ * Not thread-safe: the caller holds its own lock (the pool's).
+ */
+#ifndef BLAST_RATELIMIT_H
+#define BLAST_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ratelimit {
+    bool limited;        /* false: no limit (yet) */
+    double configured;   /* messages a second from the campaign; 0 for none */
+    double rate;         /* the current rate (configured, or slowed) */
+    double interval_ms;  /* 1000 / rate */
+    double tolerance_ms; /* (burst - 1) * interval */
+    double tat;          /* theoretical arrival time, monotonic ms */
+    unsigned burst;
+};
+
+unsigned ratelimit_default_burst(double per_second);
+
+/* A limiter of per_second (0: none) with the default burst. */
+void ratelimit_init(struct ratelimit *r, double per_second);
+
+/* Milliseconds until a message may go (0: now). */
+int64_t ratelimit_wait(const struct ratelimit *r, int64_t now);
+
+/* A message goes now (the caller checked ratelimit_wait() == 0). */
+void ratelimit_take(struct ratelimit *r, int64_t now);
+
+/* Halve the rate (observed: the rate seen lately, for a limiter without one), floor 1/s. */
+void ratelimit_slow(struct ratelimit *r, double observed);
+
+/* A quarter more, up to the configured rate; an unconfigured one is unlimited again. */
+void ratelimit_recover(struct ratelimit *r);
+
+#endif
