@@ -280,6 +280,8 @@ static int replay(struct journal *j, const struct journal_options *o, struct bla
     int64_t offset = 0;
     int rc = 0;
     int dupfd = dup(j->fd);
+    char *last_hash = NULL; /* the campaign as the last run saw it */
+    size_t last_hash_line = 0;
 
     if (dupfd < 0 || (f = fdopen(dupfd, "r")) == NULL) {
         if (dupfd >= 0)
@@ -312,16 +314,14 @@ static int replay(struct journal *j, const struct journal_options *o, struct bla
         t = json_string_value(json_object_get(rec, "t"));
         if (t != NULL && strcmp(t, "run") == 0) {
             const char *h = json_string_value(json_object_get(rec, "hash"));
-            if (o->hash != NULL && h != NULL && strcmp(h, o->hash) != 0) {
-                if (!o->force) {
+            if (h != NULL) {
+                free(last_hash);
+                if ((last_hash = strdup(h)) == NULL) {
                     json_decref(rec);
-                    rc = blast_error_set(err, BLAST_EINVAL, j->path, (int)lineno, 0,
-                                         "the campaign changed since this journal was started "
-                                         "(its file, templates or list): resuming could send "
-                                         "someone the mail twice; --force resumes anyway, "
-                                         "--fresh starts over");
+                    rc = blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
                     break;
                 }
+                last_hash_line = lineno;
             }
         } else if ((rc = index_record(j, rec, offset)) < 0) {
             json_decref(rec);
@@ -333,6 +333,17 @@ static int replay(struct journal *j, const struct journal_options *o, struct bla
     }
     free(line);
     fclose(f);
+    /*
+     * Only the last run counts: once a changed campaign was resumed with --force,
+     * the journal goes on with that campaign, and the next resume needs no --force.
+     */
+    if (rc == 0 && o->hash != NULL && last_hash != NULL && strcmp(last_hash, o->hash) != 0 &&
+        !o->force)
+        rc = blast_error_set(err, BLAST_EINVAL, j->path, (int)last_hash_line, 0,
+                             "the campaign changed since this journal's last run (its file, "
+                             "templates or list): resuming could send someone the mail twice; "
+                             "--force resumes anyway, --fresh starts over");
+    free(last_hash);
     j->end = rc == 0 ? offset : j->end;
     return rc;
 }
@@ -378,8 +389,12 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
     }
     if ((rc = replay(j, o, err)) < 0)
         goto out;
-    for (i = 0; i < j->nrows; i++)
+    for (i = 0; i < j->nrows; i++) {
+        /* a message on its way when an earlier run stopped: it may have gone */
+        if (j->rows[i].state == JOURNAL_SENDING)
+            j->rows[i].state = JOURNAL_UNKNOWN;
         j->done_before += j->rows[i].state != JOURNAL_NONE;
+    }
     timeutil_rfc3339(timeutil_now(), when, sizeof when);
     run = json_pack("{s:s, s:s?, s:s}", "t", "run", "hash", o->hash, "time", when);
     if (run == NULL) {

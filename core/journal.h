@@ -69,7 +69,7 @@ enum journal_state journal_state(struct journal *j, size_t row, int *attempts);
 /* The last result of row as JSON (a new reference), or NULL. */
 struct json_t *journal_result(struct journal *j, size_t row);
 
-/* Rows the journal had results for when it was opened (earlier runs). */
+/* Rows earlier runs left a state for: a result, or unknown (a "sending" without one). */
 size_t journal_done_before(const struct journal *j);
 
 /* Record that row's message is about to leave (then journal_sync before the end of data). */

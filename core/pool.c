@@ -60,7 +60,8 @@ struct relay_state {
     int64_t last_throttle, last_recover;
     int64_t times[64]; /* when the last messages left, for the rate seen */
     size_t ntimes;
-    size_t sent;
+    size_t sent;         /* since the working relays last changed: for weights */
+    bool working;        /* counted among the working relays by share_ok() */
     int failures;        /* attempts in a row that got no answer */
     int refusals;        /* 421s in a row */
     int connecting;      /* workers opening a session now */
@@ -351,17 +352,33 @@ static struct ratelimit *domain_limit(struct pool *p, const char *domain)
     return NULL;
 }
 
-/* May this relay take one more, given the weights of the relays still in use? */
-static bool share_ok(struct pool *p, const struct relay_state *rs)
+/*
+ * May this relay take one more, given the weights of the relays that are working
+ * now? A relay that is out (given up, backing off, failing) does not hold the
+ * others back; when the set of working relays changes, the shares start over, so
+ * one that comes back does not stall the others while it "catches up".
+ */
+static bool share_ok(struct pool *p, const struct relay_state *rs, int64_t now)
 {
     size_t total = 0, weights = 0, i;
+    bool changed = false;
 
+    for (i = 0; i < p->nrelays; i++) {
+        struct relay_state *o = &p->relays[i];
+        bool working = !o->dead && o->failures == 0 && o->down_until <= now;
+        changed = changed || working != o->working;
+        o->working = working;
+    }
+    if (changed)
+        for (i = 0; i < p->nrelays; i++)
+            p->relays[i].sent = 0;
     for (i = 0; i < p->nrelays; i++)
-        if (!p->relays[i].dead) {
+        if (p->relays[i].working) {
             total += p->relays[i].sent;
             weights += (size_t)p->relays[i].cfg->weight;
         }
-    if (weights == 0 || weights == (size_t)rs->cfg->weight)
+    /* a relay on probation sends to show it is back; its share starts then */
+    if (!rs->working || weights == (size_t)rs->cfg->weight)
         return true;
     return rs->sent * weights <= (total + SHARE_SLACK) * (size_t)rs->cfg->weight;
 }
@@ -388,7 +405,7 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
     size_t i, n;
 
     *wake = now + 1000;
-    if (!share_ok(p, rs)) {
+    if (!share_ok(p, rs, now)) {
         *wake = now + 20;
         return NULL;
     }

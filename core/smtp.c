@@ -44,6 +44,7 @@ struct smtp_session {
     size_t size_limit;
     bool dead;
     bool waited;    /* a read waited for the network since the last write */
+    bool need_rset; /* the last transaction ended refused: RSET before the next MAIL */
     struct buf out; /* the group of commands and bodies being built */
     struct smtp_stats stats;
     char helo[256];
@@ -1189,7 +1190,6 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                          struct blast_error *err)
 {
     struct smtp_txn *body = NULL, *env;
-    bool rset = false;
     int rc;
 
     for (;;) {
@@ -1212,7 +1212,7 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             s->stats.messages += !lone_dot;
         }
         env = next_txn(s, feed);
-        if (env != NULL && ((rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
+        if (env != NULL && ((s->need_rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
                             (rc = add_envelope(s, &s->out, env, false)) < 0)) {
             abandon(s, feed, env, false, err);
             abandon(s, feed, body, false, err);
@@ -1247,7 +1247,8 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             }
             feed->done(feed->arg, body);
             body = NULL;
-            rset = rset || lone_dot;
+            s->need_rset = s->need_rset || lone_dot;
+            set_state(s, SMTP_READY);
             if (s->reply.code == 421) {
                 rc = die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
                 abandon(s, feed, env, false, err);
@@ -1256,7 +1257,7 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
         }
         if (env == NULL)
             continue;
-        if (rset) {
+        if (s->need_rset) {
             set_state(s, SMTP_RSET);
             if ((rc = read_reply(s, err)) < 0 || s->reply.code / 100 != 2) {
                 if (rc == 0)
@@ -1264,7 +1265,7 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                 abandon(s, feed, env, false, err);
                 return rc;
             }
-            rset = false;
+            s->need_rset = false;
         }
         if ((rc = read_envelope(s, env, false, err)) < 0) {
             abandon(s, feed, env, false, err);
@@ -1274,7 +1275,7 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             body = env;
         } else {
             feed->done(feed->arg, env);
-            rset = true;
+            s->need_rset = true;
         }
         set_state(s, SMTP_READY);
     }
@@ -1372,20 +1373,19 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
                         struct blast_error *err)
 {
     struct smtp_txn *t;
-    bool rset = false;
     size_t i;
     int rc;
 
     while ((t = next_txn(s, feed)) != NULL) {
         buf_reset(&s->out);
-        if (rset && ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
-                     (rc = command(s, SMTP_RSET, err)) < 0 || s->reply.code / 100 != 2)) {
+        if (s->need_rset && ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
+                             (rc = command(s, SMTP_RSET, err)) < 0 || s->reply.code / 100 != 2)) {
             if (rc == 0)
                 rc = die(s, refused(s, BLAST_EPROTO, "RSET refused", err));
             abandon(s, feed, t, false, err);
             return rc;
         }
-        rset = true; /* unless the message is accepted below */
+        s->need_rset = true; /* unless the message is accepted below */
         if ((rc = add_mail(s, &s->out, t)) < 0 || (rc = command(s, SMTP_MAIL, err)) < 0)
             goto lost;
         if (s->reply.code / 100 != 2) {
@@ -1437,7 +1437,7 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
         decide(t, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
         if (s->reply.code / 100 == 2) {
             smtp_queue_id(s->reply.text, t->queue_id, sizeof t->queue_id);
-            rset = false;
+            s->need_rset = false;
         }
         feed->done(feed->arg, t);
         if (s->reply.code == 421)

@@ -1,0 +1,1052 @@
+/*
+ * test_journal - the append-only journal of a campaign, in scratch directories under
+ * /tmp: creating it, the state of each row after reopening (final, deferred,
+ * unknown) and its attempts, a torn last record cut off, a damaged record in the
+ * middle refused with its place, the campaign's hash (and --force, --fresh), the
+ * lock, CRC-32, journal_each's report entries, and journal_sync (also from threads).
+ */
+#include "../../core/journal.h"
+#include "../../core/report.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define HASH_A "9f2c6e1d0b7a43558e0c1f2d3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b"
+#define HASH_B "0000000000000000000000000000000000000000000000000000000000000001"
+
+/*
+ * The scratch directory of the running test, made fresh under /tmp (Criterion
+ * runs each test in its own process). Tests that make one name scratch_remove as
+ * their .fini, so it goes away even when an assertion fails half-way.
+ */
+static char scratch_dir[64];
+
+static const char *scratch_make(void)
+{
+    snprintf(scratch_dir, sizeof scratch_dir, "/tmp/blast-unit-XXXXXX");
+    cr_assert_not_null(mkdtemp(scratch_dir), "mkdtemp: %s", strerror(errno));
+    return scratch_dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void scratch_remove(void)
+{
+    if (scratch_dir[0] != '\0')
+        nftw(scratch_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    scratch_dir[0] = '\0';
+}
+
+/* A journal path in a fresh scratch directory. */
+static void scratch_journal(char *path, size_t size)
+{
+    snprintf(path, size, "%s/campaign.journal", scratch_make());
+}
+
+/* ---- what the log says ------------------------------------------------------------------- */
+
+static char logged[4096];
+
+static void capture(void *arg, enum log_level level, const char *message)
+{
+    size_t n = strlen(logged);
+
+    (void)arg;
+    snprintf(logged + n, sizeof logged - n, "%s: %s\n", log_level_name(level), message);
+}
+
+static const struct log capture_log = {capture, NULL, LOG_LEVEL_DEBUG};
+
+/* ---- opening ------------------------------------------------------------------------------- */
+
+static struct journal_options options(const char *hash)
+{
+    struct journal_options o;
+
+    memset(&o, 0, sizeof o);
+    o.hash = hash;
+    o.durable = false;
+    o.lock = true;
+    o.log = &capture_log;
+    return o;
+}
+
+static struct journal *open_with(const char *path, const struct journal_options *o)
+{
+    struct journal *j = NULL;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(journal_open(path, o, &j, &err), 0, "%s: %s", path, err.text);
+    cr_assert_not_null(j);
+    return j;
+}
+
+static struct journal *open_ok(const char *path)
+{
+    struct journal_options o = options(HASH_A);
+
+    return open_with(path, &o);
+}
+
+/* Open expected to fail with code; the error is left in err. */
+static void open_fails(const char *path, const struct journal_options *o, int code,
+                       struct blast_error *err)
+{
+    struct journal *j = (struct journal *)&j; /* journal_open must set it to NULL */
+
+    blast_error_clear(err);
+    cr_assert_eq(journal_open(path, o, &j, err), code, "%s: %s", path, err->text);
+    cr_assert_null(j, "a failed open leaves no journal");
+    cr_assert_eq(err->code, code);
+}
+
+/* ---- writing ------------------------------------------------------------------------------- */
+
+/* A report entry as the report writes it (a new reference). */
+static json_t *entry(size_t row, const char *email, enum report_status status, int attempts)
+{
+    struct report_entry e;
+    json_t *o;
+
+    memset(&e, 0, sizeof e);
+    e.email = email;
+    e.row = row;
+    e.status = status;
+    e.attempts = attempts;
+    e.relay = attempts > 0 ? "primary" : NULL;
+    if (status == REPORT_DELIVERED) {
+        e.code = 250;
+        e.enhanced = "2.0.0";
+        e.reply = "Ok: queued as ABC123";
+        e.step = "end of data";
+        e.queue_id = "ABC123";
+    } else if (status == REPORT_DEFERRED) {
+        e.code = 451;
+        e.enhanced = "4.3.0";
+        e.reply = "try again later";
+        e.step = "RCPT TO";
+    } else if (status == REPORT_FAILED) {
+        e.code = 550;
+        e.enhanced = "5.1.1";
+        e.reply = "no such user";
+        e.step = "RCPT TO";
+    }
+    if (attempts > 0) {
+        e.message_id = "<1.2@acme.example>";
+        e.size = 2048;
+        e.first.sec = 1700000000;
+        e.last.sec = 1700000000 + attempts;
+    }
+    o = report_entry_json(&e);
+    cr_assert_not_null(o);
+    return o;
+}
+
+static void sending_ok(struct journal *j, size_t row, const char *email, int attempt)
+{
+    struct blast_error err;
+    char mid[64];
+
+    snprintf(mid, sizeof mid, "<%zu.%d@acme.example>", row, attempt);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_sending(j, row, email, mid, attempt, "primary", &err), 0, "%s", err.text);
+}
+
+static void record_ok(struct journal *j, size_t row, const char *email, enum report_status status,
+                      int attempts)
+{
+    struct blast_error err;
+    json_t *e = entry(row, email, status, attempts);
+
+    blast_error_clear(&err);
+    cr_assert_eq(journal_record(j, e, &err), 0, "%s", err.text);
+    json_decref(e);
+}
+
+static void sync_ok(struct journal *j)
+{
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(journal_sync(j, &err), 0, "%s", err.text);
+}
+
+/* ---- the file ------------------------------------------------------------------------------- */
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *b;
+    long n;
+
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    n = ftell(f);
+    rewind(f);
+    b = malloc((size_t)n + 1);
+    cr_assert_not_null(b);
+    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spew(const char *path, const char *data, size_t len, const char *mode)
+{
+    FILE *f = fopen(path, mode);
+
+    cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static size_t file_size(const char *path)
+{
+    struct stat st;
+
+    cr_assert_eq(stat(path, &st), 0, "%s: %s", path, strerror(errno));
+    return (size_t)st.st_size;
+}
+
+/*
+ * Check that the file is made of whole records "CRC32 JSON\n" with the right CRCs;
+ * returns them as a JSON array (a new reference).
+ */
+static json_t *records(const char *path)
+{
+    size_t len, at = 0, lineno = 0;
+    char *b = slurp(path, &len);
+    json_t *all = json_array();
+
+    cr_assert_not_null(all);
+    while (at < len) {
+        char *nl = memchr(b + at, '\n', len - at), *end;
+        size_t n;
+        unsigned long crc;
+        json_error_t jerr;
+        json_t *rec;
+
+        lineno++;
+        cr_assert_not_null(nl, "%s: record %zu has no line end", path, lineno);
+        n = (size_t)(nl - (b + at));
+        cr_assert_gt(n, 9, "%s: record %zu is too short", path, lineno);
+        cr_assert_eq(b[at + 8], ' ', "%s: record %zu: no space after the CRC", path, lineno);
+        crc = strtoul(b + at, &end, 16);
+        cr_assert_eq(end, b + at + 8, "%s: record %zu: the CRC is not 8 hex digits", path, lineno);
+        cr_assert_eq(crc, journal_crc32(b + at + 9, n - 9), "%s: record %zu: wrong CRC", path,
+                     lineno);
+        rec = json_loadb(b + at + 9, n - 9, 0, &jerr);
+        cr_assert_not_null(rec, "%s: record %zu: %s", path, lineno, jerr.text);
+        cr_assert(json_is_object(rec));
+        json_array_append_new(all, rec);
+        at += n + 1;
+    }
+    free(b);
+    return all;
+}
+
+static const char *str_at(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+
+    cr_assert(json_is_string(v), "'%s' is not a string", key);
+    return json_string_value(v);
+}
+
+static json_int_t int_at(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+
+    cr_assert(json_is_integer(v), "'%s' is not an integer", key);
+    return json_integer_value(v);
+}
+
+/* Offset of the start of line n (1-based) in b. */
+static size_t line_start(const char *b, size_t len, size_t n)
+{
+    size_t at = 0;
+
+    while (--n > 0) {
+        const char *nl = memchr(b + at, '\n', len - at);
+        cr_assert_not_null(nl);
+        at = (size_t)(nl - b) + 1;
+    }
+    return at;
+}
+
+/* Rows 1 delivered, 2 deferred twice, 3 on its way without a result, 5 invalid. */
+static void write_four_rows(struct journal *j)
+{
+    sending_ok(j, 1, "ada@example.com", 1);
+    sync_ok(j);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+
+    sending_ok(j, 2, "grace@example.org", 1);
+    record_ok(j, 2, "grace@example.org", REPORT_DEFERRED, 1);
+    sending_ok(j, 2, "grace@example.org", 2);
+    record_ok(j, 2, "grace@example.org", REPORT_DEFERRED, 2);
+
+    sending_ok(j, 3, "alan@example.net", 1);
+    sync_ok(j);
+
+    record_ok(j, 5, "not-an-address", REPORT_INVALID, 0);
+}
+
+/* ---- opening ------------------------------------------------------------------------------- */
+
+Test(journal, open_creates_the_file_and_its_directory, .fini = scratch_remove)
+{
+    char path[256], lock[270];
+    struct journal *j;
+    struct stat st;
+    json_t *recs, *run;
+    int attempts = -1;
+
+    snprintf(path, sizeof path, "%s/.blast/deep/er/campaign.journal", scratch_make());
+    j = open_ok(path);
+    cr_assert_eq(stat(path, &st), 0, "the journal exists");
+    cr_assert(S_ISREG(st.st_mode));
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    cr_assert_eq(stat(lock, &st), 0, "the lock file exists");
+    cr_assert_eq(journal_done_before(j), 0);
+    cr_assert_eq(journal_state(j, 1, &attempts), JOURNAL_NONE);
+    cr_assert_eq(attempts, 0);
+    cr_assert_null(journal_result(j, 1));
+    journal_close(j);
+
+    /* one record: the run, with the campaign's hash and a time */
+    recs = records(path);
+    cr_assert_eq(json_array_size(recs), 1);
+    run = json_array_get(recs, 0);
+    cr_assert_str_eq(str_at(run, "t"), "run");
+    cr_assert_str_eq(str_at(run, "hash"), HASH_A);
+    cr_assert_eq(strlen(str_at(run, "time")), strlen("2026-11-22T16:30:42.174Z"));
+    json_decref(recs);
+}
+
+Test(journal, every_open_records_a_run, .fini = scratch_remove)
+{
+    char path[128];
+    json_t *recs;
+    size_t i;
+
+    scratch_journal(path, sizeof path);
+    for (i = 0; i < 3; i++)
+        journal_close(open_ok(path));
+    recs = records(path);
+    cr_assert_eq(json_array_size(recs), 3);
+    for (i = 0; i < 3; i++)
+        cr_assert_str_eq(str_at(json_array_get(recs, i), "t"), "run");
+    json_decref(recs);
+}
+
+Test(journal, close_accepts_null)
+{
+    journal_close(NULL);
+    journal_discard(NULL);
+}
+
+Test(journal, discard_removes_the_file, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    journal_discard(j);
+    cr_assert_neq(access(path, F_OK), 0, "the journal is gone");
+}
+
+/* ---- states ------------------------------------------------------------------------------- */
+
+Test(journal, states_follow_the_last_record_in_this_run, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    int attempts;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    sending_ok(j, 7, "ada@example.com", 1);
+    cr_assert_eq(journal_state(j, 7, &attempts), JOURNAL_SENDING);
+    cr_assert_eq(attempts, 1);
+    record_ok(j, 7, "ada@example.com", REPORT_DEFERRED, 1);
+    cr_assert_eq(journal_state(j, 7, &attempts), JOURNAL_DEFERRED);
+    cr_assert_eq(attempts, 1);
+    sending_ok(j, 7, "ada@example.com", 2);
+    cr_assert_eq(journal_state(j, 7, &attempts), JOURNAL_SENDING);
+    cr_assert_eq(attempts, 2);
+    record_ok(j, 7, "ada@example.com", REPORT_DELIVERED, 2);
+    cr_assert_eq(journal_state(j, 7, &attempts), JOURNAL_FINAL);
+    cr_assert_eq(attempts, 2);
+    cr_assert_eq(journal_state(j, 6, NULL), JOURNAL_NONE);
+    cr_assert_eq(journal_state(j, 100000, NULL), JOURNAL_NONE);
+    cr_assert_eq(journal_done_before(j), 0, "nothing from earlier runs");
+    journal_close(j);
+}
+
+Test(journal, states_and_attempts_after_reopening, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    enum journal_state st;
+    int attempts;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_four_rows(j);
+    journal_close(j);
+
+    j = open_ok(path);
+    cr_assert_eq(journal_state(j, 1, &attempts), JOURNAL_FINAL, "delivered is final");
+    cr_assert_eq(attempts, 1);
+    cr_assert_eq(journal_state(j, 2, &attempts), JOURNAL_DEFERRED);
+    cr_assert_eq(attempts, 2);
+    /* a sending without a result: may have gone, neither final, deferred nor new */
+    st = journal_state(j, 3, &attempts);
+    cr_assert(st == JOURNAL_UNKNOWN || st == JOURNAL_SENDING, "row 3 is in state %d", (int)st);
+    cr_assert_eq(attempts, 1);
+    cr_assert_eq(journal_state(j, 4, &attempts), JOURNAL_NONE);
+    cr_assert_eq(attempts, 0);
+    cr_assert_eq(journal_state(j, 5, &attempts), JOURNAL_FINAL, "invalid is final");
+    cr_assert_eq(attempts, 0);
+    journal_close(j);
+}
+
+/*
+ * journal.h: "a 'sending' with no result after it means the message may have gone:
+ * unknown", and JOURNAL_SENDING is for this run only.
+ */
+Test(journal, sending_without_result_is_unknown_after_reopening, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    int attempts;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    sending_ok(j, 3, "alan@example.net", 1);
+    journal_close(j);
+
+    j = open_ok(path);
+    cr_assert_eq(journal_state(j, 3, &attempts), JOURNAL_UNKNOWN);
+    cr_assert_eq(attempts, 1);
+    journal_close(j);
+}
+
+Test(journal, every_final_status_is_final, .fini = scratch_remove)
+{
+    static const enum report_status finals[] = {REPORT_DELIVERED, REPORT_FAILED, REPORT_INVALID,
+                                                REPORT_DUPLICATE, REPORT_SUPPRESSED};
+    char path[128];
+    struct journal *j;
+    size_t i, n = sizeof finals / sizeof finals[0];
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    for (i = 0; i < n; i++)
+        record_ok(j, i + 1, "x@example.com", finals[i], 1);
+    record_ok(j, n + 1, "x@example.com", REPORT_UNKNOWN, 1);
+    journal_close(j);
+
+    j = open_ok(path);
+    for (i = 0; i < n; i++)
+        cr_assert_eq(journal_state(j, i + 1, NULL), JOURNAL_FINAL, "%s",
+                     report_status_name(finals[i]));
+    cr_assert_eq(journal_state(j, n + 1, NULL), JOURNAL_UNKNOWN, "an explicit unknown");
+    journal_close(j);
+}
+
+Test(journal, result_is_the_report_entry, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    json_t *want = entry(1, "ada@example.com", REPORT_DELIVERED, 1), *got;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    got = journal_result(j, 1);
+    cr_assert_not_null(got);
+    cr_assert(json_equal(got, want), "in this run: %s", json_dumps(got, JSON_COMPACT));
+    json_decref(got);
+    journal_close(j);
+
+    j = open_ok(path);
+    got = journal_result(j, 1);
+    cr_assert_not_null(got);
+    cr_assert_null(json_object_get(got, "t"), "the record's type is not part of the entry");
+    cr_assert(json_equal(got, want), "after reopening: %s", json_dumps(got, JSON_COMPACT));
+    json_decref(got);
+    cr_assert_null(journal_result(j, 2));
+    journal_close(j);
+    json_decref(want);
+}
+
+Test(journal, done_before_counts_the_rows_of_earlier_runs, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    cr_assert_eq(journal_done_before(j), 0);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 2, "grace@example.org", REPORT_DEFERRED, 1);
+    record_ok(j, 4, "alan@example.net", REPORT_FAILED, 1);
+    record_ok(j, 4, "alan@example.net", REPORT_FAILED, 2); /* the same row again */
+    cr_assert_eq(journal_done_before(j), 0, "this run's records do not count");
+    journal_close(j);
+
+    j = open_ok(path);
+    cr_assert_eq(journal_done_before(j), 3);
+    record_ok(j, 3, "edsger@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 2, "grace@example.org", REPORT_DELIVERED, 2);
+    cr_assert_eq(journal_done_before(j), 3);
+    journal_close(j);
+
+    j = open_ok(path);
+    cr_assert_eq(journal_done_before(j), 4);
+    journal_close(j);
+}
+
+/* ---- a torn last record ----------------------------------------------------------------- */
+
+Test(journal, torn_last_record_is_cut_off, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    size_t len, cut, len2;
+    char *before, *after;
+    json_t *recs;
+    int attempts;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_four_rows(j);
+    record_ok(j, 4, "edsger@example.com", REPORT_DELIVERED, 1); /* the one to tear */
+    journal_close(j);
+
+    recs = records(path);
+    before = slurp(path, &len);
+    /* where the last record starts; then tear it */
+    cut = line_start(before, len, json_array_size(recs));
+    json_decref(recs);
+    cr_assert_eq(truncate(path, (off_t)(len - 5)), 0);
+
+    logged[0] = '\0';
+    j = open_ok(path);
+    cr_assert_not_null(strstr(logged, "torn"), "a warning: %s", logged);
+    cr_assert_eq(journal_state(j, 4, &attempts), JOURNAL_NONE, "the torn record is gone");
+    cr_assert_eq(journal_state(j, 1, &attempts), JOURNAL_FINAL, "earlier records survive");
+    cr_assert_eq(journal_state(j, 2, &attempts), JOURNAL_DEFERRED);
+    cr_assert_eq(attempts, 2);
+    cr_assert_eq(journal_state(j, 5, &attempts), JOURNAL_FINAL);
+    journal_close(j);
+
+    /* the file: what came before the torn record, then this run's record, all whole */
+    after = slurp(path, &len2);
+    cr_assert_eq(memcmp(before, after, cut), 0, "the records before it are untouched");
+    recs = records(path);
+    cr_assert_str_eq(str_at(json_array_get(recs, json_array_size(recs) - 1), "t"), "run");
+    cr_assert_eq(line_start(after, len2, json_array_size(recs)), cut,
+                 "this run's record starts where the torn one did");
+    json_decref(recs);
+    free(before);
+    free(after);
+}
+
+Test(journal, torn_record_of_a_single_byte_is_cut_off, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    size_t len;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    journal_close(j);
+    len = file_size(path);
+    spew(path, "3", 1, "ab");
+
+    j = open_ok(path);
+    cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_FINAL);
+    journal_close(j);
+    json_decref(records(path));
+    cr_assert_gt(file_size(path), len);
+}
+
+Test(journal, garbage_without_a_line_end_is_cut_off, .fini = scratch_remove)
+{
+    static const char garbage[] = "5c1a0e3f {\"t\":\"result\",\"row\":9,\"status\":\"deli";
+    char path[128];
+    struct journal *j;
+    json_t *recs;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_four_rows(j);
+    journal_close(j);
+    spew(path, garbage, strlen(garbage), "ab");
+
+    logged[0] = '\0';
+    j = open_ok(path);
+    cr_assert_not_null(strstr(logged, "torn"), "a warning: %s", logged);
+    cr_assert_eq(journal_state(j, 9, NULL), JOURNAL_NONE);
+    cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_FINAL);
+    cr_assert_eq(journal_state(j, 2, NULL), JOURNAL_DEFERRED);
+    record_ok(j, 9, "x@example.com", REPORT_DELIVERED, 1);
+    journal_close(j);
+
+    /* whole records only, the garbage gone; and it opens again without complaint */
+    recs = records(path);
+    json_decref(recs);
+    logged[0] = '\0';
+    j = open_ok(path);
+    cr_assert_null(strstr(logged, "torn"), "%s", logged);
+    cr_assert_eq(journal_state(j, 9, NULL), JOURNAL_FINAL);
+    journal_close(j);
+}
+
+Test(journal, damaged_whole_last_line_is_cut_off_too, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    journal_close(j);
+    spew(path, "not a record\n", 13, "ab");
+
+    j = open_ok(path);
+    cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_FINAL);
+    journal_close(j);
+    json_decref(records(path));
+}
+
+/* ---- a damaged record in the middle --------------------------------------------------------- */
+
+/* Flip one byte of line n (at column col, 0-based), check the open is refused. */
+static void check_damaged(size_t n, size_t col)
+{
+    char path[128], where[160], msg[2048];
+    struct journal *j;
+    struct journal_options o = options(HASH_A);
+    struct blast_error err;
+    size_t len, at, len2;
+    char *b, *after;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_four_rows(j);
+    journal_close(j);
+
+    b = slurp(path, &len);
+    at = line_start(b, len, n) + col;
+    cr_assert_neq(b[at], '\n');
+    b[at] ^= 0x01;
+    spew(path, b, len, "wb");
+
+    open_fails(path, &o, BLAST_EINVAL, &err);
+    cr_assert_str_eq(err.source, path, "the message names the file");
+    cr_assert_eq(err.line, (int)n, "the message names line %zu, not %d", n, err.line);
+    snprintf(where, sizeof where, "record %zu", n);
+    cr_assert_not_null(strstr(err.text, where), "%s", err.text);
+    cr_assert_not_null(strstr(err.text, "damaged"), "%s", err.text);
+    blast_error_format(&err, msg, sizeof msg);
+    snprintf(where, sizeof where, "%s:%zu", path, n);
+    cr_assert_not_null(strstr(msg, where), "%s", msg);
+
+    /* nothing is cut, nothing is added */
+    after = slurp(path, &len2);
+    cr_assert_eq(len2, len);
+    cr_assert_eq(memcmp(after, b, len), 0);
+    free(after);
+    free(b);
+}
+
+Test(journal, damaged_record_in_the_middle_is_refused_with_its_place, .fini = scratch_remove)
+{
+    check_damaged(3, 20); /* in the JSON of row 1's result */
+}
+
+Test(journal, damaged_crc_in_the_middle_is_refused_with_its_place, .fini = scratch_remove)
+{
+    check_damaged(4, 2); /* in the CRC of row 2's first sending */
+}
+
+Test(journal, damaged_first_record_is_refused, .fini = scratch_remove)
+{
+    check_damaged(1, 12); /* the run record */
+}
+
+/* ---- the campaign's hash ----------------------------------------------------------------------
+ */
+
+Test(journal, another_hash_is_refused_unless_forced, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_B);
+    struct blast_error err;
+    size_t len;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    journal_close(j);
+    len = file_size(path);
+
+    open_fails(path, &o, BLAST_EINVAL, &err);
+    cr_assert_str_eq(err.source, path);
+    cr_assert_not_null(strstr(err.text, "changed"), "%s", err.text);
+    cr_assert_not_null(strstr(err.text, "--force"), "%s", err.text);
+    cr_assert_eq(file_size(path), len, "a refused open writes nothing");
+
+    /* the same hash still resumes */
+    j = open_ok(path);
+    cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_FINAL);
+    journal_close(j);
+
+    o.force = true;
+    j = open_with(path, &o);
+    cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_FINAL, "forced: what was done is kept");
+    cr_assert_eq(journal_done_before(j), 1);
+    journal_close(j);
+
+    /* the forced run made the journal the changed campaign's: it resumes without --force */
+    o.force = false;
+    j = open_with(path, &o);
+    cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_FINAL);
+    journal_close(j);
+    /* and the campaign as it was before is now the changed one */
+    o = options(HASH_A);
+    open_fails(path, &o, BLAST_EINVAL, &err);
+    cr_assert_not_null(strstr(err.text, "changed"), "%s", err.text);
+}
+
+Test(journal, fresh_forgets_what_the_file_holds, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_B);
+    json_t *recs;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_four_rows(j);
+    journal_close(j);
+
+    o.fresh = true; /* even with another hash */
+    j = open_with(path, &o);
+    cr_assert_eq(journal_done_before(j), 0);
+    cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_NONE);
+    cr_assert_eq(journal_state(j, 2, NULL), JOURNAL_NONE);
+    cr_assert_eq(journal_state(j, 3, NULL), JOURNAL_NONE);
+    cr_assert_null(journal_result(j, 1));
+    journal_close(j);
+
+    recs = records(path);
+    cr_assert_eq(json_array_size(recs), 1, "only the new run");
+    cr_assert_str_eq(str_at(json_array_get(recs, 0), "hash"), HASH_B);
+    json_decref(recs);
+
+    /* the old hash is gone with the rest: the new one resumes */
+    o.fresh = false;
+    j = open_with(path, &o);
+    cr_assert_eq(journal_done_before(j), 0);
+    journal_close(j);
+}
+
+/* ---- the lock ------------------------------------------------------------------------------- */
+
+Test(journal, lock_keeps_a_second_open_out_until_closed, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *first, *second;
+    struct journal_options o = options(HASH_A);
+    struct blast_error err;
+    size_t len;
+
+    scratch_journal(path, sizeof path);
+    first = open_ok(path);
+    record_ok(first, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    len = file_size(path);
+
+    open_fails(path, &o, BLAST_EIO, &err);
+    cr_assert_not_null(strstr(err.text, "lock"), "%s", err.text);
+    cr_assert_str_eq(err.source, path);
+    cr_assert_eq(file_size(path), len, "the second open wrote nothing");
+
+    /* the first is unharmed */
+    record_ok(first, 2, "grace@example.org", REPORT_DELIVERED, 1);
+    sync_ok(first);
+    journal_close(first);
+
+    second = open_with(path, &o);
+    cr_assert_eq(journal_state(second, 1, NULL), JOURNAL_FINAL);
+    cr_assert_eq(journal_state(second, 2, NULL), JOURNAL_FINAL);
+    journal_close(second);
+}
+
+Test(journal, without_lock_a_second_open_is_not_refused, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *first, *second;
+    struct journal_options o = options(HASH_A);
+
+    scratch_journal(path, sizeof path);
+    first = open_ok(path);
+    o.lock = false;
+    second = open_with(path, &o);
+    journal_close(second);
+    journal_close(first);
+}
+
+/* ---- CRC-32 ---------------------------------------------------------------------------------- */
+
+Test(journal, crc32_check_values)
+{
+    cr_assert_eq(journal_crc32("123456789", 9), 0xCBF43926UL);
+    cr_assert_eq(journal_crc32("", 0), 0);
+    cr_assert_eq(journal_crc32("a", 1), 0xE8B7BE43UL);
+    cr_assert_eq(journal_crc32("The quick brown fox jumps over the lazy dog", 43), 0x414FA339UL);
+}
+
+/* ---- journal_each ---------------------------------------------------------------------------- */
+
+struct visit {
+    size_t rows[16];
+    json_t *entries[16];
+    size_t n;
+    size_t stop_at; /* return an error at this row; 0: never */
+};
+
+static int visit(void *arg, size_t row, json_t *e, struct blast_error *err)
+{
+    struct visit *v = arg;
+
+    cr_assert_lt(v->n, 16);
+    v->rows[v->n] = row;
+    v->entries[v->n] = json_incref(e);
+    v->n++;
+    if (row == v->stop_at)
+        return blast_error_set(err, BLAST_EIO, "visit", 0, 0, "stop at row %zu", row);
+    return 0;
+}
+
+static void visit_free(struct visit *v)
+{
+    size_t i;
+
+    for (i = 0; i < v->n; i++)
+        json_decref(v->entries[i]);
+    memset(v, 0, sizeof *v);
+}
+
+static void check_each(struct journal *j)
+{
+    struct visit v;
+    struct blast_error err;
+    json_t *e, *want;
+
+    memset(&v, 0, sizeof v);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_each(j, 10, visit, &v, &err), 0, "%s", err.text);
+    cr_assert_eq(v.n, 3, "rows 1, 3 and 5; %zu visited", v.n);
+    cr_assert_eq(v.rows[0], 1);
+    cr_assert_eq(v.rows[1], 3);
+    cr_assert_eq(v.rows[2], 5);
+
+    /* row 1: its last record, the delivered result, as the report's entry */
+    want = entry(1, "ada@example.com", REPORT_DELIVERED, 2);
+    cr_assert(json_equal(v.entries[0], want), "%s", json_dumps(v.entries[0], JSON_COMPACT));
+    json_decref(want);
+
+    /* row 3: a sending becomes an unknown entry */
+    e = v.entries[1];
+    cr_assert_null(json_object_get(e, "t"));
+    cr_assert_str_eq(str_at(e, "status"), "unknown");
+    cr_assert_eq(report_status_parse(str_at(e, "status")), REPORT_UNKNOWN);
+    cr_assert_eq(int_at(e, "row"), 3);
+    cr_assert_str_eq(str_at(e, "email"), "alan@example.net");
+    cr_assert_eq(int_at(e, "attempts"), 1);
+    cr_assert_str_eq(str_at(e, "message_id"), "<3.1@acme.example>");
+    cr_assert_str_eq(str_at(e, "relay"), "primary");
+    cr_assert(json_is_null(json_object_get(e, "code")));
+    cr_assert(json_is_string(json_object_get(e, "detail")));
+    cr_assert(json_is_string(json_object_get(e, "first_attempt")));
+
+    /* row 5: deferred */
+    cr_assert_str_eq(str_at(v.entries[2], "status"), "deferred");
+    cr_assert_eq(int_at(v.entries[2], "row"), 5);
+    visit_free(&v);
+
+    /* only rows 1..rows */
+    cr_assert_eq(journal_each(j, 4, visit, &v, &err), 0, "%s", err.text);
+    cr_assert_eq(v.n, 2);
+    cr_assert_eq(v.rows[1], 3);
+    visit_free(&v);
+
+    /* an error from fn stops it and is returned */
+    v.stop_at = 3;
+    cr_assert_eq(journal_each(j, 10, visit, &v, &err), BLAST_EIO);
+    cr_assert_eq(v.n, 2);
+    cr_assert_str_eq(err.text, "stop at row 3");
+    visit_free(&v);
+}
+
+Test(journal, each_visits_rows_in_order_as_report_entries, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    /* written out of order, and row 1 twice */
+    sending_ok(j, 5, "grace@example.org", 1);
+    record_ok(j, 5, "grace@example.org", REPORT_DEFERRED, 1);
+    record_ok(j, 1, "ada@example.com", REPORT_DEFERRED, 1);
+    sending_ok(j, 3, "alan@example.net", 1);
+    sending_ok(j, 1, "ada@example.com", 2);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 2);
+    check_each(j);
+    journal_close(j);
+
+    j = open_ok(path);
+    check_each(j);
+    journal_close(j);
+}
+
+Test(journal, each_of_an_empty_journal_visits_nothing, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct visit v;
+    struct blast_error err;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    memset(&v, 0, sizeof v);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_each(j, 1000, visit, &v, &err), 0, "%s", err.text);
+    cr_assert_eq(v.n, 0);
+    journal_close(j);
+}
+
+/* ---- journal_sync ---------------------------------------------------------------------------- */
+
+Test(journal, sync_makes_records_durable, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_A);
+    json_t *recs;
+
+    scratch_journal(path, sizeof path);
+    o.durable = true;
+    j = open_with(path, &o);
+    sync_ok(j); /* nothing new: fine */
+    sending_ok(j, 1, "ada@example.com", 1);
+    sync_ok(j);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    sync_ok(j);
+    sync_ok(j);
+
+    /* on disk while still open: the run, the sending, the result */
+    recs = records(path);
+    cr_assert_eq(json_array_size(recs), 3);
+    cr_assert_str_eq(str_at(json_array_get(recs, 1), "t"), "sending");
+    cr_assert_eq(int_at(json_array_get(recs, 1), "attempt"), 1);
+    cr_assert_str_eq(str_at(json_array_get(recs, 2), "t"), "result");
+    cr_assert_str_eq(str_at(json_array_get(recs, 2), "status"), "delivered");
+    json_decref(recs);
+    journal_close(j);
+}
+
+#define THREADS         8
+#define ROWS_PER_THREAD 40
+
+struct worker {
+    struct journal *j;
+    size_t first_row;
+    int rc;
+    char text[256];
+};
+
+static void *work(void *arg)
+{
+    struct worker *w = arg;
+    struct blast_error err;
+    size_t i;
+
+    blast_error_clear(&err);
+    for (i = 0; i < ROWS_PER_THREAD && w->rc == 0; i++) {
+        size_t row = w->first_row + i;
+        json_t *e = entry(row, "x@example.com", REPORT_DELIVERED, 1);
+        w->rc = journal_sending(w->j, row, "x@example.com", "<m@acme.example>", 1, "primary", &err);
+        if (w->rc == 0)
+            w->rc = journal_sync(w->j, &err);
+        if (w->rc == 0)
+            w->rc = journal_record(w->j, e, &err);
+        json_decref(e);
+    }
+    if (w->rc == 0)
+        w->rc = journal_sync(w->j, &err);
+    snprintf(w->text, sizeof w->text, "%s", err.text);
+    return NULL;
+}
+
+Test(journal, sync_from_several_threads_at_once, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_A);
+    struct worker w[THREADS];
+    pthread_t t[THREADS];
+    json_t *recs;
+    size_t i, row;
+
+    scratch_journal(path, sizeof path);
+    o.durable = true;
+    j = open_with(path, &o);
+    for (i = 0; i < THREADS; i++) {
+        w[i].j = j;
+        w[i].first_row = 1 + i * ROWS_PER_THREAD;
+        w[i].rc = 0;
+        w[i].text[0] = '\0';
+        cr_assert_eq(pthread_create(&t[i], NULL, work, &w[i]), 0);
+    }
+    for (i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(w[i].rc, 0, "thread %zu: %s", i, w[i].text);
+    }
+    journal_close(j);
+
+    recs = records(path);
+    cr_assert_eq(json_array_size(recs), 1 + 2 * THREADS * ROWS_PER_THREAD);
+    json_decref(recs);
+    j = open_ok(path);
+    for (row = 1; row <= THREADS * ROWS_PER_THREAD; row++)
+        cr_assert_eq(journal_state(j, row, NULL), JOURNAL_FINAL, "row %zu", row);
+    cr_assert_eq(journal_done_before(j), THREADS * ROWS_PER_THREAD);
+    journal_close(j);
+}
