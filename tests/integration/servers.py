@@ -297,6 +297,7 @@ class _Counting(asyncio.Protocol):
         self.in_data = False
         self.out = []
         self.flush_handle = None
+        self.rcpts = []
 
     def connection_made(self, transport):
         self.transport = transport
@@ -327,6 +328,8 @@ class _Counting(asyncio.Protocol):
                 self.buf = self.buf[end + 5:]
                 self.in_data = False
                 self.owner.messages += 1
+                self.owner.arrived(self.rcpts)
+                self.rcpts = []
                 self.reply("250 2.0.0 queued as C%d" % self.owner.messages)
                 continue
             nl = self.buf.find(b"\r\n")
@@ -344,23 +347,39 @@ class _Counting(asyncio.Protocol):
                 self.flush()
                 self.transport.close()
                 return
-            elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+            elif verb == "RCPT":
+                self.rcpts.append(line[line.find("<") + 1:line.find(">")])
+                self.reply("250 OK")
+            elif verb in ("MAIL", "RSET", "NOOP"):
+                if verb != "NOOP":
+                    self.rcpts = []
                 self.reply("250 OK")
             else:
                 self.reply("502 not here")
 
 
 class Counting:
+    """Counts turns; records each accepted message's arrival time and recipients."""
+
     def __init__(self):
         self.turns = 0
         self.client_chunks = 0
         self.messages = 0
+        self.arrivals = []   # (monotonic time, [recipients])
+        self.received = {}   # recipient -> messages accepted for it
+        self.lock = threading.Lock()
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         self.ready.wait(10)
+
+    def arrived(self, rcpts):
+        with self.lock:
+            self.arrivals.append((time.monotonic(), list(rcpts)))
+            for r in rcpts:
+                self.received[r] = self.received.get(r, 0) + 1
 
     def _run(self):
         asyncio.set_event_loop(self.loop)
