@@ -5,7 +5,8 @@
  * "recipients": [), one compact object per recipient, one per line, and a tail
  * (], "summary": {...}}). Only the summary's counters live in memory: totals by
  * status and maps by relay, recipient domain and reply code, whose size is the
- * number of distinct relays, domains and codes, not recipients.
+ * number of distinct relays, domains and codes, not recipients; and the failure
+ * reasons, capped at MAX_REASONS distinct ones.
  */
 #include "report.h"
 
@@ -36,11 +37,18 @@ struct report {
     size_t entries;
     size_t counts[REPORT_STATUS_COUNT];
     json_t *campaign;
-    json_t *by_relay;  /* relay -> {status: count} */
-    json_t *by_domain; /* domain -> {status: count} */
-    json_t *by_code;   /* "550 5.1.1" -> count */
+    json_t *by_relay;     /* relay -> {status: count} */
+    json_t *by_domain;    /* domain -> {status: count} */
+    json_t *by_code;      /* "550 5.1.1" -> count */
+    json_t *reasons;      /* "550 5.1.1 text" -> {status, code, enhanced_code, reply, count} */
+    size_t other_reasons; /* failures past MAX_REASONS distinct reasons */
+    size_t this_run;      /* entries decided during this run (last_attempt >= start) */
     struct timeutil_stamp start;
+    char start_text[40];
 };
+
+#define MAX_REASONS 1000 /* distinct failure reasons kept for top_failures */
+#define TOP_REASONS 10
 
 static int io_fail(struct report *r, struct blast_error *err, const char *what)
 {
@@ -58,7 +66,8 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
     r = calloc(1, sizeof *r);
     if (r == NULL)
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
-    r->start = timeutil_now();
+    r->start = info->start.sec != 0 ? info->start : timeutil_now();
+    timeutil_rfc3339(r->start, r->start_text, sizeof r->start_text);
     r->path = strdup(path);
     r->campaign =
         json_pack("{s:s, s:s, s:b, s:s?}", "name", info->campaign, "file", info->campaign_file,
@@ -66,8 +75,9 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
     r->by_relay = json_object();
     r->by_domain = json_object();
     r->by_code = json_object();
+    r->reasons = json_object();
     if (r->path == NULL || r->campaign == NULL || r->by_relay == NULL || r->by_domain == NULL ||
-        r->by_code == NULL) {
+        r->by_code == NULL || r->reasons == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
     }
@@ -219,6 +229,117 @@ int report_add(struct report *r, const struct report_entry *e, struct blast_erro
     return rc;
 }
 
+/* Sent or rendered during this run: its last attempt is not older than the run. */
+static bool counts_this_run(const struct report *r, json_t *o)
+{
+    const char *status = json_string_value(json_object_get(o, "status"));
+    const char *last = json_string_value(json_object_get(o, "last_attempt"));
+
+    if (status != NULL && strcmp(status, "rendered") == 0)
+        return true; /* a dry run renders everything anew */
+    if (status == NULL || last == NULL || strcmp(status, "delivered") != 0)
+        return false;
+    /* both are RFC 3339 UTC with the same precision: they compare as strings */
+    return strcmp(last, r->start_text) >= 0;
+}
+
+/*
+ * The reason of a failure, for grouping: code, enhanced code and the reply with
+ * whatever is in angle brackets (an address, usually) left out, so that "550 5.1.1
+ * <ada@x>: unknown" and "550 5.1.1 <bob@x>: unknown" are one reason; or blast's
+ * own detail when there is no reply.
+ */
+static void reason_text(json_t *o, char *out, size_t size)
+{
+    const char *reply = json_string_value(json_object_get(o, "reply"));
+    const char *detail = json_string_value(json_object_get(o, "detail"));
+    const char *enhanced = json_string_value(json_object_get(o, "enhanced_code"));
+    const char *text = reply != NULL ? reply : detail != NULL ? detail : "";
+    json_int_t code = json_integer_value(json_object_get(o, "code"));
+    size_t n = 0;
+    int depth = 0;
+
+    if (code > 0)
+        n = (size_t)snprintf(out, size, "%d %s%s", (int)code, enhanced != NULL ? enhanced : "",
+                             enhanced != NULL ? " " : "");
+    if (n >= size)
+        n = size - 1;
+    for (; *text != '\0' && n + 1 < size && n < 160; text++) {
+        if (*text == '<' && depth++ == 0) {
+            out[n++] = '<';
+            continue;
+        }
+        if (*text == '>' && depth > 0 && --depth == 0) {
+            out[n++] = '>';
+            continue;
+        }
+        if (depth == 0)
+            out[n++] = *text;
+    }
+    out[n] = '\0';
+}
+
+static int add_reason(struct report *r, json_t *o, const char *status)
+{
+    char key[256];
+    json_t *have, *n, *reason;
+
+    reason_text(o, key, sizeof key);
+    have = json_object_get(r->reasons, key);
+    if (have != NULL) {
+        n = json_object_get(have, "count");
+        return json_integer_set(n, json_integer_value(n) + 1) < 0 ? BLAST_ENOMEM : 0;
+    }
+    if (json_object_size(r->reasons) >= MAX_REASONS) {
+        r->other_reasons++;
+        return 0;
+    }
+    reason =
+        json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
+                  json_object_get(o, "code") != NULL ? json_object_get(o, "code") : json_null(),
+                  json_object_get(o, "enhanced_code") != NULL ? json_object_get(o, "enhanced_code")
+                                                              : json_null(),
+                  "reason", key, "count", 1);
+    if (reason == NULL || json_object_set_new(r->reasons, key, reason) < 0)
+        return BLAST_ENOMEM;
+    return 0;
+}
+
+static int by_count(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "count"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "count"));
+
+    if (x != y)
+        return x > y ? -1 : 1;
+    return strcmp(json_string_value(json_object_get(*(json_t *const *)a, "reason")),
+                  json_string_value(json_object_get(*(json_t *const *)b, "reason")));
+}
+
+/* The most frequent failure reasons, most frequent first. */
+static json_t *top_failures(const struct report *r)
+{
+    size_t n = json_object_size(r->reasons), i = 0, k;
+    json_t **all = n > 0 ? malloc(n * sizeof *all) : NULL, *out = json_array(), *v;
+    const char *key;
+
+    if (out == NULL || (n > 0 && all == NULL)) {
+        free(all);
+        json_decref(out);
+        return NULL;
+    }
+    json_object_foreach(r->reasons, key, v) all[i++] = v;
+    qsort(all, n, sizeof *all, by_count);
+    for (k = 0; k < n && k < TOP_REASONS; k++)
+        if (json_array_append(out, all[k]) < 0) {
+            json_decref(out);
+            out = NULL;
+            break;
+        }
+    free(all);
+    return out;
+}
+
 int report_add_json(struct report *r, json_t *o, struct blast_error *err)
 {
     char *line, domain[256];
@@ -262,6 +383,12 @@ int report_add_json(struct report *r, json_t *o, struct blast_error *err)
                       : json_integer_set(n, json_integer_value(n) + 1) < 0)
             return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
     }
+    if (counts_this_run(r, o))
+        r->this_run++;
+    if ((st == REPORT_FAILED || st == REPORT_DEFERRED || st == REPORT_UNKNOWN ||
+         st == REPORT_INVALID) &&
+        add_reason(r, o, status) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
     return 0;
 }
 
@@ -270,33 +397,42 @@ size_t report_count(const struct report *r, enum report_status s)
     return s >= 0 && s < REPORT_STATUS_COUNT ? r->counts[s] : 0;
 }
 
-static json_t *summary(struct report *r)
+json_t *report_summary(struct report *r)
 {
     struct timeutil_stamp end = timeutil_now();
     double secs = (double)(end.sec - r->start.sec) + (double)(end.usec - r->start.usec) / 1e6;
-    json_t *s, *by_status;
+    json_t *by_status, *top, *campaign = r->campaign;
     int i;
 
     by_status = json_object();
+    if (by_status == NULL)
+        return NULL;
     for (i = 0; i < REPORT_STATUS_COUNT; i++)
         json_object_set_new(by_status, status_names[i], json_integer((json_int_t)r->counts[i]));
+    if ((top = top_failures(r)) == NULL) {
+        json_decref(by_status);
+        return NULL;
+    }
     if (secs < 0)
         secs = 0;
-    s = json_pack("{s:I, s:o, s:O, s:O, s:O, s:o, s:o, s:f, s:f}", "total", (json_int_t)r->entries,
-                  "by_status", by_status, "by_relay", r->by_relay, "by_domain", r->by_domain,
-                  "by_code", r->by_code, "start", time_or_null(r->start), "end", time_or_null(end),
-                  "duration_seconds", secs, "messages_per_second",
-                  secs > 0 ? (double)r->counts[REPORT_DELIVERED] / secs : 0.0);
-    return s;
+    return json_pack(
+        "{s:I, s:o, s:O, s:O, s:O, s:o, s:I, s:o, s:o, s:f, s:I, s:f, s:O, s:O}", "total",
+        (json_int_t)r->entries, "by_status", by_status, "by_relay", r->by_relay, "by_domain",
+        r->by_domain, "by_code", r->by_code, "top_failures", top, "other_failure_reasons",
+        (json_int_t)r->other_reasons, "start", time_or_null(r->start), "end", time_or_null(end),
+        "duration_seconds", secs, "messages_this_run", (json_int_t)r->this_run,
+        "messages_per_second", secs > 0 ? (double)r->this_run / secs : 0.0, "dry_run",
+        json_object_get(campaign, "dry_run"), "test_to", json_object_get(campaign, "test_to"));
 }
 
 int report_commit(struct report *r, struct blast_error *err)
 {
-    json_t *s = summary(r);
+    json_t *s = report_summary(r);
     char *text = NULL;
     int rc = 0, fd;
 
-    if (s == NULL || (text = json_dumps(s, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+    if (s == NULL || (text = json_dumps(s, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                               JSON_REAL_PRECISION(10))) == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
         goto out;
     }
@@ -359,6 +495,7 @@ void report_abort(struct report *r)
     json_decref(r->by_relay);
     json_decref(r->by_domain);
     json_decref(r->by_code);
+    json_decref(r->reasons);
     free(r->path);
     free(r);
 }

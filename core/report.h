@@ -42,7 +42,8 @@ struct report_info {
     const char *campaign;      /* campaign name */
     const char *campaign_file; /* path as given on the command line */
     bool dry_run;
-    const char *test_to; /* --to ADDRESS, or NULL */
+    const char *test_to;         /* --to ADDRESS, or NULL */
+    struct timeutil_stamp start; /* when this run started; sec == 0: when the report opens */
 };
 
 struct report_entry {
@@ -96,6 +97,12 @@ int report_add_json(struct report *r, struct json_t *entry, struct blast_error *
 
 /* The status named s ("delivered"...), or -1. */
 int report_status_parse(const char *s);
+
+/*
+ * The summary as it stands (what report_commit() writes): a new reference the
+ * caller releases, or NULL when out of memory.
+ */
+struct json_t *report_summary(struct report *r);
 
 /* Counts so far, by status. */
 size_t report_count(const struct report *r, enum report_status s);

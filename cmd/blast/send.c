@@ -189,6 +189,7 @@ struct run {
     size_t rows;               /* data rows in the list (after --limit) */
     size_t skipped;            /* rows done in an earlier run */
     bool stopped;              /* a signal or the deadline stopped the run */
+    struct timeutil_stamp started;
 };
 
 static void run_free(struct run *r)
@@ -524,6 +525,7 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.campaign_file = r->opt.campaign;
     info.dry_run = r->opt.dry_run != NULL;
     info.test_to = r->opt.to;
+    info.start = r->started;
     if (strcmp(r->report_path, "-") == 0)
         rc = report_open_stream(stdout, "standard output", &info, &rep, err);
     else
@@ -549,6 +551,7 @@ int cmd_send(int argc, char **argv)
     int code = BLAST_EXIT_USAGE, rc;
 
     memset(&r, 0, sizeof r);
+    r.started = timeutil_now();
     memset(&st, 0, sizeof st);
     compose_result_init(&r.msg);
     screen_result_init(&r.who);
