@@ -43,6 +43,7 @@ struct job {
     int64_t not_before; /* monotonic ms */
     struct smtp_rcpt last;
     char last_relay[128];
+    json_t *history; /* the report's "history": one object per attempt, across runs */
     /* while in flight */
     struct worker *worker;
     struct smtp_txn t;
@@ -68,6 +69,7 @@ struct relay_state {
     bool ever_connected; /* until then one worker tries alone: no storm of failed logins */
     bool dead;
     int64_t down_until;
+    char last_failure[200]; /* why it last failed, for recipients left untried */
 };
 
 struct worker {
@@ -170,6 +172,7 @@ static void job_free(struct job *j)
     buf_free(&j->fields);
     free((void *)j->ptrs);
     free(j->lens);
+    json_decref(j->history);
     free(j);
 }
 
@@ -190,7 +193,8 @@ static struct job *job_new(const struct recipients_row *row, const struct addres
     j->email = strdup(email);
     j->ptrs = calloc(row->nfields + 1, sizeof *j->ptrs);
     j->lens = calloc(row->nfields + 1, sizeof *j->lens);
-    if (j->email == NULL || j->ptrs == NULL || j->lens == NULL ||
+    j->history = json_array();
+    if (j->email == NULL || j->ptrs == NULL || j->lens == NULL || j->history == NULL ||
         address_parse(to->envelope, &j->to, &e) < 0 ||
         (to->display != NULL && (j->to.display = strdup(to->display)) == NULL))
         goto fail;
@@ -243,6 +247,7 @@ static int record(struct pool *p, struct job *j, enum report_status status,
         e.message_id = j->message_id[0] != '\0' ? j->message_id : NULL;
         e.size = j->size;
     }
+    e.history = j->history;
     o = report_entry_json(&e);
     if (o == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
@@ -590,6 +595,43 @@ static bool throttling(const struct smtp_rcpt *r)
     return r->reply.code == 421 || strncmp(r->reply.enhanced, "4.7.", 4) == 0;
 }
 
+static json_t *text_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+/*
+ * One attempt for the job's history: when, where (relay, host, port, TLS), the
+ * step that decided it and the reply, or blast's own words. The oldest attempts
+ * go once there are REPORT_HISTORY_MAX. Out of memory only loses the entry.
+ */
+static void add_history(struct job *j, const struct worker *w, const struct smtp_rcpt *r,
+                        const char *status)
+{
+    const struct conn *cn = w->session != NULL ? smtp_session_conn(w->session) : NULL;
+    const struct campaign_relay *cfg = w->rs->cfg;
+    char when[40];
+    json_t *a;
+
+    timeutil_rfc3339(timeutil_now(), when, sizeof when);
+    a = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "time", when,
+                  "status", status, "relay", cfg->name, "host", cfg->host, "port", cfg->port, "tls",
+                  text_or_null(cn != NULL ? conn_tls_version(cn) : NULL), "cipher",
+                  text_or_null(cn != NULL ? conn_tls_cipher(cn) : NULL), "step",
+                  r->reply.code > 0 || r->detail[0] != '\0' ? json_string(smtp_state_name(r->step))
+                                                            : json_null(),
+                  "code", r->reply.code > 0 ? json_integer(r->reply.code) : json_null(),
+                  "enhanced_code", text_or_null(r->reply.enhanced), "reply",
+                  text_or_null(r->reply.code > 0 ? r->reply.text : NULL), "queue_id",
+                  text_or_null(r->outcome == SMTP_OUTCOME_DELIVERED ? j->t.queue_id : NULL),
+                  "detail", text_or_null(r->detail));
+    if (a == NULL)
+        return;
+    while (json_array_size(j->history) >= REPORT_HISTORY_MAX)
+        json_array_remove(j->history, 0);
+    json_array_append_new(j->history, a);
+}
+
 static void feed_done(void *arg, struct smtp_txn *t)
 {
     struct worker *w = arg;
@@ -616,6 +658,7 @@ static void feed_done(void *arg, struct smtp_txn *t)
         status = REPORT_DEFERRED;
         break;
     }
+    add_history(j, w, r, report_status_name(status));
     pthread_mutex_lock(&p->mu);
     p->inflight--;
     w->answered += r->reply.code != 0;
@@ -705,6 +748,7 @@ static void relay_failed(struct pool *p, struct relay_state *rs, int rc,
     int64_t wait;
 
     rs->failures++;
+    snprintf(rs->last_failure, sizeof rs->last_failure, "%s", why);
     /* DESIGN: a refused password is not tried again (no loop that could lock the account) */
     if ((rc == BLAST_EAUTH && reply != NULL && reply->code / 100 == 5) ||
         (rs->failures >= MAX_FAILS && !others_working(p, rs))) {
@@ -986,17 +1030,44 @@ fail:
     return rc;
 }
 
+/* "Not attempted", and why no relay could be used: the first one's last failure. */
+static const char *no_relay(const struct pool *p, char *buf, size_t size)
+{
+    size_t i;
+
+    for (i = 0; i < p->nrelays; i++)
+        if (p->relays[i].last_failure[0] != '\0') {
+            snprintf(buf, size, "not attempted: no relay could be used (relay '%s': %s)",
+                     p->relays[i].cfg->name, p->relays[i].last_failure);
+            return buf;
+        }
+    return "not attempted: no relay could be used";
+}
+
 int pool_submit(struct pool *p, const struct recipients_row *row, const struct address *to,
-                const char *email, int attempts, struct timeutil_stamp first,
-                struct blast_error *err)
+                const char *email, json_t *earlier, struct blast_error *err)
 {
     struct job *j = job_new(row, to, email);
     const char *reason = NULL;
+    char why[400];
+    json_t *h;
 
     if (j == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    j->attempts = attempts;
-    j->first = first;
+    if (earlier != NULL) {
+        j->attempts = (int)json_integer_value(json_object_get(earlier, "attempts"));
+        timeutil_parse_rfc3339(json_string_value(json_object_get(earlier, "first_attempt")),
+                               &j->first);
+        h = json_object_get(earlier, "history");
+        if (json_is_array(h)) {
+            json_decref(j->history);
+            j->history = json_deep_copy(h);
+            if (j->history == NULL) {
+                job_free(j);
+                return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+            }
+        }
+    }
     pthread_mutex_lock(&p->mu);
     p->submitted++;
     while (!p->fatal && !p->stopping && p->live > 0 && p->rcount == p->rcap)
@@ -1012,7 +1083,7 @@ int pool_submit(struct pool *p, const struct recipients_row *row, const struct a
     if (p->stopping)
         reason = p->stop_reason;
     else if (p->live == 0 || !relay_alive(p))
-        reason = "not attempted: no relay could be used";
+        reason = no_relay(p, why, sizeof why);
     if (reason == NULL) {
         p->ready[(p->rhead + p->rcount++) % p->rcap] = j;
         pthread_cond_signal(&p->work);
@@ -1044,9 +1115,10 @@ static void record_leftovers(struct pool *p)
 {
     const char *reason;
     struct job *j;
+    char why[400];
 
     pthread_mutex_lock(&p->mu);
-    reason = p->stopping ? p->stop_reason : "not attempted: no relay could be used";
+    reason = p->stopping ? p->stop_reason : no_relay(p, why, sizeof why);
     while (p->rcount > 0 || p->hcount > 0) {
         j = p->rcount > 0 ? ready_remove(p, 0) : heap_pop(p);
         pthread_mutex_unlock(&p->mu);

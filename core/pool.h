@@ -58,13 +58,13 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
 
 /*
  * Hand over one recipient: its row (copied), the screened address (copied), the
- * address as written, and what earlier runs left (attempts made, first attempt;
- * 0 when none). Blocks while the queue is full. Returns 0, or a negative code
- * when the pool has stopped for good (then the caller stops submitting).
+ * address as written, and what earlier runs left: the row's last report entry
+ * from the journal (borrowed; its attempts, first_attempt and history go on), or
+ * NULL. Blocks while the queue is full. Returns 0, or a negative code when the
+ * pool has stopped for good (then the caller stops submitting).
  */
 int pool_submit(struct pool *p, const struct recipients_row *row, const struct address *to,
-                const char *email, int attempts, struct timeutil_stamp first,
-                struct blast_error *err);
+                const char *email, struct json_t *earlier, struct blast_error *err);
 
 /*
  * Stop taking new recipients (a signal, a deadline): transactions in flight finish

@@ -209,7 +209,9 @@ json_t *report_entry_json(const struct report_entry *e)
         json_object_set_new(o, "size",
                             e->size > 0 ? json_integer((json_int_t)e->size) : json_null()) < 0 ||
         json_object_set_new(o, "first_attempt", time_or_null(e->first)) < 0 ||
-        json_object_set_new(o, "last_attempt", time_or_null(e->last)) < 0) {
+        json_object_set_new(o, "last_attempt", time_or_null(e->last)) < 0 ||
+        json_object_set_new(o, "history",
+                            e->history != NULL ? json_deep_copy(e->history) : json_array()) < 0) {
         json_decref(o);
         return NULL;
     }
@@ -281,10 +283,11 @@ static void reason_text(json_t *o, char *out, size_t size)
 
 static int add_reason(struct report *r, json_t *o, const char *status)
 {
-    char key[256];
-    json_t *have, *n, *reason;
+    char text[256], key[300];
+    json_t *have, *n, *reason, *code, *enhanced;
 
-    reason_text(o, key, sizeof key);
+    reason_text(o, text, sizeof text);
+    snprintf(key, sizeof key, "%s\t%s", status, text);
     have = json_object_get(r->reasons, key);
     if (have != NULL) {
         n = json_object_get(have, "count");
@@ -294,12 +297,11 @@ static int add_reason(struct report *r, json_t *o, const char *status)
         r->other_reasons++;
         return 0;
     }
-    reason =
-        json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
-                  json_object_get(o, "code") != NULL ? json_object_get(o, "code") : json_null(),
-                  json_object_get(o, "enhanced_code") != NULL ? json_object_get(o, "enhanced_code")
-                                                              : json_null(),
-                  "reason", key, "count", 1);
+    code = json_object_get(o, "code");
+    enhanced = json_object_get(o, "enhanced_code");
+    reason = json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
+                       code != NULL ? code : json_null(), "enhanced_code",
+                       enhanced != NULL ? enhanced : json_null(), "reason", text, "count", 1);
     if (reason == NULL || json_object_set_new(r->reasons, key, reason) < 0)
         return BLAST_ENOMEM;
     return 0;

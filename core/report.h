@@ -62,7 +62,11 @@ struct report_entry {
     size_t size;                 /* message bytes, 0 when never built */
     struct timeutil_stamp first; /* sec == 0 when never attempted */
     struct timeutil_stamp last;
+    struct json_t *history; /* the attempts, oldest first (borrowed); NULL: none */
 };
+
+/* At most this many attempts are kept in an entry's history: the latest ones. */
+#define REPORT_HISTORY_MAX 20
 
 struct report;
 

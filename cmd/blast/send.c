@@ -406,17 +406,6 @@ static int render_row(struct run *r, const struct recipients_row *row, struct bl
 }
 
 /* When an earlier run first tried this row (to keep its retry window). */
-static struct timeutil_stamp first_attempt(struct run *r, size_t row)
-{
-    struct timeutil_stamp t = {0, 0};
-    json_t *e = journal_result(r->journal, row);
-
-    if (e != NULL)
-        timeutil_parse_rfc3339(json_string_value(json_object_get(e, "first_attempt")), &t);
-    json_decref(e);
-    return t;
-}
-
 /* Step 3: each row, unless an earlier run already settled it. */
 static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
 {
@@ -457,10 +446,9 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
         } else {
-            rc = pool_submit(
-                r->pool, &row, &r->who.to, r->who.email, st == JOURNAL_NONE ? 0 : attempts,
-                st == JOURNAL_NONE ? (struct timeutil_stamp){0, 0} : first_attempt(r, row.row),
-                err);
+            json_t *earlier = st == JOURNAL_NONE ? NULL : journal_result(r->journal, row.row);
+            rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, earlier, err);
+            json_decref(earlier);
         }
         if (rc < 0)
             return rc;

@@ -22,6 +22,48 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import localrelay  # noqa: E402
 
 BLAST = os.environ.get("BLAST") or os.path.join(ROOT, "build", "blast")
+SCHEMA = os.path.join(ROOT, "docs", "report.schema.json")
+_validator = None
+
+
+def check_report(report):
+    """Raise AssertionError unless report (a parsed report) follows docs/report.schema.json
+    and its summary agrees with its recipients."""
+    global _validator
+    import jsonschema
+    if _validator is None:
+        with open(SCHEMA, encoding="utf-8") as f:
+            schema = json.load(f)
+        jsonschema.Draft202012Validator.check_schema(schema)
+        _validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(_validator.iter_errors(report), key=lambda e: list(e.absolute_path))
+    if errors:
+        raise AssertionError("report does not follow the schema: " + "; ".join(
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors[:5]))
+    recipients, summary = report["recipients"], report["summary"]
+    if summary["total"] != len(recipients):
+        raise AssertionError(f"summary total {summary['total']} != {len(recipients)} recipients")
+    counts, rows = {}, set()
+    for e in recipients:
+        counts[e["status"]] = counts.get(e["status"], 0) + 1
+        if e["row"] in rows:
+            raise AssertionError(f"row {e['row']} twice in the report")
+        rows.add(e["row"])
+        if e["attempts"] < len(e["history"]):
+            raise AssertionError(f"row {e['row']}: more history than attempts")
+    for status, n in summary["by_status"].items():
+        if counts.get(status, 0) != n:
+            raise AssertionError(f"summary says {n} {status}, the recipients {counts.get(status, 0)}")
+    if [e["row"] for e in recipients] != sorted(rows):
+        raise AssertionError("recipients are not in row order")
+
+
+def load_report(path):
+    """A report file, parsed and checked (check_report)."""
+    with open(path, encoding="utf-8") as f:
+        report = json.load(f)
+    check_report(report)
+    return report
 
 
 class Relay:

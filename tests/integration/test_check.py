@@ -225,8 +225,8 @@ class Rules(unittest.TestCase):
                               cwd=self.dir)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(sorted(os.listdir(out)), ["1.eml", "5.eml", "6.eml"])
-        with open(os.path.join(self.dir, "r.json"), encoding="utf-8") as f:
-            statuses = [e["status"] for e in harness.json.load(f)["recipients"]]
+        statuses = [e["status"] for e in
+                    harness.load_report(os.path.join(self.dir, "r.json"))["recipients"]]
         self.assertEqual(statuses, ["rendered", "suppressed", "suppressed", "duplicate",
                                     "rendered", "rendered", "duplicate"])
 

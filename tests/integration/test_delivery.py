@@ -55,8 +55,7 @@ class Campaign:
         return p
 
     def entries(self):
-        with open(self.report, encoding="utf-8") as f:
-            return json.load(f)["recipients"]
+        return harness.load_report(self.report)["recipients"]
 
     def by_email(self):
         return {e["email"]: e for e in self.entries()}

@@ -60,8 +60,7 @@ class SendExample(unittest.TestCase):
             self.assertNotIn(rcpt, by_rcpt, f"{rcpt} received the campaign twice")
             by_rcpt[rcpt] = msg
 
-        with open(self.report, encoding="utf-8") as f:
-            report = json.load(f)
+        report = harness.load_report(self.report)
         entries = {e["email"]: e for e in report["recipients"]}
         self.assertEqual(report["summary"]["by_status"]["delivered"], len(rows))
         self.assertEqual(entries[duplicate["email"]]["status"], "duplicate")
@@ -108,8 +107,7 @@ class SendExample(unittest.TestCase):
             raw = f.read()
         self.assertNotIn(b"\n", raw.replace(b"\r\n", b""))
         self.assertEqual(relay.settle(0.5), [])
-        with open(self.report, encoding="utf-8") as f:
-            report = json.load(f)
+        report = harness.load_report(self.report)
         self.assertTrue(report["campaign"]["dry_run"])
         self.assertEqual(report["summary"]["by_status"]["rendered"], 20)
 
@@ -122,8 +120,9 @@ class SendExample(unittest.TestCase):
         self.assertEqual(len(files), 3)
         for path in files:
             self.assertEqual(harness.parse(path)["Delivered-To"], "tester@example.com")
-        with open(self.report, encoding="utf-8") as f:
-            self.assertEqual(json.load(f)["campaign"]["test_to"], "tester@example.com")
+        report = harness.load_report(self.report)
+        self.assertEqual(report["campaign"]["test_to"], "tester@example.com")
+        self.assertEqual(report["summary"]["test_to"], "tester@example.com")
 
 
 class Secrets(unittest.TestCase):

@@ -47,8 +47,7 @@ relays:
         return p
 
     def entries(self):
-        with open(self.report, encoding="utf-8") as f:
-            return json.load(f)["recipients"]
+        return harness.load_report(self.report)["recipients"]
 
     def statuses(self):
         return [e["status"] for e in self.entries()]
