@@ -107,6 +107,7 @@ struct pool {
     struct worker *workers;
     size_t nworkers, live;
     size_t submitted, sessions, messages, round_trips;
+    size_t results[REPORT_STATUS_COUNT]; /* atomic: counted outside the mutex */
 };
 
 static void relay_failed(struct pool *p, struct relay_state *rs, int rc,
@@ -253,6 +254,8 @@ static int record(struct pool *p, struct job *j, enum report_status status,
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     rc = journal_record(p->o.journal, o, err);
     json_decref(o);
+    if (rc == 0)
+        __atomic_fetch_add(&p->results[status], 1, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -522,6 +525,8 @@ static struct smtp_txn *feed_next(void *arg)
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
+        /* it found work: no reason to wait (pick's wake time is for when it finds none) */
+        w->wake_at = 0;
         w->on_session++;
         p->inflight++;
         j->attempts++;
@@ -632,6 +637,11 @@ static void add_history(struct job *j, const struct worker *w, const struct smtp
     json_array_append_new(j->history, a);
 }
 
+static bool all_done(const struct pool *p)
+{
+    return p->producer_done && p->rcount == 0 && p->hcount == 0 && p->inflight == 0;
+}
+
 static void feed_done(void *arg, struct smtp_txn *t)
 {
     struct worker *w = arg;
@@ -703,17 +713,14 @@ static void feed_done(void *arg, struct smtp_txn *t)
         }
     }
     pthread_cond_broadcast(&p->changed);
+    if (all_done(p))
+        pthread_cond_broadcast(&p->work); /* idle workers: time to QUIT */
     pthread_mutex_unlock(&p->mu);
     record_or_fail(p, j, status, r, detail, rs->cfg->name);
     job_free(j);
 }
 
 /* ---- the connection threads ------------------------------------------------------------ */
-
-static bool all_done(const struct pool *p)
-{
-    return p->producer_done && p->rcount == 0 && p->hcount == 0 && p->inflight == 0;
-}
 
 static bool relay_alive(const struct pool *p)
 {
@@ -1192,6 +1199,11 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     for (i = 0; i < p->nrelays; i++)
         out->relays_usable += !p->relays[i].dead;
     out->no_relay = out->relays_usable == 0;
+    for (i = 0; i < REPORT_STATUS_COUNT; i++)
+        out->results[i] = __atomic_load_n(&p->results[i], __ATOMIC_RELAXED);
+    out->queued = p->rcount;
+    out->retrying = p->hcount;
+    out->inflight = p->inflight;
     pthread_mutex_unlock(&p->mu);
 }
 

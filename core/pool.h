@@ -31,6 +31,7 @@
 #include "journal.h"
 #include "log.h"
 #include "recipients.h"
+#include "report.h"
 #include "smtp.h"
 #include "timeutil.h"
 
@@ -89,6 +90,8 @@ struct pool_stats {
     size_t relays_usable; /* relays not taken out for good */
     bool no_relay;        /* every relay was given up */
     size_t messages, round_trips;
+    size_t results[REPORT_STATUS_COUNT]; /* results recorded so far, by status */
+    size_t queued, retrying, inflight;   /* waiting, waiting for a retry, on their way */
 };
 void pool_stats(struct pool *p, struct pool_stats *out);
 

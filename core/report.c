@@ -356,6 +356,10 @@ int report_add_json(struct report *r, json_t *o, struct blast_error *err)
 
     if (st < 0)
         return blast_error_set(err, BLAST_EINVAL, r->path, 0, 0, "a report entry without a status");
+    /* an entry from a journal record that has none (a "sending" left by a crash) */
+    if (json_object_get(o, "history") == NULL &&
+        json_object_set_new(o, "history", json_array()) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
     line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (line == NULL)
         return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");

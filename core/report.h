@@ -96,7 +96,10 @@ int report_add(struct report *r, const struct report_entry *e, struct blast_erro
 struct json_t;
 struct json_t *report_entry_json(const struct report_entry *e);
 
-/* Append one recipient given as its JSON object (borrowed). Errors as report_add(). */
+/*
+ * Append one recipient given as its JSON object (borrowed; an empty "history" is
+ * added to it when it has none). Errors as report_add().
+ */
 int report_add_json(struct report *r, struct json_t *entry, struct blast_error *err);
 
 /* The status named s ("delivered"...), or -1. */

@@ -3,38 +3,90 @@
  */
 #include "cli.h"
 
+#include "../../core/timeutil.h"
+
 #include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/*
+ * Everything blast says on stderr goes through emit(), under one lock: log lines
+ * from several threads do not interleave, and a status line (the progress bar)
+ * is taken off before a message and drawn again under it.
+ */
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool json_lines;       /* --log-format json */
+static char status_line[512]; /* the status line on screen, when status_shown */
+static bool status_shown;
+
+static void emit_json(enum log_level level, const char *message, const struct blast_error *err)
+{
+    char when[40], *text;
+    json_t *o;
+
+    timeutil_rfc3339(timeutil_now(), when, sizeof when);
+    o = json_pack("{s:s, s:s, s:s}", "time", when, "level", log_level_name(level), "message",
+                  message);
+    if (o != NULL && err != NULL && err->source[0] != '\0') {
+        json_object_set_new(o, "source", json_string(err->source));
+        if (err->line > 0)
+            json_object_set_new(o, "line", json_integer(err->line));
+        if (err->column > 0)
+            json_object_set_new(o, "column", json_integer(err->column));
+    }
+    text = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
+    if (text != NULL)
+        fprintf(stderr, "%s\n", text);
+    free(text);
+    json_decref(o);
+}
+
+/* prefix: print "level: " before the message (log lines), or not (errors of the CLI) */
+static void emit(enum log_level level, bool prefix, const char *message, const char *json_message,
+                 const struct blast_error *err)
+{
+    pthread_mutex_lock(&out_mu);
+    if (status_shown)
+        fputs("\r\033[K", stderr);
+    if (json_lines)
+        emit_json(level, json_message, err);
+    else if (prefix && level <= LOG_LEVEL_WARN)
+        fprintf(stderr, "blast: %s: %s\n", log_level_name(level), message);
+    else
+        fprintf(stderr, "blast: %s\n", message);
+    if (status_shown)
+        fputs(status_line, stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&out_mu);
+}
+
 void cli_error(const struct blast_error *err)
 {
     char text[BLAST_ERROR_SOURCE_MAX + BLAST_ERROR_TEXT_MAX + 32];
 
-    fprintf(stderr, "blast: %s\n", blast_error_format(err, text, sizeof text));
+    emit(LOG_LEVEL_ERROR, false, blast_error_format(err, text, sizeof text), err->text, err);
 }
 
 void cli_fail(const char *fmt, ...)
 {
+    char text[2048];
     va_list ap;
 
-    fputs("blast: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    emit(LOG_LEVEL_ERROR, false, text, text, NULL);
 }
 
 static void stderr_sink(void *arg, enum log_level level, const char *message)
 {
     (void)arg;
-    if (level <= LOG_LEVEL_WARN)
-        fprintf(stderr, "blast: %s: %s\n", log_level_name(level), message);
-    else
-        fprintf(stderr, "blast: %s\n", message);
+    emit(level, true, message, message, NULL);
 }
 
 void cli_log_init(struct log *lg, enum log_level max)
@@ -42,6 +94,31 @@ void cli_log_init(struct log *lg, enum log_level max)
     lg->sink = stderr_sink;
     lg->arg = NULL;
     lg->max = max;
+}
+
+int cli_log_format(const char *cmd, const char *name)
+{
+    if (strcmp(name, "json") == 0 || strcmp(name, "text") == 0) {
+        json_lines = strcmp(name, "json") == 0;
+        return 0;
+    }
+    cli_fail("%s: --log-format is text or json, not '%s'", cmd, name);
+    return -1;
+}
+
+void cli_status(const char *line)
+{
+    pthread_mutex_lock(&out_mu);
+    if (line != NULL) {
+        snprintf(status_line, sizeof status_line, "\r%s\033[K", line);
+        fputs(status_line, stderr);
+        status_shown = true;
+    } else if (status_shown) {
+        fputc('\n', stderr); /* the last state stays on screen */
+        status_shown = false;
+    }
+    fflush(stderr);
+    pthread_mutex_unlock(&out_mu);
 }
 
 enum log_level cli_log_level(bool quiet, int verbose)

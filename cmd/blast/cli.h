@@ -29,8 +29,22 @@ void cli_error(const struct blast_error *err);
 /* Print "blast: message" to stderr. */
 void cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A log that writes "blast: [level: ]message" lines to stderr, up to max. */
+/*
+ * A log that writes "blast: [level: ]message" lines to stderr, up to max; or,
+ * after cli_log_format("json"), one JSON object a line: {"time", "level",
+ * "message"[, "source", "line", "column"]}. Errors of cli_error() and cli_fail()
+ * take the same form. Safe from any thread.
+ */
 void cli_log_init(struct log *lg, enum log_level max);
+
+/* --log-format NAME (text or json); prints the problem and returns -1 for others. */
+int cli_log_format(const char *cmd, const char *name);
+
+/*
+ * A status line on stderr (a terminal's progress bar), redrawn in place: log
+ * messages go above it. NULL ends it, leaving its last state on screen.
+ */
+void cli_status(const char *line);
 enum log_level cli_log_level(bool quiet, int verbose);
 
 /* Option helpers for getopt_long loops: they print the problem and return -1. */

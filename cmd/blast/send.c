@@ -17,6 +17,7 @@
  */
 #include "cli.h"
 #include "prepare.h"
+#include "progress.h"
 #include "../../core/journal.h"
 #include "../../core/pool.h"
 #include "../../core/report.h"
@@ -55,7 +56,9 @@ const char cli_send_usage[] =
     "  --resend-unknown     send again the messages whose fate is unknown\n"
     "  --deadline DURATION  stop taking recipients after DURATION (90s, 5m, 1h30m);\n"
     "                       those not sent stay deferred for the next run\n"
-    "  -q, --quiet          only warnings and errors on stderr\n"
+    "  --progress           a progress bar even when stderr is not a terminal\n"
+    "  --log-format FORMAT  text (default) or json: one JSON object a line\n"
+    "  -q, --quiet          only warnings and errors on stderr; no progress\n"
     "  -v, --verbose        more detail; -vv adds the SMTP transcript (secrets masked)\n"
     "  -h, --help           this text\n";
 
@@ -80,6 +83,7 @@ struct send_opts {
     bool fresh, force, resend_unknown;
     int verbose;
     bool quiet;
+    bool progress;
 };
 
 static int parse_args(int argc, char **argv, struct send_opts *o)
@@ -93,7 +97,9 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         O_FRESH,
         O_FORCE,
         O_UNKNOWN,
-        O_DEADLINE
+        O_DEADLINE,
+        O_PROGRESS,
+        O_LOG_FORMAT
     };
     static const struct option longopts[] = {
         {"dry-run", required_argument, NULL, O_DRY},
@@ -105,6 +111,8 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         {"force", no_argument, NULL, O_FORCE},
         {"resend-unknown", no_argument, NULL, O_UNKNOWN},
         {"deadline", required_argument, NULL, O_DEADLINE},
+        {"progress", no_argument, NULL, O_PROGRESS},
+        {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -149,6 +157,13 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
                 return -1;
             }
             break;
+        case O_PROGRESS:
+            o->progress = true;
+            break;
+        case O_LOG_FORMAT:
+            if (cli_log_format("send", optarg) < 0)
+                return -1;
+            break;
         case 'q':
             o->quiet = true;
             break;
@@ -187,7 +202,9 @@ struct run {
     struct screen_result who;
     struct compose_result msg; /* dry runs render here */
     size_t rows;               /* data rows in the list (after --limit) */
-    size_t skipped;            /* rows done in an earlier run */
+    size_t skipped;            /* rows done in an earlier run (atomic: progress reads it) */
+    size_t ruled;              /* rows settled here, not by the pool (atomic) */
+    size_t rendered;           /* dry runs: messages rendered (atomic) */
     bool stopped;              /* a signal or the deadline stopped the run */
     struct timeutil_stamp started;
 };
@@ -369,6 +386,11 @@ static int record_row(struct run *r, const struct recipients_row *row, enum repo
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     rc = journal_record(r->journal, o, err);
     json_decref(o);
+    if (rc == 0) {
+        __atomic_fetch_add(&r->ruled, 1, __ATOMIC_RELAXED);
+        if (status == REPORT_RENDERED)
+            __atomic_fetch_add(&r->rendered, 1, __ATOMIC_RELAXED);
+    }
     return rc;
 }
 
@@ -431,7 +453,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
         st = journal_state(r->journal, row.row, &attempts);
         if (st == JOURNAL_FINAL ||
             ((st == JOURNAL_UNKNOWN || st == JOURNAL_SENDING) && !r->opt.resend_unknown)) {
-            r->skipped++;
+            __atomic_fetch_add(&r->skipped, 1, __ATOMIC_RELAXED);
             continue;
         }
         if (r->who.verdict != SCREEN_OK) {
@@ -468,17 +490,17 @@ static void print_summary(const struct run *r, const struct report *rep, double 
     if (r->opt.quiet)
         return;
     if (r->opt.dry_run != NULL) {
-        fprintf(stderr,
-                "blast: %s: %zu rendered into %s, %zu invalid, %zu duplicate, %zu suppressed; "
-                "report: %s\n",
+        log_msg(&r->log, LOG_LEVEL_INFO,
+                "%s: %zu rendered into %s, %zu invalid, %zu duplicate, %zu suppressed; "
+                "report: %s",
                 r->c->name, report_count(rep, REPORT_RENDERED), r->opt.dry_run,
                 report_count(rep, REPORT_INVALID), report_count(rep, REPORT_DUPLICATE),
                 report_count(rep, REPORT_SUPPRESSED), r->report_path);
         return;
     }
-    fprintf(stderr,
-            "blast: %s: %zu delivered, %zu deferred, %zu failed, %zu unknown, %zu invalid, "
-            "%zu duplicate, %zu suppressed in %.1f s%s%s; report: %s\n",
+    log_msg(&r->log, LOG_LEVEL_INFO,
+            "%s: %zu delivered, %zu deferred, %zu failed, %zu unknown, %zu invalid, "
+            "%zu duplicate, %zu suppressed in %.1f s%s%s; report: %s",
             r->c->name, report_count(rep, REPORT_DELIVERED), report_count(rep, REPORT_DEFERRED),
             report_count(rep, REPORT_FAILED), report_count(rep, REPORT_UNKNOWN),
             report_count(rep, REPORT_INVALID), report_count(rep, REPORT_DUPLICATE),
@@ -529,12 +551,46 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     return report_commit(rep, err);
 }
 
+/* The counts progress shows (called from its thread). */
+static void poll_counts(void *arg, struct progress_counts *out)
+{
+    struct run *r = arg;
+    struct pool_stats st;
+
+    out->total = r->rows;
+    out->settled = __atomic_load_n(&r->skipped, __ATOMIC_RELAXED) +
+                   __atomic_load_n(&r->ruled, __ATOMIC_RELAXED);
+    out->delivered = __atomic_load_n(&r->rendered, __ATOMIC_RELAXED);
+    if (r->pool == NULL)
+        return;
+    pool_stats(r->pool, &st);
+    out->settled += st.results[REPORT_DELIVERED] + st.results[REPORT_FAILED] +
+                    st.results[REPORT_UNKNOWN] + st.results[REPORT_DEFERRED] +
+                    st.results[REPORT_INVALID];
+    out->delivered += st.results[REPORT_DELIVERED];
+    out->deferred = st.results[REPORT_DEFERRED];
+    out->retrying = st.retrying;
+    out->failed =
+        st.results[REPORT_FAILED] + st.results[REPORT_UNKNOWN] + st.results[REPORT_INVALID];
+}
+
+/* A bar on a terminal (or with --progress), a line in the log elsewhere; none when quiet. */
+static enum progress_mode progress_mode(const struct send_opts *o)
+{
+    if (o->quiet || o->to != NULL)
+        return PROGRESS_OFF;
+    if (o->progress || isatty(STDERR_FILENO))
+        return PROGRESS_BAR;
+    return PROGRESS_LOG;
+}
+
 int cmd_send(int argc, char **argv)
 {
     struct run r;
     struct blast_error err;
     struct sigaction sa;
     struct pool_stats st;
+    struct progress *prog = NULL;
     int64_t t0 = timeutil_mono_ms(), deadline;
     int code = BLAST_EXIT_USAGE, rc;
 
@@ -574,6 +630,8 @@ int cmd_send(int argc, char **argv)
         if ((rc = pool_start(&po, &r.pool, &err)) < 0)
             goto fail;
     }
+    if (progress_start(progress_mode(&r.opt), 0, poll_counts, &r, &r.log, &prog) < 0)
+        log_msg(&r.log, LOG_LEVEL_DEBUG, "no progress display: cannot start its thread");
     rc = feed_rows(&r, deadline, &err);
     if (r.pool != NULL) {
         /* a signal or the deadline may still come while the last transactions finish */
@@ -587,6 +645,7 @@ int cmd_send(int argc, char **argv)
         }
         pool_stats(r.pool, &st);
     }
+    progress_stop(prog);
     if (rc < 0) {
         /* the journal holds what happened; the report would be incomplete */
         cli_error(&err);
