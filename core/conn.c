@@ -37,6 +37,7 @@ struct conn_tls {
 
 struct conn {
     int fd;
+    int cancel_fd; /* readable: give up waiting (conn_set_cancel); -1 for none */
     char *host;
     SSL *ssl;
     struct sockaddr_storage peer;
@@ -133,20 +134,30 @@ static int remaining(int64_t deadline)
     return left > 60000 ? 60000 : (int)left;
 }
 
-/* Wait for events on fd until the deadline. 1 ready, 0 timed out, <0 error. */
-static int wait_fd(int fd, short events, int64_t deadline)
+/*
+ * Wait for events on fd until the deadline, or until cancel_fd (when >= 0)
+ * becomes readable. 1 ready, 0 timed out, <0 error (errno ECANCELED: cancelled).
+ */
+static int wait_fd(int fd, short events, int64_t deadline, int cancel_fd)
 {
-    struct pollfd p;
+    struct pollfd p[2];
     int n, ms;
 
     for (;;) {
         ms = remaining(deadline);
         if (ms == 0)
             return 0;
-        p.fd = fd;
-        p.events = events;
-        p.revents = 0;
-        n = poll(&p, 1, ms);
+        p[0].fd = fd;
+        p[0].events = events;
+        p[0].revents = 0;
+        p[1].fd = cancel_fd;
+        p[1].events = POLLIN;
+        p[1].revents = 0;
+        n = poll(p, cancel_fd >= 0 ? 2 : 1, ms);
+        if (n > 0 && p[1].revents != 0 && cancel_fd >= 0) {
+            errno = ECANCELED;
+            return -1;
+        }
         if (n > 0)
             return 1;
         if (n < 0 && errno != EINTR)
@@ -154,7 +165,8 @@ static int wait_fd(int fd, short events, int64_t deadline)
     }
 }
 
-static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fdout, int *soerr)
+static int connect_one(const struct addrinfo *ai, int64_t deadline, int cancel_fd, int *fdout,
+                       int *soerr)
 {
     int fd, one = 1, r;
     socklen_t len = sizeof *soerr;
@@ -173,7 +185,7 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fdout, 
             close(fd);
             return -1;
         }
-        r = wait_fd(fd, POLLOUT, deadline);
+        r = wait_fd(fd, POLLOUT, deadline, cancel_fd);
         if (r <= 0) {
             *soerr = r == 0 ? ETIMEDOUT : errno;
             close(fd);
@@ -192,6 +204,12 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline, int *fdout, 
 
 int conn_open(const char *host, int port, int64_t deadline, struct conn **out,
               struct blast_error *err)
+{
+    return conn_open_cancel(host, port, deadline, -1, out, err);
+}
+
+int conn_open_cancel(const char *host, int port, int64_t deadline, int cancel_fd, struct conn **out,
+                     struct blast_error *err)
 {
     struct addrinfo hints, *res = NULL, *ai;
     char portstr[16], bare[256];
@@ -216,9 +234,9 @@ int conn_open(const char *host, int port, int64_t deadline, struct conn **out,
         return blast_error_set(err, BLAST_ECONNECT, NULL, 0, 0, "cannot resolve %s: %s", host,
                                gai_strerror(gai));
     for (ai = res; ai != NULL; ai = ai->ai_next) {
-        if (connect_one(ai, deadline, &fd, &soerr) == 0)
+        if (connect_one(ai, deadline, cancel_fd, &fd, &soerr) == 0)
             break;
-        if (soerr == ETIMEDOUT && remaining(deadline) == 0)
+        if ((soerr == ETIMEDOUT && remaining(deadline) == 0) || soerr == ECANCELED)
             break;
     }
     if (fd < 0) {
@@ -233,6 +251,7 @@ int conn_open(const char *host, int port, int64_t deadline, struct conn **out,
         goto out;
     }
     c->fd = fd;
+    c->cancel_fd = cancel_fd;
     memcpy(&c->peer, ai->ai_addr, ai->ai_addrlen);
     c->peerlen = ai->ai_addrlen;
     *out = c;
@@ -278,9 +297,9 @@ static int tls_wait(struct conn *c, int sslerr, int64_t deadline)
     int r;
 
     if (sslerr == SSL_ERROR_WANT_READ)
-        r = wait_fd(c->fd, POLLIN, deadline);
+        r = wait_fd(c->fd, POLLIN, deadline, c->cancel_fd);
     else if (sslerr == SSL_ERROR_WANT_WRITE)
-        r = wait_fd(c->fd, POLLOUT, deadline);
+        r = wait_fd(c->fd, POLLOUT, deadline, c->cancel_fd);
     else
         return -1;
     return r;
@@ -440,7 +459,7 @@ ssize_t conn_read(struct conn *c, void *buf, size_t size, int64_t deadline, stru
                 return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
                                        "the server closed the connection");
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-                int r = wait_fd(c->fd, POLLIN, deadline);
+                int r = wait_fd(c->fd, POLLIN, deadline, c->cancel_fd);
                 if (r == 0)
                     return blast_error_set(err, BLAST_ETIMEOUT, NULL, 0, 0,
                                            "timed out waiting for the server");
@@ -572,6 +591,12 @@ int conn_local_literal(const struct conn *c, char *out, size_t size)
         return BLAST_EINVAL;
     }
     return 0;
+}
+
+void conn_set_cancel(struct conn *c, int cancel_fd)
+{
+    if (c != NULL)
+        c->cancel_fd = cancel_fd;
 }
 
 void conn_interrupt(struct conn *c)

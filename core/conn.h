@@ -41,6 +41,17 @@ void conn_tls_free(struct conn_tls *t);
 int conn_open(const char *host, int port, int64_t deadline, struct conn **out,
               struct blast_error *err);
 
+/*
+ * conn_open, and every later wait of the connection gives up (errno ECANCELED,
+ * an error) as soon as cancel_fd is readable: one pipe lets a caller stop
+ * threads that are waiting for a slow server. -1: none.
+ */
+int conn_open_cancel(const char *host, int port, int64_t deadline, int cancel_fd, struct conn **out,
+                     struct blast_error *err);
+
+/* Change (or with -1, drop) the cancel fd of an open connection. Accepts NULL. */
+void conn_set_cancel(struct conn *c, int cancel_fd);
+
 /* Close the socket (after a TLS close_notify when TLS is up) and free. Accepts NULL. */
 void conn_close(struct conn *c);
 

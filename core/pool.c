@@ -13,6 +13,7 @@
 #include "report.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SCAN_MAX       256   /* queued recipients looked at for one that may go now */
 #define HEAP_MAX       20000 /* deferred recipients waiting to be retried in this run */
@@ -38,7 +40,8 @@ struct job {
     const char **ptrs;
     size_t *lens;
     size_t nfields;
-    int attempts;
+    int attempts; /* made, across runs */
+    int charged;  /* deferrals that were about the recipient (not a 421, not a lost session) */
     struct timeutil_stamp first;
     int64_t not_before; /* monotonic ms */
     struct smtp_rcpt last;
@@ -66,6 +69,7 @@ struct relay_state {
     int failures;        /* attempts in a row that got no answer */
     int refusals;        /* 421s in a row */
     int connecting;      /* workers opening a session now */
+    int open;            /* sessions open now */
     bool ever_connected; /* until then one worker tries alone: no storm of failed logins */
     bool dead;
     int64_t down_until;
@@ -90,6 +94,12 @@ struct pool {
     const struct campaign *c;
     pthread_mutex_t mu;
     pthread_cond_t work, space, changed;
+    /*
+     * Written to once nothing is left to send (or the pool stops): sessions still
+     * being opened give up at once instead of waiting for a slow greeting.
+     */
+    int cancel[2];
+    bool cancelled;
     struct job **ready;
     size_t rcap, rhead, rcount;
     struct job **heap;
@@ -362,9 +372,9 @@ static struct ratelimit *domain_limit(struct pool *p, const char *domain)
 
 /*
  * May this relay take one more, given the weights of the relays that are working
- * now? A relay that is out (given up, backing off, failing) does not hold the
- * others back; when the set of working relays changes, the shares start over, so
- * one that comes back does not stall the others while it "catches up".
+ * now? A relay that is out (given up, backing off, failing, or without a session
+ * open) does not hold the others back; when the set of working relays changes, the shares start
+ * over, so one that comes back does not stall the others while it "catches up".
  */
 static bool share_ok(struct pool *p, const struct relay_state *rs, int64_t now)
 {
@@ -373,7 +383,8 @@ static bool share_ok(struct pool *p, const struct relay_state *rs, int64_t now)
 
     for (i = 0; i < p->nrelays; i++) {
         struct relay_state *o = &p->relays[i];
-        bool working = !o->dead && o->failures == 0 && o->down_until <= now;
+        /* a relay with no session open (still connecting, say) cannot take its share */
+        bool working = !o->dead && o->failures == 0 && o->down_until <= now && o->open > 0;
         changed = changed || working != o->working;
         o->working = working;
     }
@@ -691,9 +702,13 @@ static void feed_done(void *arg, struct smtp_txn *t)
         struct timeutil_stamp wall = timeutil_now();
         bool in_window =
             j->first.sec == 0 || (int64_t)(wall.sec - j->first.sec) * 1000 < p->c->retry.window;
+        /* a 421 or a lost session says nothing about the recipient: another session may take it */
+        if (r->reply.code != 0 && r->reply.code != 421)
+            j->charged++;
         j->last = *r;
         snprintf(j->last_relay, sizeof j->last_relay, "%s", rs->cfg->name);
-        if (!p->stopping && !p->fatal && j->attempts < p->c->retry.attempts && in_window) {
+        if (!p->stopping && !p->fatal && j->charged < p->c->retry.attempts &&
+            j->attempts < 3 * p->c->retry.attempts && in_window) {
             /* lost with its connection: again at once; refused for now: after a while */
             j->not_before = now + (r->reply.code != 0 ? backoff_ms(p->c, j->attempts) : 0);
             if (heap_push(p, j)) {
@@ -791,6 +806,7 @@ static void close_session(struct worker *w, bool quit)
     w->session = NULL;
     if (s != NULL) {
         const struct smtp_stats *st = smtp_session_stats(s);
+        w->rs->open--;
         p->messages += st->messages;
         p->round_trips += st->round_trips;
         if (st->messages > 0)
@@ -823,10 +839,17 @@ static int open_session(struct worker *w)
     pthread_mutex_lock(&p->mu);
     rs->connecting++;
     pthread_mutex_unlock(&p->mu);
+    so.cancel_fd = &p->cancel[0];
     rc = smtp_session_open(&so, &s, &e);
     pthread_mutex_lock(&p->mu);
     rs->connecting--;
     pthread_cond_broadcast(&p->changed);
+    if (rc < 0 && p->cancelled) {
+        /* nothing left for it to do: not the relay's fault */
+        pthread_mutex_unlock(&p->mu);
+        smtp_session_free(s);
+        return rc;
+    }
     if (rc < 0) {
         if (s != NULL && smtp_session_state(s) > SMTP_CONNECT)
             snprintf(why, sizeof why, "%s (during %s)", e.text,
@@ -844,6 +867,7 @@ static int open_session(struct worker *w)
     w->answered = 0;
     w->idle_since = timeutil_mono_ms();
     p->sessions++;
+    rs->open++;
     pthread_mutex_unlock(&p->mu);
     if (conn_is_tls(smtp_session_conn(s)))
         log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: ready (TLS %s, %s)", rs->cfg->name,
@@ -969,6 +993,7 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     p = calloc(1, sizeof *p);
     if (p == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    p->cancel[0] = p->cancel[1] = -1;
     p->o = *o;
     p->c = c;
     if (p->o.queue_size == 0)
@@ -981,6 +1006,11 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->space, NULL);
     pthread_cond_init(&p->changed, NULL);
+    if (pipe2(p->cancel, O_CLOEXEC | O_NONBLOCK) != 0) {
+        rc = blast_error_set(err, BLAST_EIO, NULL, 0, 0, "cannot create a pipe: %s",
+                             strerror(errno));
+        goto fail;
+    }
     p->rcap = p->o.queue_size;
     p->ready = calloc(p->rcap, sizeof *p->ready);
     p->relays = calloc(c->nrelays, sizeof *p->relays);
@@ -1063,6 +1093,7 @@ int pool_submit(struct pool *p, const struct recipients_row *row, const struct a
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     if (earlier != NULL) {
         j->attempts = (int)json_integer_value(json_object_get(earlier, "attempts"));
+        j->charged = j->attempts; /* earlier runs: counted in full, to stay bounded */
         timeutil_parse_rfc3339(json_string_value(json_object_get(earlier, "first_attempt")),
                                &j->first);
         h = json_object_get(earlier, "history");
@@ -1169,6 +1200,10 @@ int pool_finish(struct pool *p, volatile sig_atomic_t *interrupted, int64_t dead
                 smtp_session_interrupt(p->workers[k].session);
             p->interrupted_sessions = true;
         }
+        if (!p->cancelled && (all_done(p) || p->stopping || p->fatal)) {
+            /* no new session is needed: those still opening give up */
+            p->cancelled = write(p->cancel[1], "x", 1) == 1;
+        }
         /* a short wait: the signal handler cannot wake us */
         wait_until(p, &p->changed, now + 100);
     }
@@ -1233,5 +1268,9 @@ void pool_free(struct pool *p)
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->space);
     pthread_cond_destroy(&p->changed);
+    if (p->cancel[0] >= 0)
+        close(p->cancel[0]);
+    if (p->cancel[1] >= 0)
+        close(p->cancel[1]);
     free(p);
 }

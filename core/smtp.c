@@ -720,7 +720,8 @@ int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
     buf_init(&s->out);
     *out = s;
     set_state(s, SMTP_CONNECT);
-    if ((rc = conn_open(o->host, o->port, deadline_of(s, SMTP_CONNECT), &s->conn, err)) < 0)
+    if ((rc = conn_open_cancel(o->host, o->port, deadline_of(s, SMTP_CONNECT),
+                               o->cancel_fd != NULL ? *o->cancel_fd : -1, &s->conn, err)) < 0)
         return die(s, rc);
     log_msg(o->log, LOG_LEVEL_DEBUG, "%s: connected to %s port %d", s->o.label, o->host, o->port);
     if (o->tls == SMTP_TLS_IMPLICIT) {
@@ -741,6 +742,8 @@ int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
     if (o->username != NULL && (rc = authenticate(s, err)) < 0)
         return die(s, rc);
     set_state(s, SMTP_READY);
+    /* transactions are not cancelled: they finish, or the caller interrupts them */
+    conn_set_cancel(s->conn, -1);
     /* the statistics are about mail transactions */
     memset(&s->stats, 0, sizeof s->stats);
     s->waited = false;

@@ -126,6 +126,8 @@ struct smtp_options {
     enum smtp_dsn_ret dsn_ret; /* RFC 3461 RET */
     struct smtp_timeouts timeouts;
     const struct log *log;
+    /* while smtp_session_open runs: give up when *cancel_fd is readable; NULL: never */
+    const int *cancel_fd;
 };
 
 struct smtp_session;

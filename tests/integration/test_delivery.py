@@ -196,6 +196,25 @@ class Pool(unittest.TestCase):
             f.write(f"{in_60} messages in the first 60 s at 50/s ({(in_60 - 3000) / 30:.2f}% "
                     f"off); the busiest second held {worst}\n")
 
+    def test_a_relay_that_never_greets_does_not_hold_up_the_end(self):
+        # a listening socket that is never accepted: connect succeeds, no greeting comes
+        import socket
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        self.addCleanup(silent.close)
+        sink = servers.Sink()
+        self.addCleanup(sink.stop)
+        c = self.campaign(30, [relay(sink.port, name="sink"),
+                               relay(silent.getsockname()[1], name="silent", connections=1)])
+        started = time.monotonic()
+        p = c.send(timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # the greeting timeout is 5 minutes: the run must not wait for it
+        self.assertLess(time.monotonic() - started, 60)
+        self.assertEqual(len(sink_recipients(sink)), 30)
+        self.assertNotIn("silent", {e["relay"] for e in c.entries()})
+
     def test_domain_rates_hold_back_one_domain_only(self):
         server = servers.Counting()
         self.addCleanup(server.stop)

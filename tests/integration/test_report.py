@@ -114,6 +114,18 @@ class Report(unittest.TestCase):
         self.assertEqual(second["summary"]["messages_this_run"], 60 - len(done_first))
         self.assertEqual(set(sink_recipients(sink).values()), {1})
 
+    def test_report_to_standard_output(self):
+        sink = servers.Sink()
+        self.addCleanup(sink.stop)
+        c = self.campaign(5, [relay(sink.port)])
+        p = subprocess.run([harness.BLAST, "send", "campaign.yml", "--report", "-"], cwd=c.dir,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        report = json.loads(p.stdout)  # stdout holds the report and nothing else
+        harness.check_report(report)
+        self.assertEqual(report["summary"]["by_status"]["delivered"], 5)
+        self.assertFalse(os.path.exists(c.report))
+
     def test_a_large_dry_run_stays_small(self):
         d = tempfile.mkdtemp(prefix="blast-large-")
         self.addCleanup(shutil.rmtree, d, True)
