@@ -297,6 +297,7 @@ static int add_reason(struct report *r, json_t *o, const char *status)
     reason =
         json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
                   json_object_get(o, "code") != NULL ? json_object_get(o, "code") : json_null(),
+                  "enhanced_code",
                   json_object_get(o, "enhanced_code") != NULL ? json_object_get(o, "enhanced_code")
                                                               : json_null(),
                   "reason", key, "count", 1);
