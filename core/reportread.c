@@ -425,9 +425,12 @@ static int read_member(struct reader *rd, reportread_fn each, void *arg,
         return read_recipients(rd, each, arg, out);
     case 8:
         return load_object(rd, REPORTREAD_MAX_OBJECT, "\"summary\"", &out->summary);
-    default:
+    default: {
         /* a key of a later minor version: its value only has to balance */
-        return scan_value(rd, "the value of an unknown key");
+        char what[96];
+        snprintf(what, sizeof what, "the value of \"%s\"", name);
+        return scan_value(rd, what);
+    }
     }
 }
 

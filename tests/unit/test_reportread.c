@@ -303,6 +303,25 @@ Test(reportread, garbage)
             "expected the start of recipient 1, not ','");
 }
 
+Test(reportread, unknown_keys_are_skipped_but_must_balance)
+{
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(read_text("{\"schema_version\":1,\"later\":{\"a\":[1,{\"b\":\"]\"}]},"
+                           "\"recipients\":[{\"row\":1}],\"also\":-1.5e3}",
+                           &s, &out, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(s.n, 1);
+    reportread_result_free(&out);
+    refused("{\"schema_version\":1,\"later\":[1,2}", BLAST_ESYNTAX, 1, 33,
+            "'}' where ']' was to be closed, in the value of \"later\"");
+    refused("{\"schema_version\":1,\"later\":[1,2", BLAST_ESYNTAX, 1, 33,
+            "the file ends inside the value of \"later\"");
+}
+
 Test(reportread, not_a_report)
 {
     refused("{}", BLAST_EINVAL, 1, 1, "no \"schema_version\"");
