@@ -568,17 +568,17 @@ static void print_head(FILE *out, const char *path, json_t *campaign, json_t *su
         fputc(')', out);
     }
     fputc('\n', out);
-    if (json_is_true(dry) || test_to != NULL) {
-        fputs("mode        ", out);
-        if (json_is_true(dry))
-            fputs("dry run: messages rendered into files, nothing sent", out);
-        if (test_to != NULL) {
-            fputs(json_is_true(dry) ? "; " : "", out);
-            fputs("test send: every message went to ", out);
-            put_safe(out, test_to, 200);
-        }
-        fputc('\n', out);
+    fputs("mode        ", out);
+    if (json_is_true(dry))
+        fputs("dry run: messages rendered into files, nothing sent", out);
+    if (test_to != NULL) {
+        fputs(json_is_true(dry) ? "; " : "", out);
+        fputs("test send: every message went to ", out);
+        put_safe(out, test_to, 200);
     }
+    if (!json_is_true(dry) && test_to == NULL)
+        fputs(json_is_false(dry) ? "sent to the list (not a dry run, not a test send)" : "?", out);
+    fputc('\n', out);
     if (start != NULL && end != NULL) {
         fputs("run         ", out);
         put_safe(out, start, 40);

@@ -118,6 +118,7 @@ class ReportCommand(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         out = p.stdout
         self.assertRegex(out, r"(?m)^campaign\s+first \(campaign\.yml\)$")
+        self.assertRegex(out, r"(?m)^mode\s+sent to the list \(not a dry run, not a test send\)$")
         self.assertRegex(out, rf"(?m)^recipients\s+{len(self.addresses)}$")
         self.assertRegex(out, rf"(?m)^\s+delivered\s+{len(DELIVERED)}\s")
         self.assertRegex(out, rf"(?m)^\s+failed\s+{len(BAD) + 1}\s")
@@ -359,6 +360,8 @@ class ReportCommand(unittest.TestCase):
         p = run("send", "campaign.yml", "--report", test_report, "--to", "me@example.com",
                 "--limit", "1", cwd=self.work)
         self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(run("report", test_report).stdout,
+                         r"(?m)^mode\s+test send: every message went to me@example\.com$")
         p = run("send", "campaign.yml", "--report", report, "--exclude-report", test_report,
                 cwd=self.work)
         self.assertEqual(p.returncode, 2, p.stderr)
