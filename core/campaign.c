@@ -1743,6 +1743,12 @@ static int hash_file(EVP_MD_CTX *md, const char *path, struct blast_error *err)
 
 int campaign_hash(const struct campaign *c, char out[65], struct blast_error *err)
 {
+    return campaign_hash_with(c, NULL, 0, out, err);
+}
+
+int campaign_hash_with(const struct campaign *c, const struct campaign_hash_input *extra,
+                       size_t nextra, char out[65], struct blast_error *err)
+{
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char digest[32];
     unsigned int dlen = 0;
@@ -1767,6 +1773,11 @@ int campaign_hash(const struct campaign *c, char out[65], struct blast_error *er
         rc = hash_file(md, c->attachments[i].path, err);
     for (i = 0; rc == 0 && i < c->ninline; i++)
         rc = hash_file(md, c->inline_parts[i].path, err);
+    for (i = 0; rc == 0 && i < nextra; i++) {
+        /* the label too, so that a file moving from one role to another counts */
+        EVP_DigestUpdate(md, extra[i].label, strlen(extra[i].label) + 1);
+        rc = hash_file(md, extra[i].path, err);
+    }
     if (rc == 0 && EVP_DigestFinal_ex(md, digest, &dlen) == 1)
         for (i = 0; i < dlen && i < 32; i++)
             snprintf(out + 2 * i, 3, "%02x", digest[i]);

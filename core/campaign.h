@@ -270,6 +270,20 @@ const struct campaign_value *campaign_var(const struct campaign *c, const char *
  */
 int campaign_hash(const struct campaign *c, char out[65], struct blast_error *err);
 
+/* A further input of a run that the hash covers: a label for its role, and a file. */
+struct campaign_hash_input {
+    const char *label; /* "exclude-report", ... */
+    const char *path;
+};
+
+/*
+ * The same, with nextra more files (the reports blast send --exclude-report and
+ * --suppress-from read), each with its label, name and contents, so that a resume
+ * with other inputs is noticed. With nextra 0 it is campaign_hash().
+ */
+int campaign_hash_with(const struct campaign *c, const struct campaign_hash_input *extra,
+                       size_t nextra, char out[65], struct blast_error *err);
+
 const char *campaign_tls_name(enum campaign_tls tls);
 const char *campaign_auth_name(enum campaign_auth auth);
 const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg);

@@ -341,7 +341,8 @@ static int replay(struct journal *j, const struct journal_options *o, struct bla
         !o->force)
         rc = blast_error_set(err, BLAST_EINVAL, j->path, (int)last_hash_line, 0,
                              "the campaign changed since this journal's last run (its file, "
-                             "templates or list): resuming could send someone the mail twice; "
+                             "templates, list, or the reports given to --exclude-report and "
+                             "--suppress-from): resuming could send someone the mail twice; "
                              "--force resumes anyway, --fresh starts over");
     free(last_hash);
     j->end = rc == 0 ? offset : j->end;

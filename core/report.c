@@ -331,7 +331,8 @@ static json_t *top_failures(const struct report *r)
         return NULL;
     }
     json_object_foreach(r->reasons, key, v) all[i++] = v;
-    qsort(all, n, sizeof *all, by_count);
+    if (n > 0)
+        qsort(all, n, sizeof *all, by_count);
     for (k = 0; k < n && k < TOP_REASONS; k++)
         if (json_array_append(out, all[k]) < 0) {
             json_decref(out);

@@ -4,11 +4,20 @@
 #include "screen.h"
 #include "addrset.h"
 #include "buf.h"
+#include "reportread.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The addresses one report of an earlier run contributes (screen_add_report). */
+struct screen_report {
+    enum screen_report_rule rule;
+    char *path;
+    struct addrset *set;
+};
 
 struct screen {
     const struct campaign *c;
@@ -16,6 +25,8 @@ struct screen {
     int email_col, name_col;
     struct addrset *seen;
     struct addrset *suppressed;
+    struct screen_report *reports;
+    size_t nreports;
     struct buf key;
 };
 
@@ -249,10 +260,17 @@ out:
 
 void screen_free(struct screen *s)
 {
+    size_t i;
+
     if (s == NULL)
         return;
     addrset_free(s->seen);
     addrset_free(s->suppressed);
+    for (i = 0; i < s->nreports; i++) {
+        addrset_free(s->reports[i].set);
+        free(s->reports[i].path);
+    }
+    free(s->reports);
     buf_free(&s->key);
     free(s);
 }
@@ -283,6 +301,113 @@ size_t screen_suppression_size(const struct screen *s)
     return addrset_size(s->suppressed);
 }
 
+const char *screen_report_rule_name(enum screen_report_rule rule)
+{
+    return rule == SCREEN_EXCLUDE_DELIVERED ? "exclude-report" : "suppress-from";
+}
+
+/* The key of an address under a report's rule, in s->key. */
+static int report_key(struct screen *s, enum screen_report_rule rule, const struct address *a)
+{
+    return rule == SCREEN_EXCLUDE_DELIVERED ? dedupe_key(s, a)
+                                            : suppression_key(&s->key, a->envelope);
+}
+
+/* Whether a report entry with this status and enhanced code is one the rule takes. */
+static bool rule_takes(enum screen_report_rule rule, const char *status, const char *enhanced)
+{
+    if (rule == SCREEN_EXCLUDE_DELIVERED)
+        return strcmp(status, "delivered") == 0;
+    /* RFC 3463 X.1.Y: addressing status, the address itself is bad */
+    return strcmp(status, "failed") == 0 && enhanced != NULL && strncmp(enhanced, "5.1.", 4) == 0;
+}
+
+struct report_load {
+    struct screen *s;
+    struct screen_report *rep;
+};
+
+/* One recipient of an earlier run's report: into the set when the rule takes it. */
+static int take_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                      struct blast_error *err)
+{
+    struct report_load *l = arg;
+    const char *status = json_string_value(json_object_get(entry, "status"));
+    const char *email = json_string_value(json_object_get(entry, "email"));
+    const char *enhanced = json_string_value(json_object_get(entry, "enhanced_code"));
+    struct address a;
+    struct blast_error aerr;
+    int rc;
+
+    (void)index;
+    if (status == NULL || email == NULL)
+        return 0;
+    if (!rule_takes(l->rep->rule, status, enhanced))
+        return 0;
+    blast_error_clear(&aerr);
+    rc = address_parse(email, &a, &aerr);
+    if (rc == BLAST_ENOMEM)
+        return blast_error_set(err, rc, at->source, at->line, at->column, "out of memory");
+    if (rc < 0)
+        return 0; /* the same text in the list is an invalid row: nothing to match */
+    rc = report_key(l->s, l->rep->rule, &a);
+    if (rc == 0)
+        rc = addrset_add(l->rep->set, l->s->key.data, l->s->key.len);
+    address_free(&a);
+    return rc < 0 ? blast_error_set(err, BLAST_ENOMEM, at->source, 0, 0, "out of memory") : 0;
+}
+
+int screen_add_report(struct screen *s, const char *path, enum screen_report_rule rule,
+                      struct blast_error *err)
+{
+    struct screen_report rep = {rule, NULL, NULL}, *grown;
+    struct report_load load = {s, &rep};
+    struct reportread_result res;
+    const char *test_to;
+    int rc;
+
+    memset(&res, 0, sizeof res);
+    rep.path = strdup(path);
+    rep.set = addrset_new();
+    if (rep.path == NULL || rep.set == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
+    if ((rc = reportread_file(path, take_entry, &load, &res, err)) < 0)
+        goto out;
+    test_to = json_string_value(json_object_get(res.campaign, "test_to"));
+    if (test_to != NULL) {
+        rc = blast_error_set(err, BLAST_EINVAL, path, 0, 0,
+                             "--%s: the report of a test send (every message went to %s) says "
+                             "nothing about its recipients",
+                             screen_report_rule_name(rule), test_to);
+        goto out;
+    }
+    grown = realloc(s->reports, (s->nreports + 1) * sizeof *grown);
+    if (grown == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
+    s->reports = grown;
+    s->reports[s->nreports++] = rep;
+    rep.path = NULL;
+    rep.set = NULL;
+out:
+    reportread_result_free(&res);
+    addrset_free(rep.set);
+    free(rep.path);
+    return rc;
+}
+
+size_t screen_report_size(const struct screen *s)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < s->nreports; i++)
+        n += addrset_size(s->reports[i].set);
+    return n;
+}
+
 void screen_result_init(struct screen_result *res)
 {
     memset(res, 0, sizeof *res);
@@ -297,6 +422,7 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
                struct blast_error *err)
 {
     struct blast_error aerr;
+    size_t i;
     int rc;
 
     address_free(&res->to);
@@ -327,6 +453,19 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
         res->verdict = SCREEN_SUPPRESSED;
         snprintf(res->reason, sizeof res->reason, "on a suppression list");
         return 0;
+    }
+    for (i = 0; i < s->nreports; i++) {
+        const struct screen_report *rep = &s->reports[i];
+        if ((rc = report_key(s, rep->rule, &res->to)) < 0)
+            return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+        if (addrset_contains(rep->set, s->key.data, s->key.len)) {
+            res->verdict = SCREEN_SUPPRESSED;
+            snprintf(res->reason, sizeof res->reason,
+                     rep->rule == SCREEN_EXCLUDE_DELIVERED ? "delivered in %s"
+                                                           : "failed for good (5.1.x) in %s",
+                     rep->path);
+            return 0;
+        }
     }
     if ((rc = dedupe_key(s, &res->to)) < 0 ||
         (rc = addrset_add(s->seen, s->key.data, s->key.len)) < 0)

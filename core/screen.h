@@ -7,6 +7,9 @@
  * of an address is a duplicate; local parts compare exactly, domains without
  * regard to case, RFC 5321 §2.4), and the suppression lists (files of one address
  * a line, or CSV files with an email column) loaded once per run.
+ * Also owns the rules taken from the reports of earlier runs (blast send
+ * --exclude-report, --suppress-from, read with reportread): whom a report shows
+ * delivered, or refused for good because the address is bad.
  * Does not own: reading the list (recipients), nor rendering (compose).
  *
  * Memory: the dedupe and suppression sets keep an 8-byte hash per address
@@ -49,6 +52,42 @@ struct screen_result {
 int screen_new(const struct campaign *c, const struct recipients *list, struct screen **out,
                struct blast_error *err);
 void screen_free(struct screen *s);
+
+/* What a report of an earlier run adds to the rules (screen_add_report). */
+enum screen_report_rule {
+    /*
+     * --exclude-report: skip whom the report shows "delivered"; the same recipient
+     * as in dedupe (local part exact, domain without regard to case).
+     */
+    SCREEN_EXCLUDE_DELIVERED = 0,
+    /*
+     * --suppress-from: suppress whom the report shows "failed" with an enhanced
+     * code 5.1.x (RFC 3463 addressing status: 5.1.1 bad mailbox, 5.1.2 bad domain,
+     * ...); without regard to case, like the suppression lists.
+     */
+    SCREEN_SUPPRESS_BAD_ADDRESSES,
+};
+
+/* "exclude-report" or "suppress-from", as the options are named. */
+const char *screen_report_rule_name(enum screen_report_rule rule);
+
+/*
+ * Read the report of an earlier run at path and add the recipients it names under
+ * rule: from then on, a row with such an address gets SCREEN_SUPPRESSED with the
+ * reason "delivered in PATH" or "failed for good (5.1.x) in PATH". Each report
+ * keeps its own set (8 bytes an address, addrset); campaign suppression lists are
+ * checked first. A test send's report (its campaign has a test_to) is refused: its
+ * messages all went to one test mailbox and say nothing about the recipients.
+ * Addresses in the report that do not parse are passed over (the same row of the
+ * list would be invalid anyway).
+ * Errors: those of reportread_file(), naming the place in the report; BLAST_EINVAL
+ * for a test send's report; BLAST_ENOMEM.
+ */
+int screen_add_report(struct screen *s, const char *path, enum screen_report_rule rule,
+                      struct blast_error *err);
+
+/* Addresses taken from reports so far (all rules). */
+size_t screen_report_size(const struct screen *s);
 
 /* Judge one row. Returns 0, or BLAST_ENOMEM. res->to is replaced each call. */
 int screen_row(struct screen *s, const struct recipients_row *row, struct screen_result *res,

@@ -59,10 +59,12 @@ void cli_session_failure(const struct smtp_session *s, struct blast_error *e);
 int cmd_send(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_preview(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* Usage texts, for `blast help COMMAND` and `blast COMMAND --help`. */
 extern const char cli_send_usage[];
 extern const char cli_check_usage[];
 extern const char cli_preview_usage[];
+extern const char cli_report_usage[];
 
 #endif

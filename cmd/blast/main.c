@@ -20,6 +20,7 @@ static const char usage[] =
     "  send CAMPAIGN.yml    render and deliver the campaign, write its JSON report\n"
     "  check CAMPAIGN.yml   validate the campaign, its list and templates; send nothing\n"
     "  preview CAMPAIGN.yml write one recipient's message (--row N or --email ADDRESS)\n"
+    "  report REPORT.json   print a delivery report: text, json (its summary) or csv\n"
     "  version              print the version\n"
     "  help [COMMAND]       this text, or a command's options\n"
     "\n"
@@ -35,6 +36,7 @@ static const struct {
     {"send", cmd_send, cli_send_usage},
     {"check", cmd_check, cli_check_usage},
     {"preview", cmd_preview, cli_preview_usage},
+    {"report", cmd_report, cli_report_usage},
 };
 
 static int help(const char *topic)

@@ -3,8 +3,11 @@
  */
 #include "prepare.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int prepare_list(const struct campaign *c, struct recipients **out, struct blast_error *err)
 {
@@ -34,6 +37,50 @@ int prepare_open(const char *path, struct prepared *p, struct blast_error *err)
         (rc = compose_new(p->c, p->list, p->screen, NULL, &p->cp, err)) < 0)
         return rc;
     return 0;
+}
+
+int prepare_reports(struct prepared *p, const struct prepare_report *reports, size_t n,
+                    const char *own, struct blast_error *err)
+{
+    struct stat mine, theirs;
+    bool have_own = own != NULL && strcmp(own, "-") != 0 && stat(own, &mine) == 0;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        if (have_own && stat(reports[i].path, &theirs) == 0 && theirs.st_dev == mine.st_dev &&
+            theirs.st_ino == mine.st_ino)
+            return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                                   "send: --%s %s is the report this run writes; the journal "
+                                   "already keeps this campaign's outcomes",
+                                   screen_report_rule_name(reports[i].rule), reports[i].path);
+        if ((rc = screen_add_report(p->screen, reports[i].path, reports[i].rule, err)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int prepare_hash(const struct prepared *p, const struct prepare_report *reports, size_t n,
+                 char out[65], struct blast_error *err)
+{
+    struct campaign_hash_input *extra = n > 0 ? calloc(n, sizeof *extra) : NULL;
+    size_t i;
+    int rc;
+
+    if (n > 0 && extra == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    /* by the file's full name, so that "prev.json" and "./prev.json" are the same input */
+    for (i = 0; i < n; i++) {
+        char *full = realpath(reports[i].path, NULL);
+        extra[i].label = screen_report_rule_name(reports[i].rule);
+        extra[i].path = full != NULL ? full : reports[i].path;
+    }
+    rc = campaign_hash_with(p->c, extra, n, out, err);
+    for (i = 0; i < n; i++)
+        if (extra[i].path != reports[i].path)
+            free((char *)extra[i].path);
+    free(extra);
+    return rc;
 }
 
 void prepare_close(struct prepared *p)

@@ -20,6 +20,24 @@ struct prepared {
 /* Open the campaign's list; an unreadable file is blamed on the campaign's recipients.path. */
 int prepare_list(const struct campaign *c, struct recipients **out, struct blast_error *err);
 
+/* A report of an earlier run that send takes into account (--exclude-report, --suppress-from). */
+struct prepare_report {
+    enum screen_report_rule rule;
+    const char *path;
+};
+
+/*
+ * Add the reports' rules to p's screen (screen_add_report), in order. own is the
+ * report this run writes (NULL or "-" when none): naming it is refused, because
+ * every run rewrites it (and the journal already keeps the campaign's outcomes).
+ */
+int prepare_reports(struct prepared *p, const struct prepare_report *reports, size_t n,
+                    const char *own, struct blast_error *err);
+
+/* The campaign's hash for the journal (campaign_hash_with), the reports' contents included. */
+int prepare_hash(const struct prepared *p, const struct prepare_report *reports, size_t n,
+                 char out[65], struct blast_error *err);
+
 /* All of it, stopping at the first problem. Free with prepare_close() either way. */
 int prepare_open(const char *path, struct prepared *p, struct blast_error *err);
 void prepare_close(struct prepared *p);

@@ -54,6 +54,14 @@ const char cli_send_usage[] =
     "  --fresh              forget the journal and start the campaign over\n"
     "  --force              resume even though the campaign, templates or list changed\n"
     "  --resend-unknown     send again the messages whose fate is unknown\n"
+    "  --exclude-report PREV.json\n"
+    "                       skip whom PREV.json (another campaign's report) shows\n"
+    "                       delivered: reported as suppressed, \"delivered in PREV.json\"\n"
+    "  --suppress-from PREV.json\n"
+    "                       suppress whom PREV.json shows failed for a bad address\n"
+    "                       (enhanced code 5.1.x, e.g. 5.1.1 no such mailbox); both\n"
+    "                       may be given several times and count in the journal's\n"
+    "                       check that a resumed campaign has not changed\n"
     "  --deadline DURATION  stop taking recipients after DURATION (90s, 5m, 1h30m);\n"
     "                       those not sent stay deferred for the next run\n"
     "  --progress           a progress bar even when stderr is not a terminal\n"
@@ -72,6 +80,8 @@ static void on_signal(int sig)
     interrupted = sig;
 }
 
+#define MAX_REPORTS 32
+
 struct send_opts {
     const char *campaign;
     const char *dry_run;
@@ -84,6 +94,8 @@ struct send_opts {
     int verbose;
     bool quiet;
     bool progress;
+    struct prepare_report reports[MAX_REPORTS]; /* --exclude-report, --suppress-from */
+    size_t nreports;
 };
 
 static int parse_args(int argc, char **argv, struct send_opts *o)
@@ -99,7 +111,9 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         O_UNKNOWN,
         O_DEADLINE,
         O_PROGRESS,
-        O_LOG_FORMAT
+        O_LOG_FORMAT,
+        O_EXCLUDE,
+        O_SUPPRESS_FROM
     };
     static const struct option longopts[] = {
         {"dry-run", required_argument, NULL, O_DRY},
@@ -113,6 +127,8 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         {"deadline", required_argument, NULL, O_DEADLINE},
         {"progress", no_argument, NULL, O_PROGRESS},
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
+        {"exclude-report", required_argument, NULL, O_EXCLUDE},
+        {"suppress-from", required_argument, NULL, O_SUPPRESS_FROM},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -163,6 +179,17 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         case O_LOG_FORMAT:
             if (cli_log_format("send", optarg) < 0)
                 return -1;
+            break;
+        case O_EXCLUDE:
+        case O_SUPPRESS_FROM:
+            if (o->nreports == MAX_REPORTS) {
+                cli_fail("send: at most %d reports with --exclude-report and --suppress-from",
+                         MAX_REPORTS);
+                return -1;
+            }
+            o->reports[o->nreports].rule =
+                c == O_EXCLUDE ? SCREEN_EXCLUDE_DELIVERED : SCREEN_SUPPRESS_BAD_ADDRESSES;
+            o->reports[o->nreports++].path = optarg;
             break;
         case 'q':
             o->quiet = true;
@@ -308,7 +335,7 @@ static int open_journal(struct run *r, struct blast_error *err)
     } else {
         const char *p = r->opt.journal != NULL ? r->opt.journal : r->c->journal;
         r->journal_path = p != NULL ? strdup(p) : beside(r, ".blast", ".journal", err);
-        if ((rc = campaign_hash(r->c, hash, err)) < 0)
+        if ((rc = prepare_hash(&r->p, r->opt.reports, r->opt.nreports, hash, err)) < 0)
             return rc;
         jo.hash = hash;
         jo.fresh = r->opt.fresh;
@@ -360,7 +387,9 @@ static int prepare(struct run *r, struct blast_error *err)
         if ((rc = campaign_relay_password(r->c, &r->c->relays[i], &r->log, &r->passwords[i], err)) <
             0)
             return rc;
-    if ((rc = make_report_path(r, err)) < 0 || (rc = open_journal(r, err)) < 0)
+    if ((rc = make_report_path(r, err)) < 0 ||
+        (rc = prepare_reports(&r->p, r->opt.reports, r->opt.nreports, r->report_path, err)) < 0 ||
+        (rc = open_journal(r, err)) < 0)
         return rc;
     return 0;
 }

@@ -1289,3 +1289,39 @@ Test(campaign, password_env_check, .fini = scratch_remove)
     cr_assert_not_null(strstr(err.text, "not set"), "%s", err.text);
     campaign_free(c);
 }
+
+/* The journal's hash: the inputs of a run beyond the campaign's own files count too. */
+Test(campaign, hash_with_more_inputs, .fini = scratch_remove)
+{
+    const char *dir = scratch_make();
+    char path[512], list[512], prev[512], base[65], same[65], one[65], other_label[65], changed[65];
+    struct campaign_hash_input extra = {"exclude-report", NULL};
+    struct blast_error err;
+    struct campaign *c;
+
+    write_file(dir, "list.csv", "email\na@example.com\n", list, sizeof list);
+    write_file(dir, "body.txt", "Hi\n", path, sizeof path);
+    write_file(dir, "prev.json", "{\"schema_version\":1,\"recipients\":[]}", prev, sizeof prev);
+    write_file(dir, "c.yml",
+               "name: h\nfrom: news@acme.example\nsubject: Hi\nrecipients: {path: list.csv}\n"
+               "body: {text: body.txt}\nrelays: [{host: 127.0.0.1, tls: none}]\n",
+               path, sizeof path);
+    c = load_ok(path);
+    blast_error_clear(&err);
+    cr_assert_eq(campaign_hash(c, base, &err), 0, "%s", err.text);
+    cr_assert_eq(campaign_hash_with(c, NULL, 0, same, &err), 0, "%s", err.text);
+    cr_assert_str_eq(same, base, "no more inputs: the hash journals already hold");
+    extra.path = prev;
+    cr_assert_eq(campaign_hash_with(c, &extra, 1, one, &err), 0, "%s", err.text);
+    cr_assert_str_neq(one, base);
+    extra.label = "suppress-from";
+    cr_assert_eq(campaign_hash_with(c, &extra, 1, other_label, &err), 0, "%s", err.text);
+    cr_assert_str_neq(other_label, one, "the role of a file counts");
+    write_file(dir, "prev.json", "{\"schema_version\":1,\"recipients\":[{}]}", prev, sizeof prev);
+    cr_assert_eq(campaign_hash_with(c, &extra, 1, changed, &err), 0, "%s", err.text);
+    cr_assert_str_neq(changed, other_label, "the contents count");
+    extra.path = "/nonexistent/prev.json";
+    cr_assert_eq(campaign_hash_with(c, &extra, 1, changed, &err), BLAST_EIO);
+    cr_assert_str_eq(err.source, "/nonexistent/prev.json");
+    campaign_free(c);
+}

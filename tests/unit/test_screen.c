@@ -646,3 +646,145 @@ Test(screen, free_accepts_null)
     screen_result_free(&res);
     screen_result_free(&res);
 }
+
+/* ---- reports of earlier runs (send --exclude-report, --suppress-from) ---------------- */
+
+/* A report whose recipients are given as (email, status, enhanced code) lines. */
+static const char prev_report[] =
+    "{\"schema_version\": 1,\n"
+    "\"campaign\": {\"name\":\"prev\",\"file\":\"prev.yml\",\"dry_run\":false,\"test_to\":null},\n"
+    "\"recipients\": [\n"
+    "{\"email\":\"Sent@Example.COM\",\"row\":1,\"status\":\"delivered\",\"enhanced_code\":\"2.0."
+    "0\"},\n"
+    "{\"email\":\"gone@example.com\",\"row\":2,\"status\":\"failed\",\"enhanced_code\":\"5.1.1\"},"
+    "\n"
+    "{\"email\":\"nodomain@example.net\",\"row\":3,\"status\":\"failed\",\"enhanced_code\":\"5.1."
+    "2\"},\n"
+    "{\"email\":\"full@example.com\",\"row\":4,\"status\":\"failed\",\"enhanced_code\":\"5.2.2\"},"
+    "\n"
+    "{\"email\":\"later@example.com\",\"row\":5,\"status\":\"deferred\",\"enhanced_code\":\"4.1."
+    "1\"},\n"
+    "{\"email\":\"not an address\",\"row\":6,\"status\":\"delivered\"}\n"
+    "],\n"
+    "\"summary\": {\"total\": 6}\n"
+    "}\n";
+
+static const char prev_list[] =
+    "email\n"
+    "Sent@example.com\n" /* delivered before: the domain's case differs */
+    "sent@example.com\n" /* another local part: not the same recipient */
+    "GONE@example.com\n" /* a 5.1.1 failure: suppression ignores case */
+    "nodomain@example.net\n"
+    "full@example.com\n"  /* 5.2.2 is about the mailbox, not the address */
+    "later@example.com\n" /* deferred is not final */
+    "new@example.com\n";
+
+static void add_report(struct setup *s, enum screen_report_rule rule)
+{
+    char path[512];
+    struct blast_error err;
+
+    scratch_path("prev.json", path, sizeof path);
+    blast_error_clear(&err);
+    cr_assert_eq(screen_add_report(s->screen, path, rule, &err), 0, "%s:%d:%d: %s", err.source,
+                 err.line, err.column, err.text);
+}
+
+Test(screen, exclude_report_skips_whom_it_shows_delivered, .fini = scratch_remove)
+{
+    struct setup s;
+    char got[16], path[512], want[600];
+
+    setup_ok("", "", prev_list, &s);
+    write_file("prev.json", prev_report);
+    add_report(&s, SCREEN_EXCLUDE_DELIVERED);
+    cr_assert_eq(screen_report_size(s.screen), 1, "the unparsable address is passed over");
+    cr_assert_eq(next(&s), SCREEN_SUPPRESSED);
+    scratch_path("prev.json", path, sizeof path);
+    snprintf(want, sizeof want, "delivered in %s", path);
+    cr_assert_str_eq(s.who.reason, want);
+    verdicts(&s, got, sizeof got);
+    cr_assert_str_eq(got, "oooooo");
+    teardown(&s);
+}
+
+Test(screen, suppress_from_takes_bad_addresses_only, .fini = scratch_remove)
+{
+    struct setup s;
+    char got[16];
+
+    setup_ok("", "", prev_list, &s);
+    write_file("prev.json", prev_report);
+    add_report(&s, SCREEN_SUPPRESS_BAD_ADDRESSES);
+    cr_assert_eq(screen_report_size(s.screen), 2);
+    verdicts(&s, got, sizeof got);
+    cr_assert_str_eq(got, "oossooo");
+    cr_assert_eq(screen_suppression_size(s.screen), 0, "the campaign's own lists are apart");
+    teardown(&s);
+}
+
+Test(screen, both_rules_and_the_campaign_list_together, .fini = scratch_remove)
+{
+    struct setup s;
+    struct blast_error err;
+    char got[16];
+
+    prepare("", "suppression: stop.txt\n", prev_list, &s);
+    write_file("stop.txt", "new@example.com\n");
+    write_file("prev.json", prev_report);
+    blast_error_clear(&err);
+    cr_assert_eq(screen_new(s.c, s.list, &s.screen, &err), 0, "%s", err.text);
+    add_report(&s, SCREEN_EXCLUDE_DELIVERED);
+    add_report(&s, SCREEN_SUPPRESS_BAD_ADDRESSES);
+    cr_assert_eq(next(&s), SCREEN_SUPPRESSED);
+    cr_assert_not_null(strstr(s.who.reason, "delivered in "));
+    cr_assert_eq(next(&s), SCREEN_OK);
+    cr_assert_eq(next(&s), SCREEN_SUPPRESSED);
+    cr_assert_not_null(strstr(s.who.reason, "failed for good (5.1.x) in "), "%s", s.who.reason);
+    verdicts(&s, got, sizeof got);
+    cr_assert_str_eq(got, "soos");
+    cr_assert_str_eq(s.who.reason, "on a suppression list");
+    teardown(&s);
+}
+
+Test(screen, a_test_sends_report_is_refused, .fini = scratch_remove)
+{
+    struct setup s;
+    struct blast_error err;
+    char path[512];
+
+    setup_ok("", "", prev_list, &s);
+    write_file("prev.json", "{\"schema_version\":1,\"campaign\":{\"name\":\"p\",\"test_to\":"
+                            "\"me@acme.example\"},\"recipients\":[{\"email\":\"a@example.com\","
+                            "\"status\":\"delivered\"}],\"summary\":{}}");
+    scratch_path("prev.json", path, sizeof path);
+    blast_error_clear(&err);
+    cr_assert_eq(screen_add_report(s.screen, path, SCREEN_EXCLUDE_DELIVERED, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.source, path);
+    cr_assert_not_null(strstr(err.text, "--exclude-report: the report of a test send"), "%s",
+                       err.text);
+    cr_assert_not_null(strstr(err.text, "me@acme.example"));
+    cr_assert_eq(screen_report_size(s.screen), 0);
+    cr_assert_eq(next(&s), SCREEN_OK);
+    teardown(&s);
+}
+
+Test(screen, a_damaged_report_names_its_place, .fini = scratch_remove)
+{
+    struct setup s;
+    struct blast_error err;
+    char path[512];
+
+    setup_ok("", "", prev_list, &s);
+    write_file("prev.json", "{\"schema_version\": 1,\n\"recipients\": [\n{\"email\":\"a@x\",");
+    scratch_path("prev.json", path, sizeof path);
+    blast_error_clear(&err);
+    cr_assert_eq(screen_add_report(s.screen, path, SCREEN_SUPPRESS_BAD_ADDRESSES, &err),
+                 BLAST_ESYNTAX);
+    cr_assert_str_eq(err.source, path);
+    cr_assert_eq(err.line, 3);
+    cr_assert_eq(err.column, 16);
+    cr_assert_str_eq(screen_report_rule_name(SCREEN_SUPPRESS_BAD_ADDRESSES), "suppress-from");
+    cr_assert_str_eq(screen_report_rule_name(SCREEN_EXCLUDE_DELIVERED), "exclude-report");
+    teardown(&s);
+}

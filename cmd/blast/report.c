@@ -1,0 +1,718 @@
+/*
+ * report - `blast report REPORT.json [--format text|json|csv]`: a delivery report
+ * read back (core/reportread, one recipient at a time) and printed for an
+ * operator (text), for a program (json: the summary) or for a spreadsheet (csv:
+ * one row per recipient).
+ *
+ * Memory stays flat with the number of recipients: the text view counts while it
+ * streams, keeping only maps by recipient domain and relay (as large as the
+ * distinct domains and relays) and at most MAX_REASONS failure reasons; csv
+ * writes each row as it is read. The text view prefers what the report's summary
+ * says; what the summary lacks (an older or partial report) is computed from the
+ * recipients instead.
+ *
+ * Text from the report is data: control characters are shown as '?' on the
+ * terminal, and csv fields that a spreadsheet would run as a formula are defused.
+ */
+#include "cli.h"
+#include "../../core/report.h"
+#include "../../core/reportread.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cli_report_usage[] =
+    "usage: blast report REPORT.json [--format text|json|csv]\n"
+    "\n"
+    "Print a delivery report written by 'blast send' (REPORT.json may be '-' for\n"
+    "standard input). The report is read one recipient at a time, so a report of a\n"
+    "million recipients takes little memory.\n"
+    "\n"
+    "options:\n"
+    "  --format text   one screen for an operator (the default): the campaign, totals\n"
+    "                  by status, the run's duration and pace, failures grouped by\n"
+    "                  reason (most frequent first), the ten busiest recipient domains\n"
+    "                  and every relay\n"
+    "  --format json   the report's summary object, pretty-printed\n"
+    "  --format csv    RFC 4180: a header row, then one row per recipient with the\n"
+    "                  columns row, email, status, code, enhanced_code, reply, step,\n"
+    "                  detail, relay, attempts, message_id, queue_id, size,\n"
+    "                  first_attempt, last_attempt; a text field that starts with\n"
+    "                  = + - @, a tab or a carriage return gets a leading ' so that a\n"
+    "                  spreadsheet shows it rather than running it as a formula\n"
+    "  -h, --help      this text\n"
+    "\n"
+    "exit codes: 0 printed; 2 usage error, a file that cannot be read or is not a\n"
+    "blast report (the message names FILE:LINE:COL), or output that cannot be written.\n";
+
+enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV };
+
+struct report_opts {
+    const char *path;
+    enum format format;
+};
+
+static int parse_args(int argc, char **argv, struct report_opts *o)
+{
+    static const struct option longopts[] = {
+        {"format", required_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(o, 0, sizeof *o);
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (strcmp(optarg, "text") == 0)
+                o->format = FORMAT_TEXT;
+            else if (strcmp(optarg, "json") == 0)
+                o->format = FORMAT_JSON;
+            else if (strcmp(optarg, "csv") == 0)
+                o->format = FORMAT_CSV;
+            else {
+                cli_fail("report: --format is text, json or csv, not '%s'", optarg);
+                return -1;
+            }
+            break;
+        case 'h':
+            fputs(cli_report_usage, stdout);
+            return 1;
+        default:
+            cli_bad_option("report", argv, optopt);
+            return -1;
+        }
+    }
+    if (optind >= argc) {
+        cli_fail("report: which report? usage: blast report REPORT.json [--format "
+                 "text|json|csv]");
+        return -1;
+    }
+    if (optind + 1 < argc) {
+        cli_fail("report: unexpected argument '%s' (one report at a time)", argv[optind + 1]);
+        return -1;
+    }
+    o->path = argv[optind];
+    return 0;
+}
+
+static int write_failed(struct blast_error *err)
+{
+    return blast_error_set(err, BLAST_EIO, "standard output", 0, 0, "cannot write: %s",
+                           strerror(errno));
+}
+
+/* ---- csv ----------------------------------------------------------------------------- */
+
+static const char *const csv_columns[] = {
+    "row",        "email",    "status", "code",          "enhanced_code",
+    "reply",      "step",     "detail", "relay",         "attempts",
+    "message_id", "queue_id", "size",   "first_attempt", "last_attempt",
+};
+
+/*
+ * One field, RFC 4180: quoted when it holds a comma, a quote or a line break, quotes
+ * doubled. Text that starts with = + - @, a tab or a carriage return is what
+ * spreadsheets take for a formula (OWASP "CSV injection"): a leading ' makes it text.
+ */
+static void csv_field(FILE *out, const char *s, bool text)
+{
+    bool guard = text && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+    bool quote = strpbrk(s, ",\"\r\n") != NULL;
+
+    if (quote)
+        fputc('"', out);
+    if (guard)
+        fputc('\'', out);
+    for (; *s != '\0'; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    if (quote)
+        fputc('"', out);
+}
+
+static void csv_value(FILE *out, json_t *v)
+{
+    char num[64];
+
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        csv_field(out, json_string_value(v), true);
+        break;
+    case JSON_INTEGER:
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        csv_field(out, num, false);
+        break;
+    case JSON_REAL:
+        snprintf(num, sizeof num, "%.17g", json_real_value(v));
+        csv_field(out, num, false);
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        csv_field(out, json_is_true(v) ? "true" : "false", false);
+        break;
+    case JSON_OBJECT:
+    case JSON_ARRAY: {
+        char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        csv_field(out, text != NULL ? text : "", true);
+        free(text);
+        break;
+    }
+    case JSON_NULL:
+        break;
+    }
+}
+
+static int csv_row(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                   struct blast_error *err)
+{
+    FILE *out = arg;
+    size_t i;
+
+    (void)index;
+    (void)at;
+    for (i = 0; i < sizeof csv_columns / sizeof csv_columns[0]; i++) {
+        json_t *v = json_object_get(entry, csv_columns[i]);
+        if (i > 0)
+            fputc(',', out);
+        if (v != NULL)
+            csv_value(out, v);
+    }
+    fputs("\r\n", out);
+    return ferror(out) ? write_failed(err) : 0;
+}
+
+/* ---- text ---------------------------------------------------------------------------- */
+
+#define MAX_REASONS 1000 /* distinct failure reasons counted when the summary lacks them */
+#define TOP_REASONS 10
+#define TOP_DOMAINS 10
+
+/* What the text view counts while the recipients stream by. */
+struct tally {
+    size_t total;
+    size_t counts[REPORT_STATUS_COUNT];
+    size_t other_status; /* a status this blast does not know */
+    json_t *by_domain;   /* domain -> {status: count}, as in the summary */
+    json_t *by_relay;    /* relay -> {status: count} */
+    json_t *reasons;     /* reason -> {status, code, enhanced_code, reason, count} */
+    size_t unlisted;     /* failures past MAX_REASONS distinct reasons */
+};
+
+static bool is_failure(const char *status)
+{
+    return strcmp(status, "failed") == 0 || strcmp(status, "deferred") == 0 ||
+           strcmp(status, "unknown") == 0 || strcmp(status, "invalid") == 0;
+}
+
+/* map[key][status] += 1 */
+static int bump(json_t *map, const char *key, const char *status)
+{
+    json_t *inner = json_object_get(map, key), *n;
+
+    if (inner == NULL) {
+        inner = json_object();
+        if (inner == NULL || json_object_set_new(map, key, inner) < 0)
+            return BLAST_ENOMEM;
+    }
+    n = json_object_get(inner, status);
+    if (n == NULL)
+        return json_object_set_new(inner, status, json_integer(1)) < 0 ? BLAST_ENOMEM : 0;
+    return json_integer_set(n, json_integer_value(n) + 1) < 0 ? BLAST_ENOMEM : 0;
+}
+
+/*
+ * A failure's reason, grouped as the report's summary groups them (top_failures):
+ * the code, the enhanced code and the reply with whatever is between angle brackets
+ * (an address, usually) left out; blast's own detail when there is no reply.
+ */
+static void reason_of(json_t *entry, char *out, size_t size)
+{
+    const char *reply = json_string_value(json_object_get(entry, "reply"));
+    const char *detail = json_string_value(json_object_get(entry, "detail"));
+    const char *enhanced = json_string_value(json_object_get(entry, "enhanced_code"));
+    const char *text = reply != NULL ? reply : detail != NULL ? detail : "";
+    json_int_t code = json_integer_value(json_object_get(entry, "code"));
+    size_t n = 0;
+    int depth = 0;
+
+    out[0] = '\0';
+    if (code > 0)
+        n = (size_t)snprintf(out, size, "%d %s%s", (int)code, enhanced != NULL ? enhanced : "",
+                             enhanced != NULL ? " " : "");
+    if (n >= size)
+        n = size - 1;
+    for (; *text != '\0' && n + 1 < size && n < 160; text++) {
+        if (*text == '<' && depth++ == 0)
+            out[n++] = '<';
+        else if (*text == '>' && depth > 0 && --depth == 0)
+            out[n++] = '>';
+        else if (depth == 0)
+            out[n++] = *text;
+    }
+    out[n] = '\0';
+}
+
+static int add_reason(struct tally *t, json_t *entry, const char *status)
+{
+    char key[256];
+    json_t *have, *reason, *code, *enhanced;
+
+    reason_of(entry, key, sizeof key);
+    have = json_object_get(t->reasons, key);
+    if (have != NULL) {
+        json_t *n = json_object_get(have, "count");
+        return json_integer_set(n, json_integer_value(n) + 1) < 0 ? BLAST_ENOMEM : 0;
+    }
+    if (json_object_size(t->reasons) >= MAX_REASONS) {
+        t->unlisted++;
+        return 0;
+    }
+    code = json_object_get(entry, "code");
+    enhanced = json_object_get(entry, "enhanced_code");
+    reason = json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
+                       code != NULL ? code : json_null(), "enhanced_code",
+                       enhanced != NULL ? enhanced : json_null(), "reason", key, "count", 1);
+    if (reason == NULL || json_object_set_new(t->reasons, key, reason) < 0)
+        return BLAST_ENOMEM;
+    return 0;
+}
+
+static int count_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                       struct blast_error *err)
+{
+    struct tally *t = arg;
+    const char *status = json_string_value(json_object_get(entry, "status"));
+    const char *email = json_string_value(json_object_get(entry, "email"));
+    const char *relay = json_string_value(json_object_get(entry, "relay"));
+    const char *at_sign = email != NULL ? strrchr(email, '@') : NULL;
+    char domain[256];
+    int st;
+    size_t i;
+
+    (void)index;
+    if (status == NULL)
+        return blast_error_set(err, BLAST_EINVAL, at->source, at->line, at->column,
+                               "a recipient without a \"status\"");
+    t->total++;
+    st = report_status_parse(status);
+    if (st >= 0)
+        t->counts[st]++;
+    else
+        t->other_status++;
+    /* domains are case-insensitive (RFC 5321 §2.4), as the summary counts them */
+    snprintf(domain, sizeof domain, "%s",
+             at_sign != NULL && at_sign[1] != '\0' ? at_sign + 1 : "(none)");
+    for (i = 0; domain[i] != '\0'; i++)
+        if (domain[i] >= 'A' && domain[i] <= 'Z')
+            domain[i] = (char)(domain[i] - 'A' + 'a');
+    if (bump(t->by_domain, domain, status) < 0 ||
+        (relay != NULL && bump(t->by_relay, relay, status) < 0) ||
+        (is_failure(status) && add_reason(t, entry, status) < 0))
+        return blast_error_set(err, BLAST_ENOMEM, at->source, 0, 0, "out of memory");
+    return 0;
+}
+
+/*
+ * Text from the report, shown on a terminal: control characters (C0, DEL and the
+ * C1 range, which terminals take for escape sequences) become '?', and at most
+ * width characters are shown ("..." ends a cut).
+ */
+static void put_safe(FILE *out, const char *s, size_t width)
+{
+    size_t chars = 0;
+    const unsigned char *p = (const unsigned char *)(s != NULL ? s : "");
+
+    for (; *p != '\0'; p++) {
+        if ((*p & 0xC0) != 0x80 && ++chars > width) {
+            fputs("...", out);
+            return;
+        }
+        if (*p < 0x20 || *p == 0x7f)
+            fputc('?', out);
+        else if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+            fputc('?', out);
+            p++;
+        } else
+            fputc(*p, out);
+    }
+}
+
+/* Characters put_safe() shows of s, at most width (+3 for the "..."). */
+static size_t shown_width(const char *s, size_t width)
+{
+    size_t chars = 0;
+
+    for (; *s != '\0'; s++)
+        if ((*s & 0xC0) != 0x80)
+            chars++;
+    return chars > width ? width + 3 : chars;
+}
+
+static void put_padded(FILE *out, const char *s, size_t width, size_t pad)
+{
+    size_t w = shown_width(s, width);
+
+    put_safe(out, s, width);
+    for (; w < pad; w++)
+        fputc(' ', out);
+}
+
+static json_int_t count_in(json_t *counts, const char *status)
+{
+    return json_integer_value(json_object_get(counts, status));
+}
+
+static json_int_t total_in(json_t *counts)
+{
+    const char *key;
+    json_t *v;
+    json_int_t n = 0;
+
+    json_object_foreach(counts, key, v) n += json_integer_value(v);
+    return n;
+}
+
+struct row {
+    const char *name;
+    json_t *counts;
+    json_int_t total;
+};
+
+static int by_total(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+
+    if (x->total != y->total)
+        return x->total > y->total ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static const char *const table_statuses[] = {"delivered", "deferred", "failed", "unknown"};
+#define NAME_WIDTH 40
+
+static void print_cells(FILE *out, const char *name, size_t pad, json_int_t total,
+                        const json_int_t counts[4], json_int_t other, bool totals)
+{
+    size_t i;
+
+    fputs("  ", out);
+    put_padded(out, name, NAME_WIDTH, pad);
+    if (totals)
+        fprintf(out, " %9" JSON_INTEGER_FORMAT, total);
+    for (i = 0; i < 4; i++)
+        fprintf(out, " %9" JSON_INTEGER_FORMAT, counts[i]);
+    if (totals)
+        fprintf(out, " %9" JSON_INTEGER_FORMAT, other);
+    fputc('\n', out);
+}
+
+/*
+ * A table of map ({name: {status: count}}), busiest first: the first top rows
+ * (all when top is 0) and one row for the rest. totals adds a total and an
+ * "other" column (suppressed, invalid, duplicate, rendered).
+ */
+static int print_table(FILE *out, const char *title, const char *noun, json_t *map, size_t top,
+                       bool totals)
+{
+    size_t n = json_object_size(map), i = 0, k, shown, pad = strlen(noun);
+    struct row *rows = n > 0 ? calloc(n, sizeof *rows) : NULL;
+    json_int_t rest[4] = {0, 0, 0, 0}, rest_total = 0, rest_other = 0;
+    const char *key;
+    json_t *v;
+
+    if (n == 0) {
+        fprintf(out, "\n%s: none\n", title);
+        return 0;
+    }
+    if (rows == NULL)
+        return BLAST_ENOMEM;
+    json_object_foreach(map, key, v)
+    {
+        rows[i].name = key;
+        rows[i].counts = v;
+        rows[i].total = total_in(v);
+        i++;
+    }
+    qsort(rows, n, sizeof *rows, by_total);
+    shown = top > 0 && n > top ? top : n;
+    for (k = 0; k < shown; k++)
+        if (shown_width(rows[k].name, NAME_WIDTH) > pad)
+            pad = shown_width(rows[k].name, NAME_WIDTH);
+    if (shown < n && pad < 20)
+        pad = 20; /* "others (N ...)" */
+    if (shown < n)
+        fprintf(out, "\n%s (the %zu busiest of %zu)\n", title, shown, n);
+    else
+        fprintf(out, "\n%s\n", title);
+    fputs("  ", out);
+    put_padded(out, noun, NAME_WIDTH, pad);
+    if (totals)
+        fprintf(out, " %9s", "total");
+    for (k = 0; k < 4; k++)
+        fprintf(out, " %9s", table_statuses[k]);
+    if (totals)
+        fprintf(out, " %9s", "other");
+    fputc('\n', out);
+    for (k = 0; k < n; k++) {
+        json_int_t c[4], known = 0;
+        for (i = 0; i < 4; i++) {
+            c[i] = count_in(rows[k].counts, table_statuses[i]);
+            known += c[i];
+        }
+        if (k < shown) {
+            print_cells(out, rows[k].name, pad, rows[k].total, c, rows[k].total - known, totals);
+            continue;
+        }
+        for (i = 0; i < 4; i++)
+            rest[i] += c[i];
+        rest_total += rows[k].total;
+        rest_other += rows[k].total - known;
+    }
+    if (shown < n) {
+        char label[64];
+        snprintf(label, sizeof label, "others (%zu %s)", n - shown,
+                 strcmp(noun, "domain") == 0 ? "domains" : "more");
+        print_cells(out, label, pad, rest_total, rest, rest_other, totals);
+    }
+    free(rows);
+    return 0;
+}
+
+/* The failure reasons: the summary's top_failures, or those counted here, most first. */
+static int by_count(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    json_int_t m = json_integer_value(json_object_get(x, "count"));
+    json_int_t n = json_integer_value(json_object_get(y, "count"));
+    const char *p = json_string_value(json_object_get(x, "reason"));
+    const char *q = json_string_value(json_object_get(y, "reason"));
+
+    if (m != n)
+        return m > n ? -1 : 1;
+    return strcmp(p != NULL ? p : "", q != NULL ? q : "");
+}
+
+static int print_failures(FILE *out, json_t *summary, const struct tally *t, json_int_t failures)
+{
+    json_t *top = json_object_get(summary, "top_failures"), **all = NULL, *v;
+    size_t n, i = 0, k;
+    json_int_t listed = 0;
+    const char *key;
+
+    if (failures == 0) {
+        fputs("\nfailures: none\n", out);
+        return 0;
+    }
+    if (json_is_array(top)) {
+        n = json_array_size(top);
+        all = n > 0 ? calloc(n, sizeof *all) : NULL;
+        if (n > 0 && all == NULL)
+            return BLAST_ENOMEM;
+        json_array_foreach(top, i, v) all[i] = v;
+    } else {
+        n = json_object_size(t->reasons);
+        all = n > 0 ? calloc(n, sizeof *all) : NULL;
+        if (n > 0 && all == NULL)
+            return BLAST_ENOMEM;
+        json_object_foreach(t->reasons, key, v) all[i++] = v;
+    }
+    if (n > 0)
+        qsort(all, n, sizeof *all, by_count);
+    fputs("\nfailures by reason (most frequent first)\n", out);
+    fprintf(out, "  %9s  %-10s %s\n", "count", "status", "reason");
+    for (k = 0; k < n && k < TOP_REASONS; k++) {
+        json_int_t c = json_integer_value(json_object_get(all[k], "count"));
+        const char *status = json_string_value(json_object_get(all[k], "status"));
+        listed += c;
+        fprintf(out, "  %9" JSON_INTEGER_FORMAT "  ", c);
+        put_padded(out, status != NULL ? status : "?", 10, 10);
+        fputc(' ', out);
+        put_safe(out, json_string_value(json_object_get(all[k], "reason")), 160);
+        fputc('\n', out);
+    }
+    if (failures > listed)
+        fprintf(out, "  %9" JSON_INTEGER_FORMAT "  with other reasons\n", failures - listed);
+    free(all);
+    return 0;
+}
+
+static void print_head(FILE *out, const char *path, json_t *campaign, json_t *summary)
+{
+    const char *name = json_string_value(json_object_get(campaign, "name"));
+    const char *file = json_string_value(json_object_get(campaign, "file"));
+    const char *test_to = json_string_value(json_object_get(campaign, "test_to"));
+    json_t *dry = json_object_get(campaign, "dry_run");
+    json_t *secs = json_object_get(summary, "duration_seconds");
+    json_t *rate = json_object_get(summary, "messages_per_second");
+    json_t *this_run = json_object_get(summary, "messages_this_run");
+    const char *start = json_string_value(json_object_get(summary, "start"));
+    const char *end = json_string_value(json_object_get(summary, "end"));
+
+    fputs("report      ", out);
+    put_safe(out, path, 200);
+    fputs("\ncampaign    ", out);
+    put_safe(out, name != NULL ? name : "(no name)", 200);
+    if (file != NULL) {
+        fputs(" (", out);
+        put_safe(out, file, 200);
+        fputc(')', out);
+    }
+    fputc('\n', out);
+    fputs("mode        ", out);
+    if (json_is_true(dry))
+        fputs("dry run: messages rendered into files, nothing sent", out);
+    if (test_to != NULL) {
+        fputs(json_is_true(dry) ? "; " : "", out);
+        fputs("test send: every message went to ", out);
+        put_safe(out, test_to, 200);
+    }
+    if (!json_is_true(dry) && test_to == NULL)
+        fputs(json_is_false(dry) ? "sent to the list (not a dry run, not a test send)" : "?", out);
+    fputc('\n', out);
+    if (start != NULL && end != NULL) {
+        fputs("run         ", out);
+        put_safe(out, start, 40);
+        fputs(" to ", out);
+        put_safe(out, end, 40);
+        fputc('\n', out);
+    }
+    if (json_is_number(secs)) {
+        fprintf(out, "duration    %.1f s", json_number_value(secs));
+        if (json_is_integer(this_run))
+            fprintf(out, ", %" JSON_INTEGER_FORMAT " %s this run", json_integer_value(this_run),
+                    json_is_true(dry) ? "rendered" : "delivered");
+        if (json_is_number(rate))
+            fprintf(out, ", %.1f messages a second", json_number_value(rate));
+        fputc('\n', out);
+    }
+}
+
+static int print_text(FILE *out, const char *path, const struct reportread_result *res,
+                      const struct tally *t)
+{
+    json_t *summary = res->summary;
+    json_t *by_status = json_object_get(summary, "by_status");
+    json_t *by_domain = json_object_get(summary, "by_domain");
+    json_t *by_relay = json_object_get(summary, "by_relay");
+    json_int_t total = (json_int_t)t->total, failures = 0;
+    int i, rc;
+
+    if (!json_is_object(by_status))
+        by_status = NULL;
+    print_head(out, path, res->campaign, summary);
+    fprintf(out, "\nrecipients  %" JSON_INTEGER_FORMAT "\n", total);
+    for (i = 0; i < REPORT_STATUS_COUNT; i++) {
+        const char *name = report_status_name(i);
+        json_int_t n = by_status != NULL ? count_in(by_status, name) : (json_int_t)t->counts[i];
+        if (n == 0)
+            continue;
+        fprintf(out, "  %-11s %9" JSON_INTEGER_FORMAT "  %5.1f%%\n", name, n,
+                total > 0 ? 100.0 * (double)n / (double)total : 0.0);
+        if (is_failure(name))
+            failures += n;
+    }
+    if (by_status == NULL && t->other_status > 0)
+        fprintf(out, "  %-11s %9zu\n", "(other)", t->other_status);
+    if ((rc = print_failures(out, summary, t, failures)) < 0)
+        return rc;
+    if ((rc = print_table(out, "recipient domains", "domain",
+                          json_is_object(by_domain) ? by_domain : t->by_domain, TOP_DOMAINS,
+                          true)) < 0)
+        return rc;
+    return print_table(out, "relays", "relay", json_is_object(by_relay) ? by_relay : t->by_relay, 0,
+                       false);
+}
+
+/* ---- the command --------------------------------------------------------------------- */
+
+int cmd_report(int argc, char **argv)
+{
+    struct report_opts o;
+    struct reportread_result res;
+    struct blast_error err;
+    struct tally t;
+    reportread_fn each = NULL;
+    void *arg = NULL;
+    const char *name;
+    char *text = NULL;
+    int code = BLAST_EXIT_USAGE, rc;
+    size_t i;
+
+    memset(&res, 0, sizeof res);
+    memset(&t, 0, sizeof t);
+    blast_error_clear(&err);
+    rc = parse_args(argc, argv, &o);
+    if (rc != 0)
+        return rc > 0 ? BLAST_EXIT_OK : BLAST_EXIT_USAGE;
+    name = strcmp(o.path, "-") == 0 ? "standard input" : o.path;
+
+    if (o.format == FORMAT_CSV) {
+        for (i = 0; i < sizeof csv_columns / sizeof csv_columns[0]; i++)
+            fprintf(stdout, "%s%s", i > 0 ? "," : "", csv_columns[i]);
+        fputs("\r\n", stdout);
+        each = csv_row;
+        arg = stdout;
+    } else if (o.format == FORMAT_TEXT) {
+        t.by_domain = json_object();
+        t.by_relay = json_object();
+        t.reasons = json_object();
+        if (t.by_domain == NULL || t.by_relay == NULL || t.reasons == NULL) {
+            rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+            goto fail;
+        }
+        each = count_entry;
+        arg = &t;
+    }
+    if (strcmp(o.path, "-") == 0)
+        rc = reportread_stream(stdin, name, each, arg, &res, &err);
+    else
+        rc = reportread_file(o.path, each, arg, &res, &err);
+    if (rc < 0)
+        goto fail;
+
+    if (o.format == FORMAT_JSON) {
+        if (res.summary == NULL) {
+            rc = blast_error_set(&err, BLAST_EINVAL, name, 0, 0, "the report has no \"summary\"");
+            goto fail;
+        }
+        /* 15 significant digits give back the decimals the report was written with */
+        text =
+            json_dumps(res.summary, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+        if (text == NULL) {
+            rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+            goto fail;
+        }
+        fprintf(stdout, "%s\n", text);
+    } else if (o.format == FORMAT_TEXT) {
+        if ((rc = print_text(stdout, name, &res, &t)) < 0) {
+            blast_error_set(&err, rc, NULL, 0, 0, "out of memory");
+            goto fail;
+        }
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        rc = write_failed(&err);
+        goto fail;
+    }
+    code = BLAST_EXIT_OK;
+    goto out;
+fail:
+    cli_error(&err);
+    code = BLAST_EXIT_USAGE;
+out:
+    free(text);
+    json_decref(t.by_domain);
+    json_decref(t.by_relay);
+    json_decref(t.reasons);
+    reportread_result_free(&res);
+    return code;
+}

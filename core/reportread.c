@@ -1,0 +1,523 @@
+/*
+ * reportread - stream a blast report back. See reportread.h.
+ *
+ * The reader keeps one input chunk and, while a value is being captured, the text
+ * of that one value: the tokenizer walks the top-level object byte by byte,
+ * knowing only strings (with their escapes), brackets and scalars, and jansson
+ * parses each captured value exactly. So the writer's layout (one recipient a
+ * line today) is never relied on, and a damaged file is reported where the
+ * damage is: a bracket that closes the wrong thing, a missing comma, an end of
+ * file inside the recipients, or jansson's own complaint mapped back from its
+ * position in the value to the file's line and column.
+ */
+#include "reportread.h"
+#include "buf.h"
+#include "report.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK 65536
+
+/* peek() and next() return a byte, or one of these. */
+#define END  (-1) /* the end of the input */
+#define FAIL (-2) /* a read error or a capture problem: rd->failure says which */
+
+struct place {
+    int line, column;
+};
+
+struct reader {
+    FILE *f;
+    const char *name;
+    struct blast_error *err;
+    int failure; /* the code behind FAIL */
+    unsigned char *in;
+    size_t pos, len;
+    bool eof;
+    struct place next; /* where the next character is */
+    /* the value being captured: span holds what left the chunk, in[mark..pos) the rest */
+    bool capturing;
+    size_t mark;
+    size_t limit;
+    struct place cap_at;
+    char cap_what[64];
+    struct buf span;
+    char stack[REPORTREAD_MAX_DEPTH];
+};
+
+static int fail(struct reader *rd, int code, struct place at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(struct reader *rd, int code, struct place at, const char *fmt, ...)
+{
+    char text[BLAST_ERROR_TEXT_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    rd->failure = code;
+    return blast_error_set(rd->err, code, rd->name, at.line, at.column, "%s", text);
+}
+
+/* Move in[mark..upto) into span, minding the limit. */
+static int keep(struct reader *rd, size_t upto)
+{
+    size_t n = upto - rd->mark;
+
+    if (rd->span.len + n > rd->limit)
+        return fail(rd, BLAST_EINVAL, rd->cap_at, "%s is larger than %zu bytes", rd->cap_what,
+                    rd->limit);
+    if (buf_append(&rd->span, rd->in + rd->mark, n) < 0)
+        return fail(rd, BLAST_ENOMEM, rd->cap_at, "out of memory");
+    rd->mark = upto;
+    return 0;
+}
+
+static int peek(struct reader *rd)
+{
+    if (rd->pos < rd->len)
+        return rd->in[rd->pos];
+    if (rd->eof)
+        return END;
+    if (rd->capturing && keep(rd, rd->len) < 0)
+        return FAIL;
+    rd->mark = 0;
+    rd->pos = 0;
+    rd->len = fread(rd->in, 1, CHUNK, rd->f);
+    if (rd->len == 0) {
+        if (ferror(rd->f)) {
+            fail(rd, BLAST_EIO, (struct place){0, 0}, "read error: %s", strerror(errno));
+            return FAIL;
+        }
+        rd->eof = true;
+        return END;
+    }
+    return rd->in[0];
+}
+
+/* One character further: lines at '\n', columns at every byte that starts a character. */
+static void advance(struct place *p, unsigned char c)
+{
+    if (c == '\n') {
+        p->line++;
+        p->column = 1;
+    } else if ((c & 0xC0) != 0x80) {
+        p->column++;
+    }
+}
+
+static int next(struct reader *rd)
+{
+    int c = peek(rd);
+
+    if (c < 0)
+        return c;
+    rd->pos++;
+    advance(&rd->next, (unsigned char)c);
+    return c;
+}
+
+static int skip_ws(struct reader *rd)
+{
+    int c;
+
+    while ((c = peek(rd)) == ' ' || c == '\t' || c == '\n' || c == '\r')
+        next(rd);
+    return c;
+}
+
+static void capture_begin(struct reader *rd, size_t limit, const char *what)
+{
+    buf_reset(&rd->span);
+    rd->capturing = true;
+    rd->mark = rd->pos;
+    rd->limit = limit;
+    rd->cap_at = rd->next;
+    snprintf(rd->cap_what, sizeof rd->cap_what, "%s", what);
+}
+
+static int capture_end(struct reader *rd)
+{
+    int rc = keep(rd, rd->pos);
+
+    rd->capturing = false;
+    return rc < 0 ? rc : 0;
+}
+
+/* "'x'" for a visible character, else its byte value. */
+static const char *shown(int c, char *out, size_t size)
+{
+    if (c == END)
+        snprintf(out, size, "the end of the file");
+    else if (c > 0x20 && c < 0x7f)
+        snprintf(out, size, "'%c'", c);
+    else
+        snprintf(out, size, "byte 0x%02x", (unsigned)c);
+    return out;
+}
+
+/* The file ended (or could not be read) inside what. */
+static int ended(struct reader *rd, int c, const char *what)
+{
+    if (c == FAIL)
+        return rd->failure;
+    return fail(rd, BLAST_ESYNTAX, rd->next, "the file ends inside %s (is the report truncated?)",
+                what);
+}
+
+/* Not what was expected here ("expected ... , not 'x'"), or the end of the file inside what. */
+static int unexpected(struct reader *rd, int c, const char *inside, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int unexpected(struct reader *rd, int c, const char *inside, const char *fmt, ...)
+{
+    char text[256], seen[32];
+    va_list ap;
+
+    if (c < 0)
+        return ended(rd, c, inside);
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return fail(rd, BLAST_ESYNTAX, rd->next, "%s, not %s", text, shown(c, seen, sizeof seen));
+}
+
+/* A string, from its opening quote (the next character) to its closing one. */
+static int scan_string(struct reader *rd, const char *what)
+{
+    bool escaped = false;
+    int c;
+
+    next(rd);
+    for (;;) {
+        if ((c = next(rd)) < 0)
+            return ended(rd, c, what);
+        if (escaped)
+            escaped = false;
+        else if (c == '\\')
+            escaped = true;
+        else if (c == '"')
+            return 0;
+    }
+}
+
+/*
+ * One JSON value, whitespace before it skipped: its strings and brackets must
+ * balance; what is inside is left to jansson (or, for skipped values, unchecked).
+ */
+static int scan_value(struct reader *rd, const char *what)
+{
+    int c = skip_ws(rd), depth = 0, rc, n = 0;
+
+    if (c < 0)
+        return ended(rd, c, what);
+    if (c == '"')
+        return scan_string(rd, what);
+    if (c == '{' || c == '[') {
+        for (;;) {
+            struct place at = rd->next;
+            if ((c = peek(rd)) < 0)
+                return ended(rd, c, what);
+            if (c == '"') {
+                if ((rc = scan_string(rd, what)) < 0)
+                    return rc;
+                continue;
+            }
+            next(rd);
+            if (c == '{' || c == '[') {
+                if (depth == REPORTREAD_MAX_DEPTH)
+                    return fail(rd, BLAST_ESYNTAX, at, "%s nests more than %d deep", what,
+                                REPORTREAD_MAX_DEPTH);
+                rd->stack[depth++] = (char)c;
+            } else if (c == '}' || c == ']') {
+                char open = c == '}' ? '{' : '[';
+                if (rd->stack[depth - 1] != open)
+                    return fail(rd, BLAST_ESYNTAX, at, "'%c' where '%c' was to be closed, in %s", c,
+                                rd->stack[depth - 1] == '{' ? '}' : ']', what);
+                if (--depth == 0)
+                    return 0;
+            }
+        }
+    }
+    /* a number, true, false or null: up to the next delimiter */
+    while ((c = peek(rd)) >= 0 && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                   (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')) {
+        next(rd);
+        n++;
+    }
+    if (c == FAIL)
+        return rd->failure;
+    if (n == 0)
+        return unexpected(rd, c, what, "expected the start of %s", what);
+    return 0;
+}
+
+/* The place of byte index i of the captured span. */
+static struct place place_in_span(const struct reader *rd, size_t i)
+{
+    struct place p = rd->cap_at;
+    size_t k;
+
+    if (i > rd->span.len)
+        i = rd->span.len;
+    for (k = 0; k < i; k++)
+        advance(&p, (unsigned char)rd->span.data[k]);
+    return p;
+}
+
+/* Scan one value (whitespace skipped already) and parse it with jansson into *out. */
+static int load_value(struct reader *rd, size_t limit, const char *what, json_t **out)
+{
+    json_error_t je;
+    int rc;
+
+    *out = NULL;
+    capture_begin(rd, limit, what);
+    rc = scan_value(rd, what);
+    if (rc < 0) {
+        rd->capturing = false;
+        return rc;
+    }
+    if ((rc = capture_end(rd)) < 0)
+        return rc;
+    *out =
+        json_loadb(rd->span.data != NULL ? rd->span.data : "", rd->span.len, JSON_DECODE_ANY, &je);
+    if (*out == NULL) {
+        /* jansson's position counts the bytes it read: the last one is the culprit */
+        size_t at = je.position > 0 ? (size_t)je.position - 1 : 0;
+        return fail(rd, BLAST_ESYNTAX, place_in_span(rd, at), "invalid JSON in %s: %s", what,
+                    je.text);
+    }
+    return 0;
+}
+
+static int load_object(struct reader *rd, size_t limit, const char *what, json_t **out)
+{
+    struct place at = rd->next;
+    int rc = load_value(rd, limit, what, out);
+
+    if (rc == 0 && !json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return fail(rd, BLAST_EINVAL, at, "%s is not a JSON object", what);
+    }
+    return rc;
+}
+
+static int read_version(struct reader *rd, struct reportread_result *out)
+{
+    struct place at = rd->next;
+    json_t *v;
+    int rc = load_value(rd, 64, "\"schema_version\"", &v);
+
+    if (rc < 0)
+        return rc;
+    if (!json_is_integer(v)) {
+        json_decref(v);
+        return fail(rd, BLAST_EINVAL, at, "\"schema_version\" is not a whole number");
+    }
+    if (json_integer_value(v) != REPORT_SCHEMA_VERSION) {
+        rc =
+            fail(rd, BLAST_EINVAL, at,
+                 "unsupported schema_version %" JSON_INTEGER_FORMAT ": this blast reads version %d",
+                 json_integer_value(v), REPORT_SCHEMA_VERSION);
+        json_decref(v);
+        return rc;
+    }
+    out->schema_version = (int)json_integer_value(v);
+    json_decref(v);
+    return 0;
+}
+
+static int read_recipients(struct reader *rd, reportread_fn each, void *arg,
+                           struct reportread_result *out)
+{
+    const char *array = "the \"recipients\" array";
+    char what[64];
+    size_t i;
+    int c, rc;
+
+    c = skip_ws(rd);
+    if (c != '[') {
+        if (c < 0)
+            return ended(rd, c, array);
+        return fail(rd, BLAST_EINVAL, rd->next,
+                    "not a blast report: \"recipients\" is not an array");
+    }
+    next(rd);
+    for (i = 0;; i++) {
+        struct reportread_place place;
+        json_t *entry;
+
+        if ((c = skip_ws(rd)) < 0)
+            return ended(rd, c, array);
+        if (i == 0 && c == ']') {
+            next(rd);
+            return 0;
+        }
+        snprintf(what, sizeof what, "recipient %zu", i + 1);
+        place.source = rd->name;
+        place.line = rd->next.line;
+        place.column = rd->next.column;
+        if ((rc = load_object(rd, REPORTREAD_MAX_ENTRY, what, &entry)) < 0)
+            return rc;
+        rc = each != NULL ? each(arg, entry, i, &place, rd->err) : 0;
+        json_decref(entry);
+        if (rc < 0)
+            return rc;
+        out->recipients++;
+        if ((c = skip_ws(rd)) < 0)
+            return ended(rd, c, array);
+        if (c != ',' && c != ']')
+            return unexpected(rd, c, array, "expected ',' or ']' after %s", what);
+        next(rd);
+        if (c == ']')
+            return 0;
+    }
+}
+
+/* One member of the top-level object: its key and value. */
+static int read_member(struct reader *rd, reportread_fn each, void *arg,
+                       struct reportread_result *out, unsigned *seen)
+{
+    static const char *const known[] = {"schema_version", "campaign", "recipients", "summary"};
+    struct place at = rd->next;
+    json_t *key;
+    char name[64];
+    unsigned bit = 0;
+    size_t i;
+    int c, rc;
+
+    if ((rc = load_value(rd, 4096, "a key of the report object", &key)) < 0)
+        return rc;
+    if (!json_is_string(key)) {
+        json_decref(key);
+        return fail(rd, BLAST_ESYNTAX, at, "expected a key in quotes in the report object");
+    }
+    snprintf(name, sizeof name, "%s", json_string_value(key));
+    json_decref(key);
+    for (i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(name, known[i]) == 0)
+            bit = 1u << i;
+    if ((*seen & bit) != 0)
+        return fail(rd, BLAST_EINVAL, at, "\"%s\" appears twice in the report", name);
+    *seen |= bit;
+    if ((c = skip_ws(rd)) != ':')
+        return unexpected(rd, c, "the report object", "expected ':' after the key \"%s\"", name);
+    next(rd);
+    if ((c = skip_ws(rd)) < 0)
+        return ended(rd, c, "the report object");
+    switch (bit) {
+    case 1:
+        return read_version(rd, out);
+    case 2:
+        return load_object(rd, REPORTREAD_MAX_OBJECT, "\"campaign\"", &out->campaign);
+    case 4:
+        if ((*seen & 1) == 0)
+            return fail(rd, BLAST_EINVAL, at,
+                        "not a blast report: \"recipients\" comes before \"schema_version\"");
+        return read_recipients(rd, each, arg, out);
+    case 8:
+        return load_object(rd, REPORTREAD_MAX_OBJECT, "\"summary\"", &out->summary);
+    default: {
+        /* a key of a later minor version: its value only has to balance */
+        char what[96];
+        snprintf(what, sizeof what, "the value of \"%s\"", name);
+        return scan_value(rd, what);
+    }
+    }
+}
+
+static int read_report(struct reader *rd, reportread_fn each, void *arg,
+                       struct reportread_result *out)
+{
+    const char *object = "the report object";
+    struct place start;
+    unsigned seen = 0;
+    int c, rc;
+
+    c = skip_ws(rd);
+    start = rd->next;
+    if (c == END)
+        return fail(rd, BLAST_ESYNTAX, start, "the file is empty, not a blast report");
+    if (c != '{')
+        return unexpected(rd, c, object, "not a blast report: expected '{'");
+    next(rd);
+    if ((c = skip_ws(rd)) == '}')
+        next(rd);
+    else
+        for (;;) {
+            if (c != '"')
+                return unexpected(rd, c, object, "expected a key in quotes in %s", object);
+            if ((rc = read_member(rd, each, arg, out, &seen)) < 0)
+                return rc;
+            if ((c = skip_ws(rd)) != ',' && c != '}')
+                return unexpected(rd, c, object, "expected ',' or '}' in %s", object);
+            next(rd);
+            if (c == '}')
+                break;
+            c = skip_ws(rd);
+        }
+    if ((c = skip_ws(rd)) != END)
+        return c == FAIL ? rd->failure
+                         : fail(rd, BLAST_ESYNTAX, rd->next,
+                                "unexpected text after the end of the report object");
+    if ((seen & 1) == 0)
+        return fail(rd, BLAST_EINVAL, start, "not a blast report: no \"schema_version\"");
+    if ((seen & 4) == 0)
+        return fail(rd, BLAST_EINVAL, start, "not a blast report: no \"recipients\" array");
+    return 0;
+}
+
+int reportread_stream(FILE *f, const char *name, reportread_fn each, void *arg,
+                      struct reportread_result *out, struct blast_error *err)
+{
+    struct reader rd;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    memset(&rd, 0, sizeof rd);
+    rd.f = f;
+    rd.name = name;
+    rd.err = err;
+    rd.next.line = 1;
+    rd.next.column = 1;
+    buf_init(&rd.span);
+    rd.in = malloc(CHUNK);
+    if (rd.in == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, name, 0, 0, "out of memory");
+    rc = read_report(&rd, each, arg, out);
+    free(rd.in);
+    buf_free(&rd.span);
+    if (rc < 0)
+        reportread_result_free(out);
+    return rc;
+}
+
+int reportread_file(const char *path, reportread_fn each, void *arg, struct reportread_result *out,
+                    struct blast_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (f == NULL)
+        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open the report: %s",
+                               strerror(errno));
+    rc = reportread_stream(f, path, each, arg, out, err);
+    fclose(f);
+    return rc;
+}
+
+void reportread_result_free(struct reportread_result *r)
+{
+    json_decref(r->campaign);
+    json_decref(r->summary);
+    memset(r, 0, sizeof *r);
+}

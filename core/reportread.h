@@ -1,0 +1,76 @@
+/*
+ * reportread - read a blast JSON report back, one recipient at a time.
+ *
+ * Owns: scanning the report's top-level object (DESIGN.md §6: "schema_version",
+ * "campaign", "recipients", "summary") with a small tokenizer that knows strings,
+ * escapes and nesting, and not the line layout the writer happens to use; handing
+ * the exact text of each element of "recipients" to jansson and the parsed object
+ * to a callback, so that memory stays flat whatever the number of recipients;
+ * returning "campaign" and "summary" whole; refusing what is not a report this
+ * blast reads (no "schema_version" before the recipients, another version, no
+ * "recipients" array) and a file that ends early. Every error names the place,
+ * file:line:column, 1-based, columns counted in characters as jansson counts them.
+ * Other top-level keys are skipped (their brackets and strings must still balance).
+ * Does not own: writing reports (report), nor what the entries mean (the callers).
+ *
+ * Limits: one recipient object may take REPORTREAD_MAX_ENTRY bytes, "campaign" and
+ * "summary" REPORTREAD_MAX_OBJECT each (the summary grows with distinct domains,
+ * not recipients); values nest at most REPORTREAD_MAX_DEPTH deep.
+ */
+#ifndef BLAST_REPORTREAD_H
+#define BLAST_REPORTREAD_H
+
+#include "error.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define REPORTREAD_MAX_ENTRY  (1024 * 1024)
+#define REPORTREAD_MAX_OBJECT (256 * 1024 * 1024)
+#define REPORTREAD_MAX_DEPTH  512
+
+struct json_t;
+
+/* Where a recipient object starts in the report. */
+struct reportread_place {
+    const char *source; /* the name given to reportread_file() or reportread_stream() */
+    int line;
+    int column;
+};
+
+/*
+ * Called once per element of "recipients", in order. entry is a JSON object,
+ * borrowed: it is released after the call (json_incref() to keep it). index counts
+ * from 0. Return 0 to go on, or a negative BLAST_E* code (with err filled, at is
+ * there to name the place) to stop the reading with that code.
+ */
+typedef int (*reportread_fn)(void *arg, struct json_t *entry, size_t index,
+                             const struct reportread_place *at, struct blast_error *err);
+
+struct reportread_result {
+    int schema_version;
+    struct json_t *campaign; /* new reference, NULL when the report has none */
+    struct json_t *summary;  /* new reference, NULL when the report has none */
+    size_t recipients;       /* elements of "recipients" */
+};
+
+/*
+ * Read the report at path, calling each (which may be NULL) for every recipient.
+ * On success out holds the campaign and the summary; free with
+ * reportread_result_free(). On failure out is empty, and recipients before the
+ * problem may have been handed to each already.
+ * Errors: BLAST_EIO (cannot open or read), BLAST_ESYNTAX (not JSON, or ends early),
+ * BLAST_EINVAL (JSON, but not a report this blast reads), BLAST_ENOMEM, or what
+ * each returned.
+ */
+int reportread_file(const char *path, reportread_fn each, void *arg, struct reportread_result *out,
+                    struct blast_error *err);
+
+/* The same from an open stream the caller owns (standard input); name is for errors. */
+int reportread_stream(FILE *f, const char *name, reportread_fn each, void *arg,
+                      struct reportread_result *out, struct blast_error *err);
+
+/* Release what a result holds and empty it. Accepts an empty result. */
+void reportread_result_free(struct reportread_result *r);
+
+#endif

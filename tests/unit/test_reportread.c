@@ -1,0 +1,431 @@
+/*
+ * test_reportread - reading a report back, one recipient at a time: the writer's
+ * own layout, one line, pretty-printed, strings full of brackets and escaped
+ * quotes, empty recipients; and every way a file is not a report, each named at
+ * its line and column: truncated at any byte, garbage, another schema_version,
+ * invalid JSON inside a recipient, brackets that do not match.
+ */
+#include "../../core/report.h"
+#include "../../core/reportread.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What the callback saw. */
+struct seen {
+    size_t n;
+    size_t rows[8];
+    char emails[8][64];
+    struct reportread_place at[8];
+    size_t stop_at; /* return BLAST_EINVAL at this index + 1 (0: never) */
+};
+
+static int collect(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                   struct blast_error *err)
+{
+    struct seen *s = arg;
+
+    cr_assert_eq(index, s->n);
+    if (s->n < 8) {
+        s->rows[s->n] = (size_t)json_integer_value(json_object_get(entry, "row"));
+        snprintf(s->emails[s->n], sizeof s->emails[s->n], "%s",
+                 json_string_value(json_object_get(entry, "email")) != NULL
+                     ? json_string_value(json_object_get(entry, "email"))
+                     : "");
+        s->at[s->n] = *at;
+    }
+    s->n++;
+    if (s->stop_at > 0 && s->n == s->stop_at)
+        return blast_error_set(err, BLAST_EINVAL, at->source, at->line, at->column,
+                               "stopped by the callback");
+    return 0;
+}
+
+/* Read text as a report named "mem.json". */
+static int read_text(const char *text, struct seen *s, struct reportread_result *out,
+                     struct blast_error *err)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    int rc;
+
+    cr_assert_not_null(f, "fmemopen: %s", strerror(errno));
+    blast_error_clear(err);
+    rc = reportread_stream(f, "mem.json", collect, s, out, err);
+    fclose(f);
+    return rc;
+}
+
+/* Expect text to be refused with code at line:column, the message containing part. */
+static void refused(const char *text, int code, int line, int column, const char *part)
+{
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+    int rc;
+
+    memset(&s, 0, sizeof s);
+    rc = read_text(text, &s, &out, &err);
+    cr_assert_eq(rc, code, "rc %d (%s), wanted %d for: %s", rc, err.text, code, text);
+    cr_assert_eq(err.code, code);
+    cr_assert_str_eq(err.source, "mem.json");
+    cr_assert_eq(err.line, line, "line %d, wanted %d: %s", err.line, line, err.text);
+    cr_assert_eq(err.column, column, "column %d, wanted %d: %s", err.column, column, err.text);
+    cr_assert_not_null(strstr(err.text, part), "'%s' does not say '%s'", err.text, part);
+    cr_assert_null(out.campaign);
+    cr_assert_null(out.summary);
+}
+
+static const char one_line[] =
+    "{\"schema_version\":1,\"campaign\":{\"name\":\"nov\",\"file\":\"c.yml\"},"
+    "\"recipients\":[{\"email\":\"a@x.example\",\"row\":1,\"status\":\"delivered\"},"
+    "{\"email\":\"b@x.example\",\"row\":2,\"status\":\"failed\"}],"
+    "\"summary\":{\"total\":2}}";
+
+static void check_one_line_document(int rc, const struct seen *s,
+                                    const struct reportread_result *out,
+                                    const struct blast_error *err)
+{
+    cr_assert_eq(rc, 0, "%s:%d:%d: %s", err->source, err->line, err->column, err->text);
+    cr_assert_eq(s->n, 2);
+    cr_assert_eq(out->recipients, 2);
+    cr_assert_eq(out->schema_version, 1);
+    cr_assert_eq(s->rows[0], 1);
+    cr_assert_eq(s->rows[1], 2);
+    cr_assert_str_eq(s->emails[0], "a@x.example");
+    cr_assert_str_eq(s->emails[1], "b@x.example");
+    cr_assert_str_eq(json_string_value(json_object_get(out->campaign, "name")), "nov");
+    cr_assert_eq(json_integer_value(json_object_get(out->summary, "total")), 2);
+}
+
+Test(reportread, one_line_document)
+{
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+    int rc;
+
+    memset(&s, 0, sizeof s);
+    rc = read_text(one_line, &s, &out, &err);
+    check_one_line_document(rc, &s, &out, &err);
+    cr_assert_eq(s.at[0].line, 1);
+    cr_assert_eq(s.at[0].column, (int)(strchr(one_line, '[') - one_line) + 2);
+    cr_assert_str_eq(s.at[0].source, "mem.json");
+    reportread_result_free(&out);
+}
+
+Test(reportread, pretty_printed_document)
+{
+    json_t *doc = json_loads(one_line, 0, NULL);
+    char *text;
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+    int rc;
+
+    cr_assert_not_null(doc);
+    text = json_dumps(doc, JSON_INDENT(4) | JSON_PRESERVE_ORDER);
+    cr_assert_not_null(text);
+    memset(&s, 0, sizeof s);
+    rc = read_text(text, &s, &out, &err);
+    check_one_line_document(rc, &s, &out, &err);
+    /* "recipients": [ on line 7, its first object on line 8, indented by 8 */
+    cr_assert_eq(s.at[0].line, 8, "%d\n%s", s.at[0].line, text);
+    cr_assert_eq(s.at[0].column, 9);
+    reportread_result_free(&out);
+    free(text);
+    json_decref(doc);
+}
+
+Test(reportread, whitespace_everywhere_and_crlf)
+{
+    static const char text[] =
+        "\r\n\t {  \"schema_version\" :\r\n 1 ,\"recipients\"\n:\n[\n\n  {\"row\" : 7 , "
+        "\"email\":\"c@x\"}\r\n ,\t{\"row\":8}\n ]\n,\"campaign\":{}}\n\n";
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(read_text(text, &s, &out, &err), 0, "%d:%d: %s", err.line, err.column, err.text);
+    cr_assert_eq(s.n, 2);
+    cr_assert_eq(s.rows[0], 7);
+    cr_assert_eq(s.rows[1], 8);
+    cr_assert_eq(s.at[0].line, 7);
+    cr_assert_eq(s.at[0].column, 3);
+    cr_assert_not_null(out.campaign);
+    cr_assert_null(out.summary, "a report without a summary still reads");
+    reportread_result_free(&out);
+}
+
+Test(reportread, the_writers_own_report_reads_back)
+{
+    char path[] = "/tmp/blast-unit-reportread-XXXXXX";
+    struct report_info info = {"nov", "c.yml", false, NULL, {0, 0}};
+    struct report *r;
+    struct report_entry e;
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+    int fd = mkstemp(path), i;
+
+    cr_assert_geq(fd, 0);
+    close(fd);
+    blast_error_clear(&err);
+    cr_assert_eq(report_open(path, &info, &r, &err), 0, "%s", err.text);
+    for (i = 1; i <= 5; i++) {
+        char email[32];
+        memset(&e, 0, sizeof e);
+        snprintf(email, sizeof email, "u%d@x.example", i);
+        e.email = email;
+        e.row = (size_t)i;
+        e.status = i == 3 ? REPORT_FAILED : REPORT_DELIVERED;
+        e.code = i == 3 ? 550 : 250;
+        e.enhanced = i == 3 ? "5.1.1" : "2.0.0";
+        e.reply = i == 3 ? "<u3@x.example>: Recipient address rejected: {\"]\"}" : "Ok";
+        cr_assert_eq(report_add(r, &e, &err), 0, "%s", err.text);
+    }
+    cr_assert_eq(report_commit(r, &err), 0, "%s", err.text);
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(reportread_file(path, collect, &s, &out, &err), 0, "%s:%d:%d: %s", err.source,
+                 err.line, err.column, err.text);
+    unlink(path);
+    cr_assert_eq(s.n, 5);
+    cr_assert_eq(s.rows[4], 5);
+    cr_assert_str_eq(s.emails[2], "u3@x.example");
+    cr_assert_str_eq(s.at[0].source, path);
+    cr_assert_eq(s.at[0].line, 4, "one recipient a line after the head");
+    cr_assert_eq(s.at[1].line, 5);
+    cr_assert_eq(json_integer_value(json_object_get(out.summary, "total")), 5);
+    cr_assert_eq(
+        json_integer_value(json_object_get(json_object_get(out.summary, "by_status"), "failed")),
+        1);
+    reportread_result_free(&out);
+}
+
+Test(reportread, strings_with_brackets_braces_and_escaped_quotes)
+{
+    static const char text[] =
+        "{\"schema_version\":1,\"x-note\":\"]}[{\\\"\",\"x-more\":[{\"a\":\"}\"},\"\\\\\"],"
+        "\"recipients\":[{\"email\":\"a@x\",\"row\":1,\"reply\":\"550 ]} {[ \\\"quoted\\\" "
+        "\\\\\"},{\"email\":\"b@x\",\"row\":2,\"reply\":\"\\\\\\\"]\"}],"
+        "\"summary\":{\"k}\":\"v]\"}}";
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(read_text(text, &s, &out, &err), 0, "%d:%d: %s", err.line, err.column, err.text);
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.emails[1], "b@x");
+    cr_assert_str_eq(json_string_value(json_object_get(out.summary, "k}")), "v]");
+    reportread_result_free(&out);
+}
+
+Test(reportread, empty_recipients)
+{
+    static const char *const texts[] = {
+        "{\"schema_version\":1,\"recipients\":[]}",
+        "{\"schema_version\": 1,\n\"recipients\": [\n\n],\n\"summary\": {\"total\": 0}\n}\n",
+    };
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        struct seen s;
+        struct reportread_result out;
+        struct blast_error err;
+        memset(&s, 0, sizeof s);
+        cr_assert_eq(read_text(texts[i], &s, &out, &err), 0, "%s", err.text);
+        cr_assert_eq(s.n, 0);
+        cr_assert_eq(out.recipients, 0);
+        reportread_result_free(&out);
+    }
+}
+
+Test(reportread, truncated_at_every_byte_is_an_error_with_a_place)
+{
+    size_t len = strlen(one_line), cut;
+    char *text = malloc(len + 1);
+
+    cr_assert_not_null(text);
+    for (cut = 0; cut < len; cut++) {
+        struct seen s;
+        struct reportread_result out;
+        struct blast_error err;
+        int rc;
+        memcpy(text, one_line, cut);
+        text[cut] = '\0';
+        memset(&s, 0, sizeof s);
+        rc = read_text(text, &s, &out, &err);
+        cr_assert_lt(rc, 0, "cut at %zu read as a report", cut);
+        cr_assert(rc == BLAST_ESYNTAX, "cut at %zu: %d %s", cut, rc, err.text);
+        cr_assert_eq(err.line, 1, "cut at %zu: no line: %s", cut, err.text);
+        cr_assert_gt(err.column, 0, "cut at %zu: no column: %s", cut, err.text);
+        cr_assert_null(out.summary);
+    }
+    free(text);
+}
+
+Test(reportread, truncated_inside_a_recipient_names_it_and_the_end)
+{
+    static const char text[] = "{\"schema_version\": 1,\n"
+                               "\"recipients\": [\n"
+                               "{\"email\":\"a@x\",\"row\":1},\n"
+                               "{\"email\":\"b@x\",\"ro";
+
+    refused(text, BLAST_ESYNTAX, 4, 19, "ends inside recipient 2 (is the report truncated?)");
+    refused("{\"schema_version\": 1,\n\"recipients\": [\n{\"row\":1}\n", BLAST_ESYNTAX, 4, 1,
+            "ends inside the \"recipients\" array");
+}
+
+Test(reportread, garbage)
+{
+    refused("", BLAST_ESYNTAX, 1, 1, "empty");
+    refused("  \n\n", BLAST_ESYNTAX, 3, 1, "empty");
+    refused("hello", BLAST_ESYNTAX, 1, 1, "not a blast report: expected '{', not 'h'");
+    refused("\n  [1, 2]", BLAST_ESYNTAX, 2, 3, "expected '{', not '['");
+    refused("\x01\x02", BLAST_ESYNTAX, 1, 1, "byte 0x01");
+    refused("{\"schema_version\":1,\"recipients\":[]}x", BLAST_ESYNTAX, 1, 37,
+            "unexpected text after the end");
+    refused("{schema_version:1}", BLAST_ESYNTAX, 1, 2, "expected a key in quotes");
+    refused("{\"schema_version\" 1}", BLAST_ESYNTAX, 1, 19, "expected ':' after the key");
+    refused("{\"schema_version\":1 \"recipients\":[]}", BLAST_ESYNTAX, 1, 21,
+            "expected ',' or '}'");
+    refused("{\"schema_version\":1,\"recipients\":[{\"row\":1} {\"row\":2}]}", BLAST_ESYNTAX, 1, 45,
+            "expected ',' or ']' after recipient 1");
+    refused("{\"schema_version\":1,\"recipients\":[{\"row\":[1}]}", BLAST_ESYNTAX, 1, 44,
+            "'}' where ']' was to be closed, in recipient 1");
+    refused("{\"schema_version\":1,\"recipients\":[,]}", BLAST_ESYNTAX, 1, 35,
+            "expected the start of recipient 1, not ','");
+}
+
+Test(reportread, unknown_keys_are_skipped_but_must_balance)
+{
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(read_text("{\"schema_version\":1,\"later\":{\"a\":[1,{\"b\":\"]\"}]},"
+                           "\"recipients\":[{\"row\":1}],\"also\":-1.5e3}",
+                           &s, &out, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(s.n, 1);
+    reportread_result_free(&out);
+    refused("{\"schema_version\":1,\"later\":[1,2}", BLAST_ESYNTAX, 1, 33,
+            "'}' where ']' was to be closed, in the value of \"later\"");
+    refused("{\"schema_version\":1,\"later\":[1,2", BLAST_ESYNTAX, 1, 33,
+            "the file ends inside the value of \"later\"");
+}
+
+Test(reportread, not_a_report)
+{
+    refused("{}", BLAST_EINVAL, 1, 1, "no \"schema_version\"");
+    refused("{\"schema_version\":1}", BLAST_EINVAL, 1, 1, "no \"recipients\" array");
+    refused("{\"schema_version\":1,\"recipients\":{}}", BLAST_EINVAL, 1, 34,
+            "\"recipients\" is not an array");
+    refused("{\"recipients\":[],\"schema_version\":1}", BLAST_EINVAL, 1, 2,
+            "\"recipients\" comes before \"schema_version\"");
+    refused("{\"schema_version\":1,\"recipients\":[1]}", BLAST_EINVAL, 1, 35,
+            "recipient 1 is not a JSON object");
+    refused("{\"schema_version\":1,\"summary\":[],\"recipients\":[]}", BLAST_EINVAL, 1, 31,
+            "\"summary\" is not a JSON object");
+    refused("{\"schema_version\":1,\"schema_version\":1,\"recipients\":[]}", BLAST_EINVAL, 1, 21,
+            "\"schema_version\" appears twice");
+}
+
+Test(reportread, wrong_schema_version)
+{
+    refused("{\n  \"schema_version\": 2,\n\"recipients\": []}", BLAST_EINVAL, 2, 21,
+            "unsupported schema_version 2: this blast reads version 1");
+    refused("{\"schema_version\":\"1\",\"recipients\":[]}", BLAST_EINVAL, 1, 19,
+            "\"schema_version\" is not a whole number");
+    refused("{\"schema_version\":1.0,\"recipients\":[]}", BLAST_EINVAL, 1, 19,
+            "not a whole number");
+}
+
+Test(reportread, invalid_json_inside_a_recipient_is_placed_in_the_file)
+{
+    /* jansson's complaint, mapped from its place in the value to the file's */
+    refused("{\"schema_version\": 1,\n\"recipients\": [\n{\"email\":\"a@x\",\"row\":1},\n"
+            "{\"email\":\"b@x\",\"row\":2x}\n]}",
+            BLAST_ESYNTAX, 4, 23, "invalid JSON in recipient 2");
+    /* columns count characters, not bytes, as jansson does */
+    refused("{\"schema_version\": 1,\n\"recipients\": [\n{\"name\":\"Zoë Ünal\", \"row\":tru}]}",
+            BLAST_ESYNTAX, 3, 29, "invalid JSON in recipient 1");
+    refused("{\"schema_version\":1,\"recipients\":[{\"a\":\"tab\there\"}]}", BLAST_ESYNTAX, 1, 43,
+            "invalid JSON in recipient 1");
+}
+
+Test(reportread, the_callback_can_stop_the_reading)
+{
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+
+    memset(&s, 0, sizeof s);
+    s.stop_at = 1;
+    cr_assert_eq(read_text(one_line, &s, &out, &err), BLAST_EINVAL);
+    cr_assert_eq(s.n, 1);
+    cr_assert_str_eq(err.text, "stopped by the callback");
+    cr_assert_eq(err.line, 1);
+    cr_assert_null(out.campaign);
+}
+
+Test(reportread, a_missing_file_is_named)
+{
+    struct reportread_result out;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_file("/nonexistent/r.json", NULL, NULL, &out, &err), BLAST_EIO);
+    cr_assert_str_eq(err.source, "/nonexistent/r.json");
+    cr_assert_not_null(strstr(err.text, "cannot open the report"));
+}
+
+/* Many recipients through a pipe-like stream: every one arrives, in order, in small memory. */
+Test(reportread, many_recipients_stream_through)
+{
+    char path[] = "/tmp/blast-unit-reportread-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f;
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+    size_t i, n = 100000;
+
+    cr_assert_geq(fd, 0);
+    f = fdopen(fd, "w");
+    cr_assert_not_null(f);
+    fputs("{\"schema_version\":1,\"recipients\":[", f);
+    for (i = 1; i <= n; i++)
+        fprintf(f, "%s{\"email\":\"user%zu@example.com\",\"row\":%zu,\"reply\":\"%s\"}",
+                i > 1 ? "," : "", i, i, i % 7 == 0 ? "a \\\"quoted\\\" ]}" : "ok");
+    fputs("],\"summary\":{}}", f);
+    cr_assert_eq(fclose(f), 0);
+    memset(&s, 0, sizeof s);
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_file(path, collect, &s, &out, &err), 0, "%s", err.text);
+    unlink(path);
+    cr_assert_eq(s.n, n);
+    cr_assert_eq(out.recipients, n);
+    reportread_result_free(&out);
+}
+
+Test(reportread, a_huge_recipient_is_refused)
+{
+    size_t n = REPORTREAD_MAX_ENTRY + 100;
+    const char *head = "{\"schema_version\":1,\"recipients\":[{\"reply\":\"";
+    char *text = malloc(strlen(head) + n + 16);
+
+    cr_assert_not_null(text);
+    memcpy(text, head, strlen(head));
+    memset(text + strlen(head), 'x', n);
+    memcpy(text + strlen(head) + n, "\"}]}", 5);
+    refused(text, BLAST_EINVAL, 1, 35, "recipient 1 is larger than");
+    free(text);
+}
