@@ -282,7 +282,7 @@ static void reason_text(json_t *o, char *out, size_t size)
 static int add_reason(struct report *r, json_t *o, const char *status)
 {
     char key[256];
-    json_t *have, *n, *reason;
+    json_t *have, *n, *reason, *code, *enhanced;
 
     reason_text(o, key, sizeof key);
     have = json_object_get(r->reasons, key);
@@ -294,12 +294,11 @@ static int add_reason(struct report *r, json_t *o, const char *status)
         r->other_reasons++;
         return 0;
     }
-    reason =
-        json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
-                  json_object_get(o, "code") != NULL ? json_object_get(o, "code") : json_null(),
-                  json_object_get(o, "enhanced_code") != NULL ? json_object_get(o, "enhanced_code")
-                                                              : json_null(),
-                  "reason", key, "count", 1);
+    code = json_object_get(o, "code");
+    enhanced = json_object_get(o, "enhanced_code");
+    reason = json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
+                       code != NULL ? code : json_null(), "enhanced_code",
+                       enhanced != NULL ? enhanced : json_null(), "reason", key, "count", 1);
     if (reason == NULL || json_object_set_new(r->reasons, key, reason) < 0)
         return BLAST_ENOMEM;
     return 0;
