@@ -1299,8 +1299,9 @@ static const char *const notify_reserved_headers[] = {"host",
  * The URL, parsed by libcurl itself so that what is checked here is what the
  * request will use. Messages never quote the URL: its query may hold a secret.
  */
-static int check_notify_url(struct loader *L, const struct ynode *v, const char *url)
+static int check_notify_url(struct loader *L, const struct ynode *v, struct campaign_notify *n)
 {
+    const char *url = n->url;
     CURLU *u = NULL;
     CURLUcode uc;
     char *host = NULL, *user = NULL, *password = NULL;
@@ -1339,8 +1340,9 @@ static int check_notify_url(struct loader *L, const struct ynode *v, const char 
         rc = fail(L, v, "'url' names no host");
         goto out;
     }
+    n->loopback = is_loopback_host(host);
     /* the summary must not cross a network in the clear */
-    if (http && !is_loopback_host(host))
+    if (http && !n->loopback)
         rc = fail(L, v,
                   "'url' must be an https:// address: http:// is only allowed to a loopback "
                   "host (127.0.0.1, ::1, localhost)");
@@ -1459,7 +1461,7 @@ static int load_notify(struct loader *L, const struct ynode *root)
     n->retries = NOTIFY_RETRIES_DEFAULT;
     n->verify = true;
     if ((rc = get_string(L, m, "url", true, "'notify'", &n->url, &n->url_place)) < 0 ||
-        (rc = check_notify_url(L, map_get(m, "url"), n->url)) < 0 ||
+        (rc = check_notify_url(L, map_get(m, "url"), n)) < 0 ||
         (rc = load_notify_headers(L, m, n)) < 0 ||
         (rc = get_string(L, m, "authorization_env", false, "'notify'", &n->authorization_env,
                          &n->authorization_place)) < 0 ||

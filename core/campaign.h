@@ -124,6 +124,7 @@ struct campaign_notify {
     bool verify;   /* TLS certificate and host name verification, default true */
     char *ca_file; /* resolved path, or NULL for the system store */
     struct campaign_place ca_file_place;
+    bool loopback;               /* the host is loopback: never reached through a proxy */
     struct campaign_place place; /* the notify mapping */
 };
 

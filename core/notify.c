@@ -297,6 +297,9 @@ static CURLcode setup(CURL *h, const struct campaign_notify *n, const struct not
         c = curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, n->verify ? 2L : 0L);
     if (c == CURLE_OK && n->ca_file != NULL)
         c = curl_easy_setopt(h, CURLOPT_CAINFO, n->ca_file);
+    /* a proxy from the environment is for leaving the machine, not for a local receiver */
+    if (c == CURLE_OK && n->loopback)
+        c = curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
     if (c == CURLE_OK)
         c = curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     if (c == CURLE_OK)

@@ -1370,6 +1370,7 @@ Test(campaign, notify_http_only_to_loopback, .fini = scratch_remove)
         small_campaign("", extra, path, sizeof path);
         c = load_ok(path);
         cr_assert_str_eq(c->notify->url, ok[i]);
+        cr_assert_eq(c->notify->loopback, i < 4, "%s", ok[i]);
         campaign_free(c);
         scratch_remove();
     }

@@ -145,6 +145,7 @@ static void hook_notify(const struct hook *h, struct campaign_notify *n, char *u
     n->timeout = 2000;
     n->retries = 3;
     n->verify = true;
+    n->loopback = true;
 }
 
 static json_t *payload(void)
@@ -482,5 +483,33 @@ Test(notify_post, only_http_and_https)
     blast_error_clear(&err);
     cr_assert_lt(notify_post(&n, p, NULL, &res, &err), 0);
     cr_assert_eq(res.attempts, 1, "refused by libcurl, not retried");
+    json_decref(p);
+}
+
+Test(notify_post, a_loopback_webhook_never_goes_through_a_proxy)
+{
+    struct hook h;
+    struct campaign_notify n;
+    struct notify_result res;
+    struct notify_options o = fast();
+    struct blast_error err;
+    char url[128];
+    json_t *p = payload();
+
+    hook_start(&h, (const int[]){200}, 1);
+    hook_notify(&h, &n, url, sizeof url);
+    n.retries = 0;
+    /* a proxy nobody listens on: used, the request fails */
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    n.loopback = false;
+    blast_error_clear(&err);
+    cr_assert_eq(notify_post(&n, p, &o, &res, &err), BLAST_ECONNECT, "%s", err.text);
+    cr_assert_eq(h.requests, 0);
+    n.loopback = true;
+    blast_error_clear(&err);
+    cr_assert_eq(notify_post(&n, p, &o, &res, &err), 0, "%s", err.text);
+    unsetenv("http_proxy");
+    hook_stop(&h);
+    cr_assert_eq(h.requests, 1);
     json_decref(p);
 }
