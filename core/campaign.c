@@ -17,6 +17,7 @@
 #include "timeutil.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -642,7 +643,8 @@ static const char *const top_known[] = {
     "helo",     "recipients", "suppression",      "body",        "attachments",
     "inline",   "headers",    "list_unsubscribe", "feedback_id", "dkim",
     "relays",   "rate",       "domain_rates",     "retry",       "dsn",
-    "chunking", "vars",       "report",           "journal",     NULL};
+    "chunking", "vars",       "report",           "journal",     "notify",
+    NULL};
 static const char *const recipients_known[] = {"path", "email_column", "name_column", "delimiter",
                                                NULL};
 static const char *const body_known[] = {"text", "html", NULL};
@@ -651,6 +653,8 @@ static const char *const unsub_known[] = {"url", "mailto", "one_click", NULL};
 static const char *const dkim_known[] = {"domain", "selector", "key", "algorithm", NULL};
 static const char *const retry_known[] = {"attempts", "initial", "max", "window", NULL};
 static const char *const dsn_known[] = {"notify", "ret", NULL};
+static const char *const notify_known[] = {"url",     "headers", "authorization_env", "timeout",
+                                           "retries", "verify",  "ca_file",           NULL};
 static const char *const relay_known[] = {"name",
                                           "host",
                                           "port",
@@ -1267,6 +1271,219 @@ static int load_dsn(struct loader *L, const struct ynode *root)
     return 0;
 }
 
+/* ---- notify ------------------------------------------------------------------------ */
+
+#define NOTIFY_TIMEOUT_DEFAULT_MS 10000L
+#define NOTIFY_TIMEOUT_MAX_MS     (5 * 60 * 1000L)
+#define NOTIFY_RETRIES_DEFAULT    3
+#define NOTIFY_RETRIES_MAX        10
+#define NOTIFY_HEADER_VALUE_MAX   4096
+
+/* Request headers that blast writes itself, or that change how the request is framed. */
+static const char *const notify_reserved_headers[] = {"host",
+                                                      "content-type",
+                                                      "content-length",
+                                                      "content-encoding",
+                                                      "transfer-encoding",
+                                                      "te",
+                                                      "trailer",
+                                                      "connection",
+                                                      "keep-alive",
+                                                      "proxy-connection",
+                                                      "upgrade",
+                                                      "expect",
+                                                      "user-agent",
+                                                      NULL};
+
+/*
+ * The URL, parsed by libcurl itself so that what is checked here is what the
+ * request will use. Messages never quote the URL: its query may hold a secret.
+ */
+static int check_notify_url(struct loader *L, const struct ynode *v, struct campaign_notify *n)
+{
+    const char *url = n->url;
+    CURLU *u = NULL;
+    CURLUcode uc;
+    char *host = NULL, *user = NULL, *password = NULL;
+    const char *p;
+    bool http;
+    int rc = 0;
+
+    for (p = url; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+            return fail(L, v,
+                        "'url' may hold printable ASCII only, without spaces (percent-encode "
+                        "the rest; international host names in their xn-- form)");
+    http = strncasecmp(url, "http://", 7) == 0;
+    if (!http && strncasecmp(url, "https://", 8) != 0)
+        return fail(L, v, "'url' must be an https:// address (http:// only to a loopback host)");
+    /* libcurl would read "https:///x" as host x, and some parsers take '\' for '/' */
+    if (url[http ? 7 : 8] == '/' || strchr(url, '\\') != NULL)
+        return fail(L, v, "'url' must name its host right after the '//', and hold no '\\'");
+    u = curl_url();
+    if (u == NULL)
+        return oom(L);
+    if ((uc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK) {
+        rc = uc == CURLUE_OUT_OF_MEMORY
+                 ? oom(L)
+                 : fail(L, v, "'url' is not a valid URL (%s)", curl_url_strerror(uc));
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
+        rc = fail(L, v,
+                  "'url' must not hold a user name or password: put the credentials in an "
+                  "environment variable named by 'authorization_env'");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+        rc = fail(L, v, "'url' names no host");
+        goto out;
+    }
+    n->loopback = is_loopback_host(host);
+    /* the summary must not cross a network in the clear */
+    if (http && !n->loopback)
+        rc = fail(L, v,
+                  "'url' must be an https:// address: http:// is only allowed to a loopback "
+                  "host (127.0.0.1, ::1, localhost)");
+out:
+    curl_free(host);
+    curl_free(user);
+    curl_free(password);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* RFC 9110 §5.6.2: a field name is a token. */
+static bool is_token(const char *s)
+{
+    if (*s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s) != NULL))
+            return false;
+    return true;
+}
+
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < ' ' || (unsigned char)*s == 0x7f)
+            return true;
+    return false;
+}
+
+/* notify.headers: name -> plain value, checked so that no value can add a header. */
+static int load_notify_headers(struct loader *L, const struct ynode *notify,
+                               struct campaign_notify *n)
+{
+    const struct ynode *m = map_get(notify, "headers");
+    size_t i, k;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    if (m->kind != YNODE_MAP)
+        return fail(L, m, "'headers' in 'notify' must be a mapping of header names to values");
+    n->headers = calloc(m->nitems / 2 + 1, sizeof *n->headers);
+    if (n->headers == NULL)
+        return oom(L);
+    for (i = 0; i + 1 < m->nitems; i += 2) {
+        const struct ynode *k_ = m->items[i], *v = m->items[i + 1];
+        struct campaign_header *h = &n->headers[n->nheaders];
+        char lower[128];
+        const unsigned char *p;
+
+        if (k_->kind != YNODE_SCALAR || k_->len == 0 || k_->len >= sizeof lower ||
+            strlen(k_->value) != k_->len || has_control(k_->value))
+            return fail(L, k_,
+                        "a header name in 'notify' must be one word of at most 127 "
+                        "characters, without line breaks or control characters");
+        if (!is_token(k_->value))
+            return fail(L, k_,
+                        "'%s' is not a valid header name (letters, digits and "
+                        "!#$%%&'*+-.^_`|~ only: no ':' or spaces)",
+                        k_->value);
+        for (k = 0; k <= k_->len; k++)
+            lower[k] = (char)(k_->value[k] >= 'A' && k_->value[k] <= 'Z' ? k_->value[k] + 32
+                                                                         : k_->value[k]);
+        if (strcmp(lower, "authorization") == 0 || strcmp(lower, "proxy-authorization") == 0 ||
+            strcmp(lower, "cookie") == 0)
+            return fail(L, k_,
+                        "header '%s' would keep a secret in the campaign file: name the "
+                        "environment variable that holds the Authorization value with "
+                        "'authorization_env'",
+                        k_->value);
+        if (in_list(notify_reserved_headers, lower))
+            return fail(L, k_, "header '%s' is written by blast (or must not be set)", k_->value);
+        for (k = 0; k < n->nheaders; k++)
+            if (strcasecmp(n->headers[k].name, k_->value) == 0)
+                return fail(L, k_, "duplicate header '%s' in 'notify'", k_->value);
+        if (v->kind != YNODE_SCALAR || is_null(v) || v->len == 0)
+            return fail(L, v, "the value of header '%s' must be a string, not empty", k_->value);
+        /* the value is not quoted back: it may be a token someone pasted */
+        if (strlen(v->value) != v->len || v->len > NOTIFY_HEADER_VALUE_MAX)
+            return fail(L, v, "the value of header '%s' is too long or holds a NUL character",
+                        k_->value);
+        for (p = (const unsigned char *)v->value; *p != '\0'; p++)
+            if ((*p < ' ' && *p != '\t') || *p >= 0x7f)
+                return fail(L, v,
+                            "the value of header '%s' holds a line break, a control character "
+                            "or a non-ASCII character",
+                            k_->value);
+        h->name = strdup(k_->value);
+        h->value = strdup(v->value);
+        if (h->name == NULL || h->value == NULL)
+            return oom(L);
+        h->place = place_of(v);
+        n->nheaders++;
+    }
+    return 0;
+}
+
+static int load_notify(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "notify"), *v;
+    struct campaign_notify *n;
+    const char *p;
+    int rc;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    if ((rc = check_map(L, m, notify_known, "'notify'")) < 0)
+        return rc;
+    n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return oom(L);
+    L->c->notify = n;
+    n->place = place_of(m);
+    n->timeout = NOTIFY_TIMEOUT_DEFAULT_MS;
+    n->retries = NOTIFY_RETRIES_DEFAULT;
+    n->verify = true;
+    if ((rc = get_string(L, m, "url", true, "'notify'", &n->url, &n->url_place)) < 0 ||
+        (rc = check_notify_url(L, map_get(m, "url"), n)) < 0 ||
+        (rc = load_notify_headers(L, m, n)) < 0 ||
+        (rc = get_string(L, m, "authorization_env", false, "'notify'", &n->authorization_env,
+                         &n->authorization_place)) < 0 ||
+        (rc = get_duration(L, m, "timeout", &n->timeout)) < 0 ||
+        (rc = get_int(L, m, "retries", 0, NOTIFY_RETRIES_MAX, &n->retries, NULL)) < 0 ||
+        (rc = get_bool(L, m, "verify", &n->verify)) < 0 ||
+        (rc = get_path(L, m, "ca_file", false, "'notify'", &n->ca_file, &n->ca_file_place)) < 0)
+        return rc;
+    if (n->timeout > NOTIFY_TIMEOUT_MAX_MS)
+        return fail(L, map_get(m, "timeout"), "'timeout' of 'notify' must be at most 5m");
+    /* a name, never the value: the message does not quote what was written */
+    if ((v = map_get(m, "authorization_env")) != NULL && n->authorization_env != NULL) {
+        for (p = n->authorization_env; *p != '\0'; p++)
+            if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || *p == '_' ||
+                  (*p >= '0' && *p <= '9' && p != n->authorization_env)))
+                return fail(L, v,
+                            "'authorization_env' names the environment variable that holds the "
+                            "Authorization value (letters, digits and '_'), not the value");
+    }
+    return 0;
+}
+
 static void value_free(struct campaign_value *v)
 {
     size_t i;
@@ -1392,7 +1609,8 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = get_bool(L, root, "chunking", &c->chunking)) < 0 || (rc = load_vars(L, root)) < 0 ||
         (rc = get_path(L, root, "report", false, "the campaign", &c->report, NULL)) < 0 ||
         (rc = get_path(L, root, "journal", false, "the campaign", &c->journal, &c->journal_place)) <
-            0)
+            0 ||
+        (rc = load_notify(L, root)) < 0)
         return rc;
     if (map_get(root, "chunking") != NULL)
         c->chunking_place = place_of(map_get(root, "chunking"));
@@ -1463,12 +1681,30 @@ static void parts_free(struct campaign_part *p, size_t n)
     free(p);
 }
 
+static void notify_free(struct campaign_notify *n)
+{
+    size_t i;
+
+    if (n == NULL)
+        return;
+    for (i = 0; i < n->nheaders; i++) {
+        free(n->headers[i].name);
+        free(n->headers[i].value);
+    }
+    free(n->headers);
+    free(n->url);
+    free(n->authorization_env);
+    free(n->ca_file);
+    free(n);
+}
+
 void campaign_free(struct campaign *c)
 {
     size_t i;
 
     if (c == NULL)
         return;
+    notify_free(c->notify);
     for (i = 0; i < c->nrelays; i++) {
         struct campaign_relay *r = &c->relays[i];
         free(r->name);
@@ -1678,6 +1914,34 @@ int campaign_relay_password_check(const struct campaign *c, const struct campaig
         free(secret);
     }
     return rc;
+}
+
+int campaign_notify_check(const struct campaign *c, struct blast_error *err)
+{
+    const struct campaign_notify *n = c->notify;
+
+    if (n == NULL)
+        return 0;
+    if (n->authorization_env != NULL) {
+        const char *v = getenv(n->authorization_env);
+        if (v == NULL || v[0] == '\0')
+            return blast_error_set(err, BLAST_EINVAL, c->path, n->authorization_place.line,
+                                   n->authorization_place.column,
+                                   "notify: environment variable %s is %s", n->authorization_env,
+                                   v == NULL ? "not set" : "empty");
+        /* a line break would add a header of its own to the request */
+        if (has_control(v))
+            return blast_error_set(err, BLAST_EINVAL, c->path, n->authorization_place.line,
+                                   n->authorization_place.column,
+                                   "notify: environment variable %s holds a line break or "
+                                   "another control character",
+                                   n->authorization_env);
+    }
+    if (n->ca_file != NULL && access(n->ca_file, R_OK) != 0)
+        return blast_error_set(err, BLAST_EINVAL, c->path, n->ca_file_place.line,
+                               n->ca_file_place.column, "notify: cannot read ca_file %s: %s",
+                               n->ca_file, strerror(errno));
+    return 0;
 }
 
 const struct campaign_value *campaign_var(const struct campaign *c, const char *dotted)

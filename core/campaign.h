@@ -107,6 +107,27 @@ struct campaign_domain_rate {
     struct campaign_rate rate;
 };
 
+/*
+ * notify: the webhook told when a `blast send` run ends (docs/report.md, "Webhook").
+ * The Authorization value is never in the campaign file: authorization_env names the
+ * variable that holds it, read when the request is made.
+ */
+struct campaign_notify {
+    char *url; /* https://, or http:// to a loopback host; no user:password@ */
+    struct campaign_place url_place;
+    struct campaign_header *headers; /* extra request headers; plain values, not templates */
+    size_t nheaders;
+    char *authorization_env; /* the variable holding the Authorization value, or NULL */
+    struct campaign_place authorization_place;
+    long timeout;  /* ms per attempt, default 10 s */
+    int retries;   /* attempts after the first, default 3 */
+    bool verify;   /* TLS certificate and host name verification, default true */
+    char *ca_file; /* resolved path, or NULL for the system store */
+    struct campaign_place ca_file_place;
+    bool loopback;               /* the host is loopback: never reached through a proxy */
+    struct campaign_place place; /* the notify mapping */
+};
+
 /* vars: a tree of strings, maps and lists, for templates. */
 enum campaign_value_kind { CAMPAIGN_VALUE_STRING = 0, CAMPAIGN_VALUE_MAP, CAMPAIGN_VALUE_LIST };
 
@@ -215,6 +236,8 @@ struct campaign {
 
     struct campaign_value vars; /* a MAP, possibly empty */
 
+    struct campaign_notify *notify; /* NULL when the campaign has no 'notify' */
+
     char *report;  /* resolved; NULL means the default chosen by the caller */
     char *journal; /* resolved; NULL means the default chosen by the caller */
     struct campaign_place journal_place;
@@ -252,6 +275,14 @@ int campaign_relay_password(const struct campaign *c, const struct campaign_rela
  */
 int campaign_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
                                   const struct log *lg, struct blast_error *err);
+
+/*
+ * Check that the notify webhook's settings that live outside the campaign file are
+ * there: the authorization_env variable is set, not empty and holds no line break or
+ * control character; the ca_file is readable. Does nothing without 'notify'. Fails
+ * with BLAST_EINVAL naming the variable (never its value) or the file, and the place.
+ */
+int campaign_notify_check(const struct campaign *c, struct blast_error *err);
 
 /* Parse "90s", "5m", "4h", "2d", "500ms" or sums of them ("1h30m") into milliseconds > 0. */
 int campaign_parse_duration(const char *text, long *ms);

@@ -8,6 +8,7 @@
  */
 #include "cli.h"
 #include "prepare.h"
+#include "../../core/notify.h"
 #include "../../core/pool.h"
 
 #include <getopt.h>
@@ -19,9 +20,10 @@
 const char cli_check_usage[] =
     "usage: blast check CAMPAIGN.yml [OPTIONS]\n"
     "\n"
-    "Validate the campaign file, its recipient list, suppression lists, templates\n"
-    "and relay secrets; print every problem with its place and a summary. Sends\n"
-    "nothing. Exit 0 when clean, 2 otherwise.\n"
+    "Validate the campaign file, its recipient list, suppression lists, templates,\n"
+    "relay secrets and the notify webhook's variable; print every problem with its\n"
+    "place and a summary. Sends nothing (the webhook is not called). Exit 0 when\n"
+    "clean, 2 otherwise.\n"
     "\n"
     "options:\n"
     "  --connect          also open each relay: TLS, AUTH, capabilities; then QUIT\n"
@@ -252,6 +254,25 @@ static void print_relays(const struct campaign *c)
     }
 }
 
+/* The webhook as send will call it; the URL masked as in every message. */
+static void print_notify(const struct campaign *c)
+{
+    const struct campaign_notify *n = c->notify;
+    char url[512];
+
+    if (n == NULL)
+        return;
+    notify_url_display(n->url, url, sizeof url);
+    printf("notify      POST to %s when a send ends: timeout %.1f s, %d retr%s%s", url,
+           (double)n->timeout / 1000.0, n->retries, n->retries == 1 ? "y" : "ies",
+           strncasecmp(n->url, "https", 5) == 0 && !n->verify ? ", TLS not verified" : "");
+    if (n->nheaders > 0)
+        printf(", %zu extra header%s", n->nheaders, n->nheaders == 1 ? "" : "s");
+    if (n->authorization_env != NULL)
+        printf(", Authorization from %s", n->authorization_env);
+    printf("\n");
+}
+
 int cmd_check(int argc, char **argv)
 {
     struct check k;
@@ -283,6 +304,9 @@ int cmd_check(int argc, char **argv)
         if (campaign_relay_password_check(p.c, &p.c->relays[i], &k.log, &err) < 0)
             problem(&k, &err);
     }
+    blast_error_clear(&err);
+    if (campaign_notify_check(p.c, &err) < 0)
+        problem(&k, &err);
     blast_error_clear(&err);
     if (prepare_list(p.c, &p.list, &err) < 0) {
         problem(&k, &err);
@@ -316,6 +340,7 @@ int cmd_check(int argc, char **argv)
                    p.c->list_unsubscribe.url != NULL ? ", unsubscribe URL" : "",
                    compose_nplaceholders(p.cp), compose_nplaceholders(p.cp) == 1 ? "" : "s");
         print_relays(p.c);
+        print_notify(p.c);
         if (k.problems == 0)
             printf("result      ok: nothing to fix\n");
         else

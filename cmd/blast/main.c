@@ -3,6 +3,7 @@
  */
 #include "cli.h"
 
+#include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,8 +77,18 @@ int main(int argc, char **argv)
         return BLAST_EXIT_OK;
     }
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int code;
+            /* once, before any thread starts: libcurl is not initialised anywhere else
+             * (send's webhook, core/notify.c) */
+            if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+                cli_fail("cannot initialise libcurl");
+                return BLAST_EXIT_USAGE;
+            }
+            code = commands[i].run(argc - 1, argv + 1);
+            curl_global_cleanup();
+            return code;
+        }
     cli_fail("unknown command '%s' (try 'blast help')", argv[1]);
     return BLAST_EXIT_USAGE;
 }

@@ -19,6 +19,7 @@
 #include "prepare.h"
 #include "progress.h"
 #include "../../core/journal.h"
+#include "../../core/notify.h"
 #include "../../core/pool.h"
 #include "../../core/report.h"
 #include "../../core/timeutil.h"
@@ -234,6 +235,8 @@ struct run {
     size_t rendered;           /* dry runs: messages rendered (atomic) */
     bool stopped;              /* a signal or the deadline stopped the run */
     struct timeutil_stamp started;
+    json_t *summary;     /* the report's summary, for the webhook */
+    bool report_written; /* report_commit() succeeded */
 };
 
 static void run_free(struct run *r)
@@ -256,6 +259,7 @@ static void run_free(struct run *r)
     compose_result_free(&r->msg);
     screen_result_free(&r->who);
     address_free(&r->test_to);
+    json_decref(r->summary);
     prepare_close(&r->p);
 }
 
@@ -387,6 +391,9 @@ static int prepare(struct run *r, struct blast_error *err)
         if ((rc = campaign_relay_password(r->c, &r->c->relays[i], &r->log, &r->passwords[i], err)) <
             0)
             return rc;
+    /* the webhook's variable too: refused now rather than missed after the campaign */
+    if (r->opt.dry_run == NULL && r->opt.to == NULL && (rc = campaign_notify_check(r->c, err)) < 0)
+        return rc;
     if ((rc = make_report_path(r, err)) < 0 ||
         (rc = prepare_reports(&r->p, r->opt.reports, r->opt.nreports, r->report_path, err)) < 0 ||
         (rc = open_journal(r, err)) < 0)
@@ -577,7 +584,84 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     }
     print_summary(r, rep, secs);
     *code = exit_code(r, rep, no_relay);
-    return report_commit(rep, err);
+    r->summary = report_summary(rep); /* for the webhook: report_commit() frees rep */
+    if ((rc = report_commit(rep, err)) == 0)
+        r->report_written = true;
+    return rc;
+}
+
+/*
+ * The summary when no report was written (exit 4 before any session, or a run stopped
+ * on an error): the journal read through a report that goes to /dev/null. NULL when
+ * it cannot be made; the webhook then says "summary": null.
+ */
+static json_t *journal_summary(struct run *r)
+{
+    struct report_info info;
+    struct report *rep = NULL;
+    struct blast_error err;
+    json_t *s = NULL;
+    FILE *f = fopen("/dev/null", "w");
+
+    if (f == NULL || r->journal == NULL)
+        goto out;
+    memset(&info, 0, sizeof info);
+    info.campaign = r->c->name;
+    info.campaign_file = r->opt.campaign;
+    info.start = r->started;
+    blast_error_clear(&err);
+    if (report_open_stream(f, "/dev/null", &info, &rep, &err) == 0 &&
+        journal_each(r->journal, r->rows, add_entry, rep, &err) == 0)
+        s = report_summary(rep);
+    report_abort(rep);
+out:
+    if (f != NULL)
+        fclose(f);
+    return s;
+}
+
+/*
+ * The webhook (docs/report.md, "Webhook"): told how a run ended, whatever its exit
+ * code, after the report is written. Not for a dry run or a test send. A failure is
+ * a warning only: the exit code says how the mail went, not how the webhook did. A
+ * first signal during the call cuts it short; after a run a signal stopped, the
+ * second signal ends blast at once, as always.
+ */
+static void notify_run(struct run *r, int code)
+{
+    struct notify_event ev;
+    struct notify_options no;
+    struct blast_error err;
+    json_t *payload;
+
+    if (r->c == NULL || r->c->notify == NULL)
+        return;
+    if (r->opt.dry_run != NULL || r->has_test_to) {
+        log_msg(&r->log, LOG_LEVEL_DEBUG, "notify: the webhook is not called for a %s",
+                r->opt.dry_run != NULL ? "dry run" : "test send");
+        return;
+    }
+    if (r->summary == NULL)
+        r->summary = journal_summary(r);
+    memset(&ev, 0, sizeof ev);
+    ev.campaign = r->c->name;
+    ev.campaign_file = r->opt.campaign;
+    ev.exit_code = code;
+    ev.report = r->report_written && strcmp(r->report_path, "-") != 0 ? r->report_path : NULL;
+    ev.summary = r->summary;
+    memset(&no, 0, sizeof no);
+    no.log = &r->log;
+    no.stop = interrupted ? NULL : &interrupted;
+    blast_error_clear(&err);
+    payload = notify_payload(&ev);
+    if (payload == NULL)
+        blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "notify: out of memory");
+    else
+        notify_post(r->c->notify, payload, &no, NULL, &err);
+    if (err.code != 0)
+        log_msg(&r->log, LOG_LEVEL_WARN, "%s; the run itself is unaffected (exit code %d)",
+                err.text, code);
+    json_decref(payload);
 }
 
 /* The counts progress shows (called from its thread). */
@@ -701,6 +785,8 @@ fail:
     cli_error(&err);
     code = BLAST_EXIT_USAGE;
 out:
+    if (code != BLAST_EXIT_USAGE)
+        notify_run(&r, code);
     run_free(&r);
     return code;
 }

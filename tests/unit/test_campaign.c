@@ -1325,3 +1325,246 @@ Test(campaign, hash_with_more_inputs, .fini = scratch_remove)
     cr_assert_str_eq(err.source, "/nonexistent/prev.json");
     campaign_free(c);
 }
+
+/* ---- notify: the webhook told when a send ends ----------------------------------------- */
+
+Test(campaign, every_key_notify)
+{
+    struct campaign *c = load_ok(EVERY);
+    const struct campaign_notify *n = c->notify;
+
+    cr_assert_not_null(n);
+    cr_assert_str_eq(n->url, "https://hooks.acme.example/blast?key=k1");
+    assert_place(n->url_place, 85, 8, "notify.url");
+    assert_place(n->place, 85, 3, "notify");
+    cr_assert_eq(n->nheaders, 2);
+    cr_assert_str_eq(n->headers[0].name, "X-Team");
+    cr_assert_str_eq(n->headers[0].value, "news");
+    assert_place(n->headers[0].place, 86, 21, "notify.headers.X-Team");
+    cr_assert_str_eq(n->headers[1].name, "X-Trace-Id");
+    cr_assert_str_eq(n->headers[1].value, "42");
+    cr_assert_str_eq(n->authorization_env, "BLAST_UNIT_HOOK_TOKEN");
+    assert_place(n->authorization_place, 87, 22, "notify.authorization_env");
+    cr_assert_eq(n->timeout, 2500);
+    cr_assert_eq(n->retries, 0);
+    cr_assert_not(n->verify);
+    cr_assert_str_eq(n->ca_file, FIXTURES "/campaigns/hook-ca.pem", "relative to the campaign");
+    assert_place(n->ca_file_place, 91, 12, "notify.ca_file");
+    campaign_free(c);
+}
+
+Test(campaign, no_notify_without_the_key)
+{
+    struct campaign *c = load_ok(FIXTURES "/campaigns/minimal.yml");
+    struct blast_error err;
+
+    cr_assert_null(c->notify);
+    blast_error_clear(&err);
+    cr_assert_eq(campaign_notify_check(c, &err), 0);
+    cr_assert_eq(err.code, 0);
+    campaign_free(c);
+}
+
+Test(campaign, notify_defaults, .fini = scratch_remove)
+{
+    char path[512];
+    struct campaign *c;
+
+    small_campaign("", "notify: {url: \"https://hooks.example/blast\"}\n", path, sizeof path);
+    c = load_ok(path);
+    cr_assert_not_null(c->notify);
+    cr_assert_eq(c->notify->timeout, 10000, "10 s");
+    cr_assert_eq(c->notify->retries, 3);
+    cr_assert(c->notify->verify);
+    cr_assert_null(c->notify->ca_file);
+    cr_assert_null(c->notify->authorization_env);
+    cr_assert_eq(c->notify->nheaders, 0);
+    campaign_free(c);
+}
+
+Test(campaign, notify_http_only_to_loopback, .fini = scratch_remove)
+{
+    static const char *const ok[] = {
+        "http://127.0.0.1:8080/hook", "http://localhost/hook",  "http://[::1]:9/hook",
+        "HTTP://127.0.0.2/hook",      "https://hooks.example/", "https://hooks.example:8443/a?b=c",
+    };
+    static const char *const refused[] = {
+        "http://hooks.example/hook",
+        "http://127.0.0.1.example/hook",
+        "http://10.0.0.1/hook",
+        "ftp://127.0.0.1/hook",
+        "hooks.example/hook",
+        "https:///hook",
+        "https://a.example\\\\@b.example/",
+    };
+    char path[512], extra[256], msg[2048];
+    struct campaign *c;
+    size_t i;
+
+    for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(extra, sizeof extra, "notify: {url: \"%s\"}\n", ok[i]);
+        small_campaign("", extra, path, sizeof path);
+        c = load_ok(path);
+        cr_assert_str_eq(c->notify->url, ok[i]);
+        cr_assert_eq(c->notify->loopback, i < 4, "%s", ok[i]);
+        campaign_free(c);
+        scratch_remove();
+    }
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(extra, sizeof extra, "notify: {url: \"%s\"}\n", refused[i]);
+        small_campaign("", extra, path, sizeof path);
+        cr_assert_eq(load_fails(path, msg, sizeof msg), BLAST_EINVAL, "%s accepted", refused[i]);
+        cr_assert_not_null(strstr(msg, ":8:15: 'url' "), "%s: %s", refused[i], msg);
+        scratch_remove();
+    }
+}
+
+Test(campaign, notify_errors_never_quote_what_may_be_a_secret, .fini = scratch_remove)
+{
+    /* a pasted token, a password in the URL, a query key: named, never repeated */
+    static const char *const cases[] = {
+        "notify: {url: \"https://hooks.example/x\", authorization_env: \"Bearer tok3n\"}\n",
+        "notify: {url: \"https://u:tok3n@hooks.example/x\"}\n",
+        "notify: {url: \"https://hooks.example/x?key=tok3n zz\"}\n",
+        "notify: {url: \"https://hooks.example/x\", headers: {X-Key: \"tok3n\\r\\nX: y\"}}\n",
+        "notify: {url: \"http://hooks.example/x?key=tok3n\"}\n",
+    };
+    char path[512], msg[2048];
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        small_campaign("", cases[i], path, sizeof path);
+        cr_assert_eq(load_fails(path, msg, sizeof msg), BLAST_EINVAL, "%s accepted", cases[i]);
+        cr_assert_null(strstr(msg, "tok3n"), "%s", msg);
+        scratch_remove();
+    }
+}
+
+Test(campaign, notify_header_names_are_tokens_and_values_single_lines, .fini = scratch_remove)
+{
+    static const char *const bad[] = {
+        "{\"X-Team:\": a}",       "{\"X Team\": a}",
+        "{\"X-Team\\n\": a}",     "{X-Team: \"a\\rb\"}",
+        "{X-Team: \"a\\nb\"}",    "{X-Team: \"caf\\u00e9\"}",
+        "{X-Team: a, x-team: b}", "{Authorization: Basic x}",
+        "{Host: a.example}",      "{User-Agent: me}",
+        "{X-Team: [a]}",          "{X-Team: ~}",
+    };
+    char path[512], extra[256], msg[2048];
+    struct campaign *c;
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(extra, sizeof extra, "notify: {url: \"https://hooks.example/\", headers: %s}\n",
+                 bad[i]);
+        small_campaign("", extra, path, sizeof path);
+        cr_assert_eq(load_fails(path, msg, sizeof msg), BLAST_EINVAL, "%s accepted", bad[i]);
+        cr_assert_not_null(strstr(msg, "campaign.yml:8:"), "%s", msg);
+        scratch_remove();
+    }
+    small_campaign("",
+                   "notify: {url: \"https://hooks.example/\", headers: {X-A: \"a\\tb c\", "
+                   "\"X_b!#$%&'*+.^`|~\": \"1\"}}\n",
+                   path, sizeof path);
+    c = load_ok(path);
+    cr_assert_eq(c->notify->nheaders, 2);
+    cr_assert_str_eq(c->notify->headers[0].value, "a\tb c");
+    campaign_free(c);
+}
+
+Test(campaign, notify_timeout_and_retries_have_bounds, .fini = scratch_remove)
+{
+    static const char *const bad[] = {"timeout: 0s", "timeout: 5m1s", "timeout: soon",
+                                      "retries: -1", "retries: 11",   "verify: maybe"};
+    char path[512], extra[256], msg[2048];
+    struct campaign *c;
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(extra, sizeof extra, "notify:\n  url: https://hooks.example/\n  %s\n", bad[i]);
+        small_campaign("", extra, path, sizeof path);
+        cr_assert_eq(load_fails(path, msg, sizeof msg), BLAST_EINVAL, "%s accepted", bad[i]);
+        cr_assert_not_null(strstr(msg, "campaign.yml:10:"), "%s", msg);
+        scratch_remove();
+    }
+    small_campaign("", "notify:\n  url: https://hooks.example/\n  timeout: 5m\n  retries: 10\n",
+                   path, sizeof path);
+    c = load_ok(path);
+    cr_assert_eq(c->notify->timeout, 5 * 60 * 1000L);
+    cr_assert_eq(c->notify->retries, 10);
+    campaign_free(c);
+}
+
+Test(campaign, notify_check_names_the_variable_and_its_place_never_the_value)
+{
+    struct campaign *c = load_ok(EVERY);
+    struct blast_error err;
+    char msg[2048];
+
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    blast_error_clear(&err);
+    cr_assert_eq(campaign_notify_check(c, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.source, EVERY);
+    cr_assert_eq(err.line, 87);
+    cr_assert_eq(err.column, 22);
+    cr_assert_str_eq(err.text, "notify: environment variable BLAST_UNIT_HOOK_TOKEN is not set");
+
+    setenv("BLAST_UNIT_HOOK_TOKEN", "", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(campaign_notify_check(c, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.text, "notify: environment variable BLAST_UNIT_HOOK_TOKEN is empty");
+
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n\r\nX-Evil: 1", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(campaign_notify_check(c, &err), BLAST_EINVAL);
+    blast_error_format(&err, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "holds a line break"), "%s", msg);
+    cr_assert_null(strstr(msg, "tok3n"), "%s", msg);
+
+    /* the variable is fine now; every_key.yml's ca_file does not exist */
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(campaign_notify_check(c, &err), BLAST_EINVAL);
+    cr_assert_eq(err.line, 91);
+    cr_assert_eq(err.column, 12);
+    cr_assert_not_null(strstr(err.text, "notify: cannot read ca_file"), "%s", err.text);
+    cr_assert_null(strstr(err.text, "tok3n"), "%s", err.text);
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    campaign_free(c);
+}
+
+Test(campaign, notify_check_passes_when_all_is_there, .fini = scratch_remove)
+{
+    char path[512], ca[512];
+    struct campaign *c;
+    struct blast_error err;
+
+    small_campaign("",
+                   "notify:\n  url: https://hooks.example/\n  authorization_env: "
+                   "BLAST_UNIT_HOOK_TOKEN\n  ca_file: ca.pem\n",
+                   path, sizeof path);
+    write_file(scratch_dir, "ca.pem", "not checked for content here\n", ca, sizeof ca);
+    c = load_ok(path);
+    cr_assert_str_eq(c->notify->ca_file, ca);
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(campaign_notify_check(c, &err), 0, "%s", err.text);
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    campaign_free(c);
+}
+
+Test(campaign, notify_golden_cases)
+{
+    static const char *const cases[] = {
+        "notify_unknown_key",          "notify_missing_url",         "notify_not_a_mapping",
+        "notify_http_remote",          "notify_bad_scheme",          "notify_url_not_a_url",
+        "notify_url_with_password",    "notify_url_with_space",      "notify_header_name_colon",
+        "notify_header_name_crlf",     "notify_header_value_crlf",   "notify_header_authorization",
+        "notify_header_reserved",      "notify_authorization_value", "notify_timeout_too_long",
+        "notify_retries_out_of_range",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_invalid(cases[i], BLAST_EINVAL);
+}
