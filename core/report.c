@@ -34,15 +34,9 @@ struct report {
     char *tmp; /* NULL when writing to a caller's stream */
     FILE *f;
     bool borrowed; /* f belongs to the caller */
-    size_t entries;
-    size_t counts[REPORT_STATUS_COUNT];
+    struct report_tally tally;
     json_t *campaign;
-    json_t *by_relay;     /* relay -> {status: count} */
-    json_t *by_domain;    /* domain -> {status: count} */
-    json_t *by_code;      /* "550 5.1.1" -> count */
-    json_t *reasons;      /* "550 5.1.1 text" -> {status, code, enhanced_code, reply, count} */
-    size_t other_reasons; /* failures past MAX_REASONS distinct reasons */
-    size_t this_run;      /* entries decided during this run (last_attempt >= start) */
+    size_t this_run; /* entries decided during this run (last_attempt >= start) */
     struct timeutil_stamp start;
     char start_text[40];
 };
@@ -72,12 +66,7 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
     r->campaign =
         json_pack("{s:s, s:s, s:b, s:s?}", "name", info->campaign, "file", info->campaign_file,
                   "dry_run", info->dry_run, "test_to", info->test_to);
-    r->by_relay = json_object();
-    r->by_domain = json_object();
-    r->by_code = json_object();
-    r->reasons = json_object();
-    if (r->path == NULL || r->campaign == NULL || r->by_relay == NULL || r->by_domain == NULL ||
-        r->by_code == NULL || r->reasons == NULL) {
+    if (r->path == NULL || r->campaign == NULL || report_tally_init(&r->tally) < 0) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
     }
@@ -251,7 +240,7 @@ static bool counts_this_run(const struct report *r, json_t *o)
  * <ada@x>: unknown" and "550 5.1.1 <bob@x>: unknown" are one reason; or blast's
  * own detail when there is no reply.
  */
-static void reason_text(json_t *o, char *out, size_t size)
+void report_reason(json_t *o, char *out, size_t size)
 {
     const char *reply = json_string_value(json_object_get(o, "reply"));
     const char *detail = json_string_value(json_object_get(o, "detail"));
@@ -281,20 +270,20 @@ static void reason_text(json_t *o, char *out, size_t size)
     out[n] = '\0';
 }
 
-static int add_reason(struct report *r, json_t *o, const char *status)
+static int add_reason(struct report_tally *t, json_t *o, const char *status)
 {
     char text[256], key[300];
     json_t *have, *n, *reason, *code, *enhanced;
 
-    reason_text(o, text, sizeof text);
+    report_reason(o, text, sizeof text);
     snprintf(key, sizeof key, "%s\t%s", status, text);
-    have = json_object_get(r->reasons, key);
+    have = json_object_get(t->reasons, key);
     if (have != NULL) {
         n = json_object_get(have, "count");
         return json_integer_set(n, json_integer_value(n) + 1) < 0 ? BLAST_ENOMEM : 0;
     }
-    if (json_object_size(r->reasons) >= MAX_REASONS) {
-        r->other_reasons++;
+    if (json_object_size(t->reasons) >= MAX_REASONS) {
+        t->other_reasons++;
         return 0;
     }
     code = json_object_get(o, "code");
@@ -302,7 +291,7 @@ static int add_reason(struct report *r, json_t *o, const char *status)
     reason = json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
                        code != NULL ? code : json_null(), "enhanced_code",
                        enhanced != NULL ? enhanced : json_null(), "reason", text, "count", 1);
-    if (reason == NULL || json_object_set_new(r->reasons, key, reason) < 0)
+    if (reason == NULL || json_object_set_new(t->reasons, key, reason) < 0)
         return BLAST_ENOMEM;
     return 0;
 }
@@ -318,10 +307,9 @@ static int by_count(const void *a, const void *b)
                   json_string_value(json_object_get(*(json_t *const *)b, "reason")));
 }
 
-/* The most frequent failure reasons, most frequent first. */
-static json_t *top_failures(const struct report *r)
+json_t *report_tally_top_failures(const struct report_tally *t)
 {
-    size_t n = json_object_size(r->reasons), i = 0, k;
+    size_t n = json_object_size(t->reasons), i = 0, k;
     json_t **all = n > 0 ? malloc(n * sizeof *all) : NULL, *out = json_array(), *v;
     const char *key;
 
@@ -330,7 +318,7 @@ static json_t *top_failures(const struct report *r)
         json_decref(out);
         return NULL;
     }
-    json_object_foreach(r->reasons, key, v) all[i++] = v;
+    json_object_foreach(t->reasons, key, v) all[i++] = v;
     if (n > 0)
         qsort(all, n, sizeof *all, by_count);
     for (k = 0; k < n && k < TOP_REASONS; k++)
@@ -343,19 +331,79 @@ static json_t *top_failures(const struct report *r)
     return out;
 }
 
-int report_add_json(struct report *r, json_t *o, struct blast_error *err)
+int report_tally_init(struct report_tally *t)
 {
-    char *line, domain[256];
+    memset(t, 0, sizeof *t);
+    t->by_relay = json_object();
+    t->by_domain = json_object();
+    t->by_code = json_object();
+    t->reasons = json_object();
+    if (t->by_relay == NULL || t->by_domain == NULL || t->by_code == NULL || t->reasons == NULL) {
+        report_tally_free(t);
+        return BLAST_ENOMEM;
+    }
+    return 0;
+}
+
+void report_tally_free(struct report_tally *t)
+{
+    json_decref(t->by_relay);
+    json_decref(t->by_domain);
+    json_decref(t->by_code);
+    json_decref(t->reasons);
+    memset(t, 0, sizeof *t);
+}
+
+int report_tally_add(struct report_tally *t, json_t *o)
+{
     const char *status = json_string_value(json_object_get(o, "status"));
     const char *email = json_string_value(json_object_get(o, "email"));
     const char *relay = json_string_value(json_object_get(o, "relay"));
     const char *enhanced = json_string_value(json_object_get(o, "enhanced_code"));
     json_int_t code = json_integer_value(json_object_get(o, "code"));
     int st = status != NULL ? report_status_parse(status) : -1;
+    char domain[256];
     size_t i;
+
+    if (status == NULL)
+        return BLAST_EINVAL;
+    t->entries++;
+    if (st >= 0)
+        t->counts[st]++;
+    else
+        t->other_status++;
+    /* domains are case-insensitive (RFC 5321 §2.4) */
+    snprintf(domain, sizeof domain, "%s", domain_of(email != NULL ? email : ""));
+    for (i = 0; domain[i] != '\0'; i++)
+        if (domain[i] >= 'A' && domain[i] <= 'Z')
+            domain[i] = (char)(domain[i] - 'A' + 'a');
+    if (bump(t->by_domain, domain, status) < 0 ||
+        (relay != NULL && bump(t->by_relay, relay, status) < 0))
+        return BLAST_ENOMEM;
+    if (code > 0) {
+        char key[32];
+        json_t *n;
+        snprintf(key, sizeof key, "%d%s%s", (int)code, enhanced != NULL ? " " : "",
+                 enhanced != NULL ? enhanced : "");
+        n = json_object_get(t->by_code, key);
+        if (n == NULL ? json_object_set_new(t->by_code, key, json_integer(1)) < 0
+                      : json_integer_set(n, json_integer_value(n) + 1) < 0)
+            return BLAST_ENOMEM;
+    }
+    if ((st == REPORT_FAILED || st == REPORT_DEFERRED || st == REPORT_UNKNOWN ||
+         st == REPORT_INVALID) &&
+        add_reason(t, o, status) < 0)
+        return BLAST_ENOMEM;
+    return 0;
+}
+
+int report_add_json(struct report *r, json_t *o, struct blast_error *err)
+{
+    const char *status = json_string_value(json_object_get(o, "status"));
+    char *line;
     int rc = 0;
 
-    if (st < 0)
+    if (status == NULL || report_status_parse(status) < 0)
         return blast_error_set(err, BLAST_EINVAL, r->path, 0, 0, "a report entry without a status");
     /* an entry from a journal record that has none (a "sending" left by a crash) */
     if (json_object_get(o, "history") == NULL &&
@@ -364,44 +412,21 @@ int report_add_json(struct report *r, json_t *o, struct blast_error *err)
     line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (line == NULL)
         return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
-    if (fprintf(r->f, "%s\n%s", r->entries > 0 ? "," : "", line) < 0)
+    if (fprintf(r->f, "%s\n%s", r->tally.entries > 0 ? "," : "", line) < 0)
         rc = io_fail(r, err, "cannot write the report");
     free(line);
     if (rc < 0)
         return rc;
-    r->entries++;
-    r->counts[st]++;
-
-    /* domains are case-insensitive (RFC 5321 §2.4) */
-    snprintf(domain, sizeof domain, "%s", domain_of(email != NULL ? email : ""));
-    for (i = 0; domain[i] != '\0'; i++)
-        if (domain[i] >= 'A' && domain[i] <= 'Z')
-            domain[i] = (char)(domain[i] - 'A' + 'a');
-    if (bump(r->by_domain, domain, status) < 0 ||
-        (relay != NULL && bump(r->by_relay, relay, status) < 0))
+    if (report_tally_add(&r->tally, o) < 0)
         return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
-    if (code > 0) {
-        char key[32];
-        json_t *n;
-        snprintf(key, sizeof key, "%d%s%s", (int)code, enhanced != NULL ? " " : "",
-                 enhanced != NULL ? enhanced : "");
-        n = json_object_get(r->by_code, key);
-        if (n == NULL ? json_object_set_new(r->by_code, key, json_integer(1)) < 0
-                      : json_integer_set(n, json_integer_value(n) + 1) < 0)
-            return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
-    }
     if (counts_this_run(r, o))
         r->this_run++;
-    if ((st == REPORT_FAILED || st == REPORT_DEFERRED || st == REPORT_UNKNOWN ||
-         st == REPORT_INVALID) &&
-        add_reason(r, o, status) < 0)
-        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
     return 0;
 }
 
 size_t report_count(const struct report *r, enum report_status s)
 {
-    return s >= 0 && s < REPORT_STATUS_COUNT ? r->counts[s] : 0;
+    return s >= 0 && s < REPORT_STATUS_COUNT ? r->tally.counts[s] : 0;
 }
 
 json_t *report_summary(struct report *r)
@@ -415,8 +440,9 @@ json_t *report_summary(struct report *r)
     if (by_status == NULL)
         return NULL;
     for (i = 0; i < REPORT_STATUS_COUNT; i++)
-        json_object_set_new(by_status, status_names[i], json_integer((json_int_t)r->counts[i]));
-    if ((top = top_failures(r)) == NULL) {
+        json_object_set_new(by_status, status_names[i],
+                            json_integer((json_int_t)r->tally.counts[i]));
+    if ((top = report_tally_top_failures(&r->tally)) == NULL) {
         json_decref(by_status);
         return NULL;
     }
@@ -424,11 +450,12 @@ json_t *report_summary(struct report *r)
         secs = 0;
     return json_pack(
         "{s:I, s:o, s:O, s:O, s:O, s:o, s:I, s:o, s:o, s:f, s:I, s:f, s:O, s:O}", "total",
-        (json_int_t)r->entries, "by_status", by_status, "by_relay", r->by_relay, "by_domain",
-        r->by_domain, "by_code", r->by_code, "top_failures", top, "other_failure_reasons",
-        (json_int_t)r->other_reasons, "start", time_or_null(r->start), "end", time_or_null(end),
-        "duration_seconds", secs, "messages_this_run", (json_int_t)r->this_run,
-        "messages_per_second", secs > 0 ? (double)r->this_run / secs : 0.0, "dry_run",
+        (json_int_t)r->tally.entries, "by_status", by_status, "by_relay", r->tally.by_relay,
+        "by_domain", r->tally.by_domain, "by_code", r->tally.by_code, "top_failures", top,
+        "other_failure_reasons", (json_int_t)r->tally.other_reasons, "start",
+        time_or_null(r->start), "end", time_or_null(end), "duration_seconds", secs,
+        "messages_this_run", (json_int_t)r->this_run, "messages_per_second",
+        secs > 0 ? (double)r->this_run / secs : 0.0, "dry_run",
         json_object_get(campaign, "dry_run"), "test_to", json_object_get(campaign, "test_to"));
 }
 
@@ -499,10 +526,7 @@ void report_abort(struct report *r)
         free(r->tmp);
     }
     json_decref(r->campaign);
-    json_decref(r->by_relay);
-    json_decref(r->by_domain);
-    json_decref(r->by_code);
-    json_decref(r->reasons);
+    report_tally_free(&r->tally);
     free(r->path);
     free(r);
 }

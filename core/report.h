@@ -102,6 +102,41 @@ struct json_t *report_entry_json(const struct report_entry *e);
  */
 int report_add_json(struct report *r, struct json_t *entry, struct blast_error *err);
 
+/*
+ * The counts a summary is made of, kept while entries stream by: by status, by
+ * relay, by recipient domain, by reply code, and failure reasons (at most 1,000
+ * distinct ones). The report keeps one; `blast report` keeps one for a report
+ * whose summary lacks something. Memory grows with distinct relays, domains,
+ * codes and reasons, not with recipients.
+ */
+struct report_tally {
+    size_t entries;
+    size_t counts[REPORT_STATUS_COUNT];
+    size_t other_status;      /* entries with a status this version does not know */
+    struct json_t *by_relay;  /* relay -> {status: count} */
+    struct json_t *by_domain; /* lower-cased domain -> {status: count} */
+    struct json_t *by_code;   /* "550 5.1.1" -> count */
+    struct json_t *reasons;   /* key -> {status, code, enhanced_code, reason, count} */
+    size_t other_reasons;     /* failures past the distinct reasons kept */
+};
+
+/* Errors: BLAST_ENOMEM. Free with report_tally_free() (also after a failed init). */
+int report_tally_init(struct report_tally *t);
+void report_tally_free(struct report_tally *t);
+
+/* Count one entry (borrowed). Errors: BLAST_EINVAL (no status), BLAST_ENOMEM. */
+int report_tally_add(struct report_tally *t, struct json_t *entry);
+
+/* The summary's top_failures: the ten most frequent reasons (a new reference), or NULL. */
+struct json_t *report_tally_top_failures(const struct report_tally *t);
+
+/*
+ * A failure's reason, as top_failures groups them: code, enhanced code and the
+ * reply with what is inside angle brackets (an address, usually) left out; or
+ * blast's own detail when there was no reply.
+ */
+void report_reason(struct json_t *entry, char *out, size_t size);
+
 /* The status named s ("delivered"...), or -1. */
 int report_status_parse(const char *s);
 

@@ -6,7 +6,8 @@
  *
  * Memory stays flat with the number of recipients: the text view counts while it
  * streams, keeping only maps by recipient domain and relay (as large as the
- * distinct domains and relays) and at most MAX_REASONS failure reasons; csv
+ * distinct domains and relays) and a bounded set of failure reasons
+ * (struct report_tally, shared with the report's own summary); csv
  * writes each row as it is read. The text view prefers what the report's summary
  * says; what the summary lacks (an older or partial report) is computed from the
  * recipients instead.
@@ -193,131 +194,19 @@ static int csv_row(void *arg, json_t *entry, size_t index, const struct reportre
 
 /* ---- text ---------------------------------------------------------------------------- */
 
-#define MAX_REASONS 1000 /* distinct failure reasons counted when the summary lacks them */
 #define TOP_REASONS 10
 #define TOP_DOMAINS 10
-
-/* What the text view counts while the recipients stream by. */
-struct tally {
-    size_t total;
-    size_t counts[REPORT_STATUS_COUNT];
-    size_t other_status; /* a status this blast does not know */
-    json_t *by_domain;   /* domain -> {status: count}, as in the summary */
-    json_t *by_relay;    /* relay -> {status: count} */
-    json_t *reasons;     /* reason -> {status, code, enhanced_code, reason, count} */
-    size_t unlisted;     /* failures past MAX_REASONS distinct reasons */
-};
-
-static bool is_failure(const char *status)
-{
-    return strcmp(status, "failed") == 0 || strcmp(status, "deferred") == 0 ||
-           strcmp(status, "unknown") == 0 || strcmp(status, "invalid") == 0;
-}
-
-/* map[key][status] += 1 */
-static int bump(json_t *map, const char *key, const char *status)
-{
-    json_t *inner = json_object_get(map, key), *n;
-
-    if (inner == NULL) {
-        inner = json_object();
-        if (inner == NULL || json_object_set_new(map, key, inner) < 0)
-            return BLAST_ENOMEM;
-    }
-    n = json_object_get(inner, status);
-    if (n == NULL)
-        return json_object_set_new(inner, status, json_integer(1)) < 0 ? BLAST_ENOMEM : 0;
-    return json_integer_set(n, json_integer_value(n) + 1) < 0 ? BLAST_ENOMEM : 0;
-}
-
-/*
- * A failure's reason, grouped as the report's summary groups them (top_failures):
- * the code, the enhanced code and the reply with whatever is between angle brackets
- * (an address, usually) left out; blast's own detail when there is no reply.
- */
-static void reason_of(json_t *entry, char *out, size_t size)
-{
-    const char *reply = json_string_value(json_object_get(entry, "reply"));
-    const char *detail = json_string_value(json_object_get(entry, "detail"));
-    const char *enhanced = json_string_value(json_object_get(entry, "enhanced_code"));
-    const char *text = reply != NULL ? reply : detail != NULL ? detail : "";
-    json_int_t code = json_integer_value(json_object_get(entry, "code"));
-    size_t n = 0;
-    int depth = 0;
-
-    out[0] = '\0';
-    if (code > 0)
-        n = (size_t)snprintf(out, size, "%d %s%s", (int)code, enhanced != NULL ? enhanced : "",
-                             enhanced != NULL ? " " : "");
-    if (n >= size)
-        n = size - 1;
-    for (; *text != '\0' && n + 1 < size && n < 160; text++) {
-        if (*text == '<' && depth++ == 0)
-            out[n++] = '<';
-        else if (*text == '>' && depth > 0 && --depth == 0)
-            out[n++] = '>';
-        else if (depth == 0)
-            out[n++] = *text;
-    }
-    out[n] = '\0';
-}
-
-static int add_reason(struct tally *t, json_t *entry, const char *status)
-{
-    char key[256];
-    json_t *have, *reason, *code, *enhanced;
-
-    reason_of(entry, key, sizeof key);
-    have = json_object_get(t->reasons, key);
-    if (have != NULL) {
-        json_t *n = json_object_get(have, "count");
-        return json_integer_set(n, json_integer_value(n) + 1) < 0 ? BLAST_ENOMEM : 0;
-    }
-    if (json_object_size(t->reasons) >= MAX_REASONS) {
-        t->unlisted++;
-        return 0;
-    }
-    code = json_object_get(entry, "code");
-    enhanced = json_object_get(entry, "enhanced_code");
-    reason = json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
-                       code != NULL ? code : json_null(), "enhanced_code",
-                       enhanced != NULL ? enhanced : json_null(), "reason", key, "count", 1);
-    if (reason == NULL || json_object_set_new(t->reasons, key, reason) < 0)
-        return BLAST_ENOMEM;
-    return 0;
-}
 
 static int count_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
                        struct blast_error *err)
 {
-    struct tally *t = arg;
-    const char *status = json_string_value(json_object_get(entry, "status"));
-    const char *email = json_string_value(json_object_get(entry, "email"));
-    const char *relay = json_string_value(json_object_get(entry, "relay"));
-    const char *at_sign = email != NULL ? strrchr(email, '@') : NULL;
-    char domain[256];
-    int st;
-    size_t i;
+    int rc = report_tally_add(arg, entry);
 
     (void)index;
-    if (status == NULL)
+    if (rc == BLAST_EINVAL)
         return blast_error_set(err, BLAST_EINVAL, at->source, at->line, at->column,
                                "a recipient without a \"status\"");
-    t->total++;
-    st = report_status_parse(status);
-    if (st >= 0)
-        t->counts[st]++;
-    else
-        t->other_status++;
-    /* domains are case-insensitive (RFC 5321 §2.4), as the summary counts them */
-    snprintf(domain, sizeof domain, "%s",
-             at_sign != NULL && at_sign[1] != '\0' ? at_sign + 1 : "(none)");
-    for (i = 0; domain[i] != '\0'; i++)
-        if (domain[i] >= 'A' && domain[i] <= 'Z')
-            domain[i] = (char)(domain[i] - 'A' + 'a');
-    if (bump(t->by_domain, domain, status) < 0 ||
-        (relay != NULL && bump(t->by_relay, relay, status) < 0) ||
-        (is_failure(status) && add_reason(t, entry, status) < 0))
+    if (rc < 0)
         return blast_error_set(err, BLAST_ENOMEM, at->source, 0, 0, "out of memory");
     return 0;
 }
@@ -502,7 +391,8 @@ static int by_count(const void *a, const void *b)
     return strcmp(p != NULL ? p : "", q != NULL ? q : "");
 }
 
-static int print_failures(FILE *out, json_t *summary, const struct tally *t, json_int_t failures)
+static int print_failures(FILE *out, json_t *summary, const struct report_tally *t,
+                          json_int_t failures)
 {
     json_t *top = json_object_get(summary, "top_failures"), **all = NULL, *v;
     size_t n, i = 0, k;
@@ -598,13 +488,13 @@ static void print_head(FILE *out, const char *path, json_t *campaign, json_t *su
 }
 
 static int print_text(FILE *out, const char *path, const struct reportread_result *res,
-                      const struct tally *t)
+                      const struct report_tally *t)
 {
     json_t *summary = res->summary;
     json_t *by_status = json_object_get(summary, "by_status");
     json_t *by_domain = json_object_get(summary, "by_domain");
     json_t *by_relay = json_object_get(summary, "by_relay");
-    json_int_t total = (json_int_t)t->total, failures = 0;
+    json_int_t total = (json_int_t)t->entries, failures = 0;
     int i, rc;
 
     if (!json_is_object(by_status))
@@ -618,7 +508,8 @@ static int print_text(FILE *out, const char *path, const struct reportread_resul
             continue;
         fprintf(out, "  %-11s %9" JSON_INTEGER_FORMAT "  %5.1f%%\n", name, n,
                 total > 0 ? 100.0 * (double)n / (double)total : 0.0);
-        if (is_failure(name))
+        if (i == REPORT_FAILED || i == REPORT_DEFERRED || i == REPORT_UNKNOWN ||
+            i == REPORT_INVALID)
             failures += n;
     }
     if (by_status == NULL && t->other_status > 0)
@@ -640,7 +531,7 @@ int cmd_report(int argc, char **argv)
     struct report_opts o;
     struct reportread_result res;
     struct blast_error err;
-    struct tally t;
+    struct report_tally t;
     reportread_fn each = NULL;
     void *arg = NULL;
     const char *name;
@@ -663,10 +554,7 @@ int cmd_report(int argc, char **argv)
         each = csv_row;
         arg = stdout;
     } else if (o.format == FORMAT_TEXT) {
-        t.by_domain = json_object();
-        t.by_relay = json_object();
-        t.reasons = json_object();
-        if (t.by_domain == NULL || t.by_relay == NULL || t.reasons == NULL) {
+        if (report_tally_init(&t) < 0) {
             rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
             goto fail;
         }
@@ -710,9 +598,7 @@ fail:
     code = BLAST_EXIT_USAGE;
 out:
     free(text);
-    json_decref(t.by_domain);
-    json_decref(t.by_relay);
-    json_decref(t.reasons);
+    report_tally_free(&t);
     reportread_result_free(&res);
     return code;
 }
