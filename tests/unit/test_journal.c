@@ -7,6 +7,7 @@
  */
 #include "../../core/journal.h"
 #include "../../core/report.h"
+#include "scratch.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -21,35 +22,6 @@
 
 #define HASH_A "9f2c6e1d0b7a43558e0c1f2d3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b"
 #define HASH_B "0000000000000000000000000000000000000000000000000000000000000001"
-
-/*
- * The scratch directory of the running test, made fresh under /tmp (Criterion
- * runs each test in its own process). Tests that make one name scratch_remove as
- * their .fini, so it goes away even when an assertion fails half-way.
- */
-static char scratch_dir[64];
-
-static const char *scratch_make(void)
-{
-    snprintf(scratch_dir, sizeof scratch_dir, "/tmp/blast-unit-XXXXXX");
-    cr_assert_not_null(mkdtemp(scratch_dir), "mkdtemp: %s", strerror(errno));
-    return scratch_dir;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void scratch_remove(void)
-{
-    if (scratch_dir[0] != '\0')
-        nftw(scratch_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    scratch_dir[0] = '\0';
-}
 
 /* A journal path in a fresh scratch directory. */
 static void scratch_journal(char *path, size_t size)

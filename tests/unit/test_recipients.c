@@ -4,6 +4,7 @@
  * physical line of every row and of every error, rewinding, and a large list.
  */
 #include "../../core/recipients.h"
+#include "scratch.h"
 
 #include <criterion/criterion.h>
 #include <sys/stat.h>
@@ -15,35 +16,6 @@
 #include <unistd.h>
 
 #define CSV "../fixtures/csv/"
-
-/*
- * The scratch directory of the running test, made fresh under /tmp (Criterion
- * runs each test in its own process). Tests that make one name scratch_remove as
- * their .fini, so it goes away even when an assertion fails half-way.
- */
-static char scratch_dir[64];
-
-static const char *scratch_make(void)
-{
-    snprintf(scratch_dir, sizeof scratch_dir, "/tmp/blast-unit-XXXXXX");
-    cr_assert_not_null(mkdtemp(scratch_dir), "mkdtemp: %s", strerror(errno));
-    return scratch_dir;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void scratch_remove(void)
-{
-    if (scratch_dir[0] != '\0')
-        nftw(scratch_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    scratch_dir[0] = '\0';
-}
 
 static struct recipients *open_ok(const char *path, char delimiter)
 {

@@ -4,6 +4,7 @@
  * failures leave the previous report and no temporary file).
  */
 #include "../../core/report.h"
+#include "scratch.h"
 
 #include <criterion/criterion.h>
 #include <ftw.h>
@@ -15,35 +16,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/*
- * The scratch directory of the running test, made fresh under /tmp (Criterion
- * runs each test in its own process). Tests that make one name scratch_remove as
- * their .fini, so it goes away even when an assertion fails half-way.
- */
-static char scratch_dir[64];
-
-static const char *scratch_make(void)
-{
-    snprintf(scratch_dir, sizeof scratch_dir, "/tmp/blast-unit-XXXXXX");
-    cr_assert_not_null(mkdtemp(scratch_dir), "mkdtemp: %s", strerror(errno));
-    return scratch_dir;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void scratch_remove(void)
-{
-    if (scratch_dir[0] != '\0')
-        nftw(scratch_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    scratch_dir[0] = '\0';
-}
 
 struct scratch {
     char dir[64];

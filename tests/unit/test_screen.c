@@ -9,6 +9,7 @@
  * directory, so the places in errors can be checked to the column.
  */
 #include "../../core/screen.h"
+#include "scratch.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -17,30 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static char scratch_dir[64];
-
-static const char *scratch_make(void)
-{
-    snprintf(scratch_dir, sizeof scratch_dir, "/tmp/blast-unit-XXXXXX");
-    cr_assert_not_null(mkdtemp(scratch_dir), "mkdtemp: %s", strerror(errno));
-    return scratch_dir;
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void scratch_remove(void)
-{
-    if (scratch_dir[0] != '\0')
-        nftw(scratch_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    scratch_dir[0] = '\0';
-}
 
 /* scratch_dir/name in out. */
 static void scratch_path(const char *name, char *out, size_t size)
