@@ -31,6 +31,7 @@ const char cli_check_usage[] =
     "  --max-problems N   list at most N invalid rows (default 100); all are counted\n"
     "  -q, --quiet        no summary, only problems\n"
     "  -v, --verbose      also list duplicates and suppressed rows\n"
+    "  --log-format FORMAT  text (default) or json: errors and problems as JSON lines\n"
     "  -h, --help         this text\n";
 
 struct check {
@@ -61,6 +62,7 @@ static int parse_args(int argc, char **argv, struct check *k)
         {"max-problems", required_argument, NULL, 'm'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
+        {"log-format", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -87,6 +89,10 @@ static int parse_args(int argc, char **argv, struct check *k)
             break;
         case 'v':
             k->verbose++;
+            break;
+        case 'L':
+            if (cli_log_format("check", optarg) < 0)
+                return -1;
             break;
         case 'h':
             fputs(cli_check_usage, stdout);

@@ -242,6 +242,15 @@ class Logs(unittest.TestCase):
         self.assertEqual(placed[0]["level"], "error")
         self.assertTrue(placed[0]["source"].endswith("c.yml"))
 
+    def test_check_speaks_json_too(self):
+        path = os.path.join(harness.ROOT, "tests", "fixtures", "invalid", "bad_delimiter",
+                            "campaign.yml")
+        p = harness.run_blast("check", path, "--log-format", "json")
+        self.assertEqual(p.returncode, 2)
+        (e,) = [json.loads(l) for l in p.stderr.splitlines()]
+        self.assertEqual((e["level"], e["line"], e["column"]), ("error", 6, 14))
+        self.assertIn("delimiter", e["message"])
+
     def test_unknown_log_format(self):
         p = harness.run_blast("send", "c.yml", "--log-format", "xml")
         self.assertEqual(p.returncode, 2)
