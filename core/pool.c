@@ -703,14 +703,20 @@ static void feed_done(void *arg, struct smtp_txn *t)
         bool in_window =
             j->first.sec == 0 || (int64_t)(wall.sec - j->first.sec) * 1000 < p->c->retry.window;
         /* a 421 or a lost session says nothing about the recipient: another session may take it */
-        if (r->reply.code != 0 && r->reply.code != 421)
+        bool about_rcpt = r->reply.code != 0 && r->reply.code != 421, exhausted, capped;
+        if (about_rcpt)
             j->charged++;
         j->last = *r;
         snprintf(j->last_relay, sizeof j->last_relay, "%s", rs->cfg->name);
-        if (!p->stopping && !p->fatal && j->charged < p->c->retry.attempts &&
-            j->attempts < 3 * p->c->retry.attempts && in_window) {
-            /* lost with its connection: again at once; refused for now: after a while */
-            j->not_before = now + (r->reply.code != 0 ? backoff_ms(p->c, j->attempts) : 0);
+        exhausted = j->charged >= p->c->retry.attempts || !in_window;
+        capped = j->attempts >= 3 * p->c->retry.attempts;
+        if (!p->stopping && !p->fatal && !exhausted && !capped) {
+            /*
+             * Refused for now: after a while. Lost with its session or turned away
+             * with it (421): again at once, on whichever session comes next; the
+             * relay's own backoff paces a relay that keeps failing.
+             */
+            j->not_before = now + (about_rcpt ? backoff_ms(p->c, j->charged) : 0);
             if (heap_push(p, j)) {
                 pthread_cond_broadcast(&p->work);
                 pthread_cond_broadcast(&p->changed);
@@ -718,13 +724,20 @@ static void feed_done(void *arg, struct smtp_txn *t)
                 return;
             }
             detail = "too many recipients waiting for a retry; left for the next run";
-        } else if (!p->stopping && !p->fatal) {
+        } else if (!p->stopping && !p->fatal && exhausted) {
             /* DESIGN: after the last attempt or the window, failed with the last reply */
             status = REPORT_FAILED;
             snprintf(why, sizeof why, "still deferred after %d attempt%s%s", j->attempts,
                      j->attempts == 1 ? "" : "s",
                      in_window ? "" : " (the retry window has passed)");
             detail = r->detail[0] != '\0' ? NULL : why;
+        } else if (!p->stopping && !p->fatal) {
+            /* the sessions kept failing, not the recipient: nothing says it is bad */
+            snprintf(why, sizeof why,
+                     "%d attempts in this run ended with the session (421 or lost); left for "
+                     "the next run",
+                     j->attempts);
+            detail = why;
         }
     }
     pthread_cond_broadcast(&p->changed);
