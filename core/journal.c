@@ -165,13 +165,14 @@ static int fail_io(struct journal *j, struct blast_error *err, const char *what)
 /* Append rec (its row indexed); the caller holds the mutex. */
 static int append(struct journal *j, json_t *rec, struct blast_error *err)
 {
-    char *text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER), *line;
+    char *text, *line;
     size_t n;
     ssize_t w;
     int rc = 0;
 
     if (j->failed)
         return blast_error_set(err, j->failed, j->path, 0, 0, "%s", j->failure);
+    text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (text == NULL)
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
     n = strlen(text) + 10;

@@ -1351,10 +1351,10 @@ static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct
                     abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], true, err);
                 return rc;
             }
+            bytes -= t->len; /* before done(): t belongs to the feed from then on */
             feed->done(feed->arg, t);
             head = (head + 1) % BDAT_WINDOW_TXNS;
             count--;
-            bytes -= t->len;
             set_state(s, SMTP_READY);
         }
     }

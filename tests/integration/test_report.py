@@ -149,9 +149,11 @@ class Report(unittest.TestCase):
                            cwd=d, capture_output=True, text=True, timeout=600)
         rc, maxrss_kb = map(int, p.stdout.split())
         self.assertEqual(rc, 0, p.stderr)
-        self.assertLess(maxrss_kb, 64 * 1024, f"peak RSS {maxrss_kb} kB")
-        with open(os.path.join(harness.ROOT, "build", "report-memory.txt"), "w") as f:
-            f.write(f"dry run of {n} recipients: peak RSS {maxrss_kb / 1024:.1f} MB\n")
+        # AddressSanitizer's quarantine and shadow memory say nothing about blast's own
+        if "ASAN_OPTIONS" not in os.environ:
+            self.assertLess(maxrss_kb, 64 * 1024, f"peak RSS {maxrss_kb} kB")
+            with open(os.path.join(harness.ROOT, "build", "report-memory.txt"), "w") as f:
+                f.write(f"dry run of {n} recipients: peak RSS {maxrss_kb / 1024:.1f} MB\n")
         report = harness.load_report(os.path.join(d, "r.json"))
         self.assertEqual(report["summary"]["by_status"]["rendered"], n)
         self.assertEqual(report["summary"]["messages_this_run"], n)
