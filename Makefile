@@ -66,6 +66,7 @@ $(BUILD)/render-bench: $(BUILD)/obj/bench/render_bench.o $(BUILD)/libblast.a
 bench: all
 	bench/check-1m.sh $(BUILD)/blast
 	bench/render.sh $(BUILD)
+	bench/dkim.sh $(BUILD)/blast
 
 # The README's test command: installs what it needs, then everything.
 test: deps

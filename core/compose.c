@@ -28,6 +28,7 @@ struct compose {
     int name_col; /* -1 when the campaign has no name column */
     struct address from, envelope_from, reply_to;
     bool has_reply_to;
+    const struct dkim *dkim; /* NULL: messages are not signed */
     size_t ntemplates, nplaceholders;
     /* checking names */
     const struct blast_diag *diag;
@@ -621,6 +622,11 @@ void compose_free(struct compose *cp)
     free(cp);
 }
 
+void compose_set_dkim(struct compose *cp, const struct dkim *d)
+{
+    cp->dkim = d;
+}
+
 const struct address *compose_envelope_from(const struct compose *cp)
 {
     return &cp->envelope_from;
@@ -641,6 +647,7 @@ size_t compose_nplaceholders(const struct compose *cp)
 void compose_result_init(struct compose_result *res)
 {
     memset(res, 0, sizeof *res);
+    dkim_scratch_init(&res->dkim);
 }
 
 void compose_result_free(struct compose_result *res)
@@ -654,6 +661,7 @@ void compose_result_free(struct compose_result *res)
     buf_free(&res->headers);
     free(res->header_ends);
     free(res->mime_headers);
+    dkim_scratch_free(&res->dkim);
     res->header_ends = NULL;
     res->mime_headers = NULL;
 }
@@ -799,7 +807,9 @@ int compose_row(struct compose *cp, const struct recipients_row *row, const stru
     m.nattachments = c->nattachments;
     m.inline_parts = cp->inline_parts;
     m.ninline = c->ninline;
-    rc = mime_build(&m, &res->message, err);
+    /* the message is final here (CRLF, 7-bit or 8-bit safe); smtp dot-stuffs it later */
+    if ((rc = mime_build(&m, &res->message, err)) == 0 && cp->dkim != NULL)
+        rc = dkim_sign(cp->dkim, &res->message, m.date, &res->dkim, err);
 out:
     if (rc == BLAST_ENOMEM)
         blast_error_set(err, rc, NULL, 0, 0, "out of memory");

@@ -9,7 +9,8 @@
  * source; and the per-recipient List-Unsubscribe value. Hands the parts to mime
  * for the bytes.
  * Does not own: reading the list (recipients), judging rows (screen), sending
- * (smtp).
+ * (smtp), loading DKIM keys and signing (dkim: compose only calls dkim_sign() on
+ * each finished message, so dry runs and previews carry the same signatures).
  *
  * Partials ({{> name}}) are looked up, in order, beside the template that uses
  * them, in templates/ beside the campaign file, and in templates/ one level up;
@@ -26,6 +27,7 @@
 #include "address.h"
 #include "buf.h"
 #include "campaign.h"
+#include "dkim.h"
 #include "error.h"
 #include "mime.h"
 #include "recipients.h"
@@ -53,6 +55,12 @@ int compose_new(const struct campaign *c, const struct recipients *list, const s
                 const struct blast_diag *diag, struct compose **out, struct blast_error *err);
 void compose_free(struct compose *cp);
 
+/*
+ * Sign every message from now on with d (NULL: no signing). d must outlive cp.
+ * Callers load it with dkim_new() from the same campaign.
+ */
+void compose_set_dkim(struct compose *cp, const struct dkim *d);
+
 /* The MAIL FROM address (envelope_from, or the From address). */
 const struct address *compose_envelope_from(const struct compose *cp);
 
@@ -70,6 +78,7 @@ struct compose_result {
     struct buf subject, text, html, url, feedback_id, headers;
     size_t *header_ends;              /* end offset of each header value in headers */
     struct mime_header *mime_headers; /* the campaign's headers with this row's values */
+    struct dkim_scratch dkim;         /* signing space */
 };
 
 void compose_result_init(struct compose_result *res);
@@ -77,8 +86,9 @@ void compose_result_free(struct compose_result *res);
 
 /*
  * Build the message for row, addressed to to (the row's screened address, or a
- * test address). Returns 0 (check res->invalid), or BLAST_ENOMEM / BLAST_EINVAL
- * (templates nested too deep).
+ * test address). With a dkim set, the finished message is signed (DKIM-Signature
+ * fields first), before any dot-stuffing. Returns 0 (check res->invalid), or BLAST_ENOMEM /
+ * BLAST_EINVAL (templates nested too deep).
  */
 int compose_row(struct compose *cp, const struct recipients_row *row, const struct address *to,
                 struct compose_result *res, struct blast_error *err);

@@ -261,6 +261,25 @@ static void print_relays(const struct campaign *c)
 }
 
 /* The webhook as send will call it; the URL masked as in every message. */
+/* Each signature's DNS TXT record, to publish before sending. */
+static void print_dkim(const struct dkim *d)
+{
+    struct buf name = BUF_INIT, value = BUF_INIT;
+    size_t i;
+
+    for (i = 0; i < dkim_count(d); i++) {
+        buf_reset(&name);
+        buf_reset(&value);
+        if (dkim_record_name(d, i, &name) < 0 || dkim_public_record(d, i, &value) < 0) {
+            cli_fail("check: out of memory");
+            break;
+        }
+        printf("dkim        %s TXT \"%s\"\n", name.data, value.data);
+    }
+    buf_free(&name);
+    buf_free(&value);
+}
+
 static void print_notify(const struct campaign *c)
 {
     const struct campaign_notify *n = c->notify;
@@ -314,6 +333,9 @@ int cmd_check(int argc, char **argv)
     if (campaign_notify_check(p.c, &err) < 0)
         problem(&k, &err);
     blast_error_clear(&err);
+    if (dkim_new(p.c, &k.log, &diag, &p.dkim, &err) < 0 && err.code == BLAST_ENOMEM)
+        problem(&k, &err);
+    blast_error_clear(&err);
     if (prepare_list(p.c, &p.list, &err) < 0) {
         problem(&k, &err);
     } else if (screen_new(p.c, p.list, &p.screen, &err) < 0) {
@@ -347,6 +369,7 @@ int cmd_check(int argc, char **argv)
                    compose_nplaceholders(p.cp), compose_nplaceholders(p.cp) == 1 ? "" : "s");
         print_relays(p.c);
         print_notify(p.c);
+        print_dkim(p.dkim);
         if (k.problems == 0)
             printf("result      ok: nothing to fix\n");
         else

@@ -26,7 +26,8 @@ int prepare_list(const struct campaign *c, struct recipients **out, struct blast
     return 0;
 }
 
-int prepare_open(const char *path, struct prepared *p, struct blast_error *err)
+int prepare_open(const char *path, struct prepared *p, const struct log *lg,
+                 struct blast_error *err)
 {
     int rc;
 
@@ -34,8 +35,10 @@ int prepare_open(const char *path, struct prepared *p, struct blast_error *err)
     if ((rc = campaign_load(path, &p->c, err)) < 0 ||
         (rc = prepare_list(p->c, &p->list, err)) < 0 ||
         (rc = screen_new(p->c, p->list, &p->screen, err)) < 0 ||
-        (rc = compose_new(p->c, p->list, p->screen, NULL, &p->cp, err)) < 0)
+        (rc = compose_new(p->c, p->list, p->screen, NULL, &p->cp, err)) < 0 ||
+        (rc = dkim_new(p->c, lg, NULL, &p->dkim, err)) < 0)
         return rc;
+    compose_set_dkim(p->cp, p->dkim);
     return 0;
 }
 
@@ -86,6 +89,7 @@ int prepare_hash(const struct prepared *p, const struct prepare_report *reports,
 void prepare_close(struct prepared *p)
 {
     compose_free(p->cp);
+    dkim_free(p->dkim);
     screen_free(p->screen);
     recipients_close(p->list);
     campaign_free(p->c);

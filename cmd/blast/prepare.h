@@ -7,6 +7,8 @@
 
 #include "../../core/campaign.h"
 #include "../../core/compose.h"
+#include "../../core/dkim.h"
+#include "../../core/log.h"
 #include "../../core/recipients.h"
 #include "../../core/screen.h"
 
@@ -15,6 +17,7 @@ struct prepared {
     struct recipients *list;
     struct screen *screen;
     struct compose *cp;
+    struct dkim *dkim; /* the campaign's keys, NULL without dkim; cp signs with them */
 };
 
 /* Open the campaign's list; an unreadable file is blamed on the campaign's recipients.path. */
@@ -38,8 +41,12 @@ int prepare_reports(struct prepared *p, const struct prepare_report *reports, si
 int prepare_hash(const struct prepared *p, const struct prepare_report *reports, size_t n,
                  char out[65], struct blast_error *err);
 
-/* All of it, stopping at the first problem. Free with prepare_close() either way. */
-int prepare_open(const char *path, struct prepared *p, struct blast_error *err);
+/*
+ * All of it, the DKIM keys included (their warnings go to lg), stopping at the
+ * first problem. Free with prepare_close() either way.
+ */
+int prepare_open(const char *path, struct prepared *p, const struct log *lg,
+                 struct blast_error *err);
 void prepare_close(struct prepared *p);
 
 #endif

@@ -108,6 +108,7 @@ int cmd_preview(int argc, char **argv)
     struct screen_result who;
     struct compose_result msg;
     struct address want;
+    struct log lg;
     FILE *f = stdout;
     int code = BLAST_EXIT_USAGE, rc;
 
@@ -119,11 +120,12 @@ int cmd_preview(int argc, char **argv)
     screen_result_init(&who);
     compose_result_init(&msg);
     blast_error_clear(&err);
+    cli_log_init(&lg, cli_log_level(false, 0));
     if (o.email != NULL && address_parse(o.email, &want, &err) < 0) {
         cli_fail("preview: --email: %s", err.text);
         goto out_nop;
     }
-    if (prepare_open(o.campaign, &p, &err) < 0 ||
+    if (prepare_open(o.campaign, &p, &lg, &err) < 0 ||
         find_row(&p, &o, &row, &who, o.email != NULL ? &want : NULL, &err) < 0)
         goto fail;
     if (who.verdict == SCREEN_INVALID) {

@@ -263,17 +263,6 @@ static void run_free(struct run *r)
     prepare_close(&r->p);
 }
 
-/* Features of the campaign format this version does not act on yet: refused, not ignored. */
-static int refuse_unsupported(const struct campaign *c, struct blast_error *err)
-{
-    if (c->ndkim > 0)
-        return blast_error_set(err, BLAST_EINVAL, c->path, c->dkim[0].place.line,
-                               c->dkim[0].place.column,
-                               "this version of blast does not send campaigns with DKIM "
-                               "signing yet ('blast check' validates them)");
-    return 0;
-}
-
 /* Step 1: read the whole list once; a structural error stops everything. */
 static int validate(struct run *r, struct blast_error *err)
 {
@@ -368,10 +357,10 @@ static int prepare(struct run *r, struct blast_error *err)
     size_t i;
     int rc;
 
-    if ((rc = prepare_open(r->opt.campaign, &r->p, err)) < 0)
+    if ((rc = prepare_open(r->opt.campaign, &r->p, &r->log, err)) < 0)
         return rc;
     r->c = r->p.c;
-    if ((rc = refuse_unsupported(r->c, err)) < 0 || (rc = validate(r, err)) < 0)
+    if ((rc = validate(r, err)) < 0)
         return rc;
     if (r->opt.to != NULL) {
         struct blast_error aerr;

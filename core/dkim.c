@@ -1,0 +1,686 @@
+/*
+ * dkim - DKIM-Signature header fields for a finished message. See dkim.h.
+ *
+ * One signature, RFC 6376 §5 step by step:
+ *   1. the body hash: SHA-256 over the relaxed body (§3.4.4, §3.7), computed once
+ *      per message and shared by every signature (all use relaxed and SHA-256);
+ *   2. the fields to sign (§5.4): the ones of signed_names[] the message has, from
+ *      the bottom up when a name occurs more than once (§5.4.2), plus one more
+ *      mention of the oversigned names, which then cannot be added (§8.15);
+ *   3. the header data: each selected field in relaxed form with its CRLF, then
+ *      the DKIM-Signature field itself with an empty b= and without CRLF (§3.7);
+ *   4. the signature: RSASSA-PKCS1-v1_5 with SHA-256 over the header data
+ *      (§3.3.1), or Ed25519 (PureEdDSA) over the SHA-256 of the header data
+ *      (RFC 8463 §3); base64 into b=, folded with FWS, which §3.5 allows anywhere
+ *      in the value and verifiers remove before checking.
+ * No l= tag: a body that grows after signing breaks the signature, as it should.
+ */
+#include "dkim.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+struct dkim_signer {
+    const struct campaign_dkim *cfg;
+    EVP_PKEY *key;
+};
+
+struct dkim {
+    const struct campaign *c;
+    struct dkim_signer *s;
+    size_t n;
+};
+
+/*
+ * The fields signed when present, in h= order. Received, Return-Path and Bcc are
+ * never signed: relays add or remove them on the way.
+ */
+static const struct {
+    const char *name;
+    bool oversign; /* named once more than present (RFC 6376 §8.15) */
+} signed_names[] = {
+    {"From", true},
+    {"To", false},
+    {"Subject", true},
+    {"Date", false},
+    {"Message-ID", false},
+    {"MIME-Version", false},
+    {"Content-Type", false},
+    {"Reply-To", false},
+    {"List-Unsubscribe", true},
+    {"List-Unsubscribe-Post", true},
+    {"Feedback-ID", false},
+};
+
+#define NSIGNED (sizeof signed_names / sizeof signed_names[0])
+
+static bool is_wsp(char ch)
+{
+    return ch == ' ' || ch == '\t';
+}
+
+/* ---- scratch ---------------------------------------------------------------------------- */
+
+void dkim_scratch_init(struct dkim_scratch *s)
+{
+    buf_init(&s->fields);
+    buf_init(&s->canon);
+}
+
+void dkim_scratch_free(struct dkim_scratch *s)
+{
+    buf_free(&s->fields);
+    buf_free(&s->canon);
+}
+
+/* ---- canonicalization (RFC 6376 §3.4) ------------------------------------------------------- */
+
+/*
+ * Relaxed header canonicalization (§3.4.2): the name in lower case, the field
+ * unfolded, every run of WSP made one SP, WSP at the end of the value and around
+ * the colon removed.
+ */
+int dkim_canon_header(struct buf *out, const char *field, size_t len)
+{
+    size_t i = 0, colon;
+    bool wsp = false, started = false;
+    int rc;
+
+    for (colon = 0; colon < len && field[colon] != ':'; colon++)
+        ;
+    if ((rc = buf_reserve(out, len + 1)) < 0)
+        return rc;
+    /* the name: no WSP belongs to it, so what stands before the colon is dropped */
+    for (i = 0; i < colon; i++)
+        if (!is_wsp(field[i]) && field[i] != '\r' && field[i] != '\n')
+            out->data[out->len++] =
+                (field[i] >= 'A' && field[i] <= 'Z') ? (char)(field[i] + 32) : field[i];
+    out->data[out->len++] = ':';
+    for (i = colon + 1; i < len; i++) {
+        char ch = field[i];
+        if (ch == '\r' || ch == '\n')
+            continue; /* unfolding: the WSP that follows stays and is compressed */
+        if (is_wsp(ch)) {
+            wsp = true;
+            continue;
+        }
+        if (wsp && started)
+            out->data[out->len++] = ' ';
+        out->data[out->len++] = ch;
+        wsp = false;
+        started = true;
+    }
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+/* Where relaxed body bytes go: a buffer, or a SHA-256 context through a staging area. */
+struct body_sink {
+    struct buf *out;
+    EVP_MD_CTX *md;
+    char stage[4096];
+    size_t n;
+    int rc;
+};
+
+static void sink_flush(struct body_sink *k)
+{
+    if (k->n == 0 || k->rc < 0)
+        return;
+    if (k->out != NULL)
+        k->rc = buf_append(k->out, k->stage, k->n);
+    else if (EVP_DigestUpdate(k->md, k->stage, k->n) != 1)
+        k->rc = BLAST_EIO;
+    k->n = 0;
+}
+
+static void sink_put(struct body_sink *k, const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (k->n == sizeof k->stage)
+            sink_flush(k);
+        k->stage[k->n++] = s[i];
+    }
+}
+
+/*
+ * Relaxed body canonicalization (§3.4.4): WSP at line ends removed, runs of WSP
+ * inside a line made one SP, empty lines at the end removed; a non-empty body
+ * ends with CRLF, an empty one stays empty. CRLFs are held back until a line with
+ * content shows they are not trailing.
+ */
+static void canon_body(struct body_sink *k, const char *body, size_t len)
+{
+    size_t i, crlfs = 0;
+    bool wsp = false, any = false;
+
+    for (i = 0; i < len; i++) {
+        char ch = body[i];
+        if (ch == '\r' && i + 1 < len && body[i + 1] == '\n') {
+            i++;
+            crlfs++;
+            wsp = false;
+            continue;
+        }
+        if (is_wsp(ch)) {
+            wsp = true;
+            continue;
+        }
+        for (; crlfs > 0; crlfs--)
+            sink_put(k, "\r\n", 2);
+        if (wsp)
+            sink_put(k, " ", 1);
+        sink_put(k, &ch, 1);
+        wsp = false;
+        any = true;
+    }
+    if (any)
+        sink_put(k, "\r\n", 2);
+    sink_flush(k);
+}
+
+int dkim_canon_body(struct buf *out, const char *body, size_t len)
+{
+    struct body_sink k;
+
+    k.out = out;
+    k.md = NULL;
+    k.n = 0;
+    k.rc = 0;
+    canon_body(&k, body, len);
+    return k.rc;
+}
+
+/* bh=: base64 of SHA-256 over the relaxed body, into out (at least 45 bytes). */
+static int body_hash(const char *body, size_t len, char *out)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    struct body_sink k;
+    int rc = BLAST_EIO;
+
+    k.out = NULL;
+    k.n = 0;
+    k.rc = 0;
+    k.md = EVP_MD_CTX_new();
+    if (k.md == NULL)
+        return BLAST_ENOMEM;
+    if (EVP_DigestInit_ex(k.md, EVP_sha256(), NULL) != 1)
+        goto out;
+    canon_body(&k, body, len);
+    if (k.rc < 0 || EVP_DigestFinal_ex(k.md, digest, &dlen) != 1 || dlen != 32)
+        goto out;
+    EVP_EncodeBlock((unsigned char *)out, digest, (int)dlen);
+    rc = 0;
+out:
+    EVP_MD_CTX_free(k.md);
+    return rc;
+}
+
+int dkim_body_hash(const char *body, size_t len, char out[45])
+{
+    return body_hash(body, len, out);
+}
+
+/* ---- keys ----------------------------------------------------------------------------------- */
+
+/* Encrypted keys are refused rather than prompted for: blast runs unattended. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+static int key_problem(const struct campaign *c, const struct campaign_dkim *d, int code,
+                       struct blast_error *e, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int key_problem(const struct campaign *c, const struct campaign_dkim *d, int code,
+                       struct blast_error *e, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return blast_error_set(e, code, c->path, d->key_place.line, d->key_place.column,
+                           "dkim key %s: %s", d->key, text);
+}
+
+/* Load and judge the key of one signature. */
+static int load_key(const struct campaign *c, const struct campaign_dkim *d, const struct log *lg,
+                    EVP_PKEY **out, struct blast_error *e)
+{
+    const char *want = campaign_dkim_alg_name(d->algorithm);
+    EVP_PKEY *key = NULL;
+    struct stat st;
+    BIO *bio = NULL;
+    int rc = 0, id, bits;
+
+    *out = NULL;
+    if (stat(d->key, &st) < 0 || (bio = BIO_new_file(d->key, "r")) == NULL) {
+        rc = key_problem(c, d, BLAST_EIO, e, "cannot read: %s", strerror(errno));
+        goto out;
+    }
+    if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0)
+        log_msg(lg, LOG_LEVEL_WARN,
+                "%s:%d:%d: dkim key %s is readable by %s (chmod 600 it): a private key is a "
+                "secret",
+                c->path, d->key_place.line, d->key_place.column, d->key,
+                (st.st_mode & S_IROTH) != 0 ? "everyone" : "its group");
+    key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+    ERR_clear_error();
+    if (key == NULL) {
+        rc = key_problem(c, d, BLAST_EINVAL, e,
+                         "no unencrypted PEM private key in it (PKCS#8 \"BEGIN PRIVATE KEY\" or "
+                         "\"BEGIN RSA PRIVATE KEY\")");
+        goto out;
+    }
+    id = EVP_PKEY_get_base_id(key);
+    if (id != EVP_PKEY_RSA && id != EVP_PKEY_ED25519) {
+        const char *type = EVP_PKEY_get0_type_name(key);
+        rc = key_problem(c, d, BLAST_EINVAL, e, "a %s key; DKIM signs with RSA or Ed25519",
+                         type != NULL ? type : "unknown");
+        goto out;
+    }
+    if ((id == EVP_PKEY_RSA) != (d->algorithm == CAMPAIGN_DKIM_RSA_SHA256)) {
+        rc = key_problem(c, d, BLAST_EINVAL, e, "an %s key, but algorithm is %s",
+                         id == EVP_PKEY_RSA ? "RSA" : "Ed25519", want);
+        goto out;
+    }
+    if (id == EVP_PKEY_RSA) {
+        bits = EVP_PKEY_get_bits(key);
+        if (bits < DKIM_RSA_MIN_BITS || bits > DKIM_RSA_MAX_BITS) {
+            /* RFC 8301 §3.2: verifiers may ignore keys under 1024 bits */
+            rc = key_problem(c, d, BLAST_EINVAL, e,
+                             "an RSA key of %d bits; DKIM keys have 1024 to 4096 bits (2048 "
+                             "recommended)",
+                             bits);
+            goto out;
+        }
+        if (bits < DKIM_RSA_WARN_BITS)
+            log_msg(lg, LOG_LEVEL_WARN,
+                    "%s:%d:%d: dkim key %s has %d bits; 2048 or more is recommended (RFC 8301 "
+                    "§3.2)",
+                    c->path, d->key_place.line, d->key_place.column, d->key, bits);
+    }
+    *out = key;
+    key = NULL;
+out:
+    EVP_PKEY_free(key);
+    BIO_free(bio);
+    return rc;
+}
+
+int dkim_new(const struct campaign *c, const struct log *lg, const struct blast_diag *diag,
+             struct dkim **out, struct blast_error *err)
+{
+    struct dkim *d = NULL;
+    struct blast_error e;
+    size_t i;
+    int rc = 0, r;
+
+    *out = NULL;
+    if (c->ndkim == 0)
+        return 0;
+    d = calloc(1, sizeof *d);
+    if (d == NULL || (d->s = calloc(c->ndkim, sizeof *d->s)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        goto out;
+    }
+    d->c = c;
+    d->n = c->ndkim;
+    for (i = 0; i < c->ndkim; i++) {
+        d->s[i].cfg = &c->dkim[i];
+        blast_error_clear(&e);
+        if ((r = load_key(c, &c->dkim[i], lg, &d->s[i].key, &e)) == 0)
+            continue;
+        blast_error_set(err, e.code, e.source, e.line, e.column, "%s", e.text);
+        if (rc == 0)
+            rc = r;
+        if (diag == NULL)
+            goto out;
+        diag->report(diag->arg, &e);
+    }
+    if (rc == 0) {
+        *out = d;
+        d = NULL;
+    }
+out:
+    dkim_free(d);
+    return rc;
+}
+
+void dkim_free(struct dkim *d)
+{
+    size_t i;
+
+    if (d == NULL)
+        return;
+    for (i = 0; d->s != NULL && i < d->n; i++)
+        EVP_PKEY_free(d->s[i].key);
+    free(d->s);
+    free(d);
+}
+
+size_t dkim_count(const struct dkim *d)
+{
+    return d != NULL ? d->n : 0;
+}
+
+int dkim_record_name(const struct dkim *d, size_t i, struct buf *out)
+{
+    return buf_printf(out, "%s._domainkey.%s", d->s[i].cfg->selector, d->s[i].cfg->domain);
+}
+
+int dkim_public_record(const struct dkim *d, size_t i, struct buf *out)
+{
+    EVP_PKEY *key = d->s[i].key;
+    unsigned char *der = NULL, raw[32];
+    size_t rawlen = sizeof raw;
+    char *b64 = NULL;
+    int len, rc = BLAST_ENOMEM;
+
+    if (d->s[i].cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256) {
+        /* RFC 6376 §3.6.1: p= is the base64 of the DER SubjectPublicKeyInfo */
+        if ((len = i2d_PUBKEY(key, &der)) <= 0)
+            goto out;
+    } else {
+        /* RFC 8463 §4: p= is the base64 of the raw 32-byte public key */
+        if (EVP_PKEY_get_raw_public_key(key, raw, &rawlen) != 1)
+            goto out;
+        len = (int)rawlen;
+    }
+    if ((b64 = malloc(((size_t)len + 2) / 3 * 4 + 1)) == NULL)
+        goto out;
+    EVP_EncodeBlock((unsigned char *)b64, der != NULL ? der : raw, len);
+    rc = buf_printf(out, "v=DKIM1; k=%s; p=%s",
+                    d->s[i].cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256 ? "rsa" : "ed25519", b64);
+out:
+    ERR_clear_error();
+    OPENSSL_free(der);
+    free(b64);
+    return rc;
+}
+
+/* ---- signing -------------------------------------------------------------------------------- */
+
+/* The header fields of a message: where they end, and where the body starts. */
+struct head {
+    const char *p;
+    size_t len;  /* the header block, the CRLF of its last field included */
+    size_t body; /* offset of the body */
+};
+
+static int find_head(const struct buf *m, struct head *h)
+{
+    const char *end;
+
+    h->p = m->data;
+    if (m->len >= 2 && m->data[0] == '\r' && m->data[1] == '\n') {
+        h->len = 0;
+        h->body = 2;
+        return 0;
+    }
+    end = m->len >= 4 ? memmem(m->data, m->len, "\r\n\r\n", 4) : NULL;
+    if (end == NULL)
+        return BLAST_EINVAL;
+    h->len = (size_t)(end - m->data) + 2;
+    h->body = h->len + 2;
+    return 0;
+}
+
+/* The next field from *pos: its start and length without the final CRLF. */
+static bool next_field(const struct head *h, size_t *pos, const char **f, size_t *flen)
+{
+    size_t i = *pos;
+
+    if (i >= h->len)
+        return false;
+    *f = h->p + i;
+    for (;;) {
+        const char *crlf = memmem(h->p + i, h->len - i, "\r\n", 2);
+        i = crlf != NULL ? (size_t)(crlf - h->p) + 2 : h->len;
+        if (i >= h->len || !is_wsp(h->p[i]))
+            break; /* a line that starts with WSP continues the field (§3.4.2 unfolding) */
+    }
+    *flen = (size_t)(h->p + i - *f);
+    if (*flen >= 2 && (*f)[*flen - 2] == '\r')
+        *flen -= 2;
+    *pos = i;
+    return true;
+}
+
+static bool field_is(const char *f, size_t flen, const char *name)
+{
+    size_t n = strlen(name), i;
+
+    if (flen <= n || strncasecmp(f, name, n) != 0)
+        return false;
+    for (i = n; i < flen && is_wsp(f[i]); i++)
+        ;
+    return i < flen && f[i] == ':';
+}
+
+/* The k-th field called name counting from the bottom (0: the last one), or false. */
+static bool field_from_bottom(const struct head *h, const char *name, size_t k, const char **f,
+                              size_t *flen)
+{
+    const char *at[16], *cf;
+    size_t lens[16], n = 0, pos = 0, cl;
+
+    while (next_field(h, &pos, &cf, &cl)) {
+        if (!field_is(cf, cl, name))
+            continue;
+        if (n == 16) { /* keep the last 16: only the bottom ones are signed */
+            memmove(at, at + 1, 15 * sizeof at[0]);
+            memmove(lens, lens + 1, 15 * sizeof lens[0]);
+            n--;
+        }
+        at[n] = cf;
+        lens[n++] = cl;
+    }
+    if (k >= n)
+        return false;
+    *f = at[n - 1 - k];
+    *flen = lens[n - 1 - k];
+    return true;
+}
+
+static size_t field_count(const struct head *h, const char *name)
+{
+    size_t n = 0, pos = 0, cl;
+    const char *cf;
+
+    while (next_field(h, &pos, &cf, &cl))
+        if (field_is(cf, cl, name))
+            n++;
+    return n > 16 ? 16 : n;
+}
+
+/* Writes a header field, folding between tokens to lines of at most DKIM_LINE_MAX. */
+struct folder {
+    struct buf *out;
+    size_t col;
+    int rc;
+};
+
+/* Append tok; before it a space (sep) or nothing, or a fold when it would not fit. */
+static void fold_put(struct folder *w, const char *tok, size_t len, bool sep)
+{
+    if (w->rc < 0)
+        return;
+    if (w->col + (sep ? 1 : 0) + len > DKIM_LINE_MAX && w->col > 1) {
+        w->rc = buf_append(w->out, "\r\n\t", 3);
+        w->col = 1;
+    } else if (sep) {
+        w->rc = buf_putc(w->out, ' ');
+        w->col++;
+    }
+    if (w->rc == 0)
+        w->rc = buf_append(w->out, tok, len);
+    w->col += len;
+}
+
+/* Append the tag "name=value;" (value NULL: name holds the whole tag). */
+static void fold_tag(struct folder *w, const char *name, const char *value)
+{
+    char tok[600];
+    int len = snprintf(tok, sizeof tok, "%s%s;", name, value != NULL ? value : "");
+
+    if (len < 0 || (size_t)len >= sizeof tok)
+        w->rc = BLAST_EINVAL;
+    else
+        fold_put(w, tok, (size_t)len, true);
+}
+
+/* The signature proper over data (the header data of §3.7), base64 into b64. */
+static int sign_data(const struct dkim_signer *s, const unsigned char *data, size_t len, char *b64,
+                     size_t b64size)
+{
+    unsigned char sig[DKIM_RSA_MAX_BITS / 8], digest[32];
+    size_t siglen = sizeof sig;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int rc = BLAST_EIO;
+
+    if (ctx == NULL)
+        return BLAST_ENOMEM;
+    if (s->cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256) {
+        /* RFC 6376 §3.3.1: RSASSA-PKCS1-v1_5 with SHA-256 */
+        if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, s->key) != 1 ||
+            EVP_DigestSign(ctx, sig, &siglen, data, len) != 1)
+            goto out;
+    } else {
+        /* RFC 8463 §3: PureEdDSA over the SHA-256 hash of the header data */
+        if (EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL) != 1 ||
+            EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->key) != 1 ||
+            EVP_DigestSign(ctx, sig, &siglen, digest, sizeof digest) != 1)
+            goto out;
+    }
+    if ((siglen + 2) / 3 * 4 + 1 > b64size)
+        goto out;
+    EVP_EncodeBlock((unsigned char *)b64, sig, (int)siglen);
+    rc = 0;
+out:
+    ERR_clear_error();
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+/* One DKIM-Signature field for s, appended to out (with its CRLF). */
+static int sign_one(const struct dkim_signer *s, const struct head *h, const char *bh, time_t now,
+                    struct buf *canon, struct buf *out)
+{
+    struct folder w = {out, 0, 0};
+    char b64[DKIM_RSA_MAX_BITS / 8 / 3 * 4 + 8], t[32];
+    size_t start = out->len, i, k, times, len;
+    const char *f;
+    size_t flen;
+    bool first = true;
+    int rc;
+
+    buf_reset(canon);
+    w.rc = buf_puts(out, "DKIM-Signature:");
+    w.col = strlen("DKIM-Signature:");
+    snprintf(t, sizeof t, "%lld", (long long)now);
+    fold_tag(&w, "v=1", NULL);
+    fold_tag(&w, "a=", campaign_dkim_alg_name(s->cfg->algorithm));
+    fold_tag(&w, "c=relaxed/relaxed", NULL);
+    fold_tag(&w, "d=", s->cfg->domain);
+    fold_tag(&w, "s=", s->cfg->selector);
+    fold_tag(&w, "t=", t);
+    /* h=, and the header data in the same order (§5.4.2: instances from the bottom up) */
+    for (i = 0; w.rc == 0 && i < NSIGNED; i++) {
+        const char *name = signed_names[i].name;
+        times = field_count(h, name) + (signed_names[i].oversign ? 1 : 0);
+        for (k = 0; w.rc == 0 && k < times; k++) {
+            char tok[64];
+            int n = snprintf(tok, sizeof tok, "%s%s:", first ? "h=" : "", name);
+            fold_put(&w, tok, (size_t)n, first);
+            first = false;
+            if (field_from_bottom(h, name, k, &f, &flen) &&
+                ((w.rc = dkim_canon_header(canon, f, flen)) < 0 ||
+                 (w.rc = buf_append(canon, "\r\n", 2)) < 0))
+                break;
+        }
+    }
+    if (w.rc == 0 && !first)
+        out->data[out->len - 1] = ';'; /* the last name's ':' ends the tag */
+    fold_tag(&w, "bh=", bh);
+    fold_put(&w, "b=", 2, true);
+    if ((rc = w.rc) < 0)
+        goto out;
+    /* §3.7: the field itself with an empty b=, relaxed, without its CRLF, signed last */
+    if ((rc = dkim_canon_header(canon, out->data + start, out->len - start)) < 0 ||
+        (rc = sign_data(s, (const unsigned char *)canon->data, canon->len, b64, sizeof b64)) < 0)
+        goto out;
+    /* b= folded anywhere in its value: FWS in b= is ignored by verifiers (§3.5) */
+    len = strlen(b64);
+    for (i = 0; w.rc == 0 && i < len;) {
+        size_t room = w.col < DKIM_LINE_MAX ? DKIM_LINE_MAX - w.col : 0, n;
+        if (room == 0) {
+            w.rc = buf_append(out, "\r\n\t", 3);
+            w.col = 1;
+            continue;
+        }
+        n = len - i < room ? len - i : room;
+        w.rc = buf_append(out, b64 + i, n);
+        w.col += n;
+        i += n;
+    }
+    if ((rc = w.rc) == 0)
+        rc = buf_append(out, "\r\n", 2);
+out:
+    return rc;
+}
+
+int dkim_sign(const struct dkim *d, struct buf *message, time_t now, struct dkim_scratch *s,
+              struct blast_error *err)
+{
+    struct head h;
+    char bh[48];
+    size_t i;
+    int rc;
+
+    if (d == NULL || d->n == 0)
+        return 0;
+    if (message->data == NULL || find_head(message, &h) < 0)
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                               "dkim: the message has no blank line after its header");
+    buf_reset(&s->fields);
+    if ((rc = body_hash(message->data + h.body, message->len - h.body, bh)) < 0)
+        goto out;
+    for (i = 0; i < d->n; i++)
+        if ((rc = sign_one(&d->s[i], &h, bh, now, &s->canon, &s->fields)) < 0)
+            goto out;
+    /* prepend the fields: one move of the message within its own buffer */
+    if ((rc = buf_reserve(message, s->fields.len)) < 0)
+        goto out;
+    memmove(message->data + s->fields.len, message->data, message->len + 1);
+    memcpy(message->data, s->fields.data, s->fields.len);
+    message->len += s->fields.len;
+out:
+    if (rc == BLAST_ENOMEM)
+        blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+    else if (rc < 0)
+        blast_error_set(err, rc, NULL, 0, 0, "dkim: OpenSSL could not sign the message");
+    return rc;
+}
