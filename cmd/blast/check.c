@@ -260,8 +260,11 @@ static void print_relays(const struct campaign *c)
     }
 }
 
-/* The webhook as send will call it; the URL masked as in every message. */
-/* Each signature's DNS TXT record, to publish before sending. */
+/*
+ * Each signature's DNS TXT record, to publish before sending, in zone-file form: a
+ * TXT string holds at most 255 characters (RFC 1035 §3.3.14), so a longer value
+ * (any RSA key) is written as several strings, which verifiers join (RFC 6376 §3.6.2.2).
+ */
 static void print_dkim(const struct dkim *d)
 {
     struct buf name = BUF_INIT, value = BUF_INIT;
@@ -274,12 +277,17 @@ static void print_dkim(const struct dkim *d)
             cli_fail("check: out of memory");
             break;
         }
-        printf("dkim        %s TXT \"%s\"\n", name.data, value.data);
+        printf("dkim        %s TXT", name.data);
+        for (size_t at = 0; at < value.len; at += 255)
+            printf(" \"%.*s\"", (int)(value.len - at < 255 ? value.len - at : 255),
+                   value.data + at);
+        putchar('\n');
     }
     buf_free(&name);
     buf_free(&value);
 }
 
+/* The webhook as send will call it; the URL masked as in every message. */
 static void print_notify(const struct campaign *c)
 {
     const struct campaign_notify *n = c->notify;
