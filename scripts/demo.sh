@@ -26,6 +26,12 @@ status=0
 "$BUILD/blast" send campaigns/example.yml --report "$DEMO/report.json" \
     --journal "$DEMO/example.journal" --fresh || status=$?
 
+if [ -f "$DEMO/report.json" ]; then
+    echo
+    echo "==> $BUILD/blast report $DEMO/report.json"
+    "$BUILD/blast" report "$DEMO/report.json" || status=$?
+fi
+
 $PY - "$DEMO" <<'PY'
 import glob, json, os, sys, time
 demo = sys.argv[1]
@@ -37,12 +43,7 @@ deadline = time.monotonic() + 30
 while len(glob.glob(maildir + "/*")) < want and time.monotonic() < deadline:
     time.sleep(0.2)
 print()
-print("==> report summary (%s)" % os.path.join(demo, "report.json"))
-print("    recipients: %d   %s" % (s["total"], "   ".join(
-    "%s: %d" % (k, v) for k, v in s["by_status"].items() if v)))
-print("    by reply:   %s" % ", ".join("%s x%d" % kv for kv in s["by_code"].items()))
-print("    duration:   %.2f s (%.0f messages/s)" % (s["duration_seconds"],
-                                                   s["messages_per_second"]))
+print("==> the first recipients in the report")
 for r in report["recipients"][:3]:
     print("    %-24s %-9s %s %s" % (r["email"], r["status"], r["code"], r["reply"]))
 print("    ...")
