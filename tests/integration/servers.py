@@ -394,3 +394,5 @@ class Counting:
             self.loop.stop()
         self.loop.call_soon_threadsafe(_stop)
         self.thread.join(10)
+        if not self.thread.is_alive():
+            self.loop.close()
