@@ -847,11 +847,9 @@ static int open_session(struct worker *w)
     char why[BLAST_ERROR_TEXT_MAX + 64];
     int rc;
 
+    /* the caller counted this worker in rs->connecting, under the same lock as its check */
     blast_error_clear(&e);
     pool_smtp_options(p->c, rs->cfg, rs->tls, rs->password, p->o.log, &so);
-    pthread_mutex_lock(&p->mu);
-    rs->connecting++;
-    pthread_mutex_unlock(&p->mu);
     so.cancel_fd = &p->cancel[0];
     rc = smtp_session_open(&so, &s, &e);
     pthread_mutex_lock(&p->mu);
@@ -954,6 +952,12 @@ static void *worker_main(void *arg)
             wait_until(p, &p->changed, now + 1000);
             continue;
         }
+        /*
+         * Counted before the lock is let go: otherwise a second worker could pass the
+         * check above too, and a refused password would be tried twice.
+         */
+        if (w->session == NULL)
+            rs->connecting++;
         pthread_mutex_unlock(&p->mu);
         if (w->session == NULL && open_session(w) < 0) {
             pthread_mutex_lock(&p->mu);
