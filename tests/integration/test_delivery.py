@@ -126,15 +126,22 @@ class Pool(unittest.TestCase):
             time.sleep(0.02)
         stop_scripted()
         out, err = p.communicate(timeout=120)
-        self.assertEqual(p.returncode, 0, err)
+        self.assertIn(p.returncode, (0, 1), err)  # 1 only with an unknown, checked below
         received = sink_recipients(sink)
         for _, rcpts, _ in scripted.messages:
             for r in rcpts:
                 received[r] = received.get(r, 0) + 1
         self.assertEqual(sorted(received), sorted(c.addresses))
         self.assertEqual(set(received.values()), {1}, "someone got the mail twice")
-        statuses = {e["status"] for e in c.entries()}
-        self.assertEqual(statuses, {"delivered"})
+        # a message whose end of data reached the scripted relay as it was stopped may
+        # have no reply: unknown (and not resent); it did arrive, exactly once
+        got_by_scripted = {r for _, rcpts, _ in scripted.messages for r in rcpts}
+        for e in c.entries():
+            self.assertIn(e["status"], ("delivered", "unknown"), e)
+            if e["status"] == "unknown":
+                self.assertIn(e["email"], got_by_scripted)
+        unknown = any(e["status"] == "unknown" for e in c.entries())
+        self.assertEqual(p.returncode, 1 if unknown else 0, err)
         relays = {e["relay"] for e in c.entries()}
         self.assertEqual(relays, {"sink", "scripted"})
 
