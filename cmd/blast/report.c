@@ -377,62 +377,42 @@ static int print_table(FILE *out, const char *title, const char *noun, json_t *m
     return 0;
 }
 
-/* The failure reasons: the summary's top_failures, or those counted here, most first. */
-static int by_count(const void *a, const void *b)
-{
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    json_int_t m = json_integer_value(json_object_get(x, "count"));
-    json_int_t n = json_integer_value(json_object_get(y, "count"));
-    const char *p = json_string_value(json_object_get(x, "reason"));
-    const char *q = json_string_value(json_object_get(y, "reason"));
-
-    if (m != n)
-        return m > n ? -1 : 1;
-    return strcmp(p != NULL ? p : "", q != NULL ? q : "");
-}
-
+/*
+ * The failure reasons, most frequent first: the summary's top_failures, or, for a
+ * report without them, the same list made from the counts taken while reading.
+ */
 static int print_failures(FILE *out, json_t *summary, const struct report_tally *t,
                           json_int_t failures)
 {
-    json_t *top = json_object_get(summary, "top_failures"), **all = NULL, *v;
-    size_t n, i = 0, k;
+    json_t *top = json_object_get(summary, "top_failures"), *v;
     json_int_t listed = 0;
-    const char *key;
+    size_t k;
 
     if (failures == 0) {
         fputs("\nfailures: none\n", out);
         return 0;
     }
-    if (json_is_array(top)) {
-        n = json_array_size(top);
-        all = n > 0 ? calloc(n, sizeof *all) : NULL;
-        if (n > 0 && all == NULL)
-            return BLAST_ENOMEM;
-        json_array_foreach(top, i, v) all[i] = v;
-    } else {
-        n = json_object_size(t->reasons);
-        all = n > 0 ? calloc(n, sizeof *all) : NULL;
-        if (n > 0 && all == NULL)
-            return BLAST_ENOMEM;
-        json_object_foreach(t->reasons, key, v) all[i++] = v;
-    }
-    if (n > 0)
-        qsort(all, n, sizeof *all, by_count);
+    top = json_is_array(top) ? json_incref(top) : report_tally_top_failures(t);
+    if (top == NULL)
+        return BLAST_ENOMEM;
     fputs("\nfailures by reason (most frequent first)\n", out);
     fprintf(out, "  %9s  %-10s %s\n", "count", "status", "reason");
-    for (k = 0; k < n && k < TOP_REASONS; k++) {
-        json_int_t c = json_integer_value(json_object_get(all[k], "count"));
-        const char *status = json_string_value(json_object_get(all[k], "status"));
+    json_array_foreach(top, k, v)
+    {
+        json_int_t c = json_integer_value(json_object_get(v, "count"));
+        const char *status = json_string_value(json_object_get(v, "status"));
+        if (k >= TOP_REASONS)
+            break;
         listed += c;
         fprintf(out, "  %9" JSON_INTEGER_FORMAT "  ", c);
         put_padded(out, status != NULL ? status : "?", 10, 10);
         fputc(' ', out);
-        put_safe(out, json_string_value(json_object_get(all[k], "reason")), 160);
+        put_safe(out, json_string_value(json_object_get(v, "reason")), 160);
         fputc('\n', out);
     }
     if (failures > listed)
         fprintf(out, "  %9" JSON_INTEGER_FORMAT "  with other reasons\n", failures - listed);
-    free(all);
+    json_decref(top);
     return 0;
 }
 
