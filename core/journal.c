@@ -34,10 +34,16 @@ struct journal {
     bool durable;
     const struct log *log;
     pthread_mutex_t mu;
-    pthread_cond_t synced;
-    int64_t end; /* bytes written */
-    int64_t durable_upto;
-    bool syncing;
+    pthread_cond_t synced; /* durable_upto moved on */
+    pthread_cond_t kick;   /* the syncer: someone wants more made durable */
+    int64_t end;           /* bytes written */
+    int64_t durable_upto;  /* read without the mutex on the fast path: atomic */
+    int64_t wanted;        /* the furthest offset asked to be made durable */
+    size_t waiters;        /* threads in journal_wait_durable() */
+    bool syncing;          /* the syncer is in fdatasync() */
+    bool stop;
+    pthread_t syncer;
+    bool syncer_started;
     int failed; /* sticky: after a write or sync error nothing more is accepted */
     char failure[256];
     struct rowinfo *rows;
@@ -156,46 +162,131 @@ static json_t *parse_line(const char *line, size_t len)
 static int fail_io(struct journal *j, struct blast_error *err, const char *what)
 {
     if (!j->failed) {
-        j->failed = BLAST_EIO;
         snprintf(j->failure, sizeof j->failure, "%s: %s", what, strerror(errno));
+        __atomic_store_n(&j->failed, BLAST_EIO, __ATOMIC_RELEASE);
     }
     return blast_error_set(err, BLAST_EIO, j->path, 0, 0, "%s", j->failure);
 }
 
-/* Append rec (its row indexed); the caller holds the mutex. */
-static int append(struct journal *j, json_t *rec, struct blast_error *err)
-{
-    char *text, *line;
-    size_t n;
-    ssize_t w;
-    int rc = 0;
+/* ---- durability ------------------------------------------------------------------------ */
 
-    if (j->failed)
-        return blast_error_set(err, j->failed, j->path, 0, 0, "%s", j->failure);
+/*
+ * The syncer: one thread that runs fdatasync() whenever someone wants more made
+ * durable than is. A sync covers everything appended before it starts, so the
+ * records of every connection that arrive while one runs share the next (group
+ * commit), and a caller that asked early (journal_sending() with a mark) does not
+ * wait at all when the disk was quicker than its round trip.
+ */
+static void *syncer_main(void *arg)
+{
+    struct journal *j = arg;
+
+    pthread_mutex_lock(&j->mu);
+    for (;;) {
+        int64_t upto;
+        int r;
+
+        while (!j->stop && !j->failed && j->durable_upto >= j->wanted)
+            pthread_cond_wait(&j->kick, &j->mu);
+        if (j->failed || (j->stop && j->durable_upto >= j->wanted))
+            break;
+        upto = j->end;
+        j->syncing = true;
+        pthread_mutex_unlock(&j->mu);
+        r = fdatasync(j->fd);
+        pthread_mutex_lock(&j->mu);
+        j->syncing = false;
+        if (r != 0)
+            fail_io(j, NULL, "cannot flush the journal to disk");
+        else if (upto > j->durable_upto)
+            __atomic_store_n(&j->durable_upto, upto, __ATOMIC_RELEASE);
+        if (j->waiters > 0)
+            pthread_cond_broadcast(&j->synced);
+    }
+    /* whoever still waits learns of the failure */
+    pthread_cond_broadcast(&j->synced);
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* Ask for everything up to mark to be made durable; the caller holds the mutex. */
+static void want(struct journal *j, int64_t mark)
+{
+    if (mark <= j->wanted)
+        return;
+    j->wanted = mark;
+    /* a syncer in fdatasync() looks again when it returns: no wake-up needed */
+    if (!j->syncing)
+        pthread_cond_signal(&j->kick);
+}
+
+/* rec as a line "CRC JSON\n" in *line (malloc'd, *len bytes): no lock needed for it. */
+static int format_record(struct journal *j, json_t *rec, char **line, size_t *len,
+                         struct blast_error *err)
+{
+    char *text;
+    size_t n;
+
     text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (text == NULL)
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
     n = strlen(text) + 10;
-    line = malloc(n + 1);
-    if (line == NULL) {
+    *line = malloc(n + 1);
+    if (*line == NULL) {
         free(text);
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
     }
-    snprintf(line, n + 1, "%08lx %s\n", journal_crc32(text, n - 10), text);
+    snprintf(*line, n + 1, "%08lx %s\n", journal_crc32(text, n - 10), text);
+    free(text);
+    *len = n;
+    return 0;
+}
+
+/*
+ * Append rec, formatted as line (see format_record), and index its row; the
+ * caller holds the mutex, so that the offsets follow the order of the writes.
+ */
+static int append_line(struct journal *j, json_t *rec, const char *line, size_t n,
+                       struct blast_error *err)
+{
+    ssize_t w;
+    int rc;
+
+    if (j->failed)
+        return blast_error_set(err, j->failed, j->path, 0, 0, "%s", j->failure);
     /* one write, appended whole or recognised as torn later */
     w = write(j->fd, line, n);
     if (w != (ssize_t)n) {
         if (w >= 0)
             errno = ENOSPC;
-        rc = fail_io(j, err, "cannot write the journal");
-    } else {
-        rc = index_record(j, rec, j->end);
-        if (rc < 0)
-            blast_error_set(err, rc, j->path, 0, 0, "out of memory");
-        j->end += (int64_t)n;
+        return fail_io(j, err, "cannot write the journal");
     }
+    rc = index_record(j, rec, j->end);
+    if (rc < 0)
+        blast_error_set(err, rc, j->path, 0, 0, "out of memory");
+    j->end += (int64_t)n;
+    if (!j->durable)
+        __atomic_store_n(&j->durable_upto, j->end, __ATOMIC_RELEASE);
+    return rc;
+}
+
+/* Format rec and append it under the mutex; *mark (when not NULL) is where it ends. */
+static int append(struct journal *j, json_t *rec, int64_t *mark, struct blast_error *err)
+{
+    char *line = NULL;
+    size_t n = 0;
+    int rc;
+
+    if ((rc = format_record(j, rec, &line, &n, err)) < 0)
+        return rc;
+    pthread_mutex_lock(&j->mu);
+    rc = append_line(j, rec, line, n, err);
+    if (rc == 0 && mark != NULL) {
+        *mark = j->end;
+        want(j, j->end);
+    }
+    pthread_mutex_unlock(&j->mu);
     free(line);
-    free(text);
     return rc;
 }
 
@@ -368,6 +459,7 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
     j->log = o->log;
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->synced, NULL);
+    pthread_cond_init(&j->kick, NULL);
     if ((j->path = strdup(path)) == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
@@ -391,6 +483,15 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
     }
     if ((rc = replay(j, o, err)) < 0)
         goto out;
+    j->durable_upto = j->wanted = j->end; /* what earlier runs wrote was synced at close */
+    if (j->durable) {
+        if ((rc = pthread_create(&j->syncer, NULL, syncer_main, j)) != 0) {
+            errno = rc;
+            rc = fail_io(j, err, "cannot start the journal's writer thread");
+            goto out;
+        }
+        j->syncer_started = true;
+    }
     for (i = 0; i < j->nrows; i++) {
         /* a message on its way when an earlier run stopped: it may have gone */
         if (j->rows[i].state == JOURNAL_SENDING)
@@ -403,7 +504,7 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
     }
-    if ((rc = append(j, run, err)) < 0 || (rc = journal_sync(j, err)) < 0)
+    if ((rc = append(j, run, NULL, err)) < 0 || (rc = journal_sync(j, err)) < 0)
         goto out;
     *out = j;
     j = NULL;
@@ -417,15 +518,22 @@ void journal_close(struct journal *j)
 {
     if (j == NULL)
         return;
-    if (j->fd >= 0) {
-        if (j->durable)
-            fdatasync(j->fd);
-        close(j->fd);
+    if (j->syncer_started) {
+        /* the syncer makes what is left durable, then ends */
+        pthread_mutex_lock(&j->mu);
+        j->stop = true;
+        want(j, j->end);
+        pthread_cond_signal(&j->kick);
+        pthread_mutex_unlock(&j->mu);
+        pthread_join(j->syncer, NULL);
     }
+    if (j->fd >= 0)
+        close(j->fd);
     if (j->lockfd >= 0)
         close(j->lockfd); /* releases the flock */
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->synced);
+    pthread_cond_destroy(&j->kick);
     free(j->rows);
     free(j->path);
     free(j);
@@ -463,7 +571,7 @@ size_t journal_done_before(const struct journal *j)
 }
 
 int journal_sending(struct journal *j, size_t row, const char *email, const char *message_id,
-                    int attempt, const char *relay, struct blast_error *err)
+                    int attempt, const char *relay, int64_t *mark, struct blast_error *err)
 {
     char when[40];
     json_t *rec;
@@ -475,9 +583,7 @@ int journal_sending(struct journal *j, size_t row, const char *email, const char
                     "time", when);
     if (rec == NULL)
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
-    pthread_mutex_lock(&j->mu);
-    rc = append(j, rec, err);
-    pthread_mutex_unlock(&j->mu);
+    rc = append(j, rec, mark, err);
     json_decref(rec);
     return rc;
 }
@@ -492,45 +598,41 @@ int journal_record(struct journal *j, json_t *entry, struct blast_error *err)
         json_decref(rec);
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
     }
-    pthread_mutex_lock(&j->mu);
-    rc = append(j, rec, err);
-    pthread_mutex_unlock(&j->mu);
+    rc = append(j, rec, NULL, err);
     json_decref(rec);
     return rc;
 }
 
-int journal_sync(struct journal *j, struct blast_error *err)
+int journal_wait_durable(struct journal *j, int64_t mark, struct blast_error *err)
 {
-    int64_t target;
     int rc = 0;
 
+    /* the usual case once the syncer keeps ahead: no lock, no wait */
+    if (__atomic_load_n(&j->durable_upto, __ATOMIC_ACQUIRE) >= mark &&
+        !__atomic_load_n(&j->failed, __ATOMIC_RELAXED))
+        return 0;
     pthread_mutex_lock(&j->mu);
-    target = j->end;
-    while (!j->failed && j->durable_upto < target) {
-        if (j->syncing) {
-            /* someone else's fdatasync may cover us: wait for it, then look again */
+    if (!j->failed && j->durable_upto < mark) {
+        want(j, mark);
+        j->waiters++;
+        while (!j->failed && j->durable_upto < mark)
             pthread_cond_wait(&j->synced, &j->mu);
-            continue;
-        }
-        j->syncing = true;
-        {
-            int64_t upto = j->end;
-            int r;
-            pthread_mutex_unlock(&j->mu);
-            r = j->durable ? fdatasync(j->fd) : 0;
-            pthread_mutex_lock(&j->mu);
-            j->syncing = false;
-            if (r != 0)
-                fail_io(j, NULL, "cannot flush the journal to disk");
-            else if (upto > j->durable_upto)
-                j->durable_upto = upto;
-            pthread_cond_broadcast(&j->synced);
-        }
+        j->waiters--;
     }
     if (j->failed)
         rc = blast_error_set(err, j->failed, j->path, 0, 0, "%s", j->failure);
     pthread_mutex_unlock(&j->mu);
     return rc;
+}
+
+int journal_sync(struct journal *j, struct blast_error *err)
+{
+    int64_t mark;
+
+    pthread_mutex_lock(&j->mu);
+    mark = j->end;
+    pthread_mutex_unlock(&j->mu);
+    return journal_wait_durable(j, mark, err);
 }
 
 /* A result record as a report entry: itself without "t"; a "sending" becomes unknown. */

@@ -6,16 +6,17 @@
  * when the file is opened again; the campaign's hash, recorded at the start of
  * every run and checked when a run resumes; the lock that keeps a second `blast
  * send` of the same campaign out; durability: journal_sync() makes everything
- * appended so far reach the disk, and threads that ask at the same time share one
- * fdatasync (group commit).
+ * appended so far reach the disk; one thread of its own runs fdatasync() for
+ * everyone, so that records of several connections share one (group commit) and
+ * a caller that announces a record early finds it durable when it needs it.
  * Does not own: deciding outcomes, nor the report, which is rebuilt from the
  * journal's last record of each row (journal_each()).
  *
  * Records: {"t":"run", "hash", "time"}, {"t":"sending", "row", "email",
  * "message_id", "attempt", "relay", "time"} made durable before the end of data is
- * written, and {"t":"result", ...the report's entry...}. A row's state is its last
- * record: a result decides it; a "sending" with no result after it means the
- * message may have gone: unknown.
+ * written (and written up to three round trips before it), and {"t":"result",
+ * ...the report's entry...}. A row's state is its last record: a result decides
+ * it; a "sending" with no result after it means the message may have gone: unknown.
  *
  * Thread-safe: appends and syncs may come from any thread.
  */
@@ -27,6 +28,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct journal;
 struct json_t;
@@ -72,9 +74,21 @@ struct json_t *journal_result(struct journal *j, size_t row);
 /* Rows earlier runs left a state for: a result, or unknown (a "sending" without one). */
 size_t journal_done_before(const struct journal *j);
 
-/* Record that row's message is about to leave (then journal_sync before the end of data). */
+/*
+ * Record that row's message may leave: its end of data may follow. With mark (may
+ * be NULL), *mark is where the record ends and a durable journal starts making it
+ * durable at once, in the background: journal_wait_durable(mark) before the end
+ * of data is written.
+ */
 int journal_sending(struct journal *j, size_t row, const char *email, const char *message_id,
-                    int attempt, const char *relay, struct blast_error *err);
+                    int attempt, const char *relay, int64_t *mark, struct blast_error *err);
+
+/*
+ * Wait until every record up to mark is durable (at once when it is already, or
+ * when the journal is not durable). Errors: BLAST_EIO (the journal failed; every
+ * later call fails too).
+ */
+int journal_wait_durable(struct journal *j, int64_t mark, struct blast_error *err);
 
 /* Record a row's result: entry is the report's object for it (borrowed, with its "row"). */
 int journal_record(struct journal *j, struct json_t *entry, struct blast_error *err);

@@ -54,6 +54,7 @@ struct job {
     char message_id[256];
     char envid[192];
     size_t size;
+    int64_t mark; /* where its "sending" record ends in the journal; -1: not written yet */
 };
 
 struct relay_state {
@@ -459,7 +460,12 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
         dw = dl != NULL ? ratelimit_wait(dl, now) : 0;
         if (dw == 0) {
             j = ready_remove(p, i);
-            pthread_cond_signal(&p->space);
+            /*
+             * The producer refills from half empty: woken once per half a queue, not
+             * once per message (a context switch each on a small machine).
+             */
+            if (p->rcount == p->rcap / 2)
+                pthread_cond_signal(&p->space);
         } else if (dw < best) {
             best = dw;
         }
@@ -553,6 +559,7 @@ static struct smtp_txn *feed_next(void *arg)
             j->attempts--;
             record_or_fail(p, j, REPORT_INVALID, NULL, w->res.reason, NULL);
         } else {
+            j->mark = -1; /* this attempt's "sending" record is still to come */
             return &j->t;
         }
         pthread_mutex_lock(&p->mu);
@@ -563,8 +570,26 @@ static struct smtp_txn *feed_next(void *arg)
     }
 }
 
-/* Before the end of data leaves: the journal says so, durably (shared fdatasync). */
-static int feed_sending(void *arg, struct smtp_txn *t)
+/* The journal failed: nothing more may leave. */
+static void journal_failed(struct pool *p, int rc, const struct blast_error *e)
+{
+    pthread_mutex_lock(&p->mu);
+    if (!p->fatal) {
+        p->fatal = rc;
+        p->fatal_err = *e;
+    }
+    pthread_cond_broadcast(&p->work);
+    pthread_cond_broadcast(&p->space);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * The envelope goes out, its end of data in the next write: the "sending" record
+ * now, so that its fdatasync runs during this round trip rather than before the
+ * next. The price: a crash within that round trip leaves the message unknown
+ * though its end of data never left; a duplicate it can never cause.
+ */
+static int feed_leaving(void *arg, struct smtp_txn *t)
 {
     struct worker *w = arg;
     struct pool *p = w->p;
@@ -573,19 +598,30 @@ static int feed_sending(void *arg, struct smtp_txn *t)
     int rc;
 
     blast_error_clear(&e);
-    if ((rc = journal_sending(p->o.journal, j->row, j->email, j->message_id, j->attempts,
-                              w->rs->cfg->name, &e)) == 0)
-        rc = journal_sync(p->o.journal, &e);
-    if (rc < 0) {
-        pthread_mutex_lock(&p->mu);
-        if (!p->fatal) {
-            p->fatal = rc;
-            p->fatal_err = e;
-        }
-        pthread_cond_broadcast(&p->work);
-        pthread_cond_broadcast(&p->space);
-        pthread_mutex_unlock(&p->mu);
-    }
+    rc = journal_sending(p->o.journal, j->row, j->email, j->message_id, j->attempts,
+                         w->rs->cfg->name, &j->mark, &e);
+    if (rc < 0)
+        journal_failed(p, rc, &e);
+    return rc;
+}
+
+/* Before the end of data leaves: the journal says so, durably (shared fdatasync). */
+static int feed_sending(void *arg, struct smtp_txn *t)
+{
+    struct worker *w = arg;
+    struct pool *p = w->p;
+    struct job *j = t->user;
+    struct blast_error e;
+    int rc = 0;
+
+    blast_error_clear(&e);
+    if (j->mark < 0)
+        rc = journal_sending(p->o.journal, j->row, j->email, j->message_id, j->attempts,
+                             w->rs->cfg->name, &j->mark, &e);
+    if (rc == 0)
+        rc = journal_wait_durable(p->o.journal, j->mark, &e);
+    if (rc < 0)
+        journal_failed(p, rc, &e);
     return rc;
 }
 
@@ -653,6 +689,41 @@ static bool all_done(const struct pool *p)
     return p->producer_done && p->rcount == 0 && p->hcount == 0 && p->inflight == 0;
 }
 
+/*
+ * A session took j ahead and ended before writing any of it: no attempt was
+ * made. Back to the queue at once (no history, no charge); or, when the run is
+ * stopping, left for the next run like the recipients never tried.
+ */
+static void give_back(struct pool *p, struct job *j, int64_t now)
+{
+    const char *reason;
+
+    pthread_mutex_lock(&p->mu);
+    if (--j->attempts == 0)
+        j->first.sec = 0;
+    j->not_before = now;
+    if (!p->stopping && !p->fatal && heap_push(p, j)) {
+        p->inflight--;
+        pthread_cond_broadcast(&p->work);
+        pthread_mutex_unlock(&p->mu);
+        return;
+    }
+    p->inflight--;
+    reason = p->stopping ? p->stop_reason : "not attempted: the session ended";
+    if (all_done(p)) {
+        pthread_cond_broadcast(&p->work);
+        pthread_cond_broadcast(&p->changed);
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (j->attempts > 0)
+        record_or_fail(p, j, REPORT_DEFERRED, &j->last,
+                       j->last.detail[0] != '\0' || j->last.reply.code != 0 ? NULL : reason,
+                       j->last_relay);
+    else
+        record_or_fail(p, j, REPORT_DEFERRED, NULL, reason, NULL);
+    job_free(j);
+}
+
 static void feed_done(void *arg, struct smtp_txn *t)
 {
     struct worker *w = arg;
@@ -678,6 +749,10 @@ static void feed_done(void *arg, struct smtp_txn *t)
     default:
         status = REPORT_DEFERRED;
         break;
+    }
+    if (t->untried) {
+        give_back(p, j, now);
+        return;
     }
     add_history(j, w, r, report_status_name(status));
     pthread_mutex_lock(&p->mu);
@@ -740,9 +815,11 @@ static void feed_done(void *arg, struct smtp_txn *t)
             detail = why;
         }
     }
-    pthread_cond_broadcast(&p->changed);
-    if (all_done(p))
+    /* nobody waits on an ordinary outcome: pool_finish() waits for the workers to end */
+    if (all_done(p)) {
         pthread_cond_broadcast(&p->work); /* idle workers: time to QUIT */
+        pthread_cond_broadcast(&p->changed);
+    }
     pthread_mutex_unlock(&p->mu);
     record_or_fail(p, j, status, r, detail, rs->cfg->name);
     job_free(j);
@@ -912,8 +989,11 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct pool *p = w->p;
     struct relay_state *rs = w->rs;
-    struct smtp_feed feed = {
-        .next = feed_next, .done = feed_done, .sending = feed_sending, .arg = w};
+    struct smtp_feed feed = {.next = feed_next,
+                             .done = feed_done,
+                             .sending = feed_sending,
+                             .leaving = feed_leaving,
+                             .arg = w};
     bool quit = true;
 
     pthread_mutex_lock(&p->mu);

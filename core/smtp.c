@@ -34,6 +34,18 @@ const char *smtp_state_name(enum smtp_state s)
     return s >= 0 && s < SMTP_STATE_COUNT ? state_names[s] : "?";
 }
 
+/*
+ * Transactions a pipelined session takes from the feed before the round that
+ * writes their envelope: the depth of the caller's head start (see run_pipelined).
+ */
+#define SMTP_AHEAD 2
+
+/* Transactions taken ahead, oldest first. */
+struct ahead {
+    struct smtp_txn *t[SMTP_AHEAD];
+    size_t head, count;
+};
+
 struct smtp_session {
     struct smtp_options o; /* strings are borrowed from the caller */
     struct conn *conn;
@@ -46,6 +58,12 @@ struct smtp_session {
     bool waited;    /* a read waited for the network since the last write */
     bool need_rset; /* the last transaction ended refused: RSET before the next MAIL */
     struct buf out; /* the group of commands and bodies being built */
+    /*
+     * Pipelined sessions hold up to two transactions between the feed and the
+     * wire: each one's message, dot-stuffed, waits here (see run_pipelined).
+     */
+    struct buf stage[SMTP_AHEAD + 1];
+    const struct smtp_txn *staged[SMTP_AHEAD + 1];
     struct smtp_stats stats;
     char helo[256];
 };
@@ -780,6 +798,8 @@ void smtp_session_free(struct smtp_session *s)
     conn_close(s->conn);
     buf_free(&s->in);
     buf_free(&s->out);
+    for (size_t i = 0; i < SMTP_AHEAD + 1; i++)
+        buf_free(&s->stage[i]);
     free(s);
 }
 
@@ -931,6 +951,7 @@ static void txn_reset(struct smtp_txn *t)
     t->queue_id[0] = '\0';
     t->accepted = 0;
     t->data_ok = false;
+    t->untried = false;
 }
 
 /* xtext (RFC 3461 §4): printable ASCII but '+' and '=' as is, the rest "+XX". */
@@ -1173,12 +1194,118 @@ static int read_envelope(struct smtp_session *s, struct smtp_txn *t, bool bdat,
     return 0;
 }
 
+/* ---- the stage of pipelined sessions ---------------------------------------------------- */
+
+static int stage_slot(const struct smtp_session *s, const struct smtp_txn *t)
+{
+    int i;
+
+    for (i = 0; i < SMTP_AHEAD + 1; i++)
+        if (s->staged[i] == t)
+            return i;
+    return -1;
+}
+
+/* t leaves the pipeline (its body written, or it is done): its stage is free again. */
+static void stage_release(struct smtp_session *s, const struct smtp_txn *t)
+{
+    int i = t != NULL ? stage_slot(s, t) : -1;
+
+    if (i >= 0) {
+        s->staged[i] = NULL;
+        buf_reset(&s->stage[i]);
+    }
+}
+
+/*
+ * Take the next transaction from the feed into *out (NULL when there is none):
+ * its message copied out, dot-stuffed, into a free stage (so the feed may build
+ * the next one in the same buffer), and announced with feed->leaving.
+ */
+static int fetch(struct smtp_session *s, const struct smtp_feed *feed, struct smtp_txn **out,
+                 struct blast_error *err)
+{
+    struct smtp_txn *t;
+    int i, rc;
+
+    *out = NULL;
+    i = stage_slot(s, NULL);
+    if (i < 0)
+        return blast_error_set(err, BLAST_EPROTO, NULL, 0, 0, "no free stage (a bug)");
+    if ((t = next_txn(s, feed)) == NULL)
+        return 0;
+    buf_reset(&s->stage[i]);
+    if ((rc = smtp_dot_stuff(&s->stage[i], t->data, t->len, err)) < 0) {
+        decide(t, SMTP_OUTCOME_DEFERRED, s->state, NULL, err->text);
+        feed->done(feed->arg, t);
+        return rc;
+    }
+    s->staged[i] = t;
+    if (feed->leaving != NULL && (rc = feed->leaving(feed->arg, t)) < 0) {
+        stage_release(s, t);
+        decide(t, SMTP_OUTCOME_DEFERRED, s->state, NULL, "stopped before the end of data");
+        feed->done(feed->arg, t);
+        return blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
+    }
+    *out = t;
+    return 0;
+}
+
+/* The session ended before t, taken ahead, was written: deferred, and no attempt made. */
+static void give_back(struct smtp_session *s, const struct smtp_feed *feed, struct smtp_txn *t)
+{
+    if (t == NULL)
+        return;
+    stage_release(s, t);
+    t->untried = true;
+    decide(t, SMTP_OUTCOME_DEFERRED, s->state, NULL, "not attempted: the session ended");
+    feed->done(feed->arg, t);
+}
+
+static struct smtp_txn *ahead_pop(struct ahead *a)
+{
+    struct smtp_txn *t;
+
+    if (a->count == 0)
+        return NULL;
+    t = a->t[a->head];
+    a->head = (a->head + 1) % SMTP_AHEAD;
+    a->count--;
+    return t;
+}
+
+/* Take transactions from the feed until SMTP_AHEAD are waiting or it has none for now. */
+static int ahead_fill(struct smtp_session *s, const struct smtp_feed *feed, struct ahead *a,
+                      struct blast_error *err)
+{
+    while (a->count < SMTP_AHEAD) {
+        struct smtp_txn *t;
+        int rc = fetch(s, feed, &t, err);
+        if (rc < 0)
+            return rc;
+        if (t == NULL)
+            break;
+        a->t[(a->head + a->count++) % SMTP_AHEAD] = t;
+    }
+    return 0;
+}
+
+/* The session ended: what it took ahead goes back untried. */
+static void ahead_give_back(struct smtp_session *s, const struct smtp_feed *feed, struct ahead *a)
+{
+    struct smtp_txn *t;
+
+    while ((t = ahead_pop(a)) != NULL)
+        give_back(s, feed, t);
+}
+
 /* The session died with t's replies outstanding: what is not decided is deferred or unknown. */
 static void abandon(struct smtp_session *s, const struct smtp_feed *feed, struct smtp_txn *t,
                     bool unknown, const struct blast_error *err)
 {
     if (t == NULL)
         return;
+    stage_release(s, t);
     decide(t, unknown ? SMTP_OUTCOME_UNKNOWN : SMTP_OUTCOME_DEFERRED, s->state, NULL,
            err->text[0] != '\0' ? err->text : "the session ended");
     feed->done(feed->arg, t);
@@ -1187,16 +1314,27 @@ static void abandon(struct smtp_session *s, const struct smtp_feed *feed, struct
 /*
  * RFC 2920 with DATA: round k writes the body of transaction k and the envelope
  * of transaction k+1, then reads the end-of-data reply of k and the envelope
- * replies of k+1.
+ * replies of k+1. The feed is asked for transactions SMTP_AHEAD rounds before
+ * their envelope goes (k+2 and k+3 are taken by round k) and each is announced
+ * then (feed->leaving): what the caller must finish before its end of data (the
+ * journal's fsync) has three round trips to run while the wire is busy. One or
+ * two were not enough for the disk here (docs/performance.md).
  */
 static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                          struct blast_error *err)
 {
     struct smtp_txn *body = NULL, *env;
+    struct ahead ahead = {{NULL}, 0, 0};
     int rc;
 
+    memset(s->staged, 0, sizeof s->staged);
+    if ((rc = ahead_fill(s, feed, &ahead, err)) < 0) {
+        ahead_give_back(s, feed, &ahead);
+        return die(s, rc);
+    }
     for (;;) {
         bool lone_dot = body != NULL && body->accepted == 0;
+        int slot;
 
         buf_reset(&s->out);
         if (body != NULL) {
@@ -1206,20 +1344,31 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             } else {
                 log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label,
                         body->len);
-                rc = smtp_dot_stuff(&s->out, body->data, body->len, err);
+                slot = stage_slot(s, body);
+                rc = slot < 0 ? BLAST_EPROTO
+                              : buf_append(&s->out, s->stage[slot].data, s->stage[slot].len);
             }
+            stage_release(s, body);
             if (rc < 0) {
+                blast_error_set(err, rc, NULL, 0, 0, "out of memory");
                 abandon(s, feed, body, false, err);
+                ahead_give_back(s, feed, &ahead);
                 return die(s, rc);
             }
             s->stats.messages += !lone_dot;
         }
-        env = next_txn(s, feed);
+        env = ahead_pop(&ahead);
         if (env != NULL && ((s->need_rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
                             (rc = add_envelope(s, &s->out, env, false)) < 0)) {
             abandon(s, feed, env, false, err);
             abandon(s, feed, body, false, err);
             return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
+        }
+        if (env != NULL && (rc = ahead_fill(s, feed, &ahead, err)) < 0) {
+            abandon(s, feed, env, false, err);
+            abandon(s, feed, body, false, err);
+            ahead_give_back(s, feed, &ahead);
+            return die(s, rc);
         }
         if (s->out.len == 0)
             return 0;
@@ -1228,12 +1377,14 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
             abandon(s, feed, body, false, err);
             abandon(s, feed, env, false, err);
+            ahead_give_back(s, feed, &ahead);
             return die(s, rc);
         }
         if ((rc = write_group(s, err)) < 0) {
             /* the final "." did not go out whole: nothing can have been delivered */
             abandon(s, feed, body, false, err);
             abandon(s, feed, env, false, err);
+            ahead_give_back(s, feed, &ahead);
             return rc;
         }
         if (body != NULL) {
@@ -1241,6 +1392,7 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             if ((rc = read_reply(s, err)) < 0) {
                 abandon(s, feed, body, !lone_dot, err);
                 abandon(s, feed, env, false, err);
+                ahead_give_back(s, feed, &ahead);
                 return rc;
             }
             if (!lone_dot) {
@@ -1255,6 +1407,7 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             if (s->reply.code == 421) {
                 rc = die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
                 abandon(s, feed, env, false, err);
+                ahead_give_back(s, feed, &ahead);
                 return rc;
             }
         }
@@ -1266,17 +1419,20 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                 if (rc == 0)
                     rc = die(s, refused(s, BLAST_EPROTO, "RSET refused", err));
                 abandon(s, feed, env, false, err);
+                ahead_give_back(s, feed, &ahead);
                 return rc;
             }
             s->need_rset = false;
         }
         if ((rc = read_envelope(s, env, false, err)) < 0) {
             abandon(s, feed, env, false, err);
+            ahead_give_back(s, feed, &ahead);
             return rc;
         }
         if (env->data_ok) {
             body = env;
         } else {
+            stage_release(s, env);
             feed->done(feed->arg, env);
             s->need_rset = true;
         }

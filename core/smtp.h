@@ -163,6 +163,7 @@ struct smtp_txn {
     /* the engine's own bookkeeping */
     size_t accepted; /* recipients accepted at RCPT */
     bool data_ok;    /* DATA got 354 (or BDAT was sent) */
+    bool untried;    /* given back (deferred) before any of it was written: no attempt */
 };
 
 /*
@@ -184,6 +185,13 @@ struct smtp_feed {
      * stops: t is deferred, nothing of it is sent, and the session ends.
      */
     int (*sending)(void *arg, struct smtp_txn *t);
+    /*
+     * Optional, pipelined sessions: called when t's envelope is added to a write,
+     * one round trip before its end of data can follow, so that the caller can
+     * start early what `sending` must have finished (the journal's sync). A
+     * negative return stops as `sending` does.
+     */
+    int (*leaving)(void *arg, struct smtp_txn *t);
     void *arg;
 };
 

@@ -136,7 +136,8 @@ static void sending_ok(struct journal *j, size_t row, const char *email, int att
 
     snprintf(mid, sizeof mid, "<%zu.%d@acme.example>", row, attempt);
     blast_error_clear(&err);
-    cr_assert_eq(journal_sending(j, row, email, mid, attempt, "primary", &err), 0, "%s", err.text);
+    cr_assert_eq(journal_sending(j, row, email, mid, attempt, "primary", NULL, &err), 0, "%s",
+                 err.text);
 }
 
 static void record_ok(struct journal *j, size_t row, const char *email, enum report_status status,
@@ -954,6 +955,50 @@ Test(journal, sync_makes_records_durable, .fini = scratch_remove)
     journal_close(j);
 }
 
+Test(journal, a_marked_sending_record_is_durable_once_waited_for, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_A);
+    struct blast_error err;
+    int64_t mark1 = -1, mark2 = -1;
+    json_t *recs;
+
+    scratch_journal(path, sizeof path);
+    o.durable = true;
+    j = open_with(path, &o);
+    blast_error_clear(&err);
+    cr_assert_eq(
+        journal_sending(j, 1, "ada@example.com", "<m1@acme.example>", 1, "primary", &mark1, &err),
+        0, "%s", err.text);
+    cr_assert_eq(
+        journal_sending(j, 2, "bob@example.com", "<m2@acme.example>", 1, "primary", &mark2, &err),
+        0, "%s", err.text);
+    cr_assert_gt(mark1, 0);
+    cr_assert_gt(mark2, mark1, "a later record ends further on");
+    /* in any order, any number of times */
+    cr_assert_eq(journal_wait_durable(j, mark2, &err), 0, "%s", err.text);
+    cr_assert_eq(journal_wait_durable(j, mark1, &err), 0, "%s", err.text);
+    cr_assert_eq(journal_wait_durable(j, mark2, &err), 0, "%s", err.text);
+    cr_assert_eq(journal_state(j, 2, NULL), JOURNAL_SENDING);
+
+    recs = records(path);
+    cr_assert_eq(json_array_size(recs), 3, "the run and both sending records");
+    cr_assert_str_eq(str_at(json_array_get(recs, 2), "message_id"), "<m2@acme.example>");
+    json_decref(recs);
+    journal_close(j);
+
+    /* a journal that is not durable never makes anyone wait */
+    o.durable = false;
+    o.fresh = true;
+    j = open_with(path, &o);
+    cr_assert_eq(
+        journal_sending(j, 1, "ada@example.com", "<m1@acme.example>", 1, "primary", &mark1, &err),
+        0, "%s", err.text);
+    cr_assert_eq(journal_wait_durable(j, mark1, &err), 0, "%s", err.text);
+    journal_close(j);
+}
+
 #define THREADS         8
 #define ROWS_PER_THREAD 40
 
@@ -974,7 +1019,8 @@ static void *work(void *arg)
     for (i = 0; i < ROWS_PER_THREAD && w->rc == 0; i++) {
         size_t row = w->first_row + i;
         json_t *e = entry(row, "x@example.com", REPORT_DELIVERED, 1);
-        w->rc = journal_sending(w->j, row, "x@example.com", "<m@acme.example>", 1, "primary", &err);
+        w->rc = journal_sending(w->j, row, "x@example.com", "<m@acme.example>", 1, "primary", NULL,
+                                &err);
         if (w->rc == 0)
             w->rc = journal_sync(w->j, &err);
         if (w->rc == 0)

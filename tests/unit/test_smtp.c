@@ -498,6 +498,9 @@ struct script_server {
     int listener;
     int port;
     pthread_t thread;
+    bool pipelining;   /* offer RFC 2920 PIPELINING */
+    int close_at_mail; /* answer the Nth MAIL with 421 and close (0: never) */
+    int mails;
     struct buf received; /* every byte the client sent */
 };
 
@@ -538,11 +541,17 @@ static void *script_run(void *arg)
     send_str(fd, "220 test.example ESMTP ready\r\n");
     while (read_line(fd, &sv->received, line, sizeof line) > 0) {
         if (strncmp(line, "EHLO ", 5) == 0) {
-            send_str(fd, "250-test.example\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
+            send_str(fd, sv->pipelining ? "250-test.example\r\n250-PIPELINING\r\n"
+                                        : "250-test.example\r\n");
+            send_str(fd, "250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
                          "250-SIZE 1000000\r\n250 AUTH PLAIN LOGIN\r\n");
         } else if (strncmp(line, "AUTH PLAIN ", 11) == 0) {
             send_str(fd, "235 2.7.0 Authentication successful\r\n");
         } else if (strncmp(line, "MAIL FROM:", 10) == 0) {
+            if (++sv->mails == sv->close_at_mail) {
+                send_str(fd, "421 4.3.2 Shutting down\r\n");
+                break;
+            }
             send_str(fd, "250 2.1.0 Ok\r\n");
         } else if (strncmp(line, "RCPT TO:<nobody@", 16) == 0) {
             send_str(fd, "550 5.1.1 <nobody@example.com>: Recipient address rejected\r\n");
@@ -565,12 +574,13 @@ static void *script_run(void *arg)
     return NULL;
 }
 
-static void script_start(struct script_server *sv)
+static void script_start_with(struct script_server *sv, bool pipelining)
 {
     struct sockaddr_in sa;
     socklen_t len = sizeof sa;
 
     memset(sv, 0, sizeof *sv);
+    sv->pipelining = pipelining;
     buf_init(&sv->received);
     sv->listener = socket(AF_INET, SOCK_STREAM, 0);
     cr_assert_geq(sv->listener, 0);
@@ -582,6 +592,11 @@ static void script_start(struct script_server *sv)
     cr_assert_eq(getsockname(sv->listener, (struct sockaddr *)&sa, &len), 0);
     sv->port = ntohs(sa.sin_port);
     cr_assert_eq(pthread_create(&sv->thread, NULL, script_run, sv), 0);
+}
+
+static void script_start(struct script_server *sv)
+{
+    script_start_with(sv, false);
 }
 
 static void script_stop(struct script_server *sv)
@@ -714,4 +729,129 @@ Test(smtp, connection_refused_is_reported_at_connect, .timeout = 20)
     cr_assert_not_null(s, "the session is kept to say where it failed");
     cr_assert_eq(smtp_session_state(s), SMTP_CONNECT);
     smtp_session_free(s);
+}
+
+/* ---- the feed's callbacks in a pipelined session ---------------------------------------- */
+
+#define FEED_TXNS 3
+
+struct test_feed {
+    struct smtp_txn t[FEED_TXNS];
+    struct smtp_rcpt r[FEED_TXNS];
+    size_t given, done;
+    char events[64]; /* "L1 S1 ...": leaving / sending of transaction n, in order */
+};
+
+static struct smtp_txn *tf_next(void *arg)
+{
+    struct test_feed *f = arg;
+
+    return f->given < FEED_TXNS ? &f->t[f->given++] : NULL;
+}
+
+static void tf_done(void *arg, struct smtp_txn *t)
+{
+    struct test_feed *f = arg;
+
+    (void)t;
+    f->done++;
+}
+
+static void tf_event(struct test_feed *f, char kind, const struct smtp_txn *t)
+{
+    size_t n = strlen(f->events);
+
+    snprintf(f->events + n, sizeof f->events - n, "%s%c%d", n > 0 ? " " : "", kind,
+             (int)(t - f->t) + 1);
+}
+
+static int tf_leaving(void *arg, struct smtp_txn *t)
+{
+    tf_event(arg, 'L', t);
+    return 0;
+}
+
+static int tf_sending(void *arg, struct smtp_txn *t)
+{
+    tf_event(arg, 'S', t);
+    return 0;
+}
+
+/* Run the FEED_TXNS transactions of f through one pipelined session; its return code. */
+static int run_feed(struct test_feed *f, int close_at_mail)
+{
+    static const char message[] = "Subject: test\r\n\r\nHello\r\n";
+    struct script_server sv;
+    struct smtp_options o;
+    struct smtp_session *s = NULL;
+    struct smtp_feed feed = {tf_next, tf_done, tf_sending, tf_leaving, f};
+    struct blast_error err;
+    size_t i;
+    int rc;
+
+    script_start_with(&sv, true);
+    sv.close_at_mail = close_at_mail;
+    memset(&o, 0, sizeof o);
+    o.host = "127.0.0.1";
+    o.port = sv.port;
+    o.label = "test";
+    o.tls = SMTP_TLS_NONE;
+    o.helo_name = "client.example";
+    smtp_timeouts_default(&o.timeouts);
+    memset(f, 0, sizeof *f);
+    for (i = 0; i < FEED_TXNS; i++) {
+        f->r[i].address = "ada@example.com";
+        f->t[i].mail_from = "news@acme.example";
+        f->t[i].rcpts = &f->r[i];
+        f->t[i].nrcpts = 1;
+        f->t[i].data = message;
+        f->t[i].len = sizeof message - 1;
+    }
+
+    blast_error_clear(&err);
+    rc = smtp_session_open(&o, &s, &err);
+    cr_assert_eq(rc, 0, "open: %s", err.text);
+    cr_assert(smtp_session_caps(s) & SMTP_CAP_PIPELINING);
+    rc = smtp_session_run(s, &feed, &err);
+    if (rc == 0)
+        smtp_session_quit(s);
+    smtp_session_free(s);
+    script_stop(&sv);
+    buf_free(&sv.received);
+    return rc;
+}
+
+/*
+ * RFC 2920: the envelope of the next transaction travels with the body of the
+ * one before, and the engine takes the one after that from the feed in the same
+ * round: `leaving` comes two round trips ahead of `sending`, and each is called
+ * once per transaction.
+ */
+Test(smtp, pipelined_feed_announces_each_transaction_ahead, .timeout = 20)
+{
+    struct test_feed f;
+    size_t i;
+
+    cr_assert_eq(run_feed(&f, 0), 0);
+    cr_assert_str_eq(f.events, "L1 L2 L3 S1 S2 S3");
+    cr_assert_eq(f.done, FEED_TXNS);
+    for (i = 0; i < FEED_TXNS; i++) {
+        cr_assert_eq(f.r[i].outcome, SMTP_OUTCOME_DELIVERED, "transaction %zu", i + 1);
+        cr_assert_not(f.t[i].untried);
+    }
+}
+
+/* A session that ends gives back what it took ahead as untried: no attempt was made. */
+Test(smtp, a_transaction_taken_ahead_comes_back_untried_when_the_session_ends, .timeout = 20)
+{
+    struct test_feed f;
+
+    cr_assert_lt(run_feed(&f, 2), 0, "the 421 ends the session");
+    cr_assert_eq(f.done, FEED_TXNS, "every transaction is given back");
+    cr_assert_eq(f.r[0].outcome, SMTP_OUTCOME_DELIVERED);
+    cr_assert_eq(f.r[1].outcome, SMTP_OUTCOME_DEFERRED);
+    cr_assert_not(f.t[1].untried, "its MAIL was written: an attempt");
+    cr_assert_eq(f.r[2].outcome, SMTP_OUTCOME_DEFERRED);
+    cr_assert(f.t[2].untried, "taken ahead, never written");
+    cr_assert_str_eq(f.events, "L1 L2 L3 S1");
 }
