@@ -138,10 +138,15 @@ class Side(asyncio.Protocol):
 
     def send_eof(self):
         self.sent_eof = True
+        if self.transport.is_closing():
+            return
         if self.got_eof or not self.transport.can_write_eof():
             self.transport.close()
-        else:
+            return
+        try:
             self.transport.write_eof()
+        except OSError:           # the peer has gone already
+            self.transport.close()
 
     def pause_writing(self):
         self.back.pause_dst()
