@@ -3,11 +3,13 @@
 // substitutions as blast's campaign ({{name}}, HTML-escaped in the HTML part).
 //
 //   node nodemailer-send.js --port P --connections N --csv list.csv --text body.txt
-//        --html body.html --subject "Hi {{first_name}}" [--host 127.0.0.1] [--size]
+//        --html body.html --subject "Hi {{first_name}}" [--host 127.0.0.1] [--window W]
+//        [--size]
 //
 // pool: true, maxConnections: N, maxMessages: Infinity (one session per connection,
 // as blast's messages_per_connection: 0 and smtp-source -d); at most 4 x N messages
-// are handed to the transport at a time, so memory does not hold the whole list.
+// are handed to the transport at a time (--window), so memory does not hold the whole
+// list; --window 0 hands it every message at once.
 // Prints one JSON line: {"sent": S, "failed": F, "first_error": ...}.
 // --size prints the size in bytes of the first row's message instead of sending.
 "use strict";
@@ -29,6 +31,7 @@ function args() {
     }
     a.port = Number(a.port);
     a.connections = Number(a.connections);
+    a.window = a.window === undefined ? 4 * a.connections : Number(a.window);
     return a;
 }
 
@@ -95,7 +98,7 @@ async function main() {
         pool: true, maxConnections: a.connections, maxMessages: Infinity,
     });
     let sent = 0, failed = 0, firstError = null, next = 0;
-    const window = 4 * a.connections;
+    const window = a.window > 0 ? a.window : Infinity;
     await new Promise((resolve) => {
         let inFlight = 0;
         const pump = () => {
