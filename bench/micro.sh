@@ -1,7 +1,8 @@
 #!/bin/sh
-# The micro-benchmarks, one after another: `check` over 1,000,000 rows, rendering and
-# MIME building per core, DKIM signing against `openssl speed`, and a 1,000,000-
-# recipient dry run to tmpfs. What they print is also kept in $OUT/micro.txt.
+# The micro-benchmarks, one after another: what an fdatasync costs (the journal's),
+# `check` over 1,000,000 rows, rendering and MIME building per core, DKIM signing
+# against `openssl speed`, and a 1,000,000-recipient dry run to tmpfs. What they
+# print is also kept in $OUT/micro.txt.
 # Usage: bench/micro.sh [BUILD]   (default build; OUT defaults to BUILD/bench)
 set -eu
 cd "$(dirname "$0")/.."
@@ -25,6 +26,7 @@ step() { # TITLE COMMAND...
     fi
 }
 
+step "journal durability: append + fdatasync" bench/fsync.sh /tmp /dev/shm
 step "check over 1,000,000 rows" bench/check-1m.sh "$BUILD/blast"
 step "render + MIME build, one core" bench/render.sh "$BUILD"
 step "DKIM signing" bench/dkim.sh "$BUILD/blast"
