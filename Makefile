@@ -62,11 +62,13 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libblast.a
 $(BUILD)/render-bench: $(BUILD)/obj/bench/render_bench.o $(BUILD)/libblast.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# Benchmarks: long, so not part of `make test` or CI (docs/performance.md).
+# Benchmarks: long, so not part of `make test` or CI (docs/performance.md). Installs
+# the peers, runs the micro-benchmarks, then blast and its peers side by side; the
+# figures go to $(BUILD)/bench/ (compare.json, table.md, micro.txt, dryrun-1m.json).
 bench: all
-	bench/check-1m.sh $(BUILD)/blast
-	bench/render.sh $(BUILD)
-	bench/dkim.sh $(BUILD)/blast
+	bench/peers.sh
+	OUT=$(BUILD)/bench bench/micro.sh $(BUILD)
+	OUT=$(BUILD)/bench bench/compare.sh $(BUILD)/blast
 
 # The README's test command: installs what it needs, then everything.
 test: deps
