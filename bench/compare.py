@@ -405,12 +405,15 @@ def run_one(w, peer, conns, count, port, tag):
     with open(out, errors="replace") as f:
         text = f.read()
     if peer.startswith("blast"):
-        with open(report) as f:
-            summary = json.load(f)["summary"]
-        r["delivered"] = summary["by_status"]["delivered"]
-        if os.path.exists(journal):
-            os.unlink(journal)
-        os.unlink(report)
+        try:
+            with open(report) as f:
+                r["delivered"] = json.load(f)["summary"]["by_status"]["delivered"]
+            os.unlink(report)
+        except (OSError, ValueError, KeyError):
+            r["delivered"] = 0
+        for leftover in (journal, journal + ".lock"):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
         trips = re.findall(r"session done: (\d+) messages, (\d+) writes, (\d+) round trips",
                            text)
         if trips:
@@ -494,6 +497,8 @@ def count_for(part, peer, conns):
 
 
 def main():
+    # a SIGTERM unwinds like an exception, so servers, proxies and files are cleaned up
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if not os.access(BLAST, os.X_OK):
         sys.exit(f"compare: {BLAST} is not built (make)")
     os.makedirs(OUT, exist_ok=True)

@@ -21,6 +21,8 @@ fi
 WORK=$(mktemp -d /tmp/blast-bench-dryrun.XXXXXX)
 DIR=$(mktemp -d "$TMPFS/blast-bench-dryrun.XXXXXX")
 trap 'rm -rf "$WORK" "$DIR"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 /usr/bin/python3 bench/compare.py --prepare "$WORK" "$ROWS"
 size=$(cd "$WORK" && "$BLAST" preview campaign.yml --row 1 | wc -c)
