@@ -2,10 +2,10 @@
  * journal - the append-only journal of a campaign. See journal.h.
  *
  * In memory: for each row, the offset of its last record, its state and its
- * attempts (8 bytes a row: 8 MB for a million), so resuming, skipping and rebuilding the report never
- * scan the file twice. Records are written with one write() each on a file opened
- * with O_APPEND; a record cut short (a crash, a full disk) fails its checksum and
- * is cut off at the next open, since it can only be the last one.
+ * attempts (8 bytes a row: 8 MB for a million), so resuming, skipping and rebuilding the report
+ * never scan the file twice. Records are written with one write() each on a file opened with
+ * O_APPEND; a record cut short (a crash, a full disk) fails its checksum and is cut off at the next
+ * open, since it can only be the last one.
  */
 #include "journal.h"
 #include "timeutil.h"
