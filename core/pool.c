@@ -289,6 +289,21 @@ static void record_or_fail(struct pool *p, struct job *j, enum report_status sta
     }
 }
 
+/*
+ * A job that will not be sent in this run: deferred, with its last attempt's own
+ * reason when it had one (it says more than reason, "the run stopped"); freed.
+ */
+static void record_unsent(struct pool *p, struct job *j, const char *reason)
+{
+    if (j->attempts > 0)
+        record_or_fail(p, j, REPORT_DEFERRED, &j->last,
+                       j->last.detail[0] != '\0' || j->last.reply.code != 0 ? NULL : reason,
+                       j->last_relay);
+    else
+        record_or_fail(p, j, REPORT_DEFERRED, NULL, reason, NULL);
+    job_free(j);
+}
+
 /* ---- the queue and the retry heap (under the mutex) ----------------------------------- */
 
 static struct job *ready_at(struct pool *p, size_t i)
@@ -702,26 +717,19 @@ static void give_back(struct pool *p, struct job *j, int64_t now)
     if (--j->attempts == 0)
         j->first.sec = 0;
     j->not_before = now;
+    p->inflight--;
     if (!p->stopping && !p->fatal && heap_push(p, j)) {
-        p->inflight--;
         pthread_cond_broadcast(&p->work);
         pthread_mutex_unlock(&p->mu);
         return;
     }
-    p->inflight--;
     reason = p->stopping ? p->stop_reason : "not attempted: the session ended";
     if (all_done(p)) {
         pthread_cond_broadcast(&p->work);
         pthread_cond_broadcast(&p->changed);
     }
     pthread_mutex_unlock(&p->mu);
-    if (j->attempts > 0)
-        record_or_fail(p, j, REPORT_DEFERRED, &j->last,
-                       j->last.detail[0] != '\0' || j->last.reply.code != 0 ? NULL : reason,
-                       j->last_relay);
-    else
-        record_or_fail(p, j, REPORT_DEFERRED, NULL, reason, NULL);
-    job_free(j);
+    record_unsent(p, j, reason);
 }
 
 static void feed_done(void *arg, struct smtp_txn *t)
@@ -1257,14 +1265,7 @@ static void record_leftovers(struct pool *p)
     while (p->rcount > 0 || p->hcount > 0) {
         j = p->rcount > 0 ? ready_remove(p, 0) : heap_pop(p);
         pthread_mutex_unlock(&p->mu);
-        if (j->attempts > 0)
-            /* the last attempt's own reason says more than "the run stopped" */
-            record_or_fail(p, j, REPORT_DEFERRED, &j->last,
-                           j->last.detail[0] != '\0' || j->last.reply.code != 0 ? NULL : reason,
-                           j->last_relay);
-        else
-            record_or_fail(p, j, REPORT_DEFERRED, NULL, reason, NULL);
-        job_free(j);
+        record_unsent(p, j, reason);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
