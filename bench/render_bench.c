@@ -1,6 +1,7 @@
 /*
  * render_bench - messages per second for rendering and MIME building on one core,
- * in process: load a campaign, then compose its rows over and over.
+ * in process: load a campaign, then compose its rows over and over. When the
+ * campaign has dkim:, every message is signed as blast send signs it.
  *
  * usage: render_bench CAMPAIGN.yml [MESSAGES]   (default 200000)
  * Prints messages per second, bytes per message and the peak RSS, so that "memory
@@ -8,6 +9,7 @@
  */
 #include "../core/campaign.h"
 #include "../core/compose.h"
+#include "../core/dkim.h"
 #include "../core/recipients.h"
 #include "../core/screen.h"
 #include "../core/timeutil.h"
@@ -31,6 +33,7 @@ int main(int argc, char **argv)
     struct recipients *list = NULL;
     struct screen *s = NULL;
     struct compose *cp = NULL;
+    struct dkim *dk = NULL;
     struct blast_error err;
     struct recipients_options ro;
     struct recipients_row row;
@@ -54,8 +57,10 @@ int main(int argc, char **argv)
     memset(&ro, 0, sizeof ro);
     ro.delimiter = c->recipients.delimiter;
     if (recipients_open(c->recipients.path, &ro, &list, &err) < 0 ||
-        screen_new(c, list, &s, &err) < 0 || compose_new(c, list, s, NULL, &cp, &err) < 0)
+        screen_new(c, list, &s, &err) < 0 || compose_new(c, list, s, NULL, &cp, &err) < 0 ||
+        dkim_new(c, NULL, NULL, &dk, &err) < 0)
         die(&err);
+    compose_set_dkim(cp, dk);
     t0 = timeutil_mono_ms();
     while (done < n) {
         rc = recipients_next(list, &row, &err);
@@ -83,6 +88,7 @@ int main(int argc, char **argv)
     screen_result_free(&who);
     compose_result_free(&res);
     compose_free(cp);
+    dkim_free(dk);
     screen_free(s);
     recipients_close(list);
     campaign_free(c);

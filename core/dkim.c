@@ -126,71 +126,76 @@ int dkim_canon_header(struct buf *out, const char *field, size_t len)
     return 0;
 }
 
-/* Where relaxed body bytes go: a buffer, or a SHA-256 context through a staging area. */
+/* Where relaxed body bytes go: a buffer, or a SHA-256 context. */
 struct body_sink {
     struct buf *out;
     EVP_MD_CTX *md;
-    char stage[4096];
-    size_t n;
     int rc;
 };
 
-static void sink_flush(struct body_sink *k)
-{
-    if (k->n == 0 || k->rc < 0)
-        return;
-    if (k->out != NULL)
-        k->rc = buf_append(k->out, k->stage, k->n);
-    else if (EVP_DigestUpdate(k->md, k->stage, k->n) != 1)
-        k->rc = BLAST_EIO;
-    k->n = 0;
-}
-
 static void sink_put(struct body_sink *k, const char *s, size_t len)
 {
-    size_t i;
+    if (len == 0 || k->rc < 0)
+        return;
+    if (k->out != NULL)
+        k->rc = buf_append(k->out, s, len);
+    else if (EVP_DigestUpdate(k->md, s, len) != 1)
+        k->rc = BLAST_EIO;
+}
 
-    for (i = 0; i < len; i++) {
-        if (k->n == sizeof k->stage)
-            sink_flush(k);
-        k->stage[k->n++] = s[i];
-    }
+static bool is_crlf(const char *p, const char *end)
+{
+    return p + 1 < end && p[0] == '\r' && p[1] == '\n';
 }
 
 /*
  * Relaxed body canonicalization (§3.4.4): WSP at line ends removed, runs of WSP
  * inside a line made one SP, empty lines at the end removed; a non-empty body
- * ends with CRLF, an empty one stays empty. CRLFs are held back until a line with
- * content shows they are not trailing.
+ * ends with CRLF, an empty one stays empty.
+ *
+ * Most of a body is already relaxed: mime writes CRLF line ends, single spaces
+ * between words and no trailing space. So the output is the input in spans,
+ * broken only where a WSP run is not one SP before content; the spans go to the
+ * sink as they are, and the sink sees a handful of pieces per message rather
+ * than every byte.
  */
 static void canon_body(struct body_sink *k, const char *body, size_t len)
 {
-    size_t i, crlfs = 0;
-    bool wsp = false, any = false;
+    const char *end = body + len, *p, *span;
 
-    for (i = 0; i < len; i++) {
-        char ch = body[i];
-        if (ch == '\r' && i + 1 < len && body[i + 1] == '\n') {
-            i++;
-            crlfs++;
-            wsp = false;
-            continue;
-        }
-        if (is_wsp(ch)) {
-            wsp = true;
-            continue;
-        }
-        for (; crlfs > 0; crlfs--)
-            sink_put(k, "\r\n", 2);
-        if (wsp)
-            sink_put(k, " ", 1);
-        sink_put(k, &ch, 1);
-        wsp = false;
-        any = true;
+    /*
+     * Cut the empty lines at the end, and the WSP of the last line with content:
+     * what remains ends with content, so every CRLF and WSP run in it is followed
+     * by more content on some line. A CRLF pair cannot overlap another, so pairing
+     * from the end agrees with pairing from the start.
+     */
+    while (end > body) {
+        if (is_wsp(end[-1]))
+            end--;
+        else if (end - body >= 2 && end[-2] == '\r' && end[-1] == '\n')
+            end -= 2;
+        else
+            break;
     }
-    if (any)
-        sink_put(k, "\r\n", 2);
-    sink_flush(k);
+    if (end == body)
+        return; /* no content: the relaxed body is empty */
+    for (p = span = body; p < end;) {
+        const char *run;
+        if (!is_wsp(*p)) {
+            p++;
+            continue;
+        }
+        for (run = p; p < end && is_wsp(*p); p++)
+            ;
+        if (p - run == 1 && *run == ' ' && !is_crlf(p, end))
+            continue; /* one SP before content: already relaxed */
+        sink_put(k, span, (size_t)(run - span));
+        if (!is_crlf(p, end))
+            sink_put(k, " ", 1); /* a run before content becomes one SP */
+        span = p;                /* a run before CRLF is dropped */
+    }
+    sink_put(k, span, (size_t)(end - span));
+    sink_put(k, "\r\n", 2);
 }
 
 int dkim_canon_body(struct buf *out, const char *body, size_t len)
@@ -199,7 +204,6 @@ int dkim_canon_body(struct buf *out, const char *body, size_t len)
 
     k.out = out;
     k.md = NULL;
-    k.n = 0;
     k.rc = 0;
     canon_body(&k, body, len);
     return k.rc;
@@ -214,7 +218,6 @@ static int body_hash(const char *body, size_t len, char *out)
     int rc = BLAST_EIO;
 
     k.out = NULL;
-    k.n = 0;
     k.rc = 0;
     k.md = EVP_MD_CTX_new();
     if (k.md == NULL)
@@ -469,51 +472,57 @@ static bool next_field(const struct head *h, size_t *pos, const char **f, size_t
     return true;
 }
 
-static bool field_is(const char *f, size_t flen, const char *name)
+/* The index of the name of field f in signed_names[], or -1. */
+static int signed_index(const char *f, size_t flen)
 {
-    size_t n = strlen(name), i;
+    size_t n, i, k;
 
-    if (flen <= n || strncasecmp(f, name, n) != 0)
-        return false;
+    for (n = 0; n < flen && f[n] != ':' && !is_wsp(f[n]); n++)
+        ;
     for (i = n; i < flen && is_wsp(f[i]); i++)
         ;
-    return i < flen && f[i] == ':';
+    if (i == flen || f[i] != ':')
+        return -1;
+    for (k = 0; k < NSIGNED; k++)
+        if (strlen(signed_names[k].name) == n && strncasecmp(f, signed_names[k].name, n) == 0)
+            return (int)k;
+    return -1;
 }
 
-/* The k-th field called name counting from the bottom (0: the last one), or false. */
-static bool field_from_bottom(const struct head *h, const char *name, size_t k, const char **f,
-                              size_t *flen)
-{
-    const char *at[16], *cf;
-    size_t lens[16], n = 0, pos = 0, cl;
+/*
+ * Where the fields to sign are, found in one pass over the header and shared by
+ * every signature: for each name of signed_names[], its last FIELDS_MAX instances
+ * (only the bottom ones are signed, §5.4.2), in header order.
+ */
+#define FIELDS_MAX 16
 
-    while (next_field(h, &pos, &cf, &cl)) {
-        if (!field_is(cf, cl, name))
-            continue;
-        if (n == 16) { /* keep the last 16: only the bottom ones are signed */
-            memmove(at, at + 1, 15 * sizeof at[0]);
-            memmove(lens, lens + 1, 15 * sizeof lens[0]);
-            n--;
-        }
-        at[n] = cf;
-        lens[n++] = cl;
-    }
-    if (k >= n)
-        return false;
-    *f = at[n - 1 - k];
-    *flen = lens[n - 1 - k];
-    return true;
-}
+struct fields {
+    struct {
+        const char *f[FIELDS_MAX];
+        size_t len[FIELDS_MAX];
+        size_t n;
+    } name[NSIGNED];
+};
 
-static size_t field_count(const struct head *h, const char *name)
+static void index_fields(const struct head *h, struct fields *fs)
 {
-    size_t n = 0, pos = 0, cl;
+    size_t pos = 0, cl;
     const char *cf;
+    int k;
 
-    while (next_field(h, &pos, &cf, &cl))
-        if (field_is(cf, cl, name))
-            n++;
-    return n > 16 ? 16 : n;
+    memset(fs, 0, sizeof *fs);
+    while (next_field(h, &pos, &cf, &cl)) {
+        if ((k = signed_index(cf, cl)) < 0)
+            continue;
+        if (fs->name[k].n == FIELDS_MAX) { /* keep the last FIELDS_MAX */
+            memmove(fs->name[k].f, fs->name[k].f + 1, (FIELDS_MAX - 1) * sizeof fs->name[k].f[0]);
+            memmove(fs->name[k].len, fs->name[k].len + 1,
+                    (FIELDS_MAX - 1) * sizeof fs->name[k].len[0]);
+            fs->name[k].n--;
+        }
+        fs->name[k].f[fs->name[k].n] = cf;
+        fs->name[k].len[fs->name[k].n++] = cl;
+    }
 }
 
 /* Writes a header field, folding between tokens to lines of at most DKIM_LINE_MAX. */
@@ -540,16 +549,26 @@ static void fold_put(struct folder *w, const char *tok, size_t len, bool sep)
     w->col += len;
 }
 
+/* Append the token a b c (b and c may be NULL), before it a space or a fold. */
+static void fold_put3(struct folder *w, const char *a, const char *b, const char *c, bool sep)
+{
+    char tok[600];
+    size_t la = strlen(a), lb = b != NULL ? strlen(b) : 0, lc = c != NULL ? strlen(c) : 0;
+
+    if (la + lb + lc > sizeof tok) {
+        w->rc = BLAST_EINVAL;
+        return;
+    }
+    memcpy(tok, a, la);
+    memcpy(tok + la, b, lb);
+    memcpy(tok + la + lb, c, lc);
+    fold_put(w, tok, la + lb + lc, sep);
+}
+
 /* Append the tag "name=value;" (value NULL: name holds the whole tag). */
 static void fold_tag(struct folder *w, const char *name, const char *value)
 {
-    char tok[600];
-    int len = snprintf(tok, sizeof tok, "%s%s;", name, value != NULL ? value : "");
-
-    if (len < 0 || (size_t)len >= sizeof tok)
-        w->rc = BLAST_EINVAL;
-    else
-        fold_put(w, tok, (size_t)len, true);
+    fold_put3(w, name, value, ";", true);
 }
 
 /* The signature proper over data (the header data of §3.7), base64 into b64. */
@@ -586,39 +605,35 @@ out:
 }
 
 /* One DKIM-Signature field for s, appended to out (with its CRLF). */
-static int sign_one(const struct dkim_signer *s, const struct head *h, const char *bh, time_t now,
-                    struct buf *canon, struct buf *out)
+static int sign_one(const struct dkim_signer *s, const struct fields *fs, const char *bh,
+                    const char *now, struct buf *canon, struct buf *out)
 {
     struct folder w = {out, 0, 0};
-    char b64[DKIM_RSA_MAX_BITS / 8 / 3 * 4 + 8], t[32];
+    char b64[DKIM_RSA_MAX_BITS / 8 / 3 * 4 + 8];
     size_t start = out->len, i, k, times, len;
-    const char *f;
-    size_t flen;
     bool first = true;
     int rc;
 
     buf_reset(canon);
     w.rc = buf_puts(out, "DKIM-Signature:");
     w.col = strlen("DKIM-Signature:");
-    snprintf(t, sizeof t, "%lld", (long long)now);
     fold_tag(&w, "v=1", NULL);
     fold_tag(&w, "a=", campaign_dkim_alg_name(s->cfg->algorithm));
     fold_tag(&w, "c=relaxed/relaxed", NULL);
     fold_tag(&w, "d=", s->cfg->domain);
     fold_tag(&w, "s=", s->cfg->selector);
-    fold_tag(&w, "t=", t);
+    fold_tag(&w, "t=", now);
     /* h=, and the header data in the same order (§5.4.2: instances from the bottom up) */
     for (i = 0; w.rc == 0 && i < NSIGNED; i++) {
-        const char *name = signed_names[i].name;
-        times = field_count(h, name) + (signed_names[i].oversign ? 1 : 0);
+        size_t have = fs->name[i].n;
+        times = have + (signed_names[i].oversign ? 1 : 0);
         for (k = 0; w.rc == 0 && k < times; k++) {
-            char tok[64];
-            int n = snprintf(tok, sizeof tok, "%s%s:", first ? "h=" : "", name);
-            fold_put(&w, tok, (size_t)n, first);
+            fold_put3(&w, first ? "h=" : "", signed_names[i].name, ":", first);
             first = false;
-            if (field_from_bottom(h, name, k, &f, &flen) &&
-                ((w.rc = dkim_canon_header(canon, f, flen)) < 0 ||
-                 (w.rc = buf_append(canon, "\r\n", 2)) < 0))
+            /* the k-th instance from the bottom; past the first instance, oversigning */
+            if (k < have && ((w.rc = dkim_canon_header(canon, fs->name[i].f[have - 1 - k],
+                                                       fs->name[i].len[have - 1 - k])) < 0 ||
+                             (w.rc = buf_append(canon, "\r\n", 2)) < 0))
                 break;
         }
     }
@@ -656,7 +671,8 @@ int dkim_sign(const struct dkim *d, struct buf *message, time_t now, struct dkim
               struct blast_error *err)
 {
     struct head h;
-    char bh[48];
+    struct fields fs;
+    char bh[48], t[24];
     size_t i;
     int rc;
 
@@ -668,8 +684,10 @@ int dkim_sign(const struct dkim *d, struct buf *message, time_t now, struct dkim
     buf_reset(&s->fields);
     if ((rc = body_hash(message->data + h.body, message->len - h.body, bh)) < 0)
         goto out;
+    index_fields(&h, &fs);
+    snprintf(t, sizeof t, "%lld", (long long)now);
     for (i = 0; i < d->n; i++)
-        if ((rc = sign_one(&d->s[i], &h, bh, now, &s->canon, &s->fields)) < 0)
+        if ((rc = sign_one(&d->s[i], &fs, bh, t, &s->canon, &s->fields)) < 0)
             goto out;
     /* prepend the fields: one move of the message within its own buffer */
     if ((rc = buf_reserve(message, s->fields.len)) < 0)

@@ -160,6 +160,68 @@ Test(dkim, relaxed_body_edges)
     free(s);
 }
 
+/*
+ * §3.4.4 read line by line, as a reference: split at CRLF, in each line make WSP
+ * runs one SP and drop the WSP at its end, drop the empty lines at the end, and
+ * end what remains with CRLF.
+ */
+static char *canon_body_reference(const char *body, size_t len)
+{
+    char *out = malloc(len + 3);
+    size_t o = 0, i = 0, kept = 0; /* kept: out's length up to the last line with content */
+
+    cr_assert_not_null(out);
+    while (i < len) {
+        size_t lstart = o;
+        bool wsp = false;
+        for (; i < len && !(body[i] == '\r' && i + 1 < len && body[i + 1] == '\n'); i++) {
+            if (body[i] == ' ' || body[i] == '\t') {
+                wsp = true;
+                continue;
+            }
+            if (wsp)
+                out[o++] = ' '; /* at the start of a line too: a run like any other */
+            out[o++] = body[i];
+            wsp = false;
+        }
+        if (o > lstart)
+            kept = o + 2;
+        out[o++] = '\r';
+        out[o++] = '\n';
+        i += 2; /* past the CRLF (or past the end: the loop stops) */
+    }
+    out[kept] = '\0';
+    return out;
+}
+
+Test(dkim, relaxed_body_matches_the_line_by_line_reading)
+{
+    static const char alphabet[] = {' ', '\t', '\r', '\n', 'a', 'b'};
+    char body[24];
+    unsigned seed = 12345;
+    int round;
+
+    /* bodies made of the characters that matter, every length up to 23 */
+    for (round = 0; round < 20000; round++) {
+        size_t len = (size_t)round % sizeof body, i;
+        char *want, *got;
+        for (i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            body[i] = alphabet[(seed >> 16) % sizeof alphabet];
+        }
+        body[len] = '\0';
+        want = canon_body_reference(body, len);
+        {
+            struct buf b = BUF_INIT;
+            cr_assert_eq(dkim_canon_body(&b, body, len), 0);
+            got = buf_steal(&b);
+        }
+        cr_assert_str_eq(got, want, "body of %zu bytes, round %d", len, round);
+        free(want);
+        free(got);
+    }
+}
+
 Test(dkim, body_hash_of_empty_body)
 {
     char bh[45];
