@@ -34,12 +34,6 @@ const char *smtp_state_name(enum smtp_state s)
     return s >= 0 && s < SMTP_STATE_COUNT ? state_names[s] : "?";
 }
 
-/*
- * Transactions a pipelined session takes from the feed before the round that
- * writes their envelope: the depth of the caller's head start (see run_pipelined).
- */
-#define SMTP_AHEAD 2
-
 /* Transactions taken ahead, oldest first. */
 struct ahead {
     struct smtp_txn *t[SMTP_AHEAD];
@@ -59,8 +53,8 @@ struct smtp_session {
     bool need_rset; /* the last transaction ended refused: RSET before the next MAIL */
     struct buf out; /* the group of commands and bodies being built */
     /*
-     * Pipelined sessions hold up to two transactions between the feed and the
-     * wire: each one's message, dot-stuffed, waits here (see run_pipelined).
+     * Pipelined sessions hold up to SMTP_AHEAD + 1 transactions between the feed
+     * and the wire: each one's message, dot-stuffed, waits here (see run_pipelined).
      */
     struct buf stage[SMTP_AHEAD + 1];
     const struct smtp_txn *staged[SMTP_AHEAD + 1];
@@ -1315,10 +1309,11 @@ static void abandon(struct smtp_session *s, const struct smtp_feed *feed, struct
  * RFC 2920 with DATA: round k writes the body of transaction k and the envelope
  * of transaction k+1, then reads the end-of-data reply of k and the envelope
  * replies of k+1. The feed is asked for transactions SMTP_AHEAD rounds before
- * their envelope goes (k+2 and k+3 are taken by round k) and each is announced
- * then (feed->leaving): what the caller must finish before its end of data (the
- * journal's fsync) has three round trips to run while the wire is busy. One or
- * two were not enough for the disk here (docs/performance.md).
+ * their envelope goes (k+2 .. k+SMTP_AHEAD+1 are taken by round k) and each is
+ * announced then (feed->leaving): what the caller must finish before its end of
+ * data (the journal's fsync) has SMTP_AHEAD + 1 round trips to run while the
+ * wire is busy. On loopback a round trip is shorter than an fdatasync, so fewer
+ * made sessions wait for the disk (docs/performance.md).
  */
 static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                          struct blast_error *err)

@@ -167,6 +167,16 @@ struct smtp_txn {
 };
 
 /*
+ * How many transactions a pipelined session takes from the feed before the round
+ * that writes their envelope. Deeper hides a slower disk behind the wire (the
+ * journal's fdatasync must finish between leaving and sending); each step is one
+ * more message per connection that a crash can leave `unknown` without its end
+ * of data having left (docs/delivery.md). 4 measured best on loopback here
+ * (docs/performance.md).
+ */
+#define SMTP_AHEAD 4
+
+/*
  * Where smtp_session_run() takes transactions from and gives them back. next
  * returns the next transaction to send, or NULL when there is none for now; done
  * is called once for every transaction next returned, when all its recipients
@@ -186,10 +196,12 @@ struct smtp_feed {
      */
     int (*sending)(void *arg, struct smtp_txn *t);
     /*
-     * Optional, pipelined sessions: called when t's envelope is added to a write,
-     * one round trip before its end of data can follow, so that the caller can
-     * start early what `sending` must have finished (the journal's sync). A
-     * negative return stops as `sending` does.
+     * Optional, pipelined sessions: called when the session takes t from next,
+     * SMTP_AHEAD rounds before t's envelope is written and SMTP_AHEAD + 1 before
+     * its end of data can follow, so that the caller can start early what
+     * `sending` must have finished (the journal's sync). A negative return stops
+     * as `sending` does. A session that ends holding transactions it took but
+     * never wrote gives them to done with t->untried set.
      */
     int (*leaving)(void *arg, struct smtp_txn *t);
     void *arg;

@@ -733,20 +733,20 @@ Test(smtp, connection_refused_is_reported_at_connect, .timeout = 20)
 
 /* ---- the feed's callbacks in a pipelined session ---------------------------------------- */
 
-#define FEED_TXNS 3
+#define FEED_TXNS 9
 
 struct test_feed {
     struct smtp_txn t[FEED_TXNS];
     struct smtp_rcpt r[FEED_TXNS];
-    size_t given, done;
-    char events[64]; /* "L1 S1 ...": leaving / sending of transaction n, in order */
+    size_t n, given, done;
+    char events[128]; /* "L1 S1 ...": leaving / sending of transaction n, in order */
 };
 
 static struct smtp_txn *tf_next(void *arg)
 {
     struct test_feed *f = arg;
 
-    return f->given < FEED_TXNS ? &f->t[f->given++] : NULL;
+    return f->given < f->n ? &f->t[f->given++] : NULL;
 }
 
 static void tf_done(void *arg, struct smtp_txn *t)
@@ -777,8 +777,8 @@ static int tf_sending(void *arg, struct smtp_txn *t)
     return 0;
 }
 
-/* Run the FEED_TXNS transactions of f through one pipelined session; its return code. */
-static int run_feed(struct test_feed *f, int close_at_mail)
+/* Run n transactions (at most FEED_TXNS) through one pipelined session; its return code. */
+static int run_feed(struct test_feed *f, size_t n, int close_at_mail)
 {
     static const char message[] = "Subject: test\r\n\r\nHello\r\n";
     struct script_server sv;
@@ -799,7 +799,8 @@ static int run_feed(struct test_feed *f, int close_at_mail)
     o.helo_name = "client.example";
     smtp_timeouts_default(&o.timeouts);
     memset(f, 0, sizeof *f);
-    for (i = 0; i < FEED_TXNS; i++) {
+    f->n = n;
+    for (i = 0; i < n; i++) {
         f->r[i].address = "ada@example.com";
         f->t[i].mail_from = "news@acme.example";
         f->t[i].rcpts = &f->r[i];
@@ -823,17 +824,25 @@ static int run_feed(struct test_feed *f, int close_at_mail)
 
 /*
  * RFC 2920: the envelope of the next transaction travels with the body of the
- * one before, and the engine takes the one after that from the feed in the same
- * round: `leaving` comes two round trips ahead of `sending`, and each is called
- * once per transaction.
+ * one before, and the engine takes SMTP_AHEAD more from the feed before their
+ * envelope goes: `leaving` of transaction k + SMTP_AHEAD + 1 comes before
+ * `sending` of k, and each is called once per transaction.
  */
 Test(smtp, pipelined_feed_announces_each_transaction_ahead, .timeout = 20)
 {
     struct test_feed f;
-    size_t i;
+    char want[128] = "";
+    size_t i, k, first = SMTP_AHEAD + 2 < FEED_TXNS ? SMTP_AHEAD + 2 : FEED_TXNS;
 
-    cr_assert_eq(run_feed(&f, 0), 0);
-    cr_assert_str_eq(f.events, "L1 L2 L3 S1 S2 S3");
+    for (i = 1; i <= first; i++)
+        snprintf(want + strlen(want), sizeof want - strlen(want), "%sL%zu", i > 1 ? " " : "", i);
+    for (k = 1; k <= FEED_TXNS; k++) {
+        snprintf(want + strlen(want), sizeof want - strlen(want), " S%zu", k);
+        if (k + SMTP_AHEAD + 2 <= FEED_TXNS)
+            snprintf(want + strlen(want), sizeof want - strlen(want), " L%zu", k + SMTP_AHEAD + 2);
+    }
+    cr_assert_eq(run_feed(&f, FEED_TXNS, 0), 0);
+    cr_assert_str_eq(f.events, want);
     cr_assert_eq(f.done, FEED_TXNS);
     for (i = 0; i < FEED_TXNS; i++) {
         cr_assert_eq(f.r[i].outcome, SMTP_OUTCOME_DELIVERED, "transaction %zu", i + 1);
@@ -846,8 +855,8 @@ Test(smtp, a_transaction_taken_ahead_comes_back_untried_when_the_session_ends, .
 {
     struct test_feed f;
 
-    cr_assert_lt(run_feed(&f, 2), 0, "the 421 ends the session");
-    cr_assert_eq(f.done, FEED_TXNS, "every transaction is given back");
+    cr_assert_lt(run_feed(&f, 3, 2), 0, "the 421 ends the session");
+    cr_assert_eq(f.done, 3, "every transaction is given back");
     cr_assert_eq(f.r[0].outcome, SMTP_OUTCOME_DELIVERED);
     cr_assert_eq(f.r[1].outcome, SMTP_OUTCOME_DEFERRED);
     cr_assert_not(f.t[1].untried, "its MAIL was written: an attempt");
