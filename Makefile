@@ -39,7 +39,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
-DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/obj/bench/render_bench.d
 
 .PHONY: all test unit integration lint demo deps sanitize valgrind install uninstall clean format \
         bench

@@ -26,19 +26,31 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+/*
+ * OpenSSL 3 looks a method up each time an algorithm is named by an EVP_sha256()
+ * or a key, under a lock the signing threads share: so SHA-256 is fetched once,
+ * and each signature's context is set up once (base) and copied per message.
+ * Both are only read once made, which OpenSSL allows from several threads.
+ */
 struct dkim_signer {
     const struct campaign_dkim *cfg;
     EVP_PKEY *key;
+    EVP_MD_CTX *base; /* EVP_DigestSignInit done: the copy per message signs */
 };
 
 struct dkim {
     const struct campaign *c;
+    EVP_MD *sha256;
     struct dkim_signer *s;
     size_t n;
 };
@@ -77,12 +89,18 @@ void dkim_scratch_init(struct dkim_scratch *s)
 {
     buf_init(&s->fields);
     buf_init(&s->canon);
+    s->hash = NULL;
+    s->sign = NULL;
 }
 
 void dkim_scratch_free(struct dkim_scratch *s)
 {
     buf_free(&s->fields);
     buf_free(&s->canon);
+    EVP_MD_CTX_free(s->hash);
+    EVP_MD_CTX_free(s->sign);
+    s->hash = NULL;
+    s->sign = NULL;
 }
 
 /* ---- canonicalization (RFC 6376 §3.4) ------------------------------------------------------- */
@@ -149,6 +167,34 @@ static bool is_crlf(const char *p, const char *end)
 }
 
 /*
+ * The first byte from p on that relaxing may change: a tab, or an SP followed by
+ * WSP or CR. Sixteen bytes at a time where SSE2 is there; the last ones (and every
+ * byte elsewhere) are left to the caller's byte-by-byte loop.
+ */
+static const char *skip_relaxed(const char *p, const char *end)
+{
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(' '), tab = _mm_set1_epi8('\t'), cr = _mm_set1_epi8('\r');
+
+    while (end - p >= 17) { /* the byte after the sixteen is read too */
+        __m128i a = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + 1));
+        __m128i next = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(b, sp), _mm_cmpeq_epi8(b, tab)),
+                                    _mm_cmpeq_epi8(b, cr));
+        __m128i bad =
+            _mm_or_si128(_mm_cmpeq_epi8(a, tab), _mm_and_si128(_mm_cmpeq_epi8(a, sp), next));
+        int m = _mm_movemask_epi8(bad);
+        if (m != 0)
+            return p + __builtin_ctz((unsigned)m);
+        p += 16;
+    }
+#else
+    (void)end;
+#endif
+    return p;
+}
+
+/*
  * Relaxed body canonicalization (§3.4.4): WSP at line ends removed, runs of WSP
  * inside a line made one SP, empty lines at the end removed; a non-empty body
  * ends with CRLF, an empty one stays empty.
@@ -181,6 +227,8 @@ static void canon_body(struct body_sink *k, const char *body, size_t len)
         return; /* no content: the relaxed body is empty */
     for (p = span = body; p < end;) {
         const char *run;
+        if ((p = skip_relaxed(p, end)) == end)
+            break;
         if (!is_wsp(*p)) {
             p++;
             continue;
@@ -209,34 +257,35 @@ int dkim_canon_body(struct buf *out, const char *body, size_t len)
     return k.rc;
 }
 
-/* bh=: base64 of SHA-256 over the relaxed body, into out (at least 45 bytes). */
-static int body_hash(const char *body, size_t len, char *out)
+/* bh=: base64 of SHA-256 (sha256) over the relaxed body into out (45 bytes), with ctx. */
+static int body_hash(const EVP_MD *sha256, EVP_MD_CTX *ctx, const char *body, size_t len, char *out)
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int dlen = 0;
     struct body_sink k;
-    int rc = BLAST_EIO;
 
     k.out = NULL;
     k.rc = 0;
-    k.md = EVP_MD_CTX_new();
-    if (k.md == NULL)
-        return BLAST_ENOMEM;
-    if (EVP_DigestInit_ex(k.md, EVP_sha256(), NULL) != 1)
-        goto out;
+    k.md = ctx;
+    if (EVP_DigestInit_ex(k.md, sha256, NULL) != 1)
+        return BLAST_EIO;
     canon_body(&k, body, len);
     if (k.rc < 0 || EVP_DigestFinal_ex(k.md, digest, &dlen) != 1 || dlen != 32)
-        goto out;
+        return BLAST_EIO;
     EVP_EncodeBlock((unsigned char *)out, digest, (int)dlen);
-    rc = 0;
-out:
-    EVP_MD_CTX_free(k.md);
-    return rc;
+    return 0;
 }
 
 int dkim_body_hash(const char *body, size_t len, char out[45])
 {
-    return body_hash(body, len, out);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int rc;
+
+    if (ctx == NULL)
+        return BLAST_ENOMEM;
+    rc = body_hash(EVP_sha256(), ctx, body, len, out);
+    EVP_MD_CTX_free(ctx);
+    return rc;
 }
 
 /* ---- keys ----------------------------------------------------------------------------------- */
@@ -333,6 +382,21 @@ out:
     return rc;
 }
 
+/* The signing context of s, set up once: copied for every message (see struct dkim_signer). */
+static int sign_setup(const struct dkim *d, struct dkim_signer *s)
+{
+    /* RFC 6376 §3.3.1: RSASSA-PKCS1-v1_5 with SHA-256; RFC 8463 §3: PureEdDSA, no digest */
+    const EVP_MD *md = s->cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256 ? d->sha256 : NULL;
+
+    if ((s->base = EVP_MD_CTX_new()) == NULL)
+        return BLAST_ENOMEM;
+    if (EVP_DigestSignInit(s->base, NULL, md, NULL, s->key) != 1) {
+        ERR_clear_error();
+        return BLAST_EINVAL;
+    }
+    return 0;
+}
+
 int dkim_new(const struct campaign *c, const struct log *lg, const struct blast_diag *diag,
              struct dkim **out, struct blast_error *err)
 {
@@ -351,11 +415,21 @@ int dkim_new(const struct campaign *c, const struct log *lg, const struct blast_
     }
     d->c = c;
     d->n = c->ndkim;
+    if ((d->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+        ERR_clear_error();
+        rc = blast_error_set(err, BLAST_EIO, NULL, 0, 0, "dkim: OpenSSL has no SHA-256");
+        goto out;
+    }
     for (i = 0; i < c->ndkim; i++) {
         d->s[i].cfg = &c->dkim[i];
         blast_error_clear(&e);
-        if ((r = load_key(c, &c->dkim[i], lg, &d->s[i].key, &e)) == 0)
+        if ((r = load_key(c, &c->dkim[i], lg, &d->s[i].key, &e)) == 0 &&
+            (r = sign_setup(d, &d->s[i])) == 0)
             continue;
+        if (r == BLAST_ENOMEM)
+            blast_error_set(&e, r, NULL, 0, 0, "out of memory");
+        else if (e.text[0] == '\0')
+            key_problem(c, &c->dkim[i], r, &e, "OpenSSL cannot sign with it");
         blast_error_set(err, e.code, e.source, e.line, e.column, "%s", e.text);
         if (rc == 0)
             rc = r;
@@ -378,8 +452,11 @@ void dkim_free(struct dkim *d)
 
     if (d == NULL)
         return;
-    for (i = 0; d->s != NULL && i < d->n; i++)
+    for (i = 0; d->s != NULL && i < d->n; i++) {
+        EVP_MD_CTX_free(d->s[i].base);
         EVP_PKEY_free(d->s[i].key);
+    }
+    EVP_MD_free(d->sha256);
     free(d->s);
     free(d);
 }
@@ -572,26 +649,26 @@ static void fold_tag(struct folder *w, const char *name, const char *value)
 }
 
 /* The signature proper over data (the header data of §3.7), base64 into b64. */
-static int sign_data(const struct dkim_signer *s, const unsigned char *data, size_t len, char *b64,
-                     size_t b64size)
+static int sign_data(const struct dkim *d, const struct dkim_signer *s, struct dkim_scratch *x,
+                     const unsigned char *data, size_t len, char *b64, size_t b64size)
 {
     unsigned char sig[DKIM_RSA_MAX_BITS / 8], digest[32];
     size_t siglen = sizeof sig;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned int dlen = 0;
     int rc = BLAST_EIO;
 
-    if (ctx == NULL)
-        return BLAST_ENOMEM;
+    if (EVP_MD_CTX_copy_ex(x->sign, s->base) != 1)
+        goto out;
     if (s->cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256) {
         /* RFC 6376 §3.3.1: RSASSA-PKCS1-v1_5 with SHA-256 */
-        if (EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, s->key) != 1 ||
-            EVP_DigestSign(ctx, sig, &siglen, data, len) != 1)
+        if (EVP_DigestSign(x->sign, sig, &siglen, data, len) != 1)
             goto out;
     } else {
         /* RFC 8463 §3: PureEdDSA over the SHA-256 hash of the header data */
-        if (EVP_Digest(data, len, digest, NULL, EVP_sha256(), NULL) != 1 ||
-            EVP_DigestSignInit(ctx, NULL, NULL, NULL, s->key) != 1 ||
-            EVP_DigestSign(ctx, sig, &siglen, digest, sizeof digest) != 1)
+        if (EVP_DigestInit_ex(x->hash, d->sha256, NULL) != 1 ||
+            EVP_DigestUpdate(x->hash, data, len) != 1 ||
+            EVP_DigestFinal_ex(x->hash, digest, &dlen) != 1 || dlen != sizeof digest ||
+            EVP_DigestSign(x->sign, sig, &siglen, digest, sizeof digest) != 1)
             goto out;
     }
     if ((siglen + 2) / 3 * 4 + 1 > b64size)
@@ -600,14 +677,14 @@ static int sign_data(const struct dkim_signer *s, const unsigned char *data, siz
     rc = 0;
 out:
     ERR_clear_error();
-    EVP_MD_CTX_free(ctx);
     return rc;
 }
 
 /* One DKIM-Signature field for s, appended to out (with its CRLF). */
-static int sign_one(const struct dkim_signer *s, const struct fields *fs, const char *bh,
-                    const char *now, struct buf *canon, struct buf *out)
+static int sign_one(const struct dkim *d, const struct dkim_signer *s, const struct fields *fs,
+                    const char *bh, const char *now, struct dkim_scratch *x, struct buf *out)
 {
+    struct buf *canon = &x->canon;
     struct folder w = {out, 0, 0};
     char b64[DKIM_RSA_MAX_BITS / 8 / 3 * 4 + 8];
     size_t start = out->len, i, k, times, len;
@@ -645,7 +722,8 @@ static int sign_one(const struct dkim_signer *s, const struct fields *fs, const 
         goto out;
     /* §3.7: the field itself with an empty b=, relaxed, without its CRLF, signed last */
     if ((rc = dkim_canon_header(canon, out->data + start, out->len - start)) < 0 ||
-        (rc = sign_data(s, (const unsigned char *)canon->data, canon->len, b64, sizeof b64)) < 0)
+        (rc = sign_data(d, s, x, (const unsigned char *)canon->data, canon->len, b64, sizeof b64)) <
+            0)
         goto out;
     /* b= folded anywhere in its value: FWS in b= is ignored by verifiers (§3.5) */
     len = strlen(b64);
@@ -682,12 +760,17 @@ int dkim_sign(const struct dkim *d, struct buf *message, time_t now, struct dkim
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
                                "dkim: the message has no blank line after its header");
     buf_reset(&s->fields);
-    if ((rc = body_hash(message->data + h.body, message->len - h.body, bh)) < 0)
+    if ((s->hash == NULL && (s->hash = EVP_MD_CTX_new()) == NULL) ||
+        (s->sign == NULL && (s->sign = EVP_MD_CTX_new()) == NULL)) {
+        rc = BLAST_ENOMEM;
+        goto out;
+    }
+    if ((rc = body_hash(d->sha256, s->hash, message->data + h.body, message->len - h.body, bh)) < 0)
         goto out;
     index_fields(&h, &fs);
     snprintf(t, sizeof t, "%lld", (long long)now);
     for (i = 0; i < d->n; i++)
-        if ((rc = sign_one(&d->s[i], &fs, bh, t, &s->canon, &s->fields)) < 0)
+        if ((rc = sign_one(d, &d->s[i], &fs, bh, t, s, &s->fields)) < 0)
             goto out;
     /* prepend the fields: one move of the message within its own buffer */
     if ((rc = buf_reserve(message, s->fields.len)) < 0)

@@ -40,10 +40,17 @@ struct dkim;
 /* Lines of the DKIM-Signature field are folded to at most this many characters. */
 #define DKIM_LINE_MAX 78
 
-/* Per-thread scratch space for dkim_sign(), reused from message to message. */
+/*
+ * Per-thread scratch space for dkim_sign(), reused from message to message; its
+ * OpenSSL contexts are made by the first dkim_sign() and freed by
+ * dkim_scratch_free().
+ */
+struct evp_md_ctx_st;
 struct dkim_scratch {
-    struct buf fields; /* the DKIM-Signature fields being built */
-    struct buf canon;  /* canonicalized header data of one signature */
+    struct buf fields;          /* the DKIM-Signature fields being built */
+    struct buf canon;           /* canonicalized header data of one signature */
+    struct evp_md_ctx_st *hash; /* SHA-256 of the body, and of the header data (Ed25519) */
+    struct evp_md_ctx_st *sign; /* a copy of one signature's prepared context */
 };
 
 void dkim_scratch_init(struct dkim_scratch *s);
