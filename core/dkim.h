@@ -16,8 +16,9 @@
  * it, so several signatures (RSA and Ed25519) are independent of one another.
  *
  * Threads: a struct dkim is read-only once made; dkim_sign() may be called from
- * several threads at once, each with its own struct dkim_scratch (every signature
- * uses its own EVP_MD_CTX; the keys are shared read-only, as OpenSSL 3 allows).
+ * several threads at once, each with its own struct dkim_scratch. The keys, the
+ * fetched SHA-256 and each signature's prepared context are shared read-only, as
+ * OpenSSL 3 allows; a thread signs with its own copy of the context.
  */
 #ifndef BLAST_DKIM_H
 #define BLAST_DKIM_H
