@@ -637,8 +637,10 @@ static void fold_put3(struct folder *w, const char *a, const char *b, const char
         return;
     }
     memcpy(tok, a, la);
-    memcpy(tok + la, b, lb);
-    memcpy(tok + la + lb, c, lc);
+    if (lb > 0)
+        memcpy(tok + la, b, lb);
+    if (lc > 0)
+        memcpy(tok + la + lb, c, lc);
     fold_put(w, tok, la + lb + lc, sep);
 }
 
