@@ -3,9 +3,19 @@
  *
  * In memory: for each row, the offset of its last record, its state and its
  * attempts (8 bytes a row: 8 MB for a million), so resuming, skipping and rebuilding the report
- * never scan the file twice. Records are written with one write() each on a file opened with
- * O_APPEND; a record cut short (a crash, a full disk) fails its checksum and is cut off at the next
- * open, since it can only be the last one.
+ * never scan the file twice. The file is opened with O_APPEND and only ever grows at its end;
+ * a record cut short (a crash, a full disk) fails its checksum and is cut off at the next open,
+ * since it can only be the last one.
+ *
+ * Who writes: in a durable journal, the journal's own thread (the writer). Callers append
+ * a formatted record to a buffer in memory under the lock, and the writer writes what has
+ * gathered with one write(), then runs fdatasync() when someone wants more made durable,
+ * and so on. A sending session therefore never waits for the file system to take a record
+ * (a write() that grows the file can stall behind the commit an fdatasync started), and
+ * many records share one write and one sync. A record reaches the kernel within about one
+ * fdatasync of being appended; a crash in between loses it as it would a record being
+ * formatted, and the row's state stays what the file says (docs/delivery.md). A journal
+ * that is not durable (tests, dry runs) is written directly by its callers.
  */
 #include "journal.h"
 #include "timeutil.h"
@@ -42,13 +52,18 @@ struct journal {
     bool durable;
     const struct log *log;
     pthread_mutex_t mu;
-    pthread_cond_t synced; /* durable_upto moved on */
-    pthread_cond_t kick;   /* the syncer: someone wants more made durable */
-    int64_t end;           /* bytes written */
-    int64_t durable_upto;  /* read without the mutex on the fast path: atomic */
-    int64_t wanted;        /* the furthest offset asked to be made durable */
-    size_t waiters;        /* threads in journal_wait_durable() */
-    bool syncing;          /* the syncer is in fdatasync() */
+    pthread_cond_t synced; /* durable_upto or written moved on */
+    pthread_cond_t kick;   /* the writer: there is something to write or to sync */
+    int64_t end;           /* bytes appended: written + pend_len */
+    int64_t written;       /* bytes in the file */
+    char *pend;            /* appended records the writer has not taken yet */
+    size_t pend_len, pend_cap;
+    struct mention *pmen; /* what they say of their rows: indexed once written */
+    size_t npmen, cappmen;
+    int64_t durable_upto; /* read without the mutex on the fast path: atomic */
+    int64_t wanted;       /* the furthest offset asked to be made durable */
+    size_t waiters;       /* threads waiting on synced */
+    bool busy;            /* the writer is at work: it looks again before it sleeps */
     bool stop;
     pthread_t syncer;
     bool syncer_started;
@@ -127,27 +142,53 @@ static enum journal_state state_of_status(const char *status)
     return JOURNAL_FINAL;
 }
 
-/* Account for a record at offset: the row's state follows its last record. */
-static int index_record(struct journal *j, json_t *rec, int64_t offset)
+/* What a record says of its row, to be indexed once it is in the file (row 0: nothing). */
+struct mention {
+    size_t row;
+    int64_t offset;
+    unsigned attempts;
+    enum journal_state state;
+};
+
+static struct mention mention_of(json_t *rec, int64_t offset)
 {
     const char *t = json_string_value(json_object_get(rec, "t"));
     json_int_t row = json_integer_value(json_object_get(rec, "row"));
-    struct rowinfo *ri;
+    struct mention m = {0, offset, 0, JOURNAL_NONE};
 
     if (t == NULL || strcmp(t, "run") == 0 || row <= 0)
-        return 0;
-    ri = row_info(j, (size_t)row);
-    if (ri == NULL)
-        return BLAST_ENOMEM;
-    ri->offset = offset;
+        return m;
+    m.row = (size_t)row;
     if (strcmp(t, "sending") == 0) {
-        ri->state = JOURNAL_SENDING;
-        ri->attempts = capped_attempts(json_integer_value(json_object_get(rec, "attempt")));
+        m.state = JOURNAL_SENDING;
+        m.attempts = capped_attempts(json_integer_value(json_object_get(rec, "attempt")));
     } else {
-        ri->state = (uint8_t)state_of_status(json_string_value(json_object_get(rec, "status")));
-        ri->attempts = capped_attempts(json_integer_value(json_object_get(rec, "attempts")));
+        m.state = state_of_status(json_string_value(json_object_get(rec, "status")));
+        m.attempts = capped_attempts(json_integer_value(json_object_get(rec, "attempts")));
     }
+    return m;
+}
+
+/* Account for a record in the file: the row's state follows its last record. */
+static int index_mention(struct journal *j, const struct mention *m)
+{
+    struct rowinfo *ri;
+
+    if (m->row == 0)
+        return 0;
+    if ((ri = row_info(j, m->row)) == NULL)
+        return BLAST_ENOMEM;
+    ri->offset = m->offset;
+    ri->state = (uint8_t)m->state;
+    ri->attempts = m->attempts;
     return 0;
+}
+
+static int index_record(struct journal *j, json_t *rec, int64_t offset)
+{
+    struct mention m = mention_of(rec, offset);
+
+    return index_mention(j, &m);
 }
 
 /* ---- records ------------------------------------------------------------------------------- */
@@ -179,42 +220,101 @@ static int fail_io(struct journal *j, struct blast_error *err, const char *what)
 /* ---- durability ------------------------------------------------------------------------ */
 
 /*
- * The syncer: one thread that runs fdatasync() whenever someone wants more made
- * durable than is. A sync covers everything appended before it starts, so the
- * records of every connection that arrive while one runs share the next (group
- * commit), and a caller that asked early (journal_sending() with a mark) does not
- * wait at all when the disk was quicker than its round trip.
+ * The writer: one thread that writes what callers appended, and runs fdatasync()
+ * whenever someone wants more made durable than is. A sync covers everything
+ * written before it starts, so the records of every connection that arrive while
+ * one runs share the next write and the next sync (group commit), and a caller
+ * that asked early (journal_sending() with a mark) does not wait at all when the
+ * disk was quicker than its round trips. Each turn writes, then syncs: records
+ * that keep arriving cannot hold a sync back.
  */
 static void *syncer_main(void *arg)
 {
     struct journal *j = arg;
+    char *batch = NULL;
+    struct mention *men = NULL;
+    size_t batch_cap = 0, men_cap = 0;
 
     pthread_mutex_lock(&j->mu);
     for (;;) {
         int64_t upto;
         int r;
 
-        while (!j->stop && !j->failed && j->durable_upto >= j->wanted)
+        while (!j->stop && !j->failed && j->pend_len == 0 && j->durable_upto >= j->wanted) {
+            j->busy = false;
             pthread_cond_wait(&j->kick, &j->mu);
-        if (j->failed || (j->stop && j->durable_upto >= j->wanted))
+        }
+        j->busy = true;
+        if (j->failed || (j->stop && j->pend_len == 0 && j->durable_upto >= j->wanted))
             break;
-        upto = j->end;
-        j->syncing = true;
+        if (j->pend_len > 0) {
+            /* take the buffers whole; callers go on appending to the other ones */
+            char *b = j->pend;
+            struct mention *m = j->pmen;
+            size_t len = j->pend_len, cap = j->pend_cap, nm = j->npmen, capm = j->cappmen, i;
+            ssize_t w;
+            j->pend = batch;
+            j->pend_cap = batch_cap;
+            j->pend_len = 0;
+            j->pmen = men;
+            j->cappmen = men_cap;
+            j->npmen = 0;
+            batch = b;
+            batch_cap = cap;
+            men = m;
+            men_cap = capm;
+            pthread_mutex_unlock(&j->mu);
+            w = write(j->fd, batch, len);
+            pthread_mutex_lock(&j->mu);
+            if (w != (ssize_t)len) {
+                if (w >= 0)
+                    errno = ENOSPC;
+                fail_io(j, NULL, "cannot write the journal");
+                break;
+            }
+            j->written += (int64_t)len;
+            /* the index only ever points into the file */
+            for (i = 0; i < nm; i++)
+                if (index_mention(j, &men[i]) < 0) {
+                    errno = ENOMEM;
+                    fail_io(j, NULL, "cannot index the journal");
+                    break;
+                }
+            if (j->failed)
+                break;
+            if (j->waiters > 0)
+                pthread_cond_broadcast(&j->synced);
+        }
+        if (j->durable_upto >= j->wanted || j->durable_upto >= j->written)
+            continue;
+        upto = j->written;
         pthread_mutex_unlock(&j->mu);
         r = fdatasync(j->fd);
         pthread_mutex_lock(&j->mu);
-        j->syncing = false;
-        if (r != 0)
+        if (r != 0) {
             fail_io(j, NULL, "cannot flush the journal to disk");
-        else if (upto > j->durable_upto)
+            break;
+        }
+        if (upto > j->durable_upto)
             __atomic_store_n(&j->durable_upto, upto, __ATOMIC_RELEASE);
         if (j->waiters > 0)
             pthread_cond_broadcast(&j->synced);
     }
     /* whoever still waits learns of the failure */
+    j->busy = false;
     pthread_cond_broadcast(&j->synced);
     pthread_mutex_unlock(&j->mu);
+    free(batch);
+    free(men);
     return NULL;
+}
+
+/* Wake the writer if it sleeps; the caller holds the mutex. */
+static void kick(struct journal *j)
+{
+    /* a writer at work looks again before it sleeps: no wake-up needed */
+    if (!j->busy)
+        pthread_cond_signal(&j->kick);
 }
 
 /* Ask for everything up to mark to be made durable; the caller holds the mutex. */
@@ -223,9 +323,7 @@ static void want(struct journal *j, int64_t mark)
     if (mark <= j->wanted)
         return;
     j->wanted = mark;
-    /* a syncer in fdatasync() looks again when it returns: no wake-up needed */
-    if (!j->syncing)
-        pthread_cond_signal(&j->kick);
+    kick(j);
 }
 
 /* rec as a line "CRC JSON\n" in *line (malloc'd, *len bytes): no lock needed for it. */
@@ -251,25 +349,56 @@ static int format_record(struct journal *j, json_t *rec, char **line, size_t *le
 }
 
 /*
- * Append rec, formatted as line (see format_record), and index its row; the
- * caller holds the mutex, so that the offsets follow the order of the writes.
+ * Append a record, formatted as line (see format_record), whose mention m of its
+ * row is indexed once it is in the file; the caller holds the mutex, so that the
+ * offsets follow the order of the writes.
  */
-static int append_line(struct journal *j, json_t *rec, const char *line, size_t n,
+static int append_line(struct journal *j, struct mention *m, const char *line, size_t n,
                        struct blast_error *err)
 {
     ssize_t w;
     int rc;
 
+    m->offset = j->end;
     if (j->failed)
         return blast_error_set(err, j->failed, j->path, 0, 0, "%s", j->failure);
-    /* one write, appended whole or recognised as torn later */
-    w = write(j->fd, line, n);
-    if (w != (ssize_t)n) {
-        if (w >= 0)
-            errno = ENOSPC;
-        return fail_io(j, err, "cannot write the journal");
+    if (j->syncer_started) {
+        /* the writer writes it (see the top of this file) */
+        if (j->pend_len + n > j->pend_cap) {
+            size_t cap = j->pend_cap > 0 ? j->pend_cap : 64 * 1024;
+            char *bigger;
+            while (cap < j->pend_len + n)
+                cap *= 2;
+            if ((bigger = realloc(j->pend, cap)) == NULL)
+                return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+            j->pend = bigger;
+            j->pend_cap = cap;
+        }
+        if (j->npmen == j->cappmen) {
+            size_t cap = j->cappmen > 0 ? j->cappmen * 2 : 256;
+            struct mention *bigger = realloc(j->pmen, cap * sizeof *bigger);
+            if (bigger == NULL)
+                return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+            j->pmen = bigger;
+            j->cappmen = cap;
+        }
+        j->pmen[j->npmen++] = *m;
+        memcpy(j->pend + j->pend_len, line, n);
+        j->pend_len += n;
+        j->end += (int64_t)n;
+        kick(j);
+        return 0;
+    } else {
+        /* one write, appended whole or recognised as torn later */
+        w = write(j->fd, line, n);
+        if (w != (ssize_t)n) {
+            if (w >= 0)
+                errno = ENOSPC;
+            return fail_io(j, err, "cannot write the journal");
+        }
+        j->written += (int64_t)n;
     }
-    rc = index_record(j, rec, j->end);
+    rc = index_mention(j, m);
     if (rc < 0)
         blast_error_set(err, rc, j->path, 0, 0, "out of memory");
     j->end += (int64_t)n;
@@ -281,6 +410,7 @@ static int append_line(struct journal *j, json_t *rec, const char *line, size_t 
 /* Format rec and append it under the mutex; *mark (when not NULL) is where it ends. */
 static int append(struct journal *j, json_t *rec, int64_t *mark, struct blast_error *err)
 {
+    struct mention m = mention_of(rec, 0);
     char *line = NULL;
     size_t n = 0;
     int rc;
@@ -288,7 +418,7 @@ static int append(struct journal *j, json_t *rec, int64_t *mark, struct blast_er
     if ((rc = format_record(j, rec, &line, &n, err)) < 0)
         return rc;
     pthread_mutex_lock(&j->mu);
-    rc = append_line(j, rec, line, n, err);
+    rc = append_line(j, &m, line, n, err);
     if (rc == 0 && mark != NULL) {
         *mark = j->end;
         want(j, j->end);
@@ -491,7 +621,8 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
     }
     if ((rc = replay(j, o, err)) < 0)
         goto out;
-    j->durable_upto = j->wanted = j->end; /* what earlier runs wrote was synced at close */
+    /* what earlier runs wrote was synced at close */
+    j->written = j->durable_upto = j->wanted = j->end;
     if (j->durable) {
         if ((rc = pthread_create(&j->syncer, NULL, syncer_main, j)) != 0) {
             errno = rc;
@@ -531,7 +662,7 @@ void journal_close(struct journal *j)
         pthread_mutex_lock(&j->mu);
         j->stop = true;
         want(j, j->end);
-        pthread_cond_signal(&j->kick);
+        pthread_cond_signal(&j->kick); /* a stop is news even to a busy writer */
         pthread_mutex_unlock(&j->mu);
         pthread_join(j->syncer, NULL);
     }
@@ -542,6 +673,8 @@ void journal_close(struct journal *j)
     pthread_mutex_destroy(&j->mu);
     pthread_cond_destroy(&j->synced);
     pthread_cond_destroy(&j->kick);
+    free(j->pend);
+    free(j->pmen);
     free(j->rows);
     free(j->path);
     free(j);
@@ -672,7 +805,17 @@ json_t *journal_result(struct journal *j, size_t row)
     int64_t offset;
     json_t *rec, *e;
 
+    /* the index points only at records in the file (see syncer_main): let it catch up */
     pthread_mutex_lock(&j->mu);
+    if (j->written < j->end && !j->failed) {
+        int64_t upto = j->end;
+        j->waiters++;
+        while (!j->failed && j->written < upto) {
+            kick(j);
+            pthread_cond_wait(&j->synced, &j->mu);
+        }
+        j->waiters--;
+    }
     offset = row < j->nrows ? j->rows[row].offset : -1;
     pthread_mutex_unlock(&j->mu);
     if (offset < 0 || (rec = read_at(j, offset)) == NULL)

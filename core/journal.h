@@ -6,9 +6,10 @@
  * when the file is opened again; the campaign's hash, recorded at the start of
  * every run and checked when a run resumes; the lock that keeps a second `blast
  * send` of the same campaign out; durability: journal_sync() makes everything
- * appended so far reach the disk; one thread of its own runs fdatasync() for
- * everyone, so that records of several connections share one (group commit) and
- * a caller that announces a record early finds it durable when it needs it.
+ * appended so far reach the disk; one thread of its own writes the records
+ * appended and runs fdatasync() for everyone, so that records of several
+ * connections share one write and one sync (group commit) and a caller that
+ * announces a record early finds it durable when it needs it.
  * Does not own: deciding outcomes, nor the report, which is rebuilt from the
  * journal's last record of each row (journal_each()).
  *
@@ -65,10 +66,17 @@ void journal_close(struct journal *j);
 /* Delete the file (for throwaway journals), then close. */
 void journal_discard(struct journal *j);
 
-/* The state of row (1-based) as the journal knows it; attempts so far in *attempts. */
+/*
+ * The state of row (1-based) as the journal's file says; attempts so far in
+ * *attempts. A record appended a moment ago shows once the journal's thread has
+ * written it (journal_result() and journal_each() wait for that); it never waits.
+ */
 enum journal_state journal_state(struct journal *j, size_t row, int *attempts);
 
-/* The last result of row as JSON (a new reference), or NULL. */
+/*
+ * The last result of row as JSON (a new reference), or NULL; first waits until
+ * every record appended so far is in the file (or the journal failed).
+ */
 struct json_t *journal_result(struct journal *j, size_t row);
 
 /* Rows earlier runs left a state for: a result, or unknown (a "sending" without one). */

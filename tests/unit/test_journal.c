@@ -909,6 +909,43 @@ Test(journal, each_visits_rows_in_order_as_report_entries, .fini = scratch_remov
     journal_close(j);
 }
 
+/*
+ * A durable journal's records are written by its own thread: what was appended a
+ * moment ago may not be in the file yet, but journal_result() and journal_each()
+ * read it back, and once they have, journal_state() shows it too.
+ */
+Test(journal, a_durable_journal_reads_back_what_was_just_appended, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_A);
+    json_t *got;
+    int attempts;
+
+    scratch_journal(path, sizeof path);
+    o.durable = true;
+    j = open_with(path, &o);
+    /* as above, and no sync in between */
+    sending_ok(j, 5, "grace@example.org", 1);
+    record_ok(j, 5, "grace@example.org", REPORT_DEFERRED, 1);
+    record_ok(j, 1, "ada@example.com", REPORT_DEFERRED, 1);
+    sending_ok(j, 3, "alan@example.net", 1);
+    sending_ok(j, 1, "ada@example.com", 2);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 2);
+    got = journal_result(j, 1);
+    cr_assert_not_null(got);
+    cr_assert_str_eq(str_at(got, "status"), "delivered");
+    json_decref(got);
+    cr_assert_eq(journal_state(j, 1, &attempts), JOURNAL_FINAL);
+    cr_assert_eq(attempts, 2);
+    check_each(j);
+    journal_close(j);
+
+    j = open_ok(path);
+    check_each(j);
+    journal_close(j);
+}
+
 Test(journal, each_of_an_empty_journal_visits_nothing, .fini = scratch_remove)
 {
     char path[128];
