@@ -388,16 +388,15 @@ static int append_line(struct journal *j, struct mention *m, const char *line, s
         j->end += (int64_t)n;
         kick(j);
         return 0;
-    } else {
-        /* one write, appended whole or recognised as torn later */
-        w = write(j->fd, line, n);
-        if (w != (ssize_t)n) {
-            if (w >= 0)
-                errno = ENOSPC;
-            return fail_io(j, err, "cannot write the journal");
-        }
-        j->written += (int64_t)n;
     }
+    /* one write, appended whole or recognised as torn later */
+    w = write(j->fd, line, n);
+    if (w != (ssize_t)n) {
+        if (w >= 0)
+            errno = ENOSPC;
+        return fail_io(j, err, "cannot write the journal");
+    }
+    j->written += (int64_t)n;
     rc = index_mention(j, m);
     if (rc < 0)
         blast_error_set(err, rc, j->path, 0, 0, "out of memory");

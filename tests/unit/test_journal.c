@@ -887,6 +887,17 @@ static void check_each(struct journal *j)
     visit_free(&v);
 }
 
+/* The records check_each() expects: written out of order, and row 1 twice. */
+static void append_out_of_order(struct journal *j)
+{
+    sending_ok(j, 5, "grace@example.org", 1);
+    record_ok(j, 5, "grace@example.org", REPORT_DEFERRED, 1);
+    record_ok(j, 1, "ada@example.com", REPORT_DEFERRED, 1);
+    sending_ok(j, 3, "alan@example.net", 1);
+    sending_ok(j, 1, "ada@example.com", 2);
+    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 2);
+}
+
 Test(journal, each_visits_rows_in_order_as_report_entries, .fini = scratch_remove)
 {
     char path[128];
@@ -894,13 +905,7 @@ Test(journal, each_visits_rows_in_order_as_report_entries, .fini = scratch_remov
 
     scratch_journal(path, sizeof path);
     j = open_ok(path);
-    /* written out of order, and row 1 twice */
-    sending_ok(j, 5, "grace@example.org", 1);
-    record_ok(j, 5, "grace@example.org", REPORT_DEFERRED, 1);
-    record_ok(j, 1, "ada@example.com", REPORT_DEFERRED, 1);
-    sending_ok(j, 3, "alan@example.net", 1);
-    sending_ok(j, 1, "ada@example.com", 2);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 2);
+    append_out_of_order(j);
     check_each(j);
     journal_close(j);
 
@@ -925,13 +930,7 @@ Test(journal, a_durable_journal_reads_back_what_was_just_appended, .fini = scrat
     scratch_journal(path, sizeof path);
     o.durable = true;
     j = open_with(path, &o);
-    /* as above, and no sync in between */
-    sending_ok(j, 5, "grace@example.org", 1);
-    record_ok(j, 5, "grace@example.org", REPORT_DEFERRED, 1);
-    record_ok(j, 1, "ada@example.com", REPORT_DEFERRED, 1);
-    sending_ok(j, 3, "alan@example.net", 1);
-    sending_ok(j, 1, "ada@example.com", 2);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 2);
+    append_out_of_order(j); /* and no sync in between */
     got = journal_result(j, 1);
     cr_assert_not_null(got);
     cr_assert_str_eq(str_at(got, "status"), "delivered");

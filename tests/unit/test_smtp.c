@@ -618,6 +618,18 @@ static void transcript_sink(void *arg, enum log_level level, const char *message
 
 #define SECRET "correct horse battery staple"
 
+/* Options for a plaintext session to the script server on 127.0.0.1:port. */
+static void plain_options(struct smtp_options *o, int port)
+{
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = port;
+    o->label = "test";
+    o->tls = SMTP_TLS_NONE;
+    o->helo_name = "client.example";
+    smtp_timeouts_default(&o->timeouts);
+}
+
 Test(smtp, session_transcript_and_outcomes, .timeout = 20)
 {
     static const char message[] = "Subject: test\r\n\r\nHello\r\n.leading dot\r\n";
@@ -633,16 +645,10 @@ Test(smtp, session_transcript_and_outcomes, .timeout = 20)
     int rc;
 
     script_start(&sv);
-    memset(&o, 0, sizeof o);
-    o.host = "127.0.0.1";
-    o.port = sv.port;
-    o.label = "test";
-    o.tls = SMTP_TLS_NONE;
-    o.helo_name = "client.example";
+    plain_options(&o, sv.port);
     o.username = "user";
     o.password = SECRET;
     o.auth = SMTP_AUTH_CHOICE_PLAIN;
-    smtp_timeouts_default(&o.timeouts);
     o.log = &lg;
 
     blast_error_clear(&err);
@@ -791,13 +797,7 @@ static int run_feed(struct test_feed *f, size_t n, int close_at_mail)
 
     script_start_with(&sv, true);
     sv.close_at_mail = close_at_mail;
-    memset(&o, 0, sizeof o);
-    o.host = "127.0.0.1";
-    o.port = sv.port;
-    o.label = "test";
-    o.tls = SMTP_TLS_NONE;
-    o.helo_name = "client.example";
-    smtp_timeouts_default(&o.timeouts);
+    plain_options(&o, sv.port);
     memset(f, 0, sizeof *f);
     f->n = n;
     for (i = 0; i < n; i++) {
