@@ -4,8 +4,8 @@
 #   docker run --rm -v "$PWD:/work" -w /work -e BLAST_PASSWORD blast send campaign.yml
 FROM debian:12 AS build
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends make gcc libc6-dev pkg-config libssl-dev libyaml-dev \
-        libjansson-dev libcsv-dev libidn2-dev libcurl4-openssl-dev ca-certificates \
+        --no-install-recommends make gcc libc6-dev pkg-config libssl-dev libsodium-dev \
+        libyaml-dev libjansson-dev libcsv-dev libidn2-dev libcurl4-openssl-dev ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -13,8 +13,8 @@ RUN make clean && make && make install PREFIX=/usr/local DESTDIR=/out
 
 FROM debian:12-slim
 RUN apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-        --no-install-recommends libssl3 libyaml-0-2 libjansson4 libcsv3 libidn2-0 libcurl4 \
-        ca-certificates \
+        --no-install-recommends libssl3 libsodium23 libyaml-0-2 libjansson4 libcsv3 libidn2-0 \
+        libcurl4 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/local/ /usr/local/
 USER nobody

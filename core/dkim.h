@@ -5,8 +5,9 @@
  * judging them (type against the algorithm, RSA size, file permissions); relaxed
  * canonicalization of header and body (RFC 6376 §3.4.2, §3.4.4); the body hash;
  * the choice of header fields to sign, with oversigning; signing with rsa-sha256
- * (RFC 6376 §3.3.1) or ed25519-sha256 (RFC 8463) through OpenSSL's EVP API; the
- * folding of the DKIM-Signature field; and the public key's DNS TXT record text.
+ * (RFC 6376 §3.3.1) through OpenSSL's EVP API or ed25519-sha256 (RFC 8463) through
+ * libsodium; the folding of the DKIM-Signature field; and the public key's DNS TXT
+ * record text.
  * Does not own: building the message (mime), dot-stuffing (smtp), publishing the
  * record in DNS (the user), nor deciding when to sign (compose signs each message
  * once it is final).
@@ -17,8 +18,9 @@
  *
  * Threads: a struct dkim is read-only once made; dkim_sign() may be called from
  * several threads at once, each with its own struct dkim_scratch. The keys, the
- * fetched SHA-256 and each signature's prepared context are shared read-only, as
- * OpenSSL 3 allows; a thread signs with its own copy of the context.
+ * fetched SHA-256 and each RSA signature's prepared context are shared read-only,
+ * as OpenSSL 3 allows; a thread signs with its own copy of the context. libsodium
+ * signs from the shared key directly.
  */
 #ifndef BLAST_DKIM_H
 #define BLAST_DKIM_H
