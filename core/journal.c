@@ -799,12 +799,14 @@ static json_t *as_entry(json_t *rec)
     return rec;
 }
 
-json_t *journal_result(struct journal *j, size_t row)
+/*
+ * Where row's last record starts, -1 for none. The index points only at records in
+ * the file (see syncer_main): first let it catch up with everything appended so far.
+ */
+static int64_t row_offset(struct journal *j, size_t row)
 {
     int64_t offset;
-    json_t *rec, *e;
 
-    /* the index points only at records in the file (see syncer_main): let it catch up */
     pthread_mutex_lock(&j->mu);
     if (j->written < j->end && !j->failed) {
         int64_t upto = j->end;
@@ -817,11 +819,26 @@ json_t *journal_result(struct journal *j, size_t row)
     }
     offset = row < j->nrows ? j->rows[row].offset : -1;
     pthread_mutex_unlock(&j->mu);
-    if (offset < 0 || (rec = read_at(j, offset)) == NULL)
+    return offset;
+}
+
+/* The record at offset as a report entry (a new reference), or NULL. */
+static json_t *entry_at(struct journal *j, int64_t offset)
+{
+    json_t *rec, *e;
+
+    if ((rec = read_at(j, offset)) == NULL)
         return NULL;
     e = as_entry(rec);
     json_decref(rec);
     return e;
+}
+
+json_t *journal_result(struct journal *j, size_t row)
+{
+    int64_t offset = row_offset(j, row);
+
+    return offset < 0 ? NULL : entry_at(j, offset);
 }
 
 int journal_each(struct journal *j, size_t rows,
@@ -832,11 +849,12 @@ int journal_each(struct journal *j, size_t rows,
     int rc = 0;
 
     for (row = 1; row <= rows && rc == 0; row++) {
+        /* under the lock and after the writer caught up: a row appended a moment ago counts */
+        int64_t offset = row_offset(j, row);
         json_t *e;
-        if (row >= j->nrows || j->rows[row].offset < 0)
+        if (offset < 0)
             continue;
-        e = journal_result(j, row);
-        if (e == NULL)
+        if ((e = entry_at(j, offset)) == NULL)
             return blast_error_set(err, BLAST_EIO, j->path, 0, 0,
                                    "cannot read back the record of row %zu", row);
         rc = fn(arg, row, e, err);

@@ -106,7 +106,8 @@ int journal_sync(struct journal *j, struct blast_error *err);
 
 /*
  * Call fn for rows 1..rows in order with the row's last record as a report entry
- * (a "sending" becomes an unknown entry); rows without a record are skipped.
+ * (a "sending" becomes an unknown entry); rows without a record are skipped. Like
+ * journal_result(), sees every record appended before the call.
  */
 int journal_each(struct journal *j, size_t rows,
                  int (*fn)(void *arg, size_t row, struct json_t *entry, struct blast_error *err),
