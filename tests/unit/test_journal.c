@@ -75,6 +75,16 @@ static struct journal *open_ok(const char *path)
     return open_with(path, &o);
 }
 
+/* A durable journal (its own thread writes and syncs) at a new scratch path. */
+static struct journal *open_durable(char *path, size_t size)
+{
+    struct journal_options o = options(HASH_A);
+
+    scratch_journal(path, size);
+    o.durable = true;
+    return open_with(path, &o);
+}
+
 /* Open expected to fail with code; the error is left in err. */
 static void open_fails(const char *path, const struct journal_options *o, int code,
                        struct blast_error *err)
@@ -923,13 +933,10 @@ Test(journal, a_durable_journal_reads_back_what_was_just_appended, .fini = scrat
 {
     char path[128];
     struct journal *j;
-    struct journal_options o = options(HASH_A);
     json_t *got;
     int attempts;
 
-    scratch_journal(path, sizeof path);
-    o.durable = true;
-    j = open_with(path, &o);
+    j = open_durable(path, sizeof path);
     append_out_of_order(j); /* and no sync in between */
     got = journal_result(j, 1);
     cr_assert_not_null(got);
@@ -964,13 +971,10 @@ Test(journal, each_on_a_durable_journal_visits_what_was_just_appended, .fini = s
 {
     char path[128], addr[64];
     struct journal *j;
-    struct journal_options o = options(HASH_A);
     struct blast_error err;
     size_t row, n = 0;
 
-    scratch_journal(path, sizeof path);
-    o.durable = true;
-    j = open_with(path, &o);
+    j = open_durable(path, sizeof path);
     /* row 1 last: its record is the one most likely still in the writer's hands */
     for (row = 300; row >= 1; row--) {
         snprintf(addr, sizeof addr, "user%zu@example.com", row);
@@ -1004,12 +1008,9 @@ Test(journal, sync_makes_records_durable, .fini = scratch_remove)
 {
     char path[128];
     struct journal *j;
-    struct journal_options o = options(HASH_A);
     json_t *recs;
 
-    scratch_journal(path, sizeof path);
-    o.durable = true;
-    j = open_with(path, &o);
+    j = open_durable(path, sizeof path);
     sync_ok(j); /* nothing new: fine */
     sending_ok(j, 1, "ada@example.com", 1);
     sync_ok(j);
@@ -1037,9 +1038,7 @@ Test(journal, a_marked_sending_record_is_durable_once_waited_for, .fini = scratc
     int64_t mark1 = -1, mark2 = -1;
     json_t *recs;
 
-    scratch_journal(path, sizeof path);
-    o.durable = true;
-    j = open_with(path, &o);
+    j = open_durable(path, sizeof path);
     blast_error_clear(&err);
     cr_assert_eq(
         journal_sending(j, 1, "ada@example.com", "<m1@acme.example>", 1, "primary", &mark1, &err),
@@ -1110,15 +1109,12 @@ Test(journal, sync_from_several_threads_at_once, .fini = scratch_remove)
 {
     char path[128];
     struct journal *j;
-    struct journal_options o = options(HASH_A);
     struct worker w[THREADS];
     pthread_t t[THREADS];
     json_t *recs;
     size_t i, row;
 
-    scratch_journal(path, sizeof path);
-    o.durable = true;
-    j = open_with(path, &o);
+    j = open_durable(path, sizeof path);
     for (i = 0; i < THREADS; i++) {
         w[i].j = j;
         w[i].first_row = 1 + i * ROWS_PER_THREAD;
