@@ -694,6 +694,8 @@ static int sign_data(const struct dkim *d, const struct dkim_signer *s, struct d
 
     if (s->cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256) {
         /* RFC 6376 §3.3.1: RSASSA-PKCS1-v1_5 with SHA-256 */
+        if (x->sign == NULL && (x->sign = EVP_MD_CTX_new()) == NULL)
+            return BLAST_ENOMEM;
         if (EVP_MD_CTX_copy_ex(x->sign, s->base) != 1 ||
             EVP_DigestSign(x->sign, sig, &siglen, data, len) != 1)
             goto out;
@@ -796,8 +798,7 @@ int dkim_sign(const struct dkim *d, struct buf *message, time_t now, struct dkim
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
                                "dkim: the message has no blank line after its header");
     buf_reset(&s->fields);
-    if ((s->hash == NULL && (s->hash = EVP_MD_CTX_new()) == NULL) ||
-        (s->sign == NULL && (s->sign = EVP_MD_CTX_new()) == NULL)) {
+    if (s->hash == NULL && (s->hash = EVP_MD_CTX_new()) == NULL) {
         rc = BLAST_ENOMEM;
         goto out;
     }

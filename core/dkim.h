@@ -45,7 +45,7 @@ struct dkim;
 
 /*
  * Per-thread scratch space for dkim_sign(), reused from message to message; its
- * OpenSSL contexts are made by the first dkim_sign() and freed by
+ * OpenSSL contexts are made by the first dkim_sign() that needs them and freed by
  * dkim_scratch_free().
  */
 struct evp_md_ctx_st;
@@ -53,7 +53,7 @@ struct dkim_scratch {
     struct buf fields;          /* the DKIM-Signature fields being built */
     struct buf canon;           /* canonicalized header data of one signature */
     struct evp_md_ctx_st *hash; /* SHA-256 of the body, and of the header data (Ed25519) */
-    struct evp_md_ctx_st *sign; /* a copy of one signature's prepared context */
+    struct evp_md_ctx_st *sign; /* a copy of one RSA signature's prepared context */
 };
 
 void dkim_scratch_init(struct dkim_scratch *s);
