@@ -1,5 +1,5 @@
 /*
- * campaign - load and validate the campaign file (DESIGN.md §5).
+ * campaign - load and validate the campaign file (docs/campaign.md).
  *
  * Two steps. First libyaml's event stream is turned into a small tree of nodes
  * that keep their line and column (campaign files are a few dozen lines, so a tree
@@ -1128,7 +1128,7 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
                     "relay '%s': 'auth: xoauth2' needs a username and a "
                     "token (password_env, password_file or password_cmd)",
                     r->name);
-    /* DESIGN.md §3: never plaintext (and so never AUTH in the clear) to a remote host
+    /* docs/architecture.md: never plaintext (and so never AUTH in the clear) to a remote host
      * unless the campaign says so. */
     if (r->tls == CAMPAIGN_TLS_NONE && !r->allow_plaintext && !is_loopback_host(r->host))
         return fail(L, map_get(m, "tls"),

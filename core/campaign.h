@@ -8,7 +8,7 @@
  * nor secrets: a relay names where its password comes from, and
  * campaign_relay_password() fetches it only when it is needed.
  *
- * The contract is ../shared/DESIGN.md §5 and docs/campaign.md.
+ * The contract is docs/campaign.md.
  */
 #ifndef BLAST_CAMPAIGN_H
 #define BLAST_CAMPAIGN_H

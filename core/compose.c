@@ -85,7 +85,7 @@ static enum template_kind data_kind(void *ctx, struct template_value v)
     case TAG_ROW:
         return TEMPLATE_MAP;
     case TAG_FIELD:
-        /* DESIGN: a CSV value is true when it is not empty */
+        /* docs/campaign.md: a CSV value is true when it is not empty */
         return d->row->lens[TAG_INDEX(v.tag)] > 0 ? TEMPLATE_SCALAR : TEMPLATE_FALSE;
     case TAG_BUILTIN:
         builtin_text(d, TAG_INDEX(v.tag), &s, &len);

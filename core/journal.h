@@ -1,5 +1,5 @@
 /*
- * journal - what happened to each recipient, kept across runs (DESIGN.md §6).
+ * journal - what happened to each recipient, kept across runs (docs/delivery.md, "The journal").
  *
  * Owns: one append-only file per campaign, one record per state change, each a
  * line "CRC32 JSON\n" so that a record torn by a crash is recognised (and cut off)

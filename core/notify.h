@@ -38,7 +38,7 @@
 struct notify_event {
     const char *campaign;      /* the campaign's name */
     const char *campaign_file; /* the campaign file as given on the command line */
-    int exit_code;             /* blast send's exit code (DESIGN.md §4) */
+    int exit_code;             /* blast send's exit code (docs/delivery.md) */
     const char *report;        /* the report file written, or NULL (none, or stdout) */
     struct json_t *summary;    /* borrowed: report_summary()'s object, or NULL */
 };

@@ -771,7 +771,7 @@ static void feed_done(void *arg, struct smtp_txn *t)
         rs->refusals = 0;
     }
     if (r->reply.code == 421 && ++rs->refusals >= MAX_FAILS) {
-        /* DESIGN: a relay that keeps answering 421 is taken out for a while */
+        /* docs/delivery.md: a relay that keeps answering 421 is taken out for a while */
         rs->refusals = 0;
         relay_failed(p, rs, BLAST_EREPLY, &r->reply, "it keeps answering 421");
     }
@@ -808,7 +808,7 @@ static void feed_done(void *arg, struct smtp_txn *t)
             }
             detail = "too many recipients waiting for a retry; left for the next run";
         } else if (!p->stopping && !p->fatal && exhausted) {
-            /* DESIGN: after the last attempt or the window, failed with the last reply */
+            /* docs/delivery.md: after the last attempt or the window, failed with the last reply */
             status = REPORT_FAILED;
             snprintf(why, sizeof why, "still deferred after %d attempt%s%s", j->attempts,
                      j->attempts == 1 ? "" : "s",
@@ -869,7 +869,8 @@ static void relay_failed(struct pool *p, struct relay_state *rs, int rc,
 
     rs->failures++;
     snprintf(rs->last_failure, sizeof rs->last_failure, "%s", why);
-    /* DESIGN: a refused password is not tried again (no loop that could lock the account) */
+    /* docs/delivery.md: a refused password is not tried again (no loop that could lock the account)
+     */
     if ((rc == BLAST_EAUTH && reply != NULL && reply->code / 100 == 5) ||
         (rs->failures >= MAX_FAILS && !others_working(p, rs))) {
         if (!rs->dead)

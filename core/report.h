@@ -1,5 +1,5 @@
 /*
- * report - the JSON delivery report (DESIGN.md §6), streamed.
+ * report - the JSON delivery report (docs/report.md), streamed.
  *
  * Owns: the report's layout and schema_version, writing one recipient object at a
  * time (so memory does not grow with the list), the summary counts, and the

@@ -1,7 +1,7 @@
 /*
  * reportread - read a blast JSON report back, one recipient at a time.
  *
- * Owns: scanning the report's top-level object (DESIGN.md §6: "schema_version",
+ * Owns: scanning the report's top-level object (docs/report.md: "schema_version",
  * "campaign", "recipients", "summary") with a small tokenizer that knows strings,
  * escapes and nesting, and not the line layout the writer happens to use; handing
  * the exact text of each element of "recipients" to jansson and the parsed object

@@ -646,7 +646,7 @@ static int authenticate(struct smtp_session *s, struct blast_error *err)
     int rc;
 
     set_state(s, SMTP_AUTH);
-    /* DESIGN.md §3: never credentials in the clear to anything but loopback */
+    /* docs/architecture.md: never credentials in the clear to anything but loopback */
     if (!conn_is_tls(s->conn) && !conn_is_loopback(s->conn) && !s->o.allow_plaintext_auth)
         return blast_error_set(err, BLAST_ETLS, NULL, 0, 0,
                                "refusing to send the password over an unencrypted connection");
@@ -844,7 +844,7 @@ int smtp_dot_stuff(struct buf *out, const char *data, size_t len, struct blast_e
         return rc;
     for (i = 0; i < len; i++) {
         char c = data[i];
-        /* DESIGN.md §3: no bare CR or LF ever reaches the wire (SMTP smuggling) */
+        /* docs/architecture.md: no bare CR or LF ever reaches the wire (SMTP smuggling) */
         if ((c == '\r' && (i + 1 >= len || data[i + 1] != '\n')) ||
             (c == '\n' && (i == 0 || data[i - 1] != '\r')))
             return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,

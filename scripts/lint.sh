@@ -5,7 +5,7 @@ set -eu
 cd "$(dirname "$0")/.."
 status=0
 
-# ../shared/STYLE.md item 15: unbounded or unchecked string functions.
+# Unbounded or unchecked string functions.
 if grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol)[[:space:]]*\(' \
         core/*.[ch] cmd/blast/*.[ch]; then
     echo "lint: banned function (use snprintf, buffers with lengths, strtol)" >&2

@@ -1,6 +1,6 @@
 /*
  * cli - what the subcommands of the blast command share: exit codes (the
- * contract of DESIGN.md §4), error printing, option helpers, the log sink on
+ * contract of docs/delivery.md), error printing, option helpers, the log sink on
  * stderr, and turning a campaign relay into SMTP session options.
  * Only cmd/ prints to the terminal or exits; core/ returns errors.
  */

@@ -10,7 +10,7 @@
  *   3. start the pool, read the list again and hand it each recipient that is not
  *      already done (delivered, failed, skipped by rule, or unknown);
  *   4. wait for the pool; rebuild the report from the journal, so that it covers
- *      the whole campaign across runs; exit with the DESIGN.md §4 code.
+ *      the whole campaign across runs; exit with the code of docs/delivery.md.
  *
  * A test send (--to) and a dry run keep their journal in a temporary file: they
  * never touch the campaign's own.
@@ -533,7 +533,7 @@ static void print_summary(const struct run *r, const struct report *rep, double 
             r->skipped > 0 ? " (resumed)" : "", r->report_path);
 }
 
-/* The exit code of a finished run (DESIGN.md §4). */
+/* The exit code of a finished run (docs/delivery.md, "Exit codes"). */
 static int exit_code(const struct run *r, const struct report *rep, bool no_relay)
 {
     size_t undone = report_count(rep, REPORT_DEFERRED) + report_count(rep, REPORT_FAILED) +

@@ -1,4 +1,4 @@
-"""The SMTP engine against real servers on loopback (DESIGN.md §3 and §7).
+"""The SMTP engine against real servers on loopback (docs/architecture.md, docs/testing.md).
 
 Each test writes a small campaign, sends it with blast to one server, and checks
 the report (every recipient's status, code, step) and what the server received.
