@@ -869,8 +869,8 @@ static void relay_failed(struct pool *p, struct relay_state *rs, int rc,
 
     rs->failures++;
     snprintf(rs->last_failure, sizeof rs->last_failure, "%s", why);
-    /* docs/delivery.md: a refused password is not tried again (no loop that could lock the account)
-     */
+    /* docs/delivery.md: a refused password is not tried again (no loop that could lock
+     * the account) */
     if ((rc == BLAST_EAUTH && reply != NULL && reply->code / 100 == 5) ||
         (rs->failures >= MAX_FAILS && !others_working(p, rs))) {
         if (!rs->dead)
