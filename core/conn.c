@@ -266,6 +266,32 @@ out:
     return rc;
 }
 
+int conn_adopt(int fd, const char *host, struct conn **out, struct blast_error *err)
+{
+    struct conn *c;
+    int flags;
+
+    *out = NULL;
+    c = calloc(1, sizeof *c);
+    if (c == NULL || (c->host = strdup(host)) == NULL) {
+        free(c);
+        close(fd);
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    c->fd = fd;
+    c->cancel_fd = -1;
+    c->peerlen = sizeof c->peer;
+    if (getpeername(fd, (struct sockaddr *)&c->peer, &c->peerlen) < 0 ||
+        (flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        int e = errno;
+        conn_close(c);
+        return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "cannot use the socket: %s",
+                               strerror(e));
+    }
+    *out = c;
+    return 0;
+}
+
 void conn_close(struct conn *c)
 {
     if (c == NULL)
@@ -416,6 +442,8 @@ void conn_tls_subject(const struct conn *c, char *out, size_t size)
 
 bool conn_is_loopback(const struct conn *c)
 {
+    if (c->peer.ss_family == AF_UNIX)
+        return true;
     if (c->peer.ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)&c->peer;
         return (ntohl(in->sin_addr.s_addr) >> 24) == 127;

@@ -49,6 +49,15 @@ int conn_open(const char *host, int port, int64_t deadline, struct conn **out,
 int conn_open_cancel(const char *host, int port, int64_t deadline, int cancel_fd, struct conn **out,
                      struct blast_error *err);
 
+/*
+ * Take over fd, a connected stream socket (a socketpair in tests and fuzzing, or
+ * a socket connected elsewhere), as a connection to host (the name TLS would
+ * verify). The connection owns fd from then on, even when this fails. A Unix
+ * domain peer counts as loopback: it cannot be on another machine.
+ * Errors: BLAST_EIO (fd is not a socket), BLAST_ENOMEM.
+ */
+int conn_adopt(int fd, const char *host, struct conn **out, struct blast_error *err);
+
 /* Change (or with -1, drop) the cancel fd of an open connection. Accepts NULL. */
 void conn_set_cancel(struct conn *c, int cancel_fd);
 

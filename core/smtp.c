@@ -732,8 +732,10 @@ int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
     buf_init(&s->out);
     *out = s;
     set_state(s, SMTP_CONNECT);
-    if ((rc = conn_open_cancel(o->host, o->port, deadline_of(s, SMTP_CONNECT),
-                               o->cancel_fd != NULL ? *o->cancel_fd : -1, &s->conn, err)) < 0)
+    if (o->conn != NULL)
+        s->conn = o->conn;
+    else if ((rc = conn_open_cancel(o->host, o->port, deadline_of(s, SMTP_CONNECT),
+                                    o->cancel_fd != NULL ? *o->cancel_fd : -1, &s->conn, err)) < 0)
         return die(s, rc);
     log_msg(o->log, LOG_LEVEL_DEBUG, "%s: connected to %s port %d", s->o.label, o->host, o->port);
     if (o->tls == SMTP_TLS_IMPLICIT) {

@@ -128,6 +128,11 @@ struct smtp_options {
     const struct log *log;
     /* while smtp_session_open runs: give up when *cancel_fd is readable; NULL: never */
     const int *cancel_fd;
+    /*
+     * An open connection to use instead of dialing host and port (a socketpair in
+     * tests and fuzzing); the session owns it from smtp_session_open on. NULL: dial.
+     */
+    struct conn *conn;
 };
 
 struct smtp_session;

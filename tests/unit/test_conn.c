@@ -211,3 +211,47 @@ Test(conn, tls_context_without_verification)
     cr_assert_not_null(t);
     conn_tls_free(t);
 }
+
+Test(conn, adopted_socketpair_reads_writes_and_is_local, .timeout = 20)
+{
+    struct blast_error err;
+    struct conn *c = NULL;
+    struct buf in = BUF_INIT;
+    char got[16];
+    int sv[2];
+    ssize_t n;
+
+    blast_error_clear(&err);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(conn_adopt(sv[0], "relay.example", &c, &err), 0, "%s", err.text);
+    cr_assert(conn_is_loopback(c), "a Unix domain peer is on this machine");
+    cr_assert_not(conn_is_tls(c));
+    cr_assert_eq(conn_write_reading(c, "EHLO x\r\n", 8, 1000, &in, &err), 0, "%s", err.text);
+    cr_assert_eq(read(sv[1], got, sizeof got), 8);
+    cr_assert_eq(write(sv[1], "250 ok\r\n", 8), 8);
+    n = conn_read(c, got, sizeof got, timeutil_mono_ms() + 1000, &err);
+    cr_assert_eq(n, 8);
+    cr_assert_eq(memcmp(got, "250 ok\r\n", 8), 0);
+    close(sv[1]);
+    n = conn_read(c, got, sizeof got, timeutil_mono_ms() + 1000, &err);
+    cr_assert_eq(n, BLAST_ECLOSED);
+    conn_close(c);
+    buf_free(&in);
+}
+
+Test(conn, adopting_what_is_not_a_socket_fails_and_closes_it)
+{
+    struct blast_error err;
+    struct conn *c = (struct conn *)1;
+    int p[2];
+
+    blast_error_clear(&err);
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(conn_adopt(p[0], "x", &c, &err), BLAST_EIO);
+    cr_assert_null(c);
+    cr_assert_str_not_empty(err.text);
+    errno = 0;
+    cr_assert_eq(close(p[0]), -1, "the fd was closed by conn_adopt");
+    cr_assert_eq(errno, EBADF);
+    close(p[1]);
+}
