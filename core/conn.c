@@ -365,6 +365,8 @@ int conn_start_tls(struct conn *c, struct conn_tls *t, int64_t deadline, struct 
         return tls_fail(err, "cannot create a TLS session");
     if (SSL_set_fd(c->ssl, c->fd) != 1)
         return tls_fail(err, "cannot attach TLS to the socket");
+    /* SSL_write returns after each record: on a failure, what went is known to a record */
+    SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
     if (is_ip_literal(c->host)) {
         /* no SNI for addresses (RFC 6066 §3); verify the IP address SAN instead */
         if (t->verify && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host) != 1)
@@ -503,8 +505,7 @@ ssize_t conn_read(struct conn *c, void *buf, size_t size, int64_t deadline, stru
     }
 }
 
-/* Read what is there without waiting; 0 when nothing, >0 bytes, <0 an error. */
-static ssize_t read_now(struct conn *c, struct buf *in, struct blast_error *err)
+ssize_t conn_read_now(struct conn *c, struct buf *in, struct blast_error *err)
 {
     char chunk[4096];
     ssize_t n;
@@ -535,11 +536,20 @@ static ssize_t read_now(struct conn *c, struct buf *in, struct blast_error *err)
     return n;
 }
 
+/*
+ * The most plaintext one TLS record carries (RFC 8446 §5.1): with partial writes
+ * on, an SSL_write that has not returned may have put this much of its buffer in
+ * the kernel already.
+ */
+#define TLS_RECORD_MAX 16384
+
 int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms, struct buf *in,
-                       struct blast_error *err)
+                       size_t *sent, struct blast_error *err)
 {
     const char *p = data;
     int64_t deadline = timeutil_mono_ms() + idle_ms;
+    size_t pending = 0; /* TLS: bytes an unfinished SSL_write may have written */
+    int rc = 0;
 
     while (len > 0) {
         ssize_t n = -1;
@@ -552,22 +562,30 @@ int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms
             r = SSL_write_ex(c->ssl, p, len, &done);
             if (r == 1) {
                 n = (ssize_t)done;
+                pending = 0;
             } else {
+                pending = len < TLS_RECORD_MAX ? len : TLS_RECORD_MAX;
                 e = SSL_get_error(c->ssl, r);
-                if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL)
-                    return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
-                                           "the server closed the connection");
-                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-                    return tls_fail(err, "TLS write failed");
+                if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) {
+                    rc = blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
+                                         "the server closed the connection");
+                    goto out;
+                }
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                    rc = tls_fail(err, "TLS write failed");
+                    goto out;
+                }
                 want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
             }
         } else {
             n = send(c->fd, p, len, MSG_NOSIGNAL);
             if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                 if (errno == EPIPE || errno == ECONNRESET)
-                    return blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
-                                           "the server closed the connection");
-                return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "write: %s", strerror(errno));
+                    rc = blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
+                                         "the server closed the connection");
+                else
+                    rc = blast_error_set(err, BLAST_EIO, NULL, 0, 0, "write: %s", strerror(errno));
+                goto out;
             }
         }
         if (n > 0) {
@@ -581,24 +599,33 @@ int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms
             struct pollfd pf = {c->fd, (short)(want | POLLIN), 0};
             int ms = remaining(deadline), r;
             ssize_t got;
-            if (ms == 0)
-                return blast_error_set(err, BLAST_ETIMEOUT, NULL, 0, 0,
-                                       "timed out writing to the server");
+            if (ms == 0) {
+                rc = blast_error_set(err, BLAST_ETIMEOUT, NULL, 0, 0,
+                                     "timed out writing to the server");
+                goto out;
+            }
             r = poll(&pf, 1, ms);
-            if (r < 0 && errno != EINTR)
-                return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "poll: %s", strerror(errno));
+            if (r < 0 && errno != EINTR) {
+                rc = blast_error_set(err, BLAST_EIO, NULL, 0, 0, "poll: %s", strerror(errno));
+                goto out;
+            }
             if (r <= 0)
                 continue;
             if ((pf.revents & POLLIN) && want != POLLIN) {
-                got = read_now(c, in, err);
-                if (got < 0)
-                    return (int)got;
+                got = conn_read_now(c, in, err);
+                if (got < 0) {
+                    rc = (int)got;
+                    goto out;
+                }
             }
             if (pf.revents & (want | POLLERR | POLLHUP))
                 break;
         }
     }
-    return 0;
+out:
+    if (sent != NULL)
+        *sent = (size_t)(p - (const char *)data) + (rc < 0 ? pending : 0);
+    return rc;
 }
 
 int conn_local_literal(const struct conn *c, char *out, size_t size)

@@ -84,10 +84,22 @@ struct buf;
  * Write all of data, and whenever the peer cannot take more, read what it sent
  * into in, so that neither side waits on the other with full buffers (the
  * pipelining deadlock of RFC 2920 §3.2). The write fails when no byte could be
- * written for idle_ms. Errors as conn_write, and BLAST_ENOMEM.
+ * written for idle_ms. Errors: BLAST_ECLOSED, BLAST_ETIMEOUT, BLAST_EIO, BLAST_ETLS,
+ * BLAST_ENOMEM.
+ *
+ * *sent (when sent is not NULL) is set to how many leading bytes of data may have
+ * reached the kernel, and so the peer: all of them on success; on failure, what
+ * send() took, or with TLS what SSL_write took plus the record it was writing
+ * (a failed record may be partly on its way). Bytes past *sent never left.
  */
 int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms, struct buf *in,
-                       struct blast_error *err);
+                       size_t *sent, struct blast_error *err);
+
+/*
+ * Append what the peer has sent and is there now to in, without waiting.
+ * Returns the byte count (0: nothing there), or BLAST_ECLOSED, BLAST_ENOMEM.
+ */
+ssize_t conn_read_now(struct conn *c, struct buf *in, struct blast_error *err);
 
 /*
  * Read what is available (at least one byte) into buf before deadline. Returns

@@ -69,6 +69,7 @@ struct relay_state {
     bool working;        /* counted among the working relays by share_ok() */
     int failures;        /* attempts in a row that got no answer */
     int refusals;        /* 421s in a row */
+    int astray;          /* sessions in a row that ended out of step */
     int connecting;      /* workers opening a session now */
     int open;            /* sessions open now */
     bool ever_connected; /* until then one worker tries alone: no storm of failed logins */
@@ -121,8 +122,7 @@ struct pool {
     size_t results[REPORT_STATUS_COUNT]; /* atomic: counted outside the mutex */
 };
 
-static void relay_failed(struct pool *p, struct relay_state *rs, int rc,
-                         const struct smtp_reply *reply, const char *why);
+static void relay_failed(struct pool *p, struct relay_state *rs, bool for_the_run, const char *why);
 
 /* ---- options for a relay's sessions ---------------------------------------------------- */
 
@@ -773,7 +773,7 @@ static void feed_done(void *arg, struct smtp_txn *t)
     if (r->reply.code == 421 && ++rs->refusals >= MAX_FAILS) {
         /* docs/delivery.md: a relay that keeps answering 421 is taken out for a while */
         rs->refusals = 0;
-        relay_failed(p, rs, BLAST_EREPLY, &r->reply, "it keeps answering 421");
+        relay_failed(p, rs, false, "it keeps answering 421");
     }
     if (status == REPORT_DEFERRED && throttling(r)) {
         ratelimit_slow(&rs->limit, seen_rate(rs, now));
@@ -862,17 +862,17 @@ static bool others_working(const struct pool *p, const struct relay_state *rs)
  * this run after MAX_FAILS in a row when none does, so that a run with no working
  * relay ends rather than waits.
  */
-static void relay_failed(struct pool *p, struct relay_state *rs, int rc,
-                         const struct smtp_reply *reply, const char *why)
+static void relay_failed(struct pool *p, struct relay_state *rs, bool for_the_run, const char *why)
 {
     int64_t wait;
 
     rs->failures++;
     snprintf(rs->last_failure, sizeof rs->last_failure, "%s", why);
-    /* docs/delivery.md: a refused password is not tried again (no loop that could lock
-     * the account) */
-    if ((rc == BLAST_EAUTH && reply != NULL && reply->code / 100 == 5) ||
-        (rs->failures >= MAX_FAILS && !others_working(p, rs))) {
+    /*
+     * docs/delivery.md: a refused password is not tried again (no loop that could
+     * lock the account), nor a server that broke the AUTH exchange.
+     */
+    if (for_the_run || (rs->failures >= MAX_FAILS && !others_working(p, rs))) {
         if (!rs->dead)
             log_msg(p->o.log, LOG_LEVEL_WARN,
                     "%s:%d:%d: relay '%s' (%s port %d): %s; not used again in this run", p->c->path,
@@ -953,7 +953,7 @@ static int open_session(struct worker *w)
                      smtp_state_name(smtp_session_state(s)));
         else
             snprintf(why, sizeof why, "%s", e.text);
-        relay_failed(p, rs, rc, s != NULL ? smtp_session_reply(s) : NULL, why);
+        relay_failed(p, rs, s != NULL && smtp_session_give_up(s), why);
         pthread_mutex_unlock(&p->mu);
         smtp_session_free(s);
         return rc;
@@ -1059,16 +1059,31 @@ static void *worker_main(void *arg)
             blast_error_clear(&e);
             rc = smtp_session_run(w->session, &feed, &e);
             if (rc < 0) {
+                bool astray = smtp_session_out_of_step(w->session);
                 log_msg(p->o.log, LOG_LEVEL_WARN, "%s: %s", rs->cfg->name, e.text);
+                /* out of step: nothing more is written to it, QUIT included */
                 close_session(w, false);
                 pthread_mutex_lock(&p->mu);
-                /* a session that died without an answer counts against the relay */
-                if (w->answered == before)
-                    relay_failed(p, rs, rc, NULL, e.text);
+                if (astray) {
+                    /*
+                     * docs/delivery.md: its transactions are retried on a fresh
+                     * session; only a relay that keeps doing it is taken out.
+                     */
+                    if (++rs->astray >= MAX_FAILS) {
+                        rs->astray = 0;
+                        relay_failed(p, rs, false,
+                                     "its replies went out of step with the commands in "
+                                     "several sessions in a row");
+                    }
+                } else if (w->answered == before) {
+                    /* a session that died without an answer counts against the relay */
+                    relay_failed(p, rs, false, e.text);
+                }
                 continue;
             }
         }
         pthread_mutex_lock(&p->mu);
+        rs->astray = 0;
         w->idle_since = timeutil_mono_ms();
         if (rs->cfg->messages_per_connection > 0 &&
             w->on_session >= (size_t)rs->cfg->messages_per_connection) {

@@ -49,9 +49,11 @@ struct smtp_session {
     unsigned caps, auth_mechs;
     size_t size_limit;
     bool dead;
-    bool waited;    /* a read waited for the network since the last write */
-    bool need_rset; /* the last transaction ended refused: RSET before the next MAIL */
-    struct buf out; /* the group of commands and bodies being built */
+    bool out_of_step; /* died because the replies no longer matched the commands */
+    bool give_up;     /* AUTH refused (5xx) or broken by the server: not again this run */
+    bool waited;      /* a read waited for the network since the last write */
+    bool need_rset;   /* the last transaction ended refused: RSET before the next MAIL */
+    struct buf out;   /* the group of commands and bodies being built */
     /*
      * Pipelined sessions hold up to SMTP_AHEAD + 1 transactions between the feed
      * and the wire: each one's message, dot-stuffed, waits here (see run_pipelined).
@@ -267,6 +269,50 @@ static int die(struct smtp_session *s, int rc)
 }
 
 /*
+ * The server's replies no longer match the commands sent (a reply nobody asked
+ * for, more replies than commands, a code the command cannot get, a malformed
+ * reply): nothing the server says on this connection can be trusted to answer a
+ * given command any more. The session dies; nothing more is written but QUIT.
+ */
+static int out_of_step(struct smtp_session *s, struct blast_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int out_of_step(struct smtp_session *s, struct blast_error *err, const char *fmt, ...)
+{
+    char why[600];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    s->out_of_step = true;
+    return die(s, blast_error_set(err, BLAST_EPROTO, NULL, 0, 0,
+                                  "the server is out of step with the commands: %s", why));
+}
+
+/* The first bytes of what sits unread in s->in, made printable, for an error message. */
+static const char *unread_text(const struct smtp_session *s, char *out, size_t size)
+{
+    size_t i, o = 0;
+
+    for (i = 0; i < s->in.len && i < 60 && o + 2 < size; i++) {
+        unsigned char c = (unsigned char)s->in.data[i];
+        if (c == '\r')
+            continue;
+        if (c == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+            continue;
+        }
+        out[o++] = c < 0x20 || c >= 0x7F ? '?' : (char)c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int expect_quiet(struct smtp_session *s, struct blast_error *err);
+
+/*
  * Send one command line. shown, when not NULL, is what the transcript prints
  * instead of the line (for AUTH secrets).
  */
@@ -276,12 +322,15 @@ static int send_line(struct smtp_session *s, const char *line, const char *shown
     struct buf b = BUF_INIT;
     int rc;
 
+    /* QUIT ends the session whatever the server said before it */
+    if (s->state != SMTP_QUIT && (rc = expect_quiet(s, err)) < 0)
+        return rc;
     log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: %s", s->o.label, shown != NULL ? shown : line);
     if ((rc = buf_puts(&b, line)) < 0 || (rc = buf_puts(&b, "\r\n")) < 0) {
         buf_free(&b);
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     }
-    rc = conn_write_reading(s->conn, b.data, b.len, timeout_of(s, s->state), &s->in, err);
+    rc = conn_write_reading(s->conn, b.data, b.len, timeout_of(s, s->state), &s->in, NULL, err);
     buf_free(&b);
     return rc < 0 ? die(s, rc) : 0;
 }
@@ -303,6 +352,27 @@ static int send_cmd(struct smtp_session *s, struct blast_error *err, const char 
     return send_line(s, line, NULL, err);
 }
 
+/*
+ * RFC 5321 §4.3.2: the replies a command can get, by class. DATA alone waits for
+ * an intermediate 354 (a 2yz there answers something else); no other command of
+ * a mail transaction gets a 3yz; RSET gets 250 (§4.1.1.5). AUTH's 334s are judged
+ * by the exchange itself (RFC 4954 §4), QUIT's reply by nobody.
+ */
+static bool reply_fits(enum smtp_state st, int code)
+{
+    switch (st) {
+    case SMTP_DATA:
+        return code == 354 || code / 100 == 4 || code / 100 == 5;
+    case SMTP_RSET:
+        return code / 100 == 2;
+    case SMTP_AUTH:
+    case SMTP_QUIT:
+        return true;
+    default:
+        return code / 100 != 3;
+    }
+}
+
 /* Read one whole reply into s->reply before the deadline of the current state. */
 static int read_reply(struct smtp_session *s, struct blast_error *err)
 {
@@ -310,16 +380,24 @@ static int read_reply(struct smtp_session *s, struct blast_error *err)
     char chunk[4096];
 
     for (;;) {
+        struct blast_error perr;
         size_t used = 0;
-        int rc = smtp_reply_parse(s->in.data != NULL ? s->in.data : "", s->in.len, &s->reply, &used,
-                                  err);
+        int rc;
+
+        blast_error_clear(&perr);
+        rc = smtp_reply_parse(s->in.data != NULL ? s->in.data : "", s->in.len, &s->reply, &used,
+                              &perr);
         if (rc < 0)
-            return die(s, rc);
+            return out_of_step(s, err, "%s (to %s)", perr.text, state_names[s->state]);
         if (rc == 1) {
             buf_consume(&s->in, used);
             if (log_enabled(s->o.log, LOG_LEVEL_TRACE))
                 log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: S: %d%s%s %s", s->o.label, s->reply.code,
                         s->reply.enhanced[0] ? " " : "", s->reply.enhanced, s->reply.text);
+            if (!reply_fits(s->state, s->reply.code))
+                return out_of_step(s, err, "%s answered %d%s%s %s", state_names[s->state],
+                                   s->reply.code, s->reply.enhanced[0] ? " " : "",
+                                   s->reply.enhanced, s->reply.text);
             return 0;
         }
         ssize_t n;
@@ -345,6 +423,45 @@ static int refused(struct smtp_session *s, int code, const char *what, struct bl
 {
     return blast_error_set(err, code, NULL, 0, 0, "%s: %d%s%s %s", what, s->reply.code,
                            s->reply.enhanced[0] ? " " : "", s->reply.enhanced, s->reply.text);
+}
+
+/*
+ * RFC 5321 §4.3.1, RFC 2920 §3.1: a server speaks only to answer a command (or,
+ * once, to say 421 before it closes: §3.8). Called before a write when every
+ * command written so far has had its reply read: whatever the server has sent
+ * since is a reply no command asked for, and the session is out of step.
+ */
+static int expect_quiet(struct smtp_session *s, struct blast_error *err)
+{
+    struct smtp_reply r;
+    struct blast_error ignored;
+    char shown[80];
+    size_t used = 0;
+    ssize_t n;
+
+    if (s->in.len == 0 && (n = conn_read_now(s->conn, &s->in, err)) < 0)
+        return die(s, (int)n);
+    if (s->in.len == 0)
+        return 0;
+    blast_error_clear(&ignored);
+    if (smtp_reply_parse(s->in.data, s->in.len, &r, &used, &ignored) == 1 && r.code == 421 &&
+        used == s->in.len) {
+        s->reply = r;
+        return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+    }
+    return out_of_step(s, err, "it sent '%s' when no reply was awaited",
+                       unread_text(s, shown, sizeof shown));
+}
+
+/* After the last reply a group awaits: any byte left over is a reply too many. */
+static int expect_no_more(struct smtp_session *s, struct blast_error *err)
+{
+    char shown[80];
+
+    if (s->in.len == 0)
+        return 0;
+    return out_of_step(s, err, "more replies than commands: '%s' after the last one awaited",
+                       unread_text(s, shown, sizeof shown));
 }
 
 /* ---- EHLO and capabilities ----------------------------------------------------------- */
@@ -483,15 +600,33 @@ static char *b64_encode(const void *data, size_t len)
     return out;
 }
 
-/* Decode base64; returns the byte count or -1. out holds at least 3 * len / 4 + 1 bytes. */
-static int b64_decode(const char *in, size_t len, unsigned char *out)
+/* RFC 4648 §4 base64, which RFC 4954 §4 requires of challenges: padding at the end only. */
+static bool is_base64(const char *in, size_t len)
 {
-    int n;
-    size_t pad = 0;
+    size_t i, pad = 0;
 
     if (len % 4 != 0)
-        return -1;
-    n = EVP_DecodeBlock(out, (const unsigned char *)in, (int)len);
+        return false;
+    for (i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '=') {
+            if (i + 2 < len)
+                return false;
+            pad++;
+        } else if (pad > 0 || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                                (c >= '0' && c <= '9') || c == '+' || c == '/')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Decode base64 checked by is_base64(); returns the byte count. out holds 3 * len / 4 + 1. */
+static int b64_decode(const char *in, size_t len, unsigned char *out)
+{
+    int n = len > 0 ? EVP_DecodeBlock(out, (const unsigned char *)in, (int)len) : 0;
+    size_t pad = 0;
+
     if (n < 0)
         return -1;
     while (pad < 2 && len > pad && in[len - 1 - pad] == '=')
@@ -529,6 +664,61 @@ static int send_secret(struct smtp_session *s, const char *prefix, const void *s
     return rc;
 }
 
+/*
+ * The server did not follow the exchange it agreed to. Whatever it meant, no
+ * credential goes to it again in this run: the relay is given up.
+ */
+static int auth_broken(struct smtp_session *s, const char *why, struct blast_error *err)
+{
+    s->give_up = true;
+    return die(s, blast_error_set(err, BLAST_EAUTH, NULL, 0, 0,
+                                  "the server broke the AUTH exchange (RFC 4954 §4): %s", why));
+}
+
+/*
+ * RFC 4954 §4: a client cancels an exchange with a line "*", which the server
+ * must answer with 501. Sent when a challenge is not base64 or comes where the
+ * mechanism has nothing more to say; nothing else is sent after it but QUIT.
+ */
+static int auth_cancel(struct smtp_session *s, const char *why, struct blast_error *err)
+{
+    struct blast_error ignored;
+    char text[300];
+
+    blast_error_clear(&ignored);
+    log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: *", s->o.label);
+    buf_reset(&s->in); /* the answer to "*" is what counts, not what came before it */
+    if (conn_write_reading(s->conn, "*\r\n", 3, timeout_of(s, SMTP_AUTH), &s->in, NULL, &ignored) ==
+        0)
+        read_reply(s, &ignored);
+    snprintf(text, sizeof text, "%s; the exchange was cancelled with '*'", why);
+    return auth_broken(s, text, err);
+}
+
+/*
+ * A 334 has come: its text must be a base64 challenge, and it must be the only
+ * reply waiting (a second 334 at once is a reply to nothing). Otherwise cancel,
+ * before any credential answers it.
+ */
+static int challenge(struct smtp_session *s, const char *mech, struct blast_error *err)
+{
+    char why[200];
+    ssize_t n;
+
+    if (!is_base64(s->reply.text, strlen(s->reply.text))) {
+        snprintf(why, sizeof why, "AUTH %s: the challenge '%.60s' is not base64", mech,
+                 s->reply.text);
+        return auth_cancel(s, why, err);
+    }
+    if (s->in.len == 0 && (n = conn_read_now(s->conn, &s->in, err)) < 0)
+        return die(s, (int)n);
+    if (s->in.len > 0) {
+        snprintf(why, sizeof why, "AUTH %s: more than one reply to one step", mech);
+        return auth_cancel(s, why, err);
+    }
+    return 0;
+}
+
 static int auth_plain(struct smtp_session *s, struct blast_error *err)
 {
     size_t ul = strlen(s->o.username), pl = strlen(s->o.password);
@@ -547,6 +737,9 @@ static int auth_plain(struct smtp_session *s, struct blast_error *err)
     free(msg);
     if (rc == 0)
         rc = read_reply(s, err);
+    /* PLAIN has no server challenge: the initial response said everything */
+    if (rc == 0 && s->reply.code == 334)
+        return auth_cancel(s, "AUTH PLAIN: a 334 after the initial response", err);
     return rc;
 }
 
@@ -556,21 +749,30 @@ static int auth_login(struct smtp_session *s, struct blast_error *err)
 
     if ((rc = send_cmd(s, err, "AUTH LOGIN")) < 0 || (rc = read_reply(s, err)) < 0)
         return rc;
+    if (s->reply.code == 235)
+        return auth_broken(s, "AUTH LOGIN: 235 before any credential was sent", err);
     if (s->reply.code != 334)
         return 0;
-    if ((rc = send_secret(s, "", s->o.username, strlen(s->o.username), err)) < 0 ||
+    if ((rc = challenge(s, "LOGIN", err)) < 0 ||
+        (rc = send_secret(s, "", s->o.username, strlen(s->o.username), err)) < 0 ||
         (rc = read_reply(s, err)) < 0)
         return rc;
+    if (s->reply.code == 235)
+        return auth_broken(s, "AUTH LOGIN: 235 before the password was sent", err);
     if (s->reply.code != 334)
         return 0;
-    if ((rc = send_secret(s, "", s->o.password, strlen(s->o.password), err)) < 0)
+    if ((rc = challenge(s, "LOGIN", err)) < 0 ||
+        (rc = send_secret(s, "", s->o.password, strlen(s->o.password), err)) < 0 ||
+        (rc = read_reply(s, err)) < 0)
         return rc;
-    return read_reply(s, err);
+    if (s->reply.code == 334)
+        return auth_cancel(s, "AUTH LOGIN: another challenge after the password", err);
+    return 0;
 }
 
 static int auth_cram_md5(struct smtp_session *s, struct blast_error *err)
 {
-    unsigned char challenge[SMTP_REPLY_TEXT_MAX], mac[EVP_MAX_MD_SIZE];
+    unsigned char challenge_bytes[SMTP_REPLY_TEXT_MAX], mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     char *resp;
     size_t ul = strlen(s->o.username), n, i;
@@ -578,15 +780,18 @@ static int auth_cram_md5(struct smtp_session *s, struct blast_error *err)
 
     if ((rc = send_cmd(s, err, "AUTH CRAM-MD5")) < 0 || (rc = read_reply(s, err)) < 0)
         return rc;
+    if (s->reply.code == 235)
+        return auth_broken(s, "AUTH CRAM-MD5: 235 before the response was sent", err);
     if (s->reply.code != 334)
         return 0;
-    clen = b64_decode(s->reply.text, strlen(s->reply.text), challenge);
+    if ((rc = challenge(s, "CRAM-MD5", err)) < 0)
+        return rc;
+    clen = b64_decode(s->reply.text, strlen(s->reply.text), challenge_bytes);
     if (clen < 0)
-        return die(s, blast_error_set(err, BLAST_EPROTO, NULL, 0, 0,
-                                      "the CRAM-MD5 challenge is not base64"));
+        return auth_cancel(s, "AUTH CRAM-MD5: the challenge is not base64", err);
     /* RFC 2195: username SP hex(HMAC-MD5(password, challenge)) */
-    if (HMAC(EVP_md5(), s->o.password, (int)strlen(s->o.password), challenge, (size_t)clen, mac,
-             &maclen) == NULL)
+    if (HMAC(EVP_md5(), s->o.password, (int)strlen(s->o.password), challenge_bytes, (size_t)clen,
+             mac, &maclen) == NULL)
         return blast_error_set(err, BLAST_EAUTH, NULL, 0, 0, "CRAM-MD5 is not available here");
     n = ul + 1 + 2 * maclen + 1;
     resp = malloc(n);
@@ -603,7 +808,11 @@ static int auth_cram_md5(struct smtp_session *s, struct blast_error *err)
     OPENSSL_cleanse(resp, n);
     OPENSSL_cleanse(mac, sizeof mac);
     free(resp);
-    return rc < 0 ? rc : read_reply(s, err);
+    if (rc == 0)
+        rc = read_reply(s, err);
+    if (rc == 0 && s->reply.code == 334)
+        return auth_cancel(s, "AUTH CRAM-MD5: another challenge after the response", err);
+    return rc;
 }
 
 static int auth_xoauth2(struct smtp_session *s, struct blast_error *err)
@@ -619,10 +828,15 @@ static int auth_xoauth2(struct smtp_session *s, struct blast_error *err)
     buf_free(&b);
     if (rc == 0)
         rc = read_reply(s, err);
-    /* a 334 carries a JSON error; an empty line makes the server finish with 5xx */
-    if (rc == 0 && s->reply.code == 334 && (rc = send_cmd(s, err, "%s", "")) == 0)
-        rc = read_reply(s, err);
-    return rc;
+    if (rc < 0 || s->reply.code != 334)
+        return rc;
+    /* a 334 carries a JSON error, in base64; an empty line makes the server finish with 5xx */
+    if ((rc = challenge(s, "XOAUTH2", err)) < 0 || (rc = send_line(s, "", NULL, err)) < 0 ||
+        (rc = read_reply(s, err)) < 0)
+        return rc;
+    if (s->reply.code == 334)
+        return auth_cancel(s, "AUTH XOAUTH2: another challenge after the error", err);
+    return 0;
 }
 
 static const char *mech_names(unsigned mechs, char *out, size_t size)
@@ -691,7 +905,12 @@ static int authenticate(struct smtp_session *s, struct blast_error *err)
         return 0;
     if (s->reply.code == 421)
         die(s, 0);
-    /* 535: wrong credentials; 454: temporary. Either way not this session. */
+    /*
+     * 535 and other 5xx: the credentials are wrong, and trying them again could lock
+     * the account; 454 and other 4xx: temporary. Either way not this session.
+     */
+    if (s->reply.code / 100 == 5)
+        s->give_up = true;
     return refused(s, BLAST_EAUTH, "authentication refused", err);
 }
 
@@ -829,6 +1048,16 @@ const struct conn *smtp_session_conn(const struct smtp_session *s)
     return s->conn;
 }
 
+bool smtp_session_out_of_step(const struct smtp_session *s)
+{
+    return s->out_of_step;
+}
+
+bool smtp_session_give_up(const struct smtp_session *s)
+{
+    return s->give_up;
+}
+
 /* ---- the transaction ----------------------------------------------------------------- */
 
 const struct smtp_stats *smtp_session_stats(const struct smtp_session *s)
@@ -907,11 +1136,54 @@ void smtp_queue_id(const char *text, char *out, size_t size)
     }
 }
 
-static enum smtp_outcome outcome_of(int code)
+/* RFC 3463 §3: detail codes "useful only as a persistent transient" condition. */
+static const char *const transient_only[] = {
+    ".2.2", /* mailbox full: the recipient can make room */
+    ".3.1", /* mail system full */
+    ".4.1", /* no answer from host */
+    ".4.2", /* bad connection */
+    ".4.3", /* directory server failure */
+    ".4.5", /* mail system congestion */
+    ".4.6", /* routing loop detected */
+    ".5.3", /* too many recipients: send the rest in another transaction */
+    NULL,
+};
+
+/* RFC 3463 §3: detail codes "useful only as a permanent" failure. */
+static const char *const permanent_only[] = {
+    ".1.1", ".1.2", ".1.3", ".1.6", /* no such mailbox or system, bad syntax, moved */
+    ".2.3",                         /* message longer than the mailbox takes */
+    ".3.4",                         /* message too big for the system */
+    ".5.1", ".5.2", ".5.4",         /* invalid command, syntax, arguments */
+    ".6.1",                         /* media not supported */
+    NULL,
+};
+
+static bool detail_in(const char *enhanced, const char *const *list)
 {
-    return code / 100 == 2   ? SMTP_OUTCOME_DELIVERED
-           : code / 100 == 5 ? SMTP_OUTCOME_FAILED
-                             : SMTP_OUTCOME_DEFERRED;
+    for (; *list != NULL; list++)
+        if (strcmp(enhanced + 1, *list) == 0)
+            return true;
+    return false;
+}
+
+enum smtp_outcome smtp_reply_outcome(const struct smtp_reply *r, enum smtp_state step)
+{
+    const char *e = r->enhanced;
+
+    if (r->code / 100 == 2)
+        return SMTP_OUTCOME_DELIVERED;
+    /* 4yz is temporary whatever its detail: Postfix says 450 4.1.1 while it verifies */
+    if (r->code / 100 != 5)
+        return SMTP_OUTCOME_DEFERRED;
+    if (e[0] == '5' && detail_in(e, permanent_only))
+        return SMTP_OUTCOME_FAILED;
+    if (e[0] == '5' && detail_in(e, transient_only))
+        return SMTP_OUTCOME_DEFERRED;
+    /* RFC 5321 §4.5.3.1.10: 552 to RCPT is "too many recipients", to be taken as 452 */
+    if (r->code == 552 && step == SMTP_RCPT)
+        return SMTP_OUTCOME_DEFERRED;
+    return SMTP_OUTCOME_FAILED;
 }
 
 /* Decide every recipient still open: those not refused at RCPT. */
@@ -932,6 +1204,24 @@ static void decide(struct smtp_txn *t, enum smtp_outcome outcome, enum smtp_stat
             memset(&r->reply, 0, sizeof r->reply);
         snprintf(r->detail, sizeof r->detail, "%s", detail != NULL ? detail : "");
     }
+}
+
+/*
+ * Forget what replies said of t's recipients: they were read from a session out
+ * of step, so they may have answered other commands.
+ */
+static void undecide(struct smtp_txn *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->nrcpts; i++) {
+        t->rcpts[i].outcome = SMTP_OUTCOME_NONE;
+        t->rcpts[i].step = SMTP_MAIL;
+        memset(&t->rcpts[i].reply, 0, sizeof t->rcpts[i].reply);
+    }
+    t->queue_id[0] = '\0';
+    t->accepted = 0;
+    t->data_ok = false;
 }
 
 static void txn_reset(struct smtp_txn *t)
@@ -1111,21 +1401,47 @@ static struct smtp_txn *next_txn(struct smtp_session *s, const struct smtp_feed 
     return NULL;
 }
 
-/* Write a group of commands (and bodies), reading replies as they come. */
-static int write_group(struct smtp_session *s, struct blast_error *err)
+/*
+ * Write the group of commands (and bodies) built in s->out, reading replies as
+ * they come. *sent: how many of its bytes may have reached the server (all of
+ * them on success; see conn_write_reading).
+ */
+static int write_group(struct smtp_session *s, size_t *sent, struct blast_error *err)
 {
+    size_t n = 0;
     int rc;
 
+    *sent = 0;
     if (s->out.len == 0)
         return 0;
-    rc = conn_write_reading(s->conn, s->out.data, s->out.len, s->o.timeouts.block, &s->in, err);
+    rc = conn_write_reading(s->conn, s->out.data, s->out.len, s->o.timeouts.block, &s->in, &n, err);
     s->stats.writes++;
     s->waited = false;
+    *sent = n;
     buf_reset(&s->out);
     return rc < 0 ? die(s, rc) : 0;
 }
 
-/* Replies to the MAIL, RCPTs and DATA/BDAT of t; false when the session died. */
+/* "the server closed the session: 421 ..." for the recipients still open in t. */
+static int closed_at(struct smtp_session *s, struct smtp_txn *t, enum smtp_state step,
+                     struct blast_error *err)
+{
+    decide(t, SMTP_OUTCOME_DEFERRED, step, &s->reply, NULL);
+    return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+}
+
+/* 503 "bad sequence of commands" where our sequence was good: the server's transaction is not ours.
+ */
+static int bad_sequence(struct smtp_session *s, struct blast_error *err)
+{
+    return out_of_step(s, err, "%s answered %d%s%s %s", state_names[s->state], s->reply.code,
+                       s->reply.enhanced[0] ? " " : "", s->reply.enhanced, s->reply.text);
+}
+
+/*
+ * The replies to the MAIL, RCPTs and DATA (or BDAT ... LAST) of t. Decides the
+ * recipients refused on the way; a negative return when the session died.
+ */
 static int read_envelope(struct smtp_session *s, struct smtp_txn *t, bool bdat,
                          struct blast_error *err)
 {
@@ -1137,28 +1453,28 @@ static int read_envelope(struct smtp_session *s, struct smtp_txn *t, bool bdat,
     if ((rc = read_reply(s, err)) < 0)
         return rc;
     mail = s->reply;
-    if (mail.code == 421) {
-        decide(t, SMTP_OUTCOME_DEFERRED, SMTP_MAIL, &mail, NULL);
-        return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
-    }
+    if (mail.code == 421)
+        return closed_at(s, t, SMTP_MAIL, err);
+    if (mail.code == 503)
+        return bad_sequence(s, err);
     set_state(s, SMTP_RCPT);
     for (i = 0; i < t->nrcpts; i++) {
         struct smtp_rcpt *r = &t->rcpts[i];
         if ((rc = read_reply(s, err)) < 0)
             return rc;
-        if (s->reply.code == 421) {
-            decide(t, SMTP_OUTCOME_DEFERRED, SMTP_RCPT, &s->reply, NULL);
-            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
-        }
+        if (s->reply.code == 421)
+            return closed_at(s, t, SMTP_RCPT, err);
         if (mail.code / 100 != 2) {
-            /* the RCPT replies only echo the refused MAIL: that is the outcome */
-            r->outcome = outcome_of(mail.code);
+            /* the RCPT replies only echo the refused MAIL (RFC 2920 §3.1): that is the outcome */
+            r->outcome = smtp_reply_outcome(&mail, SMTP_MAIL);
             r->step = SMTP_MAIL;
             r->reply = mail;
+        } else if (s->reply.code == 503) {
+            return bad_sequence(s, err);
         } else if (s->reply.code / 100 == 2) {
             t->accepted++;
         } else {
-            r->outcome = outcome_of(s->reply.code);
+            r->outcome = smtp_reply_outcome(&s->reply, SMTP_RCPT);
             r->step = SMTP_RCPT;
             r->reply = s->reply;
         }
@@ -1166,14 +1482,16 @@ static int read_envelope(struct smtp_session *s, struct smtp_txn *t, bool bdat,
     set_state(s, bdat ? SMTP_END_OF_DATA : SMTP_DATA);
     if ((rc = read_reply(s, err)) < 0)
         return rc;
-    if (s->reply.code == 421) {
-        decide(t, SMTP_OUTCOME_DEFERRED, s->state, &s->reply, NULL);
-        return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
-    }
+    if (s->reply.code == 421)
+        return closed_at(s, t, s->state, err);
+    /* with no recipient accepted, DATA and BDAT are refused as they should be (RFC 2920 §3.1) */
+    if (t->accepted > 0 && s->reply.code == 503)
+        return bad_sequence(s, err);
     if (bdat) {
         /* BDAT ... LAST answers for the whole message (RFC 3030 §3) */
         if (t->accepted > 0) {
-            decide(t, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
+            decide(t, smtp_reply_outcome(&s->reply, SMTP_END_OF_DATA), SMTP_END_OF_DATA, &s->reply,
+                   NULL);
             if (s->reply.code / 100 == 2)
                 smtp_queue_id(s->reply.text, t->queue_id, sizeof t->queue_id);
         }
@@ -1184,9 +1502,8 @@ static int read_envelope(struct smtp_session *s, struct smtp_txn *t, bool bdat,
         t->data_ok = true;
         return 0;
     }
-    /* DATA refused (or a 2xx, which is not an answer to DATA): the message waits */
-    decide(t, outcome_of(s->reply.code / 100 == 2 ? 451 : s->reply.code), SMTP_DATA, &s->reply,
-           NULL);
+    /* DATA refused (read_reply let only 354, 4yz and 5yz through): the message waits or fails */
+    decide(t, smtp_reply_outcome(&s->reply, SMTP_DATA), SMTP_DATA, &s->reply, NULL);
     return 0;
 }
 
@@ -1308,6 +1625,21 @@ static void abandon(struct smtp_session *s, const struct smtp_feed *feed, struct
 }
 
 /*
+ * The decision a final reply makes for t's recipients still open, and t handed
+ * back. A lone "." (no recipient accepted) decides nothing.
+ */
+static void conclude(const struct smtp_feed *feed, struct smtp_txn *t, const struct smtp_reply *r,
+                     bool lone_dot)
+{
+    if (!lone_dot) {
+        decide(t, smtp_reply_outcome(r, SMTP_END_OF_DATA), SMTP_END_OF_DATA, r, NULL);
+        if (r->code / 100 == 2)
+            smtp_queue_id(r->text, t->queue_id, sizeof t->queue_id);
+    }
+    feed->done(feed->arg, t);
+}
+
+/*
  * RFC 2920 with DATA: round k writes the body of transaction k and the envelope
  * of transaction k+1, then reads the end-of-data reply of k and the envelope
  * replies of k+1. The feed is asked for transactions SMTP_AHEAD rounds before
@@ -1316,6 +1648,11 @@ static void abandon(struct smtp_session *s, const struct smtp_feed *feed, struct
  * data (the journal's fsync) has SMTP_AHEAD + 1 round trips to run while the
  * wire is busy. On loopback a round trip is shorter than an fdatasync, so fewer
  * made sessions wait for the disk (docs/performance.md).
+ *
+ * Nothing of a round is decided until all its replies are read and no reply is
+ * left over: a session found out of step in round k cannot say which reply
+ * answered k's end of data, so k is unknown and k+1, whose body never left,
+ * is deferred (docs/delivery.md).
  */
 static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                          struct blast_error *err)
@@ -1330,7 +1667,9 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
         return die(s, rc);
     }
     for (;;) {
-        bool lone_dot = body != NULL && body->accepted == 0;
+        bool lone_dot = body != NULL && body->accepted == 0, rset;
+        size_t dot = 0, env_at, sent = 0;
+        struct smtp_reply eod;
         int slot;
 
         buf_reset(&s->out);
@@ -1352,13 +1691,17 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                 ahead_give_back(s, feed, &ahead);
                 return die(s, rc);
             }
+            dot = s->out.len - 3; /* where the final ".\r\n" starts */
             s->stats.messages += !lone_dot;
         }
         env = ahead_pop(&ahead);
-        if (env != NULL && ((s->need_rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
+        env_at = s->out.len;
+        rset = env != NULL && s->need_rset;
+        if (env != NULL && ((rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
                             (rc = add_envelope(s, &s->out, env, false)) < 0)) {
             abandon(s, feed, env, false, err);
             abandon(s, feed, body, false, err);
+            ahead_give_back(s, feed, &ahead);
             return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
         }
         if (env != NULL && (rc = ahead_fill(s, feed, &ahead, err)) < 0) {
@@ -1373,14 +1716,21 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             (rc = feed->sending(feed->arg, body)) < 0) {
             blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
             abandon(s, feed, body, false, err);
-            abandon(s, feed, env, false, err);
+            give_back(s, feed, env);
             ahead_give_back(s, feed, &ahead);
             return die(s, rc);
         }
-        if ((rc = write_group(s, err)) < 0) {
-            /* the final "." did not go out whole: nothing can have been delivered */
-            abandon(s, feed, body, false, err);
-            abandon(s, feed, env, false, err);
+        /* every reply awaited has been read: the server must be quiet before this group */
+        if ((rc = expect_quiet(s, err)) < 0 || (rc = write_group(s, &sent, err)) < 0) {
+            /*
+             * The server can end k's data only once its final "." may have reached
+             * the kernel: then k is in doubt; before that, nothing of k can count.
+             */
+            abandon(s, feed, body, !lone_dot && sent > dot, err);
+            if (sent > env_at)
+                abandon(s, feed, env, false, err);
+            else
+                give_back(s, feed, env);
             ahead_give_back(s, feed, &ahead);
             return rc;
         }
@@ -1392,40 +1742,45 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                 ahead_give_back(s, feed, &ahead);
                 return rc;
             }
-            if (!lone_dot) {
-                decide(body, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
-                if (s->reply.code / 100 == 2)
-                    smtp_queue_id(s->reply.text, body->queue_id, sizeof body->queue_id);
-            }
-            feed->done(feed->arg, body);
-            body = NULL;
-            s->need_rset = s->need_rset || lone_dot;
-            set_state(s, SMTP_READY);
-            if (s->reply.code == 421) {
+            eod = s->reply;
+            if (eod.code == 421) {
+                /* it turns the message down and closes: the envelope after it is moot */
+                if (!lone_dot)
+                    decide(body, SMTP_OUTCOME_DEFERRED, SMTP_END_OF_DATA, &eod, NULL);
+                feed->done(feed->arg, body);
                 rc = die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
                 abandon(s, feed, env, false, err);
                 ahead_give_back(s, feed, &ahead);
                 return rc;
             }
         }
-        if (env == NULL)
-            continue;
-        if (s->need_rset) {
+        if (env != NULL && rset) {
             set_state(s, SMTP_RSET);
-            if ((rc = read_reply(s, err)) < 0 || s->reply.code / 100 != 2) {
-                if (rc == 0)
-                    rc = die(s, refused(s, BLAST_EPROTO, "RSET refused", err));
-                abandon(s, feed, env, false, err);
-                ahead_give_back(s, feed, &ahead);
-                return rc;
-            }
+            rc = read_reply(s, err);
             s->need_rset = false;
         }
-        if ((rc = read_envelope(s, env, false, err)) < 0) {
+        if (rc == 0 && env != NULL)
+            rc = read_envelope(s, env, false, err);
+        if (rc == 0)
+            rc = expect_no_more(s, err);
+        if (rc < 0) {
+            /* out of step after k's reply was read: that reply may have answered another command */
+            if (body != NULL && s->out_of_step)
+                abandon(s, feed, body, !lone_dot, err);
+            else if (body != NULL)
+                conclude(feed, body, &eod, lone_dot);
+            if (env != NULL && s->out_of_step)
+                undecide(env);
             abandon(s, feed, env, false, err);
             ahead_give_back(s, feed, &ahead);
             return rc;
         }
+        if (body != NULL)
+            conclude(feed, body, &eod, lone_dot);
+        body = NULL;
+        set_state(s, SMTP_READY);
+        if (env == NULL)
+            continue;
         if (env->data_ok) {
             body = env;
         } else {
@@ -1433,7 +1788,6 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             feed->done(feed->arg, env);
             s->need_rset = true;
         }
-        set_state(s, SMTP_READY);
     }
 }
 
@@ -1448,7 +1802,8 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
 static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct blast_error *err)
 {
     struct smtp_txn *window[BDAT_WINDOW_TXNS];
-    size_t head = 0, count = 0, bytes = 0, i;
+    size_t start[BDAT_WINDOW_TXNS], last[BDAT_WINDOW_TXNS]; /* in s->out, while unwritten */
+    size_t head = 0, count = 0, bytes = 0, i, sent = 0;
     bool more = true;
     int rc;
 
@@ -1458,18 +1813,22 @@ static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct
         buf_reset(&s->out);
         while (more && count < BDAT_WINDOW_TXNS && bytes < BDAT_WINDOW_BYTES) {
             struct smtp_txn *t = next_txn(s, feed);
+            size_t k = (head + count) % BDAT_WINDOW_TXNS;
             if (t == NULL) {
                 more = false;
                 break;
             }
+            start[k] = s->out.len;
             if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
                 (rc = add_envelope(s, &s->out, t, true)) < 0) {
                 abandon(s, feed, t, false, err);
                 for (i = 0; i < count; i++)
-                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], false, err);
+                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], i < fresh, err);
                 return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
             }
-            window[(head + count++) % BDAT_WINDOW_TXNS] = t;
+            last[k] = s->out.len - 1; /* the chunk's last byte ends the message */
+            window[k] = t;
+            count++;
             bytes += t->len;
             s->stats.messages++;
         }
@@ -1479,29 +1838,43 @@ static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct
             if ((rc = feed->sending(feed->arg, window[(head + i) % BDAT_WINDOW_TXNS])) < 0) {
                 blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
                 for (i = 0; i < count; i++)
-                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS],
-                            i >= fresh ? false : true, err);
+                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], i < fresh, err);
                 return die(s, rc);
             }
-        if ((rc = write_group(s, err)) < 0) {
-            for (i = 0; i < count; i++)
-                abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], i < fresh, err);
+        /* with no reply awaited, the server must be quiet before this group */
+        rc = fresh == 0 ? expect_quiet(s, err) : 0;
+        if (rc < 0 || (rc = write_group(s, &sent, err)) < 0) {
+            for (i = 0; i < count; i++) {
+                size_t k = (head + i) % BDAT_WINDOW_TXNS;
+                if (i < fresh || sent > last[k])
+                    abandon(s, feed, window[k], true, err); /* its chunk may have ended */
+                else if (sent > start[k])
+                    abandon(s, feed, window[k], false, err);
+                else
+                    give_back(s, feed, window[k]);
+            }
             return rc;
         }
         /* the oldest transaction's replies; then top the window up again */
         {
             struct smtp_txn *t = window[head];
             set_state(s, SMTP_RSET);
-            rc = read_reply(s, err);
-            if (rc == 0 && s->reply.code / 100 != 2)
-                rc = die(s, refused(s, BLAST_EPROTO, "RSET refused", err));
-            if (rc == 0)
+            if ((rc = read_reply(s, err)) == 0)
                 rc = read_envelope(s, t, true, err);
+            if (rc == 0 && count == 1)
+                rc = expect_no_more(s, err);
             if (rc < 0) {
-                /* BDAT LAST went out: what was accepted may have been delivered */
-                abandon(s, feed, t, s->state == SMTP_END_OF_DATA && t->accepted > 0, err);
+                /*
+                 * BDAT LAST went out: unless the server turned the transaction
+                 * away (421), what it did with it is not known.
+                 */
+                bool turned_away = !s->out_of_step && s->reply.code == 421;
+                if (s->out_of_step)
+                    undecide(t);
+                abandon(s, feed, t, true, err);
+                /* after a 421 the server read no further: the later ones never counted */
                 for (i = 1; i < count; i++)
-                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], true, err);
+                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], !turned_away, err);
                 return rc;
             }
             bytes -= t->len; /* before done(): t belongs to the feed from then on */
@@ -1513,13 +1886,21 @@ static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct
     }
 }
 
-/* One command written and its reply read (lock-step, for servers without PIPELINING). */
-static int command(struct smtp_session *s, enum smtp_state st, struct blast_error *err)
+/*
+ * One command written and its reply read (lock-step, for servers without
+ * PIPELINING); *wrote tells whether any of it may have gone.
+ */
+static int command(struct smtp_session *s, enum smtp_state st, bool *wrote, struct blast_error *err)
 {
+    size_t sent = 0;
     int rc;
 
     set_state(s, st);
-    if ((rc = write_group(s, err)) < 0)
+    if ((rc = expect_quiet(s, err)) < 0)
+        return rc;
+    rc = write_group(s, &sent, err);
+    *wrote = *wrote || sent > 0;
+    if (rc < 0)
         return rc;
     return read_reply(s, err);
 }
@@ -1529,36 +1910,47 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
                         struct blast_error *err)
 {
     struct smtp_txn *t;
-    size_t i;
+    size_t i, dot, sent = 0;
     int rc;
 
     while ((t = next_txn(s, feed)) != NULL) {
+        bool wrote = false; /* some command of t may have reached the server */
+
         buf_reset(&s->out);
-        if (s->need_rset && ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
-                             (rc = command(s, SMTP_RSET, err)) < 0 || s->reply.code / 100 != 2)) {
-            if (rc == 0)
-                rc = die(s, refused(s, BLAST_EPROTO, "RSET refused", err));
-            abandon(s, feed, t, false, err);
-            return rc;
+        if (s->need_rset) {
+            bool rset_wrote = false;
+            if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
+                (rc = command(s, SMTP_RSET, &rset_wrote, err)) < 0) {
+                give_back(s, feed, t);
+                return rc;
+            }
         }
         s->need_rset = true; /* unless the message is accepted below */
-        if ((rc = add_mail(s, &s->out, t)) < 0 || (rc = command(s, SMTP_MAIL, err)) < 0)
+        if ((rc = add_mail(s, &s->out, t)) < 0 || (rc = command(s, SMTP_MAIL, &wrote, err)) < 0)
             goto lost;
+        if (s->reply.code == 503) {
+            rc = bad_sequence(s, err);
+            goto lost;
+        }
         if (s->reply.code / 100 != 2) {
-            decide(t, outcome_of(s->reply.code), SMTP_MAIL, &s->reply, NULL);
+            decide(t, smtp_reply_outcome(&s->reply, SMTP_MAIL), SMTP_MAIL, &s->reply, NULL);
             goto refused;
         }
         for (i = 0; i < t->nrcpts; i++) {
             struct smtp_rcpt *r = &t->rcpts[i];
-            if ((rc = add_rcpt(s, &s->out, r)) < 0 || (rc = command(s, SMTP_RCPT, err)) < 0)
+            if ((rc = add_rcpt(s, &s->out, r)) < 0 || (rc = command(s, SMTP_RCPT, &wrote, err)) < 0)
                 goto lost;
             if (s->reply.code == 421)
                 break;
+            if (s->reply.code == 503) {
+                rc = bad_sequence(s, err);
+                goto lost;
+            }
             if (s->reply.code / 100 == 2) {
                 t->accepted++;
                 continue;
             }
-            r->outcome = outcome_of(s->reply.code);
+            r->outcome = smtp_reply_outcome(&s->reply, SMTP_RCPT);
             r->step = SMTP_RCPT;
             r->reply = s->reply;
         }
@@ -1568,11 +1960,15 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
         }
         if (t->accepted == 0)
             goto refused;
-        if ((rc = add_line(s, &s->out, "DATA", 4)) < 0 || (rc = command(s, SMTP_DATA, err)) < 0)
+        if ((rc = add_line(s, &s->out, "DATA", 4)) < 0 ||
+            (rc = command(s, SMTP_DATA, &wrote, err)) < 0)
             goto lost;
+        if (s->reply.code == 503) {
+            rc = bad_sequence(s, err);
+            goto lost;
+        }
         if (s->reply.code != 354) {
-            decide(t, outcome_of(s->reply.code / 100 == 2 ? 451 : s->reply.code), SMTP_DATA,
-                   &s->reply, NULL);
+            decide(t, smtp_reply_outcome(&s->reply, SMTP_DATA), SMTP_DATA, &s->reply, NULL);
             goto refused;
         }
         log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, t->len);
@@ -1581,21 +1977,25 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
             abandon(s, feed, t, false, err);
             return die(s, rc);
         }
-        if ((rc = smtp_dot_stuff(&s->out, t->data, t->len, err)) < 0 ||
-            (rc = write_group(s, err)) < 0)
+        if ((rc = smtp_dot_stuff(&s->out, t->data, t->len, err)) < 0)
             goto lost;
-        s->stats.messages++;
+        dot = s->out.len - 3; /* where the final ".\r\n" starts */
         set_state(s, SMTP_END_OF_DATA);
-        if ((rc = read_reply(s, err)) < 0) {
+        if ((rc = expect_quiet(s, err)) < 0)
+            goto lost;
+        if ((rc = write_group(s, &sent, err)) < 0) {
+            /* in doubt once the final "." may have reached the kernel */
+            abandon(s, feed, t, sent > dot, err);
+            return rc;
+        }
+        s->stats.messages++;
+        if ((rc = read_reply(s, err)) < 0 || (rc = expect_no_more(s, err)) < 0) {
             abandon(s, feed, t, true, err);
             return rc;
         }
-        decide(t, outcome_of(s->reply.code), SMTP_END_OF_DATA, &s->reply, NULL);
-        if (s->reply.code / 100 == 2) {
-            smtp_queue_id(s->reply.text, t->queue_id, sizeof t->queue_id);
+        conclude(feed, t, &s->reply, false);
+        if (s->reply.code / 100 == 2)
             s->need_rset = false;
-        }
-        feed->done(feed->arg, t);
         if (s->reply.code == 421)
             return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
         set_state(s, SMTP_READY);
@@ -1607,7 +2007,12 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
         set_state(s, SMTP_READY);
         continue;
     lost:
-        abandon(s, feed, t, false, err);
+        if (s->out_of_step)
+            undecide(t);
+        if (wrote)
+            abandon(s, feed, t, false, err);
+        else
+            give_back(s, feed, t);
         return rc;
     }
     return 0;

@@ -11,8 +11,9 @@
  * Does not own: choosing relays, retrying, rate limits (the caller), nor the
  * message bytes (compose/mime).
  *
- * A session that saw a malformed reply, a timeout or a lost connection is dead:
- * every later call fails and it must be freed, never reused.
+ * A session that saw a malformed reply, a timeout or a lost connection, or whose
+ * server fell out of step with the commands, is dead: every later call fails and
+ * it must be freed, never reused.
  */
 #ifndef BLAST_SMTP_H
 #define BLAST_SMTP_H
@@ -146,6 +147,17 @@ enum smtp_outcome {
     SMTP_OUTCOME_UNKNOWN,   /* end of data sent, final reply never came */
 };
 
+/*
+ * The outcome a reply gives the recipients it answers at step: 2yz delivered
+ * (accepted, before the end of data); 4yz deferred; 5yz failed, except where
+ * the RFCs make it temporary: an RFC 3463 detail code that is "useful only as a
+ * persistent transient" condition (X.2.2 mailbox full, X.3.1, X.4.1, X.4.2,
+ * X.4.3, X.4.5, X.4.6, and X.5.3 too many recipients), and 552 to RCPT (RFC 5321
+ * §4.5.3.1.10) unless its detail code is one that is only permanent. The table
+ * is in docs/delivery.md.
+ */
+enum smtp_outcome smtp_reply_outcome(const struct smtp_reply *r, enum smtp_state step);
+
 struct smtp_rcpt {
     const char *address; /* envelope address, ASCII or UTF-8 */
     enum smtp_outcome outcome;
@@ -265,6 +277,18 @@ unsigned smtp_session_caps(const struct smtp_session *s);
 unsigned smtp_session_auth_mechs(const struct smtp_session *s);
 size_t smtp_session_size_limit(const struct smtp_session *s); /* 0: none announced */
 const struct conn *smtp_session_conn(const struct smtp_session *s);
+/*
+ * The session died because the server's replies no longer matched the commands
+ * sent (a reply nothing asked for, more replies than commands, a code the
+ * command cannot get, a malformed reply). Nothing was written after it but QUIT.
+ */
+bool smtp_session_out_of_step(const struct smtp_session *s);
+/*
+ * The relay should not be tried again in this run: it refused the credentials
+ * with a 5yz (trying them again could lock the account), or broke the AUTH
+ * exchange (RFC 4954 §4).
+ */
+bool smtp_session_give_up(const struct smtp_session *s);
 
 /* Append data dot-stuffed (RFC 5321 §4.5.2) plus the final ".\r\n" to out; refuses bare CR/LF. */
 struct buf;

@@ -164,7 +164,7 @@ Test(conn, write_and_read_reach_the_peer, .timeout = 20)
     pfd = accept(lfd, NULL, NULL);
     cr_assert_geq(pfd, 0);
     blast_error_clear(&err);
-    cr_assert_eq(conn_write_reading(c, "EHLO x\r\n", 8, 5000, &in, &err), 0, "%s", err.text);
+    cr_assert_eq(conn_write_reading(c, "EHLO x\r\n", 8, 5000, &in, NULL, &err), 0, "%s", err.text);
     n = recv(pfd, buf, sizeof buf, 0);
     cr_assert_eq(n, 8);
     cr_assert_eq(memcmp(buf, "EHLO x\r\n", 8), 0);
@@ -226,7 +226,7 @@ Test(conn, adopted_socketpair_reads_writes_and_is_local, .timeout = 20)
     cr_assert_eq(conn_adopt(sv[0], "relay.example", &c, &err), 0, "%s", err.text);
     cr_assert(conn_is_loopback(c), "a Unix domain peer is on this machine");
     cr_assert_not(conn_is_tls(c));
-    cr_assert_eq(conn_write_reading(c, "EHLO x\r\n", 8, 1000, &in, &err), 0, "%s", err.text);
+    cr_assert_eq(conn_write_reading(c, "EHLO x\r\n", 8, 1000, &in, NULL, &err), 0, "%s", err.text);
     cr_assert_eq(read(sv[1], got, sizeof got), 8);
     cr_assert_eq(write(sv[1], "250 ok\r\n", 8), 8);
     n = conn_read(c, got, sizeof got, timeutil_mono_ms() + 1000, &err);
