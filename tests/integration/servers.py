@@ -17,6 +17,7 @@ import datetime
 import os
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -396,3 +397,171 @@ class Counting:
         self.thread.join(10)
         if not self.thread.is_alive():
             self.loop.close()
+
+
+# ---- the hand-written server, for faults no real MTA makes ----------------------------------
+
+class Fault:
+    """On one connection, the reply to the nth command `verb` ("MAIL", "RCPT", "DATA", "."
+    for an end of data, "AUTH" and each line of its exchange) is `reply` (None: the normal
+    one), followed by `extra` in the same write."""
+
+    def __init__(self, verb, nth, reply=None, extra=None):
+        self.verb, self.nth, self.reply, self.extra = verb, nth, reply, extra
+
+
+class Raw:
+    """A small SMTP server on loopback, written by hand so that it can break the protocol
+    exactly as a test says: replies out of step with the commands, AUTH challenges that
+    are not base64, a connection reset while a message's final bytes are on their way.
+
+    faults: connection index -> Fault (every_connection: the Fault of index 0 on each).
+    reset_at_dot: connection index -> message number: once that message's final "." line
+    has arrived, the connection is reset (RST) without a reply.
+    auth: the AUTH mechanisms offered, or None.
+    Every byte each connection received is kept in conns[i]; delivered holds
+    (recipients, message) for each end of data answered 250.
+    """
+
+    def __init__(self, faults=None, every_connection=False, reset_at_dot=None, auth=None,
+                 pipelining=True):
+        self.faults = faults or {}
+        self.every_connection = every_connection
+        self.reset_at_dot = reset_at_dot or {}
+        self.auth = auth
+        self.pipelining = pipelining
+        self.conns = []
+        self.delivered = []
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.threads = []
+        self.accepting = threading.Thread(target=self._accept, daemon=True)
+        self.accepting.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                index = len(self.conns)
+                self.conns.append(bytearray())
+            t = threading.Thread(target=self._serve, args=(conn, index), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _fault(self, index):
+        if self.every_connection:
+            return self.faults.get(0)
+        return self.faults.get(index)
+
+    def _serve(self, conn, index):
+        got = self.conns[index]
+        buf = bytearray()
+        seen = {}
+        fault = self._fault(index)
+        messages = 0
+
+        def line():
+            while b"\n" not in buf:
+                data = conn.recv(65536)
+                if not data:
+                    return None
+                got.extend(data)
+                buf.extend(data)
+            n = buf.index(b"\n") + 1
+            out = bytes(buf[:n])
+            del buf[:n]
+            return out
+
+        def answer(verb, normal):
+            seen[verb] = seen.get(verb, 0) + 1
+            out = normal
+            if fault is not None and fault.verb == verb and fault.nth == seen[verb]:
+                out = (fault.reply if fault.reply is not None else normal) + (fault.extra or "")
+            conn.sendall(out.encode())
+            return out
+
+        try:
+            conn.sendall(b"220 raw.example ESMTP\r\n")
+            in_auth = False
+            rcpts = []
+            while True:
+                ln = line()
+                if ln is None:
+                    break
+                text = ln.decode("utf-8", "replace").rstrip("\r\n")
+                verb = text.split(" ", 1)[0].upper()
+                if in_auth:
+                    out = answer("AUTH", "501 5.7.0 cancelled\r\n" if text == "*"
+                                 else "235 2.7.0 Authentication successful\r\n")
+                    in_auth = out.startswith("334")
+                elif verb == "EHLO":
+                    caps = ["raw.example", "8BITMIME", "ENHANCEDSTATUSCODES"]
+                    if self.pipelining:
+                        caps.append("PIPELINING")
+                    if self.auth:
+                        caps.append("AUTH " + self.auth)
+                    conn.sendall("".join(f"250{'-' if i < len(caps) - 1 else ' '}{c}\r\n"
+                                         for i, c in enumerate(caps)).encode())
+                elif verb == "AUTH":
+                    out = answer("AUTH", "235 2.7.0 Authentication successful\r\n")
+                    in_auth = out.startswith("334")
+                elif verb == "MAIL":
+                    rcpts = []
+                    answer("MAIL", "250 2.1.0 Ok\r\n")
+                elif verb == "RCPT":
+                    if answer("RCPT", "250 2.1.5 Ok\r\n").startswith("2"):
+                        rcpts.append(text[text.find("<") + 1:text.find(">")])
+                elif verb == "DATA":
+                    if not answer("DATA", "354 End data with <CR><LF>.<CR><LF>\r\n").startswith("354"):
+                        continue
+                    body = bytearray()
+                    while True:
+                        ln = line()
+                        if ln is None or ln == b".\r\n":
+                            break
+                        body.extend(ln)
+                    if ln is None:
+                        break
+                    messages += 1
+                    if self.reset_at_dot.get(index) == messages:
+                        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                        struct.pack("ii", 1, 0))
+                        break
+                    if answer(".", f"250 2.0.0 Ok: queued as R{index}x{messages}\r\n").startswith("2"):
+                        with self.lock:
+                            self.delivered.append((list(rcpts), bytes(body)))
+                elif verb == "RSET":
+                    answer("RSET", "250 2.0.0 Ok\r\n")
+                elif verb == "QUIT":
+                    conn.sendall(b"221 2.0.0 Bye\r\n")
+                    break
+                else:
+                    conn.sendall(b"502 5.5.2 not here\r\n")
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def received(self, index):
+        """Every byte connection index received (wait for it to end first)."""
+        return bytes(self.conns[index])
+
+    def after(self, index, command, nth=1):
+        """What connection index received after the nth line `command` (e.g. b"DATA\\r\\n")."""
+        data = self.received(index)
+        at = -len(command)
+        for _ in range(nth):
+            at = data.index(command, at + len(command))
+        return data[at + len(command):]
+
+    def stop(self):
+        self.sock.close()
+        for t in self.threads:
+            t.join(10)
