@@ -86,6 +86,7 @@ struct worker {
     struct smtp_session *session; /* set and cleared under the pool's mutex */
     size_t on_session;
     size_t answered; /* outcomes with a server reply on this session */
+    bool renew;      /* too many recipients: the session takes no more transactions */
     int64_t idle_since;
     int64_t wake_at;
     struct compose_result res;
@@ -546,7 +547,7 @@ static struct smtp_txn *feed_next(void *arg)
         struct job *j;
 
         pthread_mutex_lock(&p->mu);
-        if (p->fatal || p->stopping || w->rs->dead ||
+        if (p->fatal || p->stopping || w->rs->dead || w->renew ||
             (cfg->messages_per_connection > 0 &&
              w->on_session >= (size_t)cfg->messages_per_connection)) {
             pthread_mutex_unlock(&p->mu);
@@ -785,8 +786,16 @@ static void feed_done(void *arg, struct smtp_txn *t)
         struct timeutil_stamp wall = timeutil_now();
         bool in_window =
             j->first.sec == 0 || (int64_t)(wall.sec - j->first.sec) * 1000 < p->c->retry.window;
-        /* a 421 or a lost session says nothing about the recipient: another session may take it */
-        bool about_rcpt = r->reply.code != 0 && r->reply.code != 421, exhausted, capped;
+        /*
+         * A 421 or a lost session says nothing about the recipient: another session
+         * may take it. Nor does "too many recipients": it goes in the next
+         * transaction, on a fresh session (RFC 5321 §4.5.3.1.10).
+         */
+        bool too_many = smtp_reply_too_many_recipients(&r->reply, r->step);
+        bool about_rcpt = r->reply.code != 0 && r->reply.code != 421 && !too_many, exhausted,
+             capped;
+        if (too_many)
+            w->renew = true;
         if (about_rcpt)
             j->charged++;
         j->last = *r;
@@ -1085,8 +1094,9 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&p->mu);
         rs->astray = 0;
         w->idle_since = timeutil_mono_ms();
-        if (rs->cfg->messages_per_connection > 0 &&
-            w->on_session >= (size_t)rs->cfg->messages_per_connection) {
+        if (w->renew || (rs->cfg->messages_per_connection > 0 &&
+                         w->on_session >= (size_t)rs->cfg->messages_per_connection)) {
+            w->renew = false;
             pthread_mutex_unlock(&p->mu);
             close_session(w, true);
             pthread_mutex_lock(&p->mu);

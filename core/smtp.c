@@ -1167,6 +1167,15 @@ static bool detail_in(const char *enhanced, const char *const *list)
     return false;
 }
 
+bool smtp_reply_too_many_recipients(const struct smtp_reply *r, enum smtp_state step)
+{
+    if (step != SMTP_RCPT || r->code / 100 == 2)
+        return false;
+    if (r->enhanced[0] != '\0')
+        return strcmp(r->enhanced + 1, ".5.3") == 0;
+    return r->code == 552;
+}
+
 enum smtp_outcome smtp_reply_outcome(const struct smtp_reply *r, enum smtp_state step)
 {
     const char *e = r->enhanced;

@@ -158,6 +158,13 @@ enum smtp_outcome {
  */
 enum smtp_outcome smtp_reply_outcome(const struct smtp_reply *r, enum smtp_state step);
 
+/*
+ * RFC 5321 §4.5.3.1.10, RFC 3463 X.5.3: the reply to RCPT says the transaction has
+ * too many recipients (an enhanced X.5.3, or a 552 without a detail code). It says
+ * nothing about the recipient, who goes in the next transaction.
+ */
+bool smtp_reply_too_many_recipients(const struct smtp_reply *r, enum smtp_state step);
+
 struct smtp_rcpt {
     const char *address; /* envelope address, ASCII or UTF-8 */
     enum smtp_outcome outcome;

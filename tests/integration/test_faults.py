@@ -151,6 +151,7 @@ class InDoubt(unittest.TestCase):
 class RepliesAsTheRfcsSay(unittest.TestCase):
 
     def test_552_to_rcpt_and_a_full_mailbox_are_retried(self):
+        # the first goes again at once on a fresh session; the second after retry.initial
         for fault, step in ((servers.Fault("RCPT", 1, "552 too many recipients\r\n"), "RCPT TO"),
                             (servers.Fault(".", 1, "552 5.2.2 mailbox full\r\n"), "end of data")):
             with self.subTest(step=step):
@@ -166,6 +167,12 @@ class RepliesAsTheRfcsSay(unittest.TestCase):
                 self.assertEqual((first["status"], first["code"], first["step"]),
                                  ("deferred", 552, step))
                 self.assertEqual(e[0]["attempts"], 2)
+                server.stop()
+                if step == "RCPT TO":
+                    # too many recipients: the next transaction, on a fresh session, at once
+                    self.assertGreaterEqual(len(server.conns), 2)
+                    self.assertIn(b"QUIT\r\n", server.received(0))
+                    self.assertIn(b"user1@example.com", server.received(1))
 
 
 if __name__ == "__main__":

@@ -769,6 +769,26 @@ Test(smtp_faults, reply_outcome_table)
                      smtp_state_name(cases[i].step));
 }
 
+Test(smtp_faults, too_many_recipients_is_about_the_transaction)
+{
+    struct smtp_reply r;
+
+    memset(&r, 0, sizeof r);
+    r.code = 552;
+    cr_assert(smtp_reply_too_many_recipients(&r, SMTP_RCPT), "RFC 5321 §4.5.3.1.10");
+    cr_assert_not(smtp_reply_too_many_recipients(&r, SMTP_END_OF_DATA));
+    snprintf(r.enhanced, sizeof r.enhanced, "5.2.2");
+    cr_assert_not(smtp_reply_too_many_recipients(&r, SMTP_RCPT), "mailbox full is about it");
+    r.code = 452;
+    snprintf(r.enhanced, sizeof r.enhanced, "4.5.3");
+    cr_assert(smtp_reply_too_many_recipients(&r, SMTP_RCPT));
+    r.enhanced[0] = '\0';
+    cr_assert_not(smtp_reply_too_many_recipients(&r, SMTP_RCPT),
+                  "a bare 452 may be insufficient storage: retried after a while");
+    r.code = 250;
+    cr_assert_not(smtp_reply_too_many_recipients(&r, SMTP_RCPT));
+}
+
 /* A 552 to RCPT in a session: deferred, and the other recipients carry on. */
 Test(smtp_faults, rcpt_552_is_deferred_and_mailbox_full_at_end_of_data_too, .timeout = 20)
 {
