@@ -1851,6 +1851,7 @@ static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct
                 return die(s, rc);
             }
         /* with no reply awaited, the server must be quiet before this group */
+        sent = 0;
         rc = fresh == 0 ? expect_quiet(s, err) : 0;
         if (rc < 0 || (rc = write_group(s, &sent, err)) < 0) {
             for (i = 0; i < count; i++) {
