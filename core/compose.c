@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -27,6 +28,10 @@ struct compose {
     int email_col;
     int name_col; /* -1 when the campaign has no name column */
     struct address from, envelope_from, reply_to;
+    /* the unsubscribe URL's host as written (UTF-8) and its A-label, when they differ */
+    char *url_host, *url_host_ascii;
+    char *mailto_uri; /* "<mailto:...?subject=unsubscribe>", ASCII, or NULL */
+    char *list_id;    /* "<label.domain>" (RFC 2919) with List-Unsubscribe, or NULL */
     bool has_reply_to;
     const struct dkim *dkim; /* NULL: messages are not signed */
     size_t ntemplates, nplaceholders;
@@ -545,6 +550,94 @@ static int compile_all(struct compose *cp)
     return cp->check_rc;
 }
 
+/* RFC 6068 §2: what a mailto address may hold as it is; the rest is %xx (lower case,
+ * as in the URL: see template.c), commas included (RFC 2369 §2). */
+static bool mailto_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("-._~!$'*+", c) != NULL);
+}
+
+/*
+ * What the List-Unsubscribe and List-Id fields need of the campaign, made once: the
+ * URL's host in its A-label form when it is written in Unicode (an IRI host would
+ * otherwise be percent-encoded into a name no resolver knows), the mailto URI with
+ * the domain's A-label and the local part percent-encoded, and the List-Id.
+ */
+static int prepare_list_headers(struct compose *cp)
+{
+    const struct campaign *c = cp->c;
+    const char *url = c->list_unsubscribe.url, *host, *p;
+    struct blast_error e;
+    struct address a;
+    struct buf b = BUF_INIT;
+    size_t i, n;
+    bool ascii = true;
+    int rc = 0;
+
+    blast_error_clear(&e);
+    memset(&a, 0, sizeof a);
+    if (url != NULL && strncmp(url, "https://", 8) == 0) {
+        host = url + 8;
+        n = strcspn(host, "/?#:");
+        for (i = 0; i < n; i++)
+            ascii = ascii && (unsigned char)host[i] < 0x80;
+        if (!ascii && memmem(host, n, "{{", 2) == NULL) {
+            if ((cp->url_host = strndup(host, n)) == NULL) {
+                rc = BLAST_ENOMEM;
+                goto out;
+            }
+            if ((rc = address_domain_ascii(cp->url_host, &cp->url_host_ascii, &e)) < 0) {
+                if (rc != BLAST_ENOMEM) {
+                    char detail[BLAST_ERROR_TEXT_MAX];
+                    snprintf(detail, sizeof detail, "list_unsubscribe.url: %s", e.text);
+                    blast_error_replace(&e, rc, c->path, c->list_unsubscribe.url_place.line,
+                                        c->list_unsubscribe.url_place.column, "%s", detail);
+                    rc = problem(cp, &e, rc);
+                }
+                goto out;
+            }
+        }
+    }
+    if (c->list_unsubscribe.mailto != NULL) {
+        /* campaign.c checked the address; its envelope form has the domain's A-label */
+        if ((rc = address_parse(c->list_unsubscribe.mailto, &a, &e)) < 0 ||
+            (rc = buf_puts(&b, "<mailto:")) < 0)
+            goto out;
+        for (p = a.local; rc == 0 && *p != '\0'; p++)
+            rc = mailto_plain((unsigned char)*p) ? buf_putc(&b, *p)
+                                                 : buf_printf(&b, "%%%02x", (unsigned char)*p);
+        if (rc < 0 ||
+            (rc = buf_printf(&b, "%s?subject=unsubscribe>", a.envelope + strlen(a.local))) < 0 ||
+            (cp->mailto_uri = buf_steal(&b)) == NULL) {
+            rc = BLAST_ENOMEM;
+            goto out;
+        }
+    }
+    if (url != NULL || c->list_unsubscribe.mailto != NULL) {
+        /* RFC 2919 §2: a List-Id beside List-Unsubscribe, unless the campaign writes one;
+         * the label is the campaign's name, a dot-atom unless it has stray dots */
+        const char *name = c->name, *domain = strchr(cp->from.envelope, '@') + 1;
+        bool dots_ok = name[0] != '.' && name[strlen(name) - 1] != '.' && !strstr(name, "..");
+        for (i = 0; i < c->nheaders; i++)
+            if (strcasecmp(c->headers[i].name, "List-Id") == 0)
+                goto out;
+        buf_reset(&b);
+        rc = buf_putc(&b, '<');
+        for (p = name; rc == 0 && *p != '\0'; p++)
+            rc = buf_putc(&b, *p == '.' && !dots_ok ? '-' : *p);
+        if (rc < 0 || (rc = buf_printf(&b, ".%s>", domain)) < 0 ||
+            (cp->list_id = buf_steal(&b)) == NULL)
+            rc = BLAST_ENOMEM;
+    }
+out:
+    if (rc == BLAST_ENOMEM)
+        blast_error_set(cp->err, rc, NULL, 0, 0, "out of memory");
+    address_free(&a);
+    buf_free(&b);
+    return rc;
+}
+
 int compose_new(const struct campaign *c, const struct recipients *list, const struct screen *s,
                 const struct blast_diag *diag, struct compose **out, struct blast_error *err)
 {
@@ -584,7 +677,7 @@ int compose_new(const struct campaign *c, const struct recipients *list, const s
             goto out;
         cp->has_reply_to = true;
     }
-    if ((rc = compile_all(cp)) < 0) {
+    if ((rc = compile_all(cp)) < 0 || (rc = prepare_list_headers(cp)) < 0) {
         /* with a diag, later problems were reported too: the first one is the error */
         rc = err->code < 0 ? err->code : rc;
         goto out;
@@ -619,6 +712,10 @@ void compose_free(struct compose *cp)
     address_free(&cp->from);
     address_free(&cp->envelope_from);
     address_free(&cp->reply_to);
+    free(cp->url_host);
+    free(cp->url_host_ascii);
+    free(cp->mailto_uri);
+    free(cp->list_id);
     free(cp);
 }
 
@@ -678,24 +775,31 @@ static int render(const struct template *t, struct row_data *d, struct buf *out)
 
 /*
  * The List-Unsubscribe value: "<https://...>, <mailto:...>". The URL's values were
- * percent-encoded when rendered; anything else that may not stand in a header URI
- * is encoded here, so no byte of it can break the header.
+ * percent-encoded when rendered, and a Unicode host is written as its A-label;
+ * anything else that may not stand in a header URI is encoded here (%xx in lower
+ * case, as template.c does), so no byte of it can break the header.
  */
 static int unsubscribe_value(const struct compose *cp, struct compose_result *res)
 {
-    const char *mailto = cp->c->list_unsubscribe.mailto;
     struct buf v = BUF_INIT;
-    size_t i;
+    size_t i = 0;
     int rc = 0;
 
     if (cp->url != NULL) {
         const unsigned char *u = (const unsigned char *)(res->url.data ? res->url.data : "");
+        size_t hl = cp->url_host != NULL ? strlen(cp->url_host) : 0;
         rc = buf_putc(&v, '<');
-        for (i = 0; rc == 0 && i < res->url.len; i++) {
+        if (hl > 0 && res->url.len >= 8 + hl && memcmp(u + 8, cp->url_host, hl) == 0 &&
+            (res->url.len == 8 + hl || strchr("/?#:", u[8 + hl]) != NULL)) {
+            if (rc == 0 && (rc = buf_puts(&v, "https://")) == 0)
+                rc = buf_puts(&v, cp->url_host_ascii);
+            i = 8 + hl;
+        }
+        for (; rc == 0 && i < res->url.len; i++) {
             if (u[i] > 0x20 && u[i] < 0x7F && u[i] != '<' && u[i] != '>' && u[i] != '"')
                 rc = buf_putc(&v, (char)u[i]);
             else
-                rc = buf_printf(&v, "%%%02X", u[i]);
+                rc = buf_printf(&v, "%%%02x", u[i]);
         }
         if (rc == 0)
             rc = buf_putc(&v, '>');
@@ -710,8 +814,8 @@ static int unsubscribe_value(const struct compose *cp, struct compose_result *re
             return 0;
         }
     }
-    if (rc == 0 && mailto != NULL)
-        rc = buf_printf(&v, "%s<mailto:%s?subject=unsubscribe>", v.len > 0 ? ", " : "", mailto);
+    if (rc == 0 && cp->mailto_uri != NULL)
+        rc = buf_printf(&v, "%s%s", v.len > 0 ? ", " : "", cp->mailto_uri);
     /* the value replaces the rendered URL, which is no longer needed */
     buf_reset(&res->url);
     if (rc == 0)
@@ -796,6 +900,7 @@ int compose_row(struct compose *cp, const struct recipients_row *row, const stru
     if (cp->url != NULL || c->list_unsubscribe.mailto != NULL) {
         m.list_unsubscribe = res->url.data;
         m.one_click = c->list_unsubscribe.one_click;
+        m.list_id = cp->list_id;
     }
     if (cp->feedback_id != NULL) {
         m.feedback_id = res->feedback_id.data != NULL ? res->feedback_id.data : "";

@@ -6,7 +6,8 @@
  * the attachments and inline images, read and base64-encoded once; the template
  * data of a row (its CSV columns, then the campaign's vars, then the built-ins
  * email, name, campaign and row); the check that every name a template uses has a
- * source; and the per-recipient List-Unsubscribe value. Hands the parts to mime
+ * source; and the per-recipient List-Unsubscribe value (its Unicode hosts in A-label
+ * form) with the campaign's List-Id. Hands the parts to mime
  * for the bytes.
  * Does not own: reading the list (recipients), judging rows (screen), sending
  * (smtp), loading DKIM keys and signing (dkim: compose only calls dkim_sign() on

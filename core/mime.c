@@ -108,44 +108,162 @@ static bool needs_encoding(const char *s)
     return strstr(s, "=?") != NULL;
 }
 
-/*
- * RFC 2047 B-encoded words for s, starting at the current column of out, each
- * word at most 75 characters and each line at most 78; words are split only
- * between UTF-8 characters (RFC 2047 §5(3)).
- */
-static int append_encoded_words(struct buf *out, const char *s, size_t len)
+/* RFC 2047 §2: an encoded-word is at most 75 characters, 12 of them "=?UTF-8?B?" and "?=" */
+#define WORD_MAX      75
+#define WORD_OVERHEAD 12
+/* The bytes a B word holds on a continuation line of its own: (75 - 12) / 4 * 3 */
+#define B_LINE_BYTES 45
+
+/* Bytes of the UTF-8 character at s, never past len. */
+static size_t char_len(const char *s, size_t len)
 {
-    static const char prefix[] = "=?UTF-8?B?";
-    size_t i = 0;
+    size_t n = utf8_len((unsigned char)s[0]);
+
+    return n < len ? n : len;
+}
+
+/*
+ * What Q-encoding may leave as it is: RFC 2047 §5(3) allows only these in a phrase,
+ * and what a phrase allows, *text and parameter values allow too. A space is "_".
+ */
+static bool q_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '!' ||
+           c == '*' || c == '+' || c == '-' || c == '/' || c == ' ';
+}
+
+static size_t q_width(const char *s, size_t n)
+{
+    size_t i, w = 0;
+
+    for (i = 0; i < n; i++)
+        w += q_plain((unsigned char)s[i]) ? 1 : 3;
+    return w;
+}
+
+/*
+ * How many bytes of s the next B word takes, at most max: all of them when they fit
+ * (the last word may end in padding); otherwise the longest run of whole characters
+ * whose length is a multiple of 3, so that the word needs no padding. Readers such
+ * as GMime decode adjacent B words as one base64 stream and stop at the first "=",
+ * so padding is only ever at the end of the last word. 0 when no such run fits.
+ */
+static size_t b_take(const char *s, size_t len, size_t max)
+{
+    size_t n = 0, best = 0;
+
+    if (len <= max)
+        return len;
+    while (n < len) {
+        size_t c = char_len(s + n, len - n);
+        if (n + c > max)
+            break;
+        n += c;
+        if (n % 3 == 0)
+            best = n;
+    }
+    return best;
+}
+
+/*
+ * How many bytes of s the next Q word takes within room encoded characters: whole
+ * characters, as many as fit, or with until_b only until a B word fits a line of
+ * its own again. 0 when not even one character fits.
+ */
+static size_t q_take(const char *s, size_t len, size_t room, bool until_b)
+{
+    size_t n = 0, w = 0;
+
+    while (n < len) {
+        size_t c = char_len(s + n, len - n), cw = q_width(s + n, c);
+        if (w + cw > room)
+            break;
+        n += c;
+        w += cw;
+        if (until_b && b_take(s + n, len - n, B_LINE_BYTES) > 0)
+            break;
+    }
+    return n;
+}
+
+static int append_q(struct buf *out, const char *s, size_t n)
+{
+    size_t i;
+    int rc = buf_puts(out, "=?UTF-8?Q?");
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ')
+            rc = buf_putc(out, '_');
+        else if (q_plain(c))
+            rc = buf_putc(out, (char)c);
+        else
+            rc = buf_printf(out, "=%c%c", hexdigits[c >> 4], hexdigits[c & 15]);
+    }
+    return rc == 0 ? buf_puts(out, "?=") : rc;
+}
+
+static int append_b(struct buf *out, const char *s, size_t n)
+{
     int rc;
 
-    while (i < len) {
-        size_t col = current_column(out), room, max_bytes, take = 0;
+    if ((rc = buf_puts(out, "=?UTF-8?B?")) < 0 ||
+        (rc = append_b64(out, (const unsigned char *)s, n)) < 0)
+        return rc;
+    return buf_puts(out, "?=");
+}
 
-        /* 12 = "=?UTF-8?B?" + "?="; the word itself may not exceed 75 */
-        room = col < MIME_LINE_SOFT ? MIME_LINE_SOFT - col : 0;
-        if (room > 75)
-            room = 75;
-        max_bytes = room > 12 ? (room - 12) / 4 * 3 : 0;
-        if (max_bytes < 4 && i == 0 && col > 1) {
-            /* not even one character fits after the field name: start on a new line */
-            if ((rc = buf_puts(out, "\r\n ")) < 0)
-                return rc;
-            continue;
+/*
+ * RFC 2047 encoded-words for s, from the current column of out, separated by folds
+ * (which readers drop between encoded-words, §6.2). Every word holds whole UTF-8
+ * characters (§5(3)) and at most 75 characters; lines stay within 78, with tail
+ * characters left free after each word for what the caller writes next.
+ *
+ * The encoding: Q (§4.2) when s is ASCII or Q is no longer than B (mostly Latin
+ * text: readable, and no "excess base64" for a spam filter to score), otherwise B.
+ * A B word other than the last holds a multiple of 3 bytes, so it has no padding.
+ * Where no character boundary within a word's limit falls on a multiple of 3 (a run
+ * such as 2-, 2-, 4-, 2-, 4-byte characters never does), a Q word takes the next
+ * one or two characters, after which a boundary comes within two characters.
+ */
+static int append_encoded_words(struct buf *out, const char *s, size_t len, size_t tail)
+{
+    size_t i, qlen = q_width(s, len);
+    bool q = true;
+    int rc;
+
+    for (i = 0; i < len && q; i++)
+        q = (unsigned char)s[i] < 0x80;
+    q = q || qlen <= (len + 2) / 3 * 4;
+    i = 0;
+    while (i < len) {
+        size_t col = current_column(out), room = 0, take;
+        bool as_q = q;
+
+        if (col + tail < MIME_LINE_SOFT)
+            room = MIME_LINE_SOFT - col - tail;
+        room = room > WORD_MAX        ? WORD_MAX - WORD_OVERHEAD
+               : room > WORD_OVERHEAD ? room - WORD_OVERHEAD
+                                      : 0;
+        if (q) {
+            take = q_take(s + i, len - i, room, false);
+        } else {
+            take = b_take(s + i, len - i, room / 4 * 3);
+            if (take == 0 && (col <= 1 || b_take(s + i, len - i, B_LINE_BYTES) == 0)) {
+                as_q = true;
+                take = q_take(s + i, len - i, room, true);
+            }
         }
-        if (max_bytes < 4)
-            max_bytes = 4;
-        while (i + take < len) {
-            size_t n = utf8_len((unsigned char)s[i + take]);
-            if (n > len - i - take)
-                n = len - i - take; /* a truncated sequence at the very end */
-            if (take + n > max_bytes)
-                break;
-            take += n;
+        if (take == 0) {
+            /* nothing fits after what the line holds: go on on a line of its own */
+            if (col > 1) {
+                if ((rc = buf_puts(out, "\r\n ")) < 0)
+                    return rc;
+                continue;
+            }
+            take = char_len(s + i, len - i); /* cannot happen: a character always fits */
         }
-        if ((rc = buf_puts(out, prefix)) < 0 ||
-            (rc = append_b64(out, (const unsigned char *)s + i, take)) < 0 ||
-            (rc = buf_puts(out, "?=")) < 0)
+        if ((rc = as_q ? append_q(out, s + i, take) : append_b(out, s + i, take)) < 0)
             return rc;
         i += take;
         if (i < len && (rc = buf_puts(out, "\r\n ")) < 0)
@@ -214,7 +332,7 @@ int mime_header_text(struct buf *out, const char *name, const char *value, size_
     if ((rc = buf_puts(out, name)) < 0 || (rc = buf_puts(out, ": ")) < 0)
         goto out;
     if (needs_encoding(clean) || !foldable(clean))
-        rc = append_encoded_words(out, clean, strlen(clean));
+        rc = append_encoded_words(out, clean, strlen(clean), 0);
     else
         rc = append_folded(out, clean);
     if (rc == 0)
@@ -250,7 +368,7 @@ int mime_header_mailbox(struct buf *out, const char *name, const struct address 
         if (clean == NULL)
             return BLAST_ENOMEM;
         if (needs_encoding(clean)) {
-            rc = append_encoded_words(out, clean, strlen(clean));
+            rc = append_encoded_words(out, clean, strlen(clean), 0);
         } else if (phrase_is_atoms(clean)) {
             rc = append_folded(out, clean);
         } else {
@@ -492,22 +610,59 @@ static int append_text_part(struct buf *out, const char *type, const char *body,
     return rc;
 }
 
+/* RFC 2231 §7: what an extended parameter value holds as it is (attribute-char) */
+static bool attribute_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$&+-.^_`|~", c) != NULL);
+}
+
+/* RFC 2231 §4: bytes outside attribute-char as "%" and two upper-case hex digits (§7). */
+static int append_pct(struct buf *out, const char *s, size_t n)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (attribute_char(c))
+            rc = buf_putc(out, (char)c);
+        else
+            rc = buf_printf(out, "%%%c%c", hexdigits[c >> 4], hexdigits[c & 15]);
+    }
+    return rc;
+}
+
 /*
- * A MIME parameter value (RFC 2045 §5.1): a quoted string when ASCII; for a UTF-8
- * file name, the RFC 2231 form name*=utf-8''%XX... as well.
+ * A file name parameter on a line of its own. A printable ASCII name is a quoted
+ * string (RFC 2045 §5.1). Any other name (not ASCII, control characters, or text
+ * that a reader would take for an encoded-word) is, for filename, the RFC 2231
+ * form: "filename*=utf-8''%XX..." on one line, or continued over lines of at most
+ * 78 characters as "filename*0*=utf-8''...", "filename*1*=..." (§3, §4), split only
+ * between whole characters so no piece holds part of one. For name (Content-Type),
+ * with words, it is the form older readers know: RFC 2047 encoded-words inside the
+ * quoted string, as Thunderbird writes it; the two give a reader the same name
+ * whichever it reads. Except for a name holding "=?": GMime decodes the text of an
+ * encoded-word in a parameter once more, so such a name is RFC 2231 in both.
  */
-static int append_filename(struct buf *out, const char *param, const char *value)
+static int append_filename(struct buf *out, const char *param, const char *value, bool words)
 {
     const unsigned char *p;
-    bool ascii = true;
+    size_t len = strlen(value), i, seg = 0, width = 0, head;
+    bool lookalike = strstr(value, "=?") != NULL, plain = !lookalike;
     int rc;
 
-    for (p = (const unsigned char *)value; *p != '\0'; p++)
-        if (*p >= 0x80 || *p < 0x20)
-            ascii = false;
-    if (ascii) {
+    for (p = (const unsigned char *)value; *p != '\0' && plain; p++)
+        plain = *p >= 0x20 && *p < 0x7F;
+    if (plain || (words && !lookalike)) {
         if ((rc = buf_printf(out, ";\r\n %s=\"", param)) < 0)
             return rc;
+        if (!plain) {
+            /* the closing quote and a ';' or the line end follow the last word */
+            if ((rc = append_encoded_words(out, value, len, 2)) < 0)
+                return rc;
+            return buf_putc(out, '"');
+        }
         for (p = (const unsigned char *)value; *p != '\0'; p++)
             if ((*p == '"' || *p == '\\')
                     ? (rc = buf_putc(out, '\\')) < 0 || (rc = buf_putc(out, (char)*p)) < 0
@@ -515,33 +670,34 @@ static int append_filename(struct buf *out, const char *param, const char *value
                 return rc;
         return buf_putc(out, '"');
     }
-    /* RFC 2231 §4, continued over lines of at most 78 characters (§3) */
-    {
-        size_t col = 78, seg = 0;
-        for (p = (const unsigned char *)value; *p != '\0'; p++) {
-            char enc[4];
-            size_t n;
-            if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                (*p != '\0' && strchr("!#$&+-.^_`|~", *p))) {
-                enc[0] = (char)*p;
-                n = 1;
-            } else {
-                enc[0] = '%';
-                enc[1] = hexdigits[*p >> 4];
-                enc[2] = hexdigits[*p & 15];
-                n = 3;
-            }
-            if (col + n > 76) {
-                rc = buf_printf(out, ";\r\n %s*%zu*=%s", param, seg, seg == 0 ? "utf-8''" : "");
-                if (rc < 0)
-                    return rc;
-                col = strlen(param) + 10;
-                seg++;
-            }
-            if ((rc = buf_append(out, enc, n)) < 0)
-                return rc;
-            col += n;
+    for (i = 0; i < len; i++)
+        width += attribute_char((unsigned char)value[i]) ? 1 : 3;
+    /* " filename*=utf-8''" + the value + ';' on one line */
+    if (strlen(param) + width + 11 <= MIME_LINE_SOFT) {
+        if ((rc = buf_printf(out, ";\r\n %s*=utf-8''", param)) < 0)
+            return rc;
+        return append_pct(out, value, len);
+    }
+    i = 0;
+    while (i < len) {
+        size_t n = 0, w = 0;
+        if ((rc = buf_printf(out, ";\r\n %s*%zu*=%s", param, seg, seg == 0 ? "utf-8''" : "")) < 0)
+            return rc;
+        head = current_column(out);
+        while (i + n < len) {
+            size_t c = char_len(value + i + n, len - i - n), k, cw = 0;
+            for (k = 0; k < c; k++)
+                cw += attribute_char((unsigned char)value[i + n + k]) ? 1 : 3;
+            /* the ';' after the piece stays within the line too; a piece holds at least one */
+            if (n > 0 && head + w + cw + 1 > MIME_LINE_SOFT)
+                break;
+            n += c;
+            w += cw;
         }
+        if ((rc = append_pct(out, value + i, n)) < 0)
+            return rc;
+        i += n;
+        seg++;
     }
     return 0;
 }
@@ -551,7 +707,7 @@ static int append_file_part(struct buf *out, const struct mime_part *p)
     int rc;
 
     if ((rc = buf_printf(out, "Content-Type: %s", p->content_type)) < 0 ||
-        (rc = append_filename(out, "name", p->filename)) < 0 ||
+        (rc = append_filename(out, "name", p->filename, true)) < 0 ||
         (rc = buf_puts(out, "\r\nContent-Transfer-Encoding: base64\r\n")) < 0)
         return rc;
     if (p->cid != NULL) {
@@ -561,7 +717,7 @@ static int append_file_part(struct buf *out, const struct mime_part *p)
     } else if ((rc = buf_puts(out, "Content-Disposition: attachment")) < 0) {
         return rc;
     }
-    if ((rc = append_filename(out, "filename", p->filename)) < 0 ||
+    if ((rc = append_filename(out, "filename", p->filename, false)) < 0 ||
         (rc = buf_puts(out, "\r\n\r\n")) < 0)
         return rc;
     return buf_append(out, p->body, p->len);
@@ -624,6 +780,10 @@ static int append_list_headers(struct buf *out, const struct mime_message *m)
 {
     int rc;
 
+    /* a mailing list's fields come together: List-Unsubscribe without List-Id is what
+     * SpamAssassin's __LIST_PARTIAL calls incomplete */
+    if (m->list_id != NULL && (rc = buf_printf(out, "List-Id: %s\r\n", m->list_id)) < 0)
+        return rc;
     if (m->list_unsubscribe != NULL) {
         /* the value is built by the caller from URIs it checked: printable ASCII */
         const char *comma = strstr(m->list_unsubscribe, ">, <");

@@ -2,9 +2,12 @@
  * mime - the bytes of one message: RFC 5322 headers and a MIME body.
  *
  * Owns: header fields and their folding (RFC 5322 §2.2.3: lines of at most 78
- * characters where possible, never over 998), RFC 2047 encoded words for non-ASCII
- * subjects and display names (split at character boundaries), quoted-printable
- * bodies (RFC 2045 §6.7), multipart/alternative for text + HTML (RFC 2046 §5.1.4)
+ * characters where possible, never over 998), RFC 2047 encoded-words for non-ASCII
+ * subjects and display names (Q or B, each word whole UTF-8 characters, only the
+ * last B word padded), file name parameters (quoted, or RFC 2231 continued between
+ * characters beside RFC 2047 words in Content-Type's name), the List-Id beside
+ * List-Unsubscribe, quoted-printable and base64 text bodies (RFC 2045 §6.7, §6.8;
+ * docs/campaign.md says which), multipart/alternative for text + HTML (RFC 2046 §5.1.4)
  * with boundaries that cannot occur in the content, Message-ID and Date, and CRLF
  * discipline: every line of the result ends in CRLF and no bare CR or LF remains.
  * Does not own: rendering templates (compose), dot-stuffing (smtp), signing (dkim).
@@ -60,6 +63,7 @@ struct mime_message {
     /* RFC 2369 / RFC 8058: the complete List-Unsubscribe value ("<https://...>, <mailto:...>") */
     const char *list_unsubscribe;
     bool one_click;          /* adds List-Unsubscribe-Post: List-Unsubscribe=One-Click */
+    const char *list_id;     /* RFC 2919: "<label.domain>" (ASCII), or NULL */
     const char *feedback_id; /* or NULL */
     size_t feedback_id_len;
     const struct mime_header *headers;
@@ -101,8 +105,8 @@ int mime_message_id(const char *domain, char *out, size_t size);
 /*
  * Append a header field "Name: value" to out, with value (UTF-8) made safe:
  * control characters become spaces, and the value is RFC 2047-encoded when it is
- * not plain ASCII (or contains "=?"), folded to MIME_LINE_SOFT. For unstructured
- * fields such as Subject.
+ * not plain ASCII, contains "=?" or cannot be folded at single spaces, in lines of
+ * MIME_LINE_SOFT. For unstructured fields such as Subject.
  */
 int mime_header_text(struct buf *out, const char *name, const char *value, size_t len);
 

@@ -611,7 +611,7 @@ static bool resolve(const struct render *r, const struct template_use *use,
     return true;
 }
 
-static const char hex[] = "0123456789ABCDEF";
+static const char hex[] = "0123456789abcdef";
 
 static int append_escaped(struct buf *out, enum template_mode mode, const char *v, size_t len)
 {
@@ -639,7 +639,9 @@ static int append_escaped(struct buf *out, enum template_mode mode, const char *
                 continue;
             rlen = strlen(rep);
         } else {
-            /* RFC 3986 §2.3: unreserved characters stay, everything else is %XX */
+            /* RFC 3986 §2.3: unreserved characters stay, everything else is %xx, in
+             * lower case (§2.1 makes the cases equivalent): SpamAssassin's
+             * UNRESOLVED_TEMPLATE takes "%BF" in a header for an unfilled template */
             if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                 c == '-' || c == '.' || c == '_' || c == '~')
                 continue;

@@ -772,11 +772,44 @@ Test(compose, list_unsubscribe_url_values_are_percent_encoded, .fini = scratch_r
     assert_lines_ok(&res.message);
     entity_of(&res, &e);
     cr_assert(mp_header(&e, "List-Unsubscribe", v, sizeof v));
-    cr_assert_str_eq(v, "<https://acme.example/u?e=ada%2Bnews%40example.com"
-                        "&n=Jos%C3%A9%20%C3%84%26b%3Dc>, "
+    cr_assert_str_eq(v, "<https://acme.example/u?e=ada%2bnews%40example.com"
+                        "&n=Jos%c3%a9%20%c3%84%26b%3dc>, "
                         "<mailto:unsubscribe@acme.example?subject=unsubscribe>");
     cr_assert(mp_header(&e, "List-Unsubscribe-Post", v, sizeof v));
     cr_assert_str_eq(v, "List-Unsubscribe=One-Click");
+    compose_result_free(&res);
+    screen_result_free(&who);
+    unload(&s);
+}
+
+Test(compose, international_list_unsubscribe_hosts_are_a_labels, .fini = scratch_remove)
+{
+    char path[512], v[2048];
+    struct setup s;
+    struct screen_result who;
+    struct compose_result res;
+    struct mp_entity e;
+
+    text_campaign("email,first_name\nivan@пример.рф,Иван\n", "Hello\n",
+                  "list_unsubscribe:\n"
+                  "  url: \"https://lists.bücher.example/u?e={{email}}\"\n"
+                  "  mailto: \"désinscription@bücher.example\"\n",
+                  path, sizeof path);
+    load_ok(path, &s);
+    screen_result_init(&who);
+    compose_result_init(&res);
+    compose(&s, 1, NULL, &who, &res);
+    assert_lines_ok(&res.message);
+    entity_of(&res, &e);
+    /* the host is an A-label, values are %xx in lower case (SpamAssassin's
+     * UNRESOLVED_TEMPLATE scores "%BF"), and the mailto domain is an A-label too */
+    cr_assert(mp_header(&e, "List-Unsubscribe", v, sizeof v));
+    cr_assert_str_eq(v, "<https://lists.xn--bcher-kva.example/u?e=ivan%40%d0%bf%d1%80%d0%b8%d0%bc"
+                        "%d0%b5%d1%80.%d1%80%d1%84>, "
+                        "<mailto:d%c3%a9sinscription@xn--bcher-kva.example?subject=unsubscribe>");
+    /* RFC 2919: the list's fields come together */
+    cr_assert(mp_header(&e, "List-Id", v, sizeof v));
+    cr_assert_str_eq(v, "<unit.acme.example>");
     compose_result_free(&res);
     screen_result_free(&who);
     unload(&s);

@@ -80,41 +80,106 @@ static void unfold(const char *h, const char *name, struct buf *value)
     buf_puts(value, "");
 }
 
+/* RFC 2047 §4.2 Q decoding of text[0..len) appended to out; only the characters §5(3)
+ * allows in a phrase may stand as they are. */
+static void q_decode(const char *text, size_t len, struct buf *out)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        char c = text[i];
+        if (c == '_') {
+            buf_putc(out, ' ');
+        } else if (c == '=') {
+            int hi = i + 2 < len ? mp_hex(text[i + 1]) : -1,
+                lo = hi >= 0 ? mp_hex(text[i + 2]) : -1;
+            cr_assert(hi >= 0 && lo >= 0, "bad =XX in '%.*s'", (int)len, text);
+            cr_assert(text[i + 1] < 'a' && text[i + 2] < 'a', "lower-case hex in Q");
+            buf_putc(out, (char)(hi << 4 | lo));
+            i += 2;
+        } else {
+            cr_assert((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                          strchr("!*+-/", c) != NULL,
+                      "'%c' may not stand as it is in a Q word", c);
+            buf_putc(out, c);
+        }
+    }
+}
+
+/* What decode_words saw: the words' encodings and decoded lengths, in order. */
+struct words {
+    size_t n;
+    char enc[64];     /* 'B' or 'Q' */
+    size_t chars[64]; /* UTF-8 characters in each */
+};
+
+static size_t utf8_chars(const char *s, size_t len)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
 /*
- * Decode an unfolded unstructured value made of RFC 2047 B-encoded words
- * separated by linear whitespace (which §6.2 says to drop between words), and
- * check that every word is at most 75 characters and decodes to whole UTF-8
- * characters.
+ * Decode an unfolded value made of RFC 2047 encoded-words (B or Q) separated by
+ * linear whitespace (which §6.2 says to drop between words), and check the rules
+ * of their making: every word is at most 75 characters, decodes to whole UTF-8
+ * characters, and only the last B word may end in base64 padding (readers such as
+ * GMime decode adjacent words as one base64 stream and stop at the first "=").
  */
-static void decode_words(const char *v, struct buf *out)
+static void decode_words_into(const char *v, struct buf *out, struct words *w)
 {
     const char *p = v;
-    int words = 0;
 
     buf_init(out);
+    w->n = 0;
     while (*p != '\0') {
         const char *start, *end;
         struct buf part = BUF_INIT;
+        char enc;
 
         while (*p == ' ' || *p == '\t')
             p++;
         if (*p == '\0')
             break;
-        cr_assert_eq(strncmp(p, "=?UTF-8?B?", 10), 0, "not an encoded word at '%s'", p);
+        cr_assert(strncmp(p, "=?UTF-8?B?", 10) == 0 || strncmp(p, "=?UTF-8?Q?", 10) == 0,
+                  "not an encoded word at '%s'", p);
+        enc = p[8];
         start = p + 10;
         end = strstr(start, "?=");
         cr_assert_not_null(end, "unterminated encoded word");
         cr_assert_leq((size_t)(end + 2 - p), 75, "encoded word of %zu characters",
                       (size_t)(end + 2 - p));
-        b64_decode(start, (size_t)(end - start), &part);
-        cr_assert(text_utf8_valid(part.data, part.len), "a word splits a UTF-8 character");
+        if (enc == 'B') {
+            cr_assert_lt(w->n, 64);
+            /* a padded B word is the last of the value */
+            if (memchr(start, '=', (size_t)(end - start)) != NULL)
+                cr_assert_eq(end[2], '\0', "a padded B word before the last: '%s'", v);
+            b64_decode(start, (size_t)(end - start), &part);
+        } else {
+            q_decode(start, (size_t)(end - start), &part);
+        }
+        cr_assert(text_utf8_valid(part.data, part.len), "a word splits a UTF-8 character: '%s'", v);
+        if (w->n < 64) {
+            w->enc[w->n] = enc;
+            w->chars[w->n] = utf8_chars(part.data, part.len);
+        }
+        w->n++;
         buf_append(out, part.data, part.len);
         buf_free(&part);
         p = end + 2;
-        words++;
     }
     buf_puts(out, "");
-    cr_assert_gt(words, 0);
+    cr_assert_gt(w->n, 0);
+}
+
+static void decode_words(const char *v, struct buf *out)
+{
+    struct words w;
+
+    decode_words_into(v, out, &w);
 }
 
 /* Every line of h (CRLF-separated) is at most max characters. */
@@ -203,7 +268,7 @@ static void value_of(const char *h, const char *name, struct buf *out)
     struct buf v;
 
     unfold(h, name, &v);
-    if (strncmp(v.data, "=?UTF-8?B?", 10) == 0) {
+    if (strncmp(v.data, "=?UTF-8?", 8) == 0) {
         decode_words(v.data, out);
         buf_free(&v);
     } else {
@@ -246,7 +311,7 @@ Test(mime, runs_of_spaces_are_kept_by_encoded_words)
     struct buf h, v;
 
     header_text("Subject", value, &h);
-    cr_assert_eq(strncmp(h.data, "Subject: =?UTF-8?B?", 19), 0, "%s", h.data);
+    cr_assert_str_eq(h.data, "Subject: =?UTF-8?Q?two__spaces?=\r\n", "ASCII is Q-encoded");
     value_of(h.data, "Subject", &v);
     cr_assert_str_eq(v.data, value);
     buf_free(&v);
@@ -277,7 +342,7 @@ Test(mime, non_ascii_subject_becomes_encoded_words)
     struct buf h, v, d;
 
     header_text("Subject", value, &h);
-    cr_assert_eq(strncmp(h.data, "Subject: =?UTF-8?B?", 19), 0, "%s", h.data);
+    cr_assert_eq(strncmp(h.data, "Subject: =?UTF-8?", 17), 0, "%s", h.data);
     for (size_t i = 0; i < h.len; i++)
         cr_assert_lt((unsigned char)h.data[i], 0x80, "the header is ASCII");
     unfold(h.data, "Subject", &v);
@@ -394,6 +459,179 @@ Test(mime, control_characters_become_spaces)
     buf_free(&h);
 }
 
+/* ---- how encoded-words are split ------------------------------------------------------ */
+
+static void mailbox(const char *text, struct address *a);
+static void header_mailbox(const char *name, const char *mbox, struct buf *out);
+
+/* A small deterministic generator, so a failing case can be run again. */
+static unsigned long long rng_state = 0x2545F4914F6CDD1DULL;
+
+static unsigned rng(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+/* One character of each UTF-8 length, and a combining mark (U+0301, 2 bytes). */
+static const char *const sample_chars[] = {"a", " ", "é", "ж", "\xcc\x81", "中", "ー", "😀", "🎉"};
+
+static void random_text(char *out, size_t size, size_t chars, const unsigned *pick, size_t npick)
+{
+    size_t used = 0, i;
+
+    out[0] = '\0';
+    for (i = 0; i < chars; i++) {
+        const char *c = sample_chars[pick[rng((unsigned)npick)]];
+        if (used + strlen(c) + 1 > size)
+            break;
+        memcpy(out + used, c, strlen(c) + 1);
+        used += strlen(c);
+    }
+    /* sanitizing drops spaces at the ends: keep the value as it will be written */
+    while (used > 0 && out[used - 1] == ' ')
+        out[--used] = '\0';
+    if (out[0] == ' ')
+        out[0] = 'a';
+}
+
+/*
+ * Write value in a field named name (or as the display name of a mailbox), and check
+ * what a reader gets back and how the words were made; returns what decode saw.
+ */
+static void check_field(const char *name, const char *value, bool as_mailbox, struct words *w)
+{
+    struct buf h, v, d;
+
+    buf_init(&h);
+    if (as_mailbox) {
+        struct address a;
+        char text[2048];
+        snprintf(text, sizeof text, "\"%s\" <ada@example.com>", value);
+        mailbox(text, &a);
+        cr_assert_eq(mime_header_mailbox(&h, name, &a), 0);
+        address_free(&a);
+    } else {
+        cr_assert_eq(mime_header_text(&h, name, value, strlen(value)), 0);
+    }
+    assert_lines_at_most(h.data, MIME_LINE_SOFT);
+    assert_crlf_only(h.data, h.len);
+    cr_assert_eq(field_starts(h.data), 1);
+    unfold(h.data, name, &v);
+    if (as_mailbox) {
+        char *lt = strrchr(v.data, '<');
+        cr_assert_not_null(lt);
+        cr_assert_str_eq(lt, "<ada@example.com>");
+        lt[lt > v.data && lt[-1] == ' ' ? -1 : 0] = '\0';
+    }
+    decode_words_into(v.data, &d, w);
+    cr_assert_str_eq(d.data, value, "%s", h.data);
+    buf_free(&d);
+    buf_free(&v);
+    buf_free(&h);
+}
+
+Test(mime, latin_text_is_q_encoded_and_the_rest_b_encoded)
+{
+    struct buf h;
+
+    header_text("Subject", "René Descartes", &h);
+    cr_assert_str_eq(h.data, "Subject: =?UTF-8?Q?Ren=C3=A9_Descartes?=\r\n",
+                     "Q when it is no longer than B");
+    buf_free(&h);
+    /* base64("Привет") */
+    header_text("Subject", "Привет", &h);
+    cr_assert_str_eq(h.data, "Subject: =?UTF-8?B?0J/RgNC40LLQtdGC?=\r\n");
+    buf_free(&h);
+    /* ASCII that must be encoded is Q, never "excess base64" */
+    header_mailbox("From", "\"=?UTF-8?B?QWRh?= Team\" <news@acme.example>", &h);
+    cr_assert_str_eq(h.data, "From: =?UTF-8?Q?=3D=3FUTF-8=3FB=3FQWRh=3F=3D_Team?= "
+                             "<news@acme.example>\r\n");
+    buf_free(&h);
+}
+
+Test(mime, no_character_boundary_on_a_multiple_of_three_takes_a_short_q_word)
+{
+    /* 2-, 2-, then 4- and 2-byte characters in turn: running byte counts 2, 4, 8, 10,
+     * 14... are never a multiple of 3, so the first character goes in a Q word */
+    char value[512] = "жж";
+    struct buf h;
+    int i;
+
+    for (i = 0; i < 30; i++)
+        strncat(value, "😀ж", sizeof value - strlen(value) - 1);
+    header_text("Subject", value, &h);
+    cr_assert_eq(strncmp(h.data, "Subject: =?UTF-8?Q?=D0=B6?=\r\n =?UTF-8?B?", 40), 0, "%s",
+                 h.data);
+    buf_free(&h);
+}
+
+Test(mime, every_word_but_the_last_is_unpadded_and_holds_whole_characters)
+{
+    /* all 2-byte, all 3-byte, all 4-byte, 2 then 3-byte runs, combining marks, ASCII
+     * and emoji, and random mixes; after field names of every length */
+    static const unsigned all2[] = {2, 3}, all3[] = {5, 6}, all4[] = {7, 8}, marks[] = {0, 4},
+                          mix24[] = {2, 7}, mix[] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    static const struct {
+        const unsigned *pick;
+        size_t n;
+    } kinds[] = {{all2, 2}, {all3, 2}, {all4, 2}, {marks, 2}, {mix24, 2}, {mix, 9}};
+    static const char *const fixed[] = {
+        "жж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж😀ж",
+        "жж中中中中中中中中中中中中中中中中中中中中a "
+        "жж中中中中中中中中中中中中中中中中中中中中中中",
+        "éé中中中中中中中中中中中中中中中中中中中中中中中中中中中中中中中中中b",
+        "Zoe\xcc\x88 Saldan\xcc\x83"
+        "a e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81"
+        "e\xcc\x81",
+    };
+    char name[80], value[1024];
+    size_t k, len, f;
+    int round;
+
+    for (f = 0; f < sizeof fixed / sizeof fixed[0]; f++)
+        for (len = 1; len < 60; len += 7) {
+            struct words w;
+            memset(name, 'X', len);
+            name[len] = '\0';
+            check_field(name, fixed[f], false, &w);
+            check_field(name, fixed[f], true, &w);
+        }
+    for (round = 0; round < 400; round++) {
+        struct words w;
+        size_t i, q_chars_max = 0;
+        bool b_mode;
+        k = (size_t)round % (sizeof kinds / sizeof kinds[0]);
+        random_text(value, sizeof value, 1 + rng(120), kinds[k].pick, kinds[k].n);
+        for (i = 0, b_mode = false; value[i] != '\0'; i++)
+            b_mode = b_mode || (unsigned char)value[i] >= 0x80;
+        if (!b_mode)
+            continue; /* plain ASCII is not encoded at all */
+        len = 2 + rng(60);
+        memset(name, 'X', len);
+        name[len] = '\0';
+        check_field(name, value, round % 2 == 1, &w);
+        /* in a B-encoded value, a Q word only mends the alignment: one or two characters */
+        for (i = 0, b_mode = false; i < w.n && i < 64; i++)
+            b_mode = b_mode || w.enc[i] == 'B';
+        for (i = 0; b_mode && i < w.n && i < 64; i++)
+            if (w.enc[i] == 'Q' && w.chars[i] > q_chars_max)
+                q_chars_max = w.chars[i];
+        cr_assert_leq(q_chars_max, 2, "a long Q word in a B value: %s", value);
+    }
+}
+
 /* ---- mime_header_mailbox ------------------------------------------------------------- */
 
 static void mailbox(const char *text, struct address *a)
@@ -457,7 +695,7 @@ Test(mime, mailbox_with_non_ascii_name_is_encoded)
     header_mailbox("To", "René Descartes <rene@example.com>", &h);
     for (size_t i = 0; i < h.len; i++)
         cr_assert_lt((unsigned char)h.data[i], 0x80, "the header is ASCII: %s", h.data);
-    cr_assert_eq(strncmp(h.data, "To: =?UTF-8?B?", 14), 0, "%s", h.data);
+    cr_assert_eq(strncmp(h.data, "To: =?UTF-8?", 12), 0, "%s", h.data);
     lt = strstr(h.data, " <rene@example.com>\r\n");
     cr_assert_not_null(lt, "the address stays whole: %s", h.data);
     cr_assert_eq(strcmp(lt, " <rene@example.com>\r\n"), 0);
@@ -1577,7 +1815,7 @@ Test(mime, an_ascii_file_name_is_a_quoted_string)
 Test(mime, a_utf8_file_name_uses_rfc2231)
 {
     static const char *const names[] = {"Präsentation €.pdf", "日本語.txt", "ü"};
-    struct buf msg;
+    struct buf msg, d;
     struct mp_entity part;
     char cd[2048], ct[2048], name[512];
     bool ext = false;
@@ -1592,7 +1830,10 @@ Test(mime, a_utf8_file_name_uses_rfc2231)
         cr_assert_str_eq(name, names[i]);
         cr_assert(mp_header(&part, "Content-Type", ct, sizeof ct));
         cr_assert(mp_param(ct, "name", name, sizeof name, &ext));
-        cr_assert_str_eq(name, names[i]);
+        cr_assert_not(ext, "name is the quoted string older readers know: %s", ct);
+        decode_words(name, &d);
+        cr_assert_str_eq(d.data, names[i]);
+        buf_free(&d);
         buf_free(&msg);
     }
 }
@@ -1619,6 +1860,143 @@ Test(mime, a_long_utf8_file_name_is_continued_over_short_lines)
     buf_free(&msg);
 }
 
+/* RFC 2231 §7: attribute-chars as they are, and "%" with two upper-case hex digits. */
+static void pct_decode(const char *in, size_t len, struct buf *out)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (in[i] == '%') {
+            cr_assert(i + 2 < len, "a %%XX cut at the end of a piece: '%.*s'", (int)len, in);
+            cr_assert(in[i + 1] != '\0' && strchr("0123456789ABCDEF", in[i + 1]) != NULL &&
+                          in[i + 2] != '\0' && strchr("0123456789ABCDEF", in[i + 2]) != NULL,
+                      "bad %%XX in '%.*s'", (int)len, in);
+            buf_putc(out, (char)(mp_hex(in[i + 1]) << 4 | mp_hex(in[i + 2])));
+            i += 2;
+        } else {
+            cr_assert(strchr("!#$&+-.^_`|~", in[i]) != NULL || (in[i] >= 'a' && in[i] <= 'z') ||
+                          (in[i] >= 'A' && in[i] <= 'Z') || (in[i] >= '0' && in[i] <= '9'),
+                      "'%c' is not an attribute-char", in[i]);
+            buf_putc(out, in[i]);
+        }
+    }
+}
+
+/*
+ * The RFC 2231 pieces of param in a Content-Disposition value, each checked on its
+ * own: numbered from 0, the first with the utf-8'' prefix, made of attribute-chars and
+ * %XX in upper case (§7), and each decoding to whole UTF-8 characters; joined, the
+ * decoded name. Returns the number of pieces (0: the one-piece form param*=).
+ */
+static size_t rfc2231_pieces(const char *cd, const char *param, struct buf *name)
+{
+    char key[64];
+    const char *p;
+    size_t n;
+
+    buf_init(name);
+    snprintf(key, sizeof key, "%s*=utf-8''", param);
+    if ((p = strstr(cd, key)) != NULL) {
+        struct buf one = BUF_INIT;
+        size_t end = strcspn(p + strlen(key), ";");
+        pct_decode(p + strlen(key), end, &one);
+        buf_append(name, one.data, one.len);
+        buf_puts(name, "");
+        buf_free(&one);
+        return 0;
+    }
+    for (n = 0;; n++) {
+        struct buf one = BUF_INIT;
+        size_t end;
+        snprintf(key, sizeof key, "%s*%zu*=%s", param, n, n == 0 ? "utf-8''" : "");
+        p = strstr(cd, key);
+        if (p == NULL)
+            break;
+        p += strlen(key);
+        end = strcspn(p, "; ");
+        pct_decode(p, end, &one);
+        cr_assert(text_utf8_valid(one.data, one.len), "piece %zu splits a character: %s", n, cd);
+        buf_append(name, one.data, one.len);
+        buf_free(&one);
+    }
+    buf_puts(name, "");
+    return n;
+}
+
+Test(mime, rfc2231_continuations_split_only_between_characters)
+{
+    static const unsigned mix[] = {0, 2, 3, 5, 6, 7, 8}, all2[] = {2, 3}, all3[] = {5, 6},
+                          all4[] = {7, 8};
+    static const struct {
+        const unsigned *pick;
+        size_t n;
+    } kinds[] = {{mix, 7}, {all2, 2}, {all3, 2}, {all4, 2}};
+    char filename[600];
+    size_t k, chars, pieces = 0;
+
+    for (k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
+        for (chars = 1; chars < 140; chars += 9) {
+            struct buf msg, name, d;
+            struct mp_entity part;
+            char cd[4096], ct[4096], v[2048];
+            bool ext = false;
+            random_text(filename, sizeof filename - 8, chars, kinds[k].pick, kinds[k].n);
+            strncat(filename, ".pdf", sizeof filename - strlen(filename) - 1);
+            attach_named(filename, &msg, &part); /* lines within 78 */
+            cr_assert(mp_header(&part, "Content-Disposition", cd, sizeof cd));
+            pieces += rfc2231_pieces(cd, "filename", &name);
+            cr_assert_str_eq(name.data, filename, "%s", cd);
+            cr_assert(mp_param(cd, "filename", v, sizeof v, &ext));
+            cr_assert(ext);
+            cr_assert_str_eq(v, filename);
+            /* Content-Type's name: encoded-words in a quoted string, whole and unpadded */
+            cr_assert(mp_header(&part, "Content-Type", ct, sizeof ct));
+            cr_assert(mp_param(ct, "name", v, sizeof v, &ext));
+            cr_assert_not(ext);
+            decode_words(v, &d);
+            cr_assert_str_eq(d.data, filename);
+            buf_free(&d);
+            buf_free(&name);
+            buf_free(&msg);
+        }
+    cr_assert_gt(pieces, 20, "long names were continued");
+}
+
+Test(mime, a_short_utf8_file_name_takes_one_line)
+{
+    struct buf msg;
+    struct mp_entity part;
+    char cd[1024], ct[1024];
+
+    attach_named("Prix d'été.pdf", &msg, &part);
+    cr_assert(mp_header(&part, "Content-Disposition", cd, sizeof cd));
+    cr_assert_str_eq(cd, "attachment; filename*=utf-8''Prix%20d%27%C3%A9t%C3%A9.pdf");
+    cr_assert(mp_header(&part, "Content-Type", ct, sizeof ct));
+    /* base64("Prix d'été.pdf") */
+    cr_assert_str_eq(ct, "application/pdf; name=\"=?UTF-8?B?UHJpeCBkJ8OpdMOpLnBkZg==?=\"");
+    buf_free(&msg);
+}
+
+Test(mime, a_file_name_that_looks_encoded_is_rfc2231_in_both_parameters)
+{
+    /* a reader would decode a quoted "=?...?=" name; GMime decodes the text of an
+     * encoded-word in a parameter once more */
+    struct buf msg;
+    struct mp_entity part;
+    char cd[1024], ct[1024], v[512];
+    bool ext = false;
+
+    attach_named("=?UTF-8?B?QWRh?=.pdf", &msg, &part);
+    cr_assert(mp_header(&part, "Content-Disposition", cd, sizeof cd));
+    cr_assert(mp_header(&part, "Content-Type", ct, sizeof ct));
+    cr_assert_str_eq(cd, "attachment; filename*=utf-8''%3D%3FUTF-8%3FB%3FQWRh%3F%3D.pdf");
+    cr_assert_str_eq(ct, "application/pdf; name*=utf-8''%3D%3FUTF-8%3FB%3FQWRh%3F%3D.pdf");
+    cr_assert(mp_param(ct, "name", v, sizeof v, &ext));
+    cr_assert(ext);
+    cr_assert_str_eq(v, "=?UTF-8?B?QWRh?=.pdf");
+    buf_free(&msg);
+}
+
 /* ---- list, feedback and custom header fields --------------------------------------------- */
 
 Test(mime, list_unsubscribe_with_one_click)
@@ -1641,6 +2019,24 @@ Test(mime, list_unsubscribe_with_one_click)
     cr_assert_str_eq(v, value, "folded only between the two URIs");
     cr_assert(mp_header(&top, "List-Unsubscribe-Post", v, sizeof v));
     cr_assert_str_eq(v, "List-Unsubscribe=One-Click");
+    buf_free(&msg);
+    teardown(&f);
+}
+
+Test(mime, list_id_comes_with_the_list_fields)
+{
+    struct fixture f;
+    struct buf msg;
+    struct mp_entity top;
+    char v[1024];
+
+    setup(&f, "s", "t\n", NULL);
+    f.m.list_unsubscribe = "<mailto:u@acme.example>";
+    f.m.list_id = "<november-news.acme.example>";
+    build(&f.m, &msg);
+    mp_split(msg.data, msg.len, &top);
+    cr_assert(mp_header(&top, "List-Id", v, sizeof v));
+    cr_assert_str_eq(v, "<november-news.acme.example>");
     buf_free(&msg);
     teardown(&f);
 }
