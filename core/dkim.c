@@ -81,6 +81,7 @@ static const struct {
     {"Reply-To", false},
     {"List-Unsubscribe", true},
     {"List-Unsubscribe-Post", true},
+    {"List-Id", false},
     {"Feedback-ID", false},
 };
 

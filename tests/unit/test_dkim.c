@@ -109,6 +109,7 @@ static const char MESSAGE[] = "Date: Sun, 22 Nov 2026 20:33:32 +0000\r\n"
                               "Message-ID: <1.2@acme.example>\r\n"
                               "List-Unsubscribe: <https://acme.example/u?e=ann>\r\n"
                               "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+                              "List-Id: <news.acme.example>\r\n"
                               "X-Campaign: not signed\r\n"
                               "MIME-Version: 1.0\r\n"
                               "Content-Type: text/plain; charset=utf-8\r\n"
@@ -318,7 +319,7 @@ Test(dkim, rsa_signature_field, .fini = scratch_remove)
     tag_value(m, "h=", v, sizeof v);
     cr_assert_str_eq(v, "From:From:To:Subject:Subject:Date:Message-ID:MIME-Version:Content-Type:"
                         "List-Unsubscribe:List-Unsubscribe:List-Unsubscribe-Post:"
-                        "List-Unsubscribe-Post");
+                        "List-Unsubscribe-Post:List-Id");
     cr_assert_null(strstr(m, "l="), "no l= tag");
     tag_value(m, "b=", v, sizeof v);
     cr_assert_eq(strlen(v), 344, "2048 bits: 256 bytes, 344 base64 characters");
@@ -407,7 +408,7 @@ Test(dkim, ed25519_signature_verifies_with_openssl, .fini = scratch_remove)
         cr_assert_eq(buf_append(&data, "\r\n", 2), 0);
         seen++;
     }
-    cr_assert_eq(seen, 9, "the nine signable fields of MESSAGE");
+    cr_assert_eq(seen, 10, "the ten signable fields of MESSAGE");
     /* the DKIM-Signature field itself, its b= value empty, without CRLF */
     bpos = strstr(m, " b=");
     cr_assert_not_null(bpos);
