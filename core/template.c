@@ -448,7 +448,6 @@ static int parse(struct parser *p)
         next = !standalone ? after : j == p->len ? j : s[j] == '\n' ? j + 1 : j + 2;
         if ((rc = emit_text(p, pos, text_end)) < 0)
             return rc;
-
         switch (sigil) {
         case '!':
             break;
@@ -543,24 +542,43 @@ static int compile_text(struct template *t, int first_line, int first_column,
     return 0;
 }
 
+/*
+ * Forget every template registered since the lib held first ones: a compile
+ * failed, so they are half-built (a section without its end, an operation without
+ * its name) or point at one that is. Left in the cache, a partial that failed
+ * would be handed to the next template that includes it, as if it had compiled.
+ * Nothing older points at them: templates compiled before are complete.
+ */
+static void lib_drop_from(struct template_lib *lib, size_t first)
+{
+    while (lib->n > first)
+        template_free(lib->all[--lib->n]);
+}
+
 int template_compile(struct template_lib *lib, const char *text, size_t len, const char *source,
                      int first_line, int first_column, enum template_mode mode,
                      const struct template **out, struct blast_error *err)
 {
+    size_t first = lib->n;
     struct template *t;
     int rc;
 
     *out = NULL;
     t = lib_add(lib, source, mode);
-    if (t == NULL || (t->text = malloc(len + 1)) == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, source, 0, 0, "out of memory");
+    if (t == NULL || (t->text = malloc(len + 1)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, source, 0, 0, "out of memory");
+        goto out;
+    }
     memcpy(t->text, text, len);
     t->text[len] = '\0';
     t->len = len;
     if ((rc = compile_text(t, first_line, first_column, err)) < 0)
-        return rc;
+        goto out;
     *out = t;
-    return 0;
+out:
+    if (rc < 0)
+        lib_drop_from(lib, first);
+    return rc;
 }
 
 int template_load(struct template_lib *lib, const char *path, enum template_mode mode,

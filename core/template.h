@@ -90,6 +90,8 @@ void template_lib_free(struct template_lib *lib);
  * place of the bad tag (unclosed tag or section, a section closed by another
  * name, bad delimiters, an empty name), BLAST_EINVAL (a partial that cannot be
  * found, when that is an error), BLAST_EIO, BLAST_ENOMEM.
+ * A compile that fails leaves nothing in lib: the partials it compiled are
+ * compiled again (and fail again) when another template includes them.
  */
 int template_compile(struct template_lib *lib, const char *text, size_t len, const char *source,
                      int first_line, int first_column, enum template_mode mode,

@@ -1041,3 +1041,60 @@ Test(template, visit_skips_comments_and_delimiter_changes)
     expect_use(&s, 1, TEMPLATE_USE_VARIABLE, "d", "t.txt", 1, 46, "");
     template_lib_free(lib);
 }
+
+/* ---- partials that failed ------------------------------------------------------------ */
+
+/* Compile text in lib, which must fail with a syntax error at source:line:column. */
+static void expect_partial_error(struct template_lib *lib, const char *text, const char *source,
+                                 int line, int column, const char *fragment)
+{
+    const struct template *t = (const struct template *)0x1;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(template_compile(lib, text, strlen(text), "t.txt", 1, 1, TEMPLATE_TEXT, &t, &err),
+                 BLAST_ESYNTAX, "'%s' compiled", text);
+    cr_assert_null(t);
+    cr_assert_str_eq(err.source, source);
+    cr_assert_eq(err.line, line, "'%s': line %d", text, err.line);
+    cr_assert_eq(err.column, column, "'%s': column %d", text, err.column);
+    cr_assert_not_null(strstr(err.text, fragment), "'%s' not in '%s'", fragment, err.text);
+}
+
+/*
+ * A partial that failed to compile is not kept: the next template that includes it
+ * gets the same error, not the half-built partial (a section without its end made
+ * template_visit loop forever in blast check, an operation without its name made
+ * it read a NULL name).
+ */
+Test(template, a_partial_that_failed_is_compiled_again_and_fails_again, .timeout = 10)
+{
+    static const struct partial table[] = {
+        {"open", "ok\n{{#s}}\n"}, {"bad", "x {{a b}}"}, {NULL, NULL}};
+    struct finder f;
+    struct template_lib *lib = lib_with(&f, table, true, NULL);
+    struct seen s;
+
+    expect_partial_error(lib, "a {{> open}}", "partials/open.mustache", 2, 1, "never closed");
+    expect_partial_error(lib, "b {{> open}}", "partials/open.mustache", 2, 1, "never closed");
+    expect_partial_error(lib, "a {{> bad}}", "partials/bad.mustache", 1, 3, "cannot contain");
+    expect_partial_error(lib, "b {{> bad}}", "partials/bad.mustache", 1, 3, "cannot contain");
+    cr_assert_eq(f.finds, 4, "each include looked for its partial again");
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(template_visit(compile_in(lib, "{{c}}", TEMPLATE_TEXT), record, &s), 0);
+    cr_assert_eq(s.n, 1, "the lib still works");
+    template_lib_free(lib);
+}
+
+/* A partial that compiled while one around it failed points at that one: not kept either. */
+Test(template, a_partial_compiled_inside_a_failed_one_is_not_kept, .timeout = 10)
+{
+    static const struct partial table[] = {
+        {"outer", "{{> inner}}\n{{#left_open}}"}, {"inner", "[{{> outer}}]"}, {NULL, NULL}};
+    struct finder f;
+    struct template_lib *lib = lib_with(&f, table, true, NULL);
+
+    expect_partial_error(lib, "{{> outer}}", "partials/outer.mustache", 2, 1, "never closed");
+    expect_partial_error(lib, "{{> inner}}", "partials/outer.mustache", 2, 1, "never closed");
+    template_lib_free(lib);
+}
