@@ -448,6 +448,13 @@ static int parse(struct parser *p)
         next = !standalone ? after : j == p->len ? j : s[j] == '\n' ? j + 1 : j + 2;
         if ((rc = emit_text(p, pos, text_end)) < 0)
             return rc;
+        /*
+         * Templates are read with their length, so a NUL byte can sit in a tag; C
+         * strings would cut a name or a delimiter there and use another one.
+         */
+        if (sigil != '!' && memchr(s + inner, '\0', end - inner) != NULL)
+            return syntax(p, tag, "a tag cannot contain a NUL byte");
+
         switch (sigil) {
         case '!':
             break;

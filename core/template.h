@@ -88,8 +88,8 @@ void template_lib_free(struct template_lib *lib);
  * first_column say where text starts there (1, 1 for a whole file). The template
  * and the partials it uses stay owned by lib. Errors: BLAST_ESYNTAX with the
  * place of the bad tag (unclosed tag or section, a section closed by another
- * name, bad delimiters, an empty name), BLAST_EINVAL (a partial that cannot be
- * found, when that is an error), BLAST_EIO, BLAST_ENOMEM.
+ * name, bad delimiters, an empty name, a NUL byte in a tag), BLAST_EINVAL (a
+ * partial that cannot be found, when that is an error), BLAST_EIO, BLAST_ENOMEM.
  * A compile that fails leaves nothing in lib: the partials it compiled are
  * compiled again (and fail again) when another template includes them.
  */

@@ -563,6 +563,51 @@ Test(template, malformed_names)
     expect_error("{{a.}}", 1, 1, "empty part");
 }
 
+/* Compile len bytes of text, which must fail at 1:column with a NUL byte in a tag. */
+static void expect_nul_refused(const char *text, size_t len, int column)
+{
+    struct template_lib *lib = template_lib_new(NULL);
+    const struct template *t = (const struct template *)0x1;
+    struct blast_error err;
+
+    cr_assert_not_null(lib);
+    blast_error_clear(&err);
+    cr_assert_eq(template_compile(lib, text, len, "t.txt", 1, 1, TEMPLATE_TEXT, &t, &err),
+                 BLAST_ESYNTAX, "a tag with a NUL byte compiled (%zu bytes)", len);
+    cr_assert_null(t);
+    cr_assert_eq(err.line, 1);
+    cr_assert_eq(err.column, column, "column %d", err.column);
+    cr_assert_not_null(strstr(err.text, "NUL byte"), "%s", err.text);
+    template_lib_free(lib);
+}
+
+/* A template is read with its length: a NUL byte inside a tag must not cut the name short. */
+Test(template, a_nul_byte_in_a_tag_is_refused)
+{
+    struct template_lib *lib = template_lib_new(NULL);
+    const struct template *t = NULL;
+    struct blast_error err;
+    struct buf out;
+
+    expect_nul_refused("{{a\0b}}", 7, 1);
+    expect_nul_refused("x {{{a\0}}}", 10, 3);
+    expect_nul_refused("{{#a\0b}}x{{/a}}", 15, 1);
+    expect_nul_refused("{{#a}}x{{/a\0b}}", 15, 8);
+    expect_nul_refused("{{> p\0q}}", 9, 1);
+    expect_nul_refused("{{=<\0 >=}}", 10, 1);
+    /* in a comment or in the text a NUL byte is only a byte */
+    cr_assert_not_null(lib);
+    blast_error_clear(&err);
+    cr_assert_eq(
+        template_compile(lib, "{{! a\0b }}x\0y", 13, "t.txt", 1, 1, TEMPLATE_TEXT, &t, &err), 0,
+        "%s", err.text);
+    cr_assert_eq(render_json(t, default_json, &out), 0);
+    cr_assert_eq(out.len, 3);
+    cr_assert_eq(memcmp(out.data, "x\0y", 3), 0);
+    buf_free(&out);
+    template_lib_free(lib);
+}
+
 Test(template, sections_nest_at_most_100_deep)
 {
     struct template_lib *lib = template_lib_new(NULL);
