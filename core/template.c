@@ -608,10 +608,23 @@ out:
 struct render {
     const struct template_data *d;
     struct buf *out;
+    size_t out_start; /* out's length when the rendering began */
+    size_t steps;     /* operations run and list items entered so far */
     struct template_value stack[MAX_NESTING + 2];
     size_t depth;
     int nesting;
 };
+
+/*
+ * Sections nested over lists multiply: 30 sections over a list of 2 run 2^30
+ * times, and a few partials that each include the next twice do the same. So a
+ * rendering stops past a budget of work and of output (template.h).
+ */
+static bool over_budget(struct render *r)
+{
+    return ++r->steps > TEMPLATE_RENDER_MAX_STEPS ||
+           r->out->len - r->out_start > TEMPLATE_RENDER_MAX_BYTES;
+}
 
 static bool resolve(const struct render *r, const struct template_use *use,
                     struct template_value *v)
@@ -711,6 +724,8 @@ static int render_section(struct render *r, const struct template *t, size_t i)
         return rc;
     }
     for (j = 0; j < n && rc == 0; j++) {
+        if (over_budget(r))
+            return BLAST_EINVAL;
         r->stack[r->depth++] = d->item(d->ctx, v, j);
         rc = render_ops(r, t, i + 1, op->end);
         r->depth--;
@@ -731,6 +746,8 @@ static int render_ops(struct render *r, const struct template *t, size_t from, s
         const char *s;
         size_t len;
 
+        if (over_budget(r))
+            return BLAST_EINVAL;
         switch (op->kind) {
         case OP_TEXT:
             rc = buf_append(r->out, t->text + op->off, op->len);
@@ -770,6 +787,8 @@ int template_render(const struct template *t, const struct template_data *data,
 
     r.d = data;
     r.out = out;
+    r.out_start = out->len;
+    r.steps = 0;
     r.stack[0] = root;
     r.depth = 1;
     r.nesting = 0;

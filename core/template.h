@@ -107,9 +107,19 @@ enum template_mode template_mode(const struct template *t);
 /* ---- rendering ----------------------------------------------------------------------- */
 
 /*
+ * What one rendering may do: run this many operations (a piece of text, a name, a
+ * section, a partial, each item of a list a section goes through) and append this
+ * many bytes. Sections nested over lists multiply, so a short template could
+ * otherwise run for ever: 30 sections over a list of two items are 2^30 passes.
+ */
+#define TEMPLATE_RENDER_MAX_STEPS 1000000
+#define TEMPLATE_RENDER_MAX_BYTES (64 * 1024 * 1024)
+
+/*
  * Append the rendering of t with root as the outermost context to out. Returns 0,
  * BLAST_ENOMEM, or BLAST_EINVAL when sections and partials nest deeper than 100
- * (a partial that includes itself forever).
+ * (a partial that includes itself forever) or the rendering passes the limits
+ * above; out then holds what was rendered until then.
  */
 int template_render(const struct template *t, const struct template_data *data,
                     struct template_value root, struct buf *out);

@@ -879,6 +879,63 @@ Test(template, a_recursive_partial_with_endless_data_fails_past_100_levels)
     template_lib_free(lib);
 }
 
+/* Render text (compiled in a lib of its own) with json: its code and output length. */
+static int render_length(const char *text, const char *json, size_t *len)
+{
+    struct template_lib *lib = template_lib_new(NULL);
+    struct buf out;
+    int rc;
+
+    cr_assert_not_null(lib);
+    rc = render_json(compile_in(lib, text, TEMPLATE_TEXT), json, &out);
+    *len = out.len;
+    buf_free(&out);
+    template_lib_free(lib);
+    return rc;
+}
+
+/*
+ * Sections nested over lists multiply: 30 of them over a list of two items would
+ * run 2^30 times (hours). The rendering stops past TEMPLATE_RENDER_MAX_STEPS.
+ */
+Test(template, nested_sections_that_multiply_stop_past_the_budget_of_steps, .timeout = 20)
+{
+    char text[1024] = "";
+    size_t i, len;
+
+    for (i = 0; i < 30; i++)
+        strcat(text, "{{#w}}");
+    strcat(text, "x");
+    for (i = 0; i < 30; i++)
+        strcat(text, "{{/w}}");
+    cr_assert_eq(render_length(text, "{\"w\": [\"a\", \"b\"]}", &len), BLAST_EINVAL);
+    cr_assert_lt(len, TEMPLATE_RENDER_MAX_STEPS, "%zu bytes", len);
+    /* 2^10 passes are within the budget */
+    cr_assert_eq(render_length("{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}x"
+                               "{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}",
+                               "{\"w\": [\"a\", \"b\"]}", &len),
+                 0);
+    cr_assert_eq(len, 1024);
+}
+
+/* A list of 100 items through two sections around 10 KB of text is 100 MB: too much. */
+Test(template, a_rendering_stops_past_the_budget_of_bytes, .timeout = 20)
+{
+    size_t n = 10 * 1024, len, i;
+    char *text = malloc(n + 64), json[2048] = "{\"w\": [";
+
+    cr_assert_not_null(text);
+    memcpy(text, "{{#w}}{{#w}}", 12);
+    memset(text + 12, 'x', n);
+    memcpy(text + 12 + n, "{{/w}}{{/w}}", 13);
+    for (i = 0; i < 100; i++)
+        strcat(json, i > 0 ? ", 1" : "1");
+    strcat(json, "]}");
+    cr_assert_eq(render_length(text, json, &len), BLAST_EINVAL);
+    cr_assert_leq(len, TEMPLATE_RENDER_MAX_BYTES + n, "%zu bytes", len);
+    free(text);
+}
+
 Test(template, a_partial_that_includes_itself_unconditionally_fails)
 {
     static const struct partial loop[] = {{"loop", "a{{> loop}}"}, {NULL, NULL}};
