@@ -476,8 +476,10 @@ static int parse(struct parser *p)
             break;
         case '>': {
             char name[256], indent[256];
-            if (to == from || to - from >= sizeof name)
+            if (to == from)
                 return syntax(p, tag, "a partial needs a name: {{> footer}}");
+            if (to - from >= sizeof name)
+                return syntax(p, tag, "a partial's name is at most %zu bytes", sizeof name - 1);
             memcpy(name, s + from, to - from);
             name[to - from] = '\0';
             snprintf(indent, sizeof indent, "%.*s", standalone ? (int)(tag - i) : 0, s + i);

@@ -555,6 +555,15 @@ Test(template, empty_names)
     expect_error("x{{>}}", 1, 2, "a partial needs a name");
 }
 
+Test(template, a_partial_name_longer_than_255_bytes_is_refused_as_such)
+{
+    char text[400] = "\n  {{> ";
+
+    memset(text + strlen(text), 'a', 256);
+    strcat(text, "}}");
+    expect_error(text, 2, 3, "a partial's name is at most 255 bytes");
+}
+
 Test(template, malformed_names)
 {
     expect_error("a {{first name}} b", 1, 3, "cannot contain spaces");
