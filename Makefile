@@ -5,6 +5,9 @@
 #   make demo       install what is missing, build, send the example campaign to a local relay
 #   make sanitize   the tests again under AddressSanitizer and UBSan (build/sanitize/)
 #   make valgrind   the unit tests and one send under valgrind's leak checker
+#   make fuzz       install clang, build the libFuzzer harnesses of tests/fuzz/, run each
+#                   for FUZZ_SECONDS, two at a time (FUZZ_TARGETS=reply runs one)
+#   make fuzz-replay  every committed fuzz input once, without clang (part of test)
 #   make bench      the benchmarks of bench/ (not part of test)
 #   make install PREFIX=/usr/local
 #   make deps       install the Debian packages the build and tests need (idempotent)
@@ -42,7 +45,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/obj/bench/render_bench.d
 
 .PHONY: all test unit integration lint demo deps sanitize valgrind install uninstall clean format \
-        bench
+        bench fuzz fuzz-build fuzz-deps fuzz-replay fuzz-seeds fuzz-merge
 
 all: $(BUILD)/blast
 
@@ -76,7 +79,7 @@ test: deps
 
 .PHONY: check-all
 check-all: lint $(BUILD)/blast $(BUILD)/unit-tests
-	$(MAKE) --no-print-directory unit integration
+	$(MAKE) --no-print-directory unit fuzz-replay integration
 
 unit: $(BUILD)/unit-tests
 	cd tests/unit && ../../$(BUILD)/unit-tests --jobs 2
@@ -106,6 +109,99 @@ valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
 	BLAST_VALGRIND=1 BLAST=$(abspath $(BUILD)/blast) $(PYTHON) -m unittest -v \
 		tests.integration.test_send.SendExample
 
+# ---- fuzzing (docs/testing.md, "Fuzzing") ----------------------------------------------
+#
+# One harness per parser of untrusted input: tests/fuzz/fuzz_NAME.c. `make fuzz` builds
+# them with clang and libFuzzer and runs each FUZZ_SECONDS, FUZZ_JOBS at a time; what
+# they add to the corpus goes to $(FUZZ_DIR)/corpus/NAME (never into the repository),
+# crashes to $(FUZZ_DIR)/artifacts/NAME, and each run's final statistics to
+# $(FUZZ_DIR)/summary.txt. `make fuzz-replay` builds them with gcc, ASan and UBSan and a
+# plain main (tests/fuzz/replay.c) and feeds each its committed corpus and regressions.
+FUZZ_ALL     := reply session template campaign csv address report
+FUZZ_TARGETS ?= $(FUZZ_ALL)
+FUZZ_SECONDS ?= 240
+FUZZ_JOBS    ?= 2
+FUZZ_DIR     := $(BUILD)/fuzz
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS   = -O1 -g -std=gnu11 -D_GNU_SOURCE $(PKG_CFLAGS) -DBLAST_VERSION='"$(VERSION)"' -MMD -MP \
+                $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_CORE_OBJ := $(CORE_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_BINS     := $(FUZZ_ALL:%=$(FUZZ_DIR)/fuzz-%)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+
+$(FUZZ_DIR)/libblast.a: $(FUZZ_CORE_OBJ)
+	$(AR) rcs $@ $^
+
+$(FUZZ_DIR)/fuzz-%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_DIR)/obj/tests/fuzz/fuzz.o \
+		$(FUZZ_DIR)/libblast.a
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(LDLIBS) -ldl
+
+fuzz-deps:
+	@scripts/deps.sh --fuzz
+
+fuzz-build: fuzz-deps
+	$(MAKE) --no-print-directory $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz-%)
+
+fuzz: fuzz-build
+	scripts/fuzz.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+# The committed seeds: tests/fuzz/seeds.py makes inputs from the project's test data,
+# and libFuzzer keeps those that add coverage (-merge=1) in tests/fuzz/corpus/NAME.
+fuzz-seeds: fuzz-build
+	rm -rf $(FUZZ_DIR)/seeds
+	$(PYTHON) tests/fuzz/seeds.py $(FUZZ_DIR)/seeds
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p tests/fuzz/corpus/$$t && \
+		$(FUZZ_DIR)/fuzz-$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_DIR)/seeds/$$t || exit 1; \
+	done
+
+# After a run: what it found that adds coverage joins the committed corpus (to review
+# and commit by hand).
+fuzz-merge: fuzz-build
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p tests/fuzz/corpus/$$t && \
+		$(FUZZ_DIR)/fuzz-$$t -merge=1 tests/fuzz/corpus/$$t $(FUZZ_DIR)/corpus/$$t || exit 1; \
+	done
+
+# The replay: the same harnesses, built by gcc with the sanitizers and replay.c's main.
+REPLAY_DIR     := $(BUILD)/replay
+REPLAY_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+REPLAY_CFLAGS   = -O1 -g -std=gnu11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -DBLAST_VERSION='"$(VERSION)"' \
+                  -MMD -MP $(REPLAY_SAN)
+REPLAY_CORE_OBJ := $(CORE_SRC:%.c=$(REPLAY_DIR)/obj/%.o)
+REPLAY_BINS     := $(FUZZ_ALL:%=$(REPLAY_DIR)/fuzz-%)
+DEPS            += $(wildcard $(FUZZ_DIR)/obj/core/*.d $(FUZZ_DIR)/obj/tests/fuzz/*.d \
+                   $(REPLAY_DIR)/obj/core/*.d $(REPLAY_DIR)/obj/tests/fuzz/*.d)
+
+# the harnesses' objects are kept, like the others, so a rebuild compiles only what changed
+.PRECIOUS: $(FUZZ_DIR)/obj/%.o $(REPLAY_DIR)/obj/%.o
+
+$(REPLAY_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(REPLAY_CFLAGS) -c $< -o $@
+
+$(REPLAY_DIR)/libblast.a: $(REPLAY_CORE_OBJ)
+	$(AR) rcs $@ $^
+
+$(REPLAY_DIR)/fuzz-%: $(REPLAY_DIR)/obj/tests/fuzz/fuzz_%.o $(REPLAY_DIR)/obj/tests/fuzz/fuzz.o \
+		$(REPLAY_DIR)/obj/tests/fuzz/replay.o $(REPLAY_DIR)/libblast.a
+	$(CC) $(REPLAY_SAN) -o $@ $^ $(LDLIBS) -ldl
+
+# Each committed input once; any crash, leak, UBSan report or hang fails (a few seconds).
+fuzz-replay: $(REPLAY_BINS)
+	@for t in $(FUZZ_ALL); do \
+		dirs=""; \
+		for d in tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t; do \
+			[ -d $$d ] && dirs="$$dirs $$d"; \
+		done; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+			timeout 120 $(REPLAY_DIR)/fuzz-$$t $$dirs || { echo "fuzz-replay: $$t failed" >&2; exit 1; }; \
+	done
+
 install: $(BUILD)/blast
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/blast
 	install -m 0755 $(BUILD)/blast $(DESTDIR)$(PREFIX)/bin/blast
@@ -116,7 +212,8 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/blast
 
 format:
-	clang-format -i core/*.c core/*.h cmd/blast/*.c cmd/blast/*.h tests/unit/*.c tests/unit/*.h
+	clang-format -i core/*.c core/*.h cmd/blast/*.c cmd/blast/*.h tests/unit/*.c tests/unit/*.h \
+		tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf build

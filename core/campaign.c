@@ -7,8 +7,13 @@
  * tree is walked against the known keys: types are checked, defaults applied,
  * paths resolved, and the first problem becomes the error, with its place.
  *
- * Anchors and aliases are followed by sharing the node (no copies, so a "billion
- * laughs" document stays small). Merge keys ("<<") are not part of the contract.
+ * Anchors and aliases are followed by sharing the node, so the tree stays small;
+ * but 'vars' are copied into the campaign, an alias once per use. So an alias is
+ * refused when it would make the file bigger than CAMPAIGN_ALIAS_MAX_VALUES values
+ * or CAMPAIGN_ALIAS_MAX_BYTES bytes of text once every alias is replaced by a copy
+ * (a "billion laughs" file of 500 bytes asked for gigabytes), when it refers to a
+ * node that contains it (a cycle: no copy ends), or when it would nest the values
+ * deeper than YDOC_MAX_DEPTH. Merge keys ("<<") are not part of the contract.
  */
 #include "campaign.h"
 #include "address.h"
@@ -42,17 +47,23 @@ enum ynode_kind { YNODE_SCALAR, YNODE_MAP, YNODE_SEQ };
 struct ynode {
     enum ynode_kind kind;
     int line, column; /* 1-based */
-    char *value;      /* scalar text, NUL-terminated */
+    char *value;      /* scalar text, NUL-terminated; NULL for a map or a list */
     size_t len;
     bool plain;           /* an unquoted scalar: may be null, a number, a boolean */
     bool quoted;          /* '...' or "...": the text starts one column after the node */
+    bool open;            /* a map or list whose end has not been read yet */
     struct ynode **items; /* map: key, value, key, value...; seq: elements */
     size_t nitems, capitems;
+    /* with every alias inside replaced by a copy: */
+    size_t values; /* scalars, maps and lists, this one included */
+    size_t bytes;  /* scalar text */
+    int levels;    /* maps and lists on the deepest path, this one included */
 };
 
 struct ydoc {
     struct ynode *root;
-    struct ynode **all; /* every node, for freeing: aliases share nodes */
+    size_t alias_values, alias_bytes; /* what the aliases add, copied */
+    struct ynode **all;               /* every node, for freeing: aliases share nodes */
     size_t nall, capall;
     struct {
         char *name;
@@ -113,8 +124,20 @@ static struct ynode *ydoc_new_node(struct ydoc *d, enum ynode_kind kind, yaml_ma
     n->kind = kind;
     n->line = (int)mark.line + 1;
     n->column = (int)mark.column + 1;
+    n->open = kind != YNODE_SCALAR;
+    n->values = 1;
+    n->levels = kind != YNODE_SCALAR;
     d->all[d->nall++] = n;
     return n;
+}
+
+/* A complete child of parent counts in parent's size once its aliases are copied. */
+static void ynode_add_size(struct ynode *parent, const struct ynode *child)
+{
+    parent->values += child->values;
+    parent->bytes += child->bytes;
+    if (child->levels + 1 > parent->levels)
+        parent->levels = child->levels + 1;
 }
 
 static int ynode_push(struct ynode *parent, struct ynode *child)
@@ -180,6 +203,41 @@ static int yaml_syntax_error(const char *path, const yaml_parser_t *p, struct bl
                            p->problem != NULL ? p->problem : "unknown problem");
 }
 
+/*
+ * An alias to node, read with depth maps and lists open around it: refused when
+ * node is one of them (a cycle), when the copy would nest deeper than
+ * YDOC_MAX_DEPTH, or when the copies the aliases make would pass the limits.
+ */
+static int check_alias(struct ydoc *d, const struct ynode *node, size_t depth,
+                       const yaml_event_t *ev, const char *path, struct blast_error *err)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    int line = (int)ev->start_mark.line + 1, column = (int)ev->start_mark.column + 1;
+
+    if (node->open)
+        return blast_error_set(err, BLAST_EINVAL, path, line, column,
+                               "the alias '*%s' is inside the node it names (line %d): a copy of "
+                               "it would never end",
+                               name, node->line);
+    if (depth + (size_t)node->levels > YDOC_MAX_DEPTH)
+        return blast_error_set(err, BLAST_EINVAL, path, line, column,
+                               "the alias '*%s' nests values deeper than %d levels", name,
+                               YDOC_MAX_DEPTH);
+    d->alias_values += node->values;
+    d->alias_bytes += node->bytes;
+    if (d->alias_values > CAMPAIGN_ALIAS_MAX_VALUES)
+        return blast_error_set(err, BLAST_EINVAL, path, line, column,
+                               "the alias '*%s' makes the aliases of this file copy more than %d "
+                               "values (each use of an alias is a copy)",
+                               name, CAMPAIGN_ALIAS_MAX_VALUES);
+    if (d->alias_bytes > CAMPAIGN_ALIAS_MAX_BYTES)
+        return blast_error_set(err, BLAST_EINVAL, path, line, column,
+                               "the alias '*%s' makes the aliases of this file copy more than %d "
+                               "bytes of text (each use of an alias is a copy)",
+                               name, CAMPAIGN_ALIAS_MAX_BYTES);
+    return 0;
+}
+
 /* Build the node tree of the only document in file. */
 static int ydoc_load(FILE *file, const char *path, struct ydoc *d, struct blast_error *err)
 {
@@ -224,6 +282,7 @@ static int ydoc_load(FILE *file, const char *path, struct ydoc *d, struct blast_
             memcpy(node->value, ev.data.scalar.value, ev.data.scalar.length);
             node->value[ev.data.scalar.length] = '\0';
             node->len = ev.data.scalar.length;
+            node->bytes = node->len;
             node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             node->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
                            ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
@@ -232,11 +291,12 @@ static int ydoc_load(FILE *file, const char *path, struct ydoc *d, struct blast_
             break;
         case YAML_ALIAS_EVENT:
             node = ydoc_find_anchor(d, ev.data.alias.anchor);
-            if (node == NULL) {
+            if (node == NULL)
                 rc = blast_error_set(err, BLAST_ESYNTAX, path, (int)ev.start_mark.line + 1,
                                      (int)ev.start_mark.column + 1, "unknown alias '*%s'",
                                      (const char *)ev.data.alias.anchor);
-            }
+            else
+                rc = check_alias(d, node, depth, &ev, path, err);
             break;
         case YAML_MAPPING_START_EVENT:
         case YAML_SEQUENCE_START_EVENT:
@@ -251,7 +311,9 @@ static int ydoc_load(FILE *file, const char *path, struct ydoc *d, struct blast_
             break;
         case YAML_MAPPING_END_EVENT:
         case YAML_SEQUENCE_END_EVENT:
-            depth--;
+            stack[--depth]->open = false;
+            if (depth > 0)
+                ynode_add_size(stack[depth - 1], stack[depth]);
             break;
         default:
             break;
@@ -261,12 +323,15 @@ static int ydoc_load(FILE *file, const char *path, struct ydoc *d, struct blast_
              ev.type == YAML_SEQUENCE_START_EVENT))
             rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         if (rc == 0 && node != NULL) {
+            bool starts =
+                ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT;
             if (depth == 0)
                 d->root = node;
             else if (ynode_push(stack[depth - 1], node) < 0)
                 rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
-            if (rc == 0 &&
-                (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT)) {
+            else if (!starts)
+                ynode_add_size(stack[depth - 1], node); /* a collection adds itself at its end */
+            if (rc == 0 && starts) {
                 if (depth == YDOC_MAX_DEPTH)
                     rc = blast_error_set(err, BLAST_ESYNTAX, path, node->line, node->column,
                                          "nested deeper than %d levels", YDOC_MAX_DEPTH);
@@ -373,8 +438,9 @@ static const struct ynode *map_get(const struct ynode *map, const char *key)
 {
     size_t i;
 
+    /* a key that is a map or a list names nothing (check_map refuses it with its place) */
     for (i = 0; i + 1 < map->nitems; i += 2)
-        if (strcmp(map->items[i]->value, key) == 0)
+        if (map->items[i]->kind == YNODE_SCALAR && strcmp(map->items[i]->value, key) == 0)
             return map->items[i + 1];
     return NULL;
 }
@@ -1499,14 +1565,19 @@ static void value_free(struct campaign_value *v)
     memset(v, 0, sizeof *v);
 }
 
-/* Copy a YAML node into a vars value; depth is bounded by the parser. */
+/*
+ * Copy a YAML node into a vars value, an alias once per use. The parser bounds the
+ * depth and what the copies add (CAMPAIGN_ALIAS_MAX_VALUES and _BYTES).
+ */
 static int load_value(struct loader *L, const struct ynode *n, struct campaign_value *out)
 {
-    size_t i, count;
+    size_t i, j, count;
     int rc;
 
     memset(out, 0, sizeof *out);
     if (n->kind == YNODE_SCALAR) {
+        if (strlen(n->value) != n->len)
+            return fail(L, n, "a value in 'vars' contains a NUL character");
         bool yes = n->plain && (strcmp(n->value, "true") == 0 || strcmp(n->value, "True") == 0 ||
                                 strcmp(n->value, "TRUE") == 0);
         bool no = n->plain && (strcmp(n->value, "false") == 0 || strcmp(n->value, "False") == 0 ||
@@ -1529,14 +1600,20 @@ static int load_value(struct loader *L, const struct ynode *n, struct campaign_v
             const struct ynode *k = n->items[2 * i];
             const char *p;
             if (k->kind != YNODE_SCALAR || k->len == 0)
-                return fail(L, k, "keys in 'vars' must be names");
-            for (p = k->value; *p != '\0'; p++)
+                return fail(L, k, "keys in 'vars' must be names, found %s",
+                            k->kind == YNODE_SCALAR ? "an empty one" : kind_name(k));
+            for (p = k->value; p < k->value + k->len; p++)
                 if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                       (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
                     return fail(L, k,
                                 "'%s': names in 'vars' may contain letters, digits, '_' "
                                 "and '-' (a '.' reaches into nested values)",
                                 k->value);
+            /* only the first of two equal keys could ever be reached */
+            for (j = 0; j < i; j++)
+                if (strcmp(out->keys[j], k->value) == 0)
+                    return fail(L, k, "duplicate key '%s' in 'vars' (first at line %d)", k->value,
+                                n->items[2 * j]->line);
             if ((out->keys[i] = strdup(k->value)) == NULL)
                 return oom(L);
         }
@@ -1550,17 +1627,12 @@ static int load_value(struct loader *L, const struct ynode *n, struct campaign_v
 static int load_vars(struct loader *L, const struct ynode *root)
 {
     const struct ynode *m = map_get(root, "vars");
-    size_t i, j;
 
     L->c->vars.kind = CAMPAIGN_VALUE_MAP;
     if (m == NULL || is_null(m))
         return 0;
     if (m->kind != YNODE_MAP)
         return fail(L, m, "'vars' must be a mapping of names to values");
-    for (i = 0; i + 1 < m->nitems; i += 2)
-        for (j = 0; j < i; j += 2)
-            if (strcmp(m->items[i]->value, m->items[j]->value) == 0)
-                return fail(L, m->items[i], "duplicate key '%s' in 'vars'", m->items[i]->value);
     return load_value(L, m, &L->c->vars);
 }
 

@@ -128,6 +128,16 @@ struct campaign_notify {
     struct campaign_place place; /* the notify mapping */
 };
 
+/*
+ * Aliases: each use of an alias in the file is a copy of the node it names (vars
+ * are copied into the campaign). What these copies add is bounded, so that a
+ * small file cannot ask for gigabytes ("billion laughs"): at most this many
+ * values (each scalar, list and mapping, keys included) and bytes of text, for
+ * all the aliases of the file together (docs/campaign.md).
+ */
+#define CAMPAIGN_ALIAS_MAX_VALUES 10000
+#define CAMPAIGN_ALIAS_MAX_BYTES  (1024 * 1024)
+
 /* vars: a tree of strings, maps and lists, for templates. */
 enum campaign_value_kind { CAMPAIGN_VALUE_STRING = 0, CAMPAIGN_VALUE_MAP, CAMPAIGN_VALUE_LIST };
 

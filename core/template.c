@@ -448,6 +448,12 @@ static int parse(struct parser *p)
         next = !standalone ? after : j == p->len ? j : s[j] == '\n' ? j + 1 : j + 2;
         if ((rc = emit_text(p, pos, text_end)) < 0)
             return rc;
+        /*
+         * Templates are read with their length, so a NUL byte can sit in a tag; C
+         * strings would cut a name or a delimiter there and use another one.
+         */
+        if (sigil != '!' && memchr(s + inner, '\0', end - inner) != NULL)
+            return syntax(p, tag, "a tag cannot contain a NUL byte");
 
         switch (sigil) {
         case '!':
@@ -470,8 +476,10 @@ static int parse(struct parser *p)
             break;
         case '>': {
             char name[256], indent[256];
-            if (to == from || to - from >= sizeof name)
+            if (to == from)
                 return syntax(p, tag, "a partial needs a name: {{> footer}}");
+            if (to - from >= sizeof name)
+                return syntax(p, tag, "a partial's name is at most %zu bytes", sizeof name - 1);
             memcpy(name, s + from, to - from);
             name[to - from] = '\0';
             snprintf(indent, sizeof indent, "%.*s", standalone ? (int)(tag - i) : 0, s + i);
@@ -543,24 +551,43 @@ static int compile_text(struct template *t, int first_line, int first_column,
     return 0;
 }
 
+/*
+ * Forget every template registered since the lib held first ones: a compile
+ * failed, so they are half-built (a section without its end, an operation without
+ * its name) or point at one that is. Left in the cache, a partial that failed
+ * would be handed to the next template that includes it, as if it had compiled.
+ * Nothing older points at them: templates compiled before are complete.
+ */
+static void lib_drop_from(struct template_lib *lib, size_t first)
+{
+    while (lib->n > first)
+        template_free(lib->all[--lib->n]);
+}
+
 int template_compile(struct template_lib *lib, const char *text, size_t len, const char *source,
                      int first_line, int first_column, enum template_mode mode,
                      const struct template **out, struct blast_error *err)
 {
+    size_t first = lib->n;
     struct template *t;
     int rc;
 
     *out = NULL;
     t = lib_add(lib, source, mode);
-    if (t == NULL || (t->text = malloc(len + 1)) == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, source, 0, 0, "out of memory");
+    if (t == NULL || (t->text = malloc(len + 1)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, source, 0, 0, "out of memory");
+        goto out;
+    }
     memcpy(t->text, text, len);
     t->text[len] = '\0';
     t->len = len;
     if ((rc = compile_text(t, first_line, first_column, err)) < 0)
-        return rc;
+        goto out;
     *out = t;
-    return 0;
+out:
+    if (rc < 0)
+        lib_drop_from(lib, first);
+    return rc;
 }
 
 int template_load(struct template_lib *lib, const char *path, enum template_mode mode,
@@ -583,10 +610,23 @@ out:
 struct render {
     const struct template_data *d;
     struct buf *out;
+    size_t out_start; /* out's length when the rendering began */
+    size_t steps;     /* operations run and list items entered so far */
     struct template_value stack[MAX_NESTING + 2];
     size_t depth;
     int nesting;
 };
+
+/*
+ * Sections nested over lists multiply: 30 sections over a list of 2 run 2^30
+ * times, and a few partials that each include the next twice do the same. So a
+ * rendering stops past a budget of work and of output (template.h).
+ */
+static bool over_budget(struct render *r)
+{
+    return ++r->steps > TEMPLATE_RENDER_MAX_STEPS ||
+           r->out->len - r->out_start > TEMPLATE_RENDER_MAX_BYTES;
+}
 
 static bool resolve(const struct render *r, const struct template_use *use,
                     struct template_value *v)
@@ -688,6 +728,8 @@ static int render_section(struct render *r, const struct template *t, size_t i)
         return rc;
     }
     for (j = 0; j < n && rc == 0; j++) {
+        if (over_budget(r))
+            return BLAST_EINVAL;
         r->stack[r->depth++] = d->item(d->ctx, v, j);
         rc = render_ops(r, t, i + 1, op->end);
         r->depth--;
@@ -708,6 +750,8 @@ static int render_ops(struct render *r, const struct template *t, size_t from, s
         const char *s;
         size_t len;
 
+        if (over_budget(r))
+            return BLAST_EINVAL;
         switch (op->kind) {
         case OP_TEXT:
             rc = buf_append(r->out, t->text + op->off, op->len);
@@ -747,6 +791,8 @@ int template_render(const struct template *t, const struct template_data *data,
 
     r.d = data;
     r.out = out;
+    r.out_start = out->len;
+    r.steps = 0;
     r.stack[0] = root;
     r.depth = 1;
     r.nesting = 0;

@@ -88,8 +88,10 @@ void template_lib_free(struct template_lib *lib);
  * first_column say where text starts there (1, 1 for a whole file). The template
  * and the partials it uses stay owned by lib. Errors: BLAST_ESYNTAX with the
  * place of the bad tag (unclosed tag or section, a section closed by another
- * name, bad delimiters, an empty name), BLAST_EINVAL (a partial that cannot be
- * found, when that is an error), BLAST_EIO, BLAST_ENOMEM.
+ * name, bad delimiters, an empty name, a NUL byte in a tag), BLAST_EINVAL (a
+ * partial that cannot be found, when that is an error), BLAST_EIO, BLAST_ENOMEM.
+ * A compile that fails leaves nothing in lib: the partials it compiled are
+ * compiled again (and fail again) when another template includes them.
  */
 int template_compile(struct template_lib *lib, const char *text, size_t len, const char *source,
                      int first_line, int first_column, enum template_mode mode,
@@ -105,9 +107,19 @@ enum template_mode template_mode(const struct template *t);
 /* ---- rendering ----------------------------------------------------------------------- */
 
 /*
+ * What one rendering may do: run this many operations (a piece of text, a name, a
+ * section, a partial, each item of a list a section goes through) and append this
+ * many bytes. Sections nested over lists multiply, so a short template could
+ * otherwise run for ever: 30 sections over a list of two items are 2^30 passes.
+ */
+#define TEMPLATE_RENDER_MAX_STEPS 1000000
+#define TEMPLATE_RENDER_MAX_BYTES (64 * 1024 * 1024)
+
+/*
  * Append the rendering of t with root as the outermost context to out. Returns 0,
  * BLAST_ENOMEM, or BLAST_EINVAL when sections and partials nest deeper than 100
- * (a partial that includes itself forever).
+ * (a partial that includes itself forever) or the rendering passes the limits
+ * above; out then holds what was rendered until then.
  */
 int template_render(const struct template *t, const struct template_data *data,
                     struct template_value root, struct buf *out);

@@ -3,6 +3,11 @@
 # Idempotent: does nothing when everything is there. Runs as root without a
 # prompt (CI, a fresh machine); as another user it uses sudo if it can, or says
 # what to install.
+#
+#   scripts/deps.sh          what `make test` and `make demo` need
+#   scripts/deps.sh --fuzz   what `make fuzz` needs besides: clang 14 and its
+#                            runtime libraries, which hold libFuzzer and the
+#                            sanitizers (-fsanitize=fuzzer); `make test` never needs them
 set -eu
 
 PKGS="gcc make pkg-config libc6-dev
@@ -12,6 +17,12 @@ postfix libsasl2-modules libsasl2-modules-db sasl2-bin openssl ca-certificates
 python3 python3-aiosmtpd python3-jsonschema python3-dkim python3-cryptography
 python3-gi gir1.2-gmime-3.0 libmime-tools-perl libmailtools-perl spamassassin
 cppcheck clang-format valgrind procps"
+
+FUZZ_PKGS="clang libclang-rt-14-dev"
+
+if [ "${1:-}" = "--fuzz" ]; then
+    PKGS="$PKGS $FUZZ_PKGS"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -19,7 +19,7 @@ if grep -nE '(^|[^_a-z])(exit|abort|printf|puts)[[:space:]]*\(|\b(stdout|stderr)
 fi
 
 if command -v clang-format >/dev/null 2>&1; then
-    for f in core/*.[ch] cmd/blast/*.[ch] tests/unit/*.[ch]; do
+    for f in core/*.[ch] cmd/blast/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch]; do
         [ -e "$f" ] || continue
         if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
             echo "lint: $f is not clang-formatted (make format)" >&2

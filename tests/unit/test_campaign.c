@@ -988,6 +988,23 @@ static void small_campaign(const char *relay_extra, const char *extra, char *pat
     write_file(scratch_make(), "campaign.yml", yml, path, size);
 }
 
+/* Load path, which must fail; returns the formatted error in msg. */
+static int load_fails(const char *path, char *msg, size_t size)
+{
+    struct campaign *c = (struct campaign *)0x1;
+    struct blast_error err;
+    int rc;
+
+    blast_error_clear(&err);
+    rc = campaign_load(path, &c, &err);
+    if (rc == 0)
+        campaign_free(c);
+    else
+        cr_assert_null(c);
+    blast_error_format(&err, msg, size);
+    return rc;
+}
+
 Test(campaign, single_dkim_mapping_and_single_suppression_file, .fini = scratch_remove)
 {
     char path[512], want[600];
@@ -1007,21 +1024,163 @@ Test(campaign, single_dkim_mapping_and_single_suppression_file, .fini = scratch_
     campaign_free(c);
 }
 
-/* Load path, which must fail; returns the formatted error in msg. */
-static int load_fails(const char *path, char *msg, size_t size)
+/* ---- vars and aliases ---------------------------------------------------------------- */
+
+Test(campaign, vars_key_that_is_a_list_is_refused_with_its_place)
 {
-    struct campaign *c = (struct campaign *)0x1;
-    struct blast_error err;
+    check_invalid("vars_key_not_a_scalar", BLAST_EINVAL);
+}
+
+Test(campaign, vars_alias_inside_the_node_it_names_is_refused_with_its_place)
+{
+    check_invalid("vars_alias_cycle", BLAST_EINVAL);
+}
+
+Test(campaign, vars_billion_laughs_is_refused_at_the_alias_that_passes_the_limit)
+{
+    check_invalid("vars_alias_billion_laughs", BLAST_EINVAL);
+}
+
+Test(campaign, vars_duplicate_key_in_a_nested_mapping_is_refused)
+{
+    check_invalid("vars_nested_duplicate_key", BLAST_EINVAL);
+}
+
+/* Load a small campaign with extra appended; it must fail at line:column with fragment. */
+static void expect_vars_error(const char *extra, int line, int column, const char *fragment)
+{
+    static const char head[] = "name: small\n"
+                               "from: news@acme.example\n"
+                               "subject: Hi\n"
+                               "recipients: {path: list.csv}\n"
+                               "body: {text: body.txt}\n"
+                               "relays:\n"
+                               "  - host: smtp.relay.example\n";
+    char path[512], msg[2048], want[64], *yml;
     int rc;
 
-    blast_error_clear(&err);
-    rc = campaign_load(path, &c, &err);
-    if (rc == 0)
-        campaign_free(c);
-    else
-        cr_assert_null(c);
-    blast_error_format(&err, msg, size);
-    return rc;
+    /* extra may be larger than small_campaign() takes */
+    yml = malloc(sizeof head + strlen(extra));
+    cr_assert_not_null(yml);
+    memcpy(yml, head, sizeof head - 1);
+    memcpy(yml + sizeof head - 1, extra, strlen(extra) + 1);
+    write_file(scratch_make(), "campaign.yml", yml, path, sizeof path);
+    free(yml);
+    rc = load_fails(path, msg, sizeof msg);
+    cr_assert_eq(rc, BLAST_EINVAL, "rc %d: %s", rc, msg);
+    snprintf(want, sizeof want, "campaign.yml:%d:%d: ", line, column);
+    cr_assert_not_null(strstr(msg, want), "'%s' not in '%s'", want, msg);
+    cr_assert_not_null(strstr(msg, fragment), "'%s' not in '%s'", fragment, msg);
+}
+
+Test(campaign, vars_keys_must_be_scalars_at_every_level, .fini = scratch_remove)
+{
+    expect_vars_error("vars:\n  ? [x]\n  : 1\n", 9, 5, "found a list");
+    expect_vars_error("vars:\n  a: 1\n  ? {k: v}\n  : 1\n", 10, 5, "found a mapping");
+    expect_vars_error("vars:\n  a:\n    ? [x]\n    : 1\n", 10, 7, "found a list");
+}
+
+Test(campaign, vars_aliases_that_contain_themselves_are_refused, .fini = scratch_remove)
+{
+    expect_vars_error("vars:\n  b: &l [*l]\n", 9, 10, "inside the node it names (line 9)");
+    expect_vars_error("vars:\n  b: &m {x: [1, {y: *m}]}\n", 9, 21, "inside the node it names");
+}
+
+/*
+ * Aliases are copied into vars: what the copies add is bounded by the values and
+ * the bytes of text they make, wherever the limit is passed.
+ */
+Test(campaign, vars_alias_copies_are_bounded, .fini = scratch_remove)
+{
+    char extra[4096], *big;
+    size_t n, i;
+
+    /* 9^5 copies: small enough to load before there was a limit, too many now */
+    snprintf(extra, sizeof extra, "vars:\n  a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for (i = 0; i < 4; i++) {
+        n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n, "  %c: &%c [", (char)('b' + i), (char)('b' + i));
+        for (int k = 0; k < 9; k++) {
+            n = strlen(extra);
+            snprintf(extra + n, sizeof extra - n, "%s*%c", k > 0 ? ", " : "", (char)('a' + i));
+        }
+        n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n, "]\n");
+    }
+    expect_vars_error(extra, 13, 10, "more than 10000 values");
+
+    /* a 100 KB scalar copied eleven times is more than 1 MiB of text */
+    n = 100 * 1024;
+    big = malloc(n + 4096);
+    cr_assert_not_null(big);
+    memcpy(big, "vars:\n  a: &a ", 14);
+    memset(big + 14, 'x', n);
+    snprintf(big + 14 + n, 4096, "\n  b: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n");
+    expect_vars_error(big, 10, 47, "more than 1048576 bytes");
+    free(big);
+}
+
+Test(campaign, vars_aliases_within_the_limits_are_copies, .fini = scratch_remove)
+{
+    char path[512];
+    struct campaign *c;
+    const struct campaign_value *v;
+
+    small_campaign("",
+                   "vars:\n  office: &o {city: Paris, tags: [a, b]}\n  home: *o\n"
+                   "  list: [*o, *o]\n",
+                   path, sizeof path);
+    c = load_ok(path);
+    v = campaign_var(c, "home.city");
+    cr_assert_not_null(v);
+    cr_assert_str_eq(v->string, "Paris");
+    v = campaign_var(c, "list");
+    cr_assert_not_null(v);
+    cr_assert_eq(v->kind, CAMPAIGN_VALUE_LIST);
+    cr_assert_eq(v->n, 2);
+    cr_assert_eq(v->items[1].kind, CAMPAIGN_VALUE_MAP);
+    cr_assert_str_eq(v->items[1].items[1].items[1].string, "b");
+    campaign_free(c);
+}
+
+Test(campaign, vars_alias_cannot_nest_deeper_than_the_parser_allows, .fini = scratch_remove)
+{
+    char extra[4096];
+    size_t n;
+    int i;
+
+    /* 20 levels, then an alias of them 20 levels down: 40 in all */
+    snprintf(extra, sizeof extra, "vars:\n  a: &deep ");
+    for (i = 0; i < 20; i++) {
+        n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n, "[");
+    }
+    n = strlen(extra);
+    snprintf(extra + n, sizeof extra - n, "x");
+    for (i = 0; i < 20; i++) {
+        n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n, "]");
+    }
+    n = strlen(extra);
+    snprintf(extra + n, sizeof extra - n, "\n  b: ");
+    for (i = 0; i < 20; i++) {
+        n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n, "[");
+    }
+    n = strlen(extra);
+    snprintf(extra + n, sizeof extra - n, "*deep");
+    for (i = 0; i < 20; i++) {
+        n = strlen(extra);
+        snprintf(extra + n, sizeof extra - n, "]");
+    }
+    n = strlen(extra);
+    snprintf(extra + n, sizeof extra - n, "\n");
+    expect_vars_error(extra, 10, 26, "deeper than 32 levels");
+}
+
+Test(campaign, vars_value_with_a_nul_character_is_refused, .fini = scratch_remove)
+{
+    expect_vars_error("vars:\n  a: \"x\\0y\"\n", 9, 6, "NUL character");
 }
 
 Test(campaign, content_header_fields_belong_to_blast, .fini = scratch_remove)

@@ -555,12 +555,66 @@ Test(template, empty_names)
     expect_error("x{{>}}", 1, 2, "a partial needs a name");
 }
 
+Test(template, a_partial_name_longer_than_255_bytes_is_refused_as_such)
+{
+    char text[400] = "\n  {{> ";
+
+    memset(text + strlen(text), 'a', 256);
+    strcat(text, "}}");
+    expect_error(text, 2, 3, "a partial's name is at most 255 bytes");
+}
+
 Test(template, malformed_names)
 {
     expect_error("a {{first name}} b", 1, 3, "cannot contain spaces");
     expect_error("a {{a..b}}", 1, 3, "empty part");
     expect_error("{{.a}}", 1, 1, "empty part");
     expect_error("{{a.}}", 1, 1, "empty part");
+}
+
+/* Compile len bytes of text, which must fail at 1:column with a NUL byte in a tag. */
+static void expect_nul_refused(const char *text, size_t len, int column)
+{
+    struct template_lib *lib = template_lib_new(NULL);
+    const struct template *t = (const struct template *)0x1;
+    struct blast_error err;
+
+    cr_assert_not_null(lib);
+    blast_error_clear(&err);
+    cr_assert_eq(template_compile(lib, text, len, "t.txt", 1, 1, TEMPLATE_TEXT, &t, &err),
+                 BLAST_ESYNTAX, "a tag with a NUL byte compiled (%zu bytes)", len);
+    cr_assert_null(t);
+    cr_assert_eq(err.line, 1);
+    cr_assert_eq(err.column, column, "column %d", err.column);
+    cr_assert_not_null(strstr(err.text, "NUL byte"), "%s", err.text);
+    template_lib_free(lib);
+}
+
+/* A template is read with its length: a NUL byte inside a tag must not cut the name short. */
+Test(template, a_nul_byte_in_a_tag_is_refused)
+{
+    struct template_lib *lib = template_lib_new(NULL);
+    const struct template *t = NULL;
+    struct blast_error err;
+    struct buf out;
+
+    expect_nul_refused("{{a\0b}}", 7, 1);
+    expect_nul_refused("x {{{a\0}}}", 10, 3);
+    expect_nul_refused("{{#a\0b}}x{{/a}}", 15, 1);
+    expect_nul_refused("{{#a}}x{{/a\0b}}", 15, 8);
+    expect_nul_refused("{{> p\0q}}", 9, 1);
+    expect_nul_refused("{{=<\0 >=}}", 10, 1);
+    /* in a comment or in the text a NUL byte is only a byte */
+    cr_assert_not_null(lib);
+    blast_error_clear(&err);
+    cr_assert_eq(
+        template_compile(lib, "{{! a\0b }}x\0y", 13, "t.txt", 1, 1, TEMPLATE_TEXT, &t, &err), 0,
+        "%s", err.text);
+    cr_assert_eq(render_json(t, default_json, &out), 0);
+    cr_assert_eq(out.len, 3);
+    cr_assert_eq(memcmp(out.data, "x\0y", 3), 0);
+    buf_free(&out);
+    template_lib_free(lib);
 }
 
 Test(template, sections_nest_at_most_100_deep)
@@ -834,6 +888,63 @@ Test(template, a_recursive_partial_with_endless_data_fails_past_100_levels)
     template_lib_free(lib);
 }
 
+/* Render text (compiled in a lib of its own) with json: its code and output length. */
+static int render_length(const char *text, const char *json, size_t *len)
+{
+    struct template_lib *lib = template_lib_new(NULL);
+    struct buf out;
+    int rc;
+
+    cr_assert_not_null(lib);
+    rc = render_json(compile_in(lib, text, TEMPLATE_TEXT), json, &out);
+    *len = out.len;
+    buf_free(&out);
+    template_lib_free(lib);
+    return rc;
+}
+
+/*
+ * Sections nested over lists multiply: 30 of them over a list of two items would
+ * run 2^30 times (hours). The rendering stops past TEMPLATE_RENDER_MAX_STEPS.
+ */
+Test(template, nested_sections_that_multiply_stop_past_the_budget_of_steps, .timeout = 20)
+{
+    char text[1024] = "";
+    size_t i, len;
+
+    for (i = 0; i < 30; i++)
+        strcat(text, "{{#w}}");
+    strcat(text, "x");
+    for (i = 0; i < 30; i++)
+        strcat(text, "{{/w}}");
+    cr_assert_eq(render_length(text, "{\"w\": [\"a\", \"b\"]}", &len), BLAST_EINVAL);
+    cr_assert_lt(len, TEMPLATE_RENDER_MAX_STEPS, "%zu bytes", len);
+    /* 2^10 passes are within the budget */
+    cr_assert_eq(render_length("{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}{{#w}}x"
+                               "{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}{{/w}}",
+                               "{\"w\": [\"a\", \"b\"]}", &len),
+                 0);
+    cr_assert_eq(len, 1024);
+}
+
+/* A list of 100 items through two sections around 10 KB of text is 100 MB: too much. */
+Test(template, a_rendering_stops_past_the_budget_of_bytes, .timeout = 20)
+{
+    size_t n = 10 * 1024, len, i;
+    char *text = malloc(n + 64), json[2048] = "{\"w\": [";
+
+    cr_assert_not_null(text);
+    memcpy(text, "{{#w}}{{#w}}", 12);
+    memset(text + 12, 'x', n);
+    memcpy(text + 12 + n, "{{/w}}{{/w}}", 13);
+    for (i = 0; i < 100; i++)
+        strcat(json, i > 0 ? ", 1" : "1");
+    strcat(json, "]}");
+    cr_assert_eq(render_length(text, json, &len), BLAST_EINVAL);
+    cr_assert_leq(len, TEMPLATE_RENDER_MAX_BYTES + n, "%zu bytes", len);
+    free(text);
+}
+
 Test(template, a_partial_that_includes_itself_unconditionally_fails)
 {
     static const struct partial loop[] = {{"loop", "a{{> loop}}"}, {NULL, NULL}};
@@ -1039,5 +1150,62 @@ Test(template, visit_skips_comments_and_delimiter_changes)
     cr_assert_eq(s.n, 2);
     expect_use(&s, 0, TEMPLATE_USE_VARIABLE, "b", "t.txt", 1, 24, "");
     expect_use(&s, 1, TEMPLATE_USE_VARIABLE, "d", "t.txt", 1, 46, "");
+    template_lib_free(lib);
+}
+
+/* ---- partials that failed ------------------------------------------------------------ */
+
+/* Compile text in lib, which must fail with a syntax error at source:line:column. */
+static void expect_partial_error(struct template_lib *lib, const char *text, const char *source,
+                                 int line, int column, const char *fragment)
+{
+    const struct template *t = (const struct template *)0x1;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(template_compile(lib, text, strlen(text), "t.txt", 1, 1, TEMPLATE_TEXT, &t, &err),
+                 BLAST_ESYNTAX, "'%s' compiled", text);
+    cr_assert_null(t);
+    cr_assert_str_eq(err.source, source);
+    cr_assert_eq(err.line, line, "'%s': line %d", text, err.line);
+    cr_assert_eq(err.column, column, "'%s': column %d", text, err.column);
+    cr_assert_not_null(strstr(err.text, fragment), "'%s' not in '%s'", fragment, err.text);
+}
+
+/*
+ * A partial that failed to compile is not kept: the next template that includes it
+ * gets the same error, not the half-built partial (a section without its end made
+ * template_visit loop forever in blast check, an operation without its name made
+ * it read a NULL name).
+ */
+Test(template, a_partial_that_failed_is_compiled_again_and_fails_again, .timeout = 10)
+{
+    static const struct partial table[] = {
+        {"open", "ok\n{{#s}}\n"}, {"bad", "x {{a b}}"}, {NULL, NULL}};
+    struct finder f;
+    struct template_lib *lib = lib_with(&f, table, true, NULL);
+    struct seen s;
+
+    expect_partial_error(lib, "a {{> open}}", "partials/open.mustache", 2, 1, "never closed");
+    expect_partial_error(lib, "b {{> open}}", "partials/open.mustache", 2, 1, "never closed");
+    expect_partial_error(lib, "a {{> bad}}", "partials/bad.mustache", 1, 3, "cannot contain");
+    expect_partial_error(lib, "b {{> bad}}", "partials/bad.mustache", 1, 3, "cannot contain");
+    cr_assert_eq(f.finds, 4, "each include looked for its partial again");
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(template_visit(compile_in(lib, "{{c}}", TEMPLATE_TEXT), record, &s), 0);
+    cr_assert_eq(s.n, 1, "the lib still works");
+    template_lib_free(lib);
+}
+
+/* A partial that compiled while one around it failed points at that one: not kept either. */
+Test(template, a_partial_compiled_inside_a_failed_one_is_not_kept, .timeout = 10)
+{
+    static const struct partial table[] = {
+        {"outer", "{{> inner}}\n{{#left_open}}"}, {"inner", "[{{> outer}}]"}, {NULL, NULL}};
+    struct finder f;
+    struct template_lib *lib = lib_with(&f, table, true, NULL);
+
+    expect_partial_error(lib, "{{> outer}}", "partials/outer.mustache", 2, 1, "never closed");
+    expect_partial_error(lib, "{{> inner}}", "partials/outer.mustache", 2, 1, "never closed");
     template_lib_free(lib);
 }
