@@ -920,7 +920,9 @@ out:
         blast_error_set(err, rc, NULL, 0, 0, "out of memory");
     else if (rc == BLAST_EINVAL && err != NULL && err->code == 0)
         blast_error_set(err, rc, NULL, 0, 0,
-                        "templates and partials nest deeper than 100 levels (a partial that "
-                        "includes itself?)");
+                        "the templates cannot be rendered within the limits: sections and "
+                        "partials nest deeper than 100 levels (a partial that includes "
+                        "itself?), or take more than 1,000,000 steps or 64 MiB of output "
+                        "(sections nested over a list multiply)");
     return rc;
 }

@@ -355,16 +355,23 @@ static int send_cmd(struct smtp_session *s, struct blast_error *err, const char 
 /*
  * RFC 5321 §4.3.2: the replies a command can get, by class. DATA alone waits for
  * an intermediate 354 (a 2yz there answers something else); no other command of
- * a mail transaction gets a 3yz; RSET gets 250 (§4.1.1.5). AUTH's 334s are judged
- * by the exchange itself (RFC 4954 §4), QUIT's reply by nobody.
+ * a mail transaction gets a 3yz, nor the 2yz codes that belong to other commands
+ * (220 greeting or STARTTLS, 221 QUIT, 235 AUTH: a "221 Bye" is no end of data
+ * accepted); RSET gets 250 (§4.1.1.5). AUTH's 334s are judged by the exchange
+ * itself (RFC 4954 §4), QUIT's reply by nobody.
  */
 static bool reply_fits(enum smtp_state st, int code)
 {
     switch (st) {
     case SMTP_DATA:
         return code == 354 || code / 100 == 4 || code / 100 == 5;
+    case SMTP_MAIL:
+    case SMTP_RCPT:
+    case SMTP_END_OF_DATA:
     case SMTP_RSET:
-        return code / 100 == 2;
+        if (code == 220 || code == 221 || code == 235)
+            return false;
+        return st == SMTP_RSET ? code / 100 == 2 : code / 100 != 3;
     case SMTP_AUTH:
     case SMTP_QUIT:
         return true;

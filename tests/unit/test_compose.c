@@ -375,6 +375,38 @@ Test(compose, vars_fill_placeholders_and_dots_reach_nested_values, .fini = scrat
     unload(&s);
 }
 
+/* Sections nested over a list multiply: past the render budget the error says so. */
+Test(compose, a_template_past_the_render_budget_is_refused_with_why, .timeout = 30,
+     .fini = scratch_remove)
+{
+    char path[512], body[512] = "", msg[2048];
+    struct setup s;
+    struct screen_result who;
+    struct compose_result res;
+    struct recipients_row row;
+    struct blast_error err;
+    int i;
+
+    for (i = 0; i < 30; i++)
+        strncat(body, "{{#w}}", sizeof body - strlen(body) - 1);
+    strncat(body, "x", sizeof body - strlen(body) - 1);
+    for (i = 0; i < 30; i++)
+        strncat(body, "{{/w}}", sizeof body - strlen(body) - 1);
+    vars_campaign("vars: {w: [a, b]}\n", "Hi", body, path, sizeof path);
+    load_ok(path, &s);
+    screen_result_init(&who);
+    compose_result_init(&res);
+    seek_row(&s, 1, &row, &who);
+    blast_error_clear(&err);
+    cr_assert_eq(compose_row(s.cp, &row, &who.to, &res, &err), BLAST_EINVAL);
+    blast_error_format(&err, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "1,000,000 steps"), "%s", msg);
+    cr_assert_not_null(strstr(msg, "sections nested over a list multiply"), "%s", msg);
+    compose_result_free(&res);
+    screen_result_free(&who);
+    unload(&s);
+}
+
 Test(compose, a_column_wins_over_a_var_of_the_same_name, .fini = scratch_remove)
 {
     char path[512];

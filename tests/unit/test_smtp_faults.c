@@ -391,6 +391,21 @@ Test(smtp_faults, pipelined_reply_too_many_makes_the_end_of_data_unknown, .timeo
     assert_outcome(&f, 2, SMTP_OUTCOME_DEFERRED, true);
 }
 
+/* A "221 Bye" answers QUIT, not an end of data: the message is unknown, not delivered. */
+Test(smtp_faults, end_of_data_answered_221_is_unknown, .timeout = 20)
+{
+    struct fake fk = {.pipelining = true, .on = ".", .nth = 1, .reply = "221 2.0.0 Bye\r\n"};
+    struct feed f;
+    struct result res;
+
+    feed_init(&f, 2, message, sizeof message - 1, false);
+    run(&fk, &f, NULL, 0, false, &res);
+    cr_assert_eq(res.run_rc, BLAST_EPROTO, "%s", res.error);
+    cr_assert(res.out_of_step);
+    assert_outcome(&f, 0, SMTP_OUTCOME_UNKNOWN, false);
+    assert_outcome(&f, 1, SMTP_OUTCOME_DEFERRED, false);
+}
+
 /* RFC 5321 §4.2.1: every line of a multiline reply has the same code. */
 Test(smtp_faults, continuation_that_changes_code_at_end_of_data, .timeout = 20)
 {
