@@ -184,12 +184,18 @@ static int fake_start(struct fake *fk)
     return sv[0];
 }
 
-/* Wait for the fake to end (the client closed its end) and NUL-terminate what it got. */
+/* What the last fake received, kept for the test's assertions (reachable until exit). */
+static struct buf wire;
+
+/* Wait for the fake to end (the client closed its end); what it got, NUL-terminated. */
 static const char *fake_stop(struct fake *fk)
 {
     pthread_join(fk->thread, NULL);
-    buf_puts(&fk->received, "");
-    return fk->received.data;
+    buf_reset(&wire);
+    buf_append(&wire, fk->received.data != NULL ? fk->received.data : "", fk->received.len);
+    buf_puts(&wire, "");
+    buf_free(&fk->received);
+    return wire.data;
 }
 
 /* ---- the client ---------------------------------------------------------------------------- */
