@@ -365,8 +365,6 @@ int conn_start_tls(struct conn *c, struct conn_tls *t, int64_t deadline, struct 
         return tls_fail(err, "cannot create a TLS session");
     if (SSL_set_fd(c->ssl, c->fd) != 1)
         return tls_fail(err, "cannot attach TLS to the socket");
-    /* SSL_write returns after each record: on a failure, what went is known to a record */
-    SSL_set_mode(c->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE);
     if (is_ip_literal(c->host)) {
         /* no SNI for addresses (RFC 6066 §3); verify the IP address SAN instead */
         if (t->verify && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), c->host) != 1)
@@ -537,18 +535,29 @@ ssize_t conn_read_now(struct conn *c, struct buf *in, struct blast_error *err)
 }
 
 /*
- * The most plaintext one TLS record carries (RFC 8446 §5.1): with partial writes
- * on, an SSL_write that has not returned may have put this much of its buffer in
- * the kernel already.
+ * TLS: how much of the plaintext past what SSL_write confirmed may have reached
+ * the kernel. A failed SSL_write can still have written whole records (it
+ * finishes the one it had started, then starts another, before it says "retry"),
+ * and it does not say how many. Every record written carries at least as many
+ * bytes of ciphertext as of plaintext, so the ciphertext the socket took since
+ * the last confirmed write bounds it.
  */
-#define TLS_RECORD_MAX 16384
+static size_t tls_unconfirmed(const struct conn *c, uint64_t confirmed_at, size_t len)
+{
+    uint64_t now = BIO_number_written(SSL_get_wbio(c->ssl));
+    uint64_t more = now > confirmed_at ? now - confirmed_at : 0;
+
+    return more < len ? (size_t)more : len;
+}
 
 int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms, struct buf *in,
                        size_t *sent, struct blast_error *err)
 {
     const char *p = data;
     int64_t deadline = timeutil_mono_ms() + idle_ms;
-    size_t pending = 0; /* TLS: bytes an unfinished SSL_write may have written */
+    /* TLS: the socket's byte count when SSL_write last confirmed everything it wrote */
+    uint64_t confirmed_at = c->ssl != NULL ? BIO_number_written(SSL_get_wbio(c->ssl)) : 0;
+    uint64_t seen_at = confirmed_at;
     int rc = 0;
 
     while (len > 0) {
@@ -557,14 +566,19 @@ int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms
 
         if (c->ssl != NULL) {
             size_t done = 0;
+            uint64_t now;
             int r, e;
             ERR_clear_error();
             r = SSL_write_ex(c->ssl, p, len, &done);
+            now = BIO_number_written(SSL_get_wbio(c->ssl));
+            if (now != seen_at) {
+                seen_at = now;
+                deadline = timeutil_mono_ms() + idle_ms; /* records leave: progress */
+            }
             if (r == 1) {
                 n = (ssize_t)done;
-                pending = 0;
+                confirmed_at = now;
             } else {
-                pending = len < TLS_RECORD_MAX ? len : TLS_RECORD_MAX;
                 e = SSL_get_error(c->ssl, r);
                 if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) {
                     rc = blast_error_set(err, BLAST_ECLOSED, NULL, 0, 0,
@@ -624,7 +638,8 @@ int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms
     }
 out:
     if (sent != NULL)
-        *sent = (size_t)(p - (const char *)data) + (rc < 0 ? pending : 0);
+        *sent = (size_t)(p - (const char *)data) +
+                (rc < 0 && c->ssl != NULL ? tls_unconfirmed(c, confirmed_at, len) : 0);
     return rc;
 }
 

@@ -89,8 +89,9 @@ struct buf;
  *
  * *sent (when sent is not NULL) is set to how many leading bytes of data may have
  * reached the kernel, and so the peer: all of them on success; on failure, what
- * send() took, or with TLS what SSL_write took plus the record it was writing
- * (a failed record may be partly on its way). Bytes past *sent never left.
+ * send() took, or with TLS what SSL_write confirmed plus as many bytes as the
+ * socket took in ciphertext since (a failed SSL_write may have written whole
+ * records it does not report). Bytes past *sent never left.
  */
 int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms, struct buf *in,
                        size_t *sent, struct blast_error *err);

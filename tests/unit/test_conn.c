@@ -11,6 +11,10 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -254,4 +258,101 @@ Test(conn, adopting_what_is_not_a_socket_fails_and_closes_it)
     cr_assert_eq(close(p[0]), -1, "the fd was closed by conn_adopt");
     cr_assert_eq(errno, EBADF);
     close(p[1]);
+}
+
+/* ---- what a failed TLS write may have sent --------------------------------------------- */
+
+/* A TLS server context with a throwaway self-signed certificate made now. */
+static SSL_CTX *throwaway_server_ctx(void)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+    cr_assert(key != NULL && x != NULL && ctx != NULL);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)"throwaway.test", -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    cr_assert(X509_sign(x, key, EVP_sha256()) > 0);
+    cr_assert_eq(SSL_CTX_use_certificate(ctx, x), 1);
+    cr_assert_eq(SSL_CTX_use_PrivateKey(ctx, key), 1);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ctx;
+}
+
+struct slow_tls {
+    SSL_CTX *ctx;
+    int fd;
+    size_t stop_after; /* plaintext bytes to read before closing */
+    size_t got;
+};
+
+/* Accept TLS, read stop_after bytes of plaintext a little at a time, then close. */
+static void *slow_tls_run(void *arg)
+{
+    struct slow_tls *st = arg;
+    SSL *ssl = SSL_new(st->ctx);
+    char chunk[512];
+
+    SSL_set_fd(ssl, st->fd);
+    if (SSL_accept(ssl) == 1) {
+        while (st->got < st->stop_after) {
+            size_t n = 0;
+            if (SSL_read_ex(ssl, chunk, sizeof chunk, &n) != 1)
+                break;
+            st->got += n;
+            usleep(200);
+        }
+    }
+    SSL_free(ssl);
+    close(st->fd);
+    return NULL;
+}
+
+/*
+ * The server reads 100 KB of a 1 MB TLS write and goes: whatever it read may have
+ * reached the kernel, so *sent must count at least that much. SSL_write writes
+ * whole records it does not report when it asks to be retried; counting only
+ * what it confirmed said less than the server had.
+ */
+Test(conn, failed_tls_write_counts_every_byte_the_server_could_have, .timeout = 30)
+{
+    struct slow_tls st = {throwaway_server_ctx(), -1, 100 * 1024, 0};
+    struct conn_tls_options o = {false, NULL};
+    struct conn_tls *t = NULL;
+    struct conn *c = NULL;
+    struct blast_error err;
+    struct buf in = BUF_INIT;
+    pthread_t th;
+    size_t len = 1024 * 1024, sent = 0;
+    char *data = malloc(len);
+    int sv[2], small = 4096, rc;
+
+    cr_assert_not_null(data);
+    memset(data, 'x', len);
+    blast_error_clear(&err);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+    st.fd = sv[1];
+    cr_assert_eq(pthread_create(&th, NULL, slow_tls_run, &st), 0);
+    cr_assert_eq(conn_tls_new(&o, &t, &err), 0, "%s", err.text);
+    cr_assert_eq(conn_adopt(sv[0], "throwaway.test", &c, &err), 0, "%s", err.text);
+    cr_assert_eq(conn_start_tls(c, t, timeutil_mono_ms() + 10000, &err), 0, "%s", err.text);
+    rc = conn_write_reading(c, data, len, 10000, &in, &sent, &err);
+    pthread_join(th, NULL);
+    cr_assert_lt(rc, 0, "the server went away in the middle");
+    cr_assert_geq(st.got, st.stop_after);
+    cr_assert_geq(sent, st.got, "*sent %zu, but the server read %zu", sent, st.got);
+    cr_assert_lt(sent, len, "the end of the buffer never left");
+    conn_close(c);
+    conn_tls_free(t);
+    SSL_CTX_free(st.ctx);
+    buf_free(&in);
+    free(data);
 }
