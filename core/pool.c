@@ -971,6 +971,7 @@ static int open_session(struct worker *w)
     w->session = s;
     w->on_session = 0;
     w->answered = 0;
+    w->renew = false;
     w->idle_since = timeutil_mono_ms();
     p->sessions++;
     rs->open++;
@@ -1069,11 +1070,18 @@ static void *worker_main(void *arg)
             rc = smtp_session_run(w->session, &feed, &e);
             if (rc < 0) {
                 bool astray = smtp_session_out_of_step(w->session);
+                /* a 421 on its own, say to an idle session: the server closing, not failing */
+                bool closing = rc == BLAST_ECLOSED && smtp_session_reply(w->session)->code == 421;
                 log_msg(p->o.log, LOG_LEVEL_WARN, "%s: %s", rs->cfg->name, e.text);
                 /* out of step: nothing more is written to it, QUIT included */
                 close_session(w, false);
                 pthread_mutex_lock(&p->mu);
-                if (astray) {
+                if (closing && w->answered == before) {
+                    if (++rs->refusals >= MAX_FAILS) {
+                        rs->refusals = 0;
+                        relay_failed(p, rs, false, "it keeps answering 421");
+                    }
+                } else if (astray) {
                     /*
                      * docs/delivery.md: its transactions are retried on a fresh
                      * session; only a relay that keeps doing it is taken out.
@@ -1090,9 +1098,10 @@ static void *worker_main(void *arg)
                 }
                 continue;
             }
+            pthread_mutex_lock(&p->mu);
+            if (w->answered > before)
+                rs->astray = 0; /* a session that answered in step */
         }
-        pthread_mutex_lock(&p->mu);
-        rs->astray = 0;
         w->idle_since = timeutil_mono_ms();
         if (w->renew || (rs->cfg->messages_per_connection > 0 &&
                          w->on_session >= (size_t)rs->cfg->messages_per_connection)) {

@@ -362,6 +362,9 @@ static int send_cmd(struct smtp_session *s, struct blast_error *err, const char 
  */
 static bool reply_fits(enum smtp_state st, int code)
 {
+    /* RFC 5321 §4.2.3: 421 may answer any command when the server must shut down */
+    if (code == 421)
+        return true;
     switch (st) {
     case SMTP_DATA:
         return code == 354 || code / 100 == 4 || code / 100 == 5;
@@ -380,10 +383,10 @@ static bool reply_fits(enum smtp_state st, int code)
     }
 }
 
-/* Read one whole reply into s->reply before the deadline of the current state. */
-static int read_reply(struct smtp_session *s, struct blast_error *err)
+/* Read one whole reply into s->reply within ms milliseconds. */
+static int read_reply_within(struct smtp_session *s, int ms, struct blast_error *err)
 {
-    int64_t deadline = deadline_of(s, s->state);
+    int64_t deadline = timeutil_mono_ms() + ms;
     char chunk[4096];
 
     for (;;) {
@@ -416,13 +419,19 @@ static int read_reply(struct smtp_session *s, struct blast_error *err)
         if (n < 0) {
             if (n == BLAST_ETIMEOUT)
                 blast_error_replace(err, BLAST_ETIMEOUT, NULL, 0, 0,
-                                    "timed out after %d s waiting for the reply to %s",
-                                    timeout_of(s, s->state) / 1000, state_names[s->state]);
+                                    "timed out after %d s waiting for the reply to %s", ms / 1000,
+                                    state_names[s->state]);
             return die(s, (int)n);
         }
         if (buf_append(&s->in, chunk, (size_t)n) < 0)
             return die(s, blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory"));
     }
+}
+
+/* Read one whole reply into s->reply within the timeout of the current state. */
+static int read_reply(struct smtp_session *s, struct blast_error *err)
+{
+    return read_reply_within(s, timeout_of(s, s->state), err);
 }
 
 /* Record that the server refused a step: "EHLO refused: 550 5.7.1 go away". */
@@ -695,9 +704,10 @@ static int auth_cancel(struct smtp_session *s, const char *why, struct blast_err
     blast_error_clear(&ignored);
     log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: *", s->o.label);
     buf_reset(&s->in); /* the answer to "*" is what counts, not what came before it */
+    /* its answer ends the exchange, but nothing waits on it longer than on QUIT's */
     if (conn_write_reading(s->conn, "*\r\n", 3, timeout_of(s, SMTP_AUTH), &s->in, NULL, &ignored) ==
         0)
-        read_reply(s, &ignored);
+        read_reply_within(s, s->o.timeouts.quit, &ignored);
     snprintf(text, sizeof text, "%s; the exchange was cancelled with '*'", why);
     return auth_broken(s, text, err);
 }
@@ -796,6 +806,9 @@ static int auth_cram_md5(struct smtp_session *s, struct blast_error *err)
     clen = b64_decode(s->reply.text, strlen(s->reply.text), challenge_bytes);
     if (clen < 0)
         return auth_cancel(s, "AUTH CRAM-MD5: the challenge is not base64", err);
+    /* RFC 2195 §2: a unique challenge; an empty one makes the response replayable */
+    if (clen == 0)
+        return auth_cancel(s, "AUTH CRAM-MD5: the challenge is empty", err);
     /* RFC 2195: username SP hex(HMAC-MD5(password, challenge)) */
     if (HMAC(EVP_md5(), s->o.password, (int)strlen(s->o.password), challenge_bytes, (size_t)clen,
              mac, &maclen) == NULL)
@@ -910,6 +923,12 @@ static int authenticate(struct smtp_session *s, struct blast_error *err)
         return rc;
     if (s->reply.code == 235)
         return 0;
+    if (s->reply.code / 100 == 3 || s->reply.code / 100 == 2) {
+        char why[80];
+        snprintf(why, sizeof why, "AUTH answered %d, which no step of the exchange gets",
+                 s->reply.code);
+        return auth_broken(s, why, err);
+    }
     if (s->reply.code == 421)
         die(s, 0);
     /*
@@ -1684,7 +1703,7 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
     }
     for (;;) {
         bool lone_dot = body != NULL && body->accepted == 0, rset;
-        size_t dot = 0, env_at, sent = 0;
+        size_t eod_end = 0, env_at, sent = 0;
         struct smtp_reply eod;
         int slot;
 
@@ -1707,7 +1726,7 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                 ahead_give_back(s, feed, &ahead);
                 return die(s, rc);
             }
-            dot = s->out.len - 3; /* where the final ".\r\n" starts */
+            eod_end = s->out.len; /* the final ".\r\n" ends here */
             s->stats.messages += !lone_dot;
         }
         env = ahead_pop(&ahead);
@@ -1737,12 +1756,14 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             return die(s, rc);
         }
         /* every reply awaited has been read: the server must be quiet before this group */
+        set_state(s, body != NULL ? SMTP_END_OF_DATA : SMTP_MAIL);
         if ((rc = expect_quiet(s, err)) < 0 || (rc = write_group(s, &sent, err)) < 0) {
             /*
-             * The server can end k's data only once its final "." may have reached
-             * the kernel: then k is in doubt; before that, nothing of k can count.
+             * The server can end k's data only once the whole final ".\r\n" may
+             * have reached the kernel: then k is in doubt; before that, nothing of
+             * k can count.
              */
-            abandon(s, feed, body, !lone_dot && sent > dot, err);
+            abandon(s, feed, body, !lone_dot && sent >= eod_end, err);
             if (sent > env_at)
                 abandon(s, feed, env, false, err);
             else
@@ -1774,6 +1795,8 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
             set_state(s, SMTP_RSET);
             rc = read_reply(s, err);
             s->need_rset = false;
+            if (rc == 0 && s->reply.code == 421)
+                rc = closed_at(s, env, SMTP_RSET, err);
         }
         if (rc == 0 && env != NULL)
             rc = read_envelope(s, env, false, err);
@@ -1808,98 +1831,95 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
 }
 
 /*
- * RFC 3030 BDAT: nothing waits for a 354, so transactions follow each other
- * without waiting, up to a window of bytes and transactions in flight; each one
- * starts with RSET, so a refused one cannot leave the next in a half-open state.
+ * RFC 3030 BDAT: nothing waits for a 354, so a whole batch of transactions goes
+ * in one write, up to a limit of transactions and bytes; each one starts with
+ * RSET, so a refused one cannot leave the next in a half-open state. Nothing of
+ * a batch is decided until every reply of it is read and none is left over: a
+ * batch found out of step cannot say which reply answered which BDAT LAST.
  */
-#define BDAT_WINDOW_TXNS  32
-#define BDAT_WINDOW_BYTES (4 * 1024 * 1024)
+#define BDAT_BATCH_TXNS  32
+#define BDAT_BATCH_BYTES (4 * 1024 * 1024)
 
 static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct blast_error *err)
 {
-    struct smtp_txn *window[BDAT_WINDOW_TXNS];
-    size_t start[BDAT_WINDOW_TXNS], last[BDAT_WINDOW_TXNS]; /* in s->out, while unwritten */
-    size_t head = 0, count = 0, bytes = 0, i, sent = 0;
-    bool more = true;
+    struct smtp_txn *batch[BDAT_BATCH_TXNS];
+    size_t start[BDAT_BATCH_TXNS], end[BDAT_BATCH_TXNS]; /* each one's bytes in s->out */
+    size_t n, i, got, bytes, sent;
     int rc;
 
     for (;;) {
-        size_t fresh = count; /* transactions before this index were written already */
-
         buf_reset(&s->out);
-        while (more && count < BDAT_WINDOW_TXNS && bytes < BDAT_WINDOW_BYTES) {
+        n = 0;
+        bytes = 0;
+        while (n < BDAT_BATCH_TXNS && bytes < BDAT_BATCH_BYTES) {
             struct smtp_txn *t = next_txn(s, feed);
-            size_t k = (head + count) % BDAT_WINDOW_TXNS;
-            if (t == NULL) {
-                more = false;
+            if (t == NULL)
                 break;
-            }
-            start[k] = s->out.len;
+            start[n] = s->out.len;
             if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
                 (rc = add_envelope(s, &s->out, t, true)) < 0) {
-                abandon(s, feed, t, false, err);
-                for (i = 0; i < count; i++)
-                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], i < fresh, err);
+                give_back(s, feed, t);
+                for (i = 0; i < n; i++)
+                    give_back(s, feed, batch[i]);
                 return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
             }
-            last[k] = s->out.len - 1; /* the chunk's last byte ends the message */
-            window[k] = t;
-            count++;
+            end[n] = s->out.len; /* BDAT LAST's chunk, the message's end, ends here */
+            batch[n++] = t;
             bytes += t->len;
-            s->stats.messages++;
         }
-        if (count == 0)
+        if (n == 0)
             return 0;
-        for (i = fresh; feed->sending != NULL && i < count; i++)
-            if ((rc = feed->sending(feed->arg, window[(head + i) % BDAT_WINDOW_TXNS])) < 0) {
+        for (i = 0; feed->sending != NULL && i < n; i++)
+            if ((rc = feed->sending(feed->arg, batch[i])) < 0) {
                 blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
-                for (i = 0; i < count; i++)
-                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], i < fresh, err);
+                for (i = 0; i < n; i++)
+                    give_back(s, feed, batch[i]);
                 return die(s, rc);
             }
-        /* with no reply awaited, the server must be quiet before this group */
+        /* no reply is awaited: the server must be quiet before the batch */
         sent = 0;
-        rc = fresh == 0 ? expect_quiet(s, err) : 0;
-        if (rc < 0 || (rc = write_group(s, &sent, err)) < 0) {
-            for (i = 0; i < count; i++) {
-                size_t k = (head + i) % BDAT_WINDOW_TXNS;
-                if (i < fresh || sent > last[k])
-                    abandon(s, feed, window[k], true, err); /* its chunk may have ended */
-                else if (sent > start[k])
-                    abandon(s, feed, window[k], false, err);
+        set_state(s, SMTP_END_OF_DATA);
+        if ((rc = expect_quiet(s, err)) < 0 || (rc = write_group(s, &sent, err)) < 0) {
+            for (i = 0; i < n; i++) {
+                if (sent >= end[i])
+                    abandon(s, feed, batch[i], true, err); /* its chunk may have ended */
+                else if (sent > start[i])
+                    abandon(s, feed, batch[i], false, err);
                 else
-                    give_back(s, feed, window[k]);
+                    give_back(s, feed, batch[i]);
             }
             return rc;
         }
-        /* the oldest transaction's replies; then top the window up again */
-        {
-            struct smtp_txn *t = window[head];
+        s->stats.messages += n;
+        for (got = 0; got < n && rc == 0; got++) {
             set_state(s, SMTP_RSET);
-            if ((rc = read_reply(s, err)) == 0)
-                rc = read_envelope(s, t, true, err);
-            if (rc == 0 && count == 1)
-                rc = expect_no_more(s, err);
-            if (rc < 0) {
-                /*
-                 * BDAT LAST went out: unless the server turned the transaction
-                 * away (421), what it did with it is not known.
-                 */
-                bool turned_away = !s->out_of_step && s->reply.code == 421;
-                if (s->out_of_step)
-                    undecide(t);
-                abandon(s, feed, t, true, err);
-                /* after a 421 the server read no further: the later ones never counted */
-                for (i = 1; i < count; i++)
-                    abandon(s, feed, window[(head + i) % BDAT_WINDOW_TXNS], !turned_away, err);
-                return rc;
-            }
-            bytes -= t->len; /* before done(): t belongs to the feed from then on */
-            feed->done(feed->arg, t);
-            head = (head + 1) % BDAT_WINDOW_TXNS;
-            count--;
-            set_state(s, SMTP_READY);
+            rc = read_reply(s, err);
+            if (rc == 0 && s->reply.code == 421)
+                rc = closed_at(s, batch[got], SMTP_RSET, err);
+            if (rc == 0)
+                rc = read_envelope(s, batch[got], true, err);
         }
+        if (rc == 0)
+            rc = expect_no_more(s, err);
+        if (rc < 0) {
+            /* after a 421 the server read no further: the later ones never counted */
+            bool turned_away = !s->out_of_step && s->reply.code == 421;
+            for (i = 0; i < n; i++) {
+                if (s->out_of_step) {
+                    undecide(batch[i]);
+                    abandon(s, feed, batch[i], true, err);
+                } else if (i + 1 < got) {
+                    feed->done(feed->arg, batch[i]); /* all its replies came */
+                } else {
+                    /* its BDAT LAST went out: what the server did with it is not known */
+                    abandon(s, feed, batch[i], !turned_away, err);
+                }
+            }
+            return rc;
+        }
+        for (i = 0; i < n; i++)
+            feed->done(feed->arg, batch[i]);
+        set_state(s, SMTP_READY);
     }
 }
 
@@ -1927,7 +1947,7 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
                         struct blast_error *err)
 {
     struct smtp_txn *t;
-    size_t i, dot, sent = 0;
+    size_t i, end, sent = 0;
     int rc;
 
     while ((t = next_txn(s, feed)) != NULL) {
@@ -1940,6 +1960,10 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
                 (rc = command(s, SMTP_RSET, &rset_wrote, err)) < 0) {
                 give_back(s, feed, t);
                 return rc;
+            }
+            if (s->reply.code == 421) {
+                give_back(s, feed, t);
+                return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
             }
         }
         s->need_rset = true; /* unless the message is accepted below */
@@ -1996,13 +2020,13 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
         }
         if ((rc = smtp_dot_stuff(&s->out, t->data, t->len, err)) < 0)
             goto lost;
-        dot = s->out.len - 3; /* where the final ".\r\n" starts */
+        end = s->out.len; /* the final ".\r\n" ends here */
         set_state(s, SMTP_END_OF_DATA);
         if ((rc = expect_quiet(s, err)) < 0)
             goto lost;
         if ((rc = write_group(s, &sent, err)) < 0) {
-            /* in doubt once the final "." may have reached the kernel */
-            abandon(s, feed, t, sent > dot, err);
+            /* in doubt once the whole final ".\r\n" may have reached the kernel */
+            abandon(s, feed, t, sent >= end, err);
             return rc;
         }
         s->stats.messages++;

@@ -36,6 +36,10 @@ struct fake {
     const char *on;
     int nth;
     const char *reply, *extra;
+    const char *on2; /* a second fault, on another command */
+    int nth2;
+    const char *reply2;
+    int seen2;
     int close_at_dot;    /* after reading the end of data of message n, close at once */
     int close_in_body;   /* after 1,000 bytes of message n's body, close */
     int seen;            /* commands matching `on` so far */
@@ -71,6 +75,10 @@ static void fake_answer(struct fake *fk, const char *what, const char *normal)
 {
     char out[8192];
 
+    if (fk->on2 != NULL && strcmp(fk->on2, what) == 0 && ++fk->seen2 == fk->nth2) {
+        fake_send(fk, fk->reply2);
+        return;
+    }
     if (fk->on != NULL && strcmp(fk->on, what) == 0 && ++fk->seen == fk->nth) {
         snprintf(out, sizeof out, "%s%s", fk->reply != NULL ? fk->reply : normal,
                  fk->extra != NULL ? fk->extra : "");
@@ -138,7 +146,9 @@ static void *fake_run(void *arg)
             fake_answer(fk, "RSET", "250 2.0.0 Ok\r\n");
         } else if (strcmp(line, "DATA\r\n") == 0) {
             bool go = !(fk->on != NULL && strcmp(fk->on, "DATA") == 0 && fk->seen + 1 == fk->nth &&
-                        fk->reply != NULL && strncmp(fk->reply, "354", 3) != 0);
+                        fk->reply != NULL && strncmp(fk->reply, "354", 3) != 0) &&
+                      !(fk->on2 != NULL && strcmp(fk->on2, "DATA") == 0 &&
+                        fk->seen2 + 1 == fk->nth2 && strncmp(fk->reply2, "354", 3) != 0);
             fake_answer(fk, "DATA", "354 End data with <CR><LF>.<CR><LF>\r\n");
             if (!go)
                 continue;
@@ -253,6 +263,17 @@ static void feed_init(struct feed *f, size_t n, const char *data, size_t len, bo
     }
 }
 
+/* The session's transcript at trace level, for the tests that look for secrets in it. */
+static struct buf transcript;
+
+static void transcript_sink(void *arg, enum log_level level, const char *line)
+{
+    (void)arg;
+    (void)level;
+    buf_puts(&transcript, line);
+    buf_putc(&transcript, '\n');
+}
+
 struct result {
     int open_rc, run_rc;
     bool out_of_step, give_up;
@@ -269,8 +290,10 @@ static void run(struct fake *fk, struct feed *f, const char *user, enum smtp_aut
     struct smtp_feed feed = {f_next, f_done, NULL, NULL, f};
     struct blast_error err;
     struct conn *c = NULL;
+    struct log lg = {transcript_sink, NULL, LOG_LEVEL_TRACE};
     int fd = fake_start(fk);
 
+    buf_reset(&transcript);
     memset(res, 0, sizeof *res);
     blast_error_clear(&err);
     cr_assert_eq(conn_adopt(fd, "fake.example", &c, &err), 0, "%s", err.text);
@@ -284,6 +307,7 @@ static void run(struct fake *fk, struct feed *f, const char *user, enum smtp_aut
     o.auth = auth;
     o.chunking = chunking;
     o.conn = c;
+    o.log = &lg;
     smtp_timeouts_default(&o.timeouts);
     o.timeouts.block = 5000;
     res->open_rc = smtp_session_open(&o, &s, &err);
@@ -297,6 +321,7 @@ static void run(struct fake *fk, struct feed *f, const char *user, enum smtp_aut
     snprintf(res->error, sizeof res->error, "%s", err.text);
     smtp_session_free(s);
     res->wire = fake_stop(fk);
+    buf_puts(&transcript, "");
 }
 
 /* What the client wrote after its EHLO line. */
@@ -560,6 +585,11 @@ static void auth_case(struct fake *fk, enum smtp_auth_choice auth, struct result
     run(fk, &f, "user", auth, false, res);
     cr_assert_eq(res->open_rc, BLAST_EAUTH, "%s", res->error);
     cr_assert_eq(f.done, 0, "nothing was sent");
+    /* the password, plain or in base64, is in neither the error nor the transcript */
+    cr_assert_null(strstr(res->error, "secret-password"), "%s", res->error);
+    cr_assert_null(strstr(transcript.data, "secret-password"), "%s", transcript.data);
+    cr_assert_null(strstr(transcript.data, "c2VjcmV0LXBhc3N3b3Jk"), "%s", transcript.data);
+    cr_assert_null(strstr(transcript.data, "AHVzZXIAc2VjcmV0"), "PLAIN: %s", transcript.data);
 }
 
 Test(smtp_faults, auth_plain_answered_334_is_cancelled, .timeout = 20)
@@ -655,6 +685,122 @@ Test(smtp_faults, auth_refusals_535_gives_up_454_does_not, .timeout = 20)
     cr_assert_null(strstr(after_ehlo(&res), "*\r\n"), "a refusal ends the exchange: no '*'");
     auth_case(&later, SMTP_AUTH_CHOICE_PLAIN, &res);
     cr_assert_not(res.give_up);
+}
+
+Test(smtp_faults, auth_answered_with_an_intermediate_code_of_another_kind, .timeout = 20)
+{
+    struct fake fk = {.auth_mechs = "LOGIN", .auth_reply = {"354 go ahead\r\n"}};
+    struct result res;
+
+    auth_case(&fk, SMTP_AUTH_CHOICE_LOGIN, &res);
+    cr_assert(res.give_up);
+    cr_assert_str_eq(after_ehlo(&res), "AUTH LOGIN\r\n");
+}
+
+Test(smtp_faults, auth_cram_md5_empty_challenge_gets_no_response, .timeout = 20)
+{
+    struct fake fk = {.auth_mechs = "CRAM-MD5", .auth_reply = {"334 \r\n"}};
+    struct result res;
+
+    auth_case(&fk, SMTP_AUTH_CHOICE_CRAM_MD5, &res);
+    cr_assert(res.give_up);
+    cr_assert_str_eq(after_ehlo(&res), "AUTH CRAM-MD5\r\n*\r\n");
+}
+
+/* ---- 421 to RSET: the server closing, in each mode ---------------------------------------------
+ */
+
+#define REFUSED_DATA "554 5.7.1 not from you\r\n"
+#define CLOSING      "421 4.3.2 shutting down\r\n"
+
+Test(smtp_faults, pipelined_rset_answered_421_is_a_close_not_out_of_step, .timeout = 20)
+{
+    struct fake fk = {.pipelining = true,
+                      .on = "DATA",
+                      .nth = 1,
+                      .reply = REFUSED_DATA,
+                      .on2 = "RSET",
+                      .nth2 = 1,
+                      .reply2 = CLOSING};
+    struct feed f;
+    struct result res;
+
+    feed_init(&f, 3, message, sizeof message - 1, false);
+    run(&fk, &f, NULL, 0, false, &res);
+    cr_assert_eq(res.run_rc, BLAST_ECLOSED, "%s", res.error);
+    cr_assert_not(res.out_of_step);
+    assert_outcome(&f, 0, SMTP_OUTCOME_FAILED, false);
+    assert_outcome(&f, 1, SMTP_OUTCOME_DEFERRED, false);
+    cr_assert_eq(f.r[1][0].reply.code, 421);
+    assert_outcome(&f, 2, SMTP_OUTCOME_DEFERRED, true);
+}
+
+Test(smtp_faults, lockstep_rset_answered_421_gives_the_next_back_untried, .timeout = 20)
+{
+    struct fake fk = {
+        .on = "DATA", .nth = 1, .reply = REFUSED_DATA, .on2 = "RSET", .nth2 = 1, .reply2 = CLOSING};
+    struct feed f;
+    struct result res;
+
+    feed_init(&f, 2, message, sizeof message - 1, false);
+    run(&fk, &f, NULL, 0, false, &res);
+    cr_assert_eq(res.run_rc, BLAST_ECLOSED, "%s", res.error);
+    cr_assert_not(res.out_of_step);
+    assert_outcome(&f, 0, SMTP_OUTCOME_FAILED, false);
+    assert_outcome(&f, 1, SMTP_OUTCOME_DEFERRED, true);
+    cr_assert_str_eq(after_ehlo(&res), ENV("ann@example.com") "RSET\r\n");
+}
+
+Test(smtp_faults, bdat_rset_answered_421_defers_the_whole_batch, .timeout = 20)
+{
+    struct fake fk = {
+        .pipelining = true, .chunking = true, .on = "RSET", .nth = 1, .reply = CLOSING};
+    struct feed f;
+    struct result res;
+
+    feed_init(&f, 2, message, sizeof message - 1, false);
+    run(&fk, &f, NULL, 0, true, &res);
+    cr_assert_eq(res.run_rc, BLAST_ECLOSED, "%s", res.error);
+    cr_assert_not(res.out_of_step);
+    assert_outcome(&f, 0, SMTP_OUTCOME_DEFERRED, false);
+    assert_outcome(&f, 1, SMTP_OUTCOME_DEFERRED, false);
+}
+
+/*
+ * BDAT: an extra reply after the first transaction's BDAT LAST. Which reply
+ * answered which transaction cannot be said, so neither is delivered: the whole
+ * batch is unknown.
+ */
+Test(smtp_faults, bdat_extra_reply_makes_the_whole_batch_unknown, .timeout = 20)
+{
+    struct fake fk = {.pipelining = true,
+                      .chunking = true,
+                      .on = "BDAT",
+                      .nth = 1,
+                      .extra = "554 5.7.1 rejected\r\n"};
+    struct feed f;
+    struct result res;
+
+    feed_init(&f, 2, message, sizeof message - 1, false);
+    run(&fk, &f, NULL, 0, true, &res);
+    cr_assert_eq(res.run_rc, BLAST_EPROTO, "%s", res.error);
+    cr_assert(res.out_of_step);
+    assert_outcome(&f, 0, SMTP_OUTCOME_UNKNOWN, false);
+    assert_outcome(&f, 1, SMTP_OUTCOME_UNKNOWN, false);
+}
+
+Test(smtp_faults, bdat_batch_is_delivered_in_one_write, .timeout = 20)
+{
+    struct fake fk = {.pipelining = true, .chunking = true};
+    struct feed f;
+    struct result res;
+    size_t i;
+
+    feed_init(&f, 4, message, sizeof message - 1, false);
+    run(&fk, &f, NULL, 0, true, &res);
+    cr_assert_eq(res.run_rc, 0, "%s", res.error);
+    for (i = 0; i < 4; i++)
+        assert_outcome(&f, i, SMTP_OUTCOME_DELIVERED, false);
 }
 
 /* ---- a connection lost while the end of data may be on its way ---------------------------------
