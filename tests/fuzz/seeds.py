@@ -106,7 +106,7 @@ def reply(base):
         if re.match(rb"^[2-5][0-9][0-9][ -]", s):
             out(base, "reply", s)
     for t in SESSIONS:
-        out(base, "reply", t[1].encode("utf-8"))
+        out(base, "reply", "".join(t[1]).encode("utf-8"))
 
 
 def report(base):
@@ -123,45 +123,79 @@ EHLO_FULL = ("250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-V
              "250-ETRN\r\n250-AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2\r\n250-ENHANCEDSTATUSCODES\r\n"
              "250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n")
 EHLO_PLAIN = "250-mx.example.com Hello\r\n250-SIZE 1000000\r\n250-8BITMIME\r\n250 AUTH PLAIN LOGIN\r\n"
-OK_TXN = ("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
-          "250 2.0.0 Ok: queued as 7F3A21C0\r\n")
-OK_TXN2 = ("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 <jorg@bucher.example>: unknown\r\n"
-           "354 go ahead\r\n250 2.0.0 Ok: queued as 4ABC123\r\n")
-BDAT_TXN = "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: queued as B1\r\n"
+MAIL = "250 2.1.0 Ok\r\n"
+RCPT = "250 2.1.5 Ok\r\n"
+GO = "354 End data with <CR><LF>.<CR><LF>\r\n"
+QUEUED = "250 2.0.0 Ok: queued as 7F3A21C0\r\n"
+UNKNOWN = "550 5.1.1 <jorg@bucher.example>: unknown\r\n"
+BDAT_TXN = "250 2.0.0 Ok\r\n" + MAIL + RCPT + "250 2.0.0 Ok: queued as B1\r\n"
 QUIT = "221 2.0.0 Bye\r\n"
 
-# (options byte, what the server says): see fuzz_session.c for the options
+
+def lockstep(*txns):
+    """The turns of lock-step transactions (one reply a command): each txn a list of replies."""
+    return [r for t in txns for r in t]
+
+
+def pipelined(*txns):
+    """The turns of pipelined transactions: envelope replies, then each end of data with the
+    next envelope's replies (RFC 2920: one write a round)."""
+    turns, carry = [], ""
+    for env, eod in txns:
+        turns.append(carry + env)
+        carry = eod
+    return turns + [carry] if carry else turns
+
+
+# (options byte, the server's turns): see fuzz_session.c for the options
 SESSIONS = [
-    (0x00, GREETING + EHLO_PLAIN + OK_TXN + QUIT),
-    (0x40, GREETING + EHLO_PLAIN + OK_TXN + OK_TXN2 + QUIT),
-    (0xC0, GREETING + EHLO_FULL + OK_TXN + OK_TXN2 + OK_TXN + OK_TXN + QUIT),
-    (0xC3, GREETING + EHLO_FULL + "235 2.7.0 Authentication successful\r\n" + OK_TXN * 2 +
-     OK_TXN2 + OK_TXN + QUIT),
-    (0x05, GREETING + EHLO_PLAIN + "334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n"
-     "235 2.7.0 Authentication successful\r\n" + OK_TXN + QUIT),
-    (0x47, GREETING + EHLO_FULL + "334 PDQxOTI5NDIzNDEuMTI4Mjg0NzJAc291cmNlZm91ci5hbmRyZXcu"
-     "Y211LmVkdT4=\r\n235 2.7.0 Authentication successful\r\n" + OK_TXN + OK_TXN2 + QUIT),
-    (0x09, GREETING + EHLO_FULL + "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n535 5.7.8 bad token\r\n"),
-    (0x01, GREETING + EHLO_PLAIN + "535 5.7.8 Authentication credentials invalid\r\n"),
-    (0xD0, GREETING + EHLO_FULL + BDAT_TXN * 4 + QUIT),
-    (0x70, GREETING + EHLO_FULL + BDAT_TXN + BDAT_TXN.replace("250 2.1.5", "452 4.5.3") + QUIT),
-    (0xE0, GREETING + EHLO_FULL + "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"
-     "250 2.0.0 Ok: queued as X1\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no\r\n354 go\r\n"
-     "451 4.3.0 try later\r\n" + QUIT),
-    (0x80, GREETING + EHLO_FULL + "250 2.1.0 Ok\r\n421 4.7.0 too many messages\r\n"),
-    (0x40, GREETING + EHLO_PLAIN + OK_TXN + "421 4.4.2 timeout\r\n"),
-    (0x00, "554 5.7.1 go away\r\n"),
-    (0x00, GREETING + "502 5.5.2 EHLO not known\r\n250 mx.example.com\r\n" + OK_TXN + QUIT),
-    (0x00, "220-mx.example.com first\r\n220 second\r\n" + EHLO_PLAIN + "550 5.7.1 sender refused\r\n"
-     "250 2.0.0 reset\r\n" + QUIT),
-    (0x80, GREETING + EHLO_FULL + "250 2.1.0 Ok\r\n550 5.1.1 unknown\r\n554 5.5.1 no valid recipients\r\n"
-     "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n250 2.0.0 Ok\r\n" + QUIT),
+    (0x00, [GREETING, EHLO_PLAIN] + lockstep([MAIL, RCPT, GO, QUEUED]) + [QUIT]),
+    (0x40, [GREETING, EHLO_PLAIN] + lockstep([MAIL, RCPT, GO, QUEUED],
+                                             [MAIL, RCPT, UNKNOWN, GO, QUEUED]) + [QUIT]),
+    (0xC0, [GREETING, EHLO_FULL] + pipelined((MAIL + RCPT + GO, QUEUED),
+                                             (MAIL + RCPT + UNKNOWN + GO, QUEUED),
+                                             (MAIL + RCPT + GO, QUEUED),
+                                             (MAIL + RCPT + GO, QUEUED)) + [QUIT]),
+    (0xC3, [GREETING, EHLO_FULL, "235 2.7.0 Authentication successful\r\n"] +
+     pipelined((MAIL + RCPT + GO, QUEUED), (MAIL + RCPT + UNKNOWN + GO, QUEUED),
+               (MAIL + RCPT + GO, QUEUED), (MAIL + RCPT + GO, QUEUED)) + [QUIT]),
+    (0x05, [GREETING, EHLO_PLAIN, "334 VXNlcm5hbWU6\r\n", "334 UGFzc3dvcmQ6\r\n",
+            "235 2.7.0 Authentication successful\r\n"] + lockstep([MAIL, RCPT, GO, QUEUED]) +
+     [QUIT]),
+    (0x47, [GREETING, EHLO_FULL, "334 PDQxOTI5NDIzNDEuMTI4Mjg0NzJAc291cmNlZm91ci5hbmRyZXcu"
+            "Y211LmVkdT4=\r\n", "235 2.7.0 Authentication successful\r\n"] +
+     pipelined((MAIL + RCPT + GO, QUEUED), (MAIL + RCPT + UNKNOWN + GO, QUEUED)) + [QUIT]),
+    (0x09, [GREETING, EHLO_FULL, "334 eyJzdGF0dXMiOiI0MDEifQ==\r\n", "535 5.7.8 bad token\r\n"]),
+    (0x01, [GREETING, EHLO_PLAIN, "535 5.7.8 Authentication credentials invalid\r\n"]),
+    (0x0B, [GREETING, EHLO_FULL, "334 \r\n", "501 5.7.0 cancelled\r\n"]),
+    (0x05, [GREETING, EHLO_PLAIN, "334 Username:\r\n", "501 5.7.0 cancelled\r\n"]),
+    (0xD0, [GREETING, EHLO_FULL, BDAT_TXN * 4, QUIT]),
+    (0x70, [GREETING, EHLO_FULL, BDAT_TXN + BDAT_TXN.replace("250 2.1.5", "452 4.5.3"), QUIT]),
+    (0xE0, [GREETING, EHLO_FULL] + pipelined((MAIL + RCPT + "354 go\r\n", "250 2.0.0 Ok: queued as X1\r\n"),
+                                             (MAIL + RCPT + "550 5.1.1 no\r\n354 go\r\n",
+                                              "451 4.3.0 try later\r\n")) + [QUIT]),
+    (0x80, [GREETING, EHLO_FULL, MAIL + "421 4.7.0 too many messages\r\n"]),
+    (0x40, [GREETING, EHLO_PLAIN] + lockstep([MAIL, RCPT, GO, QUEUED]) + ["421 4.4.2 timeout\r\n"]),
+    (0x00, ["554 5.7.1 go away\r\n"]),
+    (0x00, [GREETING, "502 5.5.2 EHLO not known\r\n", "250 mx.example.com\r\n"] +
+     lockstep([MAIL, RCPT, GO, QUEUED]) + [QUIT]),
+    (0x00, ["220-mx.example.com first\r\n220 second\r\n", EHLO_PLAIN,
+            "550 5.7.1 sender refused\r\n", "250 2.0.0 reset\r\n", QUIT]),
+    (0x80, [GREETING, EHLO_FULL] + pipelined((MAIL + "550 5.1.1 unknown\r\n554 5.5.1 no valid recipients\r\n", ""),
+                                             ("250 2.0.0 reset\r\n" + MAIL + RCPT + "354 go\r\n",
+                                              "250 2.0.0 Ok\r\n")) + [QUIT]),
+    # out of step: a 250 to DATA, a reply too many, a continuation that changes code, two greetings
+    (0x40, [GREETING, EHLO_FULL, MAIL + RCPT + "250 2.0.0 Ok\r\n"]),
+    (0x40, [GREETING, EHLO_FULL, MAIL + RCPT + GO, QUEUED + MAIL + RCPT + GO + "250 2.0.0 Ok\r\n"]),
+    (0x40, [GREETING, EHLO_FULL, MAIL + RCPT + GO, "250-2.0.0 Ok\r\n251 2.0.0 queued\r\n"]),
+    (0x00, [GREETING + GREETING, EHLO_PLAIN]),
+    (0x00, [GREETING, EHLO_PLAIN, MAIL, RCPT, GO + "250 2.0.0 early\r\n", QUEUED]),
 ]
 
 
 def session(base):
-    for opts, text in SESSIONS:
-        out(base, "session", bytes([opts]) + text.encode("utf-8"))
+    for opts, turns in SESSIONS:
+        out(base, "session", bytes([opts]) + "\0".join(turns).encode("utf-8"))
 
 
 def main():
