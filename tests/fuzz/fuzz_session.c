@@ -5,9 +5,9 @@
  * says, in turns separated by NUL bytes (a NUL is never valid in a reply). A
  * server thread on the other end of a Unix socketpair sends the first turn (the
  * greeting) at once, and each next one when the client has written something, or
- * has been quiet for TURN_IDLE_MS (it waits for more than the turn gave); after
- * the last turn it shuts its writing side, so the client reads the end of the
- * stream and never waits long. A server that answers before it is asked, or more
+ * is asleep waiting for more than the turn gave (client_asleep); after the last
+ * turn it shuts its writing side, so the client reads the end of the stream and
+ * never waits long. A server that answers before it is asked, or more
  * than it was asked, is one turn with too much in it. Options byte:
  *   bit 0      AUTH with a username and password (tls none on a Unix socket is loopback)
  *   bits 1-3   the AUTH mechanism asked for (auto, plain, login, cram-md5, xoauth2)
@@ -34,38 +34,81 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define TXNS 4
-/*
- * How long the server waits for the client to write before it sends the next turn
- * anyway (the client waits for more than the turn gave). The client answers a turn
- * within microseconds; on a loaded machine a slower answer can still come after
- * the next turn, which then arrives unasked: rare, and a session out of step is a
- * case worth fuzzing too, but an input can then behave differently on a rerun.
- */
-#define TURN_IDLE_MS 5
-
-/* The server's side: its turns, sent one at a time as the client writes. */
+/* The server's side: its turns, sent one at a time as the client writes or waits. */
 struct server {
     int fd;
+    pid_t client; /* the thread that runs the session */
     const uint8_t *data;
     size_t size;
 };
+
+/*
+ * Is the client thread asleep? In this harness it sleeps only in poll(), waiting
+ * for the server (for bytes to read, or for room to write, when the server has
+ * bytes of it to read too), so asleep with nothing of it to read means it waits
+ * for the next turn: a state read from /proc, not a guess from a timer.
+ */
+static bool client_asleep(pid_t tid)
+{
+    char path[64], stat[512];
+    const char *p;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    stat[n] = '\0';
+    p = strrchr(stat, ')');
+    return p != NULL && p[1] == ' ' && p[2] == 'S';
+}
+
+/* Wait until the client writes (true: its bytes were read) or waits for the server. */
+static bool client_turn(const struct server *sv, bool *eof)
+{
+    char sink[4096];
+    long spins;
+
+    for (spins = 0; spins < 200000; spins++) {
+        ssize_t n = recv(sv->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n == 0) {
+            *eof = true;
+            return false;
+        }
+        if (n > 0) {
+            /* the rest of that write, if it came in pieces */
+            while (recv(sv->fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+                ;
+            return true;
+        }
+        if (client_asleep(sv->client) && recv(sv->fd, sink, 1, MSG_DONTWAIT | MSG_PEEK) < 0)
+            return false;
+        sched_yield();
+    }
+    return false;
+}
 
 static void *server_run(void *arg)
 {
     struct server *sv = arg;
     const uint8_t *p = sv->data, *end = sv->data + sv->size;
     char sink[4096];
-    bool more = true;
+    bool eof = false;
 
-    while (more) {
+    for (;;) {
         const uint8_t *nul = memchr(p, 0, (size_t)(end - p));
         const uint8_t *stop = nul != NULL ? nul : end;
-        struct pollfd pf = {sv->fd, POLLIN, 0};
-        int waited = 0;
 
         while (p < stop) {
             ssize_t n = send(sv->fd, p, (size_t)(stop - p), MSG_NOSIGNAL);
@@ -73,20 +116,13 @@ static void *server_run(void *arg)
                 goto out;
             p += n;
         }
-        more = nul != NULL;
-        if (!more)
+        if (nul == NULL)
             break;
         p = nul + 1;
-        /* the next turn answers the client's next write (or its silence) */
-        while (poll(&pf, 1, TURN_IDLE_MS) == 1 && waited++ < 64) {
-            ssize_t n = recv(sv->fd, sink, sizeof sink, MSG_DONTWAIT);
-            if (n == 0)
-                goto out;
-            if (n < 0)
-                break;
-            if (poll(&pf, 1, 0) != 1)
-                break;
-        }
+        /* the next turn answers the client's next write, or its wait */
+        client_turn(sv, &eof);
+        if (eof)
+            goto out;
     }
     shutdown(sv->fd, SHUT_WR);
     /* what the client still writes (QUIT) is read and dropped until it closes */
@@ -206,6 +242,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return 0;
     server.fd = sv[1];
+    server.client = (pid_t)syscall(SYS_gettid);
     server.data = data;
     server.size = size;
     if (pthread_create(&thread, NULL, server_run, &server) != 0) {
