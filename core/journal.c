@@ -18,6 +18,9 @@
  * that is not durable (tests, dry runs) is written directly by its callers.
  */
 #include "journal.h"
+#include "buf.h"
+#include "outcome.h"
+#include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -129,17 +132,18 @@ static struct rowinfo *row_info(struct journal *j, size_t row)
     return &j->rows[row];
 }
 
-static enum journal_state state_of_status(const char *status)
+/* The row's state after a result with this status. */
+static enum journal_state state_of_status(int status)
 {
-    if (status == NULL)
+    if (status < 0)
         return JOURNAL_NONE;
-    if (strcmp(status, "deferred") == 0)
+    if (status == OUTCOME_DEFERRED)
         return JOURNAL_DEFERRED;
-    if (strcmp(status, "unknown") == 0)
+    if (status == OUTCOME_UNKNOWN)
         return JOURNAL_UNKNOWN;
-    if (strcmp(status, "rendered") == 0)
+    if (status == OUTCOME_RENDERED)
         return JOURNAL_NONE; /* a dry run decides nothing */
-    return JOURNAL_FINAL;
+    return JOURNAL_FINAL;    /* and a status a later version wrote: it was decided */
 }
 
 /* What a record says of its row, to be indexed once it is in the file (row 0: nothing). */
@@ -163,7 +167,10 @@ static struct mention mention_of(json_t *rec, int64_t offset)
         m.state = JOURNAL_SENDING;
         m.attempts = capped_attempts(json_integer_value(json_object_get(rec, "attempt")));
     } else {
-        m.state = state_of_status(json_string_value(json_object_get(rec, "status")));
+        const char *status = json_string_value(json_object_get(rec, "status"));
+        m.state = status != NULL ? state_of_status(outcome_status_parse(status)) : JOURNAL_NONE;
+        if (status != NULL && outcome_status_parse(status) < 0)
+            m.state = JOURNAL_FINAL;
         m.attempts = capped_attempts(json_integer_value(json_object_get(rec, "attempts")));
     }
     return m;
@@ -326,26 +333,24 @@ static void want(struct journal *j, int64_t mark)
     kick(j);
 }
 
-/* rec as a line "CRC JSON\n" in *line (malloc'd, *len bytes): no lock needed for it. */
-static int format_record(struct journal *j, json_t *rec, char **line, size_t *len,
-                         struct blast_error *err)
+/*
+ * Start a record's line in b: room for the "CRC " in front, filled by
+ * line_finish() once the JSON after it is complete.
+ */
+static int line_start(struct buf *b)
 {
-    char *text;
-    size_t n;
+    buf_reset(b);
+    return buf_append(b, "00000000 ", 9);
+}
 
-    text = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
-    n = strlen(text) + 10;
-    *line = malloc(n + 1);
-    if (*line == NULL) {
-        free(text);
-        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
-    }
-    snprintf(*line, n + 1, "%08lx %s\n", journal_crc32(text, n - 10), text);
-    free(text);
-    *len = n;
-    return 0;
+/* Fill in the CRC of the JSON and end the line. */
+static int line_finish(struct buf *b)
+{
+    char crc[9];
+
+    snprintf(crc, sizeof crc, "%08lx", journal_crc32(b->data + 9, b->len - 9));
+    memcpy(b->data, crc, 8);
+    return buf_putc(b, '\n');
 }
 
 /*
@@ -406,24 +411,19 @@ static int append_line(struct journal *j, struct mention *m, const char *line, s
     return rc;
 }
 
-/* Format rec and append it under the mutex; *mark (when not NULL) is where it ends. */
-static int append(struct journal *j, json_t *rec, int64_t *mark, struct blast_error *err)
+/* Append a finished line (line_finish) that says m of its row; *mark (may be NULL): its end. */
+static int append(struct journal *j, struct mention *m, const struct buf *line, int64_t *mark,
+                  struct blast_error *err)
 {
-    struct mention m = mention_of(rec, 0);
-    char *line = NULL;
-    size_t n = 0;
     int rc;
 
-    if ((rc = format_record(j, rec, &line, &n, err)) < 0)
-        return rc;
     pthread_mutex_lock(&j->mu);
-    rc = append_line(j, &m, line, n, err);
+    rc = append_line(j, m, line->data, line->len, err);
     if (rc == 0 && mark != NULL) {
         *mark = j->end;
         want(j, j->end);
     }
     pthread_mutex_unlock(&j->mu);
-    free(line);
     return rc;
 }
 
@@ -582,7 +582,8 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
                  struct blast_error *err)
 {
     struct journal *j;
-    json_t *run = NULL;
+    struct buf run = BUF_INIT;
+    struct mention none = {0, 0, 0, JOURNAL_NONE};
     char when[40];
     size_t i;
     int rc;
@@ -637,17 +638,18 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
         j->done_before += j->rows[i].state != JOURNAL_NONE;
     }
     timeutil_rfc3339(timeutil_now(), when, sizeof when);
-    run = json_pack("{s:s, s:s?, s:s}", "t", "run", "hash", o->hash, "time", when);
-    if (run == NULL) {
+    if (line_start(&run) < 0 || buf_puts(&run, "{\"t\":\"run\",\"hash\":") < 0 ||
+        text_json_string(&run, o->hash) < 0 || buf_printf(&run, ",\"time\":\"%s\"}", when) < 0 ||
+        line_finish(&run) < 0) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
     }
-    if ((rc = append(j, run, NULL, err)) < 0 || (rc = journal_sync(j, err)) < 0)
+    if ((rc = append(j, &none, &run, NULL, err)) < 0 || (rc = journal_sync(j, err)) < 0)
         goto out;
     *out = j;
     j = NULL;
 out:
-    json_decref(run);
+    buf_free(&run);
     journal_close(j);
     return rc;
 }
@@ -713,33 +715,40 @@ size_t journal_done_before(const struct journal *j)
 int journal_sending(struct journal *j, size_t row, const char *email, const char *message_id,
                     int attempt, const char *relay, int64_t *mark, struct blast_error *err)
 {
+    struct mention m = {row, 0, capped_attempts(attempt), JOURNAL_SENDING};
+    struct buf line = BUF_INIT;
     char when[40];
-    json_t *rec;
     int rc;
 
     timeutil_rfc3339(timeutil_now(), when, sizeof when);
-    rec = json_pack("{s:s, s:I, s:s, s:s, s:i, s:s?, s:s}", "t", "sending", "row", (json_int_t)row,
-                    "email", email, "message_id", message_id, "attempt", attempt, "relay", relay,
-                    "time", when);
-    if (rec == NULL)
+    if (line_start(&line) < 0 ||
+        buf_printf(&line, "{\"t\":\"sending\",\"row\":%zu,\"email\":", row) < 0 ||
+        text_json_string(&line, email) < 0 || buf_puts(&line, ",\"message_id\":") < 0 ||
+        text_json_string(&line, message_id) < 0 ||
+        buf_printf(&line, ",\"attempt\":%d,\"relay\":", attempt) < 0 ||
+        text_json_string(&line, relay) < 0 || buf_printf(&line, ",\"time\":\"%s\"}", when) < 0 ||
+        line_finish(&line) < 0) {
+        buf_free(&line);
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
-    rc = append(j, rec, mark, err);
-    json_decref(rec);
+    }
+    rc = append(j, &m, &line, mark, err);
+    buf_free(&line);
     return rc;
 }
 
-int journal_record(struct journal *j, json_t *entry, struct blast_error *err)
+int journal_record(struct journal *j, const struct outcome *o, struct blast_error *err)
 {
-    json_t *rec = json_object();
+    struct mention m = {o->row, 0, capped_attempts(o->attempts), state_of_status((int)o->status)};
+    struct buf line = BUF_INIT;
     int rc;
 
-    if (rec == NULL || json_object_set_new(rec, "t", json_string("result")) < 0 ||
-        json_object_update(rec, entry) < 0) {
-        json_decref(rec);
+    if (line_start(&line) < 0 || outcome_format_json(o, true, &line) < 0 ||
+        line_finish(&line) < 0) {
+        buf_free(&line);
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
     }
-    rc = append(j, rec, NULL, err);
-    json_decref(rec);
+    rc = append(j, &m, &line, NULL, err);
+    buf_free(&line);
     return rc;
 }
 
@@ -775,28 +784,32 @@ int journal_sync(struct journal *j, struct blast_error *err)
     return journal_wait_durable(j, mark, err);
 }
 
-/* A result record as a report entry: itself without "t"; a "sending" becomes unknown. */
-static json_t *as_entry(json_t *rec)
+/*
+ * A record as the row's outcome: a result as it was written; a "sending" left by a
+ * run that stopped before its result: unknown, since the message may have gone.
+ */
+static int as_outcome(json_t *rec, struct outcome *o, struct blast_error *err)
 {
     const char *t = json_string_value(json_object_get(rec, "t"));
-    json_t *e;
 
-    if (t != NULL && strcmp(t, "sending") == 0) {
-        e = json_pack("{s:O?, s:O?, s:s, s:n, s:n, s:n, s:n, s:s, s:O?, s:O?, s:O?, s:n, s:n, "
-                      "s:O?, s:O?}",
-                      "email", json_object_get(rec, "email"), "row", json_object_get(rec, "row"),
-                      "status", "unknown", "code", "enhanced_code", "reply", "step", "detail",
-                      "the message was on its way when the run stopped; it may have been "
-                      "delivered",
-                      "relay", json_object_get(rec, "relay"), "attempts",
-                      json_object_get(rec, "attempt"), "message_id",
-                      json_object_get(rec, "message_id"), "queue_id", "size", "first_attempt",
-                      json_object_get(rec, "time"), "last_attempt", json_object_get(rec, "time"));
-        return e;
+    if (t == NULL || strcmp(t, "sending") != 0)
+        return outcome_from_json(rec, o, err);
+    outcome_init(o);
+    o->row = (size_t)json_integer_value(json_object_get(rec, "row"));
+    o->status = OUTCOME_UNKNOWN;
+    o->attempts = (int)json_integer_value(json_object_get(rec, "attempt"));
+    if (timeutil_parse_rfc3339(json_string_value(json_object_get(rec, "time")), &o->first) < 0)
+        o->first.sec = 0;
+    o->last = o->first;
+    if (outcome_set(&o->email, json_string_value(json_object_get(rec, "email"))) < 0 ||
+        outcome_set(&o->relay, json_string_value(json_object_get(rec, "relay"))) < 0 ||
+        outcome_set(&o->message_id, json_string_value(json_object_get(rec, "message_id"))) < 0 ||
+        outcome_set(&o->detail, "the message was on its way when the run stopped; it may have "
+                                "been delivered") < 0) {
+        outcome_free(o);
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     }
-    json_object_del(rec, "t");
-    json_incref(rec);
-    return rec;
+    return 0;
 }
 
 /*
@@ -822,43 +835,61 @@ static int64_t row_offset(struct journal *j, size_t row)
     return offset;
 }
 
-/* The record at offset as a report entry (a new reference), or NULL. */
-static json_t *entry_at(struct journal *j, int64_t offset)
+static int outcome_from_record(struct journal *j, json_t *rec, size_t row, struct outcome *o,
+                               struct blast_error *err)
 {
-    json_t *rec, *e;
+    struct blast_error e;
+    int rc;
 
-    if ((rec = read_at(j, offset)) == NULL)
-        return NULL;
-    e = as_entry(rec);
-    json_decref(rec);
-    return e;
+    blast_error_clear(&e);
+    if ((rc = as_outcome(rec, o, &e)) < 0)
+        return blast_error_set(err, rc, j->path, 0, 0, "the record of row %zu: %s", row, e.text);
+    return 0;
 }
 
-json_t *journal_result(struct journal *j, size_t row)
+/* The record at offset as an outcome in o (empty). */
+static int outcome_at(struct journal *j, int64_t offset, size_t row, struct outcome *o,
+                      struct blast_error *err)
+{
+    json_t *rec = read_at(j, offset);
+    int rc;
+
+    if (rec == NULL)
+        return blast_error_set(err, BLAST_EIO, j->path, 0, 0,
+                               "cannot read back the record of row %zu", row);
+    rc = outcome_from_record(j, rec, row, o, err);
+    json_decref(rec);
+    return rc;
+}
+
+int journal_result(struct journal *j, size_t row, struct outcome *o, struct blast_error *err)
 {
     int64_t offset = row_offset(j, row);
+    int rc;
 
-    return offset < 0 ? NULL : entry_at(j, offset);
+    if (offset < 0)
+        return 0;
+    rc = outcome_at(j, offset, row, o, err);
+    return rc < 0 ? rc : 1;
 }
 
 int journal_each(struct journal *j, size_t rows,
-                 int (*fn)(void *arg, size_t row, json_t *entry, struct blast_error *err),
-                 void *arg, struct blast_error *err)
+                 int (*fn)(void *arg, const struct outcome *o, struct blast_error *err), void *arg,
+                 struct blast_error *err)
 {
+    struct outcome o;
     size_t row;
     int rc = 0;
 
     for (row = 1; row <= rows && rc == 0; row++) {
         /* under the lock and after the writer caught up: a row appended a moment ago counts */
         int64_t offset = row_offset(j, row);
-        json_t *e;
         if (offset < 0)
             continue;
-        if ((e = entry_at(j, offset)) == NULL)
-            return blast_error_set(err, BLAST_EIO, j->path, 0, 0,
-                                   "cannot read back the record of row %zu", row);
-        rc = fn(arg, row, e, err);
-        json_decref(e);
+        if ((rc = outcome_at(j, offset, row, &o, err)) < 0)
+            return rc;
+        rc = fn(arg, &o, err);
+        outcome_free(&o);
     }
     return rc;
 }

@@ -26,13 +26,13 @@
 
 #include "error.h"
 #include "log.h"
+#include "outcome.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct journal;
-struct json_t;
 
 enum journal_state {
     JOURNAL_NONE = 0, /* never seen */
@@ -74,10 +74,13 @@ void journal_discard(struct journal *j);
 enum journal_state journal_state(struct journal *j, size_t row, int *attempts);
 
 /*
- * The last result of row as JSON (a new reference), or NULL; first waits until
- * every record appended so far is in the file (or the journal failed).
+ * The last result of row in o (empty; the caller frees it with outcome_free()):
+ * returns 1, or 0 when the row has none. A "sending" with no result after it reads
+ * as unknown. First waits until every record appended so far is in the file (or
+ * the journal failed). Errors: BLAST_EIO (the record cannot be read back),
+ * BLAST_EINVAL (it is not a record this blast reads), BLAST_ENOMEM.
  */
-struct json_t *journal_result(struct journal *j, size_t row);
+int journal_result(struct journal *j, size_t row, struct outcome *o, struct blast_error *err);
 
 /* Rows earlier runs left a state for: a result, or unknown (a "sending" without one). */
 size_t journal_done_before(const struct journal *j);
@@ -98,20 +101,20 @@ int journal_sending(struct journal *j, size_t row, const char *email, const char
  */
 int journal_wait_durable(struct journal *j, int64_t mark, struct blast_error *err);
 
-/* Record a row's result: entry is the report's object for it (borrowed, with its "row"). */
-int journal_record(struct journal *j, struct json_t *entry, struct blast_error *err);
+/* Record a row's result (o->row says which), formatted by outcome_format_json(). */
+int journal_record(struct journal *j, const struct outcome *o, struct blast_error *err);
 
 /* Make everything appended so far durable. Errors: BLAST_EIO (and every later call fails). */
 int journal_sync(struct journal *j, struct blast_error *err);
 
 /*
- * Call fn for rows 1..rows in order with the row's last record as a report entry
- * (a "sending" becomes an unknown entry); rows without a record are skipped. Like
- * journal_result(), sees every record appended before the call.
+ * Call fn for rows 1..rows in order with the row's last record as its outcome
+ * (borrowed for the call; a "sending" reads as unknown); rows without a record are
+ * skipped. Like journal_result(), sees every record appended before the call.
  */
 int journal_each(struct journal *j, size_t rows,
-                 int (*fn)(void *arg, size_t row, struct json_t *entry, struct blast_error *err),
-                 void *arg, struct blast_error *err);
+                 int (*fn)(void *arg, const struct outcome *o, struct blast_error *err), void *arg,
+                 struct blast_error *err);
 
 /* CRC-32 (IEEE 802.3), as the records carry it. */
 unsigned long journal_crc32(const void *data, size_t len);

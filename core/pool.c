@@ -9,12 +9,11 @@
  * returns it; done() records the outcome or schedules a retry.
  */
 #include "pool.h"
+#include "outcome.h"
 #include "ratelimit.h"
-#include "report.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +45,7 @@ struct job {
     int64_t not_before; /* monotonic ms */
     struct smtp_rcpt last;
     char last_relay[128];
-    json_t *history; /* the report's "history": one object per attempt, across runs */
+    struct outcome rec; /* what is recorded: its email and history (every attempt, across runs) */
     /* while in flight */
     struct worker *worker;
     struct smtp_txn t;
@@ -120,7 +119,7 @@ struct pool {
     struct worker *workers;
     size_t nworkers, live;
     size_t submitted, sessions, messages, round_trips;
-    size_t results[REPORT_STATUS_COUNT]; /* atomic: counted outside the mutex */
+    size_t results[OUTCOME_STATUS_COUNT]; /* atomic: counted outside the mutex */
 };
 
 static void relay_failed(struct pool *p, struct relay_state *rs, bool for_the_run, const char *why);
@@ -180,12 +179,11 @@ static void job_free(struct job *j)
 {
     if (j == NULL)
         return;
-    free(j->email);
+    outcome_free(&j->rec); /* j->email with it */
     address_free(&j->to);
     buf_free(&j->fields);
     free((void *)j->ptrs);
     free(j->lens);
-    json_decref(j->history);
     free(j);
 }
 
@@ -200,14 +198,14 @@ static struct job *job_new(const struct recipients_row *row, const struct addres
     if (j == NULL)
         return NULL;
     blast_error_clear(&e);
-    j->row = row->row;
+    outcome_init(&j->rec);
+    j->row = j->rec.row = row->row;
     j->line = row->line;
     j->nfields = row->nfields;
-    j->email = strdup(email);
+    j->email = j->rec.email = strdup(email);
     j->ptrs = calloc(row->nfields + 1, sizeof *j->ptrs);
     j->lens = calloc(row->nfields + 1, sizeof *j->lens);
-    j->history = json_array();
-    if (j->email == NULL || j->ptrs == NULL || j->lens == NULL || j->history == NULL ||
+    if (j->email == NULL || j->ptrs == NULL || j->lens == NULL ||
         address_parse(to->envelope, &j->to, &e) < 0 ||
         (to->display != NULL && (j->to.display = strdup(to->display)) == NULL))
         goto fail;
@@ -229,50 +227,48 @@ fail:
     return NULL;
 }
 
-/* The report's entry for a job, recorded in the journal. */
-static int record(struct pool *p, struct job *j, enum report_status status,
+/* The job's outcome, recorded in the journal. */
+static int record(struct pool *p, struct job *j, enum outcome_status status,
                   const struct smtp_rcpt *r, const char *detail, const char *relay,
                   struct blast_error *err)
 {
-    struct report_entry e;
-    json_t *o;
+    struct outcome *o = &j->rec;
     int rc;
 
-    memset(&e, 0, sizeof e);
-    e.email = j->email;
-    e.row = j->row;
-    e.status = status;
-    e.detail = detail;
+    o->status = status;
+    o->step = OUTCOME_STEP_NONE;
+    o->code = 0;
+    o->enhanced[0] = '\0';
+    o->attempts = j->attempts;
+    o->first = o->last = (struct timeutil_stamp){0, 0};
+    o->size = 0;
     if (r != NULL) {
-        e.code = r->reply.code;
-        e.enhanced = r->reply.enhanced;
-        e.reply = r->reply.code > 0 ? r->reply.text : NULL;
-        e.step = r->reply.code > 0 || r->detail[0] != '\0' ? smtp_state_name(r->step) : NULL;
-        if (e.detail == NULL && r->detail[0] != '\0')
-            e.detail = r->detail;
-        e.queue_id = status == REPORT_DELIVERED ? j->t.queue_id : NULL;
+        o->code = r->reply.code;
+        memcpy(o->enhanced, r->reply.enhanced, sizeof o->enhanced);
+        if (r->reply.code > 0 || r->detail[0] != '\0')
+            o->step = r->step;
+        if (detail == NULL && r->detail[0] != '\0')
+            detail = r->detail;
     }
-    e.relay = relay != NULL && relay[0] != '\0' ? relay : NULL;
-    e.attempts = j->attempts;
-    if (j->attempts > 0) {
-        e.first = j->first;
-        e.last = timeutil_now();
-        e.message_id = j->message_id[0] != '\0' ? j->message_id : NULL;
-        e.size = j->size;
-    }
-    e.history = j->history;
-    o = report_entry_json(&e);
-    if (o == NULL)
+    if (outcome_set(&o->reply, r != NULL && r->reply.code > 0 ? r->reply.text : NULL) < 0 ||
+        outcome_set(&o->detail, detail) < 0 || outcome_set(&o->relay, relay) < 0 ||
+        outcome_set(&o->queue_id, r != NULL && status == OUTCOME_DELIVERED ? j->t.queue_id : NULL) <
+            0 ||
+        outcome_set(&o->message_id, j->attempts > 0 ? j->message_id : NULL) < 0)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    if (j->attempts > 0) {
+        o->first = j->first;
+        o->last = timeutil_now();
+        o->size = j->size;
+    }
     rc = journal_record(p->o.journal, o, err);
-    json_decref(o);
     if (rc == 0)
         __atomic_fetch_add(&p->results[status], 1, __ATOMIC_RELAXED);
     return rc;
 }
 
 /* Record, and on failure stop the pool (the journal cannot keep up: nothing more goes). */
-static void record_or_fail(struct pool *p, struct job *j, enum report_status status,
+static void record_or_fail(struct pool *p, struct job *j, enum outcome_status status,
                            const struct smtp_rcpt *r, const char *detail, const char *relay)
 {
     struct blast_error e;
@@ -297,11 +293,11 @@ static void record_or_fail(struct pool *p, struct job *j, enum report_status sta
 static void record_unsent(struct pool *p, struct job *j, const char *reason)
 {
     if (j->attempts > 0)
-        record_or_fail(p, j, REPORT_DEFERRED, &j->last,
+        record_or_fail(p, j, OUTCOME_DEFERRED, &j->last,
                        j->last.detail[0] != '\0' || j->last.reply.code != 0 ? NULL : reason,
                        j->last_relay);
     else
-        record_or_fail(p, j, REPORT_DEFERRED, NULL, reason, NULL);
+        record_or_fail(p, j, OUTCOME_DEFERRED, NULL, reason, NULL);
     job_free(j);
 }
 
@@ -569,11 +565,11 @@ static struct smtp_txn *feed_next(void *arg)
 
         blast_error_clear(&e);
         if (build(w, j, &e) < 0) {
-            record_or_fail(p, j, REPORT_DEFERRED, NULL, e.text, NULL);
+            record_or_fail(p, j, OUTCOME_DEFERRED, NULL, e.text, NULL);
         } else if (w->res.invalid) {
             /* nothing was sent: an attempt it was not */
             j->attempts--;
-            record_or_fail(p, j, REPORT_INVALID, NULL, w->res.reason, NULL);
+            record_or_fail(p, j, OUTCOME_INVALID, NULL, w->res.reason, NULL);
         } else {
             j->mark = -1; /* this attempt's "sending" record is still to come */
             return &j->t;
@@ -663,41 +659,36 @@ static bool throttling(const struct smtp_rcpt *r)
     return r->reply.code == 421 || strncmp(r->reply.enhanced, "4.7.", 4) == 0;
 }
 
-static json_t *text_or_null(const char *s)
-{
-    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
-}
-
 /*
  * One attempt for the job's history: when, where (relay, host, port, TLS), the
  * step that decided it and the reply, or blast's own words. The oldest attempts
- * go once there are REPORT_HISTORY_MAX. Out of memory only loses the entry.
+ * go once there are OUTCOME_HISTORY_MAX. Out of memory only loses the entry.
  */
 static void add_history(struct job *j, const struct worker *w, const struct smtp_rcpt *r,
-                        const char *status)
+                        enum outcome_status status)
 {
     const struct conn *cn = w->session != NULL ? smtp_session_conn(w->session) : NULL;
     const struct campaign_relay *cfg = w->rs->cfg;
-    char when[40];
-    json_t *a;
+    const char *tls = cn != NULL ? conn_tls_version(cn) : NULL;
+    const char *cipher = cn != NULL ? conn_tls_cipher(cn) : NULL;
+    struct outcome_attempt a;
 
-    timeutil_rfc3339(timeutil_now(), when, sizeof when);
-    a = json_pack("{s:s, s:s, s:s, s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "time", when,
-                  "status", status, "relay", cfg->name, "host", cfg->host, "port", cfg->port, "tls",
-                  text_or_null(cn != NULL ? conn_tls_version(cn) : NULL), "cipher",
-                  text_or_null(cn != NULL ? conn_tls_cipher(cn) : NULL), "step",
-                  r->reply.code > 0 || r->detail[0] != '\0' ? json_string(smtp_state_name(r->step))
-                                                            : json_null(),
-                  "code", r->reply.code > 0 ? json_integer(r->reply.code) : json_null(),
-                  "enhanced_code", text_or_null(r->reply.enhanced), "reply",
-                  text_or_null(r->reply.code > 0 ? r->reply.text : NULL), "queue_id",
-                  text_or_null(r->outcome == SMTP_OUTCOME_DELIVERED ? j->t.queue_id : NULL),
-                  "detail", text_or_null(r->detail));
-    if (a == NULL)
-        return;
-    while (json_array_size(j->history) >= REPORT_HISTORY_MAX)
-        json_array_remove(j->history, 0);
-    json_array_append_new(j->history, a);
+    memset(&a, 0, sizeof a);
+    a.time = timeutil_now();
+    a.status = status;
+    a.step = r->reply.code > 0 || r->detail[0] != '\0' ? r->step : OUTCOME_STEP_NONE;
+    a.code = r->reply.code;
+    memcpy(a.enhanced, r->reply.enhanced, sizeof a.enhanced);
+    a.port = cfg->port;
+    snprintf(a.tls, sizeof a.tls, "%s", tls != NULL ? tls : "");
+    snprintf(a.cipher, sizeof a.cipher, "%s", cipher != NULL ? cipher : "");
+    /* borrowed: outcome_add_attempt() copies them */
+    a.relay = (char *)cfg->name;
+    a.host = (char *)cfg->host;
+    a.reply = r->reply.code > 0 ? (char *)r->reply.text : NULL;
+    a.queue_id = r->outcome == SMTP_OUTCOME_DELIVERED ? j->t.queue_id : NULL;
+    a.detail = (char *)r->detail;
+    (void)outcome_add_attempt(&j->rec, &a);
 }
 
 static bool all_done(const struct pool *p)
@@ -740,30 +731,16 @@ static void feed_done(void *arg, struct smtp_txn *t)
     struct relay_state *rs = w->rs;
     struct job *j = t->user;
     const struct smtp_rcpt *r = &j->rcpt;
-    enum report_status status;
+    enum outcome_status status = outcome_of_smtp(r->outcome);
     const char *detail = NULL;
     char why[200];
     int64_t now = timeutil_mono_ms();
 
-    switch (r->outcome) {
-    case SMTP_OUTCOME_DELIVERED:
-        status = REPORT_DELIVERED;
-        break;
-    case SMTP_OUTCOME_FAILED:
-        status = REPORT_FAILED;
-        break;
-    case SMTP_OUTCOME_UNKNOWN:
-        status = REPORT_UNKNOWN;
-        break;
-    default:
-        status = REPORT_DEFERRED;
-        break;
-    }
     if (t->untried) {
         give_back(p, j, now);
         return;
     }
-    add_history(j, w, r, report_status_name(status));
+    add_history(j, w, r, status);
     pthread_mutex_lock(&p->mu);
     p->inflight--;
     w->answered += r->reply.code != 0;
@@ -776,13 +753,13 @@ static void feed_done(void *arg, struct smtp_txn *t)
         rs->refusals = 0;
         relay_failed(p, rs, false, "it keeps answering 421");
     }
-    if (status == REPORT_DEFERRED && throttling(r)) {
+    if (status == OUTCOME_DEFERRED && throttling(r)) {
         ratelimit_slow(&rs->limit, seen_rate(rs, now));
         rs->last_throttle = now;
         log_msg(p->o.log, LOG_LEVEL_INFO, "%s: asked to slow down (%d %s): now %.2f messages/s",
                 rs->cfg->name, r->reply.code, r->reply.enhanced, rs->limit.rate);
     }
-    if (status == REPORT_DEFERRED) {
+    if (status == OUTCOME_DEFERRED) {
         struct timeutil_stamp wall = timeutil_now();
         bool in_window =
             j->first.sec == 0 || (int64_t)(wall.sec - j->first.sec) * 1000 < p->c->retry.window;
@@ -818,7 +795,7 @@ static void feed_done(void *arg, struct smtp_txn *t)
             detail = "too many recipients waiting for a retry; left for the next run";
         } else if (!p->stopping && !p->fatal && exhausted) {
             /* docs/delivery.md: after the last attempt or the window, failed with the last reply */
-            status = REPORT_FAILED;
+            status = OUTCOME_FAILED;
             snprintf(why, sizeof why, "still deferred after %d attempt%s%s", j->attempts,
                      j->attempts == 1 ? "" : "s",
                      in_window ? "" : " (the retry window has passed)");
@@ -1222,29 +1199,24 @@ static const char *no_relay(const struct pool *p, char *buf, size_t size)
 }
 
 int pool_submit(struct pool *p, const struct recipients_row *row, const struct address *to,
-                const char *email, json_t *earlier, struct blast_error *err)
+                const char *email, const struct outcome *earlier, struct blast_error *err)
 {
     struct job *j = job_new(row, to, email);
     const char *reason = NULL;
     char why[400];
-    json_t *h;
+    size_t i;
 
     if (j == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     if (earlier != NULL) {
-        j->attempts = (int)json_integer_value(json_object_get(earlier, "attempts"));
+        j->attempts = earlier->attempts;
         j->charged = j->attempts; /* earlier runs: counted in full, to stay bounded */
-        timeutil_parse_rfc3339(json_string_value(json_object_get(earlier, "first_attempt")),
-                               &j->first);
-        h = json_object_get(earlier, "history");
-        if (json_is_array(h)) {
-            json_decref(j->history);
-            j->history = json_deep_copy(h);
-            if (j->history == NULL) {
+        j->first = earlier->first;
+        for (i = 0; i < earlier->nhistory; i++)
+            if (outcome_add_attempt(&j->rec, &earlier->history[i]) < 0) {
                 job_free(j);
                 return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
             }
-        }
     }
     pthread_mutex_lock(&p->mu);
     p->submitted++;
@@ -1269,7 +1241,7 @@ int pool_submit(struct pool *p, const struct recipients_row *row, const struct a
         return 0;
     }
     pthread_mutex_unlock(&p->mu);
-    record_or_fail(p, j, REPORT_DEFERRED, NULL, reason, NULL);
+    record_or_fail(p, j, OUTCOME_DEFERRED, NULL, reason, NULL);
     job_free(j);
     return p->fatal;
 }
@@ -1367,7 +1339,7 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     for (i = 0; i < p->nrelays; i++)
         out->relays_usable += !p->relays[i].dead;
     out->no_relay = out->relays_usable == 0;
-    for (i = 0; i < REPORT_STATUS_COUNT; i++)
+    for (i = 0; i < OUTCOME_STATUS_COUNT; i++)
         out->results[i] = __atomic_load_n(&p->results[i], __ATOMIC_RELAXED);
     out->queued = p->rcount;
     out->retrying = p->hcount;

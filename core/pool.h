@@ -30,8 +30,8 @@
 #include "error.h"
 #include "journal.h"
 #include "log.h"
+#include "outcome.h"
 #include "recipients.h"
-#include "report.h"
 #include "smtp.h"
 #include "timeutil.h"
 
@@ -59,13 +59,13 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
 
 /*
  * Hand over one recipient: its row (copied), the screened address (copied), the
- * address as written, and what earlier runs left: the row's last report entry
- * from the journal (borrowed; its attempts, first_attempt and history go on), or
- * NULL. Blocks while the queue is full. Returns 0, or a negative code when the
- * pool has stopped for good (then the caller stops submitting).
+ * address as written, and what earlier runs left: the row's last outcome from the
+ * journal (borrowed; its attempts, first attempt and history go on), or NULL. Blocks while the
+ * queue is full. Returns 0, or a negative code when the pool has stopped for good (then the caller
+ * stops submitting).
  */
 int pool_submit(struct pool *p, const struct recipients_row *row, const struct address *to,
-                const char *email, struct json_t *earlier, struct blast_error *err);
+                const char *email, const struct outcome *earlier, struct blast_error *err);
 
 /*
  * Stop taking new recipients (a signal, a deadline): transactions in flight finish
@@ -90,8 +90,8 @@ struct pool_stats {
     size_t relays_usable; /* relays not taken out for good */
     bool no_relay;        /* every relay was given up */
     size_t messages, round_trips;
-    size_t results[REPORT_STATUS_COUNT]; /* results recorded so far, by status */
-    size_t queued, retrying, inflight;   /* waiting, waiting for a retry, on their way */
+    size_t results[OUTCOME_STATUS_COUNT]; /* results recorded so far, by status */
+    size_t queued, retrying, inflight;    /* waiting, waiting for a retry, on their way */
 };
 void pool_stats(struct pool *p, struct pool_stats *out);
 

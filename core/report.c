@@ -20,15 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const char *const status_names[REPORT_STATUS_COUNT] = {
-    "delivered", "deferred", "failed", "unknown", "suppressed", "invalid", "duplicate", "rendered",
-};
-
-const char *report_status_name(enum report_status s)
-{
-    return s >= 0 && s < REPORT_STATUS_COUNT ? status_names[s] : "?";
-}
-
 struct report {
     char *path;
     char *tmp; /* NULL when writing to a caller's stream */
@@ -38,7 +29,7 @@ struct report {
     json_t *campaign;
     size_t this_run; /* entries decided during this run (last_attempt >= start) */
     struct timeutil_stamp start;
-    char start_text[40];
+    struct buf line; /* the entry being written */
 };
 
 #define MAX_REASONS 1000 /* distinct failure reasons kept for top_failures */
@@ -61,7 +52,6 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
     if (r == NULL)
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
     r->start = info->start.sec != 0 ? info->start : timeutil_now();
-    timeutil_rfc3339(r->start, r->start_text, sizeof r->start_text);
     r->path = strdup(path);
     r->campaign =
         json_pack("{s:s, s:s, s:b, s:s?}", "name", info->campaign, "file", info->campaign_file,
@@ -128,11 +118,6 @@ int report_open_stream(FILE *f, const char *name, const struct report_info *info
     return start(name, f, info, out, err);
 }
 
-static json_t *str_or_null(const char *s)
-{
-    return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
-}
-
 static json_t *time_or_null(struct timeutil_stamp t)
 {
     char when[40];
@@ -166,72 +151,34 @@ static const char *domain_of(const char *email)
     return at != NULL && at[1] != '\0' ? at + 1 : "(none)";
 }
 
-int report_status_parse(const char *s)
-{
-    int i;
-
-    for (i = 0; i < REPORT_STATUS_COUNT; i++)
-        if (strcmp(s, status_names[i]) == 0)
-            return i;
-    return -1;
-}
-
-json_t *report_entry_json(const struct report_entry *e)
-{
-    json_t *o = json_object();
-
-    if (o == NULL)
-        return NULL;
-    /* json_string() refuses invalid UTF-8; the list was checked, so NULL means memory */
-    if (json_object_set_new(o, "email", str_or_null(e->email)) < 0 ||
-        json_object_set_new(o, "row", json_integer((json_int_t)e->row)) < 0 ||
-        json_object_set_new(o, "status", json_string(report_status_name(e->status))) < 0 ||
-        json_object_set_new(o, "code", e->code > 0 ? json_integer(e->code) : json_null()) < 0 ||
-        json_object_set_new(o, "enhanced_code", str_or_null(e->enhanced)) < 0 ||
-        json_object_set_new(o, "reply", str_or_null(e->reply)) < 0 ||
-        json_object_set_new(o, "step", str_or_null(e->step)) < 0 ||
-        json_object_set_new(o, "detail", str_or_null(e->detail)) < 0 ||
-        json_object_set_new(o, "relay", str_or_null(e->relay)) < 0 ||
-        json_object_set_new(o, "attempts", json_integer(e->attempts)) < 0 ||
-        json_object_set_new(o, "message_id", str_or_null(e->message_id)) < 0 ||
-        json_object_set_new(o, "queue_id", str_or_null(e->queue_id)) < 0 ||
-        json_object_set_new(o, "size",
-                            e->size > 0 ? json_integer((json_int_t)e->size) : json_null()) < 0 ||
-        json_object_set_new(o, "first_attempt", time_or_null(e->first)) < 0 ||
-        json_object_set_new(o, "last_attempt", time_or_null(e->last)) < 0 ||
-        json_object_set_new(o, "history",
-                            e->history != NULL ? json_deep_copy(e->history) : json_array()) < 0) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
-
-int report_add(struct report *r, const struct report_entry *e, struct blast_error *err)
-{
-    json_t *o = report_entry_json(e);
-    int rc;
-
-    if (o == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0,
-                               "cannot encode the report entry of row %zu", e->row);
-    rc = report_add_json(r, o, err);
-    json_decref(o);
-    return rc;
-}
-
 /* Sent or rendered during this run: its last attempt is not older than the run. */
-static bool counts_this_run(const struct report *r, json_t *o)
+static bool counts_this_run(const struct report *r, const struct outcome *o)
 {
-    const char *status = json_string_value(json_object_get(o, "status"));
-    const char *last = json_string_value(json_object_get(o, "last_attempt"));
-
-    if (status != NULL && strcmp(status, "rendered") == 0)
+    if (o->status == OUTCOME_RENDERED)
         return true; /* a dry run renders everything anew */
-    if (status == NULL || last == NULL || strcmp(status, "delivered") != 0)
+    if (o->status != OUTCOME_DELIVERED || o->last.sec == 0)
         return false;
-    /* both are RFC 3339 UTC with the same precision: they compare as strings */
-    return strcmp(last, r->start_text) >= 0;
+    /* to the millisecond, the precision of the times entries carry */
+    return o->last.sec > r->start.sec ||
+           (o->last.sec == r->start.sec && o->last.usec / 1000 >= r->start.usec / 1000);
+}
+
+int report_add(struct report *r, const struct outcome *o, struct blast_error *err)
+{
+    buf_reset(&r->line);
+    if (o->status >= OUTCOME_STATUS_COUNT)
+        return blast_error_set(err, BLAST_EINVAL, r->path, 0, 0,
+                               "the entry of row %zu has no status", o->row);
+    if (buf_puts(&r->line, r->tally.entries > 0 ? ",\n" : "\n") < 0 ||
+        outcome_format_json(o, false, &r->line) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
+    if (fwrite(r->line.data, 1, r->line.len, r->f) != r->line.len)
+        return io_fail(r, err, "cannot write the report");
+    if (report_tally_add(&r->tally, o) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
+    if (counts_this_run(r, o))
+        r->this_run++;
+    return 0;
 }
 
 /*
@@ -240,18 +187,16 @@ static bool counts_this_run(const struct report *r, json_t *o)
  * <ada@x>: unknown" and "550 5.1.1 <bob@x>: unknown" are one reason; or blast's
  * own detail when there is no reply.
  */
-void report_reason(json_t *o, char *out, size_t size)
+void report_reason(const struct outcome *o, char *out, size_t size)
 {
-    const char *reply = json_string_value(json_object_get(o, "reply"));
-    const char *detail = json_string_value(json_object_get(o, "detail"));
-    const char *enhanced = json_string_value(json_object_get(o, "enhanced_code"));
-    const char *text = reply != NULL ? reply : detail != NULL ? detail : "";
-    json_int_t code = json_integer_value(json_object_get(o, "code"));
+    const char *text = o->reply != NULL ? o->reply : o->detail != NULL ? o->detail : "";
+    const char *enhanced = o->enhanced[0] != '\0' ? o->enhanced : NULL;
+    int code = o->code;
     size_t n = 0;
     int depth = 0;
 
     if (code > 0)
-        n = (size_t)snprintf(out, size, "%d %s%s", (int)code, enhanced != NULL ? enhanced : "",
+        n = (size_t)snprintf(out, size, "%d %s%s", code, enhanced != NULL ? enhanced : "",
                              enhanced != NULL ? " " : "");
     if (n >= size)
         n = size - 1;
@@ -270,10 +215,11 @@ void report_reason(json_t *o, char *out, size_t size)
     out[n] = '\0';
 }
 
-static int add_reason(struct report_tally *t, json_t *o, const char *status)
+static int add_reason(struct report_tally *t, const struct outcome *o)
 {
+    const char *status = outcome_status_name(o->status);
     char text[256], key[300];
-    json_t *have, *n, *reason, *code, *enhanced;
+    json_t *have, *n, *reason;
 
     report_reason(o, text, sizeof text);
     snprintf(key, sizeof key, "%s\t%s", status, text);
@@ -286,11 +232,10 @@ static int add_reason(struct report_tally *t, json_t *o, const char *status)
         t->other_reasons++;
         return 0;
     }
-    code = json_object_get(o, "code");
-    enhanced = json_object_get(o, "enhanced_code");
-    reason = json_pack("{s:s, s:O, s:O, s:s, s:i}", "status", status, "code",
-                       code != NULL ? code : json_null(), "enhanced_code",
-                       enhanced != NULL ? enhanced : json_null(), "reason", text, "count", 1);
+    reason = json_pack("{s:s, s:o, s:o, s:s, s:i}", "status", status, "code",
+                       o->code > 0 ? json_integer(o->code) : json_null(), "enhanced_code",
+                       o->enhanced[0] != '\0' ? json_string(o->enhanced) : json_null(), "reason",
+                       text, "count", 1);
     if (reason == NULL || json_object_set_new(t->reasons, key, reason) < 0)
         return BLAST_ENOMEM;
     return 0;
@@ -354,79 +299,47 @@ void report_tally_free(struct report_tally *t)
     memset(t, 0, sizeof *t);
 }
 
-int report_tally_add(struct report_tally *t, json_t *o)
+int report_tally_add(struct report_tally *t, const struct outcome *o)
 {
-    const char *status = json_string_value(json_object_get(o, "status"));
-    const char *email = json_string_value(json_object_get(o, "email"));
-    const char *relay = json_string_value(json_object_get(o, "relay"));
-    const char *enhanced = json_string_value(json_object_get(o, "enhanced_code"));
-    json_int_t code = json_integer_value(json_object_get(o, "code"));
-    int st = status != NULL ? report_status_parse(status) : -1;
+    bool known = o->status < OUTCOME_STATUS_COUNT;
+    /* a status a later version wrote is counted under its own name where it can be */
+    const char *status = known ? outcome_status_name(o->status) : "other";
     char domain[256];
     size_t i;
 
-    if (status == NULL)
-        return BLAST_EINVAL;
     t->entries++;
-    if (st >= 0)
-        t->counts[st]++;
+    if (known)
+        t->counts[o->status]++;
     else
         t->other_status++;
     /* domains are case-insensitive (RFC 5321 §2.4) */
-    snprintf(domain, sizeof domain, "%s", domain_of(email != NULL ? email : ""));
+    snprintf(domain, sizeof domain, "%s", domain_of(o->email != NULL ? o->email : ""));
     for (i = 0; domain[i] != '\0'; i++)
         if (domain[i] >= 'A' && domain[i] <= 'Z')
             domain[i] = (char)(domain[i] - 'A' + 'a');
     if (bump(t->by_domain, domain, status) < 0 ||
-        (relay != NULL && bump(t->by_relay, relay, status) < 0))
+        (o->relay != NULL && bump(t->by_relay, o->relay, status) < 0))
         return BLAST_ENOMEM;
-    if (code > 0) {
+    if (o->code > 0) {
         char key[32];
         json_t *n;
-        snprintf(key, sizeof key, "%d%s%s", (int)code, enhanced != NULL ? " " : "",
-                 enhanced != NULL ? enhanced : "");
+        snprintf(key, sizeof key, "%d%s%s", o->code, o->enhanced[0] != '\0' ? " " : "",
+                 o->enhanced);
         n = json_object_get(t->by_code, key);
         if (n == NULL ? json_object_set_new(t->by_code, key, json_integer(1)) < 0
                       : json_integer_set(n, json_integer_value(n) + 1) < 0)
             return BLAST_ENOMEM;
     }
-    if ((st == REPORT_FAILED || st == REPORT_DEFERRED || st == REPORT_UNKNOWN ||
-         st == REPORT_INVALID) &&
-        add_reason(t, o, status) < 0)
+    if ((o->status == OUTCOME_FAILED || o->status == OUTCOME_DEFERRED ||
+         o->status == OUTCOME_UNKNOWN || o->status == OUTCOME_INVALID) &&
+        add_reason(t, o) < 0)
         return BLAST_ENOMEM;
     return 0;
 }
 
-int report_add_json(struct report *r, json_t *o, struct blast_error *err)
+size_t report_count(const struct report *r, enum outcome_status s)
 {
-    const char *status = json_string_value(json_object_get(o, "status"));
-    char *line;
-    int rc = 0;
-
-    if (status == NULL || report_status_parse(status) < 0)
-        return blast_error_set(err, BLAST_EINVAL, r->path, 0, 0, "a report entry without a status");
-    /* an entry from a journal record that has none (a "sending" left by a crash) */
-    if (json_object_get(o, "history") == NULL &&
-        json_object_set_new(o, "history", json_array()) < 0)
-        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
-    line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (line == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
-    if (fprintf(r->f, "%s\n%s", r->tally.entries > 0 ? "," : "", line) < 0)
-        rc = io_fail(r, err, "cannot write the report");
-    free(line);
-    if (rc < 0)
-        return rc;
-    if (report_tally_add(&r->tally, o) < 0)
-        return blast_error_set(err, BLAST_ENOMEM, r->path, 0, 0, "out of memory");
-    if (counts_this_run(r, o))
-        r->this_run++;
-    return 0;
-}
-
-size_t report_count(const struct report *r, enum report_status s)
-{
-    return s >= 0 && s < REPORT_STATUS_COUNT ? r->tally.counts[s] : 0;
+    return s >= 0 && s < OUTCOME_STATUS_COUNT ? r->tally.counts[s] : 0;
 }
 
 json_t *report_summary(struct report *r)
@@ -439,8 +352,8 @@ json_t *report_summary(struct report *r)
     by_status = json_object();
     if (by_status == NULL)
         return NULL;
-    for (i = 0; i < REPORT_STATUS_COUNT; i++)
-        json_object_set_new(by_status, status_names[i],
+    for (i = 0; i < OUTCOME_STATUS_COUNT; i++)
+        json_object_set_new(by_status, outcome_status_name((enum outcome_status)i),
                             json_integer((json_int_t)r->tally.counts[i]));
     if ((top = report_tally_top_failures(&r->tally)) == NULL) {
         json_decref(by_status);
@@ -527,6 +440,7 @@ void report_abort(struct report *r)
     }
     json_decref(r->campaign);
     report_tally_free(&r->tally);
+    buf_free(&r->line);
     free(r->path);
     free(r);
 }

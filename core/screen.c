@@ -2,6 +2,7 @@
  * screen - address checks, dedupe and suppression. See screen.h.
  */
 #include "screen.h"
+#include "outcome.h"
 #include "addrset.h"
 #include "buf.h"
 #include "reportread.h"
@@ -313,13 +314,13 @@ static int report_key(struct screen *s, enum screen_report_rule rule, const stru
                                             : suppression_key(&s->key, a->envelope);
 }
 
-/* Whether a report entry with this status and enhanced code is one the rule takes. */
-static bool rule_takes(enum screen_report_rule rule, const char *status, const char *enhanced)
+/* Whether an earlier outcome is one the rule takes. */
+static bool rule_takes(enum screen_report_rule rule, const struct outcome *o)
 {
     if (rule == SCREEN_EXCLUDE_DELIVERED)
-        return strcmp(status, "delivered") == 0;
+        return o->status == OUTCOME_DELIVERED;
     /* RFC 3463 X.1.Y: addressing status, the address itself is bad */
-    return strcmp(status, "failed") == 0 && enhanced != NULL && strncmp(enhanced, "5.1.", 4) == 0;
+    return o->status == OUTCOME_FAILED && strncmp(o->enhanced, "5.1.", 4) == 0;
 }
 
 struct report_load {
@@ -332,20 +333,21 @@ static int take_entry(void *arg, json_t *entry, size_t index, const struct repor
                       struct blast_error *err)
 {
     struct report_load *l = arg;
-    const char *status = json_string_value(json_object_get(entry, "status"));
-    const char *email = json_string_value(json_object_get(entry, "email"));
-    const char *enhanced = json_string_value(json_object_get(entry, "enhanced_code"));
+    struct outcome o;
     struct address a;
-    struct blast_error aerr;
+    struct blast_error e;
     int rc;
 
-    (void)index;
-    if (status == NULL || email == NULL)
+    blast_error_clear(&e);
+    if ((rc = outcome_from_json(entry, &o, &e)) < 0)
+        return blast_error_set(err, rc, at->source, at->line, at->column, "recipient %zu: %s",
+                               index + 1, e.text);
+    if (o.email == NULL || !rule_takes(l->rep->rule, &o)) {
+        outcome_free(&o);
         return 0;
-    if (!rule_takes(l->rep->rule, status, enhanced))
-        return 0;
-    blast_error_clear(&aerr);
-    rc = address_parse(email, &a, &aerr);
+    }
+    rc = address_parse(o.email, &a, &e);
+    outcome_free(&o);
     if (rc == BLAST_ENOMEM)
         return blast_error_set(err, rc, at->source, at->line, at->column, "out of memory");
     if (rc < 0)

@@ -34,6 +34,16 @@ const char *smtp_state_name(enum smtp_state s)
     return s >= 0 && s < SMTP_STATE_COUNT ? state_names[s] : "?";
 }
 
+int smtp_state_parse(const char *name)
+{
+    int i;
+
+    for (i = 0; name != NULL && i < SMTP_STATE_COUNT; i++)
+        if (strcmp(name, state_names[i]) == 0)
+            return i;
+    return -1;
+}
+
 /* Transactions taken ahead, oldest first. */
 struct ahead {
     struct smtp_txn *t[SMTP_AHEAD];

@@ -47,6 +47,8 @@ enum smtp_state {
 
 /* "connect", "greeting", "EHLO", ..., "end of data": for logs and reports. */
 const char *smtp_state_name(enum smtp_state s);
+/* The state smtp_state_name() calls name, or -1. */
+int smtp_state_parse(const char *name);
 
 /* RFC 5321 §4.5.3.1.5 allows 512 octets a line; real servers send more. */
 #define SMTP_REPLY_LINE_MAX  2048

@@ -2,6 +2,8 @@
  * text - UTF-8 validation and edit distance. See text.h.
  */
 #include "text.h"
+#include "buf.h"
+#include "error.h"
 
 #include <string.h>
 
@@ -87,4 +89,95 @@ const char *text_nearest(const char *word, const char *const *candidates)
         }
     }
     return bestd <= limit ? best : NULL;
+}
+
+/* ---- JSON strings ------------------------------------------------------------------------ */
+
+/* The length of the UTF-8 sequence at s (at most len bytes), or 0 when it is not valid. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+    size_t n = s[0] < 0x80             ? 1
+               : (s[0] & 0xE0) == 0xC0 ? 2
+               : (s[0] & 0xF0) == 0xE0 ? 3
+               : (s[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
+
+    if (n == 0 || n > len || !text_utf8_valid((const char *)s, n))
+        return 0;
+    return n;
+}
+
+int text_json_string(struct buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len, i, run = 0;
+
+    if (s == NULL || s[0] == '\0')
+        return buf_append(b, "null", 4);
+    len = strlen(s);
+    if (buf_reserve(b, len + 2) < 0 || buf_putc(b, '"') < 0)
+        return BLAST_ENOMEM;
+    for (i = 0; i < len; i += run) {
+        unsigned char c = p[i];
+        char esc[8];
+        size_t n;
+
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            /* the common case: a stretch of plain ASCII, copied at once */
+            for (run = 1; i + run < len; run++) {
+                unsigned char d = p[i + run];
+                if (d < 0x20 || d == '"' || d == '\\' || d >= 0x80)
+                    break;
+            }
+            if (buf_append(b, s + i, run) < 0)
+                return BLAST_ENOMEM;
+            continue;
+        }
+        run = 1;
+        if (c >= 0x80) {
+            n = utf8_seq(p + i, len - i);
+            if (n == 0) {
+                if (buf_append(b, "\xEF\xBF\xBD", 3) < 0) /* U+FFFD for a byte that is not UTF-8 */
+                    return BLAST_ENOMEM;
+                continue;
+            }
+            run = n;
+            if (buf_append(b, s + i, n) < 0)
+                return BLAST_ENOMEM;
+            continue;
+        }
+        switch (c) {
+        case '"':
+            memcpy(esc, "\\\"", 3);
+            break;
+        case '\\':
+            memcpy(esc, "\\\\", 3);
+            break;
+        case '\b':
+            memcpy(esc, "\\b", 3);
+            break;
+        case '\f':
+            memcpy(esc, "\\f", 3);
+            break;
+        case '\n':
+            memcpy(esc, "\\n", 3);
+            break;
+        case '\r':
+            memcpy(esc, "\\r", 3);
+            break;
+        case '\t':
+            memcpy(esc, "\\t", 3);
+            break;
+        default:
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xF];
+            esc[6] = '\0';
+            break;
+        }
+        if (buf_puts(b, esc) < 0)
+            return BLAST_ENOMEM;
+    }
+    return buf_putc(b, '"');
 }

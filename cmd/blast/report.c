@@ -200,12 +200,16 @@ static int csv_row(void *arg, json_t *entry, size_t index, const struct reportre
 static int count_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
                        struct blast_error *err)
 {
-    int rc = report_tally_add(arg, entry);
+    struct outcome o;
+    struct blast_error e;
+    int rc;
 
-    (void)index;
-    if (rc == BLAST_EINVAL)
-        return blast_error_set(err, BLAST_EINVAL, at->source, at->line, at->column,
-                               "a recipient without a \"status\"");
+    blast_error_clear(&e);
+    if ((rc = outcome_from_json(entry, &o, &e)) < 0)
+        return blast_error_set(err, rc, at->source, at->line, at->column, "recipient %zu: %s",
+                               index + 1, e.text);
+    rc = report_tally_add(arg, &o);
+    outcome_free(&o);
     if (rc < 0)
         return blast_error_set(err, BLAST_ENOMEM, at->source, 0, 0, "out of memory");
     return 0;
@@ -481,15 +485,15 @@ static int print_text(FILE *out, const char *path, const struct reportread_resul
         by_status = NULL;
     print_head(out, path, res->campaign, summary);
     fprintf(out, "\nrecipients  %" JSON_INTEGER_FORMAT "\n", total);
-    for (i = 0; i < REPORT_STATUS_COUNT; i++) {
-        const char *name = report_status_name(i);
+    for (i = 0; i < OUTCOME_STATUS_COUNT; i++) {
+        const char *name = outcome_status_name((enum outcome_status)i);
         json_int_t n = by_status != NULL ? count_in(by_status, name) : (json_int_t)t->counts[i];
         if (n == 0)
             continue;
         fprintf(out, "  %-11s %9" JSON_INTEGER_FORMAT "  %5.1f%%\n", name, n,
                 total > 0 ? 100.0 * (double)n / (double)total : 0.0);
-        if (i == REPORT_FAILED || i == REPORT_DEFERRED || i == REPORT_UNKNOWN ||
-            i == REPORT_INVALID)
+        if (i == OUTCOME_FAILED || i == OUTCOME_DEFERRED || i == OUTCOME_UNKNOWN ||
+            i == OUTCOME_INVALID)
             failures += n;
     }
     if (by_status == NULL && t->other_status > 0)

@@ -390,30 +390,27 @@ static int prepare(struct run *r, struct blast_error *err)
     return 0;
 }
 
-static int record_row(struct run *r, const struct recipients_row *row, enum report_status status,
+static int record_row(struct run *r, const struct recipients_row *row, enum outcome_status status,
                       const char *detail, bool built, struct blast_error *err)
 {
-    struct report_entry e;
-    json_t *o;
+    struct outcome o;
     int rc;
 
-    memset(&e, 0, sizeof e);
-    e.email = r->who.email;
-    e.row = row->row;
-    e.status = status;
-    e.detail = detail;
-    if (built) {
-        e.message_id = r->msg.message_id;
-        e.size = r->msg.message.len;
-    }
-    o = report_entry_json(&e);
-    if (o == NULL)
+    outcome_init(&o);
+    o.row = row->row;
+    o.status = status;
+    if (outcome_set(&o.email, r->who.email) < 0 || outcome_set(&o.detail, detail) < 0 ||
+        (built && outcome_set(&o.message_id, r->msg.message_id) < 0)) {
+        outcome_free(&o);
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    rc = journal_record(r->journal, o, err);
-    json_decref(o);
+    }
+    if (built)
+        o.size = r->msg.message.len;
+    rc = journal_record(r->journal, &o, err);
+    outcome_free(&o);
     if (rc == 0) {
         __atomic_fetch_add(&r->ruled, 1, __ATOMIC_RELAXED);
-        if (status == REPORT_RENDERED)
+        if (status == OUTCOME_RENDERED)
             __atomic_fetch_add(&r->rendered, 1, __ATOMIC_RELAXED);
     }
     return rc;
@@ -446,10 +443,10 @@ static int render_row(struct run *r, const struct recipients_row *row, struct bl
     if ((rc = compose_row(r->p.cp, row, to, &r->msg, err)) < 0)
         return rc;
     if (r->msg.invalid)
-        return record_row(r, row, REPORT_INVALID, r->msg.reason, false, err);
+        return record_row(r, row, OUTCOME_INVALID, r->msg.reason, false, err);
     if ((rc = write_eml(r, row, err)) < 0)
         return rc;
-    return record_row(r, row, REPORT_RENDERED, NULL, true, err);
+    return record_row(r, row, OUTCOME_RENDERED, NULL, true, err);
 }
 
 /* When an earlier run first tried this row (to keep its retry window). */
@@ -486,16 +483,20 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
                 log_msg(&r->log, LOG_LEVEL_WARN, "%s:%zu: row %zu: %s", r->c->recipients.path,
                         row.line, row.row, r->who.reason);
             rc = record_row(r, &row,
-                            r->who.verdict == SCREEN_DUPLICATE    ? REPORT_DUPLICATE
-                            : r->who.verdict == SCREEN_SUPPRESSED ? REPORT_SUPPRESSED
-                                                                  : REPORT_INVALID,
+                            r->who.verdict == SCREEN_DUPLICATE    ? OUTCOME_DUPLICATE
+                            : r->who.verdict == SCREEN_SUPPRESSED ? OUTCOME_SUPPRESSED
+                                                                  : OUTCOME_INVALID,
                             r->who.reason, false, err);
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
         } else {
-            json_t *earlier = st == JOURNAL_NONE ? NULL : journal_result(r->journal, row.row);
-            rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, earlier, err);
-            json_decref(earlier);
+            struct outcome earlier;
+            int have = st == JOURNAL_NONE ? 0 : journal_result(r->journal, row.row, &earlier, err);
+            if (have < 0)
+                return have;
+            rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, have ? &earlier : NULL, err);
+            if (have)
+                outcome_free(&earlier);
         }
         if (rc < 0)
             return rc;
@@ -504,10 +505,9 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
 }
 
 /* Step 4: the report from the journal, every row of the list in order. */
-static int add_entry(void *arg, size_t row, json_t *entry, struct blast_error *err)
+static int add_entry(void *arg, const struct outcome *o, struct blast_error *err)
 {
-    (void)row;
-    return report_add_json(arg, entry, err);
+    return report_add(arg, o, err);
 }
 
 static void print_summary(const struct run *r, const struct report *rep, double secs)
@@ -518,30 +518,30 @@ static void print_summary(const struct run *r, const struct report *rep, double 
         log_msg(&r->log, LOG_LEVEL_INFO,
                 "%s: %zu rendered into %s, %zu invalid, %zu duplicate, %zu suppressed; "
                 "report: %s",
-                r->c->name, report_count(rep, REPORT_RENDERED), r->opt.dry_run,
-                report_count(rep, REPORT_INVALID), report_count(rep, REPORT_DUPLICATE),
-                report_count(rep, REPORT_SUPPRESSED), r->report_path);
+                r->c->name, report_count(rep, OUTCOME_RENDERED), r->opt.dry_run,
+                report_count(rep, OUTCOME_INVALID), report_count(rep, OUTCOME_DUPLICATE),
+                report_count(rep, OUTCOME_SUPPRESSED), r->report_path);
         return;
     }
     log_msg(&r->log, LOG_LEVEL_INFO,
             "%s: %zu delivered, %zu deferred, %zu failed, %zu unknown, %zu invalid, "
             "%zu duplicate, %zu suppressed in %.1f s%s%s; report: %s",
-            r->c->name, report_count(rep, REPORT_DELIVERED), report_count(rep, REPORT_DEFERRED),
-            report_count(rep, REPORT_FAILED), report_count(rep, REPORT_UNKNOWN),
-            report_count(rep, REPORT_INVALID), report_count(rep, REPORT_DUPLICATE),
-            report_count(rep, REPORT_SUPPRESSED), secs, r->has_test_to ? " (test send)" : "",
+            r->c->name, report_count(rep, OUTCOME_DELIVERED), report_count(rep, OUTCOME_DEFERRED),
+            report_count(rep, OUTCOME_FAILED), report_count(rep, OUTCOME_UNKNOWN),
+            report_count(rep, OUTCOME_INVALID), report_count(rep, OUTCOME_DUPLICATE),
+            report_count(rep, OUTCOME_SUPPRESSED), secs, r->has_test_to ? " (test send)" : "",
             r->skipped > 0 ? " (resumed)" : "", r->report_path);
 }
 
 /* The exit code of a finished run (docs/delivery.md, "Exit codes"). */
 static int exit_code(const struct run *r, const struct report *rep, bool no_relay)
 {
-    size_t undone = report_count(rep, REPORT_DEFERRED) + report_count(rep, REPORT_FAILED) +
-                    report_count(rep, REPORT_UNKNOWN) + report_count(rep, REPORT_INVALID);
+    size_t undone = report_count(rep, OUTCOME_DEFERRED) + report_count(rep, OUTCOME_FAILED) +
+                    report_count(rep, OUTCOME_UNKNOWN) + report_count(rep, OUTCOME_INVALID);
 
     if (interrupted)
         return BLAST_EXIT_INTERRUPTED;
-    if (no_relay && report_count(rep, REPORT_DELIVERED) == 0)
+    if (no_relay && report_count(rep, OUTCOME_DELIVERED) == 0)
         return BLAST_EXIT_NO_RELAY;
     /* duplicates and suppressed recipients are skipped by rule */
     (void)r;
@@ -666,14 +666,14 @@ static void poll_counts(void *arg, struct progress_counts *out)
     if (r->pool == NULL)
         return;
     pool_stats(r->pool, &st);
-    out->settled += st.results[REPORT_DELIVERED] + st.results[REPORT_FAILED] +
-                    st.results[REPORT_UNKNOWN] + st.results[REPORT_DEFERRED] +
-                    st.results[REPORT_INVALID];
-    out->delivered += st.results[REPORT_DELIVERED];
-    out->deferred = st.results[REPORT_DEFERRED];
+    out->settled += st.results[OUTCOME_DELIVERED] + st.results[OUTCOME_FAILED] +
+                    st.results[OUTCOME_UNKNOWN] + st.results[OUTCOME_DEFERRED] +
+                    st.results[OUTCOME_INVALID];
+    out->delivered += st.results[OUTCOME_DELIVERED];
+    out->deferred = st.results[OUTCOME_DEFERRED];
     out->retrying = st.retrying;
     out->failed =
-        st.results[REPORT_FAILED] + st.results[REPORT_UNKNOWN] + st.results[REPORT_INVALID];
+        st.results[OUTCOME_FAILED] + st.results[OUTCOME_UNKNOWN] + st.results[OUTCOME_INVALID];
 }
 
 /* A bar on a terminal (or with --progress), a line in the log elsewhere; none when quiet. */

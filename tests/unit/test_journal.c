@@ -6,7 +6,7 @@
  * lock, CRC-32, journal_each's report entries, and journal_sync (also from threads).
  */
 #include "../../core/journal.h"
-#include "../../core/report.h"
+#include "../../core/outcome.h"
 #include "scratch.h"
 
 #include <criterion/criterion.h>
@@ -99,44 +99,87 @@ static void open_fails(const char *path, const struct journal_options *o, int co
 
 /* ---- writing ------------------------------------------------------------------------------- */
 
-/* A report entry as the report writes it (a new reference). */
-static json_t *entry(size_t row, const char *email, enum report_status status, int attempts)
+/* An outcome as its JSON (a new reference), as the journal and the report write it. */
+static json_t *as_json(const struct outcome *o)
 {
-    struct report_entry e;
+    struct buf b = BUF_INIT;
+    json_error_t jerr;
+    json_t *v;
+
+    cr_assert_eq(outcome_format_json(o, false, &b), 0);
+    v = json_loadb(b.data, b.len, 0, &jerr);
+    cr_assert_not_null(v, "%s: %s", jerr.text, b.data);
+    buf_free(&b);
+    return v;
+}
+
+/* A recipient's outcome with replies that fit its status (free with outcome_free). */
+static void fill(struct outcome *e, size_t row, const char *email, enum outcome_status status,
+                 int attempts)
+{
+    const char *reply = NULL, *enhanced = "";
+
+    outcome_init(e);
+    e->row = row;
+    e->status = status;
+    e->attempts = attempts;
+    if (status == OUTCOME_DELIVERED) {
+        e->code = 250;
+        enhanced = "2.0.0";
+        reply = "Ok: queued as ABC123";
+        e->step = SMTP_END_OF_DATA;
+        cr_assert_eq(outcome_set(&e->queue_id, "ABC123"), 0);
+    } else if (status == OUTCOME_DEFERRED) {
+        e->code = 451;
+        enhanced = "4.3.0";
+        reply = "try again later";
+        e->step = SMTP_RCPT;
+    } else if (status == OUTCOME_FAILED) {
+        e->code = 550;
+        enhanced = "5.1.1";
+        reply = "no such user";
+        e->step = SMTP_RCPT;
+    }
+    snprintf(e->enhanced, sizeof e->enhanced, "%s", enhanced);
+    cr_assert_eq(outcome_set(&e->email, email), 0);
+    cr_assert_eq(outcome_set(&e->reply, reply), 0);
+    cr_assert_eq(outcome_set(&e->relay, attempts > 0 ? "primary" : NULL), 0);
+    if (attempts > 0) {
+        cr_assert_eq(outcome_set(&e->message_id, "<1.2@acme.example>"), 0);
+        e->size = 2048;
+        e->first.sec = 1700000000;
+        e->last.sec = 1700000000 + attempts;
+    }
+}
+
+/* A report entry as the report writes it (a new reference). */
+static json_t *entry(size_t row, const char *email, enum outcome_status status, int attempts)
+{
+    struct outcome e;
     json_t *o;
 
-    memset(&e, 0, sizeof e);
-    e.email = email;
-    e.row = row;
-    e.status = status;
-    e.attempts = attempts;
-    e.relay = attempts > 0 ? "primary" : NULL;
-    if (status == REPORT_DELIVERED) {
-        e.code = 250;
-        e.enhanced = "2.0.0";
-        e.reply = "Ok: queued as ABC123";
-        e.step = "end of data";
-        e.queue_id = "ABC123";
-    } else if (status == REPORT_DEFERRED) {
-        e.code = 451;
-        e.enhanced = "4.3.0";
-        e.reply = "try again later";
-        e.step = "RCPT TO";
-    } else if (status == REPORT_FAILED) {
-        e.code = 550;
-        e.enhanced = "5.1.1";
-        e.reply = "no such user";
-        e.step = "RCPT TO";
-    }
-    if (attempts > 0) {
-        e.message_id = "<1.2@acme.example>";
-        e.size = 2048;
-        e.first.sec = 1700000000;
-        e.last.sec = 1700000000 + attempts;
-    }
-    o = report_entry_json(&e);
-    cr_assert_not_null(o);
+    fill(&e, row, email, status, attempts);
+    o = as_json(&e);
+    outcome_free(&e);
     return o;
+}
+
+/* The row's last result as JSON (a new reference), or NULL when it has none. */
+static json_t *result_json(struct journal *j, size_t row)
+{
+    struct outcome o;
+    struct blast_error err;
+    json_t *v;
+    int rc;
+
+    blast_error_clear(&err);
+    rc = journal_result(j, row, &o, &err);
+    cr_assert_geq(rc, 0, "%s", err.text);
+    if (rc == 0)
+        return NULL;
+    v = as_json(&o);
+    outcome_free(&o);
+    return v;
 }
 
 static void sending_ok(struct journal *j, size_t row, const char *email, int attempt)
@@ -150,15 +193,16 @@ static void sending_ok(struct journal *j, size_t row, const char *email, int att
                  err.text);
 }
 
-static void record_ok(struct journal *j, size_t row, const char *email, enum report_status status,
+static void record_ok(struct journal *j, size_t row, const char *email, enum outcome_status status,
                       int attempts)
 {
     struct blast_error err;
-    json_t *e = entry(row, email, status, attempts);
+    struct outcome e;
 
+    fill(&e, row, email, status, attempts);
     blast_error_clear(&err);
-    cr_assert_eq(journal_record(j, e, &err), 0, "%s", err.text);
-    json_decref(e);
+    cr_assert_eq(journal_record(j, &e, &err), 0, "%s", err.text);
+    outcome_free(&e);
 }
 
 static void sync_ok(struct journal *j)
@@ -278,17 +322,17 @@ static void write_four_rows(struct journal *j)
 {
     sending_ok(j, 1, "ada@example.com", 1);
     sync_ok(j);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
 
     sending_ok(j, 2, "grace@example.org", 1);
-    record_ok(j, 2, "grace@example.org", REPORT_DEFERRED, 1);
+    record_ok(j, 2, "grace@example.org", OUTCOME_DEFERRED, 1);
     sending_ok(j, 2, "grace@example.org", 2);
-    record_ok(j, 2, "grace@example.org", REPORT_DEFERRED, 2);
+    record_ok(j, 2, "grace@example.org", OUTCOME_DEFERRED, 2);
 
     sending_ok(j, 3, "alan@example.net", 1);
     sync_ok(j);
 
-    record_ok(j, 5, "not-an-address", REPORT_INVALID, 0);
+    record_ok(j, 5, "not-an-address", OUTCOME_INVALID, 0);
 }
 
 /* ---- opening ------------------------------------------------------------------------------- */
@@ -310,7 +354,7 @@ Test(journal, open_creates_the_file_and_its_directory, .fini = scratch_remove)
     cr_assert_eq(journal_done_before(j), 0);
     cr_assert_eq(journal_state(j, 1, &attempts), JOURNAL_NONE);
     cr_assert_eq(attempts, 0);
-    cr_assert_null(journal_result(j, 1));
+    cr_assert_null(result_json(j, 1));
     journal_close(j);
 
     /* one record: the run, with the campaign's hash and a time */
@@ -352,7 +396,7 @@ Test(journal, discard_removes_the_file, .fini = scratch_remove)
 
     scratch_journal(path, sizeof path);
     j = open_ok(path);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
     journal_discard(j);
     cr_assert_neq(access(path, F_OK), 0, "the journal is gone");
 }
@@ -370,13 +414,13 @@ Test(journal, states_follow_the_last_record_in_this_run, .fini = scratch_remove)
     sending_ok(j, 7, "ada@example.com", 1);
     cr_assert_eq(journal_state(j, 7, &attempts), JOURNAL_SENDING);
     cr_assert_eq(attempts, 1);
-    record_ok(j, 7, "ada@example.com", REPORT_DEFERRED, 1);
+    record_ok(j, 7, "ada@example.com", OUTCOME_DEFERRED, 1);
     cr_assert_eq(journal_state(j, 7, &attempts), JOURNAL_DEFERRED);
     cr_assert_eq(attempts, 1);
     sending_ok(j, 7, "ada@example.com", 2);
     cr_assert_eq(journal_state(j, 7, &attempts), JOURNAL_SENDING);
     cr_assert_eq(attempts, 2);
-    record_ok(j, 7, "ada@example.com", REPORT_DELIVERED, 2);
+    record_ok(j, 7, "ada@example.com", OUTCOME_DELIVERED, 2);
     cr_assert_eq(journal_state(j, 7, &attempts), JOURNAL_FINAL);
     cr_assert_eq(attempts, 2);
     cr_assert_eq(journal_state(j, 6, NULL), JOURNAL_NONE);
@@ -436,8 +480,8 @@ Test(journal, sending_without_result_is_unknown_after_reopening, .fini = scratch
 
 Test(journal, every_final_status_is_final, .fini = scratch_remove)
 {
-    static const enum report_status finals[] = {REPORT_DELIVERED, REPORT_FAILED, REPORT_INVALID,
-                                                REPORT_DUPLICATE, REPORT_SUPPRESSED};
+    static const enum outcome_status finals[] = {OUTCOME_DELIVERED, OUTCOME_FAILED, OUTCOME_INVALID,
+                                                 OUTCOME_DUPLICATE, OUTCOME_SUPPRESSED};
     char path[128];
     struct journal *j;
     size_t i, n = sizeof finals / sizeof finals[0];
@@ -446,13 +490,13 @@ Test(journal, every_final_status_is_final, .fini = scratch_remove)
     j = open_ok(path);
     for (i = 0; i < n; i++)
         record_ok(j, i + 1, "x@example.com", finals[i], 1);
-    record_ok(j, n + 1, "x@example.com", REPORT_UNKNOWN, 1);
+    record_ok(j, n + 1, "x@example.com", OUTCOME_UNKNOWN, 1);
     journal_close(j);
 
     j = open_ok(path);
     for (i = 0; i < n; i++)
         cr_assert_eq(journal_state(j, i + 1, NULL), JOURNAL_FINAL, "%s",
-                     report_status_name(finals[i]));
+                     outcome_status_name(finals[i]));
     cr_assert_eq(journal_state(j, n + 1, NULL), JOURNAL_UNKNOWN, "an explicit unknown");
     journal_close(j);
 }
@@ -461,24 +505,24 @@ Test(journal, result_is_the_report_entry, .fini = scratch_remove)
 {
     char path[128];
     struct journal *j;
-    json_t *want = entry(1, "ada@example.com", REPORT_DELIVERED, 1), *got;
+    json_t *want = entry(1, "ada@example.com", OUTCOME_DELIVERED, 1), *got;
 
     scratch_journal(path, sizeof path);
     j = open_ok(path);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
-    got = journal_result(j, 1);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
+    got = result_json(j, 1);
     cr_assert_not_null(got);
     cr_assert(json_equal(got, want), "in this run: %s", json_dumps(got, JSON_COMPACT));
     json_decref(got);
     journal_close(j);
 
     j = open_ok(path);
-    got = journal_result(j, 1);
+    got = result_json(j, 1);
     cr_assert_not_null(got);
     cr_assert_null(json_object_get(got, "t"), "the record's type is not part of the entry");
     cr_assert(json_equal(got, want), "after reopening: %s", json_dumps(got, JSON_COMPACT));
     json_decref(got);
-    cr_assert_null(journal_result(j, 2));
+    cr_assert_null(result_json(j, 2));
     journal_close(j);
     json_decref(want);
 }
@@ -491,17 +535,17 @@ Test(journal, done_before_counts_the_rows_of_earlier_runs, .fini = scratch_remov
     scratch_journal(path, sizeof path);
     j = open_ok(path);
     cr_assert_eq(journal_done_before(j), 0);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
-    record_ok(j, 2, "grace@example.org", REPORT_DEFERRED, 1);
-    record_ok(j, 4, "alan@example.net", REPORT_FAILED, 1);
-    record_ok(j, 4, "alan@example.net", REPORT_FAILED, 2); /* the same row again */
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
+    record_ok(j, 2, "grace@example.org", OUTCOME_DEFERRED, 1);
+    record_ok(j, 4, "alan@example.net", OUTCOME_FAILED, 1);
+    record_ok(j, 4, "alan@example.net", OUTCOME_FAILED, 2); /* the same row again */
     cr_assert_eq(journal_done_before(j), 0, "this run's records do not count");
     journal_close(j);
 
     j = open_ok(path);
     cr_assert_eq(journal_done_before(j), 3);
-    record_ok(j, 3, "edsger@example.com", REPORT_DELIVERED, 1);
-    record_ok(j, 2, "grace@example.org", REPORT_DELIVERED, 2);
+    record_ok(j, 3, "edsger@example.com", OUTCOME_DELIVERED, 1);
+    record_ok(j, 2, "grace@example.org", OUTCOME_DELIVERED, 2);
     cr_assert_eq(journal_done_before(j), 3);
     journal_close(j);
 
@@ -524,7 +568,7 @@ Test(journal, torn_last_record_is_cut_off, .fini = scratch_remove)
     scratch_journal(path, sizeof path);
     j = open_ok(path);
     write_four_rows(j);
-    record_ok(j, 4, "edsger@example.com", REPORT_DELIVERED, 1); /* the one to tear */
+    record_ok(j, 4, "edsger@example.com", OUTCOME_DELIVERED, 1); /* the one to tear */
     journal_close(j);
 
     recs = records(path);
@@ -564,7 +608,7 @@ Test(journal, torn_record_of_a_single_byte_is_cut_off, .fini = scratch_remove)
 
     scratch_journal(path, sizeof path);
     j = open_ok(path);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
     journal_close(j);
     len = file_size(path);
     spew(path, "3", 1, "ab");
@@ -595,7 +639,7 @@ Test(journal, garbage_without_a_line_end_is_cut_off, .fini = scratch_remove)
     cr_assert_eq(journal_state(j, 9, NULL), JOURNAL_NONE);
     cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_FINAL);
     cr_assert_eq(journal_state(j, 2, NULL), JOURNAL_DEFERRED);
-    record_ok(j, 9, "x@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 9, "x@example.com", OUTCOME_DELIVERED, 1);
     journal_close(j);
 
     /* whole records only, the garbage gone; and it opens again without complaint */
@@ -615,7 +659,7 @@ Test(journal, damaged_whole_last_line_is_cut_off_too, .fini = scratch_remove)
 
     scratch_journal(path, sizeof path);
     j = open_ok(path);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
     journal_close(j);
     spew(path, "not a record\n", 13, "ab");
 
@@ -694,7 +738,7 @@ Test(journal, another_hash_is_refused_unless_forced, .fini = scratch_remove)
 
     scratch_journal(path, sizeof path);
     j = open_ok(path);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
     journal_close(j);
     len = file_size(path);
 
@@ -744,7 +788,7 @@ Test(journal, fresh_forgets_what_the_file_holds, .fini = scratch_remove)
     cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_NONE);
     cr_assert_eq(journal_state(j, 2, NULL), JOURNAL_NONE);
     cr_assert_eq(journal_state(j, 3, NULL), JOURNAL_NONE);
-    cr_assert_null(journal_result(j, 1));
+    cr_assert_null(result_json(j, 1));
     journal_close(j);
 
     recs = records(path);
@@ -771,7 +815,7 @@ Test(journal, lock_keeps_a_second_open_out_until_closed, .fini = scratch_remove)
 
     scratch_journal(path, sizeof path);
     first = open_ok(path);
-    record_ok(first, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    record_ok(first, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
     len = file_size(path);
 
     open_fails(path, &o, BLAST_EIO, &err);
@@ -780,7 +824,7 @@ Test(journal, lock_keeps_a_second_open_out_until_closed, .fini = scratch_remove)
     cr_assert_eq(file_size(path), len, "the second open wrote nothing");
 
     /* the first is unharmed */
-    record_ok(first, 2, "grace@example.org", REPORT_DELIVERED, 1);
+    record_ok(first, 2, "grace@example.org", OUTCOME_DELIVERED, 1);
     sync_ok(first);
     journal_close(first);
 
@@ -823,13 +867,14 @@ struct visit {
     size_t stop_at; /* return an error at this row; 0: never */
 };
 
-static int visit(void *arg, size_t row, json_t *e, struct blast_error *err)
+static int visit(void *arg, const struct outcome *o, struct blast_error *err)
 {
     struct visit *v = arg;
+    size_t row = o->row;
 
     cr_assert_lt(v->n, 16);
     v->rows[v->n] = row;
-    v->entries[v->n] = json_incref(e);
+    v->entries[v->n] = as_json(o);
     v->n++;
     if (row == v->stop_at)
         return blast_error_set(err, BLAST_EIO, "visit", 0, 0, "stop at row %zu", row);
@@ -860,7 +905,7 @@ static void check_each(struct journal *j)
     cr_assert_eq(v.rows[2], 5);
 
     /* row 1: its last record, the delivered result, as the report's entry */
-    want = entry(1, "ada@example.com", REPORT_DELIVERED, 2);
+    want = entry(1, "ada@example.com", OUTCOME_DELIVERED, 2);
     cr_assert(json_equal(v.entries[0], want), "%s", json_dumps(v.entries[0], JSON_COMPACT));
     json_decref(want);
 
@@ -868,7 +913,7 @@ static void check_each(struct journal *j)
     e = v.entries[1];
     cr_assert_null(json_object_get(e, "t"));
     cr_assert_str_eq(str_at(e, "status"), "unknown");
-    cr_assert_eq(report_status_parse(str_at(e, "status")), REPORT_UNKNOWN);
+    cr_assert_eq(outcome_status_parse(str_at(e, "status")), OUTCOME_UNKNOWN);
     cr_assert_eq(int_at(e, "row"), 3);
     cr_assert_str_eq(str_at(e, "email"), "alan@example.net");
     cr_assert_eq(int_at(e, "attempts"), 1);
@@ -901,11 +946,11 @@ static void check_each(struct journal *j)
 static void append_out_of_order(struct journal *j)
 {
     sending_ok(j, 5, "grace@example.org", 1);
-    record_ok(j, 5, "grace@example.org", REPORT_DEFERRED, 1);
-    record_ok(j, 1, "ada@example.com", REPORT_DEFERRED, 1);
+    record_ok(j, 5, "grace@example.org", OUTCOME_DEFERRED, 1);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DEFERRED, 1);
     sending_ok(j, 3, "alan@example.net", 1);
     sending_ok(j, 1, "ada@example.com", 2);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 2);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 2);
 }
 
 Test(journal, each_visits_rows_in_order_as_report_entries, .fini = scratch_remove)
@@ -938,7 +983,7 @@ Test(journal, a_durable_journal_reads_back_what_was_just_appended, .fini = scrat
 
     j = open_durable(path, sizeof path);
     append_out_of_order(j); /* and no sync in between */
-    got = journal_result(j, 1);
+    got = result_json(j, 1);
     cr_assert_not_null(got);
     cr_assert_str_eq(str_at(got, "status"), "delivered");
     json_decref(got);
@@ -952,13 +997,12 @@ Test(journal, a_durable_journal_reads_back_what_was_just_appended, .fini = scrat
     journal_close(j);
 }
 
-static int count_entry(void *arg, size_t row, json_t *e, struct blast_error *err)
+static int count_entry(void *arg, const struct outcome *o, struct blast_error *err)
 {
     size_t *n = arg;
 
-    (void)e;
     (void)err;
-    cr_assert_eq(row, *n + 1, "rows in order, none skipped");
+    cr_assert_eq(o->row, *n + 1, "rows in order, none skipped");
     (*n)++;
     return 0;
 }
@@ -978,7 +1022,7 @@ Test(journal, each_on_a_durable_journal_visits_what_was_just_appended, .fini = s
     /* row 1 last: its record is the one most likely still in the writer's hands */
     for (row = 300; row >= 1; row--) {
         snprintf(addr, sizeof addr, "user%zu@example.com", row);
-        record_ok(j, row, addr, REPORT_DEFERRED, 1);
+        record_ok(j, row, addr, OUTCOME_DEFERRED, 1);
     }
     blast_error_clear(&err);
     cr_assert_eq(journal_each(j, 300, count_entry, &n, &err), 0, "%s", err.text);
@@ -1014,7 +1058,7 @@ Test(journal, sync_makes_records_durable, .fini = scratch_remove)
     sync_ok(j); /* nothing new: fine */
     sending_ok(j, 1, "ada@example.com", 1);
     sync_ok(j);
-    record_ok(j, 1, "ada@example.com", REPORT_DELIVERED, 1);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
     sync_ok(j);
     sync_ok(j);
 
@@ -1090,14 +1134,15 @@ static void *work(void *arg)
     blast_error_clear(&err);
     for (i = 0; i < ROWS_PER_THREAD && w->rc == 0; i++) {
         size_t row = w->first_row + i;
-        json_t *e = entry(row, "x@example.com", REPORT_DELIVERED, 1);
+        struct outcome e;
+        fill(&e, row, "x@example.com", OUTCOME_DELIVERED, 1);
         w->rc = journal_sending(w->j, row, "x@example.com", "<m@acme.example>", 1, "primary", NULL,
                                 &err);
         if (w->rc == 0)
             w->rc = journal_sync(w->j, &err);
         if (w->rc == 0)
-            w->rc = journal_record(w->j, e, &err);
-        json_decref(e);
+            w->rc = journal_record(w->j, &e, &err);
+        outcome_free(&e);
     }
     if (w->rc == 0)
         w->rc = journal_sync(w->j, &err);

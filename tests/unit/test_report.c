@@ -62,7 +62,7 @@ static struct report *open_ok(const char *path, const struct report_info *ri)
     return r;
 }
 
-static void add_ok(struct report *r, const struct report_entry *e)
+static void add_ok(struct report *r, const struct outcome *e)
 {
     struct blast_error err;
 
@@ -115,16 +115,16 @@ static const char *str_at(json_t *obj, const char *key)
 /* Three recipients: delivered and failed through relay-a, one invalid never sent. */
 static void add_three(struct report *r)
 {
-    struct report_entry e;
+    struct outcome e;
 
-    memset(&e, 0, sizeof e);
+    outcome_init(&e);
     e.email = "ada@Example.COM";
     e.row = 1;
-    e.status = REPORT_DELIVERED;
+    e.status = OUTCOME_DELIVERED;
     e.code = 250;
-    e.enhanced = "2.0.0";
+    snprintf(e.enhanced, sizeof e.enhanced, "2.0.0");
     e.reply = "Ok: queued as ABC123";
-    e.step = "end of data";
+    e.step = SMTP_END_OF_DATA;
     e.relay = "relay-a";
     e.attempts = 1;
     e.message_id = "<1.2@acme.example>";
@@ -135,24 +135,24 @@ static void add_three(struct report *r)
     e.last = e.first;
     add_ok(r, &e);
 
-    memset(&e, 0, sizeof e);
+    outcome_init(&e);
     e.email = "nobody@example.org";
     e.row = 2;
-    e.status = REPORT_FAILED;
+    e.status = OUTCOME_FAILED;
     e.code = 550;
-    e.enhanced = "5.1.1";
+    snprintf(e.enhanced, sizeof e.enhanced, "5.1.1");
     e.reply = "<nobody@example.org>: Recipient address rejected";
-    e.step = "RCPT TO";
+    e.step = SMTP_RCPT;
     e.relay = "relay-a";
     e.attempts = 1;
     e.first.sec = 1700000001;
     e.last.sec = 1700000001;
     add_ok(r, &e);
 
-    memset(&e, 0, sizeof e);
+    outcome_init(&e);
     e.email = "not-an-address";
     e.row = 3;
-    e.status = REPORT_INVALID;
+    e.status = OUTCOME_INVALID;
     e.detail = "invalid address 'not-an-address': no '@'";
     add_ok(r, &e);
 }
@@ -273,12 +273,12 @@ Test(report, counts_so_far, .fini = scratch_remove)
 
     scratch_new(&s);
     r = open_ok(s.path, &info);
-    cr_assert_eq(report_count(r, REPORT_DELIVERED), 0);
+    cr_assert_eq(report_count(r, OUTCOME_DELIVERED), 0);
     add_three(r);
-    cr_assert_eq(report_count(r, REPORT_DELIVERED), 1);
-    cr_assert_eq(report_count(r, REPORT_FAILED), 1);
-    cr_assert_eq(report_count(r, REPORT_INVALID), 1);
-    cr_assert_eq(report_count(r, REPORT_DEFERRED), 0);
+    cr_assert_eq(report_count(r, OUTCOME_DELIVERED), 1);
+    cr_assert_eq(report_count(r, OUTCOME_FAILED), 1);
+    cr_assert_eq(report_count(r, OUTCOME_INVALID), 1);
+    cr_assert_eq(report_count(r, OUTCOME_DEFERRED), 0);
     report_abort(r);
     scratch_free(&s);
 }
@@ -303,7 +303,7 @@ Test(report, many_entries_stay_in_order, .fini = scratch_remove)
 {
     struct scratch s;
     struct report *r;
-    struct report_entry e;
+    struct outcome e;
     char email[64];
     json_t *j, *recips;
     size_t i;
@@ -311,11 +311,11 @@ Test(report, many_entries_stay_in_order, .fini = scratch_remove)
     scratch_new(&s);
     r = open_ok(s.path, &info);
     for (i = 1; i <= 500; i++) {
-        memset(&e, 0, sizeof e);
+        outcome_init(&e);
         snprintf(email, sizeof email, "user%zu@d%zu.example", i, i % 7);
         e.email = email;
         e.row = i;
-        e.status = i % 10 == 0 ? REPORT_DEFERRED : REPORT_DELIVERED;
+        e.status = i % 10 == 0 ? OUTCOME_DEFERRED : OUTCOME_DELIVERED;
         e.code = i % 10 == 0 ? 451 : 250;
         e.relay = i % 2 ? "odd" : "even";
         add_ok(r, &e);
@@ -355,15 +355,15 @@ Test(report, control_characters_in_server_text_stay_json, .fini = scratch_remove
 {
     struct scratch s;
     struct report *r;
-    struct report_entry e;
+    struct outcome e;
     json_t *j;
 
     scratch_new(&s);
     r = open_ok(s.path, &info);
-    memset(&e, 0, sizeof e);
+    outcome_init(&e);
     e.email = "a@example.com";
     e.row = 1;
-    e.status = REPORT_DEFERRED;
+    e.status = OUTCOME_DEFERRED;
     e.code = 451;
     e.reply = "line one\nline \"two\"\t\x01 end \\";
     add_ok(r, &e);
@@ -504,13 +504,13 @@ Test(report, stream_report_to_a_caller_stream)
 
 Test(report, status_names)
 {
-    cr_assert_str_eq(report_status_name(REPORT_DELIVERED), "delivered");
-    cr_assert_str_eq(report_status_name(REPORT_DEFERRED), "deferred");
-    cr_assert_str_eq(report_status_name(REPORT_FAILED), "failed");
-    cr_assert_str_eq(report_status_name(REPORT_UNKNOWN), "unknown");
-    cr_assert_str_eq(report_status_name(REPORT_SUPPRESSED), "suppressed");
-    cr_assert_str_eq(report_status_name(REPORT_INVALID), "invalid");
-    cr_assert_str_eq(report_status_name(REPORT_DUPLICATE), "duplicate");
+    cr_assert_str_eq(outcome_status_name(OUTCOME_DELIVERED), "delivered");
+    cr_assert_str_eq(outcome_status_name(OUTCOME_DEFERRED), "deferred");
+    cr_assert_str_eq(outcome_status_name(OUTCOME_FAILED), "failed");
+    cr_assert_str_eq(outcome_status_name(OUTCOME_UNKNOWN), "unknown");
+    cr_assert_str_eq(outcome_status_name(OUTCOME_SUPPRESSED), "suppressed");
+    cr_assert_str_eq(outcome_status_name(OUTCOME_INVALID), "invalid");
+    cr_assert_str_eq(outcome_status_name(OUTCOME_DUPLICATE), "duplicate");
 }
 
 Test(report, abort_accepts_null)

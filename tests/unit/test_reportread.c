@@ -167,7 +167,7 @@ Test(reportread, the_writers_own_report_reads_back)
     char path[] = "/tmp/blast-unit-reportread-XXXXXX";
     struct report_info info = {"nov", "c.yml", false, NULL, {0, 0}};
     struct report *r;
-    struct report_entry e;
+    struct outcome e;
     struct seen s;
     struct reportread_result out;
     struct blast_error err;
@@ -179,13 +179,13 @@ Test(reportread, the_writers_own_report_reads_back)
     cr_assert_eq(report_open(path, &info, &r, &err), 0, "%s", err.text);
     for (i = 1; i <= 5; i++) {
         char email[32];
-        memset(&e, 0, sizeof e);
+        outcome_init(&e);
         snprintf(email, sizeof email, "u%d@x.example", i);
         e.email = email;
         e.row = (size_t)i;
-        e.status = i == 3 ? REPORT_FAILED : REPORT_DELIVERED;
+        e.status = i == 3 ? OUTCOME_FAILED : OUTCOME_DELIVERED;
         e.code = i == 3 ? 550 : 250;
-        e.enhanced = i == 3 ? "5.1.1" : "2.0.0";
+        snprintf(e.enhanced, sizeof e.enhanced, "%s", i == 3 ? "5.1.1" : "2.0.0");
         e.reply = i == 3 ? "<u3@x.example>: Recipient address rejected: {\"]\"}" : "Ok";
         cr_assert_eq(report_add(r, &e, &err), 0, "%s", err.text);
     }
