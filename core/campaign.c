@@ -1022,8 +1022,6 @@ static int parse_enum(struct loader *L, const struct ynode *map, const char *key
     return fail(L, v, "'%s' must be one of %s", key, list);
 }
 
-static const char *const tls_names[] = {"starttls", "tls", "none", NULL};
-static const char *const auth_names[] = {"auto", "plain", "login", "cram-md5", "xoauth2", NULL};
 static const char *const dkim_alg_names[] = {"rsa-sha256", "ed25519-sha256", NULL};
 
 static bool domain_ok(const char *d)
@@ -1094,11 +1092,14 @@ static int load_dkim(struct loader *L, const struct ynode *root)
     return 0;
 }
 
-static int load_timeouts(struct loader *L, const struct ynode *relay, struct campaign_timeouts *t)
+/* A timeout is at most a day: longer is no timeout anyone meant (and fits an int of ms). */
+#define TIMEOUT_MAX_MS 86400000L
+
+static int load_timeouts(struct loader *L, const struct ynode *relay, struct smtp_timeouts *t)
 {
     const struct ynode *m = map_get(relay, "timeouts");
-    long *slots[] = {&t->connect, &t->greeting, &t->ehlo,  &t->starttls,    &t->auth, &t->mail,
-                     &t->rcpt,    &t->data,     &t->block, &t->end_of_data, &t->rset, &t->quit};
+    int *slots[] = {&t->connect, &t->greeting, &t->ehlo,  &t->starttls,    &t->auth, &t->mail,
+                    &t->rcpt,    &t->data,     &t->block, &t->end_of_data, &t->rset, &t->quit};
     size_t i;
     int rc;
 
@@ -1106,9 +1107,12 @@ static int load_timeouts(struct loader *L, const struct ynode *relay, struct cam
         return 0;
     if ((rc = check_map(L, m, timeout_known, "'timeouts'")) < 0)
         return rc;
-    for (i = 0; timeout_known[i] != NULL; i++)
-        if ((rc = get_duration(L, m, timeout_known[i], slots[i])) < 0)
+    for (i = 0; timeout_known[i] != NULL; i++) {
+        long ms = 0;
+        if ((rc = get_duration(L, m, timeout_known[i], &ms)) < 0)
             return rc;
+        *slots[i] = (int)(ms > TIMEOUT_MAX_MS ? TIMEOUT_MAX_MS : ms);
+    }
     return 0;
 }
 
@@ -1131,7 +1135,7 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
 {
     char where[64];
     bool has_port = false, b = false;
-    int tls = CAMPAIGN_TLS_STARTTLS, auth = CAMPAIGN_AUTH_AUTO, rc, secrets;
+    int tls = SMTP_TLS_STARTTLS, auth = SMTP_AUTH_CHOICE_AUTO, rc, secrets;
     const struct ynode *v;
 
     snprintf(where, sizeof where, "relay %zu", index + 1);
@@ -1146,7 +1150,7 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
     if ((rc = get_string(L, m, "host", true, where, &r->host, NULL)) < 0 ||
         (rc = get_string(L, m, "name", false, where, &r->name, NULL)) < 0 ||
         (rc = get_int(L, m, "port", 1, 65535, &r->port, &has_port)) < 0 ||
-        (rc = parse_enum(L, m, "tls", tls_names, &tls)) < 0 ||
+        (rc = parse_enum(L, m, "tls", smtp_tls_mode_names, &tls)) < 0 ||
         (rc = get_bool(L, m, "verify", &r->verify)) < 0 ||
         (rc = get_path(L, m, "ca_file", false, where, &r->ca_file, NULL)) < 0 ||
         (rc = get_string(L, m, "pin_sha256", false, where, &r->pin_sha256, NULL)) < 0 ||
@@ -1154,7 +1158,7 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
         (rc = get_string(L, m, "password_env", false, where, &r->password_env, NULL)) < 0 ||
         (rc = get_path(L, m, "password_file", false, where, &r->password_file, NULL)) < 0 ||
         (rc = get_string(L, m, "password_cmd", false, where, &r->password_cmd, NULL)) < 0 ||
-        (rc = parse_enum(L, m, "auth", auth_names, &auth)) < 0 ||
+        (rc = parse_enum(L, m, "auth", smtp_auth_choice_names, &auth)) < 0 ||
         (rc = get_bool(L, m, "allow_plaintext", &r->allow_plaintext)) < 0 ||
         (rc = get_int(L, m, "connections", 1, 100, &r->connections, &b)) < 0 ||
         (rc = get_int(L, m, "messages_per_connection", 0, 1000000, &r->messages_per_connection,
@@ -1162,10 +1166,10 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
         (rc = get_int(L, m, "weight", 1, 1000, &r->weight, &b)) < 0 ||
         (rc = get_rate(L, m, "rate", &r->rate)) < 0 || (rc = load_timeouts(L, m, &r->timeouts)) < 0)
         return rc;
-    r->tls = (enum campaign_tls)tls;
-    r->auth = (enum campaign_auth)auth;
+    r->tls = (enum smtp_tls_mode)tls;
+    r->auth = (enum smtp_auth_choice)auth;
     if (!has_port)
-        r->port = r->tls == CAMPAIGN_TLS_IMPLICIT ? 465 : r->tls == CAMPAIGN_TLS_NONE ? 25 : 587;
+        r->port = r->tls == SMTP_TLS_IMPLICIT ? 465 : r->tls == SMTP_TLS_NONE ? 25 : 587;
     if (r->name == NULL && (r->name = strdup(r->host)) == NULL)
         return oom(L);
     if (r->pin_sha256 != NULL && !is_hex_pin(r->pin_sha256))
@@ -1189,19 +1193,19 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
                     r->name);
     if (secrets == 1 && r->username == NULL)
         return fail(L, v, "relay '%s' has a password but no 'username'", r->name);
-    if (r->auth == CAMPAIGN_AUTH_XOAUTH2 && r->username == NULL)
+    if (r->auth == SMTP_AUTH_CHOICE_XOAUTH2 && r->username == NULL)
         return fail(L, map_get(m, "auth"),
                     "relay '%s': 'auth: xoauth2' needs a username and a "
                     "token (password_env, password_file or password_cmd)",
                     r->name);
     /* docs/architecture.md: never plaintext (and so never AUTH in the clear) to a remote host
      * unless the campaign says so. */
-    if (r->tls == CAMPAIGN_TLS_NONE && !r->allow_plaintext && !is_loopback_host(r->host))
+    if (r->tls == SMTP_TLS_NONE && !r->allow_plaintext && !is_loopback_host(r->host))
         return fail(L, map_get(m, "tls"),
                     "relay '%s': 'tls: none' sends mail and passwords in the clear; it is "
                     "only allowed to a loopback host unless 'allow_plaintext: true'",
                     r->name);
-    if (r->pin_sha256 != NULL && r->tls == CAMPAIGN_TLS_NONE)
+    if (r->pin_sha256 != NULL && r->tls == SMTP_TLS_NONE)
         return fail(L, map_get(m, "pin_sha256"), "relay '%s': a certificate pin needs TLS",
                     r->name);
     return 0;
@@ -1300,8 +1304,7 @@ static int load_retry(struct loader *L, const struct ynode *root)
 
 static int load_dsn(struct loader *L, const struct ynode *root)
 {
-    static const char *const notify_names[] = {"never", "success", "failure", "delay", NULL};
-    static const char *const ret_names[] = {"default", "full", "hdrs", NULL};
+    const char *const *notify_names = smtp_dsn_notify_names;
     const struct ynode *m = map_get(root, "dsn"), *n;
     struct campaign *c = L->c;
     size_t i, count;
@@ -1311,9 +1314,9 @@ static int load_dsn(struct loader *L, const struct ynode *root)
         return 0;
     c->dsn.place = place_of(m);
     if ((rc = check_map(L, m, dsn_known, "'dsn'")) < 0 ||
-        (rc = parse_enum(L, m, "ret", ret_names, &ret)) < 0)
+        (rc = parse_enum(L, m, "ret", smtp_dsn_ret_names, &ret)) < 0)
         return rc;
-    c->dsn.ret = (enum campaign_dsn_ret)ret;
+    c->dsn.ret = (enum smtp_dsn_ret)ret;
     n = map_get(m, "notify");
     if (n != NULL && !is_null(n)) {
         count = n->kind == YNODE_SEQ ? n->nitems : 1;
@@ -1331,7 +1334,7 @@ static int load_dsn(struct loader *L, const struct ynode *root)
             c->dsn.notify |= 1u << k;
         }
         /* RFC 3461 §4.1: NEVER stands alone */
-        if ((c->dsn.notify & CAMPAIGN_DSN_NEVER) && c->dsn.notify != CAMPAIGN_DSN_NEVER)
+        if ((c->dsn.notify & SMTP_DSN_NEVER) && c->dsn.notify != SMTP_DSN_NEVER)
             return fail(L, n, "'never' cannot be combined with other 'notify' values");
     }
     return 0;
@@ -2038,16 +2041,6 @@ const struct campaign_value *campaign_var(const struct campaign *c, const char *
             p++;
     }
     return v == &c->vars ? NULL : v;
-}
-
-const char *campaign_tls_name(enum campaign_tls tls)
-{
-    return tls >= CAMPAIGN_TLS_STARTTLS && tls <= CAMPAIGN_TLS_NONE ? tls_names[tls] : "?";
-}
-
-const char *campaign_auth_name(enum campaign_auth auth)
-{
-    return auth >= CAMPAIGN_AUTH_AUTO && auth <= CAMPAIGN_AUTH_XOAUTH2 ? auth_names[auth] : "?";
 }
 
 const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg)

@@ -14,6 +14,7 @@
 #define BLAST_CAMPAIGN_H
 
 #include "error.h"
+#include "smtp.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,20 +23,6 @@
 struct campaign_place {
     int line;
     int column;
-};
-
-enum campaign_tls {
-    CAMPAIGN_TLS_STARTTLS = 0, /* RFC 3207, required: never a plaintext fallback */
-    CAMPAIGN_TLS_IMPLICIT,     /* RFC 8314 implicit TLS, usually port 465 */
-    CAMPAIGN_TLS_NONE,         /* plaintext: loopback only unless allowed */
-};
-
-enum campaign_auth {
-    CAMPAIGN_AUTH_AUTO = 0, /* strongest mechanism the server offers */
-    CAMPAIGN_AUTH_PLAIN,
-    CAMPAIGN_AUTH_LOGIN,
-    CAMPAIGN_AUTH_CRAM_MD5,
-    CAMPAIGN_AUTH_XOAUTH2,
 };
 
 /* A rate "N/s", "N/m" or "N/h". */
@@ -47,16 +34,11 @@ struct campaign_rate {
     struct campaign_place place;
 };
 
-/* Per-state SMTP timeouts in milliseconds; 0 means the RFC 5321 §4.5.3.2 default. */
-struct campaign_timeouts {
-    long connect, greeting, ehlo, starttls, auth, mail, rcpt, data, block, end_of_data, rset, quit;
-};
-
 struct campaign_relay {
     char *name; /* defaults to host; unique */
     char *host;
     int port; /* default 587 (starttls), 465 (tls) or 25 (none) */
-    enum campaign_tls tls;
+    enum smtp_tls_mode tls;
     bool verify;      /* certificate and host name verification, default true */
     char *ca_file;    /* resolved path, or NULL for the system store */
     char *pin_sha256; /* hex SHA-256 of the certificate's public key, or NULL */
@@ -65,13 +47,13 @@ struct campaign_relay {
     char *password_env;  /* name of the environment variable */
     char *password_file; /* resolved path of a file holding the secret */
     char *password_cmd;  /* shell command printing the secret */
-    enum campaign_auth auth;
+    enum smtp_auth_choice auth;
     bool allow_plaintext;        /* tls: none, or AUTH without TLS, to a non-loopback host */
     int connections;             /* parallel sessions, default 2 */
     int messages_per_connection; /* then QUIT and reconnect; default 100, 0: no limit */
     int weight;                  /* share of the traffic among relays, default 1 */
     struct campaign_rate rate;
-    struct campaign_timeouts timeouts;
+    struct smtp_timeouts timeouts;        /* 0: the RFC 5321 §4.5.3.2 default (smtp.h) */
     struct campaign_place place;          /* the relay's entry */
     struct campaign_place password_place; /* where the secret is named */
 };
@@ -150,19 +132,6 @@ struct campaign_value {
     size_t n;
 };
 
-/* DSN parameters (RFC 3461). */
-enum {
-    CAMPAIGN_DSN_NEVER = 1 << 0,
-    CAMPAIGN_DSN_SUCCESS = 1 << 1,
-    CAMPAIGN_DSN_FAILURE = 1 << 2,
-    CAMPAIGN_DSN_DELAY = 1 << 3,
-};
-enum campaign_dsn_ret {
-    CAMPAIGN_DSN_RET_DEFAULT = 0,
-    CAMPAIGN_DSN_RET_FULL,
-    CAMPAIGN_DSN_RET_HDRS
-};
-
 struct campaign {
     char *path; /* the campaign file as given */
     char *dir;  /* its directory, against which relative paths were resolved */
@@ -237,8 +206,8 @@ struct campaign {
     } retry;
 
     struct {
-        unsigned notify; /* CAMPAIGN_DSN_* bits, 0: not set */
-        enum campaign_dsn_ret ret;
+        unsigned notify; /* SMTP_DSN_* bits (RFC 3461 NOTIFY), 0: not set */
+        enum smtp_dsn_ret ret;
         struct campaign_place place;
     } dsn;
 
@@ -325,8 +294,6 @@ struct campaign_hash_input {
 int campaign_hash_with(const struct campaign *c, const struct campaign_hash_input *extra,
                        size_t nextra, char out[65], struct blast_error *err);
 
-const char *campaign_tls_name(enum campaign_tls tls);
-const char *campaign_auth_name(enum campaign_auth auth);
 const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg);
 
 #endif

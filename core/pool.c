@@ -10,6 +10,7 @@
  */
 #include "pool.h"
 #include "outcome.h"
+#include "policy.h"
 #include "ratelimit.h"
 
 #include <errno.h>
@@ -22,13 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SCAN_MAX       256   /* queued recipients looked at for one that may go now */
-#define HEAP_MAX       20000 /* deferred recipients waiting to be retried in this run */
-#define BACKOFF_MAX_MS 60000 /* between attempts to reach a failing relay */
-#define MAX_FAILS                                                                                  \
-    3                  /* failures in a row before a relay is given up, when no                    \
-                          other relay is carrying the campaign */
-#define SHARE_SLACK 16 /* how far a relay may run ahead of its weight's share */
+#define SCAN_MAX    256   /* queued recipients looked at for one that may go now */
+#define HEAP_MAX    20000 /* deferred recipients waiting to be retried in this run */
+#define SHARE_SLACK 16    /* how far a relay may run ahead of its weight's share */
 
 struct job {
     size_t row, line;
@@ -64,17 +61,13 @@ struct relay_state {
     int64_t last_throttle, last_recover;
     int64_t times[64]; /* when the last messages left, for the rate seen */
     size_t ntimes;
-    size_t sent;         /* since the working relays last changed: for weights */
-    bool working;        /* counted among the working relays by share_ok() */
-    int failures;        /* attempts in a row that got no answer */
-    int refusals;        /* 421s in a row */
-    int astray;          /* sessions in a row that ended out of step */
-    int connecting;      /* workers opening a session now */
-    int open;            /* sessions open now */
-    bool ever_connected; /* until then one worker tries alone: no storm of failed logins */
-    bool dead;
-    int64_t down_until;
-    char last_failure[200]; /* why it last failed, for recipients left untried */
+    size_t sent;                /* since the working relays last changed: for weights */
+    bool working;               /* counted among the working relays by share_ok() */
+    struct policy_relay health; /* failures, 421s, sessions out of step; out, backing off */
+    int connecting;             /* workers opening a session now */
+    int open;                   /* sessions open now */
+    bool ever_connected;        /* until then one worker tries alone: no storm of failed logins */
+    char last_failure[200];     /* why it last failed, for recipients left untried */
 };
 
 struct worker {
@@ -88,12 +81,14 @@ struct worker {
     bool renew;      /* too many recipients: the session takes no more transactions */
     int64_t idle_since;
     int64_t wake_at;
+    uint32_t rng; /* jitter(); 0 until seeded */
     struct compose_result res;
 };
 
 struct pool {
     struct pool_options o;
     const struct campaign *c;
+    struct policy_retry retry;
     pthread_mutex_t mu;
     pthread_cond_t work, space, changed;
     /*
@@ -122,7 +117,8 @@ struct pool {
     size_t results[OUTCOME_STATUS_COUNT]; /* atomic: counted outside the mutex */
 };
 
-static void relay_failed(struct pool *p, struct relay_state *rs, bool for_the_run, const char *why);
+static void relay_event(struct pool *p, struct relay_state *rs, enum policy_relay_event ev,
+                        const char *why);
 
 /* ---- options for a relay's sessions ---------------------------------------------------- */
 
@@ -130,47 +126,23 @@ void pool_smtp_options(const struct campaign *c, const struct campaign_relay *re
                        struct conn_tls *tls, const char *password, const struct log *lg,
                        struct smtp_options *so)
 {
-    const struct campaign_timeouts *t = &relay->timeouts;
-
     memset(so, 0, sizeof *so);
     so->host = relay->host;
     so->port = relay->port;
     so->label = relay->name;
-    so->tls = relay->tls == CAMPAIGN_TLS_IMPLICIT ? SMTP_TLS_IMPLICIT
-              : relay->tls == CAMPAIGN_TLS_NONE   ? SMTP_TLS_NONE
-                                                  : SMTP_TLS_STARTTLS;
+    so->tls = relay->tls;
     so->tls_ctx = tls;
     so->helo_name = c->helo;
     so->username = relay->username;
     so->password = password;
-    so->auth = (enum smtp_auth_choice)relay->auth;
+    so->auth = relay->auth;
     so->allow_plaintext_auth = relay->allow_plaintext;
     so->chunking = c->chunking;
-    so->dsn_notify = (c->dsn.notify & CAMPAIGN_DSN_NEVER ? SMTP_DSN_NEVER : 0) |
-                     (c->dsn.notify & CAMPAIGN_DSN_SUCCESS ? SMTP_DSN_SUCCESS : 0) |
-                     (c->dsn.notify & CAMPAIGN_DSN_FAILURE ? SMTP_DSN_FAILURE : 0) |
-                     (c->dsn.notify & CAMPAIGN_DSN_DELAY ? SMTP_DSN_DELAY : 0);
-    so->dsn_ret = c->dsn.ret == CAMPAIGN_DSN_RET_FULL   ? SMTP_DSN_RET_FULL
-                  : c->dsn.ret == CAMPAIGN_DSN_RET_HDRS ? SMTP_DSN_RET_HDRS
-                                                        : SMTP_DSN_RET_DEFAULT;
+    so->dsn_notify = c->dsn.notify;
+    so->dsn_ret = c->dsn.ret;
     so->log = lg;
     smtp_timeouts_default(&so->timeouts);
-#define TIMEOUT(f)                                                                                 \
-    if (t->f > 0)                                                                                  \
-    so->timeouts.f = (int)(t->f > 86400000L ? 86400000L : t->f)
-    TIMEOUT(connect);
-    TIMEOUT(greeting);
-    TIMEOUT(ehlo);
-    TIMEOUT(starttls);
-    TIMEOUT(auth);
-    TIMEOUT(mail);
-    TIMEOUT(rcpt);
-    TIMEOUT(data);
-    TIMEOUT(block);
-    TIMEOUT(end_of_data);
-    TIMEOUT(rset);
-    TIMEOUT(quit);
-#undef TIMEOUT
+    smtp_timeouts_override(&so->timeouts, &relay->timeouts);
 }
 
 /* ---- jobs ----------------------------------------------------------------------------------- */
@@ -397,7 +369,7 @@ static bool share_ok(struct pool *p, const struct relay_state *rs, int64_t now)
     for (i = 0; i < p->nrelays; i++) {
         struct relay_state *o = &p->relays[i];
         /* a relay with no session open (still connecting, say) cannot take its share */
-        bool working = !o->dead && o->failures == 0 && o->down_until <= now && o->open > 0;
+        bool working = policy_relay_working(&o->health, now) && o->open > 0;
         changed = changed || working != o->working;
         o->working = working;
     }
@@ -441,8 +413,7 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
         *wake = now + 20;
         return NULL;
     }
-    if (rs->limit.limited && rs->last_throttle > 0 && now - rs->last_throttle >= 10000 &&
-        now - rs->last_recover >= 10000) {
+    if (rs->limit.limited && policy_recover_due(rs->last_throttle, rs->last_recover, now)) {
         ratelimit_recover(&rs->limit);
         rs->last_recover = now;
     }
@@ -543,7 +514,7 @@ static struct smtp_txn *feed_next(void *arg)
         struct job *j;
 
         pthread_mutex_lock(&p->mu);
-        if (p->fatal || p->stopping || w->rs->dead || w->renew ||
+        if (p->fatal || p->stopping || w->rs->health.dead || w->renew ||
             (cfg->messages_per_connection > 0 &&
              w->on_session >= (size_t)cfg->messages_per_connection)) {
             pthread_mutex_unlock(&p->mu);
@@ -637,26 +608,21 @@ static int feed_sending(void *arg, struct smtp_txn *t)
     return rc;
 }
 
-static int64_t backoff_ms(const struct campaign *c, int attempts)
+/*
+ * The backoff's jitter: any number will do, but not the same for everyone. A
+ * xorshift per worker, seeded once: no system call per message.
+ */
+static uint32_t jitter(struct worker *w)
 {
-    double ms = (double)c->retry.initial;
-    unsigned r = 0;
-    int i;
+    uint32_t x = w->rng;
 
-    for (i = 1; i < attempts && ms < (double)c->retry.max; i++)
-        ms *= 2.0;
-    if (ms > (double)c->retry.max)
-        ms = (double)c->retry.max;
-    /* jitter of ±20%, so that deferred recipients do not come back all at once */
-    if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
-        r = (unsigned)time(NULL);
-    return (int64_t)(ms * (0.8 + 0.4 * (double)(r % 1001) / 1000.0));
-}
-
-/* A relay asked us to slow down: 421, or an enhanced 4.7.x (RFC 3463 security/policy). */
-static bool throttling(const struct smtp_rcpt *r)
-{
-    return r->reply.code == 421 || strncmp(r->reply.enhanced, "4.7.", 4) == 0;
+    if (x == 0 && (getrandom(&x, sizeof x, 0) != (ssize_t)sizeof x || x == 0))
+        x = (uint32_t)time(NULL) | 1u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    w->rng = x;
+    return x;
 }
 
 /*
@@ -733,7 +699,9 @@ static void feed_done(void *arg, struct smtp_txn *t)
     const struct smtp_rcpt *r = &j->rcpt;
     enum outcome_status status = outcome_of_smtp(r->outcome);
     const char *detail = NULL;
-    char why[200];
+    struct policy_recipient pr;
+    struct policy_clock clock;
+    struct policy_next next;
     int64_t now = timeutil_mono_ms();
 
     if (t->untried) {
@@ -744,70 +712,39 @@ static void feed_done(void *arg, struct smtp_txn *t)
     pthread_mutex_lock(&p->mu);
     p->inflight--;
     w->answered += r->reply.code != 0;
-    if (r->reply.code != 0 && r->reply.code != 421) {
-        rs->failures = 0; /* it answers: it works */
-        rs->refusals = 0;
-    }
-    if (r->reply.code == 421 && ++rs->refusals >= MAX_FAILS) {
-        /* docs/delivery.md: a relay that keeps answering 421 is taken out for a while */
-        rs->refusals = 0;
-        relay_failed(p, rs, false, "it keeps answering 421");
-    }
-    if (status == OUTCOME_DEFERRED && throttling(r)) {
+    if (r->reply.code != 0)
+        relay_event(p, rs, r->reply.code == 421 ? POLICY_RELAY_REFUSED : POLICY_RELAY_ANSWERED,
+                    NULL);
+    pr.attempts = j->attempts;
+    pr.charged = j->charged;
+    pr.first = j->first;
+    clock.mono_ms = now;
+    clock.wall = timeutil_now();
+    policy_after_attempt(&p->retry, r, &pr, &clock, p->stopping || p->fatal, jitter(w), &next);
+    j->charged = pr.charged;
+    status = next.status;
+    detail = next.detail[0] != '\0' ? next.detail : NULL;
+    if (next.renew_session)
+        w->renew = true;
+    if (next.slow_down) {
         ratelimit_slow(&rs->limit, seen_rate(rs, now));
         rs->last_throttle = now;
         log_msg(p->o.log, LOG_LEVEL_INFO, "%s: asked to slow down (%d %s): now %.2f messages/s",
                 rs->cfg->name, r->reply.code, r->reply.enhanced, rs->limit.rate);
     }
     if (status == OUTCOME_DEFERRED) {
-        struct timeutil_stamp wall = timeutil_now();
-        bool in_window =
-            j->first.sec == 0 || (int64_t)(wall.sec - j->first.sec) * 1000 < p->c->retry.window;
-        /*
-         * A 421 or a lost session says nothing about the recipient: another session
-         * may take it. Nor does "too many recipients": it goes in the next
-         * transaction, on a fresh session (RFC 5321 §4.5.3.1.10).
-         */
-        bool too_many = smtp_reply_too_many_recipients(&r->reply, r->step);
-        bool about_rcpt = r->reply.code != 0 && r->reply.code != 421 && !too_many, exhausted,
-             capped;
-        if (too_many)
-            w->renew = true;
-        if (about_rcpt)
-            j->charged++;
         j->last = *r;
         snprintf(j->last_relay, sizeof j->last_relay, "%s", rs->cfg->name);
-        exhausted = j->charged >= p->c->retry.attempts || !in_window;
-        capped = j->attempts >= 3 * p->c->retry.attempts;
-        if (!p->stopping && !p->fatal && !exhausted && !capped) {
-            /*
-             * Refused for now: after a while. Lost with its session or turned away
-             * with it (421): again at once, on whichever session comes next; the
-             * relay's own backoff paces a relay that keeps failing.
-             */
-            j->not_before = now + (about_rcpt ? backoff_ms(p->c, j->charged) : 0);
-            if (heap_push(p, j)) {
-                pthread_cond_broadcast(&p->work);
-                pthread_cond_broadcast(&p->changed);
-                pthread_mutex_unlock(&p->mu);
-                return;
-            }
-            detail = "too many recipients waiting for a retry; left for the next run";
-        } else if (!p->stopping && !p->fatal && exhausted) {
-            /* docs/delivery.md: after the last attempt or the window, failed with the last reply */
-            status = OUTCOME_FAILED;
-            snprintf(why, sizeof why, "still deferred after %d attempt%s%s", j->attempts,
-                     j->attempts == 1 ? "" : "s",
-                     in_window ? "" : " (the retry window has passed)");
-            detail = r->detail[0] != '\0' ? NULL : why;
-        } else if (!p->stopping && !p->fatal) {
-            /* the sessions kept failing, not the recipient: nothing says it is bad */
-            snprintf(why, sizeof why,
-                     "%d attempts in this run ended with the session (421 or lost); left for "
-                     "the next run",
-                     j->attempts);
-            detail = why;
+    }
+    if (next.verdict == POLICY_RETRY) {
+        j->not_before = next.not_before;
+        if (heap_push(p, j)) {
+            pthread_cond_broadcast(&p->work);
+            pthread_cond_broadcast(&p->changed);
+            pthread_mutex_unlock(&p->mu);
+            return;
         }
+        detail = "too many recipients waiting for a retry; left for the next run";
     }
     /* nobody waits on an ordinary outcome: pool_finish() waits for the workers to end */
     if (all_done(p)) {
@@ -826,7 +763,7 @@ static bool relay_alive(const struct pool *p)
     size_t i;
 
     for (i = 0; i < p->nrelays; i++)
-        if (!p->relays[i].dead)
+        if (!p->relays[i].health.dead)
             return true;
     return false;
 }
@@ -837,47 +774,40 @@ static bool others_working(const struct pool *p, const struct relay_state *rs)
     size_t i;
 
     for (i = 0; i < p->nrelays; i++)
-        if (&p->relays[i] != rs && !p->relays[i].dead && p->relays[i].failures == 0)
+        if (&p->relays[i] != rs && !p->relays[i].health.dead && p->relays[i].health.failures == 0)
             return true;
     return false;
 }
 
 /*
- * A failed attempt to use the relay: back off and try again later while other
- * relays carry the campaign (it comes back when it recovers); give up on it for
- * this run after MAX_FAILS in a row when none does, so that a run with no working
- * relay ends rather than waits.
+ * Something happened that says how the relay is doing (docs/delivery.md, "Relay
+ * health"): the policy decides, this says so and wakes whoever waits on it. why
+ * is the failure's own reason, kept for the recipients it leaves untried.
  */
-static void relay_failed(struct pool *p, struct relay_state *rs, bool for_the_run, const char *why)
+static void relay_event(struct pool *p, struct relay_state *rs, enum policy_relay_event ev,
+                        const char *why)
 {
-    int64_t wait;
+    const char *because = NULL;
+    enum policy_relay_verdict v =
+        policy_relay_event(&rs->health, ev, others_working(p, rs), timeutil_mono_ms(), &because);
 
-    rs->failures++;
-    snprintf(rs->last_failure, sizeof rs->last_failure, "%s", why);
-    /*
-     * docs/delivery.md: a refused password is not tried again (no loop that could
-     * lock the account), nor a server that broke the AUTH exchange.
-     */
-    if (for_the_run || (rs->failures >= MAX_FAILS && !others_working(p, rs))) {
-        if (!rs->dead)
-            log_msg(p->o.log, LOG_LEVEL_WARN,
-                    "%s:%d:%d: relay '%s' (%s port %d): %s; not used again in this run", p->c->path,
-                    rs->cfg->place.line, rs->cfg->place.column, rs->cfg->name, rs->cfg->host,
-                    rs->cfg->port, why);
-        rs->dead = true;
+    if (because != NULL)
+        why = because;
+    if (v != POLICY_RELAY_OK && why != NULL)
+        snprintf(rs->last_failure, sizeof rs->last_failure, "%s", why);
+    if (v == POLICY_RELAY_OUT) {
+        log_msg(p->o.log, LOG_LEVEL_WARN,
+                "%s:%d:%d: relay '%s' (%s port %d): %s; not used again in this run", p->c->path,
+                rs->cfg->place.line, rs->cfg->place.column, rs->cfg->name, rs->cfg->host,
+                rs->cfg->port, why != NULL ? why : "it failed");
         pthread_cond_broadcast(&p->work);
         pthread_cond_broadcast(&p->space);
         pthread_cond_broadcast(&p->changed);
-        return;
+    } else if (v == POLICY_RELAY_BACK_OFF) {
+        log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: %s; trying again in %lld s", rs->cfg->name,
+                why != NULL ? why : "it failed",
+                (long long)((rs->health.down_until - timeutil_mono_ms() + 999) / 1000));
     }
-    wait = 1000;
-    for (int i = 1; i < rs->failures && wait < BACKOFF_MAX_MS; i++)
-        wait *= 2;
-    if (wait > BACKOFF_MAX_MS)
-        wait = BACKOFF_MAX_MS;
-    rs->down_until = timeutil_mono_ms() + wait;
-    log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: %s; trying again in %lld s", rs->cfg->name, why,
-            (long long)(wait / 1000));
 }
 
 /* Close the worker's session (QUIT when it is healthy), adding up its statistics. */
@@ -939,7 +869,9 @@ static int open_session(struct worker *w)
                      smtp_state_name(smtp_session_state(s)));
         else
             snprintf(why, sizeof why, "%s", e.text);
-        relay_failed(p, rs, s != NULL && smtp_session_give_up(s), why);
+        relay_event(
+            p, rs,
+            s != NULL && smtp_session_give_up(s) ? POLICY_RELAY_GIVE_UP : POLICY_RELAY_FAILED, why);
         pthread_mutex_unlock(&p->mu);
         smtp_session_free(s);
         return rc;
@@ -997,14 +929,14 @@ static void *worker_main(void *arg)
         int64_t now = timeutil_mono_ms();
         bool has_work = p->rcount > 0 || (p->hcount > 0 && p->heap[0]->not_before <= now);
 
-        if (p->fatal || rs->dead || all_done(p) || (p->stopping && w->session == NULL))
+        if (p->fatal || rs->health.dead || all_done(p) || (p->stopping && w->session == NULL))
             break;
         if (p->stopping) {
             /* nothing more to send: this session is done */
             break;
         }
-        if (rs->down_until > now) {
-            wait_until(p, &p->work, rs->down_until);
+        if (rs->health.down_until > now) {
+            wait_until(p, &p->work, rs->health.down_until);
             continue;
         }
         if (!has_work || w->wake_at > now) {
@@ -1053,31 +985,18 @@ static void *worker_main(void *arg)
                 /* out of step: nothing more is written to it, QUIT included */
                 close_session(w, false);
                 pthread_mutex_lock(&p->mu);
-                if (closing && w->answered == before) {
-                    if (++rs->refusals >= MAX_FAILS) {
-                        rs->refusals = 0;
-                        relay_failed(p, rs, false, "it keeps answering 421");
-                    }
-                } else if (astray) {
-                    /*
-                     * docs/delivery.md: its transactions are retried on a fresh
-                     * session; only a relay that keeps doing it is taken out.
-                     */
-                    if (++rs->astray >= MAX_FAILS) {
-                        rs->astray = 0;
-                        relay_failed(p, rs, false,
-                                     "its replies went out of step with the commands in "
-                                     "several sessions in a row");
-                    }
-                } else if (w->answered == before) {
+                if (closing && w->answered == before)
+                    relay_event(p, rs, POLICY_RELAY_REFUSED, NULL);
+                else if (astray)
+                    relay_event(p, rs, POLICY_RELAY_OUT_OF_STEP, NULL);
+                else if (w->answered == before)
                     /* a session that died without an answer counts against the relay */
-                    relay_failed(p, rs, false, e.text);
-                }
+                    relay_event(p, rs, POLICY_RELAY_FAILED, e.text);
                 continue;
             }
             pthread_mutex_lock(&p->mu);
             if (w->answered > before)
-                rs->astray = 0; /* a session that answered in step */
+                relay_event(p, rs, POLICY_RELAY_IN_STEP, NULL);
         }
         w->idle_since = timeutil_mono_ms();
         if (w->renew || (rs->cfg->messages_per_connection > 0 &&
@@ -1113,6 +1032,10 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     p->cancel[0] = p->cancel[1] = -1;
     p->o = *o;
     p->c = c;
+    p->retry.attempts = c->retry.attempts;
+    p->retry.initial_ms = c->retry.initial;
+    p->retry.max_ms = c->retry.max;
+    p->retry.window_ms = c->retry.window;
     if (p->o.queue_size == 0)
         p->o.queue_size = 1024;
     if (p->o.idle_close_ms == 0)
@@ -1148,7 +1071,7 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
         rs->cfg = &c->relays[i];
         rs->password = o->passwords != NULL ? o->passwords[i] : NULL;
         ratelimit_init(&rs->limit, rs->cfg->rate.set ? rs->cfg->rate.per_second : 0);
-        if (rs->cfg->tls != CAMPAIGN_TLS_NONE) {
+        if (rs->cfg->tls != SMTP_TLS_NONE) {
             struct conn_tls_options to = {rs->cfg->verify, rs->cfg->ca_file, rs->cfg->pin_sha256};
             struct blast_error e;
             blast_error_clear(&e);
@@ -1289,7 +1212,7 @@ int pool_finish(struct pool *p, volatile sig_atomic_t *interrupted, int64_t dead
     while (p->live > 0) {
         int64_t now = timeutil_mono_ms();
         if (!p->stopping &&
-            ((interrupted != NULL && *interrupted) || (deadline > 0 && now >= deadline))) {
+            ((interrupted != NULL && *interrupted) || policy_deadline_passed(deadline, now))) {
             pthread_mutex_unlock(&p->mu);
             pool_stop(p, interrupted != NULL && *interrupted
                              ? "not attempted: the run was interrupted"
@@ -1337,7 +1260,7 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     out->messages = p->messages;
     out->round_trips = p->round_trips;
     for (i = 0; i < p->nrelays; i++)
-        out->relays_usable += !p->relays[i].dead;
+        out->relays_usable += !p->relays[i].health.dead;
     out->no_relay = out->relays_usable == 0;
     for (i = 0; i < OUTCOME_STATUS_COUNT; i++)
         out->results[i] = __atomic_load_n(&p->results[i], __ATOMIC_RELAXED);

@@ -5,15 +5,14 @@
  * session, rendering its own messages (so rendering runs on every core) and
  * driving the SMTP engine; the queue of recipients waiting to be sent (bounded:
  * the reader blocks while it is full, so memory stays flat); the rate limiters
- * (global, per relay, per recipient domain; GCRA, see ratelimit.h), with relays
- * slowed down when they answer 421 or 4.7.x; the retry heap (deferred recipients
- * come back after an exponential backoff with jitter, on any relay, until
- * `retry.attempts` or `retry.window` runs out); relay health (a relay that cannot
- * be reached, or refuses TLS or AUTH, is taken out with a backoff and tried again;
- * one that refuses the password with 535 is not tried again this run); weights;
- * `messages_per_connection`; idle connections closed; QUIT on every connection at
- * the end; the journal's "sending" record, made durable before each end of data.
- * Does not own: reading the list (the caller submits rows), the report (rebuilt
+ * (global, per relay, per recipient domain; GCRA, see ratelimit.h); the retry heap;
+ * each relay's health record; weights; `messages_per_connection`; idle connections
+ * closed; QUIT on every connection at the end; the journal's "sending" record, made
+ * durable before each end of data.
+ * Does not own: the decisions: when a recipient is retried or recorded, when a
+ * relay backs off or is taken out, when it is slowed down or sped up (policy, asked
+ * under the pool's lock with the pool's clock);
+ * nor reading the list (the caller submits rows), the report (rebuilt
  * from the journal afterwards), signals (the caller sets pool_stop()).
  *
  * Every submitted recipient ends with exactly one result in the journal: an

@@ -207,6 +207,35 @@ int smtp_reply_parse(const char *in, size_t len, struct smtp_reply *r, size_t *u
 
 /* ---- session plumbing ---------------------------------------------------------------- */
 
+const char *const smtp_tls_mode_names[] = {"starttls", "tls", "none", NULL};
+const char *const smtp_auth_choice_names[] = {"auto",     "plain",   "login",
+                                              "cram-md5", "xoauth2", NULL};
+const char *const smtp_dsn_notify_names[] = {"never", "success", "failure", "delay", NULL};
+const char *const smtp_dsn_ret_names[] = {"default", "full", "hdrs", NULL};
+
+const char *smtp_tls_mode_name(enum smtp_tls_mode m)
+{
+    return m >= SMTP_TLS_STARTTLS && m <= SMTP_TLS_NONE ? smtp_tls_mode_names[m] : "?";
+}
+
+const char *smtp_auth_choice_name(enum smtp_auth_choice a)
+{
+    return a >= SMTP_AUTH_CHOICE_AUTO && a <= SMTP_AUTH_CHOICE_XOAUTH2 ? smtp_auth_choice_names[a]
+                                                                       : "?";
+}
+
+void smtp_timeouts_override(struct smtp_timeouts *t, const struct smtp_timeouts *set)
+{
+    int *to = &t->connect;
+    const int *from = &set->connect;
+    size_t i, n = sizeof *t / sizeof(int);
+
+    _Static_assert(sizeof(struct smtp_timeouts) == 12 * sizeof(int), "only ints in the struct");
+    for (i = 0; i < n; i++)
+        if (from[i] > 0)
+            to[i] = from[i];
+}
+
 void smtp_timeouts_default(struct smtp_timeouts *t)
 {
     /* RFC 5321 §4.5.3.2; connect, STARTTLS, AUTH, RSET and QUIT are not given there */

@@ -90,28 +90,54 @@ enum {
     SMTP_AUTH_XOAUTH2 = 1 << 3,
 };
 
-enum smtp_tls_mode { SMTP_TLS_STARTTLS = 0, SMTP_TLS_IMPLICIT, SMTP_TLS_NONE };
+/*
+ * The vocabulary a relay is described in, shared by the campaign file (core/campaign
+ * reads it into these types) and the engine: each is defined here once, with its
+ * names as the campaign file spells them (NULL-terminated, indexed by the value).
+ */
+enum smtp_tls_mode {
+    SMTP_TLS_STARTTLS = 0, /* RFC 3207, required: never a plaintext fallback */
+    SMTP_TLS_IMPLICIT,     /* RFC 8314 implicit TLS, usually port 465 */
+    SMTP_TLS_NONE,         /* plaintext: loopback only unless allowed */
+};
+extern const char *const smtp_tls_mode_names[]; /* "starttls", "tls", "none" */
+
 enum smtp_auth_choice {
-    SMTP_AUTH_CHOICE_AUTO = 0,
+    SMTP_AUTH_CHOICE_AUTO = 0, /* the strongest mechanism the server offers */
     SMTP_AUTH_CHOICE_PLAIN,
     SMTP_AUTH_CHOICE_LOGIN,
     SMTP_AUTH_CHOICE_CRAM_MD5,
     SMTP_AUTH_CHOICE_XOAUTH2,
 };
+extern const char *const smtp_auth_choice_names[]; /* "auto", "plain", ... */
 
+/* "starttls", ... and "auto", ...; "?" out of range. */
+const char *smtp_tls_mode_name(enum smtp_tls_mode m);
+const char *smtp_auth_choice_name(enum smtp_auth_choice a);
+
+/* RFC 3461 NOTIFY, as bits: bit k is smtp_dsn_notify_names[k]. */
 enum {
     SMTP_DSN_NEVER = 1 << 0,
     SMTP_DSN_SUCCESS = 1 << 1,
     SMTP_DSN_FAILURE = 1 << 2,
     SMTP_DSN_DELAY = 1 << 3,
 };
-enum smtp_dsn_ret { SMTP_DSN_RET_DEFAULT = 0, SMTP_DSN_RET_FULL, SMTP_DSN_RET_HDRS };
+extern const char *const smtp_dsn_notify_names[]; /* "never", "success", "failure", "delay" */
 
-/* Milliseconds per state; RFC 5321 §4.5.3.2 gives the defaults of smtp_timeouts_default(). */
+/* RFC 3461 RET. */
+enum smtp_dsn_ret { SMTP_DSN_RET_DEFAULT = 0, SMTP_DSN_RET_FULL, SMTP_DSN_RET_HDRS };
+extern const char *const smtp_dsn_ret_names[]; /* "default", "full", "hdrs" */
+
+/*
+ * Milliseconds per state; RFC 5321 §4.5.3.2 gives the defaults of
+ * smtp_timeouts_default(). In a campaign, 0 means "the default".
+ */
 struct smtp_timeouts {
     int connect, greeting, ehlo, starttls, auth, mail, rcpt, data, block, end_of_data, rset, quit;
 };
 void smtp_timeouts_default(struct smtp_timeouts *t);
+/* Every timeout that set gives (not 0) replaces t's. */
+void smtp_timeouts_override(struct smtp_timeouts *t, const struct smtp_timeouts *set);
 
 struct smtp_options {
     const char *host;

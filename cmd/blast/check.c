@@ -193,7 +193,7 @@ static void probe_relay(struct check *k, const struct campaign *c, const struct 
         problem(k, &e);
         return;
     }
-    if (r->tls != CAMPAIGN_TLS_NONE) {
+    if (r->tls != SMTP_TLS_NONE) {
         struct conn_tls_options to = {r->verify, r->ca_file, r->pin_sha256};
         rc = conn_tls_new(&to, &tls, &e);
     }
@@ -250,11 +250,11 @@ static void print_relays(const struct campaign *c)
                              : r->password_cmd  ? "password_cmd"
                                                 : NULL;
         printf("%-12s%s: %s port %d, tls %s%s, %d connection%s", i == 0 ? "relays" : "", r->name,
-               r->host, r->port, campaign_tls_name(r->tls),
-               r->tls != CAMPAIGN_TLS_NONE && !r->verify ? " (not verified)" : "", r->connections,
+               r->host, r->port, smtp_tls_mode_name(r->tls),
+               r->tls != SMTP_TLS_NONE && !r->verify ? " (not verified)" : "", r->connections,
                r->connections == 1 ? "" : "s");
         if (r->username != NULL)
-            printf(", AUTH %s as %s (secret from %s)", campaign_auth_name(r->auth), r->username,
+            printf(", AUTH %s as %s (secret from %s)", smtp_auth_choice_name(r->auth), r->username,
                    secret);
         printf("\n");
     }

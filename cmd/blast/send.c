@@ -20,6 +20,7 @@
 #include "progress.h"
 #include "../../core/journal.h"
 #include "../../core/notify.h"
+#include "../../core/policy.h"
 #include "../../core/pool.h"
 #include "../../core/report.h"
 #include "../../core/timeutil.h"
@@ -463,7 +464,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
         if (r->opt.limit > 0 && (long)row.row > r->opt.limit)
             break;
         if (!r->stopped && r->pool != NULL &&
-            (interrupted || (deadline > 0 && timeutil_mono_ms() >= deadline))) {
+            (interrupted || policy_deadline_passed(deadline, timeutil_mono_ms()))) {
             r->stopped = true;
             pool_stop(r->pool, interrupted ? "not attempted: the run was interrupted"
                                            : "not attempted: the --deadline passed; left for "

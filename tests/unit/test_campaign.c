@@ -127,12 +127,12 @@ Test(campaign, minimal_file_gets_the_defaults)
     cr_assert_str_eq(r->host, "smtp.relay.example");
     cr_assert_str_eq(r->name, "smtp.relay.example", "the name defaults to the host");
     cr_assert_eq(r->port, 587);
-    cr_assert_eq(r->tls, CAMPAIGN_TLS_STARTTLS);
+    cr_assert_eq(r->tls, SMTP_TLS_STARTTLS);
     cr_assert(r->verify);
     cr_assert_null(r->ca_file);
     cr_assert_null(r->username);
     cr_assert_null(r->password_env);
-    cr_assert_eq(r->auth, CAMPAIGN_AUTH_AUTO);
+    cr_assert_eq(r->auth, SMTP_AUTH_CHOICE_AUTO);
     cr_assert_eq(r->place.line, 9);
     cr_assert_eq(r->place.column, 5);
     campaign_free(c);
@@ -181,27 +181,27 @@ Test(campaign, every_supported_key_is_read)
     cr_assert_str_eq(r->name, "primary");
     cr_assert_str_eq(r->host, "smtp.relay.example");
     cr_assert_eq(r->port, 2525);
-    cr_assert_eq(r->tls, CAMPAIGN_TLS_STARTTLS);
+    cr_assert_eq(r->tls, SMTP_TLS_STARTTLS);
     cr_assert_not(r->verify);
     cr_assert_str_eq(r->ca_file, FIXTURES "/campaigns/ca.pem");
     cr_assert_str_eq(r->username, "news@acme.example");
     cr_assert_str_eq(r->password_env, "BLAST_UNIT_PASSWORD");
     cr_assert_eq(r->password_place.line, 26);
     cr_assert_eq(r->password_place.column, 19);
-    cr_assert_eq(r->auth, CAMPAIGN_AUTH_CRAM_MD5);
+    cr_assert_eq(r->auth, SMTP_AUTH_CHOICE_CRAM_MD5);
     cr_assert_eq(r->place.line, 19);
     cr_assert_eq(r->place.column, 5);
 
     r = &c->relays[1];
     cr_assert_str_eq(r->name, "smtps.relay.example");
-    cr_assert_eq(r->tls, CAMPAIGN_TLS_IMPLICIT);
+    cr_assert_eq(r->tls, SMTP_TLS_IMPLICIT);
     cr_assert_eq(r->port, 465, "implicit TLS defaults to port 465");
     cr_assert(r->verify);
 
     r = &c->relays[2];
     cr_assert_str_eq(r->name, "local");
     cr_assert_str_eq(r->host, "127.0.0.1");
-    cr_assert_eq(r->tls, CAMPAIGN_TLS_NONE, "plaintext is allowed to loopback");
+    cr_assert_eq(r->tls, SMTP_TLS_NONE, "plaintext is allowed to loopback");
     cr_assert_eq(r->port, 25, "tls none defaults to port 25");
     campaign_free(c);
 }
@@ -244,7 +244,7 @@ Test(campaign, absolute_paths_are_kept, .fini = scratch_remove)
     cr_assert_str_eq(c->body.html, "/srv/templates/t.html");
     cr_assert_null(c->body.text);
     cr_assert_eq(c->recipients.delimiter, '\t', "\"tab\" names the tab delimiter");
-    cr_assert_eq(c->relays[0].tls, CAMPAIGN_TLS_NONE, "allow_plaintext permits a remote host");
+    cr_assert_eq(c->relays[0].tls, SMTP_TLS_NONE, "allow_plaintext permits a remote host");
     cr_assert_str_eq(c->dir, dir);
     {
         char want[600];
@@ -277,7 +277,7 @@ Test(campaign, plaintext_is_allowed_to_loopback_hosts, .fini = scratch_remove)
     c = load_ok(path);
     cr_assert_eq(c->nrelays, 5);
     for (i = 0; i < c->nrelays; i++)
-        cr_assert_eq(c->relays[i].tls, CAMPAIGN_TLS_NONE);
+        cr_assert_eq(c->relays[i].tls, SMTP_TLS_NONE);
     cr_assert_eq(c->relays[4].port, 2525);
     cr_assert_eq(c->relays[0].port, 25);
     campaign_free(c);
@@ -301,12 +301,12 @@ Test(campaign, free_accepts_null)
 
 Test(campaign, tls_and_auth_names)
 {
-    cr_assert_str_eq(campaign_tls_name(CAMPAIGN_TLS_STARTTLS), "starttls");
-    cr_assert_str_eq(campaign_tls_name(CAMPAIGN_TLS_IMPLICIT), "tls");
-    cr_assert_str_eq(campaign_tls_name(CAMPAIGN_TLS_NONE), "none");
-    cr_assert_str_eq(campaign_auth_name(CAMPAIGN_AUTH_AUTO), "auto");
-    cr_assert_str_eq(campaign_auth_name(CAMPAIGN_AUTH_CRAM_MD5), "cram-md5");
-    cr_assert_str_eq(campaign_auth_name(CAMPAIGN_AUTH_XOAUTH2), "xoauth2");
+    cr_assert_str_eq(smtp_tls_mode_name(SMTP_TLS_STARTTLS), "starttls");
+    cr_assert_str_eq(smtp_tls_mode_name(SMTP_TLS_IMPLICIT), "tls");
+    cr_assert_str_eq(smtp_tls_mode_name(SMTP_TLS_NONE), "none");
+    cr_assert_str_eq(smtp_auth_choice_name(SMTP_AUTH_CHOICE_AUTO), "auto");
+    cr_assert_str_eq(smtp_auth_choice_name(SMTP_AUTH_CHOICE_CRAM_MD5), "cram-md5");
+    cr_assert_str_eq(smtp_auth_choice_name(SMTP_AUTH_CHOICE_XOAUTH2), "xoauth2");
 }
 
 /* ---- secrets ------------------------------------------------------------------------- */
@@ -619,7 +619,7 @@ Test(campaign, minimal_file_gets_the_defaults_of_every_optional_key)
 {
     struct campaign *c = load_ok(FIXTURES "/campaigns/minimal.yml");
     const struct campaign_relay *r = &c->relays[0];
-    static const struct campaign_timeouts zero;
+    static const struct smtp_timeouts zero;
 
     cr_assert_eq(r->connections, 2);
     cr_assert_eq(r->messages_per_connection, 100);
@@ -650,7 +650,7 @@ Test(campaign, minimal_file_gets_the_defaults_of_every_optional_key)
     cr_assert_not(c->rate.set);
     cr_assert_eq(c->ndomain_rates, 0);
     cr_assert_eq(c->dsn.notify, 0);
-    cr_assert_eq(c->dsn.ret, CAMPAIGN_DSN_RET_DEFAULT);
+    cr_assert_eq(c->dsn.ret, SMTP_DSN_RET_DEFAULT);
     cr_assert_not(c->chunking);
     cr_assert_eq(c->vars.kind, CAMPAIGN_VALUE_MAP);
     cr_assert_eq(c->vars.n, 0);
@@ -711,8 +711,8 @@ Test(campaign, every_key_top_level)
     cr_assert_eq(c->retry.window, 2 * 24 * 3600 * 1000L);
     assert_place(c->retry.place, 74, 8, "retry");
 
-    cr_assert_eq(c->dsn.notify, CAMPAIGN_DSN_FAILURE | CAMPAIGN_DSN_DELAY);
-    cr_assert_eq(c->dsn.ret, CAMPAIGN_DSN_RET_HDRS);
+    cr_assert_eq(c->dsn.notify, SMTP_DSN_FAILURE | SMTP_DSN_DELAY);
+    cr_assert_eq(c->dsn.ret, SMTP_DSN_RET_HDRS);
     assert_place(c->dsn.place, 75, 6, "dsn");
 
     cr_assert(c->chunking);
@@ -803,7 +803,7 @@ Test(campaign, every_key_relays)
                                     "23:45:67:89:ab:cd:ef:01:23:45:67:89");
     cr_assert_str_eq(r->password_env, "BLAST_UNIT_PASSWORD");
     assert_place(r->password_place, 47, 19, "password_env");
-    cr_assert_eq(r->auth, CAMPAIGN_AUTH_PLAIN);
+    cr_assert_eq(r->auth, SMTP_AUTH_CHOICE_PLAIN);
     cr_assert_eq(r->connections, 4);
     cr_assert_eq(r->messages_per_connection, 250);
     cr_assert_eq(r->weight, 3);
@@ -827,12 +827,12 @@ Test(campaign, every_key_relays)
 
     r = &c->relays[1];
     cr_assert_str_eq(r->name, "backup");
-    cr_assert_eq(r->tls, CAMPAIGN_TLS_IMPLICIT);
+    cr_assert_eq(r->tls, SMTP_TLS_IMPLICIT);
     cr_assert_eq(r->port, 465);
     cr_assert_null(r->password_env);
     cr_assert_str_eq(r->password_file, HERE "secrets/backup.txt", "resolved like every path");
     assert_place(r->password_place, 58, 20, "password_file");
-    cr_assert_eq(r->auth, CAMPAIGN_AUTH_LOGIN);
+    cr_assert_eq(r->auth, SMTP_AUTH_CHOICE_LOGIN);
     cr_assert_eq(r->messages_per_connection, 0, "0: no limit");
     cr_assert_eq(r->connections, 2);
     cr_assert_eq(r->rate.count, 600);
@@ -841,12 +841,12 @@ Test(campaign, every_key_relays)
 
     r = &c->relays[2];
     cr_assert_str_eq(r->name, "vault");
-    cr_assert_eq(r->tls, CAMPAIGN_TLS_NONE);
+    cr_assert_eq(r->tls, SMTP_TLS_NONE);
     cr_assert(r->allow_plaintext, "allow_plaintext permits a remote host");
     cr_assert_eq(r->port, 25);
     cr_assert_str_eq(r->password_cmd, "pass show mail/relay");
     assert_place(r->password_place, 67, 19, "password_cmd");
-    cr_assert_eq(r->auth, CAMPAIGN_AUTH_XOAUTH2);
+    cr_assert_eq(r->auth, SMTP_AUTH_CHOICE_XOAUTH2);
     cr_assert_eq(r->connections, 100);
     cr_assert_eq(r->weight, 1000);
     cr_assert_float_eq(r->rate.per_second, 1.0, 1e-9);
