@@ -13,6 +13,9 @@ Peers:
   nodemailer   Nodemailer's pooled SMTP transport (bench/nodemailer-send.js)
   swaks, curl  one message per process, one process after another, on a sample of
                N_PROC messages that blast renders beforehand (their rendering is free)
+With BLAST_BEFORE set to another build of blast (the commit before a change, say),
+the peer "blast-before" runs it on the same work in the same alternation, and a
+table compares the two: the way to show that a change costs nothing, or saves CPU.
 blast also runs with its journal on tmpfs ("blast tmpfs journal"), to show what the
 journal's fdatasync before each end of data costs. Then blast alone against Postfix's smtpd (which offers
 CHUNKING) behind the same proxy, with DATA and with BDAT.
@@ -50,6 +53,7 @@ def env_int(name, default):
 
 
 BLAST = os.path.abspath(os.environ.get("BLAST", os.path.join(ROOT, "build", "blast")))
+BLAST_BEFORE = os.environ.get("BLAST_BEFORE")
 ROUNDS = env_int("ROUNDS", 3)
 CONNS = [int(c) for c in os.environ.get("CONNS", "1 4 16").split()]
 N = env_int("N", 20000)
@@ -64,7 +68,8 @@ OUT = os.path.abspath(os.environ.get("OUT", os.path.join(ROOT, "build", "bench")
 FROM = "news@acme.example"
 COLUMNS = ["first_name", "last_name", "city", "country", "plan", "signup", "score", "code",
            "account", "manager"]
-LABEL = {"blast": "blast", "blast-tmpfs": "blast tmpfs journal", "smtp-source": "smtp-source",
+LABEL = {"blast": "blast", "blast-before": "blast before", "blast-tmpfs": "blast tmpfs journal",
+         "smtp-source": "smtp-source",
          "nodemailer": "Nodemailer pool", "swaks": "swaks (1 msg/process)",
          "curl": "curl (1 msg/process)", "blast-data": "blast DATA",
          "blast-bdat": "blast BDAT (CHUNKING)"}
@@ -365,7 +370,7 @@ def run_one(w, peer, conns, count, port, tag):
     out = f"{w.dir}/{tag}.out"
     cwd = w.dir
     extra = ""
-    if peer in ("blast", "blast-tmpfs", "blast-data", "blast-bdat"):
+    if peer in ("blast", "blast-before", "blast-tmpfs", "blast-data", "blast-bdat"):
         if peer == "blast-bdat":
             extra = "chunking: true\n"
         c = campaign(w.dir, tag, port, conns, extra)
@@ -377,7 +382,8 @@ def run_one(w, peer, conns, count, port, tag):
         jdir = "/dev/shm" if peer == "blast-tmpfs" else w.dir
         journal = f"{jdir}/blast-bench-{tag}.journal"
         report = f"{w.dir}/{tag}.json"
-        cmd = [BLAST, "send", c, "-v", "--fresh", "--journal", journal, "--report", report]
+        exe = os.path.abspath(BLAST_BEFORE) if peer == "blast-before" else BLAST
+        cmd = [exe, "send", c, "-v", "--fresh", "--journal", journal, "--report", report]
     elif peer == "smtp-source":
         body = max(w.sizes["blast"] - w.sizes["smtp-source-headers"], 100)
         cmd = ["/usr/sbin/smtp-source", "-d", "-s", str(conns), "-m", str(count),
@@ -482,6 +488,9 @@ def peers_for(part, conns):
     want = []
     for p in PEERS:
         if p in ("swaks", "curl") and conns != 1:
+            continue
+        if p == "blast-before" and not BLAST_BEFORE:
+            log("compare: blast-before needs BLAST_BEFORE (a blast to compare with); skipped")
             continue
         if p in ("swaks", "curl") and not shutil.which(p):
             log(f"compare: {p} is not installed; skipped")
@@ -658,7 +667,7 @@ def render_table(results):
     lines += ["| network | conns | sender | messages | msgs/s (median) | RT/msg/conn | "
               "CPU s / 10k msgs | peak RSS MB | runs (msgs/s) |",
               "|---|---:|---|---:|---:|---:|---:|---:|---|"]
-    order = ["blast", "blast-tmpfs", "smtp-source", "nodemailer", "swaks", "curl"]
+    order = ["blast", "blast-before", "blast-tmpfs", "smtp-source", "nodemailer", "swaks", "curl"]
     for part in ("loopback", "rtt"):
         for conns in settings["connections"]:
             for peer in order:
@@ -693,7 +702,7 @@ def render_table(results):
             if not b:
                 continue
             bt = s.get((part, conns, "blast-tmpfs"))
-            for peer in order[2:]:
+            for peer in order[3:]:
                 m = s.get((part, conns, peer))
                 if not m:
                     continue
@@ -707,6 +716,21 @@ def render_table(results):
                              f"{target[4] if target else '—'} | {verdict} | "
                              f"{fmt(bt['rate'] / m['rate'] if bt else None, '.2f')}"
                              f"{'×' if bt else ''} |")
+
+    before = [(k, m) for k, m in s.items() if k[2] == "blast-before"]
+    if before:
+        lines += ["", f"blast against blast before ({BLAST_BEFORE}), alternating on the same "
+                  "work:", "", "| network | conns | msgs/s after | msgs/s before | after/before | "
+                  "CPU s/10k after | CPU s/10k before | CPU change |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for (part, conns, _), m in sorted(before):
+            a = s.get((part, conns, "blast"))
+            if not a:
+                continue
+            net = "loopback" if part == "loopback" else f"{settings['rtt_ms']:g} ms RTT"
+            lines.append(f"| {net} | {conns} | {a['rate']:,.1f} | {m['rate']:,.1f} | "
+                         f"{a['rate'] / m['rate']:.3f}× | {a['cpu10k']:.3f} | "
+                         f"{m['cpu10k']:.3f} | {100.0 * (a['cpu10k'] / m['cpu10k'] - 1):+.1f}% |")
 
     lines += ["", "Other targets:", "", "| target | measured | |", "|---|---|---|"]
     for conns in settings["connections"]:
