@@ -79,7 +79,12 @@ struct journal {
 
 /* ---- CRC-32 ------------------------------------------------------------------------- */
 
-static uint32_t crc_table[256];
+/*
+ * Slicing by 8 (Intel's, as zlib has it): eight bytes a step through eight tables.
+ * Every record is checksummed when it is written, twice per message, so the
+ * byte-at-a-time loop showed in profiles.
+ */
+static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -91,19 +96,33 @@ static void crc_init(void)
         c = (uint32_t)n;
         for (k = 0; k < 8; k++)
             c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[n] = c;
+        crc_table[0][n] = c;
     }
+    for (n = 0; n < 256; n++)
+        for (k = 1; k < 8; k++)
+            crc_table[k][n] = crc_table[0][crc_table[k - 1][n] & 0xFF] ^ (crc_table[k - 1][n] >> 8);
 }
 
 unsigned long journal_crc32(const void *data, size_t len)
 {
     const unsigned char *p = data;
     uint32_t c = 0xFFFFFFFFu;
-    size_t i;
 
     pthread_once(&crc_once, crc_init);
-    for (i = 0; i < len; i++)
-        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    while (len >= 8) {
+        uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                           (uint32_t)p[3] << 24);
+        uint32_t hi =
+            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        c = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
+            crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^
+            crc_table[2][(hi >> 8) & 0xFF] ^ crc_table[1][(hi >> 16) & 0xFF] ^
+            crc_table[0][hi >> 24];
+        p += 8;
+        len -= 8;
+    }
+    while (len-- > 0)
+        c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
 }
 

@@ -170,9 +170,34 @@ fail:
 
 /* ---- writing ---------------------------------------------------------------------------- */
 
+/* ,"key": (the formatting is by hand: printf per key showed in profiles) */
 static int put_key(struct buf *b, const char *key)
 {
-    return buf_printf(b, ",\"%s\":", key);
+    size_t n = strlen(key);
+
+    if (buf_reserve(b, n + 4) < 0)
+        return BLAST_ENOMEM;
+    b->data[b->len++] = ',';
+    b->data[b->len++] = '"';
+    memcpy(b->data + b->len, key, n);
+    b->len += n;
+    b->data[b->len++] = '"';
+    b->data[b->len++] = ':';
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+/* A number >= 0 in decimal. */
+static int put_uint(struct buf *b, unsigned long long v)
+{
+    char digits[24];
+    size_t n = sizeof digits;
+
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return buf_append(b, digits + n, sizeof digits - n);
 }
 
 static int put_time(struct buf *b, struct timeutil_stamp t)
@@ -182,7 +207,9 @@ static int put_time(struct buf *b, struct timeutil_stamp t)
     if (t.sec == 0)
         return buf_append(b, "null", 4);
     timeutil_rfc3339(t, when, sizeof when);
-    return buf_printf(b, "\"%s\"", when);
+    if (buf_putc(b, '"') < 0 || buf_puts(b, when) < 0)
+        return BLAST_ENOMEM;
+    return buf_putc(b, '"');
 }
 
 static int put_step(struct buf *b, enum smtp_state step)
@@ -193,7 +220,7 @@ static int put_step(struct buf *b, enum smtp_state step)
 
 static int put_code(struct buf *b, int code)
 {
-    return code > 0 ? buf_printf(b, "%d", code) : buf_append(b, "null", 4);
+    return code > 0 ? put_uint(b, (unsigned)code) : buf_append(b, "null", 4);
 }
 
 static int put_attempt(struct buf *b, const struct outcome_attempt *a)
@@ -202,7 +229,7 @@ static int put_attempt(struct buf *b, const struct outcome_attempt *a)
         text_json_string(b, outcome_status_name(a->status)) < 0 || put_key(b, "relay") < 0 ||
         text_json_string(b, a->relay) < 0 || put_key(b, "host") < 0 ||
         text_json_string(b, a->host) < 0 || put_key(b, "port") < 0 ||
-        (a->port > 0 ? buf_printf(b, "%d", a->port) : buf_append(b, "null", 4)) < 0 ||
+        (a->port > 0 ? put_uint(b, (unsigned)a->port) : buf_append(b, "null", 4)) < 0 ||
         put_key(b, "tls") < 0 || text_json_string(b, a->tls) < 0 || put_key(b, "cipher") < 0 ||
         text_json_string(b, a->cipher) < 0 || put_key(b, "step") < 0 || put_step(b, a->step) < 0 ||
         put_key(b, "code") < 0 || put_code(b, a->code) < 0 || put_key(b, "enhanced_code") < 0 ||
@@ -219,18 +246,20 @@ int outcome_format_json(const struct outcome *o, bool journal, struct buf *out)
     size_t before = out->len, i;
 
     if (buf_puts(out, journal ? "{\"t\":\"result\",\"email\":" : "{\"email\":") < 0 ||
-        text_json_string(out, o->email) < 0 || buf_printf(out, ",\"row\":%zu", o->row) < 0 ||
-        put_key(out, "status") < 0 || text_json_string(out, outcome_status_name(o->status)) < 0 ||
-        put_key(out, "code") < 0 || put_code(out, o->code) < 0 ||
-        put_key(out, "enhanced_code") < 0 || text_json_string(out, o->enhanced) < 0 ||
-        put_key(out, "reply") < 0 || text_json_string(out, o->reply) < 0 ||
-        put_key(out, "step") < 0 || put_step(out, o->step) < 0 || put_key(out, "detail") < 0 ||
+        text_json_string(out, o->email) < 0 || put_key(out, "row") < 0 ||
+        put_uint(out, o->row) < 0 || put_key(out, "status") < 0 ||
+        text_json_string(out, outcome_status_name(o->status)) < 0 || put_key(out, "code") < 0 ||
+        put_code(out, o->code) < 0 || put_key(out, "enhanced_code") < 0 ||
+        text_json_string(out, o->enhanced) < 0 || put_key(out, "reply") < 0 ||
+        text_json_string(out, o->reply) < 0 || put_key(out, "step") < 0 ||
+        put_step(out, o->step) < 0 || put_key(out, "detail") < 0 ||
         text_json_string(out, o->detail) < 0 || put_key(out, "relay") < 0 ||
-        text_json_string(out, o->relay) < 0 ||
-        buf_printf(out, ",\"attempts\":%d", o->attempts) < 0 || put_key(out, "message_id") < 0 ||
-        text_json_string(out, o->message_id) < 0 || put_key(out, "queue_id") < 0 ||
-        text_json_string(out, o->queue_id) < 0 || put_key(out, "size") < 0 ||
-        (o->size > 0 ? buf_printf(out, "%zu", o->size) : buf_append(out, "null", 4)) < 0 ||
+        text_json_string(out, o->relay) < 0 || put_key(out, "attempts") < 0 ||
+        put_uint(out, o->attempts > 0 ? (unsigned)o->attempts : 0) < 0 ||
+        put_key(out, "message_id") < 0 || text_json_string(out, o->message_id) < 0 ||
+        put_key(out, "queue_id") < 0 || text_json_string(out, o->queue_id) < 0 ||
+        put_key(out, "size") < 0 ||
+        (o->size > 0 ? put_uint(out, o->size) : buf_append(out, "null", 4)) < 0 ||
         put_key(out, "first_attempt") < 0 || put_time(out, o->first) < 0 ||
         put_key(out, "last_attempt") < 0 || put_time(out, o->last) < 0 ||
         buf_puts(out, ",\"history\":[") < 0)

@@ -1132,30 +1132,38 @@ const struct smtp_stats *smtp_session_stats(const struct smtp_session *s)
 
 int smtp_dot_stuff(struct buf *out, const char *data, size_t len, struct blast_error *err)
 {
-    size_t i, run = 0;
-    bool bol = true;
+    size_t start = 0, run = 0;
     int rc;
 
     if ((rc = buf_reserve(out, len + len / 64 + 8)) < 0)
         return rc;
-    for (i = 0; i < len; i++) {
-        char c = data[i];
+    /* a line at a time: memchr finds the line ends (this runs over every byte sent) */
+    while (start < len) {
+        const char *nl = memchr(data + start, '\n', len - start);
+        size_t end = nl != NULL ? (size_t)(nl - data) : len;     /* the LF, or the end */
+        size_t body = nl != NULL && end > start ? end - 1 : end; /* where its CR must be */
+        const char *cr = body > start ? memchr(data + start, '\r', body - start) : NULL;
+
         /* docs/architecture.md: no bare CR or LF ever reaches the wire (SMTP smuggling) */
-        if ((c == '\r' && (i + 1 >= len || data[i + 1] != '\n')) ||
-            (c == '\n' && (i == 0 || data[i - 1] != '\r')))
+        if (cr != NULL)
             return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
-                                   "the message has a bare CR or LF at byte %zu", i);
-        if (bol && c == '.') {
+                                   "the message has a bare CR or LF at byte %zu",
+                                   (size_t)(cr - data));
+        if (nl != NULL && (end == start || data[end - 1] != '\r'))
+            return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                                   "the message has a bare CR or LF at byte %zu", end);
+        if (data[start] == '.') {
             /* RFC 5321 §4.5.2: a line starting with "." gets one more */
-            if ((rc = buf_append(out, data + run, i - run)) < 0 || (rc = buf_putc(out, '.')) < 0)
+            if ((rc = buf_append(out, data + run, start - run)) < 0 ||
+                (rc = buf_putc(out, '.')) < 0)
                 return rc;
-            run = i;
+            run = start;
         }
-        bol = c == '\n';
+        start = nl != NULL ? end + 1 : len;
     }
     if ((rc = buf_append(out, data + run, len - run)) < 0)
         return rc;
-    if (len > 0 && !bol && (rc = buf_puts(out, "\r\n")) < 0)
+    if (len > 0 && data[len - 1] != '\n' && (rc = buf_puts(out, "\r\n")) < 0)
         return rc;
     return buf_puts(out, ".\r\n");
 }

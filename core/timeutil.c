@@ -46,13 +46,51 @@ void timeutil_rfc5322(time_t t, char *out, size_t size)
              off % 60);
 }
 
+static void two(char *at, int v)
+{
+    at[0] = (char)('0' + v / 10 % 10);
+    at[1] = (char)('0' + v % 10);
+}
+
 void timeutil_rfc3339(struct timeutil_stamp t, char *out, size_t size)
 {
     struct tm tm;
 
+    char text[25];
+    int year, ms = (int)(t.usec / 1000);
+
     gmtime_r(&t.sec, &tm);
-    snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, t.usec / 1000);
+    year = tm.tm_year + 1900;
+    if (year < 0 || year > 9999 || ms < 0 || ms > 999) {
+        snprintf(out, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year, tm.tm_mon + 1, tm.tm_mday,
+                 tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+        return;
+    }
+    /* by hand: it runs several times for every message (journal, report, history) */
+    text[0] = (char)('0' + year / 1000);
+    text[1] = (char)('0' + year / 100 % 10);
+    text[2] = (char)('0' + year / 10 % 10);
+    text[3] = (char)('0' + year % 10);
+    text[4] = '-';
+    two(text + 5, tm.tm_mon + 1);
+    text[7] = '-';
+    two(text + 8, tm.tm_mday);
+    text[10] = 'T';
+    two(text + 11, tm.tm_hour);
+    text[13] = ':';
+    two(text + 14, tm.tm_min);
+    text[16] = ':';
+    two(text + 17, tm.tm_sec);
+    text[19] = '.';
+    text[20] = (char)('0' + ms / 100);
+    two(text + 21, ms % 100);
+    text[23] = 'Z';
+    text[24] = '\0';
+    if (size > 0) {
+        size_t n = size - 1 < 24 ? size - 1 : 24;
+        memcpy(out, text, n);
+        out[n] = '\0';
+    }
 }
 
 int timeutil_parse_rfc3339(const char *s, struct timeutil_stamp *out)

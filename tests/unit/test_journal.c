@@ -850,6 +850,33 @@ Test(journal, without_lock_a_second_open_is_not_refused, .fini = scratch_remove)
 
 /* ---- CRC-32 ---------------------------------------------------------------------------------- */
 
+/* CRC-32 a bit at a time, as the standard defines it. */
+static unsigned long crc_by_bits(const unsigned char *p, size_t len)
+{
+    unsigned long c = 0xFFFFFFFFUL;
+    int k;
+
+    while (len-- > 0) {
+        c ^= *p++;
+        for (k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320UL ^ (c >> 1) : c >> 1;
+    }
+    return c ^ 0xFFFFFFFFUL;
+}
+
+Test(journal, crc32_agrees_with_the_definition_at_every_length_and_offset)
+{
+    unsigned char data[300];
+    size_t i, off, len;
+
+    for (i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 131 + 7);
+    for (off = 0; off < 8; off++)
+        for (len = 0; off + len <= sizeof data; len += len < 40 ? 1 : 37)
+            cr_assert_eq(journal_crc32(data + off, len), crc_by_bits(data + off, len),
+                         "offset %zu, %zu bytes", off, len);
+}
+
 Test(journal, crc32_check_values)
 {
     cr_assert_eq(journal_crc32("123456789", 9), 0xCBF43926UL);

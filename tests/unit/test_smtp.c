@@ -437,6 +437,71 @@ Test(smtp, dot_stuffing_appends)
     buf_free(&out);
 }
 
+/*
+ * The rules of RFC 5321 §4.5.2 and of no bare CR or LF, one byte at a time: what
+ * smtp_dot_stuff() must agree with, on every input, byte for byte, including where
+ * it says the first bad byte is. Returns that byte's index, or -1 with out filled.
+ */
+static long stuff_by_the_rules(const char *in, size_t len, struct buf *out)
+{
+    size_t i;
+    bool bol = true;
+
+    for (i = 0; i < len; i++) {
+        char c = in[i];
+        if ((c == '\r' && (i + 1 >= len || in[i + 1] != '\n')) ||
+            (c == '\n' && (i == 0 || in[i - 1] != '\r')))
+            return (long)i;
+        if (bol && c == '.')
+            buf_putc(out, '.');
+        buf_putc(out, c);
+        bol = c == '\n';
+    }
+    if (len > 0 && !bol)
+        buf_puts(out, "\r\n");
+    buf_puts(out, ".\r\n");
+    return -1;
+}
+
+/* Every string of up to 8 bytes over '.', CR, LF and 'a' (87,381 of them). */
+Test(smtp, dot_stuffing_agrees_with_the_rules_on_every_short_input)
+{
+    static const char alphabet[] = {'.', '\r', '\n', 'a'};
+    char in[8];
+    size_t len, k, count = 0;
+
+    for (len = 0; len <= sizeof in; len++) {
+        size_t total = (size_t)1 << (2 * len);
+        for (k = 0; k < total; k++) {
+            struct buf want = BUF_INIT, got = BUF_INIT;
+            struct blast_error err;
+            size_t i, v = k;
+            long bad;
+            int rc;
+            char at[40];
+            for (i = 0; i < len; i++, v >>= 2)
+                in[i] = alphabet[v & 3];
+            blast_error_clear(&err);
+            bad = stuff_by_the_rules(in, len, &want);
+            rc = smtp_dot_stuff(&got, in, len, &err);
+            if (bad >= 0) {
+                cr_assert_eq(rc, BLAST_EINVAL, "input %zu/%zu accepted", len, k);
+                snprintf(at, sizeof at, "at byte %ld", bad);
+                cr_assert(strstr(err.text, at) != NULL, "'%s' for input %zu/%zu, want %s", err.text,
+                          len, k, at);
+            } else {
+                cr_assert_eq(rc, 0, "input %zu/%zu: %s", len, k, err.text);
+                cr_assert_eq(got.len, want.len, "input %zu/%zu", len, k);
+                cr_assert_eq(memcmp(got.data, want.data, got.len), 0, "input %zu/%zu", len, k);
+            }
+            buf_free(&want);
+            buf_free(&got);
+            count++;
+        }
+    }
+    cr_assert_eq(count, 87381);
+}
+
 /* ---- queue ids ----------------------------------------------------------------------- */
 
 static void queue_id(const char *reply, const char *want)
