@@ -101,6 +101,7 @@ sanitize: deps
 	$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 OPT="-O1 -g" \
 		build/sanitize/blast build/sanitize/unit-tests
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	LSAN_OPTIONS=suppressions=$(abspath tests/unit/lsan.supp):print_suppressions=0 \
 		$(MAKE) --no-print-directory BUILD=build/sanitize SANITIZE=1 OPT="-O1 -g" unit integration
 
 valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
