@@ -1457,6 +1457,54 @@ Test(campaign, hash_with_more_inputs, .fini = scratch_remove)
     campaign_free(c);
 }
 
+/*
+ * The journal's hash of a fixed campaign, pinned: a journal written before holds this
+ * digest, and must still resume. The files are written in the scratch directory, which
+ * is made the current one so that every path the hash covers (their names count) is
+ * relative and the same on every run. Every kind of input is there, so the order in
+ * which they are fed is pinned too.
+ */
+Test(campaign, hash_of_a_fixed_campaign_is_pinned, .fini = scratch_remove)
+{
+    static const char *const files[][2] = {
+        {"list.csv", "email,name\na@example.com,A\nb@example.com,B\n"},
+        {"body.txt", "Hello {{name}}\n"},
+        {"body.html", "<p>Hello {{name}}</p>\n"},
+        {"stop.txt", "c@example.com\n"},
+        {"terms.pdf", "%PDF-1.4 not really\n"},
+        {"logo.png", "\x89PNG not really\n"},
+        {"prev.json", "{\"schema_version\":1,\"recipients\":[]}"},
+        {"campaign.yml", "name: pinned\n"
+                         "from: news@acme.example\n"
+                         "subject: Hi\n"
+                         "recipients: {path: list.csv}\n"
+                         "suppression: stop.txt\n"
+                         "body: {text: body.txt, html: body.html}\n"
+                         "attachments: [terms.pdf]\n"
+                         "inline: [{path: logo.png, cid: logo}]\n"
+                         "relays: [{host: 127.0.0.1, tls: none}]\n"},
+    };
+    struct campaign_hash_input extra = {"exclude-report", "prev.json"};
+    char cwd[4096], path[512], plain[65], with[65];
+    struct blast_error err;
+    struct campaign *c;
+    size_t i;
+
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    scratch_make();
+    for (i = 0; i < sizeof files / sizeof files[0]; i++)
+        write_file(scratch_dir, files[i][0], files[i][1], path, sizeof path);
+    cr_assert_eq(chdir(scratch_dir), 0, "%s", strerror(errno));
+    c = load_ok("campaign.yml");
+    blast_error_clear(&err);
+    cr_assert_eq(campaign_hash(c, plain, &err), 0, "%s", err.text);
+    cr_assert_eq(campaign_hash_with(c, &extra, 1, with, &err), 0, "%s", err.text);
+    campaign_free(c);
+    cr_assert_eq(chdir(cwd), 0, "%s", strerror(errno));
+    cr_assert_str_eq(plain, "779b0a853ec461f0289fe21f4eeb0c57ed354874eea5c1d6e46315d2dbc9cfe0");
+    cr_assert_str_eq(with, "58601368682a7d68afab32ea789390846d84fd75591834156d556cf9e082d407");
+}
+
 /* ---- notify: the webhook told when a send ends ----------------------------------------- */
 
 Test(campaign, every_key_notify)
