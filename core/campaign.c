@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -2048,68 +2047,4 @@ const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg)
     return alg >= CAMPAIGN_DKIM_RSA_SHA256 && alg <= CAMPAIGN_DKIM_ED25519_SHA256
                ? dkim_alg_names[alg]
                : "?";
-}
-
-static int hash_file(EVP_MD_CTX *md, const char *path, struct blast_error *err)
-{
-    unsigned char chunk[65536];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-
-    if (f == NULL)
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot read: %s", strerror(errno));
-    /* the name too, so that moving content between files changes the hash */
-    EVP_DigestUpdate(md, path, strlen(path) + 1);
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        EVP_DigestUpdate(md, chunk, n);
-    if (ferror(f)) {
-        fclose(f);
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
-    }
-    fclose(f);
-    return 0;
-}
-
-int campaign_hash(const struct campaign *c, char out[65], struct blast_error *err)
-{
-    return campaign_hash_with(c, NULL, 0, out, err);
-}
-
-int campaign_hash_with(const struct campaign *c, const struct campaign_hash_input *extra,
-                       size_t nextra, char out[65], struct blast_error *err)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char digest[32];
-    unsigned int dlen = 0;
-    size_t i;
-    int rc = 0;
-
-    out[0] = '\0';
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(md);
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    }
-    rc = hash_file(md, c->path, err);
-    if (rc == 0 && c->body.text != NULL)
-        rc = hash_file(md, c->body.text, err);
-    if (rc == 0 && c->body.html != NULL)
-        rc = hash_file(md, c->body.html, err);
-    if (rc == 0)
-        rc = hash_file(md, c->recipients.path, err);
-    for (i = 0; rc == 0 && i < c->nsuppression; i++)
-        rc = hash_file(md, c->suppression[i], err);
-    for (i = 0; rc == 0 && i < c->nattachments; i++)
-        rc = hash_file(md, c->attachments[i].path, err);
-    for (i = 0; rc == 0 && i < c->ninline; i++)
-        rc = hash_file(md, c->inline_parts[i].path, err);
-    for (i = 0; rc == 0 && i < nextra; i++) {
-        /* the label too, so that a file moving from one role to another counts */
-        EVP_DigestUpdate(md, extra[i].label, strlen(extra[i].label) + 1);
-        rc = hash_file(md, extra[i].path, err);
-    }
-    if (rc == 0 && EVP_DigestFinal_ex(md, digest, &dlen) == 1)
-        for (i = 0; i < dlen && i < 32; i++)
-            snprintf(out + 2 * i, 3, "%02x", digest[i]);
-    EVP_MD_CTX_free(md);
-    return rc;
 }

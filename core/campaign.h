@@ -5,8 +5,9 @@
  * resolving relative paths against the campaign file's directory, and the place
  * (line and column, 1-based) of every value that a later stage may need to blame.
  * Does not own: reading the files the campaign points at (recipients, templates),
- * nor secrets: a relay names where its password comes from, and
- * campaign_relay_password() fetches it only when it is needed.
+ * nor the journal's fingerprint of them (fingerprint), nor secrets: a relay names
+ * where its password comes from, and campaign_relay_password() fetches it only when
+ * it is needed.
  *
  * The contract is docs/campaign.md.
  */
@@ -271,28 +272,6 @@ int campaign_parse_rate(const char *text, struct campaign_rate *out);
 
 /* Look a dotted name ("company.address") up in vars; NULL when absent. */
 const struct campaign_value *campaign_var(const struct campaign *c, const char *dotted);
-
-/*
- * The campaign's fingerprint for the journal: SHA-256 (hex, 65 bytes with the NUL)
- * over the campaign file, its body templates, the recipient list, the suppression
- * lists and the attached files, so a run refuses to resume a journal made for
- * other inputs. Errors: BLAST_EIO naming the file that cannot be read.
- */
-int campaign_hash(const struct campaign *c, char out[65], struct blast_error *err);
-
-/* A further input of a run that the hash covers: a label for its role, and a file. */
-struct campaign_hash_input {
-    const char *label; /* "exclude-report", ... */
-    const char *path;
-};
-
-/*
- * The same, with nextra more files (the reports blast send --exclude-report and
- * --suppress-from read), each with its label, name and contents, so that a resume
- * with other inputs is noticed. With nextra 0 it is campaign_hash().
- */
-int campaign_hash_with(const struct campaign *c, const struct campaign_hash_input *extra,
-                       size_t nextra, char out[65], struct blast_error *err);
 
 const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg);
 
