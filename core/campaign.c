@@ -17,24 +17,16 @@
  */
 #include "campaign.h"
 #include "address.h"
-#include "log.h"
 #include "text.h"
-#include "timeutil.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -1833,162 +1825,7 @@ void campaign_free(struct campaign *c)
     free(c);
 }
 
-/* ---- secrets ------------------------------------------------------------------------- */
-
-static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
-                       struct blast_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
-                       struct blast_error *err, const char *fmt, ...)
-{
-    char text[BLAST_ERROR_TEXT_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    return blast_error_set(err, BLAST_EINVAL, c->path, r->password_place.line,
-                           r->password_place.column, "relay '%s': %s", r->name, text);
-}
-
-/* The first line of text, without its line end. */
-static void first_line(char *s)
-{
-    s[strcspn(s, "\r\n")] = '\0';
-}
-
-static int open_secret_file(const struct campaign *c, const struct campaign_relay *r,
-                            const struct log *lg, FILE **out, struct blast_error *err)
-{
-    struct stat st;
-    FILE *f = fopen(r->password_file, "r");
-
-    *out = NULL;
-    if (f == NULL)
-        return secret_fail(c, r, err, "cannot read password_file %s: %s", r->password_file,
-                           strerror(errno));
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-        log_msg(lg, LOG_LEVEL_WARN,
-                "%s:%d:%d: relay '%s': password_file %s can be read by "
-                "others (chmod 600 %s)",
-                c->path, r->password_place.line, r->password_place.column, r->name,
-                r->password_file, r->password_file);
-    *out = f;
-    return 0;
-}
-
-/* Run password_cmd through /bin/sh with a 30 s limit; its first output line is the secret. */
-static int run_secret_cmd(const struct campaign *c, const struct campaign_relay *r, char **out,
-                          struct blast_error *err)
-{
-    char buf[4096];
-    size_t len = 0;
-    int fds[2], status = 0, rc = 0;
-    pid_t pid;
-    int64_t deadline = timeutil_mono_ms() + 30000;
-
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return secret_fail(c, r, err, "password_cmd: cannot create a pipe: %s", strerror(errno));
-    pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return secret_fail(c, r, err, "password_cmd: cannot start: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        execl("/bin/sh", "sh", "-c", r->password_cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    for (;;) {
-        struct pollfd p = {fds[0], POLLIN, 0};
-        int64_t left = deadline - timeutil_mono_ms();
-        ssize_t n;
-
-        if (left <= 0) {
-            kill(pid, SIGKILL);
-            rc = secret_fail(c, r, err, "password_cmd did not finish within 30 seconds");
-            break;
-        }
-        if (poll(&p, 1, (int)left) <= 0)
-            continue;
-        n = read(fds[0], buf + len, sizeof buf - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        if (len == sizeof buf - 1)
-            break;
-    }
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    buf[len] = '\0';
-    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-        rc = secret_fail(c, r, err, "password_cmd failed (exit status %d)",
-                         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    if (rc == 0) {
-        first_line(buf);
-        if (buf[0] == '\0')
-            rc = secret_fail(c, r, err, "password_cmd printed nothing");
-        else if ((*out = strdup(buf)) == NULL)
-            rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    }
-    OPENSSL_cleanse(buf, sizeof buf);
-    return rc;
-}
-
-int campaign_relay_password(const struct campaign *c, const struct campaign_relay *r,
-                            const struct log *lg, char **out, struct blast_error *err)
-{
-    char line[4096];
-    FILE *f;
-    int rc;
-
-    *out = NULL;
-    if (r->username == NULL)
-        return 0;
-    if (r->password_env != NULL) {
-        const char *v = getenv(r->password_env);
-        if (v == NULL || v[0] == '\0')
-            return secret_fail(c, r, err, "environment variable %s is %s", r->password_env,
-                               v == NULL ? "not set" : "empty");
-        *out = strdup(v);
-    } else if (r->password_file != NULL) {
-        if ((rc = open_secret_file(c, r, lg, &f, err)) < 0)
-            return rc;
-        if (fgets(line, sizeof line, f) == NULL)
-            line[0] = '\0';
-        fclose(f);
-        first_line(line);
-        if (line[0] == '\0')
-            return secret_fail(c, r, err, "password_file %s is empty", r->password_file);
-        *out = strdup(line);
-        OPENSSL_cleanse(line, sizeof line);
-    } else {
-        return run_secret_cmd(c, r, out, err);
-    }
-    if (*out == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    return 0;
-}
-
-int campaign_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
-                                  const struct log *lg, struct blast_error *err)
-{
-    char *secret = NULL;
-    int rc;
-
-    if (r->username == NULL || r->password_cmd != NULL)
-        return 0;
-    rc = campaign_relay_password(c, r, lg, &secret, err);
-    if (secret != NULL) {
-        OPENSSL_cleanse(secret, strlen(secret));
-        free(secret);
-    }
-    return rc;
-}
+/* ---- the webhook's settings outside the file ---------------------------------------- */
 
 int campaign_notify_check(const struct campaign *c, struct blast_error *err)
 {

@@ -6,8 +6,8 @@
  * (line and column, 1-based) of every value that a later stage may need to blame.
  * Does not own: reading the files the campaign points at (recipients, templates),
  * nor the journal's fingerprint of them (fingerprint), nor secrets: a relay names
- * where its password comes from, and campaign_relay_password() fetches it only when
- * it is needed.
+ * where its password comes from, and secret_relay_password() (secret) fetches it
+ * only when it is needed.
  *
  * The contract is docs/campaign.md.
  */
@@ -235,26 +235,6 @@ int campaign_load(const char *path, struct campaign **out, struct blast_error *e
 
 /* Free a campaign and everything it owns. Accepts NULL. */
 void campaign_free(struct campaign *c);
-
-/*
- * Fetch a relay's secret into a new string the caller must wipe and free (*out is
- * NULL when the relay has no username): from the environment variable, the file
- * (its first line; a warning goes to lg when others may read it) or the command
- * (its first line of output; it must exit 0 within 30 seconds). Fails with
- * BLAST_EINVAL naming the place where the secret is configured. The secret itself
- * never appears in err or in the log.
- */
-struct log;
-int campaign_relay_password(const struct campaign *c, const struct campaign_relay *r,
-                            const struct log *lg, char **out, struct blast_error *err);
-
-/*
- * Check that a relay's secret is available without fetching it: the variable is
- * set, the file is readable (warning when others may read it). A password_cmd is
- * not run here. Errors as campaign_relay_password().
- */
-int campaign_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
-                                  const struct log *lg, struct blast_error *err);
 
 /*
  * Check that the notify webhook's settings that live outside the campaign file are
