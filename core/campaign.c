@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <yaml.h>
 
 /* Nesting deeper than this is not a campaign file. */
@@ -1823,36 +1822,6 @@ void campaign_free(struct campaign *c)
     free(c->report);
     free(c->journal);
     free(c);
-}
-
-/* ---- the webhook's settings outside the file ---------------------------------------- */
-
-int campaign_notify_check(const struct campaign *c, struct blast_error *err)
-{
-    const struct campaign_notify *n = c->notify;
-
-    if (n == NULL)
-        return 0;
-    if (n->authorization_env != NULL) {
-        const char *v = getenv(n->authorization_env);
-        if (v == NULL || v[0] == '\0')
-            return blast_error_set(err, BLAST_EINVAL, c->path, n->authorization_place.line,
-                                   n->authorization_place.column,
-                                   "notify: environment variable %s is %s", n->authorization_env,
-                                   v == NULL ? "not set" : "empty");
-        /* a line break would add a header of its own to the request */
-        if (has_control(v))
-            return blast_error_set(err, BLAST_EINVAL, c->path, n->authorization_place.line,
-                                   n->authorization_place.column,
-                                   "notify: environment variable %s holds a line break or "
-                                   "another control character",
-                                   n->authorization_env);
-    }
-    if (n->ca_file != NULL && access(n->ca_file, R_OK) != 0)
-        return blast_error_set(err, BLAST_EINVAL, c->path, n->ca_file_place.line,
-                               n->ca_file_place.column, "notify: cannot read ca_file %s: %s",
-                               n->ca_file, strerror(errno));
-    return 0;
 }
 
 const struct campaign_value *campaign_var(const struct campaign *c, const char *dotted)

@@ -236,14 +236,6 @@ int campaign_load(const char *path, struct campaign **out, struct blast_error *e
 /* Free a campaign and everything it owns. Accepts NULL. */
 void campaign_free(struct campaign *c);
 
-/*
- * Check that the notify webhook's settings that live outside the campaign file are
- * there: the authorization_env variable is set, not empty and holds no line break or
- * control character; the ca_file is readable. Does nothing without 'notify'. Fails
- * with BLAST_EINVAL naming the variable (never its value) or the file, and the place.
- */
-int campaign_notify_check(const struct campaign *c, struct blast_error *err);
-
 /* Parse "90s", "5m", "4h", "2d", "500ms" or sums of them ("1h30m") into milliseconds > 0. */
 int campaign_parse_duration(const char *text, long *ms);
 

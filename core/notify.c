@@ -11,6 +11,7 @@
 #include "timeutil.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <stdbool.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef BLAST_VERSION
 #define BLAST_VERSION "unknown"
@@ -314,11 +316,20 @@ static CURLcode setup(CURL *h, const struct campaign_notify *n, const struct not
     return c;
 }
 
+/* A control character, a line break among them, would add a header of its own. */
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < ' ' || (unsigned char)*s == 0x7f)
+            return true;
+    return false;
+}
+
 /* The variable authorization_env names: set, not empty, no control character. */
 static int authorization_value(const struct campaign_notify *n, const char *where, const char **out,
                                struct blast_error *err)
 {
-    const char *v, *p;
+    const char *v;
 
     *out = NULL;
     if (n->authorization_env == NULL)
@@ -328,13 +339,44 @@ static int authorization_value(const struct campaign_notify *n, const char *wher
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
                                "notify %s: environment variable %s is %s", where,
                                n->authorization_env, v == NULL ? "not set" : "empty");
-    for (p = v; *p != '\0'; p++)
-        if ((unsigned char)*p < ' ' || (unsigned char)*p == 0x7f)
-            return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
-                                   "notify %s: environment variable %s holds a line break or "
-                                   "another control character",
-                                   where, n->authorization_env);
+    if (has_control(v))
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                               "notify %s: environment variable %s holds a line break or "
+                               "another control character",
+                               where, n->authorization_env);
     *out = v;
+    return 0;
+}
+
+/*
+ * The same rules as authorization_value(), checked before the run with the places of
+ * the campaign file, and the ca_file readable.
+ */
+int notify_check_settings(const struct campaign *c, struct blast_error *err)
+{
+    const struct campaign_notify *n = c->notify;
+    const struct campaign_place *at;
+
+    if (n == NULL)
+        return 0;
+    if (n->authorization_env != NULL) {
+        const char *v = getenv(n->authorization_env);
+
+        at = &n->authorization_place;
+        if (v == NULL || v[0] == '\0')
+            return blast_error_set(err, BLAST_EINVAL, c->path, at->line, at->column,
+                                   "notify: environment variable %s is %s", n->authorization_env,
+                                   v == NULL ? "not set" : "empty");
+        if (has_control(v))
+            return blast_error_set(err, BLAST_EINVAL, c->path, at->line, at->column,
+                                   "notify: environment variable %s holds a line break or "
+                                   "another control character",
+                                   n->authorization_env);
+    }
+    at = &n->ca_file_place;
+    if (n->ca_file != NULL && access(n->ca_file, R_OK) != 0)
+        return blast_error_set(err, BLAST_EINVAL, c->path, at->line, at->column,
+                               "notify: cannot read ca_file %s: %s", n->ca_file, strerror(errno));
     return 0;
 }
 

@@ -339,7 +339,7 @@ int cmd_check(int argc, char **argv)
             problem(&k, &err);
     }
     blast_error_clear(&err);
-    if (campaign_notify_check(p.c, &err) < 0)
+    if (notify_check_settings(p.c, &err) < 0)
         problem(&k, &err);
     blast_error_clear(&err);
     if (dkim_new(p.c, &k.log, &diag, &p.dkim, &err) < 0 && err.code == BLAST_ENOMEM)

@@ -383,7 +383,7 @@ static int prepare(struct run *r, struct blast_error *err)
             0)
             return rc;
     /* the webhook's variable too: refused now rather than missed after the campaign */
-    if (r->opt.dry_run == NULL && r->opt.to == NULL && (rc = campaign_notify_check(r->c, err)) < 0)
+    if (r->opt.dry_run == NULL && r->opt.to == NULL && (rc = notify_check_settings(r->c, err)) < 0)
         return rc;
     if ((rc = make_report_path(r, err)) < 0 ||
         (rc = prepare_reports(&r->p, r->opt.reports, r->opt.nreports, r->report_path, err)) < 0 ||

@@ -1,11 +1,13 @@
 /*
- * test_notify - the end-of-run webhook: the payload's shape, the masked URL, and
- * notify_post() against a small HTTP server on 127.0.0.1 run by the test in a thread
- * (answers scripted per request: 200, 503, 429, 404, a redirect, or silence), so that
- * retries, their bounds, the headers sent, and the secrets never shown are checked on
- * real requests made by libcurl.
+ * test_notify - the end-of-run webhook: the payload's shape, the masked URL, the check
+ * of its settings outside the campaign file (the Authorization variable named at its
+ * place, never quoted; the ca_file), and notify_post() against a small HTTP server on
+ * 127.0.0.1 run by the test in a thread (answers scripted per request: 200, 503, 429,
+ * 404, a redirect, or silence), so that retries, their bounds, the headers sent, and
+ * the secrets never shown are checked on real requests made by libcurl.
  */
 #include "../../core/notify.h"
+#include "scratch.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -240,6 +242,99 @@ Test(notify, url_display_masks_userinfo_and_query)
     }
     notify_url_display("https://hooks.example/a-long-path?key=s3cret", out, 12);
     cr_assert_str_eq(out, "https://hoo", "cut, never overflowing");
+}
+
+/* ---- the settings outside the campaign file ------------------------------------------ */
+
+/* A campaign with only what notify_check_settings() reads: the file's name and 'notify'. */
+static void settings_campaign(struct campaign *c, struct campaign_notify *n, char *ca_file)
+{
+    static char path[] = "hooks.yml", env[] = "BLAST_UNIT_HOOK_TOKEN";
+
+    memset(c, 0, sizeof *c);
+    memset(n, 0, sizeof *n);
+    c->path = path;
+    c->notify = n;
+    n->authorization_env = env;
+    n->authorization_place = (struct campaign_place){87, 22};
+    n->ca_file = ca_file;
+    n->ca_file_place = (struct campaign_place){91, 12};
+}
+
+Test(notify, check_settings_does_nothing_without_notify)
+{
+    struct campaign c;
+    struct blast_error err;
+
+    memset(&c, 0, sizeof c);
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), 0);
+    cr_assert_eq(err.code, 0);
+}
+
+Test(notify, check_settings_names_the_variable_and_its_place_never_the_value)
+{
+    char ca_file[] = "/nonexistent/hook-ca.pem";
+    struct campaign c;
+    struct campaign_notify n;
+    struct blast_error err;
+    char msg[2048];
+
+    settings_campaign(&c, &n, ca_file);
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.source, "hooks.yml");
+    cr_assert_eq(err.line, 87);
+    cr_assert_eq(err.column, 22);
+    cr_assert_str_eq(err.text, "notify: environment variable BLAST_UNIT_HOOK_TOKEN is not set");
+
+    setenv("BLAST_UNIT_HOOK_TOKEN", "", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.text, "notify: environment variable BLAST_UNIT_HOOK_TOKEN is empty");
+
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n\r\nX-Evil: 1", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), BLAST_EINVAL);
+    blast_error_format(&err, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "holds a line break"), "%s", msg);
+    cr_assert_null(strstr(msg, "tok3n"), "%s", msg);
+
+    /* the variable is fine now; the ca_file does not exist */
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), BLAST_EINVAL);
+    cr_assert_eq(err.line, 91);
+    cr_assert_eq(err.column, 12);
+    cr_assert_str_eq(err.text, "notify: cannot read ca_file /nonexistent/hook-ca.pem: No such "
+                               "file or directory");
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+}
+
+Test(notify, check_settings_passes_when_all_is_there, .fini = scratch_remove)
+{
+    char ca_file[128];
+    struct campaign c;
+    struct campaign_notify n;
+    struct blast_error err;
+    FILE *f;
+
+    snprintf(ca_file, sizeof ca_file, "%s/ca.pem", scratch_make());
+    f = fopen(ca_file, "w");
+    cr_assert_not_null(f, "%s: %s", ca_file, strerror(errno));
+    fputs("not checked for content here\n", f);
+    fclose(f);
+    settings_campaign(&c, &n, ca_file);
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), 0, "%s", err.text);
+    n.authorization_env = NULL;
+    n.ca_file = NULL;
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    cr_assert_eq(notify_check_settings(&c, &err), 0, "neither is needed: %s", err.text);
+    cr_assert_eq(err.code, 0);
 }
 
 /* ---- requests ------------------------------------------------------------------------ */
