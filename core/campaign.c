@@ -17,9 +17,9 @@
  */
 #include "campaign.h"
 #include "address.h"
+#include "conn.h"
 #include "text.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
@@ -570,16 +570,6 @@ static int check_mailbox(struct loader *L, const struct ynode *map, const char *
         return fail(L, v, "'%s': %s", key, aerr.text);
     address_free(&a);
     return 0;
-}
-
-/* Only names that cannot leave the machine: "127.0.0.1.example" is a DNS name, not loopback. */
-static bool is_loopback_host(const char *host)
-{
-    struct in_addr a4;
-
-    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0)
-        return true;
-    return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 static int oom(struct loader *L)
@@ -1190,7 +1180,7 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
                     r->name);
     /* docs/architecture.md: never plaintext (and so never AUTH in the clear) to a remote host
      * unless the campaign says so. */
-    if (r->tls == SMTP_TLS_NONE && !r->allow_plaintext && !is_loopback_host(r->host))
+    if (r->tls == SMTP_TLS_NONE && !r->allow_plaintext && !conn_host_is_loopback(r->host))
         return fail(L, map_get(m, "tls"),
                     "relay '%s': 'tls: none' sends mail and passwords in the clear; it is "
                     "only allowed to a loopback host unless 'allow_plaintext: true'",
@@ -1399,7 +1389,7 @@ static int check_notify_url(struct loader *L, const struct ynode *v, struct camp
         rc = fail(L, v, "'url' names no host");
         goto out;
     }
-    n->loopback = is_loopback_host(host);
+    n->loopback = conn_host_is_loopback(host);
     /* the summary must not cross a network in the clear */
     if (http && !n->loopback)
         rc = fail(L, v,
