@@ -18,9 +18,9 @@
 #include "campaign.h"
 #include "address.h"
 #include "conn.h"
+#include "notify.h"
 #include "text.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -1344,63 +1344,15 @@ static const char *const notify_reserved_headers[] = {"host",
                                                       "user-agent",
                                                       NULL};
 
-/*
- * The URL, parsed by libcurl itself so that what is checked here is what the
- * request will use. Messages never quote the URL: its query may hold a secret.
- */
+/* The URL's rules are notify's (notify_check_url); its reason is placed at the value. */
 static int check_notify_url(struct loader *L, const struct ynode *v, struct campaign_notify *n)
 {
-    const char *url = n->url;
-    CURLU *u = NULL;
-    CURLUcode uc;
-    char *host = NULL, *user = NULL, *password = NULL;
-    const char *p;
-    bool http;
-    int rc = 0;
+    char why[BLAST_ERROR_TEXT_MAX];
+    int rc = notify_check_url(n->url, &n->loopback, why, sizeof why);
 
-    for (p = url; *p != '\0'; p++)
-        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
-            return fail(L, v,
-                        "'url' may hold printable ASCII only, without spaces (percent-encode "
-                        "the rest; international host names in their xn-- form)");
-    http = strncasecmp(url, "http://", 7) == 0;
-    if (!http && strncasecmp(url, "https://", 8) != 0)
-        return fail(L, v, "'url' must be an https:// address (http:// only to a loopback host)");
-    /* libcurl would read "https:///x" as host x, and some parsers take '\' for '/' */
-    if (url[http ? 7 : 8] == '/' || strchr(url, '\\') != NULL)
-        return fail(L, v, "'url' must name its host right after the '//', and hold no '\\'");
-    u = curl_url();
-    if (u == NULL)
+    if (rc == BLAST_ENOMEM)
         return oom(L);
-    if ((uc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK) {
-        rc = uc == CURLUE_OUT_OF_MEMORY
-                 ? oom(L)
-                 : fail(L, v, "'url' is not a valid URL (%s)", curl_url_strerror(uc));
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
-        rc = fail(L, v,
-                  "'url' must not hold a user name or password: put the credentials in an "
-                  "environment variable named by 'authorization_env'");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
-        rc = fail(L, v, "'url' names no host");
-        goto out;
-    }
-    n->loopback = conn_host_is_loopback(host);
-    /* the summary must not cross a network in the clear */
-    if (http && !n->loopback)
-        rc = fail(L, v,
-                  "'url' must be an https:// address: http:// is only allowed to a loopback "
-                  "host (127.0.0.1, ::1, localhost)");
-out:
-    curl_free(host);
-    curl_free(user);
-    curl_free(password);
-    curl_url_cleanup(u);
-    return rc;
+    return rc < 0 ? fail(L, v, "%s", why) : 0;
 }
 
 /* RFC 9110 §5.6.2: a field name is a token. */

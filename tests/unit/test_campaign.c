@@ -1174,31 +1174,24 @@ Test(campaign, notify_defaults, .fini = scratch_remove)
     campaign_free(c);
 }
 
-Test(campaign, notify_http_only_to_loopback, .fini = scratch_remove)
+/* The URL's rules are notify_check_url()'s (test_notify.c); the loader places them. */
+Test(campaign, notify_url_is_checked_at_its_place, .fini = scratch_remove)
 {
-    static const char *const ok[] = {
-        "http://127.0.0.1:8080/hook", "http://localhost/hook",  "http://[::1]:9/hook",
-        "HTTP://127.0.0.2/hook",      "https://hooks.example/", "https://hooks.example:8443/a?b=c",
-    };
-    static const char *const refused[] = {
-        "http://hooks.example/hook",
-        "http://127.0.0.1.example/hook",
-        "http://10.0.0.1/hook",
-        "ftp://127.0.0.1/hook",
-        "hooks.example/hook",
-        "https:///hook",
-        "https://a.example\\\\@b.example/",
-    };
+    static const struct {
+        const char *url;
+        bool loopback;
+    } ok[] = {{"http://127.0.0.1:8080/hook", true}, {"https://hooks.example/", false}};
+    static const char *const refused[] = {"http://hooks.example/hook", "https:///hook"};
     char path[512], extra[256], msg[2048];
     struct campaign *c;
     size_t i;
 
     for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        snprintf(extra, sizeof extra, "notify: {url: \"%s\"}\n", ok[i]);
+        snprintf(extra, sizeof extra, "notify: {url: \"%s\"}\n", ok[i].url);
         small_campaign("", extra, path, sizeof path);
         c = load_ok(path);
-        cr_assert_str_eq(c->notify->url, ok[i]);
-        cr_assert_eq(c->notify->loopback, i < 4, "%s", ok[i]);
+        cr_assert_str_eq(c->notify->url, ok[i].url);
+        cr_assert_eq(c->notify->loopback, ok[i].loopback, "%s", ok[i].url);
         campaign_free(c);
         scratch_remove();
     }
