@@ -228,107 +228,143 @@ static int check_alias(struct ydoc *d, const struct ynode *node, size_t depth,
     return 0;
 }
 
+/* The tree being built from the parser's events. */
+struct ybuild {
+    struct ydoc *d;
+    struct ynode *stack[YDOC_MAX_DEPTH]; /* the maps and lists still open, outermost first */
+    size_t depth;
+    int docs; /* documents started */
+    const char *path;
+    struct blast_error *err;
+};
+
+/* A scalar event's node: its text copied, its style, its anchor. NULL when out of memory. */
+static struct ynode *ydoc_scalar(struct ydoc *d, const yaml_event_t *ev)
+{
+    struct ynode *node = ydoc_new_node(d, YNODE_SCALAR, ev->start_mark);
+
+    if (node == NULL)
+        return NULL;
+    node->value = malloc(ev->data.scalar.length + 1);
+    if (node->value == NULL)
+        return NULL;
+    memcpy(node->value, ev->data.scalar.value, ev->data.scalar.length);
+    node->value[ev->data.scalar.length] = '\0';
+    node->len = ev->data.scalar.length;
+    node->bytes = node->len;
+    node->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    node->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                   ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    if (ydoc_anchor(d, ev->data.scalar.anchor, node) < 0)
+        return NULL;
+    return node;
+}
+
+/* A mapping's or a list's start event's node, with its anchor. NULL when out of memory. */
+static struct ynode *ydoc_collection(struct ydoc *d, const yaml_event_t *ev)
+{
+    bool map = ev->type == YAML_MAPPING_START_EVENT;
+    struct ynode *node = ydoc_new_node(d, map ? YNODE_MAP : YNODE_SEQ, ev->start_mark);
+
+    if (node == NULL ||
+        ydoc_anchor(d, map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor, node) <
+            0)
+        return NULL;
+    return node;
+}
+
+/*
+ * Put node where it belongs: the root, or the next item of the innermost open map or
+ * list. A node that is complete (a scalar, or what an alias names) counts in its
+ * parent's size now; a map or list that starts (starts) does at its end, and is the
+ * innermost open one until then.
+ */
+static int ydoc_attach(struct ybuild *b, struct ynode *node, bool starts)
+{
+    if (b->depth == 0)
+        b->d->root = node;
+    else if (ynode_push(b->stack[b->depth - 1], node) < 0)
+        return blast_error_set(b->err, BLAST_ENOMEM, b->path, 0, 0, "out of memory");
+    else if (!starts)
+        ynode_add_size(b->stack[b->depth - 1], node);
+    if (!starts)
+        return 0;
+    if (b->depth == YDOC_MAX_DEPTH)
+        return blast_error_set(b->err, BLAST_ESYNTAX, b->path, node->line, node->column,
+                               "nested deeper than %d levels", YDOC_MAX_DEPTH);
+    b->stack[b->depth++] = node;
+    return 0;
+}
+
+/* One event of the parser into the tree; *done at the end of the stream. */
+static int ydoc_event(struct ybuild *b, const yaml_event_t *ev, bool *done)
+{
+    struct ynode *node = NULL;
+    int rc;
+
+    switch (ev->type) {
+    case YAML_STREAM_END_EVENT:
+        *done = true;
+        return 0;
+    case YAML_DOCUMENT_START_EVENT:
+        if (++b->docs > 1)
+            return blast_error_set(b->err, BLAST_ESYNTAX, b->path, (int)ev->start_mark.line + 1,
+                                   (int)ev->start_mark.column + 1,
+                                   "a campaign file holds one YAML document, found a second");
+        return 0;
+    case YAML_SCALAR_EVENT:
+        node = ydoc_scalar(b->d, ev);
+        break;
+    case YAML_MAPPING_START_EVENT:
+    case YAML_SEQUENCE_START_EVENT:
+        node = ydoc_collection(b->d, ev);
+        break;
+    case YAML_ALIAS_EVENT:
+        node = ydoc_find_anchor(b->d, ev->data.alias.anchor);
+        if (node == NULL)
+            return blast_error_set(b->err, BLAST_ESYNTAX, b->path, (int)ev->start_mark.line + 1,
+                                   (int)ev->start_mark.column + 1, "unknown alias '*%s'",
+                                   (const char *)ev->data.alias.anchor);
+        if ((rc = check_alias(b->d, node, b->depth, ev, b->path, b->err)) < 0)
+            return rc;
+        return ydoc_attach(b, node, false);
+    case YAML_MAPPING_END_EVENT:
+    case YAML_SEQUENCE_END_EVENT:
+        b->stack[--b->depth]->open = false;
+        if (b->depth > 0)
+            ynode_add_size(b->stack[b->depth - 1], b->stack[b->depth]);
+        return 0;
+    default:
+        return 0;
+    }
+    if (node == NULL)
+        return blast_error_set(b->err, BLAST_ENOMEM, b->path, 0, 0, "out of memory");
+    return ydoc_attach(b, node, ev->type != YAML_SCALAR_EVENT);
+}
+
 /* Build the node tree of the only document in file. */
 static int ydoc_load(FILE *file, const char *path, struct ydoc *d, struct blast_error *err)
 {
+    struct ybuild b;
     yaml_parser_t parser;
     yaml_event_t ev;
-    struct ynode *stack[YDOC_MAX_DEPTH];
-    size_t depth = 0;
-    int docs = 0, rc = 0, done = 0;
+    bool done = false;
+    int rc = 0;
 
     memset(d, 0, sizeof *d);
+    memset(&b, 0, sizeof b);
+    b.d = d;
+    b.path = path;
+    b.err = err;
     if (!yaml_parser_initialize(&parser))
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
     yaml_parser_set_input_file(&parser, file);
-
     while (!done) {
-        struct ynode *node = NULL;
-
         if (!yaml_parser_parse(&parser, &ev)) {
             rc = yaml_syntax_error(path, &parser, err);
             goto out;
         }
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (++docs > 1) {
-                rc = blast_error_set(err, BLAST_ESYNTAX, path, (int)ev.start_mark.line + 1,
-                                     (int)ev.start_mark.column + 1,
-                                     "a campaign file holds one YAML document, found a second");
-            }
-            break;
-        case YAML_SCALAR_EVENT:
-            node = ydoc_new_node(d, YNODE_SCALAR, ev.start_mark);
-            if (node == NULL)
-                break;
-            node->value = malloc(ev.data.scalar.length + 1);
-            if (node->value == NULL) {
-                node = NULL;
-                break;
-            }
-            memcpy(node->value, ev.data.scalar.value, ev.data.scalar.length);
-            node->value[ev.data.scalar.length] = '\0';
-            node->len = ev.data.scalar.length;
-            node->bytes = node->len;
-            node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-            node->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                           ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-            if (ydoc_anchor(d, ev.data.scalar.anchor, node) < 0)
-                node = NULL;
-            break;
-        case YAML_ALIAS_EVENT:
-            node = ydoc_find_anchor(d, ev.data.alias.anchor);
-            if (node == NULL)
-                rc = blast_error_set(err, BLAST_ESYNTAX, path, (int)ev.start_mark.line + 1,
-                                     (int)ev.start_mark.column + 1, "unknown alias '*%s'",
-                                     (const char *)ev.data.alias.anchor);
-            else
-                rc = check_alias(d, node, depth, &ev, path, err);
-            break;
-        case YAML_MAPPING_START_EVENT:
-        case YAML_SEQUENCE_START_EVENT:
-            node = ydoc_new_node(d, ev.type == YAML_MAPPING_START_EVENT ? YNODE_MAP : YNODE_SEQ,
-                                 ev.start_mark);
-            if (node != NULL &&
-                ydoc_anchor(d,
-                            ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor
-                                                                : ev.data.sequence_start.anchor,
-                            node) < 0)
-                node = NULL;
-            break;
-        case YAML_MAPPING_END_EVENT:
-        case YAML_SEQUENCE_END_EVENT:
-            stack[--depth]->open = false;
-            if (depth > 0)
-                ynode_add_size(stack[depth - 1], stack[depth]);
-            break;
-        default:
-            break;
-        }
-        if (rc == 0 && node == NULL &&
-            (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_MAPPING_START_EVENT ||
-             ev.type == YAML_SEQUENCE_START_EVENT))
-            rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
-        if (rc == 0 && node != NULL) {
-            bool starts =
-                ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT;
-            if (depth == 0)
-                d->root = node;
-            else if (ynode_push(stack[depth - 1], node) < 0)
-                rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
-            else if (!starts)
-                ynode_add_size(stack[depth - 1], node); /* a collection adds itself at its end */
-            if (rc == 0 && starts) {
-                if (depth == YDOC_MAX_DEPTH)
-                    rc = blast_error_set(err, BLAST_ESYNTAX, path, node->line, node->column,
-                                         "nested deeper than %d levels", YDOC_MAX_DEPTH);
-                else
-                    stack[depth++] = node;
-            }
-        }
+        rc = ydoc_event(&b, &ev, &done);
         yaml_event_delete(&ev);
         if (rc < 0)
             goto out;
@@ -1110,13 +1146,65 @@ static bool is_hex_pin(const char *s)
     return n == 64;
 }
 
+/*
+ * The key that names the relay's secret (the first of password_env, password_file and
+ * password_cmd) becomes the secret's place; a username needs exactly one of them, and a
+ * secret (xoauth2's token too) needs a username.
+ */
+static int check_relay_secret(struct loader *L, const struct ynode *m, struct campaign_relay *r)
+{
+    int secrets =
+        (r->password_env != NULL) + (r->password_file != NULL) + (r->password_cmd != NULL);
+    const struct ynode *v = map_get(m, "password_env");
+
+    if (v == NULL)
+        v = map_get(m, "password_file");
+    if (v == NULL)
+        v = map_get(m, "password_cmd");
+    if (v != NULL)
+        r->password_place = place_of(v);
+    if (r->username != NULL && secrets == 0)
+        return fail(L, m,
+                    "relay '%s' has a username but no secret: add password_env, password_file "
+                    "or password_cmd",
+                    r->name);
+    if (secrets > 1)
+        return fail(L, v, "relay '%s': use one of password_env, password_file and password_cmd",
+                    r->name);
+    if (secrets == 1 && r->username == NULL)
+        return fail(L, v, "relay '%s' has a password but no 'username'", r->name);
+    if (r->auth == SMTP_AUTH_CHOICE_XOAUTH2 && r->username == NULL)
+        return fail(L, map_get(m, "auth"),
+                    "relay '%s': 'auth: xoauth2' needs a username and a "
+                    "token (password_env, password_file or password_cmd)",
+                    r->name);
+    return 0;
+}
+
+/*
+ * docs/architecture.md: never plaintext (and so never AUTH in the clear) to a remote host
+ * unless the campaign says so; and a certificate pin needs a certificate.
+ */
+static int check_relay_plaintext(struct loader *L, const struct ynode *m,
+                                 const struct campaign_relay *r)
+{
+    if (r->tls == SMTP_TLS_NONE && !r->allow_plaintext && !conn_host_is_loopback(r->host))
+        return fail(L, map_get(m, "tls"),
+                    "relay '%s': 'tls: none' sends mail and passwords in the clear; it is "
+                    "only allowed to a loopback host unless 'allow_plaintext: true'",
+                    r->name);
+    if (r->pin_sha256 != NULL && r->tls == SMTP_TLS_NONE)
+        return fail(L, map_get(m, "pin_sha256"), "relay '%s': a certificate pin needs TLS",
+                    r->name);
+    return 0;
+}
+
 static int load_relay(struct loader *L, const struct ynode *m, size_t index,
                       struct campaign_relay *r)
 {
     char where[64];
     bool has_port = false, b = false;
-    int tls = SMTP_TLS_STARTTLS, auth = SMTP_AUTH_CHOICE_AUTO, rc, secrets;
-    const struct ynode *v;
+    int tls = SMTP_TLS_STARTTLS, auth = SMTP_AUTH_CHOICE_AUTO, rc;
 
     snprintf(where, sizeof where, "relay %zu", index + 1);
     r->place = place_of(m);
@@ -1155,40 +1243,9 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
     if (r->pin_sha256 != NULL && !is_hex_pin(r->pin_sha256))
         return fail(L, map_get(m, "pin_sha256"),
                     "'pin_sha256' must be 64 hexadecimal digits (colons allowed)");
-    secrets = (r->password_env != NULL) + (r->password_file != NULL) + (r->password_cmd != NULL);
-    v = map_get(m, "password_env");
-    if (v == NULL)
-        v = map_get(m, "password_file");
-    if (v == NULL)
-        v = map_get(m, "password_cmd");
-    if (v != NULL)
-        r->password_place = place_of(v);
-    if (r->username != NULL && secrets == 0)
-        return fail(L, m,
-                    "relay '%s' has a username but no secret: add password_env, password_file "
-                    "or password_cmd",
-                    r->name);
-    if (secrets > 1)
-        return fail(L, v, "relay '%s': use one of password_env, password_file and password_cmd",
-                    r->name);
-    if (secrets == 1 && r->username == NULL)
-        return fail(L, v, "relay '%s' has a password but no 'username'", r->name);
-    if (r->auth == SMTP_AUTH_CHOICE_XOAUTH2 && r->username == NULL)
-        return fail(L, map_get(m, "auth"),
-                    "relay '%s': 'auth: xoauth2' needs a username and a "
-                    "token (password_env, password_file or password_cmd)",
-                    r->name);
-    /* docs/architecture.md: never plaintext (and so never AUTH in the clear) to a remote host
-     * unless the campaign says so. */
-    if (r->tls == SMTP_TLS_NONE && !r->allow_plaintext && !conn_host_is_loopback(r->host))
-        return fail(L, map_get(m, "tls"),
-                    "relay '%s': 'tls: none' sends mail and passwords in the clear; it is "
-                    "only allowed to a loopback host unless 'allow_plaintext: true'",
-                    r->name);
-    if (r->pin_sha256 != NULL && r->tls == SMTP_TLS_NONE)
-        return fail(L, map_get(m, "pin_sha256"), "relay '%s': a certificate pin needs TLS",
-                    r->name);
-    return 0;
+    if ((rc = check_relay_secret(L, m, r)) < 0)
+        return rc;
+    return check_relay_plaintext(L, m, r);
 }
 
 static int load_relays(struct loader *L, const struct ynode *root)
