@@ -17,26 +17,16 @@
  */
 #include "campaign.h"
 #include "address.h"
-#include "log.h"
+#include "conn.h"
+#include "notify.h"
 #include "text.h"
-#include "timeutil.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <yaml.h>
 
 /* Nesting deeper than this is not a campaign file. */
@@ -238,107 +228,143 @@ static int check_alias(struct ydoc *d, const struct ynode *node, size_t depth,
     return 0;
 }
 
+/* The tree being built from the parser's events. */
+struct ybuild {
+    struct ydoc *d;
+    struct ynode *stack[YDOC_MAX_DEPTH]; /* the maps and lists still open, outermost first */
+    size_t depth;
+    int docs; /* documents started */
+    const char *path;
+    struct blast_error *err;
+};
+
+/* A scalar event's node: its text copied, its style, its anchor. NULL when out of memory. */
+static struct ynode *ydoc_scalar(struct ydoc *d, const yaml_event_t *ev)
+{
+    struct ynode *node = ydoc_new_node(d, YNODE_SCALAR, ev->start_mark);
+
+    if (node == NULL)
+        return NULL;
+    node->value = malloc(ev->data.scalar.length + 1);
+    if (node->value == NULL)
+        return NULL;
+    memcpy(node->value, ev->data.scalar.value, ev->data.scalar.length);
+    node->value[ev->data.scalar.length] = '\0';
+    node->len = ev->data.scalar.length;
+    node->bytes = node->len;
+    node->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    node->quoted = ev->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+                   ev->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    if (ydoc_anchor(d, ev->data.scalar.anchor, node) < 0)
+        return NULL;
+    return node;
+}
+
+/* A mapping's or a list's start event's node, with its anchor. NULL when out of memory. */
+static struct ynode *ydoc_collection(struct ydoc *d, const yaml_event_t *ev)
+{
+    bool map = ev->type == YAML_MAPPING_START_EVENT;
+    struct ynode *node = ydoc_new_node(d, map ? YNODE_MAP : YNODE_SEQ, ev->start_mark);
+
+    if (node == NULL ||
+        ydoc_anchor(d, map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor, node) <
+            0)
+        return NULL;
+    return node;
+}
+
+/*
+ * Put node where it belongs: the root, or the next item of the innermost open map or
+ * list. A node that is complete (a scalar, or what an alias names) counts in its
+ * parent's size now; a map or list that starts (starts) does at its end, and is the
+ * innermost open one until then.
+ */
+static int ydoc_attach(struct ybuild *b, struct ynode *node, bool starts)
+{
+    if (b->depth == 0)
+        b->d->root = node;
+    else if (ynode_push(b->stack[b->depth - 1], node) < 0)
+        return blast_error_set(b->err, BLAST_ENOMEM, b->path, 0, 0, "out of memory");
+    else if (!starts)
+        ynode_add_size(b->stack[b->depth - 1], node);
+    if (!starts)
+        return 0;
+    if (b->depth == YDOC_MAX_DEPTH)
+        return blast_error_set(b->err, BLAST_ESYNTAX, b->path, node->line, node->column,
+                               "nested deeper than %d levels", YDOC_MAX_DEPTH);
+    b->stack[b->depth++] = node;
+    return 0;
+}
+
+/* One event of the parser into the tree; *done at the end of the stream. */
+static int ydoc_event(struct ybuild *b, const yaml_event_t *ev, bool *done)
+{
+    struct ynode *node = NULL;
+    int rc;
+
+    switch (ev->type) {
+    case YAML_STREAM_END_EVENT:
+        *done = true;
+        return 0;
+    case YAML_DOCUMENT_START_EVENT:
+        if (++b->docs > 1)
+            return blast_error_set(b->err, BLAST_ESYNTAX, b->path, (int)ev->start_mark.line + 1,
+                                   (int)ev->start_mark.column + 1,
+                                   "a campaign file holds one YAML document, found a second");
+        return 0;
+    case YAML_SCALAR_EVENT:
+        node = ydoc_scalar(b->d, ev);
+        break;
+    case YAML_MAPPING_START_EVENT:
+    case YAML_SEQUENCE_START_EVENT:
+        node = ydoc_collection(b->d, ev);
+        break;
+    case YAML_ALIAS_EVENT:
+        node = ydoc_find_anchor(b->d, ev->data.alias.anchor);
+        if (node == NULL)
+            return blast_error_set(b->err, BLAST_ESYNTAX, b->path, (int)ev->start_mark.line + 1,
+                                   (int)ev->start_mark.column + 1, "unknown alias '*%s'",
+                                   (const char *)ev->data.alias.anchor);
+        if ((rc = check_alias(b->d, node, b->depth, ev, b->path, b->err)) < 0)
+            return rc;
+        return ydoc_attach(b, node, false);
+    case YAML_MAPPING_END_EVENT:
+    case YAML_SEQUENCE_END_EVENT:
+        b->stack[--b->depth]->open = false;
+        if (b->depth > 0)
+            ynode_add_size(b->stack[b->depth - 1], b->stack[b->depth]);
+        return 0;
+    default:
+        return 0;
+    }
+    if (node == NULL)
+        return blast_error_set(b->err, BLAST_ENOMEM, b->path, 0, 0, "out of memory");
+    return ydoc_attach(b, node, ev->type != YAML_SCALAR_EVENT);
+}
+
 /* Build the node tree of the only document in file. */
 static int ydoc_load(FILE *file, const char *path, struct ydoc *d, struct blast_error *err)
 {
+    struct ybuild b;
     yaml_parser_t parser;
     yaml_event_t ev;
-    struct ynode *stack[YDOC_MAX_DEPTH];
-    size_t depth = 0;
-    int docs = 0, rc = 0, done = 0;
+    bool done = false;
+    int rc = 0;
 
     memset(d, 0, sizeof *d);
+    memset(&b, 0, sizeof b);
+    b.d = d;
+    b.path = path;
+    b.err = err;
     if (!yaml_parser_initialize(&parser))
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
     yaml_parser_set_input_file(&parser, file);
-
     while (!done) {
-        struct ynode *node = NULL;
-
         if (!yaml_parser_parse(&parser, &ev)) {
             rc = yaml_syntax_error(path, &parser, err);
             goto out;
         }
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (++docs > 1) {
-                rc = blast_error_set(err, BLAST_ESYNTAX, path, (int)ev.start_mark.line + 1,
-                                     (int)ev.start_mark.column + 1,
-                                     "a campaign file holds one YAML document, found a second");
-            }
-            break;
-        case YAML_SCALAR_EVENT:
-            node = ydoc_new_node(d, YNODE_SCALAR, ev.start_mark);
-            if (node == NULL)
-                break;
-            node->value = malloc(ev.data.scalar.length + 1);
-            if (node->value == NULL) {
-                node = NULL;
-                break;
-            }
-            memcpy(node->value, ev.data.scalar.value, ev.data.scalar.length);
-            node->value[ev.data.scalar.length] = '\0';
-            node->len = ev.data.scalar.length;
-            node->bytes = node->len;
-            node->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-            node->quoted = ev.data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
-                           ev.data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-            if (ydoc_anchor(d, ev.data.scalar.anchor, node) < 0)
-                node = NULL;
-            break;
-        case YAML_ALIAS_EVENT:
-            node = ydoc_find_anchor(d, ev.data.alias.anchor);
-            if (node == NULL)
-                rc = blast_error_set(err, BLAST_ESYNTAX, path, (int)ev.start_mark.line + 1,
-                                     (int)ev.start_mark.column + 1, "unknown alias '*%s'",
-                                     (const char *)ev.data.alias.anchor);
-            else
-                rc = check_alias(d, node, depth, &ev, path, err);
-            break;
-        case YAML_MAPPING_START_EVENT:
-        case YAML_SEQUENCE_START_EVENT:
-            node = ydoc_new_node(d, ev.type == YAML_MAPPING_START_EVENT ? YNODE_MAP : YNODE_SEQ,
-                                 ev.start_mark);
-            if (node != NULL &&
-                ydoc_anchor(d,
-                            ev.type == YAML_MAPPING_START_EVENT ? ev.data.mapping_start.anchor
-                                                                : ev.data.sequence_start.anchor,
-                            node) < 0)
-                node = NULL;
-            break;
-        case YAML_MAPPING_END_EVENT:
-        case YAML_SEQUENCE_END_EVENT:
-            stack[--depth]->open = false;
-            if (depth > 0)
-                ynode_add_size(stack[depth - 1], stack[depth]);
-            break;
-        default:
-            break;
-        }
-        if (rc == 0 && node == NULL &&
-            (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_MAPPING_START_EVENT ||
-             ev.type == YAML_SEQUENCE_START_EVENT))
-            rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
-        if (rc == 0 && node != NULL) {
-            bool starts =
-                ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT;
-            if (depth == 0)
-                d->root = node;
-            else if (ynode_push(stack[depth - 1], node) < 0)
-                rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
-            else if (!starts)
-                ynode_add_size(stack[depth - 1], node); /* a collection adds itself at its end */
-            if (rc == 0 && starts) {
-                if (depth == YDOC_MAX_DEPTH)
-                    rc = blast_error_set(err, BLAST_ESYNTAX, path, node->line, node->column,
-                                         "nested deeper than %d levels", YDOC_MAX_DEPTH);
-                else
-                    stack[depth++] = node;
-            }
-        }
+        rc = ydoc_event(&b, &ev, &done);
         yaml_event_delete(&ev);
         if (rc < 0)
             goto out;
@@ -580,16 +606,6 @@ static int check_mailbox(struct loader *L, const struct ynode *map, const char *
         return fail(L, v, "'%s': %s", key, aerr.text);
     address_free(&a);
     return 0;
-}
-
-/* Only names that cannot leave the machine: "127.0.0.1.example" is a DNS name, not loopback. */
-static bool is_loopback_host(const char *host)
-{
-    struct in_addr a4;
-
-    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0)
-        return true;
-    return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
 }
 
 static int oom(struct loader *L)
@@ -1130,13 +1146,65 @@ static bool is_hex_pin(const char *s)
     return n == 64;
 }
 
+/*
+ * The key that names the relay's secret (the first of password_env, password_file and
+ * password_cmd) becomes the secret's place; a username needs exactly one of them, and a
+ * secret (xoauth2's token too) needs a username.
+ */
+static int check_relay_secret(struct loader *L, const struct ynode *m, struct campaign_relay *r)
+{
+    int secrets =
+        (r->password_env != NULL) + (r->password_file != NULL) + (r->password_cmd != NULL);
+    const struct ynode *v = map_get(m, "password_env");
+
+    if (v == NULL)
+        v = map_get(m, "password_file");
+    if (v == NULL)
+        v = map_get(m, "password_cmd");
+    if (v != NULL)
+        r->password_place = place_of(v);
+    if (r->username != NULL && secrets == 0)
+        return fail(L, m,
+                    "relay '%s' has a username but no secret: add password_env, password_file "
+                    "or password_cmd",
+                    r->name);
+    if (secrets > 1)
+        return fail(L, v, "relay '%s': use one of password_env, password_file and password_cmd",
+                    r->name);
+    if (secrets == 1 && r->username == NULL)
+        return fail(L, v, "relay '%s' has a password but no 'username'", r->name);
+    if (r->auth == SMTP_AUTH_CHOICE_XOAUTH2 && r->username == NULL)
+        return fail(L, map_get(m, "auth"),
+                    "relay '%s': 'auth: xoauth2' needs a username and a "
+                    "token (password_env, password_file or password_cmd)",
+                    r->name);
+    return 0;
+}
+
+/*
+ * docs/architecture.md: never plaintext (and so never AUTH in the clear) to a remote host
+ * unless the campaign says so; and a certificate pin needs a certificate.
+ */
+static int check_relay_plaintext(struct loader *L, const struct ynode *m,
+                                 const struct campaign_relay *r)
+{
+    if (r->tls == SMTP_TLS_NONE && !r->allow_plaintext && !conn_host_is_loopback(r->host))
+        return fail(L, map_get(m, "tls"),
+                    "relay '%s': 'tls: none' sends mail and passwords in the clear; it is "
+                    "only allowed to a loopback host unless 'allow_plaintext: true'",
+                    r->name);
+    if (r->pin_sha256 != NULL && r->tls == SMTP_TLS_NONE)
+        return fail(L, map_get(m, "pin_sha256"), "relay '%s': a certificate pin needs TLS",
+                    r->name);
+    return 0;
+}
+
 static int load_relay(struct loader *L, const struct ynode *m, size_t index,
                       struct campaign_relay *r)
 {
     char where[64];
     bool has_port = false, b = false;
-    int tls = SMTP_TLS_STARTTLS, auth = SMTP_AUTH_CHOICE_AUTO, rc, secrets;
-    const struct ynode *v;
+    int tls = SMTP_TLS_STARTTLS, auth = SMTP_AUTH_CHOICE_AUTO, rc;
 
     snprintf(where, sizeof where, "relay %zu", index + 1);
     r->place = place_of(m);
@@ -1175,40 +1243,9 @@ static int load_relay(struct loader *L, const struct ynode *m, size_t index,
     if (r->pin_sha256 != NULL && !is_hex_pin(r->pin_sha256))
         return fail(L, map_get(m, "pin_sha256"),
                     "'pin_sha256' must be 64 hexadecimal digits (colons allowed)");
-    secrets = (r->password_env != NULL) + (r->password_file != NULL) + (r->password_cmd != NULL);
-    v = map_get(m, "password_env");
-    if (v == NULL)
-        v = map_get(m, "password_file");
-    if (v == NULL)
-        v = map_get(m, "password_cmd");
-    if (v != NULL)
-        r->password_place = place_of(v);
-    if (r->username != NULL && secrets == 0)
-        return fail(L, m,
-                    "relay '%s' has a username but no secret: add password_env, password_file "
-                    "or password_cmd",
-                    r->name);
-    if (secrets > 1)
-        return fail(L, v, "relay '%s': use one of password_env, password_file and password_cmd",
-                    r->name);
-    if (secrets == 1 && r->username == NULL)
-        return fail(L, v, "relay '%s' has a password but no 'username'", r->name);
-    if (r->auth == SMTP_AUTH_CHOICE_XOAUTH2 && r->username == NULL)
-        return fail(L, map_get(m, "auth"),
-                    "relay '%s': 'auth: xoauth2' needs a username and a "
-                    "token (password_env, password_file or password_cmd)",
-                    r->name);
-    /* docs/architecture.md: never plaintext (and so never AUTH in the clear) to a remote host
-     * unless the campaign says so. */
-    if (r->tls == SMTP_TLS_NONE && !r->allow_plaintext && !is_loopback_host(r->host))
-        return fail(L, map_get(m, "tls"),
-                    "relay '%s': 'tls: none' sends mail and passwords in the clear; it is "
-                    "only allowed to a loopback host unless 'allow_plaintext: true'",
-                    r->name);
-    if (r->pin_sha256 != NULL && r->tls == SMTP_TLS_NONE)
-        return fail(L, map_get(m, "pin_sha256"), "relay '%s': a certificate pin needs TLS",
-                    r->name);
-    return 0;
+    if ((rc = check_relay_secret(L, m, r)) < 0)
+        return rc;
+    return check_relay_plaintext(L, m, r);
 }
 
 static int load_relays(struct loader *L, const struct ynode *root)
@@ -1364,63 +1401,15 @@ static const char *const notify_reserved_headers[] = {"host",
                                                       "user-agent",
                                                       NULL};
 
-/*
- * The URL, parsed by libcurl itself so that what is checked here is what the
- * request will use. Messages never quote the URL: its query may hold a secret.
- */
+/* The URL's rules are notify's (notify_check_url); its reason is placed at the value. */
 static int check_notify_url(struct loader *L, const struct ynode *v, struct campaign_notify *n)
 {
-    const char *url = n->url;
-    CURLU *u = NULL;
-    CURLUcode uc;
-    char *host = NULL, *user = NULL, *password = NULL;
-    const char *p;
-    bool http;
-    int rc = 0;
+    char why[BLAST_ERROR_TEXT_MAX];
+    int rc = notify_check_url(n->url, &n->loopback, why, sizeof why);
 
-    for (p = url; *p != '\0'; p++)
-        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
-            return fail(L, v,
-                        "'url' may hold printable ASCII only, without spaces (percent-encode "
-                        "the rest; international host names in their xn-- form)");
-    http = strncasecmp(url, "http://", 7) == 0;
-    if (!http && strncasecmp(url, "https://", 8) != 0)
-        return fail(L, v, "'url' must be an https:// address (http:// only to a loopback host)");
-    /* libcurl would read "https:///x" as host x, and some parsers take '\' for '/' */
-    if (url[http ? 7 : 8] == '/' || strchr(url, '\\') != NULL)
-        return fail(L, v, "'url' must name its host right after the '//', and hold no '\\'");
-    u = curl_url();
-    if (u == NULL)
+    if (rc == BLAST_ENOMEM)
         return oom(L);
-    if ((uc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK) {
-        rc = uc == CURLUE_OUT_OF_MEMORY
-                 ? oom(L)
-                 : fail(L, v, "'url' is not a valid URL (%s)", curl_url_strerror(uc));
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
-        rc = fail(L, v,
-                  "'url' must not hold a user name or password: put the credentials in an "
-                  "environment variable named by 'authorization_env'");
-        goto out;
-    }
-    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
-        rc = fail(L, v, "'url' names no host");
-        goto out;
-    }
-    n->loopback = is_loopback_host(host);
-    /* the summary must not cross a network in the clear */
-    if (http && !n->loopback)
-        rc = fail(L, v,
-                  "'url' must be an https:// address: http:// is only allowed to a loopback "
-                  "host (127.0.0.1, ::1, localhost)");
-out:
-    curl_free(host);
-    curl_free(user);
-    curl_free(password);
-    curl_url_cleanup(u);
-    return rc;
+    return rc < 0 ? fail(L, v, "%s", why) : 0;
 }
 
 /* RFC 9110 §5.6.2: a field name is a token. */
@@ -1834,191 +1823,6 @@ void campaign_free(struct campaign *c)
     free(c);
 }
 
-/* ---- secrets ------------------------------------------------------------------------- */
-
-static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
-                       struct blast_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
-                       struct blast_error *err, const char *fmt, ...)
-{
-    char text[BLAST_ERROR_TEXT_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
-    return blast_error_set(err, BLAST_EINVAL, c->path, r->password_place.line,
-                           r->password_place.column, "relay '%s': %s", r->name, text);
-}
-
-/* The first line of text, without its line end. */
-static void first_line(char *s)
-{
-    s[strcspn(s, "\r\n")] = '\0';
-}
-
-static int open_secret_file(const struct campaign *c, const struct campaign_relay *r,
-                            const struct log *lg, FILE **out, struct blast_error *err)
-{
-    struct stat st;
-    FILE *f = fopen(r->password_file, "r");
-
-    *out = NULL;
-    if (f == NULL)
-        return secret_fail(c, r, err, "cannot read password_file %s: %s", r->password_file,
-                           strerror(errno));
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-        log_msg(lg, LOG_LEVEL_WARN,
-                "%s:%d:%d: relay '%s': password_file %s can be read by "
-                "others (chmod 600 %s)",
-                c->path, r->password_place.line, r->password_place.column, r->name,
-                r->password_file, r->password_file);
-    *out = f;
-    return 0;
-}
-
-/* Run password_cmd through /bin/sh with a 30 s limit; its first output line is the secret. */
-static int run_secret_cmd(const struct campaign *c, const struct campaign_relay *r, char **out,
-                          struct blast_error *err)
-{
-    char buf[4096];
-    size_t len = 0;
-    int fds[2], status = 0, rc = 0;
-    pid_t pid;
-    int64_t deadline = timeutil_mono_ms() + 30000;
-
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return secret_fail(c, r, err, "password_cmd: cannot create a pipe: %s", strerror(errno));
-    pid = fork();
-    if (pid < 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return secret_fail(c, r, err, "password_cmd: cannot start: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
-        execl("/bin/sh", "sh", "-c", r->password_cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    for (;;) {
-        struct pollfd p = {fds[0], POLLIN, 0};
-        int64_t left = deadline - timeutil_mono_ms();
-        ssize_t n;
-
-        if (left <= 0) {
-            kill(pid, SIGKILL);
-            rc = secret_fail(c, r, err, "password_cmd did not finish within 30 seconds");
-            break;
-        }
-        if (poll(&p, 1, (int)left) <= 0)
-            continue;
-        n = read(fds[0], buf + len, sizeof buf - 1 - len);
-        if (n <= 0)
-            break;
-        len += (size_t)n;
-        if (len == sizeof buf - 1)
-            break;
-    }
-    close(fds[0]);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    buf[len] = '\0';
-    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-        rc = secret_fail(c, r, err, "password_cmd failed (exit status %d)",
-                         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-    if (rc == 0) {
-        first_line(buf);
-        if (buf[0] == '\0')
-            rc = secret_fail(c, r, err, "password_cmd printed nothing");
-        else if ((*out = strdup(buf)) == NULL)
-            rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    }
-    OPENSSL_cleanse(buf, sizeof buf);
-    return rc;
-}
-
-int campaign_relay_password(const struct campaign *c, const struct campaign_relay *r,
-                            const struct log *lg, char **out, struct blast_error *err)
-{
-    char line[4096];
-    FILE *f;
-    int rc;
-
-    *out = NULL;
-    if (r->username == NULL)
-        return 0;
-    if (r->password_env != NULL) {
-        const char *v = getenv(r->password_env);
-        if (v == NULL || v[0] == '\0')
-            return secret_fail(c, r, err, "environment variable %s is %s", r->password_env,
-                               v == NULL ? "not set" : "empty");
-        *out = strdup(v);
-    } else if (r->password_file != NULL) {
-        if ((rc = open_secret_file(c, r, lg, &f, err)) < 0)
-            return rc;
-        if (fgets(line, sizeof line, f) == NULL)
-            line[0] = '\0';
-        fclose(f);
-        first_line(line);
-        if (line[0] == '\0')
-            return secret_fail(c, r, err, "password_file %s is empty", r->password_file);
-        *out = strdup(line);
-        OPENSSL_cleanse(line, sizeof line);
-    } else {
-        return run_secret_cmd(c, r, out, err);
-    }
-    if (*out == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    return 0;
-}
-
-int campaign_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
-                                  const struct log *lg, struct blast_error *err)
-{
-    char *secret = NULL;
-    int rc;
-
-    if (r->username == NULL || r->password_cmd != NULL)
-        return 0;
-    rc = campaign_relay_password(c, r, lg, &secret, err);
-    if (secret != NULL) {
-        OPENSSL_cleanse(secret, strlen(secret));
-        free(secret);
-    }
-    return rc;
-}
-
-int campaign_notify_check(const struct campaign *c, struct blast_error *err)
-{
-    const struct campaign_notify *n = c->notify;
-
-    if (n == NULL)
-        return 0;
-    if (n->authorization_env != NULL) {
-        const char *v = getenv(n->authorization_env);
-        if (v == NULL || v[0] == '\0')
-            return blast_error_set(err, BLAST_EINVAL, c->path, n->authorization_place.line,
-                                   n->authorization_place.column,
-                                   "notify: environment variable %s is %s", n->authorization_env,
-                                   v == NULL ? "not set" : "empty");
-        /* a line break would add a header of its own to the request */
-        if (has_control(v))
-            return blast_error_set(err, BLAST_EINVAL, c->path, n->authorization_place.line,
-                                   n->authorization_place.column,
-                                   "notify: environment variable %s holds a line break or "
-                                   "another control character",
-                                   n->authorization_env);
-    }
-    if (n->ca_file != NULL && access(n->ca_file, R_OK) != 0)
-        return blast_error_set(err, BLAST_EINVAL, c->path, n->ca_file_place.line,
-                               n->ca_file_place.column, "notify: cannot read ca_file %s: %s",
-                               n->ca_file, strerror(errno));
-    return 0;
-}
-
 const struct campaign_value *campaign_var(const struct campaign *c, const char *dotted)
 {
     const struct campaign_value *v = &c->vars;
@@ -2048,68 +1852,4 @@ const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg)
     return alg >= CAMPAIGN_DKIM_RSA_SHA256 && alg <= CAMPAIGN_DKIM_ED25519_SHA256
                ? dkim_alg_names[alg]
                : "?";
-}
-
-static int hash_file(EVP_MD_CTX *md, const char *path, struct blast_error *err)
-{
-    unsigned char chunk[65536];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-
-    if (f == NULL)
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot read: %s", strerror(errno));
-    /* the name too, so that moving content between files changes the hash */
-    EVP_DigestUpdate(md, path, strlen(path) + 1);
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        EVP_DigestUpdate(md, chunk, n);
-    if (ferror(f)) {
-        fclose(f);
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "read error: %s", strerror(errno));
-    }
-    fclose(f);
-    return 0;
-}
-
-int campaign_hash(const struct campaign *c, char out[65], struct blast_error *err)
-{
-    return campaign_hash_with(c, NULL, 0, out, err);
-}
-
-int campaign_hash_with(const struct campaign *c, const struct campaign_hash_input *extra,
-                       size_t nextra, char out[65], struct blast_error *err)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char digest[32];
-    unsigned int dlen = 0;
-    size_t i;
-    int rc = 0;
-
-    out[0] = '\0';
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(md);
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    }
-    rc = hash_file(md, c->path, err);
-    if (rc == 0 && c->body.text != NULL)
-        rc = hash_file(md, c->body.text, err);
-    if (rc == 0 && c->body.html != NULL)
-        rc = hash_file(md, c->body.html, err);
-    if (rc == 0)
-        rc = hash_file(md, c->recipients.path, err);
-    for (i = 0; rc == 0 && i < c->nsuppression; i++)
-        rc = hash_file(md, c->suppression[i], err);
-    for (i = 0; rc == 0 && i < c->nattachments; i++)
-        rc = hash_file(md, c->attachments[i].path, err);
-    for (i = 0; rc == 0 && i < c->ninline; i++)
-        rc = hash_file(md, c->inline_parts[i].path, err);
-    for (i = 0; rc == 0 && i < nextra; i++) {
-        /* the label too, so that a file moving from one role to another counts */
-        EVP_DigestUpdate(md, extra[i].label, strlen(extra[i].label) + 1);
-        rc = hash_file(md, extra[i].path, err);
-    }
-    if (rc == 0 && EVP_DigestFinal_ex(md, digest, &dlen) == 1)
-        for (i = 0; i < dlen && i < 32; i++)
-            snprintf(out + 2 * i, 3, "%02x", digest[i]);
-    EVP_MD_CTX_free(md);
-    return rc;
 }

@@ -5,8 +5,9 @@
  * resolving relative paths against the campaign file's directory, and the place
  * (line and column, 1-based) of every value that a later stage may need to blame.
  * Does not own: reading the files the campaign points at (recipients, templates),
- * nor secrets: a relay names where its password comes from, and
- * campaign_relay_password() fetches it only when it is needed.
+ * nor the journal's fingerprint of them (fingerprint), nor secrets: a relay names
+ * where its password comes from, and secret_relay_password() (secret) fetches it
+ * only when it is needed.
  *
  * The contract is docs/campaign.md.
  */
@@ -235,34 +236,6 @@ int campaign_load(const char *path, struct campaign **out, struct blast_error *e
 /* Free a campaign and everything it owns. Accepts NULL. */
 void campaign_free(struct campaign *c);
 
-/*
- * Fetch a relay's secret into a new string the caller must wipe and free (*out is
- * NULL when the relay has no username): from the environment variable, the file
- * (its first line; a warning goes to lg when others may read it) or the command
- * (its first line of output; it must exit 0 within 30 seconds). Fails with
- * BLAST_EINVAL naming the place where the secret is configured. The secret itself
- * never appears in err or in the log.
- */
-struct log;
-int campaign_relay_password(const struct campaign *c, const struct campaign_relay *r,
-                            const struct log *lg, char **out, struct blast_error *err);
-
-/*
- * Check that a relay's secret is available without fetching it: the variable is
- * set, the file is readable (warning when others may read it). A password_cmd is
- * not run here. Errors as campaign_relay_password().
- */
-int campaign_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
-                                  const struct log *lg, struct blast_error *err);
-
-/*
- * Check that the notify webhook's settings that live outside the campaign file are
- * there: the authorization_env variable is set, not empty and holds no line break or
- * control character; the ca_file is readable. Does nothing without 'notify'. Fails
- * with BLAST_EINVAL naming the variable (never its value) or the file, and the place.
- */
-int campaign_notify_check(const struct campaign *c, struct blast_error *err);
-
 /* Parse "90s", "5m", "4h", "2d", "500ms" or sums of them ("1h30m") into milliseconds > 0. */
 int campaign_parse_duration(const char *text, long *ms);
 
@@ -271,28 +244,6 @@ int campaign_parse_rate(const char *text, struct campaign_rate *out);
 
 /* Look a dotted name ("company.address") up in vars; NULL when absent. */
 const struct campaign_value *campaign_var(const struct campaign *c, const char *dotted);
-
-/*
- * The campaign's fingerprint for the journal: SHA-256 (hex, 65 bytes with the NUL)
- * over the campaign file, its body templates, the recipient list, the suppression
- * lists and the attached files, so a run refuses to resume a journal made for
- * other inputs. Errors: BLAST_EIO naming the file that cannot be read.
- */
-int campaign_hash(const struct campaign *c, char out[65], struct blast_error *err);
-
-/* A further input of a run that the hash covers: a label for its role, and a file. */
-struct campaign_hash_input {
-    const char *label; /* "exclude-report", ... */
-    const char *path;
-};
-
-/*
- * The same, with nextra more files (the reports blast send --exclude-report and
- * --suppress-from read), each with its label, name and contents, so that a resume
- * with other inputs is noticed. With nextra 0 it is campaign_hash().
- */
-int campaign_hash_with(const struct campaign *c, const struct campaign_hash_input *extra,
-                       size_t nextra, char out[65], struct blast_error *err);
 
 const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg);
 

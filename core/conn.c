@@ -455,6 +455,16 @@ bool conn_is_loopback(const struct conn *c)
     return false;
 }
 
+/* Only names that cannot leave the machine: "127.0.0.1.example" is a DNS name, not loopback. */
+bool conn_host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+
+    if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0)
+        return true;
+    return inet_pton(AF_INET, host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127;
+}
+
 ssize_t conn_read(struct conn *c, void *buf, size_t size, int64_t deadline, struct blast_error *err)
 {
     for (;;) {

@@ -4,7 +4,9 @@
  * Owns: name resolution and a non-blocking connect bounded by a deadline, the TLS
  * client (OpenSSL: TLS 1.2 minimum, SNI, chain and host name verification against
  * the system store or a CA file), and reads and writes that give up at a deadline
- * on the monotonic clock, so a peer that trickles bytes cannot stretch a timeout.
+ * on the monotonic clock, so a peer that trickles bytes cannot stretch a timeout; and
+ * what counts as loopback, by the peer's address or by the host name a campaign gives
+ * (the relays' and the webhook's plaintext rules both ask here).
  * Does not own: the protocol spoken over it (smtp), nor buffering of replies.
  *
  * A struct conn_tls holds one OpenSSL context per relay, shared by its connections;
@@ -77,6 +79,13 @@ const char *conn_tls_cipher(const struct conn *c);
 /* The server certificate's subject, one line ("CN=smtp.example.com, O=..."), into out. */
 void conn_tls_subject(const struct conn *c, char *out, size_t size);
 bool conn_is_loopback(const struct conn *c); /* the peer address is 127/8 or ::1 */
+
+/*
+ * Whether host, as a campaign names it, cannot leave the machine before anything is
+ * resolved: "localhost", a dotted IPv4 address in 127.0.0.0/8, "::1" or "[::1]". A
+ * DNS name that only starts like one ("127.0.0.1.example") is not loopback.
+ */
+bool conn_host_is_loopback(const char *host);
 
 struct buf;
 

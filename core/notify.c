@@ -8,16 +8,20 @@
  * between attempts are slept in short slices so that opt->stop is noticed at once.
  */
 #include "notify.h"
+#include "conn.h"
 #include "timeutil.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifndef BLAST_VERSION
 #define BLAST_VERSION "unknown"
@@ -70,6 +74,82 @@ void notify_url_display(const char *url, char *out, size_t size)
                  rest, query != NULL ? "?***" : "");
     if (n < 0)
         out[0] = '\0';
+}
+
+static int refuse(char *why, size_t size, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* rc, with the reason formatted into why. */
+static int refuse(char *why, size_t size, int rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, size, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/*
+ * Parsed by libcurl itself, so that what is checked here is what the request will
+ * use. The reasons never quote the URL: its query may hold a secret.
+ */
+int notify_check_url(const char *url, bool *loopback, char *why, size_t size)
+{
+    CURLU *u = NULL;
+    CURLUcode uc;
+    char *host = NULL, *user = NULL, *password = NULL;
+    const char *p;
+    bool http;
+    int rc = 0;
+
+    *loopback = false;
+    for (p = url; *p != '\0'; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+            return refuse(why, size, BLAST_EINVAL,
+                          "'url' may hold printable ASCII only, without spaces (percent-encode "
+                          "the rest; international host names in their xn-- form)");
+    http = strncasecmp(url, "http://", 7) == 0;
+    if (!http && strncasecmp(url, "https://", 8) != 0)
+        return refuse(why, size, BLAST_EINVAL,
+                      "'url' must be an https:// address (http:// only to a loopback host)");
+    /* libcurl would read "https:///x" as host x, and some parsers take '\' for '/' */
+    if (url[http ? 7 : 8] == '/' || strchr(url, '\\') != NULL)
+        return refuse(why, size, BLAST_EINVAL,
+                      "'url' must name its host right after the '//', and hold no '\\'");
+    u = curl_url();
+    if (u == NULL)
+        return refuse(why, size, BLAST_ENOMEM, "out of memory");
+    if ((uc = curl_url_set(u, CURLUPART_URL, url, 0)) != CURLUE_OK) {
+        rc = uc == CURLUE_OUT_OF_MEMORY
+                 ? refuse(why, size, BLAST_ENOMEM, "out of memory")
+                 : refuse(why, size, BLAST_EINVAL, "'url' is not a valid URL (%s)",
+                          curl_url_strerror(uc));
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
+        rc = refuse(why, size, BLAST_EINVAL,
+                    "'url' must not hold a user name or password: put the credentials in an "
+                    "environment variable named by 'authorization_env'");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+        rc = refuse(why, size, BLAST_EINVAL, "'url' names no host");
+        goto out;
+    }
+    *loopback = conn_host_is_loopback(host);
+    /* the summary must not cross a network in the clear */
+    if (http && !*loopback)
+        rc = refuse(why, size, BLAST_EINVAL,
+                    "'url' must be an https:// address: http:// is only allowed to a loopback "
+                    "host (127.0.0.1, ::1, localhost)");
+out:
+    curl_free(host);
+    curl_free(user);
+    curl_free(password);
+    curl_url_cleanup(u);
+    return rc;
 }
 
 /*
@@ -314,11 +394,20 @@ static CURLcode setup(CURL *h, const struct campaign_notify *n, const struct not
     return c;
 }
 
+/* A control character, a line break among them, would add a header of its own. */
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++)
+        if ((unsigned char)*s < ' ' || (unsigned char)*s == 0x7f)
+            return true;
+    return false;
+}
+
 /* The variable authorization_env names: set, not empty, no control character. */
 static int authorization_value(const struct campaign_notify *n, const char *where, const char **out,
                                struct blast_error *err)
 {
-    const char *v, *p;
+    const char *v;
 
     *out = NULL;
     if (n->authorization_env == NULL)
@@ -328,13 +417,44 @@ static int authorization_value(const struct campaign_notify *n, const char *wher
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
                                "notify %s: environment variable %s is %s", where,
                                n->authorization_env, v == NULL ? "not set" : "empty");
-    for (p = v; *p != '\0'; p++)
-        if ((unsigned char)*p < ' ' || (unsigned char)*p == 0x7f)
-            return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
-                                   "notify %s: environment variable %s holds a line break or "
-                                   "another control character",
-                                   where, n->authorization_env);
+    if (has_control(v))
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                               "notify %s: environment variable %s holds a line break or "
+                               "another control character",
+                               where, n->authorization_env);
     *out = v;
+    return 0;
+}
+
+/*
+ * The same rules as authorization_value(), checked before the run with the places of
+ * the campaign file, and the ca_file readable.
+ */
+int notify_check_settings(const struct campaign *c, struct blast_error *err)
+{
+    const struct campaign_notify *n = c->notify;
+    const struct campaign_place *at;
+
+    if (n == NULL)
+        return 0;
+    if (n->authorization_env != NULL) {
+        const char *v = getenv(n->authorization_env);
+
+        at = &n->authorization_place;
+        if (v == NULL || v[0] == '\0')
+            return blast_error_set(err, BLAST_EINVAL, c->path, at->line, at->column,
+                                   "notify: environment variable %s is %s", n->authorization_env,
+                                   v == NULL ? "not set" : "empty");
+        if (has_control(v))
+            return blast_error_set(err, BLAST_EINVAL, c->path, at->line, at->column,
+                                   "notify: environment variable %s holds a line break or "
+                                   "another control character",
+                                   n->authorization_env);
+    }
+    at = &n->ca_file_place;
+    if (n->ca_file != NULL && access(n->ca_file, R_OK) != 0)
+        return blast_error_set(err, BLAST_EINVAL, c->path, at->line, at->column,
+                               "notify: cannot read ca_file %s: %s", n->ca_file, strerror(errno));
     return 0;
 }
 

@@ -8,15 +8,22 @@
  * only, no redirect followed, TLS 1.2 or newer with the certificate and host name
  * verified unless the campaign says otherwise, a timeout per attempt) and its
  * retries: after a connection error, a timeout, HTTP 429 or 5xx, with a wait that
- * doubles from one second up to a bound; never after another 4xx.
+ * doubles from one second up to a bound; never after another 4xx. The rules for its
+ * URL (notify_check_url(): https, or http to a loopback host; no credentials in it),
+ * which the campaign loader applies. And the check, before a run, that the webhook's
+ * settings living outside the campaign file are there (notify_check_settings(): the
+ * authorization_env variable and the ca_file): they belong to the request, not to a
+ * relay's login, so that check lives here with the request that reads them rather
+ * than in secret.
  *
  * Secrets: messages name the webhook by notify_url_display() (no user:password@, the
  * query as "?***"); the Authorization value is never in a message or a log line and
  * is wiped from memory after the request; the response body is discarded unread,
  * since a server may echo the request's headers back in it.
  *
- * Does not own: libcurl's global set-up (curl_global_init() is called once, by
- * cmd/blast/main.c, before any thread starts); whether a run notifies at all, and
+ * Does not own: reading the 'notify' mapping of the campaign file, its other keys'
+ * rules and the places of its errors (campaign); libcurl's global set-up (curl_global_init() is
+ * called once, by cmd/blast/main.c, before any thread starts); whether a run notifies at all, and
  * what a failure means for the exit code (cmd/blast/send.c); the summary (report).
  */
 #ifndef BLAST_NOTIFY_H
@@ -27,6 +34,7 @@
 #include "log.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #define NOTIFY_SCHEMA_VERSION 1
@@ -75,6 +83,26 @@ struct notify_result {
 int notify_post(const struct campaign_notify *n, struct json_t *payload,
                 const struct notify_options *opt, struct notify_result *res,
                 struct blast_error *err);
+
+/*
+ * Check the webhook's URL as the campaign file gives it, without the network: printable
+ * ASCII without spaces, https:// (or http:// to a loopback host), a host right after the
+ * "//", no '\', no user name or password, a host, parsed by libcurl's URL API as the
+ * request will parse it. *loopback tells whether the host is loopback (the request
+ * then bypasses any proxy). Returns 0; BLAST_EINVAL with the reason in why (size
+ * bytes; it never quotes the URL, whose query may hold a secret), which the campaign
+ * loader places at the value; or BLAST_ENOMEM.
+ */
+int notify_check_url(const char *url, bool *loopback, char *why, size_t size);
+
+/*
+ * Check, before a run, what the webhook of campaign c needs from outside the campaign
+ * file: the variable authorization_env names is set, not empty and holds no line break
+ * or other control character; the ca_file is readable. Does nothing when c has no
+ * 'notify'. Fails with BLAST_EINVAL naming the variable (never its value) or the
+ * file, at its place in c's file.
+ */
+int notify_check_settings(const struct campaign *c, struct blast_error *err);
 
 /*
  * The URL as messages show it: scheme://host[:port]/path, with "***@" for a user

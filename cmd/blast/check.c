@@ -10,6 +10,7 @@
 #include "prepare.h"
 #include "../../core/notify.h"
 #include "../../core/pool.h"
+#include "../../core/secret.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -189,7 +190,7 @@ static void probe_relay(struct check *k, const struct campaign *c, const struct 
     int rc;
 
     blast_error_clear(&e);
-    if ((rc = campaign_relay_password(c, r, &k->log, &password, &e)) < 0) {
+    if ((rc = secret_relay_password(c, r, &k->log, &password, &e)) < 0) {
         problem(k, &e);
         return;
     }
@@ -334,11 +335,11 @@ int cmd_check(int argc, char **argv)
     }
     for (i = 0; i < p.c->nrelays; i++) {
         blast_error_clear(&err);
-        if (campaign_relay_password_check(p.c, &p.c->relays[i], &k.log, &err) < 0)
+        if (secret_relay_password_check(p.c, &p.c->relays[i], &k.log, &err) < 0)
             problem(&k, &err);
     }
     blast_error_clear(&err);
-    if (campaign_notify_check(p.c, &err) < 0)
+    if (notify_check_settings(p.c, &err) < 0)
         problem(&k, &err);
     blast_error_clear(&err);
     if (dkim_new(p.c, &k.log, &diag, &p.dkim, &err) < 0 && err.code == BLAST_ENOMEM)

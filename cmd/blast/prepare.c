@@ -2,6 +2,7 @@
  * prepare - the common first steps of the subcommands. See prepare.h.
  */
 #include "prepare.h"
+#include "../../core/fingerprint.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -66,7 +67,7 @@ int prepare_reports(struct prepared *p, const struct prepare_report *reports, si
 int prepare_hash(const struct prepared *p, const struct prepare_report *reports, size_t n,
                  char out[65], struct blast_error *err)
 {
-    struct campaign_hash_input *extra = n > 0 ? calloc(n, sizeof *extra) : NULL;
+    struct fingerprint_input *extra = n > 0 ? calloc(n, sizeof *extra) : NULL;
     size_t i;
     int rc;
 
@@ -78,7 +79,7 @@ int prepare_hash(const struct prepared *p, const struct prepare_report *reports,
         extra[i].label = screen_report_rule_name(reports[i].rule);
         extra[i].path = full != NULL ? full : reports[i].path;
     }
-    rc = campaign_hash_with(p->c, extra, n, out, err);
+    rc = fingerprint_campaign_with(p->c, extra, n, out, err);
     for (i = 0; i < n; i++)
         if (extra[i].path != reports[i].path)
             free((char *)extra[i].path);

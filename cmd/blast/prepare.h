@@ -37,7 +37,10 @@ struct prepare_report {
 int prepare_reports(struct prepared *p, const struct prepare_report *reports, size_t n,
                     const char *own, struct blast_error *err);
 
-/* The campaign's hash for the journal (campaign_hash_with), the reports' contents included. */
+/*
+ * The campaign's fingerprint for the journal (fingerprint_campaign_with), the reports'
+ * contents included.
+ */
 int prepare_hash(const struct prepared *p, const struct prepare_report *reports, size_t n,
                  char out[65], struct blast_error *err);
 

@@ -23,6 +23,7 @@
 #include "../../core/policy.h"
 #include "../../core/pool.h"
 #include "../../core/report.h"
+#include "../../core/secret.h"
 #include "../../core/timeutil.h"
 
 #include <errno.h>
@@ -378,11 +379,11 @@ static int prepare(struct run *r, struct blast_error *err)
     if (r->passwords == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     for (i = 0; r->opt.dry_run == NULL && i < r->c->nrelays; i++)
-        if ((rc = campaign_relay_password(r->c, &r->c->relays[i], &r->log, &r->passwords[i], err)) <
+        if ((rc = secret_relay_password(r->c, &r->c->relays[i], &r->log, &r->passwords[i], err)) <
             0)
             return rc;
     /* the webhook's variable too: refused now rather than missed after the campaign */
-    if (r->opt.dry_run == NULL && r->opt.to == NULL && (rc = campaign_notify_check(r->c, err)) < 0)
+    if (r->opt.dry_run == NULL && r->opt.to == NULL && (rc = notify_check_settings(r->c, err)) < 0)
         return rc;
     if ((rc = make_report_path(r, err)) < 0 ||
         (rc = prepare_reports(&r->p, r->opt.reports, r->opt.nreports, r->report_path, err)) < 0 ||

@@ -1,8 +1,7 @@
 /*
  * test_campaign - the campaign file: a valid file with its defaults and resolved
  * paths, every key of the format with its place (../fixtures/campaigns/every_key.yml),
- * durations, rates, vars reached with dots, relay secrets from the environment, a
- * file or a command (never in an error or the log), and the golden invalid cases of
+ * durations, rates, vars reached with dots, and the golden invalid cases of
  * ../fixtures/invalid/<case>/: each holds a campaign.yml and, in error, the exact
  * message blast_error_format() must give, with the file named "campaign.yml" (the
  * test puts the case directory in front).
@@ -307,93 +306,6 @@ Test(campaign, tls_and_auth_names)
     cr_assert_str_eq(smtp_auth_choice_name(SMTP_AUTH_CHOICE_AUTO), "auto");
     cr_assert_str_eq(smtp_auth_choice_name(SMTP_AUTH_CHOICE_CRAM_MD5), "cram-md5");
     cr_assert_str_eq(smtp_auth_choice_name(SMTP_AUTH_CHOICE_XOAUTH2), "xoauth2");
-}
-
-/* ---- secrets ------------------------------------------------------------------------- */
-
-#define SECRET "s3cr3t-Pa55w0rd!"
-
-Test(campaign, relay_password_from_the_environment)
-{
-    struct campaign *c = load_ok(FIXTURES "/campaigns/full.yml");
-    struct blast_error err;
-    char *pw = NULL;
-
-    setenv("BLAST_UNIT_PASSWORD", SECRET, 1);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), 0, "%s", err.text);
-    cr_assert_str_eq(pw, SECRET);
-    cr_assert_eq(err.code, 0);
-    cr_assert_null(strstr(err.text, SECRET));
-    free(pw);
-    campaign_free(c);
-}
-
-Test(campaign, relay_password_unset_names_the_variable_and_its_place)
-{
-    struct campaign *c = load_ok(FIXTURES "/campaigns/full.yml");
-    struct blast_error err;
-    char *pw = (char *)0x1, msg[2048];
-
-    unsetenv("BLAST_UNIT_PASSWORD");
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), BLAST_EINVAL);
-    cr_assert_null(pw);
-    cr_assert_str_eq(err.source, FIXTURES "/campaigns/full.yml");
-    cr_assert_eq(err.line, 26);
-    cr_assert_eq(err.column, 19);
-    cr_assert(strstr(err.text, "BLAST_UNIT_PASSWORD") != NULL, "%s", err.text);
-    cr_assert(strstr(err.text, "not set") != NULL, "%s", err.text);
-    blast_error_format(&err, msg, sizeof msg);
-    cr_assert_null(strstr(msg, SECRET));
-    campaign_free(c);
-}
-
-Test(campaign, relay_password_empty_is_refused)
-{
-    struct campaign *c = load_ok(FIXTURES "/campaigns/full.yml");
-    struct blast_error err;
-    char *pw = NULL;
-
-    setenv("BLAST_UNIT_PASSWORD", "", 1);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), BLAST_EINVAL);
-    cr_assert_null(pw);
-    cr_assert(strstr(err.text, "empty") != NULL, "%s", err.text);
-    campaign_free(c);
-}
-
-Test(campaign, relay_password_secret_never_reaches_the_error)
-{
-    struct campaign *c = load_ok(FIXTURES "/campaigns/full.yml");
-    struct blast_error err;
-    char *pw = NULL, msg[2048];
-
-    /* an error already recorded stays first, and the secret is not added to it */
-    setenv("BLAST_UNIT_PASSWORD", SECRET, 1);
-    blast_error_clear(&err);
-    blast_error_set(&err, BLAST_ECONNECT, "relay", 0, 0, "earlier failure");
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), 0);
-    cr_assert_str_eq(pw, SECRET);
-    blast_error_format(&err, msg, sizeof msg);
-    cr_assert_null(strstr(msg, SECRET), "%s", msg);
-    cr_assert_null(strstr(err.source, SECRET));
-    free(pw);
-    campaign_free(c);
-}
-
-Test(campaign, relay_without_username_has_no_password)
-{
-    struct campaign *c = load_ok(FIXTURES "/campaigns/full.yml");
-    struct blast_error err;
-    char *pw = (char *)0x1;
-
-    unsetenv("BLAST_UNIT_PASSWORD");
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[1], NULL, &pw, &err), 0);
-    cr_assert_null(pw);
-    cr_assert_eq(err.code, 0);
-    campaign_free(c);
 }
 
 /* ---- golden invalid cases ------------------------------------------------------------ */
@@ -1210,253 +1122,6 @@ Test(campaign, pin_needs_64_hex_digits, .fini = scratch_remove)
     cr_assert_not_null(strstr(msg, ":8:17: 'pin_sha256' must be 64 hexadecimal digits"), "%s", msg);
 }
 
-/* ---- secrets from files and commands --------------------------------------------------- */
-
-struct captured {
-    int n, warnings;
-    char text[4096];
-};
-
-static void capture(void *arg, enum log_level level, const char *message)
-{
-    struct captured *k = arg;
-    size_t used = strlen(k->text);
-
-    k->n++;
-    k->warnings += level == LOG_LEVEL_WARN;
-    snprintf(k->text + used, sizeof k->text - used, "%s\n", message);
-}
-
-/*
- * A campaign whose only relay has a username and, on line 8, secret_line (one of
- * password_file, password_cmd, password_env).
- */
-static struct campaign *secret_campaign(const char *secret_line)
-{
-    char path[512], yml[1024];
-
-    snprintf(yml, sizeof yml,
-             "name: secrets\n"
-             "from: news@acme.example\n"
-             "subject: Hi\n"
-             "recipients: {path: list.csv}\n"
-             "body: {text: body.txt}\n"
-             "relays:\n"
-             "  - host: smtp.relay.example\n"
-             "%s\n"
-             "    username: news@acme.example\n",
-             secret_line);
-    if (scratch_dir[0] == '\0')
-        scratch_make();
-    write_file(scratch_dir, "campaign.yml", yml, path, sizeof path);
-    return load_ok(path);
-}
-
-static void write_secret(const char *text, mode_t mode)
-{
-    char path[512];
-
-    write_file(scratch_dir, "secret.txt", text, path, sizeof path);
-    cr_assert_eq(chmod(path, mode), 0, "%s", strerror(errno));
-}
-
-Test(campaign, password_file_gives_its_first_line, .fini = scratch_remove)
-{
-    struct campaign *c = secret_campaign("    password_file: secret.txt");
-    struct captured k = {0, 0, ""};
-    struct log lg = {capture, &k, LOG_LEVEL_TRACE};
-    struct blast_error err;
-    char *pw = NULL;
-
-    write_secret(SECRET "\r\nsecond line\n", 0600);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], &lg, &pw, &err), 0, "%s", err.text);
-    cr_assert_str_eq(pw, SECRET);
-    cr_assert_eq(k.n, 0, "nothing to say about a private file: %s", k.text);
-    cr_assert_eq(campaign_relay_password_check(c, &c->relays[0], &lg, &err), 0, "%s", err.text);
-    cr_assert_eq(k.n, 0, "%s", k.text);
-    free(pw);
-    campaign_free(c);
-}
-
-Test(campaign, password_file_others_may_read_gives_a_warning, .fini = scratch_remove)
-{
-    struct campaign *c = secret_campaign("    password_file: secret.txt");
-    struct captured k = {0, 0, ""};
-    struct log lg = {capture, &k, LOG_LEVEL_TRACE};
-    struct blast_error err;
-    char *pw = NULL, want[600];
-
-    write_secret(SECRET "\n", 0644);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], &lg, &pw, &err), 0, "%s", err.text);
-    cr_assert_str_eq(pw, SECRET, "a warning, not a refusal");
-    cr_assert_eq(k.warnings, 1, "%s", k.text);
-    snprintf(want, sizeof want, "%s/campaign.yml:8:20: relay 'smtp.relay.example': password_file",
-             scratch_dir);
-    cr_assert_not_null(strstr(k.text, want), "%s", k.text);
-    cr_assert_not_null(strstr(k.text, "can be read by others (chmod 600"), "%s", k.text);
-    cr_assert_null(strstr(k.text, SECRET), "the secret reached the log");
-
-    /* the check warns the same way, and works without a log */
-    cr_assert_eq(campaign_relay_password_check(c, &c->relays[0], &lg, &err), 0, "%s", err.text);
-    cr_assert_eq(k.warnings, 2, "%s", k.text);
-    cr_assert_eq(campaign_relay_password_check(c, &c->relays[0], NULL, &err), 0, "%s", err.text);
-    cr_assert_eq(err.code, 0);
-    free(pw);
-    campaign_free(c);
-}
-
-Test(campaign, password_file_missing_or_empty_is_an_error_with_its_place, .fini = scratch_remove)
-{
-    struct campaign *c = secret_campaign("    password_file: secret.txt");
-    struct blast_error err;
-    char *pw = (char *)0x1;
-
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), BLAST_EINVAL);
-    cr_assert_null(pw);
-    cr_assert_str_eq(err.source, c->path);
-    cr_assert_eq(err.line, 8);
-    cr_assert_eq(err.column, 20);
-    cr_assert_not_null(strstr(err.text, "cannot read password_file"), "%s", err.text);
-    cr_assert_not_null(strstr(err.text, "No such file or directory"), "%s", err.text);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password_check(c, &c->relays[0], NULL, &err), BLAST_EINVAL);
-    cr_assert_not_null(strstr(err.text, "cannot read password_file"), "%s", err.text);
-
-    write_secret("\n" SECRET "\n", 0600);
-    blast_error_clear(&err);
-    pw = (char *)0x1;
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), BLAST_EINVAL);
-    cr_assert_null(pw);
-    cr_assert_not_null(strstr(err.text, "is empty"), "an empty first line: %s", err.text);
-    cr_assert_null(strstr(err.text, SECRET));
-    campaign_free(c);
-}
-
-Test(campaign, password_cmd_gives_its_first_line_of_output, .fini = scratch_remove)
-{
-    struct campaign *c =
-        secret_campaign("    password_cmd: 'echo \"" SECRET "\"; echo second line'");
-    struct blast_error err;
-    char *pw = NULL;
-
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), 0, "%s", err.text);
-    cr_assert_str_eq(pw, SECRET);
-    cr_assert_eq(err.code, 0);
-    free(pw);
-    campaign_free(c);
-}
-
-Test(campaign, password_cmd_failing_is_an_error_without_the_secret, .fini = scratch_remove)
-{
-    struct campaign *c = secret_campaign("    password_cmd: 'echo \"" SECRET "\"; exit 3'");
-    struct captured k = {0, 0, ""};
-    struct log lg = {capture, &k, LOG_LEVEL_TRACE};
-    struct blast_error err;
-    char *pw = (char *)0x1, msg[2048];
-
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], &lg, &pw, &err), BLAST_EINVAL);
-    cr_assert_null(pw);
-    cr_assert_str_eq(err.source, c->path);
-    cr_assert_eq(err.line, 8);
-    cr_assert_eq(err.column, 19);
-    blast_error_format(&err, msg, sizeof msg);
-    cr_assert_not_null(
-        strstr(msg, "relay 'smtp.relay.example': password_cmd failed (exit status 3)"), "%s", msg);
-    cr_assert_null(strstr(msg, SECRET), "the secret is in the error: %s", msg);
-    cr_assert_null(strstr(k.text, SECRET), "the secret is in the log: %s", k.text);
-    campaign_free(c);
-}
-
-Test(campaign, password_cmd_printing_nothing_is_an_error, .fini = scratch_remove)
-{
-    struct campaign *c = secret_campaign("    password_cmd: 'true'");
-    struct blast_error err;
-    char *pw = (char *)0x1;
-
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), BLAST_EINVAL);
-    cr_assert_null(pw);
-    cr_assert_not_null(strstr(err.text, "printed nothing"), "%s", err.text);
-    campaign_free(c);
-}
-
-Test(campaign, password_check_does_not_run_the_command, .fini = scratch_remove)
-{
-    char line[700], marker[600];
-    struct campaign *c;
-    struct blast_error err;
-    char *pw = NULL;
-
-    snprintf(marker, sizeof marker, "%s/ran", scratch_make());
-    snprintf(line, sizeof line, "    password_cmd: 'touch %s; echo " SECRET "'", marker);
-    c = secret_campaign(line);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password_check(c, &c->relays[0], NULL, &err), 0, "%s", err.text);
-    cr_assert_neq(access(marker, F_OK), 0, "check ran password_cmd");
-    cr_assert_eq(campaign_relay_password(c, &c->relays[0], NULL, &pw, &err), 0, "%s", err.text);
-    cr_assert_eq(access(marker, F_OK), 0, "fetching the secret runs it");
-    cr_assert_str_eq(pw, SECRET);
-    free(pw);
-    campaign_free(c);
-}
-
-Test(campaign, password_env_check, .fini = scratch_remove)
-{
-    struct campaign *c = secret_campaign("    password_env: BLAST_UNIT_PASSWORD");
-    struct blast_error err;
-
-    setenv("BLAST_UNIT_PASSWORD", SECRET, 1);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_relay_password_check(c, &c->relays[0], NULL, &err), 0, "%s", err.text);
-    unsetenv("BLAST_UNIT_PASSWORD");
-    cr_assert_eq(campaign_relay_password_check(c, &c->relays[0], NULL, &err), BLAST_EINVAL);
-    cr_assert_eq(err.line, 8);
-    cr_assert_eq(err.column, 19);
-    cr_assert_not_null(strstr(err.text, "not set"), "%s", err.text);
-    campaign_free(c);
-}
-
-/* The journal's hash: the inputs of a run beyond the campaign's own files count too. */
-Test(campaign, hash_with_more_inputs, .fini = scratch_remove)
-{
-    const char *dir = scratch_make();
-    char path[512], list[512], prev[512], base[65], same[65], one[65], other_label[65], changed[65];
-    struct campaign_hash_input extra = {"exclude-report", NULL};
-    struct blast_error err;
-    struct campaign *c;
-
-    write_file(dir, "list.csv", "email\na@example.com\n", list, sizeof list);
-    write_file(dir, "body.txt", "Hi\n", path, sizeof path);
-    write_file(dir, "prev.json", "{\"schema_version\":1,\"recipients\":[]}", prev, sizeof prev);
-    write_file(dir, "c.yml",
-               "name: h\nfrom: news@acme.example\nsubject: Hi\nrecipients: {path: list.csv}\n"
-               "body: {text: body.txt}\nrelays: [{host: 127.0.0.1, tls: none}]\n",
-               path, sizeof path);
-    c = load_ok(path);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_hash(c, base, &err), 0, "%s", err.text);
-    cr_assert_eq(campaign_hash_with(c, NULL, 0, same, &err), 0, "%s", err.text);
-    cr_assert_str_eq(same, base, "no more inputs: the hash journals already hold");
-    extra.path = prev;
-    cr_assert_eq(campaign_hash_with(c, &extra, 1, one, &err), 0, "%s", err.text);
-    cr_assert_str_neq(one, base);
-    extra.label = "suppress-from";
-    cr_assert_eq(campaign_hash_with(c, &extra, 1, other_label, &err), 0, "%s", err.text);
-    cr_assert_str_neq(other_label, one, "the role of a file counts");
-    write_file(dir, "prev.json", "{\"schema_version\":1,\"recipients\":[{}]}", prev, sizeof prev);
-    cr_assert_eq(campaign_hash_with(c, &extra, 1, changed, &err), 0, "%s", err.text);
-    cr_assert_str_neq(changed, other_label, "the contents count");
-    extra.path = "/nonexistent/prev.json";
-    cr_assert_eq(campaign_hash_with(c, &extra, 1, changed, &err), BLAST_EIO);
-    cr_assert_str_eq(err.source, "/nonexistent/prev.json");
-    campaign_free(c);
-}
-
 /* ---- notify: the webhook told when a send ends ----------------------------------------- */
 
 Test(campaign, every_key_notify)
@@ -1487,12 +1152,8 @@ Test(campaign, every_key_notify)
 Test(campaign, no_notify_without_the_key)
 {
     struct campaign *c = load_ok(FIXTURES "/campaigns/minimal.yml");
-    struct blast_error err;
 
     cr_assert_null(c->notify);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_notify_check(c, &err), 0);
-    cr_assert_eq(err.code, 0);
     campaign_free(c);
 }
 
@@ -1513,31 +1174,24 @@ Test(campaign, notify_defaults, .fini = scratch_remove)
     campaign_free(c);
 }
 
-Test(campaign, notify_http_only_to_loopback, .fini = scratch_remove)
+/* The URL's rules are notify_check_url()'s (test_notify.c); the loader places them. */
+Test(campaign, notify_url_is_checked_at_its_place, .fini = scratch_remove)
 {
-    static const char *const ok[] = {
-        "http://127.0.0.1:8080/hook", "http://localhost/hook",  "http://[::1]:9/hook",
-        "HTTP://127.0.0.2/hook",      "https://hooks.example/", "https://hooks.example:8443/a?b=c",
-    };
-    static const char *const refused[] = {
-        "http://hooks.example/hook",
-        "http://127.0.0.1.example/hook",
-        "http://10.0.0.1/hook",
-        "ftp://127.0.0.1/hook",
-        "hooks.example/hook",
-        "https:///hook",
-        "https://a.example\\\\@b.example/",
-    };
+    static const struct {
+        const char *url;
+        bool loopback;
+    } ok[] = {{"http://127.0.0.1:8080/hook", true}, {"https://hooks.example/", false}};
+    static const char *const refused[] = {"http://hooks.example/hook", "https:///hook"};
     char path[512], extra[256], msg[2048];
     struct campaign *c;
     size_t i;
 
     for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        snprintf(extra, sizeof extra, "notify: {url: \"%s\"}\n", ok[i]);
+        snprintf(extra, sizeof extra, "notify: {url: \"%s\"}\n", ok[i].url);
         small_campaign("", extra, path, sizeof path);
         c = load_ok(path);
-        cr_assert_str_eq(c->notify->url, ok[i]);
-        cr_assert_eq(c->notify->loopback, i < 4, "%s", ok[i]);
+        cr_assert_str_eq(c->notify->url, ok[i].url);
+        cr_assert_eq(c->notify->loopback, ok[i].loopback, "%s", ok[i].url);
         campaign_free(c);
         scratch_remove();
     }
@@ -1623,64 +1277,6 @@ Test(campaign, notify_timeout_and_retries_have_bounds, .fini = scratch_remove)
     c = load_ok(path);
     cr_assert_eq(c->notify->timeout, 5 * 60 * 1000L);
     cr_assert_eq(c->notify->retries, 10);
-    campaign_free(c);
-}
-
-Test(campaign, notify_check_names_the_variable_and_its_place_never_the_value)
-{
-    struct campaign *c = load_ok(EVERY);
-    struct blast_error err;
-    char msg[2048];
-
-    unsetenv("BLAST_UNIT_HOOK_TOKEN");
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_notify_check(c, &err), BLAST_EINVAL);
-    cr_assert_str_eq(err.source, EVERY);
-    cr_assert_eq(err.line, 87);
-    cr_assert_eq(err.column, 22);
-    cr_assert_str_eq(err.text, "notify: environment variable BLAST_UNIT_HOOK_TOKEN is not set");
-
-    setenv("BLAST_UNIT_HOOK_TOKEN", "", 1);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_notify_check(c, &err), BLAST_EINVAL);
-    cr_assert_str_eq(err.text, "notify: environment variable BLAST_UNIT_HOOK_TOKEN is empty");
-
-    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n\r\nX-Evil: 1", 1);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_notify_check(c, &err), BLAST_EINVAL);
-    blast_error_format(&err, msg, sizeof msg);
-    cr_assert_not_null(strstr(msg, "holds a line break"), "%s", msg);
-    cr_assert_null(strstr(msg, "tok3n"), "%s", msg);
-
-    /* the variable is fine now; every_key.yml's ca_file does not exist */
-    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n", 1);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_notify_check(c, &err), BLAST_EINVAL);
-    cr_assert_eq(err.line, 91);
-    cr_assert_eq(err.column, 12);
-    cr_assert_not_null(strstr(err.text, "notify: cannot read ca_file"), "%s", err.text);
-    cr_assert_null(strstr(err.text, "tok3n"), "%s", err.text);
-    unsetenv("BLAST_UNIT_HOOK_TOKEN");
-    campaign_free(c);
-}
-
-Test(campaign, notify_check_passes_when_all_is_there, .fini = scratch_remove)
-{
-    char path[512], ca[512];
-    struct campaign *c;
-    struct blast_error err;
-
-    small_campaign("",
-                   "notify:\n  url: https://hooks.example/\n  authorization_env: "
-                   "BLAST_UNIT_HOOK_TOKEN\n  ca_file: ca.pem\n",
-                   path, sizeof path);
-    write_file(scratch_dir, "ca.pem", "not checked for content here\n", ca, sizeof ca);
-    c = load_ok(path);
-    cr_assert_str_eq(c->notify->ca_file, ca);
-    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n", 1);
-    blast_error_clear(&err);
-    cr_assert_eq(campaign_notify_check(c, &err), 0, "%s", err.text);
-    unsetenv("BLAST_UNIT_HOOK_TOKEN");
     campaign_free(c);
 }
 

@@ -120,6 +120,27 @@ Test(conn, bracketed_ipv6_loopback, .timeout = 20)
     close(fd);
 }
 
+/* By name, before anything is resolved: only what cannot leave the machine. */
+Test(conn, loopback_host_names)
+{
+    static const char *const yes[] = {"localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"};
+    static const char *const no[] = {"127.0.0.1.example",
+                                     "localhost.example",
+                                     "10.0.0.1",
+                                     "128.0.0.1",
+                                     "::2",
+                                     "[::2]",
+                                     "0.0.0.0",
+                                     "",
+                                     "relay.example"};
+    size_t i;
+
+    for (i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        cr_assert(conn_host_is_loopback(yes[i]), "%s", yes[i]);
+    for (i = 0; i < sizeof no / sizeof no[0]; i++)
+        cr_assert_not(conn_host_is_loopback(no[i]), "%s", no[i]);
+}
+
 Test(conn, read_from_a_silent_peer_times_out, .timeout = 20)
 {
     int port, lfd = listen_loopback(&port);

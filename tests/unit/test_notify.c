@@ -1,11 +1,14 @@
 /*
- * test_notify - the end-of-run webhook: the payload's shape, the masked URL, and
- * notify_post() against a small HTTP server on 127.0.0.1 run by the test in a thread
- * (answers scripted per request: 200, 503, 429, 404, a redirect, or silence), so that
- * retries, their bounds, the headers sent, and the secrets never shown are checked on
- * real requests made by libcurl.
+ * test_notify - the end-of-run webhook: the payload's shape, the masked URL, the rules
+ * of its URL (each reason exact, none quoting the URL), the check of its settings
+ * outside the campaign file (the Authorization variable named at its place, never
+ * quoted; the ca_file), and notify_post() against a small HTTP server on 127.0.0.1 run
+ * by the test in a thread (answers scripted per request: 200, 503, 429, 404, a
+ * redirect, or silence), so that retries, their bounds, the headers sent, and the
+ * secrets never shown are checked on real requests made by libcurl.
  */
 #include "../../core/notify.h"
+#include "scratch.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -240,6 +243,193 @@ Test(notify, url_display_masks_userinfo_and_query)
     }
     notify_url_display("https://hooks.example/a-long-path?key=s3cret", out, 12);
     cr_assert_str_eq(out, "https://hoo", "cut, never overflowing");
+}
+
+/* ---- the URL, as the campaign file gives it ------------------------------------------- */
+
+#define HTTP_REMOTE                                                                                \
+    "'url' must be an https:// address: http:// is only allowed to a loopback host "               \
+    "(127.0.0.1, ::1, localhost)"
+#define NOT_HTTP "'url' must be an https:// address (http:// only to a loopback host)"
+#define NO_HOST  "'url' must name its host right after the '//', and hold no '\\'"
+#define NOT_ASCII                                                                                  \
+    "'url' may hold printable ASCII only, without spaces (percent-encode the rest; "               \
+    "international host names in their xn-- form)"
+#define USERINFO                                                                                   \
+    "'url' must not hold a user name or password: put the credentials in an environment "          \
+    "variable named by 'authorization_env'"
+
+Test(notify, url_https_or_http_to_loopback)
+{
+    static const struct {
+        const char *url;
+        bool loopback;
+    } ok[] = {
+        {"http://127.0.0.1:8080/hook", true},
+        {"http://localhost/hook", true},
+        {"http://[::1]:9/hook", true},
+        {"HTTP://127.0.0.2/hook", true},
+        {"https://hooks.example/", false},
+        {"https://hooks.example:8443/a?b=c", false},
+        {"https://127.0.0.1.example/hook", false},
+    };
+    char why[BLAST_ERROR_TEXT_MAX];
+    size_t i;
+
+    for (i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        bool loopback = !ok[i].loopback;
+
+        why[0] = '\0';
+        cr_assert_eq(notify_check_url(ok[i].url, &loopback, why, sizeof why), 0, "%s: %s",
+                     ok[i].url, why);
+        cr_assert_eq(loopback, ok[i].loopback, "%s", ok[i].url);
+    }
+}
+
+Test(notify, url_refused_with_its_reason)
+{
+    static const char *const cases[][2] = {
+        {"http://hooks.example/hook", HTTP_REMOTE},
+        {"http://127.0.0.1.example/hook", HTTP_REMOTE},
+        {"http://10.0.0.1/hook", HTTP_REMOTE},
+        {"ftp://127.0.0.1/hook", NOT_HTTP},
+        {"hooks.example/hook", NOT_HTTP},
+        {"https:///hook", NO_HOST},
+        {"https://a.example\\@b.example/", NO_HOST},
+        {"https://hooks.example/a b", NOT_ASCII},
+        {"https://caf\xc3\xa9.example/", NOT_ASCII},
+        {"https://u:pw@hooks.example/", USERINFO},
+        {"https://u@hooks.example/", USERINFO},
+    };
+    char why[BLAST_ERROR_TEXT_MAX];
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool loopback;
+
+        why[0] = '\0';
+        cr_assert_eq(notify_check_url(cases[i][0], &loopback, why, sizeof why), BLAST_EINVAL,
+                     "%s accepted", cases[i][0]);
+        cr_assert_str_eq(why, cases[i][1], "%s", cases[i][0]);
+    }
+}
+
+Test(notify, url_reasons_never_quote_the_url)
+{
+    /* a password, a query key, a host: named, never repeated */
+    static const char *const cases[] = {
+        "https://u:tok3n@hooks.example/x",  "https://hooks.example/x?key=tok3n zz",
+        "http://hooks.example/x?key=tok3n", "https://hooks.example:99999/x?key=tok3n",
+        "https://tok3n.example:x/",
+    };
+    char why[BLAST_ERROR_TEXT_MAX];
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool loopback;
+
+        why[0] = '\0';
+        cr_assert_eq(notify_check_url(cases[i], &loopback, why, sizeof why), BLAST_EINVAL,
+                     "%s accepted", cases[i]);
+        cr_assert_neq(why[0], '\0', "%s", cases[i]);
+        cr_assert_null(strstr(why, "tok3n"), "%s", why);
+    }
+    cr_assert_eq(notify_check_url("https://hooks.example:99999/x", &(bool){false}, why, sizeof why),
+                 BLAST_EINVAL);
+    cr_assert_eq(strncmp(why, "'url' is not a valid URL (", 26), 0, "%s", why);
+}
+
+/* ---- the settings outside the campaign file ------------------------------------------ */
+
+/* A campaign with only what notify_check_settings() reads: the file's name and 'notify'. */
+static void settings_campaign(struct campaign *c, struct campaign_notify *n, char *ca_file)
+{
+    static char path[] = "hooks.yml", env[] = "BLAST_UNIT_HOOK_TOKEN";
+
+    memset(c, 0, sizeof *c);
+    memset(n, 0, sizeof *n);
+    c->path = path;
+    c->notify = n;
+    n->authorization_env = env;
+    n->authorization_place = (struct campaign_place){87, 22};
+    n->ca_file = ca_file;
+    n->ca_file_place = (struct campaign_place){91, 12};
+}
+
+Test(notify, check_settings_does_nothing_without_notify)
+{
+    struct campaign c;
+    struct blast_error err;
+
+    memset(&c, 0, sizeof c);
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), 0);
+    cr_assert_eq(err.code, 0);
+}
+
+Test(notify, check_settings_names_the_variable_and_its_place_never_the_value)
+{
+    char ca_file[] = "/nonexistent/hook-ca.pem";
+    struct campaign c;
+    struct campaign_notify n;
+    struct blast_error err;
+    char msg[2048];
+
+    settings_campaign(&c, &n, ca_file);
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.source, "hooks.yml");
+    cr_assert_eq(err.line, 87);
+    cr_assert_eq(err.column, 22);
+    cr_assert_str_eq(err.text, "notify: environment variable BLAST_UNIT_HOOK_TOKEN is not set");
+
+    setenv("BLAST_UNIT_HOOK_TOKEN", "", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.text, "notify: environment variable BLAST_UNIT_HOOK_TOKEN is empty");
+
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n\r\nX-Evil: 1", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), BLAST_EINVAL);
+    blast_error_format(&err, msg, sizeof msg);
+    cr_assert_not_null(strstr(msg, "holds a line break"), "%s", msg);
+    cr_assert_null(strstr(msg, "tok3n"), "%s", msg);
+
+    /* the variable is fine now; the ca_file does not exist */
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), BLAST_EINVAL);
+    cr_assert_eq(err.line, 91);
+    cr_assert_eq(err.column, 12);
+    cr_assert_str_eq(err.text, "notify: cannot read ca_file /nonexistent/hook-ca.pem: No such "
+                               "file or directory");
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+}
+
+Test(notify, check_settings_passes_when_all_is_there, .fini = scratch_remove)
+{
+    char ca_file[128];
+    struct campaign c;
+    struct campaign_notify n;
+    struct blast_error err;
+    FILE *f;
+
+    snprintf(ca_file, sizeof ca_file, "%s/ca.pem", scratch_make());
+    f = fopen(ca_file, "w");
+    cr_assert_not_null(f, "%s: %s", ca_file, strerror(errno));
+    fputs("not checked for content here\n", f);
+    fclose(f);
+    settings_campaign(&c, &n, ca_file);
+    setenv("BLAST_UNIT_HOOK_TOKEN", "Bearer tok3n", 1);
+    blast_error_clear(&err);
+    cr_assert_eq(notify_check_settings(&c, &err), 0, "%s", err.text);
+    n.authorization_env = NULL;
+    n.ca_file = NULL;
+    unsetenv("BLAST_UNIT_HOOK_TOKEN");
+    cr_assert_eq(notify_check_settings(&c, &err), 0, "neither is needed: %s", err.text);
+    cr_assert_eq(err.code, 0);
 }
 
 /* ---- requests ------------------------------------------------------------------------ */

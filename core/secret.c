@@ -1,0 +1,228 @@
+/*
+ * secret - a relay's secret, from the environment, a file or a command. See secret.h.
+ *
+ * Every failure is placed at the key that names the source (r->password_place) and
+ * says which relay, never what was read. What held the secret on its way (a line
+ * read from the file, the command's output) is wiped before it goes out of scope.
+ */
+#include "secret.h"
+#include "timeutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* A secret is the first line of at most this many bytes, its NUL included. */
+#define SECRET_LINE_MAX 4096
+/* password_cmd must have exited within this. */
+#define SECRET_CMD_TIMEOUT_S 30
+
+static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
+                       struct blast_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
+                       struct blast_error *err, const char *fmt, ...)
+{
+    char text[BLAST_ERROR_TEXT_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    return blast_error_set(err, BLAST_EINVAL, c->path, r->password_place.line,
+                           r->password_place.column, "relay '%s': %s", r->name, text);
+}
+
+static int oom(struct blast_error *err)
+{
+    return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+}
+
+/* The first line of text, without its line end. */
+static void first_line(char *s)
+{
+    s[strcspn(s, "\r\n")] = '\0';
+}
+
+static int from_env(const struct campaign *c, const struct campaign_relay *r, char **out,
+                    struct blast_error *err)
+{
+    const char *v = getenv(r->password_env);
+
+    if (v == NULL || v[0] == '\0')
+        return secret_fail(c, r, err, "environment variable %s is %s", r->password_env,
+                           v == NULL ? "not set" : "empty");
+    if ((*out = strdup(v)) == NULL)
+        return oom(err);
+    return 0;
+}
+
+static int open_secret_file(const struct campaign *c, const struct campaign_relay *r,
+                            const struct log *lg, FILE **out, struct blast_error *err)
+{
+    struct stat st;
+    FILE *f = fopen(r->password_file, "r");
+
+    *out = NULL;
+    if (f == NULL)
+        return secret_fail(c, r, err, "cannot read password_file %s: %s", r->password_file,
+                           strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+        log_msg(lg, LOG_LEVEL_WARN,
+                "%s:%d:%d: relay '%s': password_file %s can be read by "
+                "others (chmod 600 %s)",
+                c->path, r->password_place.line, r->password_place.column, r->name,
+                r->password_file, r->password_file);
+    *out = f;
+    return 0;
+}
+
+static int from_file(const struct campaign *c, const struct campaign_relay *r, const struct log *lg,
+                     char **out, struct blast_error *err)
+{
+    char line[SECRET_LINE_MAX];
+    FILE *f;
+    int rc;
+
+    if ((rc = open_secret_file(c, r, lg, &f, err)) < 0)
+        return rc;
+    if (fgets(line, sizeof line, f) == NULL)
+        line[0] = '\0';
+    fclose(f);
+    first_line(line);
+    if (line[0] == '\0')
+        rc = secret_fail(c, r, err, "password_file %s is empty", r->password_file);
+    else if ((*out = strdup(line)) == NULL)
+        rc = oom(err);
+    OPENSSL_cleanse(line, sizeof line);
+    return rc;
+}
+
+/* Start password_cmd through /bin/sh, its standard output into a pipe that *fd reads. */
+static int start_cmd(const struct campaign *c, const struct campaign_relay *r, pid_t *pid, int *fd,
+                     struct blast_error *err)
+{
+    int fds[2];
+
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return secret_fail(c, r, err, "password_cmd: cannot create a pipe: %s", strerror(errno));
+    *pid = fork();
+    if (*pid < 0) {
+        int e = errno;
+
+        close(fds[0]);
+        close(fds[1]);
+        return secret_fail(c, r, err, "password_cmd: cannot start: %s", strerror(e));
+    }
+    if (*pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        execl("/bin/sh", "sh", "-c", r->password_cmd, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+    *fd = fds[0];
+    return 0;
+}
+
+/*
+ * Read the command's output from fd into buf (size bytes, the NUL included) until its
+ * end, a full buffer or the deadline; at the deadline the command is killed.
+ */
+static int read_cmd_output(const struct campaign *c, const struct campaign_relay *r, int fd,
+                           pid_t pid, int64_t deadline, char *buf, size_t size,
+                           struct blast_error *err)
+{
+    size_t len = 0;
+    int rc = 0;
+
+    for (;;) {
+        struct pollfd p = {fd, POLLIN, 0};
+        int64_t left = deadline - timeutil_mono_ms();
+        ssize_t n;
+
+        if (left <= 0) {
+            kill(pid, SIGKILL);
+            rc = secret_fail(c, r, err, "password_cmd did not finish within %d seconds",
+                             SECRET_CMD_TIMEOUT_S);
+            break;
+        }
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        n = read(fd, buf + len, size - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == size - 1)
+            break;
+    }
+    buf[len] = '\0';
+    return rc;
+}
+
+/* Run password_cmd with its time limit; its first output line is the secret. */
+static int from_cmd(const struct campaign *c, const struct campaign_relay *r, char **out,
+                    struct blast_error *err)
+{
+    char buf[SECRET_LINE_MAX];
+    int64_t deadline = timeutil_mono_ms() + SECRET_CMD_TIMEOUT_S * 1000L;
+    int fd = -1, status = 0, rc;
+    pid_t pid = -1;
+
+    if ((rc = start_cmd(c, r, &pid, &fd, err)) < 0)
+        return rc;
+    rc = read_cmd_output(c, r, fd, pid, deadline, buf, sizeof buf, err);
+    close(fd);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        rc = secret_fail(c, r, err, "password_cmd failed (exit status %d)",
+                         WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    if (rc == 0) {
+        first_line(buf);
+        if (buf[0] == '\0')
+            rc = secret_fail(c, r, err, "password_cmd printed nothing");
+        else if ((*out = strdup(buf)) == NULL)
+            rc = oom(err);
+    }
+    OPENSSL_cleanse(buf, sizeof buf);
+    return rc;
+}
+
+int secret_relay_password(const struct campaign *c, const struct campaign_relay *r,
+                          const struct log *lg, char **out, struct blast_error *err)
+{
+    *out = NULL;
+    if (r->username == NULL)
+        return 0;
+    if (r->password_env != NULL)
+        return from_env(c, r, out, err);
+    if (r->password_file != NULL)
+        return from_file(c, r, lg, out, err);
+    return from_cmd(c, r, out, err);
+}
+
+int secret_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
+                                const struct log *lg, struct blast_error *err)
+{
+    char *secret = NULL;
+    int rc;
+
+    if (r->username == NULL || r->password_cmd != NULL)
+        return 0;
+    rc = secret_relay_password(c, r, lg, &secret, err);
+    if (secret != NULL) {
+        OPENSSL_cleanse(secret, strlen(secret));
+        free(secret);
+    }
+    return rc;
+}
