@@ -481,6 +481,16 @@ static int refused(struct smtp_session *s, int code, const char *what, struct bl
 }
 
 /*
+ * A 421 (RFC 5321 §3.8, §4.2.3): the server is closing the session, whatever it
+ * was asked. The same error at every step, from the greeting to the end of data:
+ * BLAST_ECLOSED, "the server closed the session: 421 ...", and the session is dead.
+ */
+static int server_closed(struct smtp_session *s, struct blast_error *err)
+{
+    return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+}
+
+/*
  * RFC 5321 §4.3.1, RFC 2920 §3.1: a server speaks only to answer a command (or,
  * once, to say 421 before it closes: §3.8). Called before a write when every
  * command written so far has had its reply read: whatever the server has sent
@@ -502,7 +512,7 @@ static int expect_quiet(struct smtp_session *s, struct blast_error *err)
     if (smtp_reply_parse(s->in.data, s->in.len, &r, &used, &ignored) == 1 && r.code == 421 &&
         used == s->in.len) {
         s->reply = r;
-        return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+        return server_closed(s, err);
     }
     return out_of_step(s, err, "it sent '%s' when no reply was awaited",
                        unread_text(s, shown, sizeof shown));
@@ -599,13 +609,15 @@ static int ehlo(struct smtp_session *s, struct blast_error *err)
         return 0;
     }
     if (s->reply.code == 421)
-        return die(s, refused(s, BLAST_EREPLY, "the server closed the session", err));
+        return server_closed(s, err);
     /* RFC 5321 §3.2: fall back to HELO only when EHLO is not understood */
     if (s->reply.code != 500 && s->reply.code != 502)
         return refused(s, BLAST_EREPLY, "EHLO refused", err);
     set_state(s, SMTP_HELO);
     if ((rc = send_cmd(s, err, "HELO %s", s->helo)) < 0 || (rc = read_reply(s, err)) < 0)
         return rc;
+    if (s->reply.code == 421)
+        return server_closed(s, err);
     if (s->reply.code / 100 != 2)
         return refused(s, BLAST_EREPLY, "HELO refused", err);
     s->caps = 0;
@@ -625,6 +637,8 @@ static int starttls(struct smtp_session *s, struct blast_error *err)
     set_state(s, SMTP_STARTTLS);
     if ((rc = send_cmd(s, err, "STARTTLS")) < 0 || (rc = read_reply(s, err)) < 0)
         return rc;
+    if (s->reply.code == 421)
+        return server_closed(s, err);
     if (s->reply.code != 220)
         return refused(s, BLAST_ETLS, "STARTTLS refused", err);
     /* RFC 3207 §4.2 / CVE-2011-0411: anything sent before the handshake is not to be trusted */
@@ -969,7 +983,7 @@ static int authenticate(struct smtp_session *s, struct blast_error *err)
         return auth_broken(s, why, err);
     }
     if (s->reply.code == 421)
-        die(s, 0);
+        return server_closed(s, err);
     /*
      * 535 and other 5xx: the credentials are wrong, and trying them again could lock
      * the account; 454 and other 4xx: temporary. Either way not this session.
@@ -1031,6 +1045,8 @@ int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
     set_state(s, SMTP_GREETING);
     if ((rc = read_reply(s, err)) < 0)
         return rc;
+    if (s->reply.code == 421)
+        return server_closed(s, err);
     if (s->reply.code != 220)
         return die(s, refused(s, BLAST_EREPLY, "the server refused the connection", err));
     if ((rc = ehlo(s, err)) < 0)
@@ -1509,7 +1525,7 @@ static int closed_at(struct smtp_session *s, struct smtp_txn *t, enum smtp_state
                      struct blast_error *err)
 {
     decide(t, SMTP_OUTCOME_DEFERRED, step, &s->reply, NULL);
-    return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+    return server_closed(s, err);
 }
 
 /* 503 "bad sequence of commands" where our sequence was good: the server's transaction is not ours.
@@ -1721,6 +1737,140 @@ static void conclude(const struct smtp_feed *feed, struct smtp_txn *t, const str
     feed->done(feed->arg, t);
 }
 
+/* One round of a pipelined session: k's body and end of data, then k+1's envelope. */
+struct round {
+    struct smtp_txn *body; /* k: its body and end of data go in this round; NULL: none */
+    struct smtp_txn *env;  /* k+1: its MAIL, RCPTs and DATA go; NULL: none */
+    bool lone_dot;         /* k's DATA was accepted though every RCPT failed: "." alone */
+    bool rset;             /* RSET goes before k+1's envelope */
+    size_t eod_end;        /* where k's final ".\r\n" ends in the write */
+    size_t env_at;         /* where k+1's commands start in it */
+    size_t sent;           /* bytes of the write that may have left, when it failed */
+    struct smtp_reply eod; /* the reply to k's end of data */
+};
+
+/* How far a round got when it failed, which says what each of its transactions is owed. */
+enum round_failure {
+    ROUND_NOT_WRITTEN, /* building it failed (memory, the feed): nothing of it left */
+    ROUND_STOPPED,     /* the feed's sending() said stop, before the write */
+    ROUND_WRITE,       /* the write failed after round.sent bytes, or the server spoke first */
+    ROUND_NO_EOD,      /* k's end of data got no reply */
+    ROUND_EOD_421,     /* k's end of data was answered 421 */
+    ROUND_REPLIES,     /* a reply after k's end of data went wrong */
+};
+
+/*
+ * The one way out of a failed round: every transaction in it and taken ahead gets
+ * the outcome it really has, and the session ends. k is unknown once its whole
+ * final ".\r\n" may have reached the server and no reply decided it; deferred
+ * before that. k+1 is deferred once some of its commands may have left, and
+ * given back untried (no attempt) before that. Those taken ahead never left.
+ * Returns the session's error.
+ */
+static int round_failed(struct smtp_session *s, const struct smtp_feed *feed, struct round *r,
+                        struct ahead *ahead, enum round_failure how, int rc,
+                        struct blast_error *err)
+{
+    bool eod_left = r->body != NULL && !r->lone_dot;
+
+    switch (how) {
+    case ROUND_NOT_WRITTEN:
+        abandon(s, feed, r->env, false, err);
+        abandon(s, feed, r->body, false, err);
+        rc = die(s, rc);
+        break;
+    case ROUND_STOPPED:
+        abandon(s, feed, r->body, false, err);
+        give_back(s, feed, r->env);
+        rc = die(s, rc);
+        break;
+    case ROUND_WRITE:
+        abandon(s, feed, r->body, eod_left && r->sent >= r->eod_end, err);
+        if (r->sent > r->env_at)
+            abandon(s, feed, r->env, false, err);
+        else
+            give_back(s, feed, r->env);
+        break;
+    case ROUND_NO_EOD:
+        abandon(s, feed, r->body, eod_left, err);
+        abandon(s, feed, r->env, false, err);
+        break;
+    case ROUND_EOD_421:
+        /* it turns the message down and closes: the envelope after it is moot */
+        if (eod_left)
+            decide(r->body, SMTP_OUTCOME_DEFERRED, SMTP_END_OF_DATA, &r->eod, NULL);
+        feed->done(feed->arg, r->body);
+        rc = server_closed(s, err);
+        abandon(s, feed, r->env, false, err);
+        break;
+    case ROUND_REPLIES:
+        /* out of step after k's reply was read: that reply may have answered another command */
+        if (r->body != NULL && s->out_of_step)
+            abandon(s, feed, r->body, eod_left, err);
+        else if (r->body != NULL)
+            conclude(feed, r->body, &r->eod, r->lone_dot);
+        if (r->env != NULL && s->out_of_step)
+            undecide(r->env);
+        abandon(s, feed, r->env, false, err);
+        break;
+    }
+    ahead_give_back(s, feed, ahead);
+    return rc;
+}
+
+/* k's body (dot-stuffed in its stage buffer) or its lone "." into the write. */
+static int round_add_body(struct smtp_session *s, struct round *r)
+{
+    int rc, slot;
+
+    if (r->lone_dot) {
+        /* RFC 2920 §3.1: DATA was accepted though every RCPT failed */
+        rc = add_line(s, &s->out, ".", 1);
+    } else {
+        log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, r->body->len);
+        slot = stage_slot(s, r->body);
+        rc = slot < 0 ? BLAST_EPROTO : buf_append(&s->out, s->stage[slot].data, s->stage[slot].len);
+    }
+    stage_release(s, r->body);
+    r->eod_end = s->out.len; /* the final ".\r\n" ends here */
+    return rc;
+}
+
+/*
+ * The round's replies, in the order of its commands: k's end of data, RSET, k+1's
+ * MAIL, RCPTs and DATA; then nothing more. *how says where it failed.
+ */
+static int round_read(struct smtp_session *s, struct round *r, enum round_failure *how,
+                      struct blast_error *err)
+{
+    int rc = 0;
+
+    if (r->body != NULL) {
+        set_state(s, SMTP_END_OF_DATA);
+        *how = ROUND_NO_EOD;
+        if ((rc = read_reply(s, err)) < 0)
+            return rc;
+        r->eod = s->reply;
+        if (r->eod.code == 421) {
+            *how = ROUND_EOD_421;
+            return BLAST_ECLOSED;
+        }
+    }
+    *how = ROUND_REPLIES;
+    if (r->env != NULL && r->rset) {
+        set_state(s, SMTP_RSET);
+        rc = read_reply(s, err);
+        s->need_rset = false;
+        if (rc == 0 && s->reply.code == 421)
+            rc = closed_at(s, r->env, SMTP_RSET, err);
+    }
+    if (rc == 0 && r->env != NULL)
+        rc = read_envelope(s, r->env, false, err);
+    if (rc == 0)
+        rc = expect_no_more(s, err);
+    return rc;
+}
+
 /*
  * RFC 2920 with DATA: round k writes the body of transaction k and the envelope
  * of transaction k+1, then reads the end-of-data reply of k and the envelope
@@ -1739,8 +1889,9 @@ static void conclude(const struct smtp_feed *feed, struct smtp_txn *t, const str
 static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
                          struct blast_error *err)
 {
-    struct smtp_txn *body = NULL, *env;
+    struct smtp_txn *body = NULL;
     struct ahead ahead = {{NULL}, 0, 0};
+    enum round_failure how;
     int rc;
 
     memset(s->staged, 0, sizeof s->staged);
@@ -1749,129 +1900,49 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
         return die(s, rc);
     }
     for (;;) {
-        bool lone_dot = body != NULL && body->accepted == 0, rset;
-        size_t eod_end = 0, env_at, sent = 0;
-        struct smtp_reply eod;
-        int slot;
+        struct round r;
 
+        memset(&r, 0, sizeof r);
         buf_reset(&s->out);
-        if (body != NULL) {
-            if (lone_dot) {
-                /* RFC 2920 §3.1: DATA was accepted though every RCPT failed */
-                rc = add_line(s, &s->out, ".", 1);
-            } else {
-                log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label,
-                        body->len);
-                slot = stage_slot(s, body);
-                rc = slot < 0 ? BLAST_EPROTO
-                              : buf_append(&s->out, s->stage[slot].data, s->stage[slot].len);
-            }
-            stage_release(s, body);
-            if (rc < 0) {
-                blast_error_set(err, rc, NULL, 0, 0, "out of memory");
-                abandon(s, feed, body, false, err);
-                ahead_give_back(s, feed, &ahead);
-                return die(s, rc);
-            }
-            eod_end = s->out.len; /* the final ".\r\n" ends here */
-            s->stats.messages += !lone_dot;
-        }
-        env = ahead_pop(&ahead);
-        env_at = s->out.len;
-        rset = env != NULL && s->need_rset;
-        if (env != NULL && ((rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
-                            (rc = add_envelope(s, &s->out, env, false)) < 0)) {
-            abandon(s, feed, env, false, err);
-            abandon(s, feed, body, false, err);
-            ahead_give_back(s, feed, &ahead);
-            return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
-        }
-        if (env != NULL && (rc = ahead_fill(s, feed, &ahead, err)) < 0) {
-            abandon(s, feed, env, false, err);
-            abandon(s, feed, body, false, err);
-            ahead_give_back(s, feed, &ahead);
-            return die(s, rc);
-        }
+        r.body = body;
+        r.lone_dot = body != NULL && body->accepted == 0;
+        if (body != NULL && (rc = round_add_body(s, &r)) < 0)
+            return round_failed(s, feed, &r, &ahead, ROUND_NOT_WRITTEN,
+                                blast_error_set(err, rc, NULL, 0, 0, "out of memory"), err);
+        s->stats.messages += body != NULL && !r.lone_dot;
+        r.env = ahead_pop(&ahead);
+        r.env_at = s->out.len;
+        r.rset = r.env != NULL && s->need_rset;
+        if (r.env != NULL && ((r.rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
+                              (rc = add_envelope(s, &s->out, r.env, false)) < 0))
+            return round_failed(s, feed, &r, &ahead, ROUND_NOT_WRITTEN,
+                                blast_error_set(err, rc, NULL, 0, 0, "out of memory"), err);
+        if (r.env != NULL && (rc = ahead_fill(s, feed, &ahead, err)) < 0)
+            return round_failed(s, feed, &r, &ahead, ROUND_NOT_WRITTEN, rc, err);
         if (s->out.len == 0)
             return 0;
-        if (body != NULL && !lone_dot && feed->sending != NULL &&
-            (rc = feed->sending(feed->arg, body)) < 0) {
-            blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
-            abandon(s, feed, body, false, err);
-            give_back(s, feed, env);
-            ahead_give_back(s, feed, &ahead);
-            return die(s, rc);
-        }
+        if (body != NULL && !r.lone_dot && feed->sending != NULL &&
+            (rc = feed->sending(feed->arg, body)) < 0)
+            return round_failed(
+                s, feed, &r, &ahead, ROUND_STOPPED,
+                blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data"), err);
         /* every reply awaited has been read: the server must be quiet before this group */
         set_state(s, body != NULL ? SMTP_END_OF_DATA : SMTP_MAIL);
-        if ((rc = expect_quiet(s, err)) < 0 || (rc = write_group(s, &sent, err)) < 0) {
-            /*
-             * The server can end k's data only once the whole final ".\r\n" may
-             * have reached the kernel: then k is in doubt; before that, nothing of
-             * k can count.
-             */
-            abandon(s, feed, body, !lone_dot && sent >= eod_end, err);
-            if (sent > env_at)
-                abandon(s, feed, env, false, err);
-            else
-                give_back(s, feed, env);
-            ahead_give_back(s, feed, &ahead);
-            return rc;
-        }
-        if (body != NULL) {
-            set_state(s, SMTP_END_OF_DATA);
-            if ((rc = read_reply(s, err)) < 0) {
-                abandon(s, feed, body, !lone_dot, err);
-                abandon(s, feed, env, false, err);
-                ahead_give_back(s, feed, &ahead);
-                return rc;
-            }
-            eod = s->reply;
-            if (eod.code == 421) {
-                /* it turns the message down and closes: the envelope after it is moot */
-                if (!lone_dot)
-                    decide(body, SMTP_OUTCOME_DEFERRED, SMTP_END_OF_DATA, &eod, NULL);
-                feed->done(feed->arg, body);
-                rc = die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
-                abandon(s, feed, env, false, err);
-                ahead_give_back(s, feed, &ahead);
-                return rc;
-            }
-        }
-        if (env != NULL && rset) {
-            set_state(s, SMTP_RSET);
-            rc = read_reply(s, err);
-            s->need_rset = false;
-            if (rc == 0 && s->reply.code == 421)
-                rc = closed_at(s, env, SMTP_RSET, err);
-        }
-        if (rc == 0 && env != NULL)
-            rc = read_envelope(s, env, false, err);
-        if (rc == 0)
-            rc = expect_no_more(s, err);
-        if (rc < 0) {
-            /* out of step after k's reply was read: that reply may have answered another command */
-            if (body != NULL && s->out_of_step)
-                abandon(s, feed, body, !lone_dot, err);
-            else if (body != NULL)
-                conclude(feed, body, &eod, lone_dot);
-            if (env != NULL && s->out_of_step)
-                undecide(env);
-            abandon(s, feed, env, false, err);
-            ahead_give_back(s, feed, &ahead);
-            return rc;
-        }
+        if ((rc = expect_quiet(s, err)) < 0 || (rc = write_group(s, &r.sent, err)) < 0)
+            return round_failed(s, feed, &r, &ahead, ROUND_WRITE, rc, err);
+        if ((rc = round_read(s, &r, &how, err)) < 0)
+            return round_failed(s, feed, &r, &ahead, how, rc, err);
         if (body != NULL)
-            conclude(feed, body, &eod, lone_dot);
-        body = NULL;
+            conclude(feed, body, &r.eod, r.lone_dot);
         set_state(s, SMTP_READY);
-        if (env == NULL)
+        body = NULL;
+        if (r.env == NULL)
             continue;
-        if (env->data_ok) {
-            body = env;
+        if (r.env->data_ok) {
+            body = r.env;
         } else {
-            stage_release(s, env);
-            feed->done(feed->arg, env);
+            stage_release(s, r.env);
+            feed->done(feed->arg, r.env);
             s->need_rset = true;
         }
     }
@@ -2010,7 +2081,7 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
             }
             if (s->reply.code == 421) {
                 give_back(s, feed, t);
-                return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+                return server_closed(s, err);
             }
         }
         s->need_rset = true; /* unless the message is accepted below */
@@ -2085,13 +2156,13 @@ static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
         if (s->reply.code / 100 == 2)
             s->need_rset = false;
         if (s->reply.code == 421)
-            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+            return server_closed(s, err);
         set_state(s, SMTP_READY);
         continue;
     refused:
         feed->done(feed->arg, t);
         if (s->reply.code == 421)
-            return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
+            return server_closed(s, err);
         set_state(s, SMTP_READY);
         continue;
     lost:

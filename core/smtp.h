@@ -266,7 +266,8 @@ struct smtp_feed {
  * and smtp_session_reply() to say where and why; free it with smtp_session_free().
  * Errors: BLAST_ECONNECT, BLAST_ETIMEOUT, BLAST_ETLS, BLAST_EAUTH (535 and other
  * refusals: do not retry with the same password), BLAST_EREPLY (a refusal at
- * another step), BLAST_EPROTO, BLAST_ECLOSED.
+ * another step), BLAST_EPROTO, BLAST_ECLOSED (the connection closed, or a 421 at
+ * any step: the greeting, EHLO, STARTTLS, AUTH, as in a transaction).
  */
 int smtp_session_open(const struct smtp_options *o, struct smtp_session **out,
                       struct blast_error *err);

@@ -129,7 +129,7 @@ static void *fake_run(void *arg)
                      fk->chunking ? "250-CHUNKING\r\n" : "", fk->auth_mechs ? "250-AUTH " : "",
                      fk->auth_mechs ? fk->auth_mechs : "", fk->auth_mechs ? "\r\n" : "",
                      fk->ehlo_extra != NULL ? fk->ehlo_extra : "");
-            fake_send(fk, caps);
+            fake_answer(fk, "EHLO", caps);
         } else if (strncmp(line, "AUTH ", 5) == 0) {
             const char *r = fk->auth_reply[0];
             auth_step = 1;
@@ -672,6 +672,30 @@ Test(smtp_faults, auth_login_235_before_the_password_is_broken, .timeout = 20)
     auth_case(&fk, SMTP_AUTH_CHOICE_LOGIN, &res);
     cr_assert(res.give_up);
     cr_assert_str_eq(after_ehlo(&res), "AUTH LOGIN\r\ndXNlcg==\r\n", "no password");
+}
+
+/* RFC 5321 §3.8: a 421 is the server closing, whatever the step: one error at every step. */
+Test(smtp_faults, a_421_is_the_same_error_at_every_step_of_opening, .timeout = 20)
+{
+    struct fake at_greeting = {.greeting = "421 4.3.2 too busy, come back later\r\n"};
+    struct fake at_ehlo = {.on = "EHLO", .nth = 1, .reply = "421 4.3.2 shutting down\r\n"};
+    struct fake at_auth = {.auth_mechs = "PLAIN", .auth_reply = {"421 4.3.2 shutting down\r\n"}};
+    struct fake *cases[] = {&at_greeting, &at_ehlo, &at_auth};
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct feed f;
+        struct result res;
+        feed_init(&f, 1, message, sizeof message - 1, false);
+        run(cases[i], &f, cases[i] == &at_auth ? "user" : NULL, SMTP_AUTH_CHOICE_PLAIN, false,
+            &res);
+        cr_assert_eq(res.open_rc, BLAST_ECLOSED, "case %zu: %d %s", i, res.open_rc, res.error);
+        cr_assert(strstr(res.error, "the server closed the session: 421 4.3.2") != NULL,
+                  "case %zu: %s", i, res.error);
+        cr_assert_not(res.give_up, "case %zu: a 421 says nothing of the password", i);
+        cr_assert_not(res.out_of_step, "case %zu", i);
+        cr_assert_eq(f.done, 0, "case %zu: nothing was sent", i);
+    }
 }
 
 Test(smtp_faults, auth_refusals_535_gives_up_454_does_not, .timeout = 20)
