@@ -2060,119 +2060,155 @@ static int command(struct smtp_session *s, enum smtp_state st, bool *wrote, stru
     return read_reply(s, err);
 }
 
+/* RSET before a lock-step transaction, after one that did not end in a message. */
+static int lockstep_rset(struct smtp_session *s, struct blast_error *err)
+{
+    bool wrote = false;
+    int rc;
+
+    if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 || (rc = command(s, SMTP_RSET, &wrote, err)) < 0)
+        return rc;
+    if (s->reply.code == 421)
+        return server_closed(s, err);
+    return 0;
+}
+
+/*
+ * MAIL, each RCPT and DATA of t, one at a time. *go is set when DATA got its 354
+ * and the message may follow; otherwise a reply decided t (a refusal, or a 421:
+ * the caller looks at s->reply). A negative return: the session is lost, and
+ * *wrote says whether some command of t may have reached the server.
+ */
+static int lockstep_envelope(struct smtp_session *s, struct smtp_txn *t, bool *wrote, bool *go,
+                             struct blast_error *err)
+{
+    size_t i;
+    int rc;
+
+    *go = false;
+    if ((rc = add_mail(s, &s->out, t)) < 0 || (rc = command(s, SMTP_MAIL, wrote, err)) < 0)
+        return rc;
+    if (s->reply.code == 503)
+        return bad_sequence(s, err);
+    if (s->reply.code / 100 != 2) {
+        decide(t, smtp_reply_outcome(&s->reply, SMTP_MAIL), SMTP_MAIL, &s->reply, NULL);
+        return 0;
+    }
+    for (i = 0; i < t->nrcpts; i++) {
+        struct smtp_rcpt *r = &t->rcpts[i];
+        if ((rc = add_rcpt(s, &s->out, r)) < 0 || (rc = command(s, SMTP_RCPT, wrote, err)) < 0)
+            return rc;
+        if (s->reply.code == 421) {
+            decide(t, SMTP_OUTCOME_DEFERRED, SMTP_RCPT, &s->reply, NULL);
+            return 0;
+        }
+        if (s->reply.code == 503)
+            return bad_sequence(s, err);
+        if (s->reply.code / 100 == 2) {
+            t->accepted++;
+            continue;
+        }
+        r->outcome = smtp_reply_outcome(&s->reply, SMTP_RCPT);
+        r->step = SMTP_RCPT;
+        r->reply = s->reply;
+    }
+    if (t->accepted == 0)
+        return 0;
+    if ((rc = add_line(s, &s->out, "DATA", 4)) < 0 || (rc = command(s, SMTP_DATA, wrote, err)) < 0)
+        return rc;
+    if (s->reply.code == 503)
+        return bad_sequence(s, err);
+    if (s->reply.code != 354) {
+        decide(t, smtp_reply_outcome(&s->reply, SMTP_DATA), SMTP_DATA, &s->reply, NULL);
+        return 0;
+    }
+    *go = true;
+    return 0;
+}
+
+/*
+ * t's body and end of data after its 354, and the reply that decides it; t goes
+ * to done() on every path. A negative return: the session ended.
+ */
+static int lockstep_message(struct smtp_session *s, const struct smtp_feed *feed,
+                            struct smtp_txn *t, struct blast_error *err)
+{
+    size_t end, sent = 0;
+    int rc;
+
+    log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, t->len);
+    if (feed->sending != NULL && (rc = feed->sending(feed->arg, t)) < 0) {
+        blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
+        abandon(s, feed, t, false, err);
+        return die(s, rc);
+    }
+    if ((rc = smtp_dot_stuff(&s->out, t->data, t->len, err)) < 0) {
+        /* the server waits for a body it will not get: the session cannot go on */
+        abandon(s, feed, t, false, err);
+        return die(s, rc);
+    }
+    end = s->out.len; /* the final ".\r\n" ends here */
+    set_state(s, SMTP_END_OF_DATA);
+    if ((rc = expect_quiet(s, err)) < 0) {
+        if (s->out_of_step)
+            undecide(t);
+        abandon(s, feed, t, false, err);
+        return rc;
+    }
+    if ((rc = write_group(s, &sent, err)) < 0) {
+        /* in doubt once the whole final ".\r\n" may have reached the kernel */
+        abandon(s, feed, t, sent >= end, err);
+        return rc;
+    }
+    s->stats.messages++;
+    if ((rc = read_reply(s, err)) < 0 || (rc = expect_no_more(s, err)) < 0) {
+        abandon(s, feed, t, true, err);
+        return rc;
+    }
+    conclude(feed, t, &s->reply, false);
+    if (s->reply.code / 100 == 2)
+        s->need_rset = false;
+    if (s->reply.code == 421)
+        return server_closed(s, err);
+    set_state(s, SMTP_READY);
+    return 0;
+}
+
 /* Without PIPELINING: every command waits for its reply (RFC 5321 §4.3). */
 static int run_lockstep(struct smtp_session *s, const struct smtp_feed *feed,
                         struct blast_error *err)
 {
     struct smtp_txn *t;
-    size_t i, end, sent = 0;
     int rc;
 
     while ((t = next_txn(s, feed)) != NULL) {
-        bool wrote = false; /* some command of t may have reached the server */
+        bool wrote = false, go = false;
 
         buf_reset(&s->out);
-        if (s->need_rset) {
-            bool rset_wrote = false;
-            if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
-                (rc = command(s, SMTP_RSET, &rset_wrote, err)) < 0) {
+        if (s->need_rset && (rc = lockstep_rset(s, err)) < 0) {
+            give_back(s, feed, t);
+            return rc;
+        }
+        s->need_rset = true; /* unless the message is accepted */
+        if ((rc = lockstep_envelope(s, t, &wrote, &go, err)) < 0) {
+            if (s->out_of_step)
+                undecide(t);
+            if (wrote)
+                abandon(s, feed, t, false, err);
+            else
                 give_back(s, feed, t);
+            return rc;
+        }
+        if (go) {
+            if ((rc = lockstep_message(s, feed, t, err)) < 0)
                 return rc;
-            }
-            if (s->reply.code == 421) {
-                give_back(s, feed, t);
-                return server_closed(s, err);
-            }
+            continue;
         }
-        s->need_rset = true; /* unless the message is accepted below */
-        if ((rc = add_mail(s, &s->out, t)) < 0 || (rc = command(s, SMTP_MAIL, &wrote, err)) < 0)
-            goto lost;
-        if (s->reply.code == 503) {
-            rc = bad_sequence(s, err);
-            goto lost;
-        }
-        if (s->reply.code / 100 != 2) {
-            decide(t, smtp_reply_outcome(&s->reply, SMTP_MAIL), SMTP_MAIL, &s->reply, NULL);
-            goto refused;
-        }
-        for (i = 0; i < t->nrcpts; i++) {
-            struct smtp_rcpt *r = &t->rcpts[i];
-            if ((rc = add_rcpt(s, &s->out, r)) < 0 || (rc = command(s, SMTP_RCPT, &wrote, err)) < 0)
-                goto lost;
-            if (s->reply.code == 421)
-                break;
-            if (s->reply.code == 503) {
-                rc = bad_sequence(s, err);
-                goto lost;
-            }
-            if (s->reply.code / 100 == 2) {
-                t->accepted++;
-                continue;
-            }
-            r->outcome = smtp_reply_outcome(&s->reply, SMTP_RCPT);
-            r->step = SMTP_RCPT;
-            r->reply = s->reply;
-        }
-        if (s->reply.code == 421) {
-            decide(t, SMTP_OUTCOME_DEFERRED, SMTP_RCPT, &s->reply, NULL);
-            goto refused;
-        }
-        if (t->accepted == 0)
-            goto refused;
-        if ((rc = add_line(s, &s->out, "DATA", 4)) < 0 ||
-            (rc = command(s, SMTP_DATA, &wrote, err)) < 0)
-            goto lost;
-        if (s->reply.code == 503) {
-            rc = bad_sequence(s, err);
-            goto lost;
-        }
-        if (s->reply.code != 354) {
-            decide(t, smtp_reply_outcome(&s->reply, SMTP_DATA), SMTP_DATA, &s->reply, NULL);
-            goto refused;
-        }
-        log_msg(s->o.log, LOG_LEVEL_TRACE, "%s: C: <message, %zu bytes>", s->o.label, t->len);
-        if (feed->sending != NULL && (rc = feed->sending(feed->arg, t)) < 0) {
-            blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
-            abandon(s, feed, t, false, err);
-            return die(s, rc);
-        }
-        if ((rc = smtp_dot_stuff(&s->out, t->data, t->len, err)) < 0)
-            goto lost;
-        end = s->out.len; /* the final ".\r\n" ends here */
-        set_state(s, SMTP_END_OF_DATA);
-        if ((rc = expect_quiet(s, err)) < 0)
-            goto lost;
-        if ((rc = write_group(s, &sent, err)) < 0) {
-            /* in doubt once the whole final ".\r\n" may have reached the kernel */
-            abandon(s, feed, t, sent >= end, err);
-            return rc;
-        }
-        s->stats.messages++;
-        if ((rc = read_reply(s, err)) < 0 || (rc = expect_no_more(s, err)) < 0) {
-            abandon(s, feed, t, true, err);
-            return rc;
-        }
-        conclude(feed, t, &s->reply, false);
-        if (s->reply.code / 100 == 2)
-            s->need_rset = false;
-        if (s->reply.code == 421)
-            return server_closed(s, err);
-        set_state(s, SMTP_READY);
-        continue;
-    refused:
+        /* a reply decided it before its message */
         feed->done(feed->arg, t);
         if (s->reply.code == 421)
             return server_closed(s, err);
         set_state(s, SMTP_READY);
-        continue;
-    lost:
-        if (s->out_of_step)
-            undecide(t);
-        if (wrote)
-            abandon(s, feed, t, false, err);
-        else
-            give_back(s, feed, t);
-        return rc;
     }
     return 0;
 }
