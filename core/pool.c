@@ -1091,9 +1091,11 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     p->nworkers = n;
     pthread_mutex_lock(&p->mu);
     for (k = 0; k < n; k++) {
-        if (pthread_create(&p->workers[k].thread, NULL, worker_main, &p->workers[k]) != 0) {
+        int e = pthread_create(&p->workers[k].thread, NULL, worker_main, &p->workers[k]);
+        if (e != 0) {
             p->fatal = BLAST_ENOMEM;
-            blast_error_set(&p->fatal_err, BLAST_ENOMEM, NULL, 0, 0, "cannot start a thread");
+            blast_error_set(&p->fatal_err, BLAST_ENOMEM, NULL, 0, 0,
+                            "cannot start connection thread %zu of %zu: %s", k + 1, n, strerror(e));
             break;
         }
         p->workers[k].started = true;
@@ -1101,7 +1103,10 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     }
     pthread_mutex_unlock(&p->mu);
     *out = p;
-    return p->fatal;
+    if (p->fatal)
+        /* the threads that did start stop at once; the caller still calls pool_finish() */
+        return blast_error_set(err, p->fatal, NULL, 0, 0, "%s", p->fatal_err.text);
+    return 0;
 fail:
     pool_free(p);
     return rc;

@@ -53,7 +53,11 @@ struct pool_options {
     int drain_ms;      /* after pool_stop, how long transactions may finish; 0: 30000 */
 };
 
-/* Start the threads. Errors: BLAST_ENOMEM, BLAST_ETLS (a relay's CA file or pin). */
+/*
+ * Start the threads. Errors: BLAST_ENOMEM (also: a thread that cannot start; then
+ * *out is set, the threads that did start end at once, and pool_free() joins
+ * them), BLAST_ETLS (a relay's CA file or pin; *out is NULL).
+ */
 int pool_start(const struct pool_options *o, struct pool **out, struct blast_error *err);
 
 /*
