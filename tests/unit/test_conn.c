@@ -328,7 +328,7 @@ static void *slow_tls_run(void *arg)
             if (SSL_read_ex(ssl, chunk, sizeof chunk, &n) != 1)
                 break;
             st->got += n;
-            usleep(200);
+            usleep(200); /* a slow reader on purpose, so the client's write fills the socket */
         }
     }
     SSL_free(ssl);

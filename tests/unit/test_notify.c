@@ -72,8 +72,10 @@ static void hook_read_request(int c, char *out, size_t size)
 static void *hook_run(void *arg)
 {
     struct hook *h = arg;
+    int turns = 0;
 
-    while (!h->stop) {
+    /* until the test stops it; 60 s at most (50 ms a turn) if a test forgets to */
+    while (!h->stop && turns++ < 1200) {
         struct pollfd p = {h->fd, POLLIN, 0};
         char reply[256];
         int c, status;
@@ -87,7 +89,8 @@ static void *hook_run(void *arg)
         status = h->statuses[h->requests < h->nstatuses ? h->requests : h->nstatuses - 1];
         h->requests++;
         if (h->silent) {
-            while (!h->stop)
+            /* say nothing until the test is done with it: at most 30 s, polled */
+            for (int waited = 0; !h->stop && waited < 1500; waited++)
                 usleep(20000);
             close(c);
             break;
