@@ -1948,6 +1948,72 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
     }
 }
 
+/* A BDAT batch: up to BDAT_BATCH_TXNS transactions written and decided together. */
+#define BDAT_BATCH_TXNS  32
+#define BDAT_BATCH_BYTES (4 * 1024 * 1024)
+
+struct batch {
+    struct smtp_txn *t[BDAT_BATCH_TXNS];
+    size_t start[BDAT_BATCH_TXNS], end[BDAT_BATCH_TXNS]; /* each one's bytes in s->out */
+    size_t n;
+};
+
+/*
+ * Take transactions from the feed into a batch and write their commands into
+ * s->out: RSET, MAIL, RCPTs and BDAT n LAST with the message, each. A negative
+ * return (memory): every transaction taken was given back and the session is dead.
+ */
+static int batch_build(struct smtp_session *s, const struct smtp_feed *feed, struct batch *b,
+                       struct blast_error *err)
+{
+    size_t bytes = 0, i;
+    int rc;
+
+    buf_reset(&s->out);
+    b->n = 0;
+    while (b->n < BDAT_BATCH_TXNS && bytes < BDAT_BATCH_BYTES) {
+        struct smtp_txn *t = next_txn(s, feed);
+        if (t == NULL)
+            break;
+        b->start[b->n] = s->out.len;
+        if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
+            (rc = add_envelope(s, &s->out, t, true)) < 0) {
+            give_back(s, feed, t);
+            for (i = 0; i < b->n; i++)
+                give_back(s, feed, b->t[i]);
+            return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
+        }
+        b->end[b->n] = s->out.len; /* BDAT LAST's chunk, the message's end, ends here */
+        b->t[b->n++] = t;
+        bytes += t->len;
+    }
+    return 0;
+}
+
+/*
+ * The batch's replies went wrong after got of its transactions were read: those
+ * whose replies all came are done; the others' BDAT LAST went out, so what the
+ * server made of them is not known, unless a 421 turned them away before it read
+ * them; out of step, nothing read counts and every one is unknown.
+ */
+static void batch_failed(struct smtp_session *s, const struct smtp_feed *feed, struct batch *b,
+                         size_t got, struct blast_error *err)
+{
+    bool turned_away = !s->out_of_step && s->reply.code == 421;
+    size_t i;
+
+    for (i = 0; i < b->n; i++) {
+        if (s->out_of_step) {
+            undecide(b->t[i]);
+            abandon(s, feed, b->t[i], true, err);
+        } else if (i + 1 < got) {
+            feed->done(feed->arg, b->t[i]); /* all its replies came */
+        } else {
+            abandon(s, feed, b->t[i], !turned_away, err);
+        }
+    }
+}
+
 /*
  * RFC 3030 BDAT: nothing waits for a 354, so a whole batch of transactions goes
  * in one write, up to a limit of transactions and bytes; each one starts with
@@ -1955,88 +2021,55 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
  * a batch is decided until every reply of it is read and none is left over: a
  * batch found out of step cannot say which reply answered which BDAT LAST.
  */
-#define BDAT_BATCH_TXNS  32
-#define BDAT_BATCH_BYTES (4 * 1024 * 1024)
-
 static int run_bdat(struct smtp_session *s, const struct smtp_feed *feed, struct blast_error *err)
 {
-    struct smtp_txn *batch[BDAT_BATCH_TXNS];
-    size_t start[BDAT_BATCH_TXNS], end[BDAT_BATCH_TXNS]; /* each one's bytes in s->out */
-    size_t n, i, got, bytes, sent;
+    struct batch b;
+    size_t i, got, sent;
     int rc;
 
     for (;;) {
-        buf_reset(&s->out);
-        n = 0;
-        bytes = 0;
-        while (n < BDAT_BATCH_TXNS && bytes < BDAT_BATCH_BYTES) {
-            struct smtp_txn *t = next_txn(s, feed);
-            if (t == NULL)
-                break;
-            start[n] = s->out.len;
-            if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 ||
-                (rc = add_envelope(s, &s->out, t, true)) < 0) {
-                give_back(s, feed, t);
-                for (i = 0; i < n; i++)
-                    give_back(s, feed, batch[i]);
-                return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
-            }
-            end[n] = s->out.len; /* BDAT LAST's chunk, the message's end, ends here */
-            batch[n++] = t;
-            bytes += t->len;
-        }
-        if (n == 0)
+        if ((rc = batch_build(s, feed, &b, err)) < 0)
+            return rc;
+        if (b.n == 0)
             return 0;
-        for (i = 0; feed->sending != NULL && i < n; i++)
-            if ((rc = feed->sending(feed->arg, batch[i])) < 0) {
+        for (i = 0; feed->sending != NULL && i < b.n; i++)
+            if ((rc = feed->sending(feed->arg, b.t[i])) < 0) {
                 blast_error_set(err, rc, NULL, 0, 0, "stopped before the end of data");
-                for (i = 0; i < n; i++)
-                    give_back(s, feed, batch[i]);
+                for (i = 0; i < b.n; i++)
+                    give_back(s, feed, b.t[i]);
                 return die(s, rc);
             }
         /* no reply is awaited: the server must be quiet before the batch */
         sent = 0;
         set_state(s, SMTP_END_OF_DATA);
         if ((rc = expect_quiet(s, err)) < 0 || (rc = write_group(s, &sent, err)) < 0) {
-            for (i = 0; i < n; i++) {
-                if (sent >= end[i])
-                    abandon(s, feed, batch[i], true, err); /* its chunk may have ended */
-                else if (sent > start[i])
-                    abandon(s, feed, batch[i], false, err);
+            for (i = 0; i < b.n; i++) {
+                if (sent >= b.end[i])
+                    abandon(s, feed, b.t[i], true, err); /* its chunk may have ended */
+                else if (sent > b.start[i])
+                    abandon(s, feed, b.t[i], false, err);
                 else
-                    give_back(s, feed, batch[i]);
+                    give_back(s, feed, b.t[i]);
             }
             return rc;
         }
-        s->stats.messages += n;
-        for (got = 0; got < n && rc == 0; got++) {
+        s->stats.messages += b.n;
+        for (got = 0; got < b.n && rc == 0; got++) {
             set_state(s, SMTP_RSET);
             rc = read_reply(s, err);
             if (rc == 0 && s->reply.code == 421)
-                rc = closed_at(s, batch[got], SMTP_RSET, err);
+                rc = closed_at(s, b.t[got], SMTP_RSET, err);
             if (rc == 0)
-                rc = read_envelope(s, batch[got], true, err);
+                rc = read_envelope(s, b.t[got], true, err);
         }
         if (rc == 0)
             rc = expect_no_more(s, err);
         if (rc < 0) {
-            /* after a 421 the server read no further: the later ones never counted */
-            bool turned_away = !s->out_of_step && s->reply.code == 421;
-            for (i = 0; i < n; i++) {
-                if (s->out_of_step) {
-                    undecide(batch[i]);
-                    abandon(s, feed, batch[i], true, err);
-                } else if (i + 1 < got) {
-                    feed->done(feed->arg, batch[i]); /* all its replies came */
-                } else {
-                    /* its BDAT LAST went out: what the server did with it is not known */
-                    abandon(s, feed, batch[i], !turned_away, err);
-                }
-            }
+            batch_failed(s, feed, &b, got, err);
             return rc;
         }
-        for (i = 0; i < n; i++)
-            feed->done(feed->arg, batch[i]);
+        for (i = 0; i < b.n; i++)
+            feed->done(feed->arg, b.t[i]);
         set_state(s, SMTP_READY);
     }
 }
