@@ -912,6 +912,76 @@ static void wait_until(struct pool *p, pthread_cond_t *cv, int64_t mono_ms)
     pthread_cond_timedwait(cv, &p->mu, &ts);
 }
 
+/*
+ * Nothing this worker may send now: wait (under the mutex) until there may be,
+ * closing its session when it has sat idle for idle_close_ms.
+ */
+static void worker_idle(struct worker *w, int64_t now, bool has_work)
+{
+    struct pool *p = w->p;
+    int64_t until = !has_work && p->hcount > 0 ? p->heap[0]->not_before : now + 1000;
+
+    if (has_work && w->wake_at > now)
+        until = w->wake_at;
+    if (w->session != NULL && now - w->idle_since >= p->o.idle_close_ms) {
+        pthread_mutex_unlock(&p->mu);
+        log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: idle, closing", w->rs->cfg->name);
+        close_session(w, true);
+        pthread_mutex_lock(&p->mu);
+        return;
+    }
+    if (w->session != NULL && until > w->idle_since + p->o.idle_close_ms)
+        until = w->idle_since + p->o.idle_close_ms;
+    wait_until(p, &p->work, until);
+}
+
+/*
+ * Drive the worker's session through the feed until it has nothing to send (the
+ * mutex is not held; it is on return). A session that ends with an error is
+ * closed without QUIT, and what it says of the relay goes to the relay's health:
+ * a 421 alone is a refusal, replies out of step are counted as such, a session
+ * that died without an answer is a failure.
+ */
+static void worker_send(struct worker *w, const struct smtp_feed *feed)
+{
+    struct pool *p = w->p;
+    struct relay_state *rs = w->rs;
+    struct blast_error e;
+    size_t before = w->answered;
+    bool astray, closing;
+    int rc;
+
+    blast_error_clear(&e);
+    rc = smtp_session_run(w->session, feed, &e);
+    if (rc == 0) {
+        pthread_mutex_lock(&p->mu);
+        if (w->answered > before)
+            relay_event(p, rs, POLICY_RELAY_IN_STEP, NULL);
+        w->idle_since = timeutil_mono_ms();
+        if (w->renew || (rs->cfg->messages_per_connection > 0 &&
+                         w->on_session >= (size_t)rs->cfg->messages_per_connection)) {
+            w->renew = false;
+            pthread_mutex_unlock(&p->mu);
+            close_session(w, true);
+            pthread_mutex_lock(&p->mu);
+        }
+        return;
+    }
+    astray = smtp_session_out_of_step(w->session);
+    /* a 421 on its own, say to an idle session: the server closing, not failing */
+    closing = rc == BLAST_ECLOSED && smtp_session_reply(w->session)->code == 421;
+    log_msg(p->o.log, LOG_LEVEL_WARN, "%s: %s", rs->cfg->name, e.text);
+    /* out of step: nothing more is written to it, QUIT included */
+    close_session(w, false);
+    pthread_mutex_lock(&p->mu);
+    if (closing && w->answered == before)
+        relay_event(p, rs, POLICY_RELAY_REFUSED, NULL);
+    else if (astray)
+        relay_event(p, rs, POLICY_RELAY_OUT_OF_STEP, NULL);
+    else if (w->answered == before)
+        relay_event(p, rs, POLICY_RELAY_FAILED, e.text);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -929,30 +999,15 @@ static void *worker_main(void *arg)
         int64_t now = timeutil_mono_ms();
         bool has_work = p->rcount > 0 || (p->hcount > 0 && p->heap[0]->not_before <= now);
 
-        if (p->fatal || rs->health.dead || all_done(p) || (p->stopping && w->session == NULL))
+        /* stopping: the transactions in flight have finished, this session is done */
+        if (p->fatal || rs->health.dead || all_done(p) || p->stopping)
             break;
-        if (p->stopping) {
-            /* nothing more to send: this session is done */
-            break;
-        }
         if (rs->health.down_until > now) {
             wait_until(p, &p->work, rs->health.down_until);
             continue;
         }
         if (!has_work || w->wake_at > now) {
-            int64_t until = !has_work && p->hcount > 0 ? p->heap[0]->not_before : now + 1000;
-            if (has_work && w->wake_at > now)
-                until = w->wake_at;
-            if (w->session != NULL && now - w->idle_since >= p->o.idle_close_ms) {
-                pthread_mutex_unlock(&p->mu);
-                log_msg(p->o.log, LOG_LEVEL_DEBUG, "%s: idle, closing", rs->cfg->name);
-                close_session(w, true);
-                pthread_mutex_lock(&p->mu);
-                continue;
-            }
-            if (w->session != NULL && until > w->idle_since + p->o.idle_close_ms)
-                until = w->idle_since + p->o.idle_close_ms;
-            wait_until(p, &p->work, until);
+            worker_idle(w, now, has_work);
             continue;
         }
         if (w->session == NULL && !rs->ever_connected && rs->connecting > 0) {
@@ -971,41 +1026,7 @@ static void *worker_main(void *arg)
             pthread_mutex_lock(&p->mu);
             continue;
         }
-        {
-            struct blast_error e;
-            size_t before = w->answered;
-            int rc;
-            blast_error_clear(&e);
-            rc = smtp_session_run(w->session, &feed, &e);
-            if (rc < 0) {
-                bool astray = smtp_session_out_of_step(w->session);
-                /* a 421 on its own, say to an idle session: the server closing, not failing */
-                bool closing = rc == BLAST_ECLOSED && smtp_session_reply(w->session)->code == 421;
-                log_msg(p->o.log, LOG_LEVEL_WARN, "%s: %s", rs->cfg->name, e.text);
-                /* out of step: nothing more is written to it, QUIT included */
-                close_session(w, false);
-                pthread_mutex_lock(&p->mu);
-                if (closing && w->answered == before)
-                    relay_event(p, rs, POLICY_RELAY_REFUSED, NULL);
-                else if (astray)
-                    relay_event(p, rs, POLICY_RELAY_OUT_OF_STEP, NULL);
-                else if (w->answered == before)
-                    /* a session that died without an answer counts against the relay */
-                    relay_event(p, rs, POLICY_RELAY_FAILED, e.text);
-                continue;
-            }
-            pthread_mutex_lock(&p->mu);
-            if (w->answered > before)
-                relay_event(p, rs, POLICY_RELAY_IN_STEP, NULL);
-        }
-        w->idle_since = timeutil_mono_ms();
-        if (w->renew || (rs->cfg->messages_per_connection > 0 &&
-                         w->on_session >= (size_t)rs->cfg->messages_per_connection)) {
-            w->renew = false;
-            pthread_mutex_unlock(&p->mu);
-            close_session(w, true);
-            pthread_mutex_lock(&p->mu);
-        }
+        worker_send(w, &feed);
     }
     quit = !p->fatal;
     p->live--;
@@ -1017,6 +1038,32 @@ static void *worker_main(void *arg)
 }
 
 /* ---- the pool ------------------------------------------------------------------------------- */
+
+/* Each relay's state: its limiter, its TLS context (CA file, pin), its password. */
+static int relays_init(struct pool *p, struct blast_error *err)
+{
+    const struct campaign *c = p->c;
+    size_t i;
+    int rc;
+
+    p->nrelays = c->nrelays;
+    for (i = 0; i < c->nrelays; i++) {
+        struct relay_state *rs = &p->relays[i];
+        struct conn_tls_options to;
+        struct blast_error e;
+        rs->cfg = &c->relays[i];
+        rs->password = p->o.passwords != NULL ? p->o.passwords[i] : NULL;
+        ratelimit_init(&rs->limit, rs->cfg->rate.set ? rs->cfg->rate.per_second : 0);
+        if (rs->cfg->tls == SMTP_TLS_NONE)
+            continue;
+        to = (struct conn_tls_options){rs->cfg->verify, rs->cfg->ca_file, rs->cfg->pin_sha256};
+        blast_error_clear(&e);
+        if ((rc = conn_tls_new(&to, &rs->tls, &e)) < 0)
+            return blast_error_set(err, rc, c->path, rs->cfg->place.line, rs->cfg->place.column,
+                                   "relay '%s': %s", rs->cfg->name, e.text);
+    }
+    return 0;
+}
 
 int pool_start(const struct pool_options *o, struct pool **out, struct blast_error *err)
 {
@@ -1065,23 +1112,8 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     ratelimit_init(&p->global, c->rate.set ? c->rate.per_second : 0);
     for (i = 0; i < c->ndomain_rates; i++)
         ratelimit_init(&p->domains[i], c->domain_rates[i].rate.per_second);
-    p->nrelays = c->nrelays;
-    for (i = 0; i < c->nrelays; i++) {
-        struct relay_state *rs = &p->relays[i];
-        rs->cfg = &c->relays[i];
-        rs->password = o->passwords != NULL ? o->passwords[i] : NULL;
-        ratelimit_init(&rs->limit, rs->cfg->rate.set ? rs->cfg->rate.per_second : 0);
-        if (rs->cfg->tls != SMTP_TLS_NONE) {
-            struct conn_tls_options to = {rs->cfg->verify, rs->cfg->ca_file, rs->cfg->pin_sha256};
-            struct blast_error e;
-            blast_error_clear(&e);
-            if ((rc = conn_tls_new(&to, &rs->tls, &e)) < 0) {
-                blast_error_set(err, rc, c->path, rs->cfg->place.line, rs->cfg->place.column,
-                                "relay '%s': %s", rs->cfg->name, e.text);
-                goto fail;
-            }
-        }
-    }
+    if ((rc = relays_init(p, err)) < 0)
+        goto fail;
     for (i = 0, k = 0; i < c->nrelays; i++)
         for (int j = 0; j < c->relays[i].connections; j++, k++) {
             p->workers[k].p = p;
