@@ -824,13 +824,81 @@ static int unsubscribe_value(const struct compose *cp, struct compose_result *re
     return rc;
 }
 
+/* The campaign's extra headers, rendered for the row into res->headers and res->mime_headers. */
+static int render_headers(struct compose *cp, struct row_data *d, struct compose_result *res)
+{
+    const struct campaign *c = cp->c;
+    size_t i;
+    int rc;
+
+    if (res->header_ends == NULL &&
+        ((res->header_ends = calloc(c->nheaders, sizeof *res->header_ends)) == NULL ||
+         (res->mime_headers = calloc(c->nheaders, sizeof *res->mime_headers)) == NULL))
+        return BLAST_ENOMEM;
+    buf_reset(&res->headers);
+    for (i = 0; i < c->nheaders; i++) {
+        struct template_data data = row_data_ops;
+        struct template_value root = {d, TAG(TAG_ROW, 0)};
+        data.ctx = d;
+        if ((rc = template_render(cp->headers[i], &data, root, &res->headers)) < 0)
+            return rc;
+        res->header_ends[i] = res->headers.len;
+    }
+    /* pointers only once the buffer has stopped moving */
+    for (i = 0; i < c->nheaders; i++) {
+        size_t start = i == 0 ? 0 : res->header_ends[i - 1];
+        res->mime_headers[i].name = c->headers[i].name;
+        res->mime_headers[i].value = res->headers.data != NULL ? res->headers.data + start : "";
+        res->mime_headers[i].len = res->header_ends[i] - start;
+    }
+    return 0;
+}
+
+/* What mime_build() needs, pointing into what was rendered for the row. */
+static void message_of(const struct compose *cp, const struct address *to,
+                       const struct compose_result *res, struct mime_message *m)
+{
+    const struct campaign *c = cp->c;
+
+    memset(m, 0, sizeof *m);
+    m->from = &cp->from;
+    m->to = to;
+    m->reply_to = cp->has_reply_to ? &cp->reply_to : NULL;
+    m->subject = res->subject.data != NULL ? res->subject.data : "";
+    m->subject_len = res->subject.len;
+    if (cp->text != NULL) {
+        m->text = res->text.data != NULL ? res->text.data : "";
+        m->text_len = res->text.len;
+    }
+    if (cp->html != NULL) {
+        m->html = res->html.data != NULL ? res->html.data : "";
+        m->html_len = res->html.len;
+    }
+    m->message_id = res->message_id;
+    m->date = time(NULL);
+    if (cp->url != NULL || c->list_unsubscribe.mailto != NULL) {
+        m->list_unsubscribe = res->url.data;
+        m->one_click = c->list_unsubscribe.one_click;
+        m->list_id = cp->list_id;
+    }
+    if (cp->feedback_id != NULL) {
+        m->feedback_id = res->feedback_id.data != NULL ? res->feedback_id.data : "";
+        m->feedback_id_len = res->feedback_id.len;
+    }
+    m->headers = res->mime_headers;
+    m->nheaders = c->nheaders;
+    m->attachments = cp->attachments;
+    m->nattachments = c->nattachments;
+    m->inline_parts = cp->inline_parts;
+    m->ninline = c->ninline;
+}
+
 int compose_row(struct compose *cp, const struct recipients_row *row, const struct address *to,
                 struct compose_result *res, struct blast_error *err)
 {
     const struct campaign *c = cp->c;
     struct row_data d;
     struct mime_message m;
-    size_t i;
     int rc = 0;
 
     buf_reset(&res->message);
@@ -852,66 +920,15 @@ int compose_row(struct compose *cp, const struct recipients_row *row, const stru
     if ((cp->url != NULL || c->list_unsubscribe.mailto != NULL) &&
         ((rc = unsubscribe_value(cp, res)) < 0 || res->invalid))
         goto out;
-    if (c->nheaders > 0) {
-        if (res->header_ends == NULL &&
-            ((res->header_ends = calloc(c->nheaders, sizeof *res->header_ends)) == NULL ||
-             (res->mime_headers = calloc(c->nheaders, sizeof *res->mime_headers)) == NULL)) {
-            rc = BLAST_ENOMEM;
-            goto out;
-        }
-        buf_reset(&res->headers);
-        for (i = 0; i < c->nheaders; i++) {
-            struct template_data data = row_data_ops;
-            struct template_value root = {&d, TAG(TAG_ROW, 0)};
-            data.ctx = &d;
-            if ((rc = template_render(cp->headers[i], &data, root, &res->headers)) < 0)
-                goto out;
-            res->header_ends[i] = res->headers.len;
-        }
-        for (i = 0; i < c->nheaders; i++) {
-            size_t start = i == 0 ? 0 : res->header_ends[i - 1];
-            res->mime_headers[i].name = c->headers[i].name;
-            res->mime_headers[i].value = res->headers.data != NULL ? res->headers.data + start : "";
-            res->mime_headers[i].len = res->header_ends[i] - start;
-        }
-    }
+    if (c->nheaders > 0 && (rc = render_headers(cp, &d, res)) < 0)
+        goto out;
     if (mime_message_id(cp->from.envelope + strlen(cp->from.local) + 1, res->message_id,
                         sizeof res->message_id) < 0) {
         rc =
             blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "From domain too long for a Message-ID");
         goto out;
     }
-    memset(&m, 0, sizeof m);
-    m.from = &cp->from;
-    m.to = to;
-    m.reply_to = cp->has_reply_to ? &cp->reply_to : NULL;
-    m.subject = res->subject.data != NULL ? res->subject.data : "";
-    m.subject_len = res->subject.len;
-    if (cp->text != NULL) {
-        m.text = res->text.data != NULL ? res->text.data : "";
-        m.text_len = res->text.len;
-    }
-    if (cp->html != NULL) {
-        m.html = res->html.data != NULL ? res->html.data : "";
-        m.html_len = res->html.len;
-    }
-    m.message_id = res->message_id;
-    m.date = time(NULL);
-    if (cp->url != NULL || c->list_unsubscribe.mailto != NULL) {
-        m.list_unsubscribe = res->url.data;
-        m.one_click = c->list_unsubscribe.one_click;
-        m.list_id = cp->list_id;
-    }
-    if (cp->feedback_id != NULL) {
-        m.feedback_id = res->feedback_id.data != NULL ? res->feedback_id.data : "";
-        m.feedback_id_len = res->feedback_id.len;
-    }
-    m.headers = res->mime_headers;
-    m.nheaders = c->nheaders;
-    m.attachments = cp->attachments;
-    m.nattachments = c->nattachments;
-    m.inline_parts = cp->inline_parts;
-    m.ninline = c->ninline;
+    message_of(cp, to, res, &m);
     /* the message is final here (CRLF, 7-bit or 8-bit safe); smtp dot-stuffs it later */
     if ((rc = mime_build(&m, &res->message, err)) == 0 && cp->dkim != NULL)
         rc = dkim_sign(cp->dkim, &res->message, m.date, &res->dkim, err);
