@@ -360,6 +360,140 @@ out:
     return rc;
 }
 
+/* A tag as found in the template, and where the text around it ends and resumes. */
+struct tag {
+    char sigil;      /* '#', '^', '/', '!', '>', '=', '{', '&', or '\0' for a variable */
+    size_t at;       /* where its opening delimiter starts */
+    size_t inner;    /* its inside starts (after the delimiter and the sigil) */
+    size_t end;      /* its inside ends (where the closing delimiter starts) */
+    size_t from, to; /* the inside without the spaces around it */
+    size_t indent;   /* where the blanks before it on its line start */
+    bool standalone; /* alone on its line: the line goes with it (Mustache spec) */
+    size_t text_end; /* the text before the tag ends here */
+    size_t next;     /* the template goes on from here */
+};
+
+/* Read the tag whose opening delimiter is at o; pos is where the text before it starts. */
+static int find_tag(struct parser *p, const char *o, size_t pos, struct tag *t)
+{
+    const char *s = p->s, *c;
+    char close[MAX_DELIMITER + 2];
+    size_t after, i, j;
+    bool can_stand;
+
+    t->at = (size_t)(o - s);
+    t->inner = t->at + p->olen;
+    t->sigil = t->inner < p->len ? s[t->inner] : '\0';
+    if (t->sigil == '{' || t->sigil == '=') {
+        close[0] = t->sigil == '{' ? '}' : '=';
+        memcpy(close + 1, p->ctag, p->clen + 1);
+    } else {
+        memcpy(close, p->ctag, p->clen + 1);
+    }
+    if (strchr("{&#^/!>=", t->sigil) != NULL && t->sigil != '\0')
+        t->inner++;
+    c = memmem(s + t->inner, p->len - t->inner, close, strlen(close));
+    if (c == NULL)
+        return syntax(p, t->at, "unclosed tag: '%s' without its '%s'", p->otag, close);
+    t->end = (size_t)(c - s);
+    after = t->end + strlen(close);
+    t->from = t->inner;
+    t->to = t->end;
+    while (t->from < t->to && is_space(s[t->from]))
+        t->from++;
+    while (t->to > t->from && is_space(s[t->to - 1]))
+        t->to--;
+
+    /* standalone: only spaces between the line's start and the tag, and after it */
+    can_stand = t->sigil != '\0' && strchr("#^/!>=", t->sigil) != NULL;
+    i = t->at;
+    while (i > pos && (s[i - 1] == ' ' || s[i - 1] == '\t'))
+        i--;
+    j = after;
+    while (j < p->len && (s[j] == ' ' || s[j] == '\t'))
+        j++;
+    t->indent = i;
+    t->standalone =
+        can_stand && (i == 0 || s[i - 1] == '\n') &&
+        (j == p->len || s[j] == '\n' || (s[j] == '\r' && j + 1 < p->len && s[j + 1] == '\n'));
+    t->text_end = t->standalone ? i : t->at;
+    t->next = !t->standalone ? after : j == p->len ? j : s[j] == '\n' ? j + 1 : j + 2;
+    return 0;
+}
+
+/* {{/name}}: it must close the section opened last. */
+static int close_section(struct parser *p, const struct tag *t)
+{
+    const char *s = p->s;
+    struct op *op;
+
+    if (p->depth == 0)
+        return syntax(p, t->at, "'%s/%.*s%s' closes a section that was never opened", p->otag,
+                      (int)(t->to - t->from), s + t->from, p->ctag);
+    op = &p->t->ops[p->open[p->depth - 1]];
+    if (strlen(op->use.name) != t->to - t->from ||
+        memcmp(op->use.name, s + t->from, t->to - t->from) != 0)
+        return syntax(p, t->at, "'%s/%.*s%s' closes the section '%s' opened at line %d", p->otag,
+                      (int)(t->to - t->from), s + t->from, p->ctag, op->use.name, op->use.line);
+    op->end = p->t->nops;
+    p->depth--;
+    return 0;
+}
+
+/* {{> name}}: the partial, compiled (once) with the indentation of a standalone tag. */
+static int add_partial(struct parser *p, const struct tag *t)
+{
+    char name[256], indent[256];
+    const struct template *partial = NULL;
+    size_t index;
+    int rc;
+
+    if (t->to == t->from)
+        return syntax(p, t->at, "a partial needs a name: {{> footer}}");
+    if (t->to - t->from >= sizeof name)
+        return syntax(p, t->at, "a partial's name is at most %zu bytes", sizeof name - 1);
+    memcpy(name, p->s + t->from, t->to - t->from);
+    name[t->to - t->from] = '\0';
+    snprintf(indent, sizeof indent, "%.*s", t->standalone ? (int)(t->at - t->indent) : 0,
+             p->s + t->indent);
+    if (push_op(p, OP_PARTIAL) == NULL)
+        return oom(p);
+    index = p->t->nops - 1;
+    if ((rc = get_partial(p, name, indent, t->at, &partial)) < 0)
+        return rc;
+    /* get_partial may have grown this template's ops: index, not pointer */
+    p->t->ops[index].partial = partial;
+    return 0;
+}
+
+/* A variable, a raw variable, or the start of a section or an inverted section. */
+static int add_use(struct parser *p, const struct tag *t)
+{
+    char sigil = t->sigil;
+    struct op *op;
+    int rc;
+
+    if (t->to == t->from)
+        return syntax(p, t->at, "empty tag: a placeholder needs a name, as in {{first_name}}");
+    op = push_op(p, sigil == '#'                   ? OP_SECTION
+                    : sigil == '^'                 ? OP_INVERTED
+                    : sigil == '{' || sigil == '&' ? OP_RAW
+                                                   : OP_VAR);
+    if (op == NULL)
+        return oom(p);
+    op->use.kind = sigil == '#'   ? TEMPLATE_USE_SECTION
+                   : sigil == '^' ? TEMPLATE_USE_INVERTED
+                                  : TEMPLATE_USE_VARIABLE;
+    if ((rc = set_name(p, op, t->from, t->to, t->at)) < 0)
+        return rc;
+    if (sigil == '#' || sigil == '^') {
+        if (p->depth == MAX_NESTING)
+            return syntax(p, t->at, "sections nested deeper than %d", MAX_NESTING);
+        p->open[p->depth++] = p->t->nops - 1;
+    }
+    return 0;
+}
+
 /* "{{=<% %>=}}": two new delimiters, without spaces or '=' in them. */
 static int set_delimiters(struct parser *p, size_t from, size_t to, size_t tag)
 {
@@ -397,128 +531,43 @@ static int set_delimiters(struct parser *p, size_t from, size_t to, size_t tag)
 
 static int parse(struct parser *p)
 {
-    const char *s = p->s;
     size_t pos = 0;
     int rc;
 
     while (pos < p->len) {
-        const char *o = memmem(s + pos, p->len - pos, p->otag, p->olen), *c;
-        char close[MAX_DELIMITER + 2], sigil;
-        size_t tag, inner, end, after, from, to, text_end, next, i, j;
-        bool standalone = false, can_stand;
-        struct op *op;
+        const char *o = memmem(p->s + pos, p->len - pos, p->otag, p->olen);
+        struct tag t = {0};
 
         if (o == NULL)
             return emit_text(p, pos, p->len);
-        tag = (size_t)(o - s);
-        inner = tag + p->olen;
-        sigil = inner < p->len ? s[inner] : '\0';
-        if (sigil == '{' || sigil == '=') {
-            close[0] = sigil == '{' ? '}' : '=';
-            memcpy(close + 1, p->ctag, p->clen + 1);
-        } else {
-            memcpy(close, p->ctag, p->clen + 1);
-        }
-        if (strchr("{&#^/!>=", sigil) != NULL && sigil != '\0')
-            inner++;
-        c = memmem(s + inner, p->len - inner, close, strlen(close));
-        if (c == NULL)
-            return syntax(p, tag, "unclosed tag: '%s' without its '%s'", p->otag, close);
-        end = (size_t)(c - s);
-        after = end + strlen(close);
-        from = inner;
-        to = end;
-        while (from < to && is_space(s[from]))
-            from++;
-        while (to > from && is_space(s[to - 1]))
-            to--;
-
-        /* standalone: only spaces between the line's start and the tag, and after it */
-        can_stand = sigil != '\0' && strchr("#^/!>=", sigil) != NULL;
-        i = tag;
-        while (i > pos && (s[i - 1] == ' ' || s[i - 1] == '\t'))
-            i--;
-        j = after;
-        while (j < p->len && (s[j] == ' ' || s[j] == '\t'))
-            j++;
-        standalone =
-            can_stand && (i == 0 || s[i - 1] == '\n') &&
-            (j == p->len || s[j] == '\n' || (s[j] == '\r' && j + 1 < p->len && s[j + 1] == '\n'));
-        text_end = standalone ? i : tag;
-        next = !standalone ? after : j == p->len ? j : s[j] == '\n' ? j + 1 : j + 2;
-        if ((rc = emit_text(p, pos, text_end)) < 0)
+        if ((rc = find_tag(p, o, pos, &t)) < 0 || (rc = emit_text(p, pos, t.text_end)) < 0)
             return rc;
         /*
          * Templates are read with their length, so a NUL byte can sit in a tag; C
          * strings would cut a name or a delimiter there and use another one.
          */
-        if (sigil != '!' && memchr(s + inner, '\0', end - inner) != NULL)
-            return syntax(p, tag, "a tag cannot contain a NUL byte");
-
-        switch (sigil) {
+        if (t.sigil != '!' && memchr(p->s + t.inner, '\0', t.end - t.inner) != NULL)
+            return syntax(p, t.at, "a tag cannot contain a NUL byte");
+        switch (t.sigil) {
         case '!':
+            rc = 0;
             break;
         case '=':
-            if ((rc = set_delimiters(p, inner, end, tag)) < 0)
-                return rc;
+            rc = set_delimiters(p, t.inner, t.end, t.at);
             break;
         case '/':
-            if (p->depth == 0)
-                return syntax(p, tag, "'%s/%.*s%s' closes a section that was never opened", p->otag,
-                              (int)(to - from), s + from, p->ctag);
-            op = &p->t->ops[p->open[p->depth - 1]];
-            if (strlen(op->use.name) != to - from || memcmp(op->use.name, s + from, to - from) != 0)
-                return syntax(p, tag, "'%s/%.*s%s' closes the section '%s' opened at line %d",
-                              p->otag, (int)(to - from), s + from, p->ctag, op->use.name,
-                              op->use.line);
-            op->end = p->t->nops;
-            p->depth--;
+            rc = close_section(p, &t);
             break;
-        case '>': {
-            char name[256], indent[256];
-            if (to == from)
-                return syntax(p, tag, "a partial needs a name: {{> footer}}");
-            if (to - from >= sizeof name)
-                return syntax(p, tag, "a partial's name is at most %zu bytes", sizeof name - 1);
-            memcpy(name, s + from, to - from);
-            name[to - from] = '\0';
-            snprintf(indent, sizeof indent, "%.*s", standalone ? (int)(tag - i) : 0, s + i);
-            op = push_op(p, OP_PARTIAL);
-            if (op == NULL)
-                return oom(p);
-            {
-                size_t index = p->t->nops - 1;
-                const struct template *partial = NULL;
-                if ((rc = get_partial(p, name, indent, tag, &partial)) < 0)
-                    return rc;
-                /* get_partial may have grown this template's ops: index, not pointer */
-                p->t->ops[index].partial = partial;
-            }
+        case '>':
+            rc = add_partial(p, &t);
             break;
-        }
         default:
-            if (to == from)
-                return syntax(p, tag,
-                              "empty tag: a placeholder needs a name, as in {{first_name}}");
-            op = push_op(p, sigil == '#'                   ? OP_SECTION
-                            : sigil == '^'                 ? OP_INVERTED
-                            : sigil == '{' || sigil == '&' ? OP_RAW
-                                                           : OP_VAR);
-            if (op == NULL)
-                return oom(p);
-            op->use.kind = sigil == '#'   ? TEMPLATE_USE_SECTION
-                           : sigil == '^' ? TEMPLATE_USE_INVERTED
-                                          : TEMPLATE_USE_VARIABLE;
-            if ((rc = set_name(p, op, from, to, tag)) < 0)
-                return rc;
-            if (sigil == '#' || sigil == '^') {
-                if (p->depth == MAX_NESTING)
-                    return syntax(p, tag, "sections nested deeper than %d", MAX_NESTING);
-                p->open[p->depth++] = p->t->nops - 1;
-            }
+            rc = add_use(p, &t);
             break;
         }
-        pos = next;
+        if (rc < 0)
+            return rc;
+        pos = t.next;
     }
     return 0;
 }
