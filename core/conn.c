@@ -560,6 +560,37 @@ static size_t tls_unconfirmed(const struct conn *c, uint64_t confirmed_at, size_
     return more < len ? (size_t)more : len;
 }
 
+/*
+ * Wait until the socket takes more (want: POLLOUT, or POLLIN when TLS must read to
+ * write), reading into in whatever the server sends meanwhile, so that neither
+ * side can block the other (RFC 2920 §3.2). Errors: BLAST_ETIMEOUT at deadline,
+ * BLAST_EIO, and those of conn_read_now().
+ */
+static int wait_writable(struct conn *c, int want, int64_t deadline, struct buf *in,
+                         struct blast_error *err)
+{
+    for (;;) {
+        struct pollfd pf = {c->fd, (short)(want | POLLIN), 0};
+        int ms = remaining(deadline), r;
+        ssize_t got;
+        if (ms == 0)
+            return blast_error_set(err, BLAST_ETIMEOUT, NULL, 0, 0,
+                                   "timed out writing to the server");
+        r = poll(&pf, 1, ms);
+        if (r < 0 && errno != EINTR)
+            return blast_error_set(err, BLAST_EIO, NULL, 0, 0, "poll: %s", strerror(errno));
+        if (r <= 0)
+            continue;
+        if ((pf.revents & POLLIN) && want != POLLIN) {
+            got = conn_read_now(c, in, err);
+            if (got < 0)
+                return (int)got;
+        }
+        if (pf.revents & (want | POLLERR | POLLHUP))
+            return 0;
+    }
+}
+
 int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms, struct buf *in,
                        size_t *sent, struct blast_error *err)
 {
@@ -619,32 +650,8 @@ int conn_write_reading(struct conn *c, const void *data, size_t len, int idle_ms
             continue;
         }
         /* blocked: wait until we can write, reading whatever the server sends meanwhile */
-        for (;;) {
-            struct pollfd pf = {c->fd, (short)(want | POLLIN), 0};
-            int ms = remaining(deadline), r;
-            ssize_t got;
-            if (ms == 0) {
-                rc = blast_error_set(err, BLAST_ETIMEOUT, NULL, 0, 0,
-                                     "timed out writing to the server");
-                goto out;
-            }
-            r = poll(&pf, 1, ms);
-            if (r < 0 && errno != EINTR) {
-                rc = blast_error_set(err, BLAST_EIO, NULL, 0, 0, "poll: %s", strerror(errno));
-                goto out;
-            }
-            if (r <= 0)
-                continue;
-            if ((pf.revents & POLLIN) && want != POLLIN) {
-                got = conn_read_now(c, in, err);
-                if (got < 0) {
-                    rc = (int)got;
-                    goto out;
-                }
-            }
-            if (pf.revents & (want | POLLERR | POLLHUP))
-                break;
-        }
+        if ((rc = wait_writable(c, want, deadline, in, err)) < 0)
+            goto out;
     }
 out:
     if (sent != NULL)
