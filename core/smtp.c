@@ -490,6 +490,12 @@ static int server_closed(struct smtp_session *s, struct blast_error *err)
     return die(s, refused(s, BLAST_ECLOSED, "the server closed the session", err));
 }
 
+/* Out of memory while building commands: the session cannot go on. */
+static int no_memory(struct smtp_session *s, struct blast_error *err)
+{
+    return die(s, blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory"));
+}
+
 /*
  * RFC 5321 §4.3.1, RFC 2920 §3.1: a server speaks only to answer a command (or,
  * once, to say 421 before it closes: §3.8). Called before a write when every
@@ -1853,7 +1859,7 @@ static int round_read(struct smtp_session *s, struct round *r, enum round_failur
         r->eod = s->reply;
         if (r->eod.code == 421) {
             *how = ROUND_EOD_421;
-            return BLAST_ECLOSED;
+            return refused(s, BLAST_ECLOSED, "the server closed the session", err);
         }
     }
     *how = ROUND_REPLIES;
@@ -1907,16 +1913,14 @@ static int run_pipelined(struct smtp_session *s, const struct smtp_feed *feed,
         r.body = body;
         r.lone_dot = body != NULL && body->accepted == 0;
         if (body != NULL && (rc = round_add_body(s, &r)) < 0)
-            return round_failed(s, feed, &r, &ahead, ROUND_NOT_WRITTEN,
-                                blast_error_set(err, rc, NULL, 0, 0, "out of memory"), err);
+            return round_failed(s, feed, &r, &ahead, ROUND_NOT_WRITTEN, no_memory(s, err), err);
         s->stats.messages += body != NULL && !r.lone_dot;
         r.env = ahead_pop(&ahead);
         r.env_at = s->out.len;
         r.rset = r.env != NULL && s->need_rset;
         if (r.env != NULL && ((r.rset && (rc = add_line(s, &s->out, "RSET", 4)) < 0) ||
                               (rc = add_envelope(s, &s->out, r.env, false)) < 0))
-            return round_failed(s, feed, &r, &ahead, ROUND_NOT_WRITTEN,
-                                blast_error_set(err, rc, NULL, 0, 0, "out of memory"), err);
+            return round_failed(s, feed, &r, &ahead, ROUND_NOT_WRITTEN, no_memory(s, err), err);
         if (r.env != NULL && (rc = ahead_fill(s, feed, &ahead, err)) < 0)
             return round_failed(s, feed, &r, &ahead, ROUND_NOT_WRITTEN, rc, err);
         if (s->out.len == 0)
@@ -1981,7 +1985,7 @@ static int batch_build(struct smtp_session *s, const struct smtp_feed *feed, str
             give_back(s, feed, t);
             for (i = 0; i < b->n; i++)
                 give_back(s, feed, b->t[i]);
-            return die(s, blast_error_set(err, rc, NULL, 0, 0, "out of memory"));
+            return no_memory(s, err);
         }
         b->end[b->n] = s->out.len; /* BDAT LAST's chunk, the message's end, ends here */
         b->t[b->n++] = t;
@@ -2099,7 +2103,9 @@ static int lockstep_rset(struct smtp_session *s, struct blast_error *err)
     bool wrote = false;
     int rc;
 
-    if ((rc = add_line(s, &s->out, "RSET", 4)) < 0 || (rc = command(s, SMTP_RSET, &wrote, err)) < 0)
+    if (add_line(s, &s->out, "RSET", 4) < 0)
+        return no_memory(s, err);
+    if ((rc = command(s, SMTP_RSET, &wrote, err)) < 0)
         return rc;
     if (s->reply.code == 421)
         return server_closed(s, err);
@@ -2119,7 +2125,9 @@ static int lockstep_envelope(struct smtp_session *s, struct smtp_txn *t, bool *w
     int rc;
 
     *go = false;
-    if ((rc = add_mail(s, &s->out, t)) < 0 || (rc = command(s, SMTP_MAIL, wrote, err)) < 0)
+    if (add_mail(s, &s->out, t) < 0)
+        return no_memory(s, err);
+    if ((rc = command(s, SMTP_MAIL, wrote, err)) < 0)
         return rc;
     if (s->reply.code == 503)
         return bad_sequence(s, err);
@@ -2129,7 +2137,9 @@ static int lockstep_envelope(struct smtp_session *s, struct smtp_txn *t, bool *w
     }
     for (i = 0; i < t->nrcpts; i++) {
         struct smtp_rcpt *r = &t->rcpts[i];
-        if ((rc = add_rcpt(s, &s->out, r)) < 0 || (rc = command(s, SMTP_RCPT, wrote, err)) < 0)
+        if (add_rcpt(s, &s->out, r) < 0)
+            return no_memory(s, err);
+        if ((rc = command(s, SMTP_RCPT, wrote, err)) < 0)
             return rc;
         if (s->reply.code == 421) {
             decide(t, SMTP_OUTCOME_DEFERRED, SMTP_RCPT, &s->reply, NULL);
@@ -2147,7 +2157,9 @@ static int lockstep_envelope(struct smtp_session *s, struct smtp_txn *t, bool *w
     }
     if (t->accepted == 0)
         return 0;
-    if ((rc = add_line(s, &s->out, "DATA", 4)) < 0 || (rc = command(s, SMTP_DATA, wrote, err)) < 0)
+    if (add_line(s, &s->out, "DATA", 4) < 0)
+        return no_memory(s, err);
+    if ((rc = command(s, SMTP_DATA, wrote, err)) < 0)
         return rc;
     if (s->reply.code == 503)
         return bad_sequence(s, err);
