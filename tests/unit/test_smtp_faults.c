@@ -216,8 +216,7 @@ static const char *fake_stop(struct fake *fk)
 struct feed {
     struct smtp_txn t[TXNS];
     struct smtp_rcpt r[TXNS][1];
-    struct smtp_rcpt many[RCPTS]; /* transaction 2 when `wide` */
-    char addr[RCPTS][24];
+    struct smtp_rcpt *many; /* transaction 2 when `wide`: wide_rcpts */
     size_t n, given, done;
 };
 
@@ -235,6 +234,14 @@ static void f_done(void *arg, struct smtp_txn *t)
 }
 
 static const char message[] = "Subject: hi\r\n\r\nHello\r\n";
+
+/*
+ * The recipients of a wide transaction: 2,000 of them take some 3 MB, more than a
+ * test's stack should hold (valgrind flags such frames). Each test runs in a
+ * process of its own, so one static set serves them all.
+ */
+static struct smtp_rcpt wide_rcpts[RCPTS];
+static char wide_addr[RCPTS][24];
 
 static void feed_init(struct feed *f, size_t n, const char *data, size_t len, bool wide)
 {
@@ -255,9 +262,11 @@ static void feed_init(struct feed *f, size_t n, const char *data, size_t len, bo
     }
     if (wide && n > 1) {
         for (i = 0; i < RCPTS; i++) {
-            snprintf(f->addr[i], sizeof f->addr[i], "r%04zu@example.com", i);
-            f->many[i].address = f->addr[i];
+            memset(&wide_rcpts[i], 0, sizeof wide_rcpts[i]);
+            snprintf(wide_addr[i], sizeof wide_addr[i], "r%04zu@example.com", i);
+            wide_rcpts[i].address = wide_addr[i];
         }
+        f->many = wide_rcpts;
         f->t[1].rcpts = f->many;
         f->t[1].nrcpts = RCPTS;
     }
