@@ -11,6 +11,7 @@
  * position in the value to the file's line and column.
  */
 #include "reportread.h"
+#include "outcome.h"
 #include "buf.h"
 #include "report.h"
 
@@ -520,4 +521,17 @@ void reportread_result_free(struct reportread_result *r)
     json_decref(r->campaign);
     json_decref(r->summary);
     memset(r, 0, sizeof *r);
+}
+
+int reportread_outcome(json_t *entry, size_t index, const struct reportread_place *at,
+                       struct outcome *o, struct blast_error *err)
+{
+    struct blast_error e;
+    int rc;
+
+    blast_error_clear(&e);
+    if ((rc = outcome_from_json(entry, o, &e)) < 0)
+        return blast_error_set(err, rc, at->source, at->line, at->column, "recipient %zu: %s",
+                               index + 1, e.text);
+    return 0;
 }

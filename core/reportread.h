@@ -70,6 +70,15 @@ int reportread_file(const char *path, reportread_fn each, void *arg, struct repo
 int reportread_stream(FILE *f, const char *name, reportread_fn each, void *arg,
                       struct reportread_result *out, struct blast_error *err);
 
+/*
+ * A recipient handed to a reportread_fn, read as its outcome (outcome_from_json())
+ * into o, which the caller frees with outcome_free(). Errors: those of
+ * outcome_from_json(), with the recipient's place and number, "recipient 3: ...".
+ */
+struct outcome;
+int reportread_outcome(struct json_t *entry, size_t index, const struct reportread_place *at,
+                       struct outcome *o, struct blast_error *err);
+
 /* Release what a result holds and empty it. Accepts an empty result. */
 void reportread_result_free(struct reportread_result *r);
 

@@ -338,10 +338,9 @@ static int take_entry(void *arg, json_t *entry, size_t index, const struct repor
     struct blast_error e;
     int rc;
 
+    if ((rc = reportread_outcome(entry, index, at, &o, err)) < 0)
+        return rc;
     blast_error_clear(&e);
-    if ((rc = outcome_from_json(entry, &o, &e)) < 0)
-        return blast_error_set(err, rc, at->source, at->line, at->column, "recipient %zu: %s",
-                               index + 1, e.text);
     if (o.email == NULL || !rule_takes(l->rep->rule, &o)) {
         outcome_free(&o);
         return 0;

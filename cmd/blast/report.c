@@ -201,13 +201,10 @@ static int count_entry(void *arg, json_t *entry, size_t index, const struct repo
                        struct blast_error *err)
 {
     struct outcome o;
-    struct blast_error e;
     int rc;
 
-    blast_error_clear(&e);
-    if ((rc = outcome_from_json(entry, &o, &e)) < 0)
-        return blast_error_set(err, rc, at->source, at->line, at->column, "recipient %zu: %s",
-                               index + 1, e.text);
+    if ((rc = reportread_outcome(entry, index, at, &o, err)) < 0)
+        return rc;
     rc = report_tally_add(arg, &o);
     outcome_free(&o);
     if (rc < 0)
