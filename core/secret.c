@@ -26,12 +26,10 @@
 /* password_cmd must have exited within this. */
 #define SECRET_CMD_TIMEOUT_S 30
 
-static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
-                       struct blast_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static int secret_fail(const struct secret_source *s, struct blast_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
-                       struct blast_error *err, const char *fmt, ...)
+static int secret_fail(const struct secret_source *s, struct blast_error *err, const char *fmt, ...)
 {
     char text[BLAST_ERROR_TEXT_MAX];
     va_list ap;
@@ -39,8 +37,8 @@ static int secret_fail(const struct campaign *c, const struct campaign_relay *r,
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    return blast_error_set(err, BLAST_EINVAL, c->path, r->password_place.line,
-                           r->password_place.column, "relay '%s': %s", r->name, text);
+    return blast_error_set(err, BLAST_EINVAL, s->path, s->place.line, s->place.column, "%s: %s",
+                           s->owner, text);
 }
 
 static int oom(struct blast_error *err)
@@ -54,54 +52,49 @@ static void first_line(char *s)
     s[strcspn(s, "\r\n")] = '\0';
 }
 
-static int from_env(const struct campaign *c, const struct campaign_relay *r, char **out,
-                    struct blast_error *err)
+static int from_env(const struct secret_source *s, char **out, struct blast_error *err)
 {
-    const char *v = getenv(r->password_env);
+    const char *v = getenv(s->env);
 
     if (v == NULL || v[0] == '\0')
-        return secret_fail(c, r, err, "environment variable %s is %s", r->password_env,
+        return secret_fail(s, err, "environment variable %s is %s", s->env,
                            v == NULL ? "not set" : "empty");
     if ((*out = strdup(v)) == NULL)
         return oom(err);
     return 0;
 }
 
-static int open_secret_file(const struct campaign *c, const struct campaign_relay *r,
-                            const struct log *lg, FILE **out, struct blast_error *err)
+static int open_secret_file(const struct secret_source *s, const struct log *lg, FILE **out,
+                            struct blast_error *err)
 {
     struct stat st;
-    FILE *f = fopen(r->password_file, "r");
+    FILE *f = fopen(s->file, "r");
 
     *out = NULL;
     if (f == NULL)
-        return secret_fail(c, r, err, "cannot read password_file %s: %s", r->password_file,
-                           strerror(errno));
+        return secret_fail(s, err, "cannot read %s %s: %s", s->file_key, s->file, strerror(errno));
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-        log_msg(lg, LOG_LEVEL_WARN,
-                "%s:%d:%d: relay '%s': password_file %s can be read by "
-                "others (chmod 600 %s)",
-                c->path, r->password_place.line, r->password_place.column, r->name,
-                r->password_file, r->password_file);
+        log_msg(lg, LOG_LEVEL_WARN, "%s:%d:%d: %s: %s %s can be read by others (chmod 600 %s)",
+                s->path, s->place.line, s->place.column, s->owner, s->file_key, s->file, s->file);
     *out = f;
     return 0;
 }
 
-static int from_file(const struct campaign *c, const struct campaign_relay *r, const struct log *lg,
-                     char **out, struct blast_error *err)
+static int from_file(const struct secret_source *s, const struct log *lg, char **out,
+                     struct blast_error *err)
 {
     char line[SECRET_LINE_MAX];
     FILE *f;
     int rc;
 
-    if ((rc = open_secret_file(c, r, lg, &f, err)) < 0)
+    if ((rc = open_secret_file(s, lg, &f, err)) < 0)
         return rc;
     if (fgets(line, sizeof line, f) == NULL)
         line[0] = '\0';
     fclose(f);
     first_line(line);
     if (line[0] == '\0')
-        rc = secret_fail(c, r, err, "password_file %s is empty", r->password_file);
+        rc = secret_fail(s, err, "%s %s is empty", s->file_key, s->file);
     else if ((*out = strdup(line)) == NULL)
         rc = oom(err);
     OPENSSL_cleanse(line, sizeof line);
@@ -109,24 +102,23 @@ static int from_file(const struct campaign *c, const struct campaign_relay *r, c
 }
 
 /* Start password_cmd through /bin/sh, its standard output into a pipe that *fd reads. */
-static int start_cmd(const struct campaign *c, const struct campaign_relay *r, pid_t *pid, int *fd,
-                     struct blast_error *err)
+static int start_cmd(const struct secret_source *s, pid_t *pid, int *fd, struct blast_error *err)
 {
     int fds[2];
 
     if (pipe2(fds, O_CLOEXEC) != 0)
-        return secret_fail(c, r, err, "password_cmd: cannot create a pipe: %s", strerror(errno));
+        return secret_fail(s, err, "%s: cannot create a pipe: %s", s->cmd_key, strerror(errno));
     *pid = fork();
     if (*pid < 0) {
         int e = errno;
 
         close(fds[0]);
         close(fds[1]);
-        return secret_fail(c, r, err, "password_cmd: cannot start: %s", strerror(e));
+        return secret_fail(s, err, "%s: cannot start: %s", s->cmd_key, strerror(e));
     }
     if (*pid == 0) {
         dup2(fds[1], STDOUT_FILENO);
-        execl("/bin/sh", "sh", "-c", r->password_cmd, (char *)NULL);
+        execl("/bin/sh", "sh", "-c", s->cmd, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -138,9 +130,8 @@ static int start_cmd(const struct campaign *c, const struct campaign_relay *r, p
  * Read the command's output from fd into buf (size bytes, the NUL included) until its
  * end, a full buffer or the deadline; at the deadline the command is killed.
  */
-static int read_cmd_output(const struct campaign *c, const struct campaign_relay *r, int fd,
-                           pid_t pid, int64_t deadline, char *buf, size_t size,
-                           struct blast_error *err)
+static int read_cmd_output(const struct secret_source *s, int fd, pid_t pid, int64_t deadline,
+                           char *buf, size_t size, struct blast_error *err)
 {
     size_t len = 0;
     int rc = 0;
@@ -152,7 +143,7 @@ static int read_cmd_output(const struct campaign *c, const struct campaign_relay
 
         if (left <= 0) {
             kill(pid, SIGKILL);
-            rc = secret_fail(c, r, err, "password_cmd did not finish within %d seconds",
+            rc = secret_fail(s, err, "%s did not finish within %d seconds", s->cmd_key,
                              SECRET_CMD_TIMEOUT_S);
             break;
         }
@@ -170,27 +161,26 @@ static int read_cmd_output(const struct campaign *c, const struct campaign_relay
 }
 
 /* Run password_cmd with its time limit; its first output line is the secret. */
-static int from_cmd(const struct campaign *c, const struct campaign_relay *r, char **out,
-                    struct blast_error *err)
+static int from_cmd(const struct secret_source *s, char **out, struct blast_error *err)
 {
     char buf[SECRET_LINE_MAX];
     int64_t deadline = timeutil_mono_ms() + SECRET_CMD_TIMEOUT_S * 1000L;
     int fd = -1, status = 0, rc;
     pid_t pid = -1;
 
-    if ((rc = start_cmd(c, r, &pid, &fd, err)) < 0)
+    if ((rc = start_cmd(s, &pid, &fd, err)) < 0)
         return rc;
-    rc = read_cmd_output(c, r, fd, pid, deadline, buf, sizeof buf, err);
+    rc = read_cmd_output(s, fd, pid, deadline, buf, sizeof buf, err);
     close(fd);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
     if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
-        rc = secret_fail(c, r, err, "password_cmd failed (exit status %d)",
+        rc = secret_fail(s, err, "%s failed (exit status %d)", s->cmd_key,
                          WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     if (rc == 0) {
         first_line(buf);
         if (buf[0] == '\0')
-            rc = secret_fail(c, r, err, "password_cmd printed nothing");
+            rc = secret_fail(s, err, "%s printed nothing", s->cmd_key);
         else if ((*out = strdup(buf)) == NULL)
             rc = oom(err);
     }
@@ -198,31 +188,70 @@ static int from_cmd(const struct campaign *c, const struct campaign_relay *r, ch
     return rc;
 }
 
-int secret_relay_password(const struct campaign *c, const struct campaign_relay *r,
-                          const struct log *lg, char **out, struct blast_error *err)
+int secret_fetch(const struct secret_source *s, const struct log *lg, char **out,
+                 struct blast_error *err)
 {
     *out = NULL;
-    if (r->username == NULL)
-        return 0;
-    if (r->password_env != NULL)
-        return from_env(c, r, out, err);
-    if (r->password_file != NULL)
-        return from_file(c, r, lg, out, err);
-    return from_cmd(c, r, out, err);
+    if (s->env != NULL)
+        return from_env(s, out, err);
+    if (s->file != NULL)
+        return from_file(s, lg, out, err);
+    if (s->cmd != NULL)
+        return from_cmd(s, out, err);
+    return secret_fail(s, err, "no secret is named");
 }
 
-int secret_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
-                                const struct log *lg, struct blast_error *err)
+int secret_check(const struct secret_source *s, const struct log *lg, struct blast_error *err)
 {
     char *secret = NULL;
     int rc;
 
-    if (r->username == NULL || r->password_cmd != NULL)
-        return 0;
-    rc = secret_relay_password(c, r, lg, &secret, err);
+    if (s->env == NULL && s->file == NULL)
+        return 0; /* a command is not run to check it */
+    rc = secret_fetch(s, lg, &secret, err);
     if (secret != NULL) {
         OPENSSL_cleanse(secret, strlen(secret));
         free(secret);
     }
     return rc;
+}
+
+/* Relay r's source, named as messages name it ("relay 'primary'"), into s and owner. */
+static void relay_source(const struct campaign *c, const struct campaign_relay *r,
+                         struct secret_source *s, char *owner, size_t size)
+{
+    snprintf(owner, size, "relay '%s'", r->name);
+    s->env = r->password_env;
+    s->file = r->password_file;
+    s->cmd = r->password_cmd;
+    s->owner = owner;
+    s->file_key = "password_file";
+    s->cmd_key = "password_cmd";
+    s->path = c->path;
+    s->place = r->password_place;
+}
+
+int secret_relay_password(const struct campaign *c, const struct campaign_relay *r,
+                          const struct log *lg, char **out, struct blast_error *err)
+{
+    struct secret_source s;
+    char owner[160];
+
+    *out = NULL;
+    if (r->username == NULL)
+        return 0;
+    relay_source(c, r, &s, owner, sizeof owner);
+    return secret_fetch(&s, lg, out, err);
+}
+
+int secret_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
+                                const struct log *lg, struct blast_error *err)
+{
+    struct secret_source s;
+    char owner[160];
+
+    if (r->username == NULL)
+        return 0;
+    relay_source(c, r, &s, owner, sizeof owner);
+    return secret_check(&s, lg, err);
 }

@@ -1,5 +1,6 @@
 /*
- * secret - a relay's secret (AUTH password or XOAUTH2 token), fetched when it is needed.
+ * secret - a secret (a relay's AUTH password or XOAUTH2 token, the return path's HMAC
+ * key), fetched when it is needed.
  *
  * Owns: fetching it from where the relay names it (password_env, password_file,
  * password_cmd) and checking it is there; the rules for each source (a file's first
@@ -19,6 +20,31 @@
 #include "campaign.h"
 #include "error.h"
 #include "log.h"
+
+/* Where a secret comes from, and how messages name it. */
+struct secret_source {
+    const char *env;             /* an environment variable's name, or NULL */
+    const char *file;            /* a file (resolved path) whose first line it is, or NULL */
+    const char *cmd;             /* a command whose first line of output it is, or NULL */
+    const char *owner;           /* who it is for, in messages: "relay 'primary'", "return_path" */
+    const char *file_key;        /* the campaign's name for file: "password_file", "secret_file" */
+    const char *cmd_key;         /* and for cmd: "password_cmd" */
+    const char *path;            /* the campaign file, for messages */
+    struct campaign_place place; /* where the source is named in it */
+};
+
+/*
+ * Fetch the secret into a new string the caller must wipe and free: from the
+ * environment variable, the file (its first line; a warning goes to lg when others
+ * may read it; lg may be NULL) or the command (its first line of output; it must
+ * exit 0 within 30 seconds). Fails with BLAST_EINVAL at s->place, naming s->owner,
+ * or BLAST_ENOMEM. The secret itself never appears in err or in the log.
+ */
+int secret_fetch(const struct secret_source *s, const struct log *lg, char **out,
+                 struct blast_error *err);
+
+/* Check that the secret is there without keeping it; a command is not run. */
+int secret_check(const struct secret_source *s, const struct log *lg, struct blast_error *err);
 
 /*
  * Fetch relay r's secret into a new string the caller must wipe and free (*out is NULL
