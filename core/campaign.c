@@ -16,6 +16,7 @@
  * deeper than YDOC_MAX_DEPTH. Merge keys ("<<") are not part of the contract.
  */
 #include "campaign.h"
+#include "verp.h"
 #include "address.h"
 #include "conn.h"
 #include "notify.h"
@@ -721,12 +722,13 @@ static int get_rate(struct loader *L, const struct ynode *map, const char *key,
 /* ---- the campaign ------------------------------------------------------------------ */
 
 static const char *const top_known[] = {
-    "name",     "from",       "envelope_from",    "reply_to",    "subject",
-    "helo",     "recipients", "suppression",      "body",        "attachments",
-    "inline",   "headers",    "list_unsubscribe", "feedback_id", "dkim",
-    "relays",   "rate",       "domain_rates",     "retry",       "dsn",
-    "chunking", "vars",       "report",           "journal",     "notify",
-    NULL};
+    "name",        "from",       "envelope_from",    "reply_to",    "subject",
+    "helo",        "recipients", "suppression",      "body",        "attachments",
+    "inline",      "headers",    "list_unsubscribe", "feedback_id", "dkim",
+    "relays",      "rate",       "domain_rates",     "retry",       "dsn",
+    "chunking",    "vars",       "report",           "journal",     "notify",
+    "return_path", NULL};
+static const char *const return_path_known[] = {"address", "secret_env", "secret_file", NULL};
 static const char *const recipients_known[] = {"path", "email_column", "name_column", "delimiter",
                                                NULL};
 static const char *const body_known[] = {"text", "html", NULL};
@@ -1339,6 +1341,52 @@ static int load_retry(struct loader *L, const struct ynode *root)
     return 0;
 }
 
+/*
+ * return_path: a MAIL FROM of its own for every recipient, made from a template
+ * whose {token} names the row under an HMAC (core/verp), and the secret's source.
+ */
+static int load_return_path(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "return_path"), *v;
+    struct campaign *c = L->c;
+    char token[VERP_TOKEN_SIZE], sample[512];
+    struct blast_error e;
+    struct address a;
+    int rc;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    c->return_path.place = place_of(m);
+    if ((rc = check_map(L, m, return_path_known, "'return_path'")) < 0 ||
+        (rc = get_string(L, m, "address", true, "'return_path'", &c->return_path.address, NULL)) <
+            0 ||
+        (rc = get_string(L, m, "secret_env", false, "'return_path'", &c->return_path.secret_env,
+                         NULL)) < 0 ||
+        (rc = get_path(L, m, "secret_file", false, "'return_path'", &c->return_path.secret_file,
+                       NULL)) < 0)
+        return rc;
+    v = map_get(m, "address");
+    blast_error_clear(&e);
+    memset(token, 'a', VERP_TOKEN_LEN);
+    token[VERP_TOKEN_LEN] = '\0';
+    if (verp_template_check(c->return_path.address, &e) < 0 ||
+        verp_address(c->return_path.address, token, sample, sizeof sample, &e) < 0)
+        return fail(L, v, "'return_path': 'address': %s", e.text);
+    if (address_parse(sample, &a, &e) < 0)
+        return fail(L, v, "'return_path': 'address' with its token is not an address: %s", e.text);
+    address_free(&a);
+    if ((c->return_path.secret_env != NULL) == (c->return_path.secret_file != NULL))
+        return fail(L, m,
+                    "'return_path' names its secret with one of 'secret_env' and 'secret_file'");
+    v = map_get(m, c->return_path.secret_env != NULL ? "secret_env" : "secret_file");
+    c->return_path.secret_place = place_of(v);
+    if (c->envelope_from != NULL)
+        return fail(L, m,
+                    "'return_path' gives every recipient an envelope sender of its own: "
+                    "'envelope_from' cannot be set with it");
+    return 0;
+}
+
 static int load_dsn(struct loader *L, const struct ynode *root)
 {
     const char *const *notify_names = smtp_dsn_notify_names;
@@ -1674,7 +1722,7 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = get_path(L, root, "report", false, "the campaign", &c->report, NULL)) < 0 ||
         (rc = get_path(L, root, "journal", false, "the campaign", &c->journal, &c->journal_place)) <
             0 ||
-        (rc = load_notify(L, root)) < 0)
+        (rc = load_notify(L, root)) < 0 || (rc = load_return_path(L, root)) < 0)
         return rc;
     if (map_get(root, "chunking") != NULL)
         c->chunking_place = place_of(map_get(root, "chunking"));
@@ -1810,6 +1858,9 @@ void campaign_free(struct campaign *c)
     free(c->name);
     free(c->from);
     free(c->envelope_from);
+    free(c->return_path.address);
+    free(c->return_path.secret_env);
+    free(c->return_path.secret_file);
     free(c->reply_to);
     free(c->subject);
     free(c->helo);

@@ -141,6 +141,12 @@ struct campaign {
     struct campaign_place from_place;
     char *envelope_from; /* MAIL FROM address; NULL means the From address */
     struct campaign_place envelope_from_place;
+    struct {
+        char *address;     /* template with {token} (core/verp), or NULL: no return path */
+        char *secret_env;  /* the HMAC key's environment variable, or NULL */
+        char *secret_file; /* or the file (resolved path) whose first line it is */
+        struct campaign_place place, secret_place;
+    } return_path;
     char *reply_to; /* NULL when absent */
     struct campaign_place reply_to_place;
     char *subject; /* a template */

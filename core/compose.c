@@ -2,11 +2,13 @@
  * compose - from a recipient row to message bytes. See compose.h.
  */
 #include "compose.h"
+#include "verp.h"
 #include "mime.h"
 #include "template.h"
 #include "text.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,9 @@ struct compose {
     char *mailto_uri; /* "<mailto:...?subject=unsubscribe>", ASCII, or NULL */
     char *list_id;    /* "<label.domain>" (RFC 2919) with List-Unsubscribe, or NULL */
     bool has_reply_to;
-    const struct dkim *dkim; /* NULL: messages are not signed */
+    const struct dkim *dkim;    /* NULL: messages are not signed */
+    unsigned char *verp_secret; /* return_path's HMAC key (wiped at free), or NULL */
+    size_t verp_secret_len;
     size_t ntemplates, nplaceholders;
     /* checking names */
     const struct blast_diag *diag;
@@ -716,7 +720,52 @@ void compose_free(struct compose *cp)
     free(cp->url_host_ascii);
     free(cp->mailto_uri);
     free(cp->list_id);
+    if (cp->verp_secret != NULL) {
+        OPENSSL_cleanse(cp->verp_secret, cp->verp_secret_len);
+        free(cp->verp_secret);
+    }
     free(cp);
+}
+
+int compose_set_return_path(struct compose *cp, const char *secret, size_t len,
+                            struct blast_error *err)
+{
+    const struct campaign *c = cp->c;
+
+    if (len < VERP_SECRET_MIN)
+        return blast_error_set(err, BLAST_EINVAL, c->path, c->return_path.secret_place.line,
+                               c->return_path.secret_place.column,
+                               "return_path: the secret must be at least %d bytes (it is %zu)",
+                               VERP_SECRET_MIN, len);
+    if (cp->verp_secret != NULL) {
+        OPENSSL_cleanse(cp->verp_secret, cp->verp_secret_len);
+        free(cp->verp_secret);
+    }
+    if ((cp->verp_secret = malloc(len)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    memcpy(cp->verp_secret, secret, len);
+    cp->verp_secret_len = len;
+    return 0;
+}
+
+/* The row's MAIL FROM made from return_path, in res->envelope_from ("" without one). */
+static int row_return_path(const struct compose *cp, const struct recipients_row *row,
+                           struct compose_result *res, struct blast_error *err)
+{
+    char token[VERP_TOKEN_SIZE];
+    int rc;
+
+    res->envelope_from[0] = '\0';
+    if (cp->c->return_path.address == NULL)
+        return 0;
+    if (cp->verp_secret == NULL)
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                               "return_path: no secret was given to make its tokens");
+    if ((rc = verp_token(cp->verp_secret, cp->verp_secret_len, cp->c->name, row->row, token, err)) <
+        0)
+        return rc;
+    return verp_address(cp->c->return_path.address, token, res->envelope_from,
+                        sizeof res->envelope_from, err);
 }
 
 void compose_set_dkim(struct compose *cp, const struct dkim *d)
@@ -928,6 +977,8 @@ int compose_row(struct compose *cp, const struct recipients_row *row, const stru
             blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "From domain too long for a Message-ID");
         goto out;
     }
+    if ((rc = row_return_path(cp, row, res, err)) < 0)
+        goto out;
     message_of(cp, to, res, &m);
     /* the message is final here (CRLF, 7-bit or 8-bit safe); smtp dot-stuffs it later */
     if ((rc = mime_build(&m, &res->message, err)) == 0 && cp->dkim != NULL)

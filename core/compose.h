@@ -62,7 +62,19 @@ void compose_free(struct compose *cp);
  */
 void compose_set_dkim(struct compose *cp, const struct dkim *d);
 
-/* The MAIL FROM address (envelope_from, or the From address). */
+/*
+ * With the campaign's return_path: every message gets a MAIL FROM of its own, whose
+ * token (core/verp) is made under secret (len bytes, copied, wiped when cp is freed).
+ * Errors: BLAST_EINVAL (shorter than VERP_SECRET_MIN, placed at the secret's key in
+ * the campaign), BLAST_ENOMEM. Without it, compose_row() fails on such a campaign.
+ */
+int compose_set_return_path(struct compose *cp, const char *secret, size_t len,
+                            struct blast_error *err);
+
+/*
+ * The MAIL FROM address (envelope_from, or the From address); with return_path,
+ * each row's own is in its compose_result's envelope_from.
+ */
 const struct address *compose_envelope_from(const struct compose *cp);
 
 /* How many templates and names were compiled (for check's summary). */
@@ -74,7 +86,8 @@ struct compose_result {
     char reason[256];   /* why, when invalid */
     struct buf message; /* the message bytes, CRLF, not dot-stuffed */
     char message_id[256];
-    bool smtputf8; /* the envelope needs SMTPUTF8 (RFC 6531) */
+    bool smtputf8;           /* the envelope needs SMTPUTF8 (RFC 6531) */
+    char envelope_from[320]; /* this row's MAIL FROM from return_path, or "" without one */
     /* rendering space, reused from row to row */
     struct buf subject, text, html, url, feedback_id, headers;
     size_t *header_ends;              /* end offset of each header value in headers */

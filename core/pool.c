@@ -48,6 +48,7 @@ struct job {
     struct smtp_txn t;
     struct smtp_rcpt rcpt;
     char message_id[256];
+    char mail_from[320]; /* its own envelope sender (return_path), or "" */
     char envid[192];
     size_t size;
     int64_t mark; /* where its "sending" record ends in the journal; -1: not written yet */
@@ -487,7 +488,16 @@ static int build(struct worker *w, struct job *j, struct blast_error *err)
     memset(&j->t, 0, sizeof j->t);
     memset(&j->rcpt, 0, sizeof j->rcpt);
     j->rcpt.address = to->envelope;
-    j->t.mail_from = compose_envelope_from(p->o.compose)->envelope;
+    /*
+     * return_path: this row's own envelope sender, else the campaign's. Copied into
+     * the job: the session takes transactions ahead, and w->res is the next one's.
+     */
+    if (w->res.envelope_from[0] != '\0') {
+        snprintf(j->mail_from, sizeof j->mail_from, "%s", w->res.envelope_from);
+        j->t.mail_from = j->mail_from;
+    } else {
+        j->t.mail_from = compose_envelope_from(p->o.compose)->envelope;
+    }
     j->t.smtputf8 = w->res.smtputf8;
     j->t.rcpts = &j->rcpt;
     j->t.nrcpts = 1;

@@ -255,3 +255,15 @@ int secret_relay_password_check(const struct campaign *c, const struct campaign_
     relay_source(c, r, &s, owner, sizeof owner);
     return secret_check(&s, lg, err);
 }
+
+void secret_return_path_source(const struct campaign *c, struct secret_source *s)
+{
+    memset(s, 0, sizeof *s);
+    s->env = c->return_path.secret_env;
+    s->file = c->return_path.secret_file;
+    s->owner = "return_path";
+    s->file_key = "secret_file";
+    s->cmd_key = "secret_cmd";
+    s->path = c->path;
+    s->place = c->return_path.secret_place;
+}

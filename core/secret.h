@@ -65,4 +65,7 @@ int secret_relay_password(const struct campaign *c, const struct campaign_relay 
 int secret_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
                                 const struct log *lg, struct blast_error *err);
 
+/* The source of the campaign's return_path secret (secret_env or secret_file). */
+void secret_return_path_source(const struct campaign *c, struct secret_source *s);
+
 #endif

@@ -3,8 +3,10 @@
  */
 #include "prepare.h"
 #include "../../core/fingerprint.h"
+#include "../../core/secret.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,19 @@ int prepare_open(const char *path, struct prepared *p, const struct log *lg,
         (rc = dkim_new(p->c, lg, NULL, &p->dkim, err)) < 0)
         return rc;
     compose_set_dkim(p->cp, p->dkim);
+    if (p->c->return_path.address != NULL) {
+        struct secret_source src;
+        char *secret = NULL;
+        secret_return_path_source(p->c, &src);
+        if ((rc = secret_fetch(&src, lg, &secret, err)) == 0)
+            rc = compose_set_return_path(p->cp, secret, strlen(secret), err);
+        if (secret != NULL) {
+            OPENSSL_cleanse(secret, strlen(secret));
+            free(secret);
+        }
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 

@@ -936,6 +936,62 @@ Test(campaign, single_dkim_mapping_and_single_suppression_file, .fini = scratch_
     campaign_free(c);
 }
 
+/* ---- return_path ----------------------------------------------------------------------- */
+
+Test(campaign, return_path_with_its_secret, .fini = scratch_remove)
+{
+    char path[512], want[600];
+    struct campaign *c;
+
+    small_campaign("",
+                   "return_path:\n"
+                   "  address: bounces+{token}@acme.example\n"
+                   "  secret_file: verp.key\n",
+                   path, sizeof path);
+    c = load_ok(path);
+    cr_assert_str_eq(c->return_path.address, "bounces+{token}@acme.example");
+    cr_assert_null(c->return_path.secret_env);
+    snprintf(want, sizeof want, "%s/verp.key", scratch_dir);
+    cr_assert_str_eq(c->return_path.secret_file, want, "resolved beside the campaign");
+    assert_place(c->return_path.place, 9, 3, "return_path");
+    assert_place(c->return_path.secret_place, 10, 16, "secret_file");
+    cr_assert_null(c->envelope_from);
+    campaign_free(c);
+}
+
+static void return_path_fails(const char *extra, const char *says)
+{
+    char path[512], msg[BLAST_ERROR_TEXT_MAX + 600];
+
+    small_campaign("", extra, path, sizeof path);
+    cr_assert_eq(load_fails(path, msg, sizeof msg), BLAST_EINVAL, "%s", extra);
+    cr_assert(strstr(msg, says) != NULL, "'%s' says '%s'", msg, says);
+    cr_assert(strstr(msg, "campaign.yml:") != NULL, "a place: %s", msg);
+}
+
+Test(campaign, return_path_refusals, .fini = scratch_remove)
+{
+    return_path_fails("return_path: {address: bounces@acme.example, secret_env: K}\n",
+                      "needs {token}");
+    return_path_fails("return_path: {address: 'b+{token}+{token}@acme.example', secret_env: K}\n",
+                      "once");
+    return_path_fails("return_path: {address: 'bounces@{token}.example', secret_env: K}\n",
+                      "before the '@'");
+    return_path_fails("return_path: {address: 'b c+{token}@acme.example', secret_env: K}\n",
+                      "not an address");
+    return_path_fails("return_path: {address: 'b+{token}@acme.example'}\n",
+                      "one of 'secret_env' and 'secret_file'");
+    return_path_fails(
+        "return_path: {address: 'b+{token}@acme.example', secret_env: K, secret_file: f}\n",
+        "one of 'secret_env' and 'secret_file'");
+    return_path_fails("return_path: {secret_env: K}\n", "address");
+    return_path_fails("return_path: {address: 'b+{token}@acme.example', secret_env: K, x: 1}\n",
+                      "x");
+    return_path_fails("envelope_from: b@acme.example\n"
+                      "return_path: {address: 'b+{token}@acme.example', secret_env: K}\n",
+                      "'envelope_from' cannot be set with it");
+}
+
 /* ---- vars and aliases ---------------------------------------------------------------- */
 
 Test(campaign, vars_key_that_is_a_list_is_refused_with_its_place)

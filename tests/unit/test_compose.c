@@ -12,6 +12,7 @@
  * COMPOSE_URL_MAX makes the row invalid.
  */
 #include "../../core/compose.h"
+#include "../../core/verp.h"
 #include "mime_parse.h"
 #include "scratch.h"
 
@@ -1327,4 +1328,86 @@ Test(compose, an_unknown_name_in_an_indented_partial_is_reported_once_at_its_pla
              "var or a built-in (did you mean 'name'?)\n",
              scratch_dir, scratch_dir);
     cr_assert_str_eq(k.text, want);
+}
+
+/* ---- return_path ------------------------------------------------------------------------ */
+
+static void return_path_campaign(char *path, size_t size)
+{
+    scratch_make();
+    write_file("list.csv",
+               "email,first_name\n"
+               "ada@example.com,Ada\n"
+               "grace@example.org,Grace\n",
+               NULL, 0);
+    write_file("body.txt", "Hello {{first_name}}\n", NULL, 0);
+    write_file("campaign.yml",
+               "name: verp-news\n"
+               "from: news@acme.example\n"
+               "subject: Hi\n"
+               "recipients: {path: list.csv}\n"
+               "body: {text: body.txt}\n"
+               "relays: [{host: 127.0.0.1, tls: none}]\n"
+               "return_path: {address: 'bounces+{token}@acme.example', secret_env: K}\n",
+               path, size);
+}
+
+Test(compose, return_path_gives_each_row_its_own_envelope_sender, .fini = scratch_remove)
+{
+    static const char secret[] = "a-secret-of-more-than-sixteen-bytes";
+    char path[512], found[64], first[320];
+    struct setup s;
+    struct screen_result who;
+    struct compose_result res;
+    struct blast_error err;
+    struct verp_claim claim;
+    size_t n;
+
+    return_path_campaign(path, sizeof path);
+    load_ok(path, &s);
+    blast_error_clear(&err);
+    cr_assert_eq(compose_set_return_path(s.cp, secret, sizeof secret - 1, &err), 0, "%s", err.text);
+    screen_result_init(&who);
+    compose_result_init(&res);
+    compose(&s, 1, NULL, &who, &res);
+    snprintf(first, sizeof first, "%s", res.envelope_from);
+    compose(&s, 2, NULL, &who, &res);
+    cr_assert_str_neq(first, res.envelope_from);
+    n = verp_find_token(s.c->return_path.address, res.envelope_from, found, sizeof found);
+    cr_assert_eq(n, VERP_TOKEN_LEN, "%s", res.envelope_from);
+    cr_assert_eq(verp_parse(found, n, &claim), 0);
+    cr_assert_eq(claim.row, 2);
+    cr_assert(verp_verify(secret, sizeof secret - 1, "verp-news", &claim));
+    /* the message itself does not carry it: the receiving MTA adds Return-Path */
+    cr_assert_null(strstr(res.message.data, "bounces+"));
+    compose_result_free(&res);
+    screen_result_free(&who);
+    unload(&s);
+}
+
+Test(compose, return_path_needs_its_secret, .fini = scratch_remove)
+{
+    char path[512];
+    struct setup s;
+    struct screen_result who;
+    struct compose_result res;
+    struct recipients_row row;
+    struct blast_error err;
+
+    return_path_campaign(path, sizeof path);
+    load_ok(path, &s);
+    blast_error_clear(&err);
+    cr_assert_eq(compose_set_return_path(s.cp, "short", 5, &err), BLAST_EINVAL);
+    cr_assert(strstr(err.text, "at least 16 bytes") != NULL, "%s", err.text);
+    cr_assert_gt(err.line, 0, "placed at the secret's key");
+    screen_result_init(&who);
+    compose_result_init(&res);
+    seek_row(&s, 1, &row, &who);
+    blast_error_clear(&err);
+    cr_assert_eq(compose_row(s.cp, &row, &who.to, &res, &err), BLAST_EINVAL,
+                 "no tokens without a secret");
+    cr_assert(strstr(err.text, "no secret") != NULL, "%s", err.text);
+    compose_result_free(&res);
+    screen_result_free(&who);
+    unload(&s);
 }
