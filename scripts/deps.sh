@@ -12,6 +12,7 @@ set -eu
 
 PKGS="gcc make pkg-config libc6-dev
 libssl-dev libsodium-dev libyaml-dev libjansson-dev libcsv-dev libcurl4-openssl-dev libidn2-dev
+libsqlite3-dev
 libcriterion-dev
 postfix libsasl2-modules libsasl2-modules-db sasl2-bin openssl ca-certificates
 python3 python3-aiosmtpd python3-jsonschema python3-dkim python3-cryptography

@@ -1,0 +1,357 @@
+/*
+ * suppressdb - the suppression database, in SQLite. See suppressdb.h.
+ *
+ * The schema (user_version 1), which operators may query with sqlite3:
+ *
+ *   CREATE TABLE suppression (
+ *     key      TEXT PRIMARY KEY,  -- the address lower-cased: what a list is matched on
+ *     address  TEXT NOT NULL,     -- as it was given
+ *     class    TEXT NOT NULL,     -- hard, soft, complaint, unsubscribe, manual
+ *     rule     TEXT,              -- the rule that decided it
+ *     campaign TEXT,              -- the campaign it came from
+ *     time     INTEGER NOT NULL,  -- seconds since the epoch, UTC
+ *     source   TEXT               -- the Message-ID of the bounce or report
+ *   ) WITHOUT ROWID;
+ *
+ * The file says it is blast's with PRAGMA application_id 0x626c7374 ("blst"). WAL
+ * lets a send read while an intake writes; synchronous=FULL makes a committed entry
+ * survive a power cut, since an intake deletes a bounce from the server once its
+ * entry is committed.
+ */
+#include "suppressdb.h"
+#include "address.h"
+#include "buf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define APPLICATION_ID 0x626c7374
+#define SCHEMA_VERSION 1
+#define BUSY_MS        10000
+
+static const char *const class_names[SUPPRESS_CLASS_COUNT] = {
+    [SUPPRESS_HARD] = "hard",           [SUPPRESS_SOFT] = "soft",
+    [SUPPRESS_COMPLAINT] = "complaint", [SUPPRESS_UNSUBSCRIBE] = "unsubscribe",
+    [SUPPRESS_MANUAL] = "manual",
+};
+
+const char *suppress_class_name(enum suppress_class c)
+{
+    return c >= 0 && c < SUPPRESS_CLASS_COUNT ? class_names[c] : "?";
+}
+
+int suppress_class_parse(const char *s)
+{
+    int i;
+
+    for (i = 0; s != NULL && i < SUPPRESS_CLASS_COUNT; i++)
+        if (strcmp(s, class_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+struct suppressdb {
+    sqlite3 *db;
+    char *path;
+};
+
+static int db_fail(struct suppressdb *d, struct blast_error *err, const char *what)
+{
+    return blast_error_set(err, BLAST_EIO, d->path, 0, 0, "%s: %s", what,
+                           d->db != NULL ? sqlite3_errmsg(d->db) : "out of memory");
+}
+
+static int exec(struct suppressdb *d, const char *sql, struct blast_error *err)
+{
+    return sqlite3_exec(d->db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : db_fail(d, err, "cannot set up the suppression database");
+}
+
+/* One integer from a query of one row (a PRAGMA). */
+static int query_int(struct suppressdb *d, const char *sql, int *out, struct blast_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(d, err, "cannot read the suppression database");
+    rc = sqlite3_step(st);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0
+                                                 : db_fail(d, err,
+                                                           "cannot read the suppression "
+                                                           "database");
+}
+
+/* A new database gets its tables; an existing one must be blast's, of a version we read. */
+static int schema(struct suppressdb *d, bool create, struct blast_error *err)
+{
+    char sql[512];
+    int app = 0, version = 0, rc;
+
+    if ((rc = query_int(d, "PRAGMA application_id", &app, err)) < 0 ||
+        (rc = query_int(d, "PRAGMA user_version", &version, err)) < 0)
+        return rc;
+    if (app == 0 && version == 0) {
+        int tables = 0;
+        if ((rc = query_int(d, "SELECT count(*) FROM sqlite_master", &tables, err)) < 0)
+            return rc;
+        if (tables > 0 || !create)
+            return blast_error_set(err, BLAST_EINVAL, d->path, 0, 0,
+                                   tables > 0 ? "not a blast suppression database"
+                                              : "the suppression database is empty (not made "
+                                                "by blast)");
+        snprintf(sql, sizeof sql,
+                 "BEGIN IMMEDIATE;"
+                 "CREATE TABLE IF NOT EXISTS suppression ("
+                 " key TEXT PRIMARY KEY, address TEXT NOT NULL, class TEXT NOT NULL,"
+                 " rule TEXT, campaign TEXT, time INTEGER NOT NULL, source TEXT"
+                 ") WITHOUT ROWID;"
+                 "PRAGMA application_id = %d;"
+                 "PRAGMA user_version = %d;"
+                 "COMMIT;",
+                 APPLICATION_ID, SCHEMA_VERSION);
+        return exec(d, sql, err);
+    }
+    if (app != APPLICATION_ID)
+        return blast_error_set(err, BLAST_EINVAL, d->path, 0, 0,
+                               "not a blast suppression database");
+    if (version != SCHEMA_VERSION)
+        return blast_error_set(err, BLAST_EINVAL, d->path, 0, 0,
+                               "a suppression database of schema version %d; this blast reads "
+                               "version %d",
+                               version, SCHEMA_VERSION);
+    return 0;
+}
+
+int suppressdb_open(const char *path, bool create, struct suppressdb **out, struct blast_error *err)
+{
+    struct suppressdb *d;
+    int fd, rc;
+
+    *out = NULL;
+    if ((d = calloc(1, sizeof *d)) == NULL || (d->path = strdup(path)) == NULL) {
+        free(d);
+        return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+    }
+    /* made private before SQLite opens it: its WAL files take the same mode */
+    if (create && (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+        close(fd);
+    if (sqlite3_open_v2(path, &d->db,
+                        SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
+                            SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        rc = db_fail(d, err, "cannot open the suppression database");
+        goto fail;
+    }
+    sqlite3_busy_timeout(d->db, BUSY_MS);
+    if ((rc = schema(d, create, err)) < 0 || (rc = exec(d, "PRAGMA journal_mode=WAL", err)) < 0 ||
+        (rc = exec(d, "PRAGMA synchronous=FULL", err)) < 0)
+        goto fail;
+    *out = d;
+    return 0;
+fail:
+    suppressdb_close(d);
+    return rc;
+}
+
+void suppressdb_close(struct suppressdb *d)
+{
+    if (d == NULL)
+        return;
+    sqlite3_close(d->db);
+    free(d->path);
+    free(d);
+}
+
+/* The key an address is stored and matched under, in key; BLAST_EINVAL when not an address. */
+static int key_of(const char *address, struct buf *key, struct blast_error *err)
+{
+    struct address a;
+    struct blast_error e;
+    size_t i;
+    int rc;
+
+    blast_error_clear(&e);
+    if (address_parse(address, &a, &e) < 0)
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "'%s': %s", address, e.text);
+    buf_reset(key);
+    rc = buf_puts(key, a.envelope);
+    address_free(&a);
+    if (rc < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    /* as screen matches suppression: without regard to case at all */
+    for (i = 0; i < key->len; i++)
+        if (key->data[i] >= 'A' && key->data[i] <= 'Z')
+            key->data[i] = (char)(key->data[i] - 'A' + 'a');
+    return 0;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s != NULL && s[0] != '\0')
+        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int suppressdb_add(struct suppressdb *d, const struct suppress_entry *e, struct blast_error *err)
+{
+    struct buf key = BUF_INIT;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (e->class < 0 || e->class >= SUPPRESS_CLASS_COUNT) {
+        rc = blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "no such suppression class");
+        goto out;
+    }
+    if ((rc = key_of(e->address, &key, err)) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(d->db,
+                           "INSERT OR REPLACE INTO suppression "
+                           "(key, address, class, rule, campaign, time, source) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(d, err, "cannot add to the suppression database");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, key.data, (int)key.len, SQLITE_TRANSIENT);
+    bind_text(st, 2, e->address);
+    bind_text(st, 3, suppress_class_name(e->class));
+    bind_text(st, 4, e->rule);
+    bind_text(st, 5, e->campaign);
+    sqlite3_bind_int64(st, 6, e->time);
+    bind_text(st, 7, e->source);
+    rc = sqlite3_step(st) == SQLITE_DONE
+             ? 0
+             : db_fail(d, err, "cannot add to the suppression database");
+out:
+    sqlite3_finalize(st);
+    buf_free(&key);
+    return rc;
+}
+
+int suppressdb_remove(struct suppressdb *d, const char *address, bool *removed,
+                      struct blast_error *err)
+{
+    struct buf key = BUF_INIT;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *removed = false;
+    if ((rc = key_of(address, &key, err)) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(d->db, "DELETE FROM suppression WHERE key = ?", -1, &st, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(d, err, "cannot remove from the suppression database");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, key.data, (int)key.len, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        rc = db_fail(d, err, "cannot remove from the suppression database");
+        goto out;
+    }
+    *removed = sqlite3_changes(d->db) > 0;
+out:
+    sqlite3_finalize(st);
+    buf_free(&key);
+    return rc;
+}
+
+/* The entry of the statement's current row (columns as in SELECT_ENTRY). */
+#define SELECT_ENTRY "SELECT address, class, rule, campaign, time, source FROM suppression"
+
+static void entry_of(sqlite3_stmt *st, struct suppress_entry *e)
+{
+    int c = suppress_class_parse((const char *)sqlite3_column_text(st, 1));
+
+    e->address = (const char *)sqlite3_column_text(st, 0);
+    e->class = c >= 0 ? (enum suppress_class)c : SUPPRESS_MANUAL;
+    e->rule = (const char *)sqlite3_column_text(st, 2);
+    e->campaign = (const char *)sqlite3_column_text(st, 3);
+    e->time = sqlite3_column_int64(st, 4);
+    e->source = (const char *)sqlite3_column_text(st, 5);
+}
+
+int suppressdb_find(struct suppressdb *d, const char *address,
+                    int (*fn)(void *arg, const struct suppress_entry *e), void *arg,
+                    struct blast_error *err)
+{
+    struct buf key = BUF_INIT;
+    sqlite3_stmt *st = NULL;
+    struct suppress_entry e;
+    int rc, step;
+
+    if ((rc = key_of(address, &key, err)) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(d->db, SELECT_ENTRY " WHERE key = ?", -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(d, err, "cannot read the suppression database");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, key.data, (int)key.len, SQLITE_TRANSIENT);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        entry_of(st, &e);
+        rc = fn != NULL ? fn(arg, &e) : 0;
+        rc = rc < 0 ? rc : 1;
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(d, err, "cannot read the suppression database");
+    }
+out:
+    sqlite3_finalize(st);
+    buf_free(&key);
+    return rc;
+}
+
+int suppressdb_each(struct suppressdb *d, int (*fn)(void *arg, const struct suppress_entry *e),
+                    void *arg, struct blast_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct suppress_entry e;
+    int rc = 0, step = SQLITE_DONE;
+
+    if (sqlite3_prepare_v2(d->db, SELECT_ENTRY " ORDER BY key", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(d, err, "cannot read the suppression database");
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        entry_of(st, &e);
+        rc = fn(arg, &e);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(d, err, "cannot read the suppression database");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int suppressdb_keys(struct suppressdb *d, int (*fn)(void *arg, const char *key, size_t len),
+                    void *arg, struct blast_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0, step = SQLITE_DONE;
+
+    if (sqlite3_prepare_v2(d->db, "SELECT key FROM suppression", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(d, err, "cannot read the suppression database");
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(d, err, "cannot read the suppression database");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int suppressdb_count(struct suppressdb *d, size_t *out, struct blast_error *err)
+{
+    int n = 0, rc;
+
+    *out = 0;
+    if ((rc = query_int(d, "SELECT count(*) FROM suppression", &n, err)) < 0)
+        return rc;
+    *out = (size_t)n;
+    return 0;
+}

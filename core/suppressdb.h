@@ -1,0 +1,99 @@
+/*
+ * suppressdb - the addresses no campaign may mail again, kept in SQLite across
+ * campaigns: hard bounces, complaints, unsubscribe requests, soft bounces that kept
+ * coming, and operators' own entries.
+ *
+ * Owns: the database file and its schema, one entry per address (matched without regard to case, as
+ * text suppression lists are) with its class, the rule that decided it, the campaign, the time and
+ * the message it came from (the schema is in suppressdb.c); adding (a later entry for the same
+ * address replaces the earlier one), removing, listing, and handing every entry's key to whoever
+ * screens a list. Several processes may use the same file at once (a send reading while an intake
+ * writes): WAL journaling, and a wait of up to 10 seconds for a lock another process holds. Does
+ * not own: deciding what suppresses (the classifier), nor screening rows (screen), nor the output
+ * format of listings (cmd).
+ */
+#ifndef BLAST_SUPPRESSDB_H
+#define BLAST_SUPPRESSDB_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Why an address is suppressed. One value and one row of the names table each. */
+enum suppress_class {
+    SUPPRESS_HARD = 0,    /* the mailbox or the domain does not exist */
+    SUPPRESS_SOFT,        /* temporary failures that kept coming (a count within a window) */
+    SUPPRESS_COMPLAINT,   /* marked as spam (an ARF report) */
+    SUPPRESS_UNSUBSCRIBE, /* asked to be taken off (List-Unsubscribe mailto) */
+    SUPPRESS_MANUAL,      /* an operator's entry, or a data-protection request */
+    SUPPRESS_CLASS_COUNT
+};
+
+/* "hard", "soft", "complaint", "unsubscribe", "manual"; "?" out of range. */
+const char *suppress_class_name(enum suppress_class c);
+
+/* The class named s, or -1. */
+int suppress_class_parse(const char *s);
+
+/* One entry. Strings are borrowed from the caller (adding) or from the database (listing). */
+struct suppress_entry {
+    const char *address; /* as it was given */
+    enum suppress_class class;
+    const char *rule;     /* the rule that decided it ("dsn-5.1.1", "manual"), or NULL */
+    const char *campaign; /* the campaign it came from, or NULL */
+    int64_t time;         /* when it was decided, seconds since the epoch */
+    const char *source;   /* the Message-ID of the bounce or report, or NULL */
+};
+
+struct suppressdb;
+
+/*
+ * Open the database at path, creating the file (mode 0600: it holds recipients'
+ * addresses) and its tables when create is set. Errors: BLAST_EIO (cannot open or
+ * create it; err says why), BLAST_EINVAL (the file is not a blast suppression
+ * database, or one of a later schema version).
+ */
+int suppressdb_open(const char *path, bool create, struct suppressdb **out,
+                    struct blast_error *err);
+
+/* Close and free. Accepts NULL. */
+void suppressdb_close(struct suppressdb *db);
+
+/*
+ * Add or replace the entry for e->address (which must be an address blast would
+ * send to). Errors: BLAST_EINVAL (not an address), BLAST_EIO.
+ */
+int suppressdb_add(struct suppressdb *db, const struct suppress_entry *e, struct blast_error *err);
+
+/* Remove address's entry; *removed says whether there was one. Errors: BLAST_EINVAL, BLAST_EIO. */
+int suppressdb_remove(struct suppressdb *db, const char *address, bool *removed,
+                      struct blast_error *err);
+
+/*
+ * The entry for address, if any: fn is called once with it (strings valid during
+ * the call). Returns 1 when found, 0 when not, or a negative code.
+ */
+int suppressdb_find(struct suppressdb *db, const char *address,
+                    int (*fn)(void *arg, const struct suppress_entry *e), void *arg,
+                    struct blast_error *err);
+
+/*
+ * Every entry, ordered by address; fn returning non-zero stops with that value.
+ * Strings are valid during the call only.
+ */
+int suppressdb_each(struct suppressdb *db, int (*fn)(void *arg, const struct suppress_entry *e),
+                    void *arg, struct blast_error *err);
+
+/*
+ * Every entry's key (the address lower-cased, as screen matches suppression) with
+ * its length; for loading a screen. fn returning non-zero stops with that value.
+ */
+int suppressdb_keys(struct suppressdb *db, int (*fn)(void *arg, const char *key, size_t len),
+                    void *arg, struct blast_error *err);
+
+/* How many entries. Errors: BLAST_EIO. */
+int suppressdb_count(struct suppressdb *db, size_t *out, struct blast_error *err);
+
+#endif
