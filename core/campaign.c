@@ -721,13 +721,34 @@ static int get_rate(struct loader *L, const struct ynode *map, const char *key,
 
 /* ---- the campaign ------------------------------------------------------------------ */
 
-static const char *const top_known[] = {
-    "name",        "from",       "envelope_from",    "reply_to",    "subject",
-    "helo",        "recipients", "suppression",      "body",        "attachments",
-    "inline",      "headers",    "list_unsubscribe", "feedback_id", "dkim",
-    "relays",      "rate",       "domain_rates",     "retry",       "dsn",
-    "chunking",    "vars",       "report",           "journal",     "notify",
-    "return_path", NULL};
+static const char *const top_known[] = {"name",
+                                        "from",
+                                        "envelope_from",
+                                        "reply_to",
+                                        "subject",
+                                        "helo",
+                                        "recipients",
+                                        "suppression",
+                                        "body",
+                                        "attachments",
+                                        "inline",
+                                        "headers",
+                                        "list_unsubscribe",
+                                        "feedback_id",
+                                        "dkim",
+                                        "relays",
+                                        "rate",
+                                        "domain_rates",
+                                        "retry",
+                                        "dsn",
+                                        "chunking",
+                                        "vars",
+                                        "report",
+                                        "journal",
+                                        "notify",
+                                        "return_path",
+                                        "suppression_db",
+                                        NULL};
 static const char *const return_path_known[] = {"address", "secret_env", "secret_file", NULL};
 static const char *const recipients_known[] = {"path", "email_column", "name_column", "delimiter",
                                                NULL};
@@ -1722,7 +1743,9 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = get_path(L, root, "report", false, "the campaign", &c->report, NULL)) < 0 ||
         (rc = get_path(L, root, "journal", false, "the campaign", &c->journal, &c->journal_place)) <
             0 ||
-        (rc = load_notify(L, root)) < 0 || (rc = load_return_path(L, root)) < 0)
+        (rc = load_notify(L, root)) < 0 || (rc = load_return_path(L, root)) < 0 ||
+        (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,
+                       &c->suppression_db_place)) < 0)
         return rc;
     if (map_get(root, "chunking") != NULL)
         c->chunking_place = place_of(map_get(root, "chunking"));
@@ -1858,6 +1881,7 @@ void campaign_free(struct campaign *c)
     free(c->name);
     free(c->from);
     free(c->envelope_from);
+    free(c->suppression_db);
     free(c->return_path.address);
     free(c->return_path.secret_env);
     free(c->return_path.secret_file);

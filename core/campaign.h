@@ -167,6 +167,8 @@ struct campaign {
     char **suppression;
     struct campaign_place *suppression_places;
     size_t nsuppression;
+    char *suppression_db; /* resolved path of the suppression database (core/suppressdb), or NULL */
+    struct campaign_place suppression_db_place;
 
     struct {
         char *text; /* resolved template paths; at least one is set */

@@ -6,6 +6,8 @@
 #include "addrset.h"
 #include "buf.h"
 #include "reportread.h"
+#include "suppressdb.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -26,6 +28,8 @@ struct screen {
     int email_col, name_col;
     struct addrset *seen;
     struct addrset *suppressed;
+    struct suppressdb *db;   /* the campaign's suppression database, or NULL */
+    struct addrset *db_keys; /* its entries' keys, loaded once */
     struct screen_report *reports;
     size_t nreports;
     struct buf key;
@@ -223,6 +227,54 @@ static int load_suppression(struct screen *s, struct blast_error *err)
     return 0;
 }
 
+static int add_db_key(void *arg, const char *key, size_t len)
+{
+    return addrset_add(arg, key, len) < 0 ? BLAST_ENOMEM : 0;
+}
+
+/*
+ * The campaign's suppression database: opened (an empty one is made when the file
+ * is not there yet: it suppresses nobody, which is true), its keys loaded into a
+ * set; entries are looked up only for the rows it holds, for their reason.
+ */
+static int load_suppression_db(struct screen *s, struct blast_error *err)
+{
+    const struct campaign *c = s->c;
+    struct blast_error e;
+    int rc;
+
+    if (c->suppression_db == NULL)
+        return 0;
+    blast_error_clear(&e);
+    if ((s->db_keys = addrset_new()) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    if ((rc = suppressdb_open(c->suppression_db, true, &s->db, &e)) < 0 ||
+        (rc = suppressdb_keys(s->db, add_db_key, s->db_keys, &e)) < 0)
+        return blast_error_set(err, rc, c->path, c->suppression_db_place.line,
+                               c->suppression_db_place.column, "suppression_db %s: %s",
+                               c->suppression_db, rc == BLAST_ENOMEM ? "out of memory" : e.text);
+    return 0;
+}
+
+/* The reason a row the database holds is suppressed: its entry's class, rule and day. */
+static int db_reason(void *arg, const struct suppress_entry *e)
+{
+    struct screen_result *res = arg;
+    size_t n;
+
+    n = (size_t)snprintf(res->reason, sizeof res->reason, "in the suppression database: %s",
+                         suppress_class_name(e->class));
+    if (e->rule != NULL && n < sizeof res->reason)
+        n += (size_t)snprintf(res->reason + n, sizeof res->reason - n, " (%s)", e->rule);
+    if (e->time > 0 && n < sizeof res->reason) {
+        char when[40];
+        timeutil_rfc3339((struct timeutil_stamp){(time_t)e->time, 0}, when, sizeof when);
+        when[10] = '\0'; /* the day */
+        snprintf(res->reason + n, sizeof res->reason - n, " since %s", when);
+    }
+    return 0;
+}
+
 int screen_new(const struct campaign *c, const struct recipients *list, struct screen **out,
                struct blast_error *err)
 {
@@ -250,7 +302,7 @@ int screen_new(const struct campaign *c, const struct recipients *list, struct s
         (rc = column(s, c->recipients.name_column, &c->recipients.name_column_place, &s->name_col,
                      err)) < 0)
         goto out;
-    if ((rc = load_suppression(s, err)) < 0)
+    if ((rc = load_suppression(s, err)) < 0 || (rc = load_suppression_db(s, err)) < 0)
         goto out;
     *out = s;
     s = NULL;
@@ -267,6 +319,8 @@ void screen_free(struct screen *s)
         return;
     addrset_free(s->seen);
     addrset_free(s->suppressed);
+    addrset_free(s->db_keys);
+    suppressdb_close(s->db);
     for (i = 0; i < s->nreports; i++) {
         addrset_free(s->reports[i].set);
         free(s->reports[i].path);
@@ -454,6 +508,23 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
         res->verdict = SCREEN_SUPPRESSED;
         snprintf(res->reason, sizeof res->reason, "on a suppression list");
         return 0;
+    }
+    if (s->db_keys != NULL && addrset_contains(s->db_keys, s->key.data, s->key.len)) {
+        struct blast_error e;
+        res->verdict = SCREEN_SUPPRESSED;
+        snprintf(res->reason, sizeof res->reason, "in the suppression database");
+        blast_error_clear(&e);
+        /*
+         * The set's 8-byte hash said so; the entry itself gives the reason. When the
+         * database cannot be read now, the row stays suppressed: better a message
+         * not sent than one sent to someone who asked for none.
+         */
+        if (suppressdb_find(s->db, res->to.envelope, db_reason, res, &e) == 0) {
+            res->verdict = SCREEN_OK; /* a hash that two addresses share: not this one */
+            res->reason[0] = '\0';
+        }
+        if (res->verdict == SCREEN_SUPPRESSED)
+            return 0;
     }
     for (i = 0; i < s->nreports; i++) {
         const struct screen_report *rep = &s->reports[i];

@@ -9,6 +9,7 @@
  * directory, so the places in errors can be checked to the column.
  */
 #include "../../core/screen.h"
+#include "../../core/suppressdb.h"
 #include "scratch.h"
 
 #include <criterion/criterion.h>
@@ -399,6 +400,68 @@ Test(screen, text_suppression_list_skips_comments_blanks_and_spaces, .fini = scr
     verdicts(&s, got, sizeof got);
     cr_assert_str_eq(got, "ososs");
     teardown(&s);
+}
+
+/* ---- the suppression database ----------------------------------------------------- */
+
+Test(screen, the_suppression_database_suppresses_with_its_reason, .fini = scratch_remove)
+{
+    struct setup s;
+    struct suppressdb *db = NULL;
+    struct blast_error err;
+    char path[512];
+    struct suppress_entry hard = {"Bob@Example.com", SUPPRESS_HARD, "dsn-5.1.1", "old",
+                                  1764892800,        NULL};
+    struct suppress_entry unsub = {"dee@example.org", SUPPRESS_UNSUBSCRIBE, NULL, NULL, 0, NULL};
+
+    prepare("", "suppression_db: suppression.db\n",
+            "email\n"
+            "ann@example.com\n"
+            "BOB@example.COM\n"
+            "cy@example.com\n"
+            "dee@example.org\n",
+            &s);
+    scratch_path("suppression.db", path, sizeof path);
+    blast_error_clear(&err);
+    cr_assert_eq(suppressdb_open(path, true, &db, &err), 0, "%s", err.text);
+    cr_assert_eq(suppressdb_add(db, &hard, &err), 0, "%s", err.text);
+    cr_assert_eq(suppressdb_add(db, &unsub, &err), 0, "%s", err.text);
+    suppressdb_close(db);
+    cr_assert_eq(screen_new(s.c, s.list, &s.screen, &err), 0, "%s", err.text);
+    cr_assert_eq(next(&s), SCREEN_OK);
+    cr_assert_eq(next(&s), SCREEN_SUPPRESSED, "matched without regard to case");
+    cr_assert_str_eq(s.who.reason,
+                     "in the suppression database: hard (dsn-5.1.1) since 2025-12-05");
+    cr_assert_eq(next(&s), SCREEN_OK);
+    cr_assert_eq(next(&s), SCREEN_SUPPRESSED);
+    cr_assert_str_eq(s.who.reason, "in the suppression database: unsubscribe");
+    teardown(&s);
+}
+
+Test(screen, a_suppression_database_not_there_yet_is_made_empty, .fini = scratch_remove)
+{
+    struct setup s;
+    char path[512];
+    struct stat st;
+
+    setup_ok("", "suppression_db: new.db\n", "email\nann@example.com\n", &s);
+    cr_assert_eq(next(&s), SCREEN_OK);
+    scratch_path("new.db", path, sizeof path);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    teardown(&s);
+}
+
+Test(screen, a_file_that_is_not_a_suppression_database_is_an_error_at_its_key,
+     .fini = scratch_remove)
+{
+    struct setup s;
+    struct blast_error err;
+
+    prepare("", "suppression_db: list.csv\n", "email\nann@example.com\n", &s);
+    cr_assert_neq(screen_fails(&s, &err), 0);
+    cr_assert_eq(err.line, 8, "the key's line: %d", err.line);
+    cr_assert(strstr(err.text, "suppression_db") != NULL, "%s", err.text);
 }
 
 Test(screen, suppression_ignores_case_entirely, .fini = scratch_remove)
