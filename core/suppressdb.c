@@ -181,7 +181,7 @@ static int key_of(const char *address, struct buf *key, struct blast_error *err)
 
     blast_error_clear(&e);
     if (address_parse(address, &a, &e) < 0)
-        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "'%s': %s", address, e.text);
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "%s", e.text);
     buf_reset(key);
     rc = buf_puts(key, a.envelope);
     address_free(&a);

@@ -176,3 +176,21 @@ void cli_session_failure(const struct smtp_session *s, struct blast_error *e)
     snprintf(text, sizeof text, "%s (during %s)", e->text, smtp_state_name(smtp_session_state(s)));
     snprintf(e->text, sizeof e->text, "%s", text);
 }
+
+void cli_csv_field(FILE *out, const char *s, bool text)
+{
+    bool guard = text && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
+    bool quote = strpbrk(s, ",\"\r\n") != NULL;
+
+    if (quote)
+        fputc('"', out);
+    if (guard)
+        fputc('\'', out);
+    for (; *s != '\0'; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    if (quote)
+        fputc('"', out);
+}

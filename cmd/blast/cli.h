@@ -14,6 +14,7 @@
 #include "../../core/smtp.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 
 enum blast_exit {
     BLAST_EXIT_OK = 0,          /* every recipient delivered or skipped by rule */
@@ -50,6 +51,13 @@ enum log_level cli_log_level(bool quiet, int verbose);
 /* Option helpers for getopt_long loops: they print the problem and return -1. */
 int cli_positive(const char *cmd, const char *option, const char *arg, long *out);
 void cli_bad_option(const char *cmd, char **argv, int optopt);
+
+/*
+ * One RFC 4180 field: quoted when it holds a comma, a quote or a line break, quotes
+ * doubled. A text field (text set) that starts with = + - @, a tab or a carriage
+ * return gets a leading ' so that a spreadsheet shows it rather than running it.
+ */
+void cli_csv_field(FILE *out, const char *s, bool text);
 int cli_one_operand(const char *cmd, int argc, char **argv, const char **out);
 
 /* Add "(during STEP)" to a session-open error when the session got past connecting. */
@@ -60,11 +68,13 @@ int cmd_send(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_preview(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_suppress(int argc, char **argv);
 
 /* Usage texts, for `blast help COMMAND` and `blast COMMAND --help`. */
 extern const char cli_send_usage[];
 extern const char cli_check_usage[];
 extern const char cli_preview_usage[];
 extern const char cli_report_usage[];
+extern const char cli_suppress_usage[];
 
 #endif

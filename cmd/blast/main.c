@@ -22,6 +22,7 @@ static const char usage[] =
     "  check CAMPAIGN.yml   validate the campaign, its list and templates; send nothing\n"
     "  preview CAMPAIGN.yml write one recipient's message (--row N or --email ADDRESS)\n"
     "  report REPORT.json   print a delivery report: text, json (its summary) or csv\n"
+    "  suppress DATABASE    list, export, add or remove suppression database entries\n"
     "  version              print the version\n"
     "  help [COMMAND]       this text, or a command's options\n"
     "\n"
@@ -38,6 +39,7 @@ static const struct {
     {"check", cmd_check, cli_check_usage},
     {"preview", cmd_preview, cli_preview_usage},
     {"report", cmd_report, cli_report_usage},
+    {"suppress", cmd_suppress, cli_suppress_usage},
 };
 
 static int help(const char *topic)

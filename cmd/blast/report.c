@@ -123,23 +123,6 @@ static const char *const csv_columns[] = {
  * doubled. Text that starts with = + - @, a tab or a carriage return is what
  * spreadsheets take for a formula (OWASP "CSV injection"): a leading ' makes it text.
  */
-static void csv_field(FILE *out, const char *s, bool text)
-{
-    bool guard = text && s[0] != '\0' && strchr("=+-@\t\r", s[0]) != NULL;
-    bool quote = strpbrk(s, ",\"\r\n") != NULL;
-
-    if (quote)
-        fputc('"', out);
-    if (guard)
-        fputc('\'', out);
-    for (; *s != '\0'; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
-    }
-    if (quote)
-        fputc('"', out);
-}
 
 static void csv_value(FILE *out, json_t *v)
 {
@@ -147,24 +130,24 @@ static void csv_value(FILE *out, json_t *v)
 
     switch (json_typeof(v)) {
     case JSON_STRING:
-        csv_field(out, json_string_value(v), true);
+        cli_csv_field(out, json_string_value(v), true);
         break;
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        csv_field(out, num, false);
+        cli_csv_field(out, num, false);
         break;
     case JSON_REAL:
         snprintf(num, sizeof num, "%.17g", json_real_value(v));
-        csv_field(out, num, false);
+        cli_csv_field(out, num, false);
         break;
     case JSON_TRUE:
     case JSON_FALSE:
-        csv_field(out, json_is_true(v) ? "true" : "false", false);
+        cli_csv_field(out, json_is_true(v) ? "true" : "false", false);
         break;
     case JSON_OBJECT:
     case JSON_ARRAY: {
         char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        csv_field(out, text != NULL ? text : "", true);
+        cli_csv_field(out, text != NULL ? text : "", true);
         free(text);
         break;
     }

@@ -203,6 +203,8 @@ Test(suppressdb, what_is_not_an_address_is_refused, .fini = scratch_remove)
     blast_error_clear(&err);
     cr_assert_eq(suppressdb_add(db, &e, &err), BLAST_EINVAL);
     cr_assert_not_null(strstr(err.text, "'not an address'"), "%s", err.text);
+    cr_assert_null(strstr(strstr(err.text, "'not an address'") + 1, "'not an address'"),
+                   "named once: %s", err.text);
     suppressdb_close(db);
 }
 
