@@ -33,6 +33,23 @@ int addrset_add(struct addrset *s, const char *key, size_t len);
 bool addrset_contains(const struct addrset *s, const char *key, size_t len);
 size_t addrset_size(const struct addrset *s);
 
+/*
+ * A new empty set whose hashes are taken under key rather than a random one: for a
+ * set whose members' hashes were computed elsewhere under the same key (a
+ * suppression database keeps them), added with addrset_add_hash(). key must stay
+ * secret where the members come from outside, or collisions can be made.
+ */
+struct addrset *addrset_new_keyed(const uint8_t key[16]);
+
+/* The hash s keeps for key (len bytes): what addrset_add_hash() takes. */
+uint64_t addrset_hash(const struct addrset *s, const char *key, size_t len);
+
+/* Make room for n more members at once (no rehashing on the way). Errors: BLAST_ENOMEM. */
+int addrset_reserve(struct addrset *s, size_t n);
+
+/* Add a member by its hash. Returns as addrset_add(). */
+int addrset_add_hash(struct addrset *s, uint64_t h);
+
 /* SipHash-2-4 of data under a 128-bit key (exposed for tests against the reference vectors). */
 uint64_t addrset_siphash(const uint8_t key[16], const void *data, size_t len);
 

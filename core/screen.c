@@ -227,15 +227,16 @@ static int load_suppression(struct screen *s, struct blast_error *err)
     return 0;
 }
 
-static int add_db_key(void *arg, const char *key, size_t len)
+static int add_db_hash(void *arg, uint64_t h)
 {
-    return addrset_add(arg, key, len) < 0 ? BLAST_ENOMEM : 0;
+    return addrset_add_hash(arg, h) < 0 ? BLAST_ENOMEM : 0;
 }
 
 /*
  * The campaign's suppression database: opened (an empty one is made when the file
  * is not there yet: it suppresses nobody, which is true), its keys loaded into a
- * set; entries are looked up only for the rows it holds, for their reason.
+ * set by their hashes; an entry itself is read only to explain a row it holds
+ * (screen_explain()).
  */
 static int load_suppression_db(struct screen *s, struct blast_error *err)
 {
@@ -246,10 +247,18 @@ static int load_suppression_db(struct screen *s, struct blast_error *err)
     if (c->suppression_db == NULL)
         return 0;
     blast_error_clear(&e);
-    if ((s->db_keys = addrset_new()) == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    if ((rc = suppressdb_open(c->suppression_db, true, &s->db, &e)) < 0 ||
-        (rc = suppressdb_keys(s->db, add_db_key, s->db_keys, &e)) < 0)
+    if ((rc = suppressdb_open(c->suppression_db, true, &s->db, &e)) == 0) {
+        /* the set hashes as the database does: its hashes load without the keys */
+        size_t n = 0;
+        if ((s->db_keys = addrset_new_keyed(suppressdb_hash_key(s->db))) == NULL)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        if ((rc = suppressdb_count(s->db, &n, &e)) == 0 &&
+            (rc = addrset_reserve(s->db_keys, n)) < 0)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        if (rc == 0)
+            rc = suppressdb_hashes(s->db, add_db_hash, s->db_keys, &e);
+    }
+    if (rc < 0)
         return blast_error_set(err, rc, c->path, c->suppression_db_place.line,
                                c->suppression_db_place.column, "suppression_db %s: %s",
                                c->suppression_db, rc == BLAST_ENOMEM ? "out of memory" : e.text);
@@ -273,6 +282,17 @@ static int db_reason(void *arg, const struct suppress_entry *e)
         snprintf(res->reason + n, sizeof res->reason - n, " since %s", when);
     }
     return 0;
+}
+
+void screen_explain(struct screen *s, struct screen_result *res)
+{
+    struct blast_error e;
+
+    if (!res->from_db || s->db == NULL || suppression_key(&s->key, res->to.envelope) < 0)
+        return;
+    blast_error_clear(&e);
+    /* the generic reason stays when the entry cannot be read back now */
+    (void)suppressdb_find_key(s->db, s->key.data, s->key.len, db_reason, res, &e);
 }
 
 int screen_new(const struct campaign *c, const struct recipients *list, struct screen **out,
@@ -482,6 +502,7 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
 
     address_free(&res->to);
     res->verdict = SCREEN_OK;
+    res->from_db = false;
     res->reason[0] = '\0';
     snprintf(res->email, sizeof res->email, "%s", row->fields[s->email_col]);
     blast_error_clear(&aerr);
@@ -504,27 +525,18 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     if ((rc = suppression_key(&s->key, res->to.envelope)) < 0)
         return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
-    if (addrset_contains(s->suppressed, s->key.data, s->key.len)) {
+    /* an empty set is not asked: a hash a row saved */
+    if (addrset_size(s->suppressed) > 0 &&
+        addrset_contains(s->suppressed, s->key.data, s->key.len)) {
         res->verdict = SCREEN_SUPPRESSED;
         snprintf(res->reason, sizeof res->reason, "on a suppression list");
         return 0;
     }
     if (s->db_keys != NULL && addrset_contains(s->db_keys, s->key.data, s->key.len)) {
-        struct blast_error e;
         res->verdict = SCREEN_SUPPRESSED;
+        res->from_db = true;
         snprintf(res->reason, sizeof res->reason, "in the suppression database");
-        blast_error_clear(&e);
-        /*
-         * The set's 8-byte hash said so; the entry itself gives the reason. When the
-         * database cannot be read now, the row stays suppressed: better a message
-         * not sent than one sent to someone who asked for none.
-         */
-        if (suppressdb_find(s->db, res->to.envelope, db_reason, res, &e) == 0) {
-            res->verdict = SCREEN_OK; /* a hash that two addresses share: not this one */
-            res->reason[0] = '\0';
-        }
-        if (res->verdict == SCREEN_SUPPRESSED)
-            return 0;
+        return 0;
     }
     for (i = 0; i < s->nreports; i++) {
         const struct screen_report *rep = &s->reports[i];

@@ -40,6 +40,7 @@ struct screen_result {
     char reason[512];
     char email[512];   /* the address as written in the list (truncated when huge) */
     struct address to; /* the parsed recipient with its display name (when not INVALID) */
+    bool from_db;      /* SUPPRESSED by the suppression database: screen_explain() says why */
 };
 
 /*
@@ -52,6 +53,14 @@ struct screen_result {
 int screen_new(const struct campaign *c, const struct recipients *list, struct screen **out,
                struct blast_error *err);
 void screen_free(struct screen *s);
+
+/*
+ * A row the suppression database suppressed: its reason becomes the entry's class,
+ * rule and day ("in the suppression database: hard (dsn-5.1.1) since 2026-12-05"),
+ * read from the database. Done only when asked (a send's report needs it, a check
+ * does not): a screen of a million rows reads no entry. Nothing for other rows.
+ */
+void screen_explain(struct screen *s, struct screen_result *res);
 
 /* What a report of an earlier run adds to the rules (screen_add_report). */
 enum screen_report_rule {

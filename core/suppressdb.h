@@ -87,11 +87,32 @@ int suppressdb_each(struct suppressdb *db, int (*fn)(void *arg, const struct sup
                     void *arg, struct blast_error *err);
 
 /*
- * Every entry's key (the address lower-cased, as screen matches suppression) with
- * its length; for loading a screen. fn returning non-zero stops with that value.
+ * The hash of every entry (SipHash-2-4 of its key under suppressdb_hash_key(), as
+ * an addrset made with that key keeps it): for loading a screen. fn returning
+ * non-zero stops with that value.
  */
-int suppressdb_keys(struct suppressdb *db, int (*fn)(void *arg, const char *key, size_t len),
-                    void *arg, struct blast_error *err);
+int suppressdb_hashes(struct suppressdb *db, int (*fn)(void *arg, uint64_t h), void *arg,
+                      struct blast_error *err);
+
+/* The key of the hashes (16 bytes, owned by db). */
+const uint8_t *suppressdb_hash_key(const struct suppressdb *db);
+
+/* The hash of key (an address lower-cased, len bytes) as the database keeps it. */
+uint64_t suppressdb_hash(const struct suppressdb *db, const char *key, size_t len);
+
+/* suppressdb_find() by key (the address lower-cased, as screen matches it). */
+int suppressdb_find_key(struct suppressdb *db, const char *key, size_t len,
+                        int (*fn)(void *arg, const struct suppress_entry *e), void *arg,
+                        struct blast_error *err);
+
+/*
+ * Many changes as one: after suppressdb_begin(), adds and removes are committed
+ * together by suppressdb_commit() (one sync for all) or dropped by
+ * suppressdb_rollback(). Errors: BLAST_EIO.
+ */
+int suppressdb_begin(struct suppressdb *db, struct blast_error *err);
+int suppressdb_commit(struct suppressdb *db, struct blast_error *err);
+void suppressdb_rollback(struct suppressdb *db);
 
 /* How many entries. Errors: BLAST_EIO. */
 int suppressdb_count(struct suppressdb *db, size_t *out, struct blast_error *err);

@@ -481,6 +481,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
             continue;
         }
         if (r->who.verdict != SCREEN_OK) {
+            screen_explain(r->p.screen, &r->who); /* the report says which entry */
             if (r->who.verdict == SCREEN_INVALID)
                 log_msg(&r->log, LOG_LEVEL_WARN, "%s:%zu: row %zu: %s", r->c->recipients.path,
                         row.line, row.row, r->who.reason);

@@ -6,6 +6,7 @@
 #include "../../core/suppressdb.h"
 #include "../../core/timeutil.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ const char cli_suppress_usage[] =
     "       blast suppress DATABASE add ADDRESS... [--class CLASS] [--rule RULE]\n"
     "                                   [--campaign NAME]\n"
     "       blast suppress DATABASE remove ADDRESS...\n"
+    "       blast suppress DATABASE import FILE [--class CLASS] [--rule RULE]\n"
+    "                                   [--campaign NAME]\n"
     "\n"
     "The suppression database that campaigns name with suppression_db: every\n"
     "campaign skips its addresses (reported 'suppressed' with the entry's class).\n"
@@ -33,12 +36,15 @@ const char cli_suppress_usage[] =
     "            hard, soft, complaint or unsubscribe; --rule says why (default\n"
     "            \"manual\")\n"
     "  remove    remove entries: an operator's decision, a data-protection request\n"
+    "  import    add every address of FILE (one a line; blank lines and lines that\n"
+    "            start with # skipped), all or none: a line that is not an address\n"
+    "            stops it, naming FILE:LINE, and nothing is added\n"
     "\n"
     "exit codes: 0 done; 1 an address to remove had no entry (the others were\n"
     "removed); 2 usage error, an address that is not one, or a database that cannot\n"
     "be opened or is not blast's.\n";
 
-enum action { LIST, EXPORT, ADD, REMOVE };
+enum action { LIST, EXPORT, ADD, REMOVE, IMPORT };
 
 struct suppress_opts {
     const char *db;
@@ -52,7 +58,7 @@ struct suppress_opts {
 
 static int parse_action(const char *word, enum action *out)
 {
-    static const char *const names[] = {"list", "export", "add", "remove"};
+    static const char *const names[] = {"list", "export", "add", "remove", "import"};
     size_t i;
 
     for (i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -60,7 +66,7 @@ static int parse_action(const char *word, enum action *out)
             *out = (enum action)i;
             return 0;
         }
-    cli_fail("suppress: no command '%s': list, export, add or remove", word);
+    cli_fail("suppress: no command '%s': list, export, add, remove or import", word);
     return -1;
 }
 
@@ -121,6 +127,10 @@ static int parse_args(int argc, char **argv, struct suppress_opts *o)
     o->naddresses = argc - optind - 2;
     if ((o->action == ADD || o->action == REMOVE) && o->naddresses == 0) {
         cli_fail("suppress: %s needs at least one address", o->action == ADD ? "add" : "remove");
+        return -1;
+    }
+    if (o->action == IMPORT && o->naddresses != 1) {
+        cli_fail("suppress: import takes one file");
         return -1;
     }
     if ((o->action == LIST || o->action == EXPORT) && o->naddresses > 0) {
@@ -197,6 +207,56 @@ static int change(struct suppressdb *db, const struct suppress_opts *o)
     return code;
 }
 
+/* import: every address of the file in one transaction; returns the exit code. */
+static int import(struct suppressdb *db, const struct suppress_opts *o)
+{
+    const char *path = o->addresses[0];
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    struct blast_error err;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, added = 0;
+    ssize_t n;
+    int rc = 0;
+
+    blast_error_clear(&err);
+    if (f == NULL) {
+        cli_fail("suppress: cannot read %s: %s", path, strerror(errno));
+        return BLAST_EXIT_USAGE;
+    }
+    if ((rc = suppressdb_begin(db, &err)) == 0) {
+        int64_t now = (int64_t)time(NULL);
+        while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+            struct suppress_entry e = {line, o->class, o->rule, o->campaign, now, NULL};
+            lineno++;
+            line[strcspn(line, "\r\n")] = '\0';
+            if (line[0] == '\0' || line[0] == '#')
+                continue;
+            if ((rc = suppressdb_add(db, &e, &err)) == BLAST_EINVAL) {
+                char why[BLAST_ERROR_TEXT_MAX];
+                snprintf(why, sizeof why, "%s", err.text);
+                blast_error_replace(&err, rc, path, (int)lineno, 0, "%s", why);
+            }
+            added += rc == 0;
+        }
+        if (rc == 0 && ferror(f))
+            rc = blast_error_set(&err, BLAST_EIO, path, 0, 0, "read error");
+        if (rc == 0)
+            rc = suppressdb_commit(db, &err);
+        else
+            suppressdb_rollback(db);
+    }
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    if (rc < 0) {
+        cli_error(&err);
+        cli_fail("suppress: nothing was imported");
+        return BLAST_EXIT_USAGE;
+    }
+    fprintf(stderr, "blast: suppress: %zu addresses imported from %s\n", added, path);
+    return BLAST_EXIT_OK;
+}
+
 int cmd_suppress(int argc, char **argv)
 {
     struct suppress_opts o;
@@ -207,12 +267,14 @@ int cmd_suppress(int argc, char **argv)
     if ((rc = parse_args(argc, argv, &o)) != 0)
         return rc > 0 ? BLAST_EXIT_OK : BLAST_EXIT_USAGE;
     blast_error_clear(&err);
-    if (suppressdb_open(o.db, o.action == ADD, &db, &err) < 0) {
+    if (suppressdb_open(o.db, o.action == ADD || o.action == IMPORT, &db, &err) < 0) {
         cli_error(&err);
         return BLAST_EXIT_USAGE;
     }
     if (o.action == ADD || o.action == REMOVE) {
         code = change(db, &o);
+    } else if (o.action == IMPORT) {
+        code = import(db, &o);
     } else {
         bool csv = o.csv || o.action == EXPORT;
         if (csv)

@@ -430,10 +430,14 @@ Test(screen, the_suppression_database_suppresses_with_its_reason, .fini = scratc
     cr_assert_eq(screen_new(s.c, s.list, &s.screen, &err), 0, "%s", err.text);
     cr_assert_eq(next(&s), SCREEN_OK);
     cr_assert_eq(next(&s), SCREEN_SUPPRESSED, "matched without regard to case");
+    cr_assert_str_eq(s.who.reason, "in the suppression database", "no entry read yet");
+    screen_explain(s.screen, &s.who);
     cr_assert_str_eq(s.who.reason,
                      "in the suppression database: hard (dsn-5.1.1) since 2025-12-05");
     cr_assert_eq(next(&s), SCREEN_OK);
+    cr_assert_not(s.who.from_db);
     cr_assert_eq(next(&s), SCREEN_SUPPRESSED);
+    screen_explain(s.screen, &s.who);
     cr_assert_str_eq(s.who.reason, "in the suppression database: unsubscribe");
     teardown(&s);
 }
