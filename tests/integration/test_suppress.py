@@ -68,6 +68,25 @@ class SuppressCommand(unittest.TestCase):
         self.assertNotIn("Ada@Example.com", p.stdout)
         self.assertIn("grace@example.org", p.stdout)
 
+    def test_import_is_all_or_nothing(self):
+        good = os.path.join(self.dir, "good.txt")
+        with open(good, "w") as f:
+            f.write("# moved from the old list\na@example.com\n\nB@Example.com\n")
+        p = self.blast("import", good, "--class", "unsubscribe")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("2 addresses imported", p.stderr)
+        bad = os.path.join(self.dir, "bad.txt")
+        with open(bad, "w") as f:
+            f.write("c@example.com\nnot an address\n")
+        p = self.blast("import", bad)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(f"{bad}:2:", p.stderr)
+        self.assertIn("nothing was imported", p.stderr)
+        p = self.blast("list")
+        self.assertEqual([ln.split()[:2] for ln in p.stdout.splitlines()],
+                         [["a@example.com", "unsubscribe"], ["B@Example.com", "unsubscribe"]],
+                         "c@example.com went back out with the bad line")
+
     def test_refusals(self):
         p = self.blast("list")
         self.assertEqual(p.returncode, 2, "a database that is not there is not made by list")
