@@ -101,6 +101,15 @@ def address(base):
             out(base, "address", s)
 
 
+def classify(base):
+    # the status, action and diagnostic texts of test_classify.c, NUL-separated
+    strings = [x for x in c_strings("tests/unit/test_classify.c") if len(x) < 400]
+    for i in range(0, len(strings) - 2, 2):
+        out(base, "classify", b"\0".join(strings[i:i + 3]))
+    for s in strings:
+        out(base, "classify", b"\0failed\0" + s)
+
+
 def reply(base):
     for s in c_strings("tests/unit/test_smtp.c"):
         if re.match(rb"^[2-5][0-9][0-9][ -]", s):
@@ -204,6 +213,7 @@ def main():
     csv(base)
     template(base)
     address(base)
+    classify(base)
     reply(base)
     report(base)
     session(base)
