@@ -19,7 +19,7 @@
 #include "verp.h"
 #include "address.h"
 #include "conn.h"
-#include "notify.h"
+#include "url.h"
 #include "text.h"
 
 #include <errno.h>
@@ -1470,11 +1470,11 @@ static const char *const notify_reserved_headers[] = {"host",
                                                       "user-agent",
                                                       NULL};
 
-/* The URL's rules are notify's (notify_check_url); its reason is placed at the value. */
+/* The URL's rules are core/url's (url_check_webhook); its reason is placed at the value. */
 static int check_notify_url(struct loader *L, const struct ynode *v, struct campaign_notify *n)
 {
     char why[BLAST_ERROR_TEXT_MAX];
-    int rc = notify_check_url(n->url, &n->loopback, why, sizeof why);
+    int rc = url_check_webhook(n->url, &n->loopback, why, sizeof why);
 
     if (rc == BLAST_ENOMEM)
         return oom(L);

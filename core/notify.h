@@ -9,7 +9,7 @@
  * verified unless the campaign says otherwise, a timeout per attempt) and its
  * retries: after a connection error, a timeout, HTTP 429 or 5xx, with a wait that
  * doubles from one second up to a bound; never after another 4xx. The rules for its
- * URL (notify_check_url(): https, or http to a loopback host; no credentials in it),
+ * URL (url_check_webhook(), core/url: https, or http to a loopback host; no credentials in it),
  * which the campaign loader applies. And the check, before a run, that the webhook's
  * settings living outside the campaign file are there (notify_check_settings(): the
  * authorization_env variable and the ca_file): they belong to the request, not to a
@@ -83,17 +83,6 @@ struct notify_result {
 int notify_post(const struct campaign_notify *n, struct json_t *payload,
                 const struct notify_options *opt, struct notify_result *res,
                 struct blast_error *err);
-
-/*
- * Check the webhook's URL as the campaign file gives it, without the network: printable
- * ASCII without spaces, https:// (or http:// to a loopback host), a host right after the
- * "//", no '\', no user name or password, a host, parsed by libcurl's URL API as the
- * request will parse it. *loopback tells whether the host is loopback (the request
- * then bypasses any proxy). Returns 0; BLAST_EINVAL with the reason in why (size
- * bytes; it never quotes the URL, whose query may hold a secret), which the campaign
- * loader places at the value; or BLAST_ENOMEM.
- */
-int notify_check_url(const char *url, bool *loopback, char *why, size_t size);
 
 /*
  * Check, before a run, what the webhook of campaign c needs from outside the campaign

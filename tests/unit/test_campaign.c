@@ -1230,7 +1230,7 @@ Test(campaign, notify_defaults, .fini = scratch_remove)
     campaign_free(c);
 }
 
-/* The URL's rules are notify_check_url()'s (test_notify.c); the loader places them. */
+/* The URL's rules are url_check_webhook()'s (test_url.c); the loader places them. */
 Test(campaign, notify_url_is_checked_at_its_place, .fini = scratch_remove)
 {
     static const struct {
