@@ -193,12 +193,6 @@ struct addrset *addrset_new_keyed(const uint8_t key[16])
     return s;
 }
 
-uint64_t addrset_hash(const struct addrset *s, const char *key, size_t len)
-{
-    uint64_t h = addrset_siphash(s->key, key, len);
-    return h != 0 ? h : 1;
-}
-
 int addrset_add_hash(struct addrset *s, uint64_t h)
 {
     int added;

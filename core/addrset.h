@@ -41,9 +41,6 @@ size_t addrset_size(const struct addrset *s);
  */
 struct addrset *addrset_new_keyed(const uint8_t key[16]);
 
-/* The hash s keeps for key (len bytes): what addrset_add_hash() takes. */
-uint64_t addrset_hash(const struct addrset *s, const char *key, size_t len);
-
 /* Make room for n more members at once (no rehashing on the way). Errors: BLAST_ENOMEM. */
 int addrset_reserve(struct addrset *s, size_t n);
 

@@ -798,8 +798,11 @@ static void relay_event(struct pool *p, struct relay_state *rs, enum policy_rela
                         const char *why)
 {
     const char *because = NULL;
+    /* the other relays and the time matter only to an event that may take this one out */
+    bool failing = ev != POLICY_RELAY_ANSWERED && ev != POLICY_RELAY_IN_STEP;
     enum policy_relay_verdict v =
-        policy_relay_event(&rs->health, ev, others_working(p, rs), timeutil_mono_ms(), &because);
+        policy_relay_event(&rs->health, ev, failing && others_working(p, rs),
+                           failing ? timeutil_mono_ms() : 0, &because);
 
     if (because != NULL)
         why = because;

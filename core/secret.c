@@ -6,6 +6,7 @@
  * read from the file, the command's output) is wiped before it goes out of scope.
  */
 #include "secret.h"
+#include "verp.h"
 #include "timeutil.h"
 
 #include <errno.h>
@@ -256,7 +257,8 @@ int secret_relay_password_check(const struct campaign *c, const struct campaign_
     return secret_check(&s, lg, err);
 }
 
-void secret_return_path_source(const struct campaign *c, struct secret_source *s)
+/* The source of the campaign's return_path secret (secret_env or secret_file). */
+static void return_path_source(const struct campaign *c, struct secret_source *s)
 {
     memset(s, 0, sizeof *s);
     s->env = c->return_path.secret_env;
@@ -266,4 +268,22 @@ void secret_return_path_source(const struct campaign *c, struct secret_source *s
     s->cmd_key = "secret_cmd";
     s->path = c->path;
     s->place = c->return_path.secret_place;
+}
+
+int secret_return_path(const struct campaign *c, const struct log *lg, char **out,
+                       struct blast_error *err)
+{
+    struct secret_source s;
+    int rc;
+
+    return_path_source(c, &s);
+    if ((rc = secret_fetch(&s, lg, out, err)) < 0)
+        return rc;
+    if (strlen(*out) < VERP_SECRET_MIN) {
+        OPENSSL_cleanse(*out, strlen(*out));
+        free(*out);
+        *out = NULL;
+        return secret_fail(&s, err, "the secret must be at least %d bytes", VERP_SECRET_MIN);
+    }
+    return 0;
 }

@@ -65,7 +65,12 @@ int secret_relay_password(const struct campaign *c, const struct campaign_relay 
 int secret_relay_password_check(const struct campaign *c, const struct campaign_relay *r,
                                 const struct log *lg, struct blast_error *err);
 
-/* The source of the campaign's return_path secret (secret_env or secret_file). */
-void secret_return_path_source(const struct campaign *c, struct secret_source *s);
+/*
+ * The campaign's return_path secret (from secret_env or secret_file) into a new
+ * string the caller wipes and frees, at least VERP_SECRET_MIN bytes long. Errors as
+ * secret_fetch(), placed at the secret's key; a shorter secret is BLAST_EINVAL.
+ */
+int secret_return_path(const struct campaign *c, const struct log *lg, char **out,
+                       struct blast_error *err);
 
 #endif

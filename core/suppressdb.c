@@ -257,6 +257,13 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
+/* The hash of key (an address lower-cased) as the database keeps it, and addrset too. */
+static uint64_t hash_of(const struct suppressdb *d, const char *key, size_t len)
+{
+    uint64_t h = addrset_siphash(d->hash_key, key, len);
+    return h != 0 ? h : 1; /* as addrset keeps it */
+}
+
 int suppressdb_add(struct suppressdb *d, const struct suppress_entry *e, struct blast_error *err)
 {
     struct buf key = BUF_INIT;
@@ -284,7 +291,7 @@ int suppressdb_add(struct suppressdb *d, const struct suppress_entry *e, struct 
     bind_text(st, 5, e->campaign);
     sqlite3_bind_int64(st, 6, e->time);
     bind_text(st, 7, e->source);
-    sqlite3_bind_int64(st, 8, (sqlite3_int64)suppressdb_hash(d, key.data, key.len));
+    sqlite3_bind_int64(st, 8, (sqlite3_int64)hash_of(d, key.data, key.len));
     rc = sqlite3_step(st) == SQLITE_DONE
              ? 0
              : db_fail(d, err, "cannot add to the suppression database");
@@ -396,12 +403,6 @@ int suppressdb_each(struct suppressdb *d, int (*fn)(void *arg, const struct supp
 const uint8_t *suppressdb_hash_key(const struct suppressdb *d)
 {
     return d->hash_key;
-}
-
-uint64_t suppressdb_hash(const struct suppressdb *d, const char *key, size_t len)
-{
-    uint64_t h = addrset_siphash(d->hash_key, key, len);
-    return h != 0 ? h : 1; /* as addrset keeps it */
 }
 
 int suppressdb_hashes(struct suppressdb *d, int (*fn)(void *arg, uint64_t h), void *arg,

@@ -97,9 +97,6 @@ int suppressdb_hashes(struct suppressdb *db, int (*fn)(void *arg, uint64_t h), v
 /* The key of the hashes (16 bytes, owned by db). */
 const uint8_t *suppressdb_hash_key(const struct suppressdb *db);
 
-/* The hash of key (an address lower-cased, len bytes) as the database keeps it. */
-uint64_t suppressdb_hash(const struct suppressdb *db, const char *key, size_t len);
-
 /* suppressdb_find() by key (the address lower-cased, as screen matches it). */
 int suppressdb_find_key(struct suppressdb *db, const char *key, size_t len,
                         int (*fn)(void *arg, const struct suppress_entry *e), void *arg,

@@ -11,7 +11,6 @@
 #include "../../core/notify.h"
 #include "../../core/pool.h"
 #include "../../core/secret.h"
-#include "../../core/verp.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -341,17 +340,10 @@ int cmd_check(int argc, char **argv)
     }
     if (p.c->return_path.address != NULL) {
         /* the secret is there, and long enough to make tokens with */
-        struct secret_source src;
         char *secret = NULL;
         blast_error_clear(&err);
-        secret_return_path_source(p.c, &src);
-        if (secret_fetch(&src, &k.log, &secret, &err) < 0) {
+        if (secret_return_path(p.c, &k.log, &secret, &err) < 0)
             problem(&k, &err);
-        } else if (strlen(secret) < VERP_SECRET_MIN) {
-            blast_error_set(&err, BLAST_EINVAL, p.c->path, src.place.line, src.place.column,
-                            "return_path: the secret must be at least %d bytes", VERP_SECRET_MIN);
-            problem(&k, &err);
-        }
         if (secret != NULL) {
             OPENSSL_cleanse(secret, strlen(secret));
             free(secret);

@@ -43,10 +43,8 @@ int prepare_open(const char *path, struct prepared *p, const struct log *lg,
         return rc;
     compose_set_dkim(p->cp, p->dkim);
     if (p->c->return_path.address != NULL) {
-        struct secret_source src;
         char *secret = NULL;
-        secret_return_path_source(p->c, &src);
-        if ((rc = secret_fetch(&src, lg, &secret, err)) == 0)
+        if ((rc = secret_return_path(p->c, lg, &secret, err)) == 0)
             rc = compose_set_return_path(p->cp, secret, strlen(secret), err);
         if (secret != NULL) {
             OPENSSL_cleanse(secret, strlen(secret));
