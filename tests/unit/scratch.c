@@ -34,3 +34,14 @@ void scratch_remove(void)
         nftw(scratch_dir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     scratch_dir[0] = '\0';
 }
+
+void scratch_write_file(const char *dir, const char *name, const char *text, char *out, size_t size)
+{
+    FILE *f;
+
+    snprintf(out, size, "%s/%s", dir, name);
+    f = fopen(out, "wb");
+    cr_assert_not_null(f, "%s: %s", out, strerror(errno));
+    cr_assert_eq(fputs(text, f) >= 0, 1);
+    cr_assert_eq(fclose(f), 0);
+}

@@ -7,6 +7,8 @@
 #ifndef BLAST_TESTS_SCRATCH_H
 #define BLAST_TESTS_SCRATCH_H
 
+#include <stddef.h>
+
 /* The directory made by scratch_make(), or "" when there is none. */
 extern char scratch_dir[64];
 
@@ -15,5 +17,9 @@ const char *scratch_make(void);
 
 /* Remove the directory and everything in it; nothing when there is none. */
 void scratch_remove(void);
+
+/* Write text to dir/name (failing the test when it cannot); the path goes to out. */
+void scratch_write_file(const char *dir, const char *name, const char *text, char *out,
+                        size_t size);
 
 #endif

@@ -205,39 +205,27 @@ Test(campaign, every_supported_key_is_read)
     campaign_free(c);
 }
 
-/* Write text to dir/name; returns the path in out. */
-static void write_file(const char *dir, const char *name, const char *text, char *out, size_t size)
-{
-    FILE *f;
-
-    snprintf(out, size, "%s/%s", dir, name);
-    f = fopen(out, "wb");
-    cr_assert_not_null(f, "%s: %s", out, strerror(errno));
-    cr_assert_eq(fputs(text, f) >= 0, 1);
-    cr_assert_eq(fclose(f), 0);
-}
-
 Test(campaign, absolute_paths_are_kept, .fini = scratch_remove)
 {
     char path[512];
     const char *dir = scratch_make();
     struct campaign *c;
 
-    write_file(dir, "abs.yml",
-               "name: abs\n"
-               "from: news@acme.example\n"
-               "subject: Hi\n"
-               "recipients:\n"
-               "  path: /srv/lists/list.csv\n"
-               "  delimiter: tab\n"
-               "body:\n"
-               "  html: /srv/templates/t.html\n"
-               "relays:\n"
-               "  - host: relay.example\n"
-               "    tls: none\n"
-               "    allow_plaintext: true\n"
-               "report: out.json\n",
-               path, sizeof path);
+    scratch_write_file(dir, "abs.yml",
+                       "name: abs\n"
+                       "from: news@acme.example\n"
+                       "subject: Hi\n"
+                       "recipients:\n"
+                       "  path: /srv/lists/list.csv\n"
+                       "  delimiter: tab\n"
+                       "body:\n"
+                       "  html: /srv/templates/t.html\n"
+                       "relays:\n"
+                       "  - host: relay.example\n"
+                       "    tls: none\n"
+                       "    allow_plaintext: true\n"
+                       "report: out.json\n",
+                       path, sizeof path);
     c = load_ok(path);
     cr_assert_str_eq(c->recipients.path, "/srv/lists/list.csv");
     cr_assert_str_eq(c->body.html, "/srv/templates/t.html");
@@ -260,19 +248,19 @@ Test(campaign, plaintext_is_allowed_to_loopback_hosts, .fini = scratch_remove)
     struct campaign *c;
     size_t i;
 
-    write_file(dir, "loop.yml",
-               "name: loop\n"
-               "from: news@acme.example\n"
-               "subject: Hi\n"
-               "recipients: {path: list.csv}\n"
-               "body: {text: t.txt}\n"
-               "relays:\n"
-               "  - {host: 127.0.0.1, tls: none}\n"
-               "  - {host: 127.1.2.3, tls: none}\n"
-               "  - {host: localhost, tls: none}\n"
-               "  - {host: \"::1\", tls: none}\n"
-               "  - {host: \"[::1]\", tls: none, port: 2525}\n",
-               path, sizeof path);
+    scratch_write_file(dir, "loop.yml",
+                       "name: loop\n"
+                       "from: news@acme.example\n"
+                       "subject: Hi\n"
+                       "recipients: {path: list.csv}\n"
+                       "body: {text: t.txt}\n"
+                       "relays:\n"
+                       "  - {host: 127.0.0.1, tls: none}\n"
+                       "  - {host: 127.1.2.3, tls: none}\n"
+                       "  - {host: localhost, tls: none}\n"
+                       "  - {host: \"::1\", tls: none}\n"
+                       "  - {host: \"[::1]\", tls: none, port: 2525}\n",
+                       path, sizeof path);
     c = load_ok(path);
     cr_assert_eq(c->nrelays, 5);
     for (i = 0; i < c->nrelays; i++)
@@ -897,7 +885,7 @@ static void small_campaign(const char *relay_extra, const char *extra, char *pat
              "%s"
              "%s",
              relay_extra, extra);
-    write_file(scratch_make(), "campaign.yml", yml, path, size);
+    scratch_write_file(scratch_make(), "campaign.yml", yml, path, size);
 }
 
 /* Load path, which must fail; returns the formatted error in msg. */
@@ -1032,7 +1020,7 @@ static void expect_vars_error(const char *extra, int line, int column, const cha
     cr_assert_not_null(yml);
     memcpy(yml, head, sizeof head - 1);
     memcpy(yml + sizeof head - 1, extra, strlen(extra) + 1);
-    write_file(scratch_make(), "campaign.yml", yml, path, sizeof path);
+    scratch_write_file(scratch_make(), "campaign.yml", yml, path, sizeof path);
     free(yml);
     rc = load_fails(path, msg, sizeof msg);
     cr_assert_eq(rc, BLAST_EINVAL, "rc %d: %s", rc, msg);

@@ -25,18 +25,6 @@ static struct campaign *load_ok(const char *path)
     return c;
 }
 
-/* Write text to dir/name; returns the path in out. */
-static void write_file(const char *dir, const char *name, const char *text, char *out, size_t size)
-{
-    FILE *f;
-
-    snprintf(out, size, "%s/%s", dir, name);
-    f = fopen(out, "wb");
-    cr_assert_not_null(f, "%s: %s", out, strerror(errno));
-    cr_assert_eq(fputs(text, f) >= 0, 1);
-    cr_assert_eq(fclose(f), 0);
-}
-
 /* The inputs of a run beyond the campaign's own files count too. */
 Test(fingerprint, more_inputs_count, .fini = scratch_remove)
 {
@@ -46,13 +34,15 @@ Test(fingerprint, more_inputs_count, .fini = scratch_remove)
     struct blast_error err;
     struct campaign *c;
 
-    write_file(dir, "list.csv", "email\na@example.com\n", list, sizeof list);
-    write_file(dir, "body.txt", "Hi\n", path, sizeof path);
-    write_file(dir, "prev.json", "{\"schema_version\":1,\"recipients\":[]}", prev, sizeof prev);
-    write_file(dir, "c.yml",
-               "name: h\nfrom: news@acme.example\nsubject: Hi\nrecipients: {path: list.csv}\n"
-               "body: {text: body.txt}\nrelays: [{host: 127.0.0.1, tls: none}]\n",
-               path, sizeof path);
+    scratch_write_file(dir, "list.csv", "email\na@example.com\n", list, sizeof list);
+    scratch_write_file(dir, "body.txt", "Hi\n", path, sizeof path);
+    scratch_write_file(dir, "prev.json", "{\"schema_version\":1,\"recipients\":[]}", prev,
+                       sizeof prev);
+    scratch_write_file(
+        dir, "c.yml",
+        "name: h\nfrom: news@acme.example\nsubject: Hi\nrecipients: {path: list.csv}\n"
+        "body: {text: body.txt}\nrelays: [{host: 127.0.0.1, tls: none}]\n",
+        path, sizeof path);
     c = load_ok(path);
     blast_error_clear(&err);
     cr_assert_eq(fingerprint_campaign(c, base, &err), 0, "%s", err.text);
@@ -64,7 +54,8 @@ Test(fingerprint, more_inputs_count, .fini = scratch_remove)
     extra.label = "suppress-from";
     cr_assert_eq(fingerprint_campaign_with(c, &extra, 1, other_label, &err), 0, "%s", err.text);
     cr_assert_str_neq(other_label, one, "the role of a file counts");
-    write_file(dir, "prev.json", "{\"schema_version\":1,\"recipients\":[{}]}", prev, sizeof prev);
+    scratch_write_file(dir, "prev.json", "{\"schema_version\":1,\"recipients\":[{}]}", prev,
+                       sizeof prev);
     cr_assert_eq(fingerprint_campaign_with(c, &extra, 1, changed, &err), 0, "%s", err.text);
     cr_assert_str_neq(changed, other_label, "the contents count");
     extra.path = "/nonexistent/prev.json";
@@ -109,7 +100,7 @@ Test(fingerprint, a_fixed_campaign_is_pinned, .fini = scratch_remove)
     cr_assert_not_null(getcwd(cwd, sizeof cwd));
     scratch_make();
     for (i = 0; i < sizeof files / sizeof files[0]; i++)
-        write_file(scratch_dir, files[i][0], files[i][1], path, sizeof path);
+        scratch_write_file(scratch_dir, files[i][0], files[i][1], path, sizeof path);
     cr_assert_eq(chdir(scratch_dir), 0, "%s", strerror(errno));
     c = load_ok("campaign.yml");
     blast_error_clear(&err);
@@ -129,11 +120,12 @@ Test(fingerprint, an_unreadable_input_is_an_io_error, .fini = scratch_remove)
     struct blast_error err;
     struct campaign *c;
 
-    write_file(dir, "list.csv", "email\na@example.com\n", path, sizeof path);
-    write_file(dir, "c.yml",
-               "name: h\nfrom: news@acme.example\nsubject: Hi\nrecipients: {path: list.csv}\n"
-               "body: {text: body.txt}\nrelays: [{host: 127.0.0.1, tls: none}]\n",
-               path, sizeof path);
+    scratch_write_file(dir, "list.csv", "email\na@example.com\n", path, sizeof path);
+    scratch_write_file(
+        dir, "c.yml",
+        "name: h\nfrom: news@acme.example\nsubject: Hi\nrecipients: {path: list.csv}\n"
+        "body: {text: body.txt}\nrelays: [{host: 127.0.0.1, tls: none}]\n",
+        path, sizeof path);
     snprintf(body, sizeof body, "%s/body.txt", dir);
     c = load_ok(path);
     blast_error_clear(&err);

@@ -29,18 +29,6 @@ static struct campaign *load_ok(const char *path)
     return c;
 }
 
-/* Write text to dir/name; returns the path in out. */
-static void write_file(const char *dir, const char *name, const char *text, char *out, size_t size)
-{
-    FILE *f;
-
-    snprintf(out, size, "%s/%s", dir, name);
-    f = fopen(out, "wb");
-    cr_assert_not_null(f, "%s: %s", out, strerror(errno));
-    cr_assert_eq(fputs(text, f) >= 0, 1);
-    cr_assert_eq(fclose(f), 0);
-}
-
 /* ---- from the environment -------------------------------------------------------------- */
 
 #define SECRET "s3cr3t-Pa55w0rd!"
@@ -166,7 +154,7 @@ static struct campaign *secret_campaign(const char *secret_line)
              secret_line);
     if (scratch_dir[0] == '\0')
         scratch_make();
-    write_file(scratch_dir, "campaign.yml", yml, path, sizeof path);
+    scratch_write_file(scratch_dir, "campaign.yml", yml, path, sizeof path);
     return load_ok(path);
 }
 
@@ -174,7 +162,7 @@ static void write_secret(const char *text, mode_t mode)
 {
     char path[512];
 
-    write_file(scratch_dir, "secret.txt", text, path, sizeof path);
+    scratch_write_file(scratch_dir, "secret.txt", text, path, sizeof path);
     cr_assert_eq(chmod(path, mode), 0, "%s", strerror(errno));
 }
 
