@@ -17,7 +17,7 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 CC       ?= cc
 PYTHON   := /usr/bin/python3
-PKGS     := yaml-0.1 jansson openssl libsodium libidn2 libcurl sqlite3
+PKGS     := yaml-0.1 jansson openssl libsodium libidn2 libcurl sqlite3 gmime-3.0
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
@@ -118,7 +118,7 @@ valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
 # crashes to $(FUZZ_DIR)/artifacts/NAME, and each run's final statistics to
 # $(FUZZ_DIR)/summary.txt. `make fuzz-replay` builds them with gcc, ASan and UBSan and a
 # plain main (tests/fuzz/replay.c) and feeds each its committed corpus and regressions.
-FUZZ_ALL     := reply session template campaign csv address report classify
+FUZZ_ALL     := reply session template campaign csv address report classify bounce
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 240
 FUZZ_JOBS    ?= 2
