@@ -721,34 +721,19 @@ static int get_rate(struct loader *L, const struct ynode *map, const char *key,
 
 /* ---- the campaign ------------------------------------------------------------------ */
 
-static const char *const top_known[] = {"name",
-                                        "from",
-                                        "envelope_from",
-                                        "reply_to",
-                                        "subject",
-                                        "helo",
-                                        "recipients",
-                                        "suppression",
-                                        "body",
-                                        "attachments",
-                                        "inline",
-                                        "headers",
-                                        "list_unsubscribe",
-                                        "feedback_id",
-                                        "dkim",
-                                        "relays",
-                                        "rate",
-                                        "domain_rates",
-                                        "retry",
-                                        "dsn",
-                                        "chunking",
-                                        "vars",
-                                        "report",
-                                        "journal",
-                                        "notify",
-                                        "return_path",
-                                        "suppression_db",
-                                        NULL};
+static const char *const top_known[] = {
+    "name",        "from",       "envelope_from",    "reply_to",    "subject",
+    "helo",        "recipients", "suppression",      "body",        "attachments",
+    "inline",      "headers",    "list_unsubscribe", "feedback_id", "dkim",
+    "relays",      "rate",       "domain_rates",     "retry",       "dsn",
+    "chunking",    "vars",       "report",           "journal",     "notify",
+    "return_path", "bounces",    "suppression_db",   NULL};
+static const char *const bounces_known[] = {
+    "url",    "username", "password_env", "password_file", "password_cmd", "auth",
+    "verify", "ca_file",  "after",        "folder",        "soft_bounces", NULL};
+static const char *const soft_bounces_known[] = {"count", "window", NULL};
+const char *const campaign_bounces_after_names[] = {"seen", "move", "delete", NULL};
+static const char *const bounces_auth_names[] = {"password", "xoauth2", NULL};
 static const char *const return_path_known[] = {"address", "secret_env", "secret_file", NULL};
 static const char *const recipients_known[] = {"path", "email_column", "name_column", "delimiter",
                                                NULL};
@@ -1408,6 +1393,109 @@ static int load_return_path(struct loader *L, const struct ynode *root)
     return 0;
 }
 
+/* The mailbox URL: a scheme blast reads, a host, no credentials, a mailbox for IMAP only. */
+static int check_bounces_url(struct loader *L, const struct ynode *v, struct campaign_bounces *b)
+{
+    static const char *const schemes[] = {"imaps://", "imap://", "pop3s://", "pop3://", NULL};
+    const char *u = b->url, *host;
+    size_t i;
+
+    for (i = 0; schemes[i] != NULL; i++)
+        if (strncasecmp(u, schemes[i], strlen(schemes[i])) == 0)
+            break;
+    if (schemes[i] == NULL)
+        return fail(L, v,
+                    "'bounces': 'url' must start with imaps://, imap:// (STARTTLS), pop3s:// "
+                    "or pop3:// (STARTTLS)");
+    b->pop3 = i >= 2;
+    host = u + strlen(schemes[i]);
+    if (host[0] == '\0' || host[0] == '/')
+        return fail(L, v, "'bounces': 'url' names no host");
+    if (memchr(host, '@', strcspn(host, "/")) != NULL)
+        return fail(L, v,
+                    "'bounces': 'url' must not hold credentials: use 'username' and "
+                    "'password_env', 'password_file' or 'password_cmd'");
+    if (strpbrk(u, " \t\r\n;?#") != NULL)
+        return fail(L, v,
+                    "'bounces': 'url' must be scheme://host[:port][/mailbox], without spaces, "
+                    "';', '?' or '#'");
+    if (b->pop3 && strchr(host, '/') != NULL && strchr(host, '/')[1] != '\0')
+        return fail(L, v, "'bounces': a POP3 'url' names no mailbox: pop3s://host[:port]");
+    return 0;
+}
+
+static int load_soft_bounces(struct loader *L, const struct ynode *m, struct campaign_bounces *b)
+{
+    const struct ynode *s = map_get(m, "soft_bounces");
+    bool has = false;
+    int rc;
+
+    b->soft_count = 3;
+    b->soft_window = 30L * 24 * 3600 * 1000;
+    if (s == NULL || is_null(s))
+        return 0;
+    if ((rc = check_map(L, s, soft_bounces_known, "'soft_bounces'")) < 0 ||
+        (rc = get_int(L, s, "count", 1, 1000, &b->soft_count, &has)) < 0)
+        return rc;
+    return get_duration(L, s, "window", &b->soft_window);
+}
+
+static int check_bounces_choices(struct loader *L, const struct ynode *m,
+                                 struct campaign_bounces *b, bool after_given)
+{
+    int secrets =
+        (b->password_env != NULL) + (b->password_file != NULL) + (b->password_cmd != NULL);
+
+    if (secrets != 1)
+        return fail(L, m,
+                    "'bounces' names its secret with exactly one of 'password_env', "
+                    "'password_file' and 'password_cmd'");
+    b->password_place = place_of(map_get(m, b->password_env    ? "password_env"
+                                            : b->password_file ? "password_file"
+                                                               : "password_cmd"));
+    if (!after_given)
+        b->after = b->pop3 ? CAMPAIGN_BOUNCES_DELETE : CAMPAIGN_BOUNCES_SEEN;
+    if (b->pop3 && b->after != CAMPAIGN_BOUNCES_DELETE)
+        return fail(L, map_get(m, "after"),
+                    "'bounces': POP3 has no flags nor folders: 'after' must be 'delete'");
+    if ((b->after == CAMPAIGN_BOUNCES_MOVE) != (b->folder != NULL))
+        return fail(L, b->folder ? map_get(m, "folder") : map_get(m, "after"),
+                    "'bounces': 'after: move' and 'folder' go together");
+    if (b->folder != NULL && strpbrk(b->folder, "\"\\\r\n") != NULL)
+        return fail(L, map_get(m, "folder"),
+                    "'bounces': 'folder' holds a quote, a backslash or a line break");
+    return 0;
+}
+
+static int load_bounces(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "bounces");
+    struct campaign_bounces *b = &L->c->bounces;
+    int after = CAMPAIGN_BOUNCES_SEEN, auth = 0, rc;
+
+    b->verify = true;
+    if (m == NULL || is_null(m))
+        return 0;
+    b->place = place_of(m);
+    if ((rc = check_map(L, m, bounces_known, "'bounces'")) < 0 ||
+        (rc = get_string(L, m, "url", true, "'bounces'", &b->url, &b->url_place)) < 0 ||
+        (rc = check_bounces_url(L, map_get(m, "url"), b)) < 0 ||
+        (rc = get_string(L, m, "username", true, "'bounces'", &b->username, NULL)) < 0 ||
+        (rc = get_string(L, m, "password_env", false, "'bounces'", &b->password_env, NULL)) < 0 ||
+        (rc = get_path(L, m, "password_file", false, "'bounces'", &b->password_file, NULL)) < 0 ||
+        (rc = get_string(L, m, "password_cmd", false, "'bounces'", &b->password_cmd, NULL)) < 0 ||
+        (rc = parse_enum(L, m, "auth", bounces_auth_names, &auth)) < 0 ||
+        (rc = get_bool(L, m, "verify", &b->verify)) < 0 ||
+        (rc = get_path(L, m, "ca_file", false, "'bounces'", &b->ca_file, NULL)) < 0 ||
+        (rc = parse_enum(L, m, "after", campaign_bounces_after_names, &after)) < 0 ||
+        (rc = get_string(L, m, "folder", false, "'bounces'", &b->folder, NULL)) < 0 ||
+        (rc = load_soft_bounces(L, m, b)) < 0)
+        return rc;
+    b->xoauth2 = auth == 1;
+    b->after = (enum campaign_bounces_after)after;
+    return check_bounces_choices(L, m, b, map_get(m, "after") != NULL);
+}
+
 static int load_dsn(struct loader *L, const struct ynode *root)
 {
     const char *const *notify_names = smtp_dsn_notify_names;
@@ -1744,6 +1832,7 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = get_path(L, root, "journal", false, "the campaign", &c->journal, &c->journal_place)) <
             0 ||
         (rc = load_notify(L, root)) < 0 || (rc = load_return_path(L, root)) < 0 ||
+        (rc = load_bounces(L, root)) < 0 ||
         (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,
                        &c->suppression_db_place)) < 0)
         return rc;
@@ -1882,6 +1971,13 @@ void campaign_free(struct campaign *c)
     free(c->from);
     free(c->envelope_from);
     free(c->suppression_db);
+    free(c->bounces.url);
+    free(c->bounces.username);
+    free(c->bounces.password_env);
+    free(c->bounces.password_file);
+    free(c->bounces.password_cmd);
+    free(c->bounces.ca_file);
+    free(c->bounces.folder);
     free(c->return_path.address);
     free(c->return_path.secret_env);
     free(c->return_path.secret_file);

@@ -59,6 +59,33 @@ struct campaign_relay {
     struct campaign_place password_place; /* where the secret is named */
 };
 
+/* What `blast bounces` does with a message it has recorded (docs/bounces.md). */
+enum campaign_bounces_after {
+    CAMPAIGN_BOUNCES_SEEN = 0, /* IMAP: flag it \Seen (the default for IMAP) */
+    CAMPAIGN_BOUNCES_MOVE,     /* IMAP: move it to 'folder' */
+    CAMPAIGN_BOUNCES_DELETE,   /* delete it (POP3: the only choice, and its default) */
+};
+extern const char *const campaign_bounces_after_names[]; /* "seen", "move", "delete" */
+
+/* The bounce mailbox: 'bounces' in the campaign. url is NULL when there is none. */
+struct campaign_bounces {
+    char *url; /* imaps://, imap:// (STARTTLS required), pop3s://, pop3:// (STARTTLS required) */
+    bool pop3; /* the url is a POP3 one */
+    char *username;
+    /* exactly one of these */
+    char *password_env;
+    char *password_file; /* resolved */
+    char *password_cmd;
+    bool xoauth2;  /* 'auth: xoauth2': the secret is an OAuth 2.0 bearer token */
+    bool verify;   /* certificate and host name verification, default true */
+    char *ca_file; /* resolved, or NULL for the system store */
+    enum campaign_bounces_after after;
+    char *folder;     /* where 'after: move' moves messages */
+    int soft_count;   /* soft bounces that suppress an address, default 3 */
+    long soft_window; /* within this long (ms), default 30 days */
+    struct campaign_place place, url_place, password_place;
+};
+
 /* An attachment or an inline part. */
 struct campaign_part {
     char *path;         /* resolved */
@@ -225,6 +252,8 @@ struct campaign {
     struct campaign_value vars; /* a MAP, possibly empty */
 
     struct campaign_notify *notify; /* NULL when the campaign has no 'notify' */
+
+    struct campaign_bounces bounces; /* the mailbox what comes back is read from (blast bounces) */
 
     char *report;  /* resolved; NULL means the default chosen by the caller */
     char *journal; /* resolved; NULL means the default chosen by the caller */

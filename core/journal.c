@@ -912,3 +912,33 @@ int journal_each(struct journal *j, size_t rows,
     }
     return rc;
 }
+
+int journal_read_sent(const char *path, int (*fn)(void *arg, const struct journal_sent *s),
+                      void *arg, struct blast_error *err)
+{
+    FILE *f = fopen(path, "re");
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int rc = 0;
+
+    if (f == NULL)
+        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot read the journal: %s",
+                               strerror(errno));
+    while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
+        json_t *rec = line[n - 1] == '\n' ? parse_line(line, (size_t)n - 1) : NULL;
+        const char *t = rec != NULL ? json_string_value(json_object_get(rec, "t")) : NULL;
+        json_int_t row = json_integer_value(json_object_get(rec, "row"));
+        struct journal_sent sent = {(size_t)row, json_string_value(json_object_get(rec, "email")),
+                                    json_string_value(json_object_get(rec, "message_id"))};
+        if (t != NULL && strcmp(t, "sending") == 0 && row > 0 && sent.email != NULL)
+            rc = fn(arg, &sent);
+        json_decref(rec);
+    }
+    if (rc == 0 && ferror(f))
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot read the journal: %s",
+                             strerror(errno));
+    free(line);
+    fclose(f);
+    return rc;
+}

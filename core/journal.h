@@ -116,6 +116,22 @@ int journal_each(struct journal *j, size_t rows,
                  int (*fn)(void *arg, const struct outcome *o, struct blast_error *err), void *arg,
                  struct blast_error *err);
 
+/* A message a journal says was sent: for the bounce intake. Strings valid during the call. */
+struct journal_sent {
+    size_t row;
+    const char *email;
+    const char *message_id;
+};
+
+/*
+ * Read the journal at path without writing to it or taking its lock (a send may be
+ * running): fn is called for each "sending" record, in the file's order; a record
+ * that is torn or damaged is skipped. fn returning non-zero stops with that value.
+ * Errors: BLAST_EIO (cannot read it), BLAST_ENOMEM.
+ */
+int journal_read_sent(const char *path, int (*fn)(void *arg, const struct journal_sent *s),
+                      void *arg, struct blast_error *err);
+
 /* CRC-32 (IEEE 802.3), as the records carry it. */
 unsigned long journal_crc32(const void *data, size_t len);
 

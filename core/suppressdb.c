@@ -1,7 +1,7 @@
 /*
  * suppressdb - the suppression database, in SQLite. See suppressdb.h.
  *
- * The schema (user_version 1), which operators may query with sqlite3:
+ * The schema (user_version 2), which operators may query with sqlite3:
  *
  *   CREATE TABLE suppression (
  *     key      TEXT PRIMARY KEY,  -- the address lower-cased: what a list is matched on
@@ -15,6 +15,21 @@
  *   ) WITHOUT ROWID;
  *   CREATE INDEX suppression_hash ON suppression (hash);
  *   CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+ *   -- version 2: what came back, and the messages it came in
+ *   CREATE TABLE event (
+ *     id INTEGER PRIMARY KEY, time INTEGER NOT NULL, key TEXT NOT NULL,
+ *     address TEXT NOT NULL, campaign TEXT, row INTEGER, kind TEXT NOT NULL,
+ *     class TEXT NOT NULL, rule TEXT NOT NULL, status TEXT, diagnostic TEXT,
+ *     source TEXT, via TEXT);
+ *   CREATE INDEX event_key ON event (key, time);
+ *   CREATE INDEX event_campaign ON event (campaign, row);
+ *   CREATE TABLE intake (
+ *     digest TEXT PRIMARY KEY, time INTEGER NOT NULL, mailbox TEXT NOT NULL,
+ *     uid TEXT, message_id TEXT, result TEXT NOT NULL, detail TEXT) WITHOUT ROWID;
+ *   CREATE TABLE intake_pending (  -- IMAP messages about to be fetched (which sets \Seen)
+ *     mailbox TEXT NOT NULL, uid TEXT NOT NULL, PRIMARY KEY (mailbox, uid)) WITHOUT ROWID;
+ *
+ * A file of version 1 gains the tables of version 2 when it is opened.
  *
  * A list is screened against the hashes, loaded from the index alone (8 bytes an
  * entry, read as integers): at a million entries that is a tenth of the time that
@@ -43,7 +58,7 @@
 #include <unistd.h>
 
 #define APPLICATION_ID 0x626c7374
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define BUSY_MS        10000
 
 static const char *const class_names[SUPPRESS_CLASS_COUNT] = {
@@ -72,6 +87,7 @@ struct suppressdb {
     char *path;
     uint8_t hash_key[16]; /* the SipHash key of the hash column (meta 'hash_key') */
     sqlite3_stmt *find;   /* SELECT_ENTRY by key, prepared once */
+    sqlite3_stmt *event_add, *intake_find, *intake_add; /* the intake's, prepared once */
 };
 
 static int db_fail(struct suppressdb *d, struct blast_error *err, const char *what)
@@ -104,10 +120,25 @@ static int query_int(struct suppressdb *d, const char *sql, int *out, struct bla
                                                            "database");
 }
 
+/* The tables version 2 added: the intake's events and the messages it has recorded. */
+#define TABLES_V2                                                                                  \
+    "CREATE TABLE IF NOT EXISTS event ("                                                           \
+    " id INTEGER PRIMARY KEY, time INTEGER NOT NULL, key TEXT NOT NULL,"                           \
+    " address TEXT NOT NULL, campaign TEXT, row INTEGER, kind TEXT NOT NULL,"                      \
+    " class TEXT NOT NULL, rule TEXT NOT NULL, status TEXT, diagnostic TEXT,"                      \
+    " source TEXT, via TEXT);"                                                                     \
+    "CREATE INDEX IF NOT EXISTS event_key ON event (key, time);"                                   \
+    "CREATE INDEX IF NOT EXISTS event_campaign ON event (campaign, row);"                          \
+    "CREATE TABLE IF NOT EXISTS intake ("                                                          \
+    " digest TEXT PRIMARY KEY, time INTEGER NOT NULL, mailbox TEXT NOT NULL,"                      \
+    " uid TEXT, message_id TEXT, result TEXT NOT NULL, detail TEXT) WITHOUT ROWID;"                \
+    "CREATE TABLE IF NOT EXISTS intake_pending ("                                                  \
+    " mailbox TEXT NOT NULL, uid TEXT NOT NULL, PRIMARY KEY (mailbox, uid)) WITHOUT ROWID;"
+
 /* A new database gets its tables; an existing one must be blast's, of a version we read. */
 static int schema(struct suppressdb *d, bool create, struct blast_error *err)
 {
-    char sql[512];
+    char sql[2048];
     int app = 0, version = 0, rc;
 
     if ((rc = query_int(d, "PRAGMA application_id", &app, err)) < 0 ||
@@ -139,7 +170,7 @@ static int schema(struct suppressdb *d, bool create, struct blast_error *err)
                  " hash INTEGER NOT NULL"
                  ") WITHOUT ROWID;"
                  "CREATE INDEX suppression_hash ON suppression (hash);"
-                 "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                 "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);" TABLES_V2
                  "INSERT INTO meta VALUES ('hash_key', '%s');"
                  "PRAGMA application_id = %d;"
                  "PRAGMA user_version = %d;"
@@ -150,6 +181,13 @@ static int schema(struct suppressdb *d, bool create, struct blast_error *err)
     if (app != APPLICATION_ID)
         return blast_error_set(err, BLAST_EINVAL, d->path, 0, 0,
                                "not a blast suppression database");
+    if (version == 1) {
+        snprintf(sql, sizeof sql, "BEGIN IMMEDIATE;" TABLES_V2 "PRAGMA user_version = %d;COMMIT;",
+                 SCHEMA_VERSION);
+        if ((rc = exec(d, sql, err)) < 0)
+            return rc;
+        version = SCHEMA_VERSION;
+    }
     if (version != SCHEMA_VERSION)
         return blast_error_set(err, BLAST_EINVAL, d->path, 0, 0,
                                "a suppression database of schema version %d; this blast reads "
@@ -221,6 +259,9 @@ void suppressdb_close(struct suppressdb *d)
     if (d == NULL)
         return;
     sqlite3_finalize(d->find);
+    sqlite3_finalize(d->event_add);
+    sqlite3_finalize(d->intake_find);
+    sqlite3_finalize(d->intake_add);
     sqlite3_close(d->db);
     free(d->path);
     free(d);
@@ -452,4 +493,199 @@ int suppressdb_commit(struct suppressdb *d, struct blast_error *err)
 void suppressdb_rollback(struct suppressdb *d)
 {
     sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int suppressdb_event_add(struct suppressdb *d, const struct suppress_event *e,
+                         struct blast_error *err)
+{
+    struct buf key = BUF_INIT;
+    int rc;
+
+    if ((rc = key_of(e->address, &key, err)) < 0)
+        goto out;
+    if (d->event_add == NULL &&
+        sqlite3_prepare_v2(d->db,
+                           "INSERT INTO event (time, key, address, campaign, row, kind, class, "
+                           "rule, status, diagnostic, source, via) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           -1, &d->event_add, NULL) != SQLITE_OK) {
+        rc = db_fail(d, err, "cannot add to the suppression database");
+        goto out;
+    }
+    sqlite3_bind_int64(d->event_add, 1, e->time);
+    sqlite3_bind_text(d->event_add, 2, key.data, (int)key.len, SQLITE_TRANSIENT);
+    bind_text(d->event_add, 3, e->address);
+    bind_text(d->event_add, 4, e->campaign);
+    if (e->row > 0)
+        sqlite3_bind_int64(d->event_add, 5, (sqlite3_int64)e->row);
+    else
+        sqlite3_bind_null(d->event_add, 5);
+    bind_text(d->event_add, 6, e->kind);
+    bind_text(d->event_add, 7, e->class_name);
+    bind_text(d->event_add, 8, e->rule);
+    bind_text(d->event_add, 9, e->status);
+    bind_text(d->event_add, 10, e->diagnostic);
+    bind_text(d->event_add, 11, e->source);
+    bind_text(d->event_add, 12, e->via);
+    rc = sqlite3_step(d->event_add) == SQLITE_DONE
+             ? 0
+             : db_fail(d, err, "cannot add to the suppression database");
+    sqlite3_reset(d->event_add);
+    sqlite3_clear_bindings(d->event_add);
+out:
+    buf_free(&key);
+    return rc;
+}
+
+int suppressdb_event_count(struct suppressdb *d, const char *address, const char *class_name,
+                           int64_t since, size_t *out, struct blast_error *err)
+{
+    struct buf key = BUF_INIT;
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *out = 0;
+    if ((rc = key_of(address, &key, err)) < 0)
+        goto out;
+    if (sqlite3_prepare_v2(d->db,
+                           "SELECT count(*) FROM event WHERE key = ? AND class = ? AND time >= ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(d, err, "cannot read the suppression database");
+        goto out;
+    }
+    sqlite3_bind_text(st, 1, key.data, (int)key.len, SQLITE_TRANSIENT);
+    bind_text(st, 2, class_name);
+    sqlite3_bind_int64(st, 3, since);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        *out = (size_t)sqlite3_column_int64(st, 0);
+    else
+        rc = db_fail(d, err, "cannot read the suppression database");
+out:
+    sqlite3_finalize(st);
+    buf_free(&key);
+    return rc;
+}
+
+int suppressdb_events(struct suppressdb *d, const char *campaign,
+                      int (*fn)(void *arg, const struct suppress_event *e), void *arg,
+                      struct blast_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    struct suppress_event e;
+    int rc = 0, step = SQLITE_DONE;
+
+    if (sqlite3_prepare_v2(d->db,
+                           "SELECT time, address, campaign, row, kind, class, rule, status, "
+                           "diagnostic, source, via FROM event WHERE campaign = ? "
+                           "ORDER BY row, time, id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(d, err, "cannot read the suppression database");
+    bind_text(st, 1, campaign);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        e.time = sqlite3_column_int64(st, 0);
+        e.address = (const char *)sqlite3_column_text(st, 1);
+        e.campaign = (const char *)sqlite3_column_text(st, 2);
+        e.row = (uint64_t)sqlite3_column_int64(st, 3);
+        e.kind = (const char *)sqlite3_column_text(st, 4);
+        e.class_name = (const char *)sqlite3_column_text(st, 5);
+        e.rule = (const char *)sqlite3_column_text(st, 6);
+        e.status = (const char *)sqlite3_column_text(st, 7);
+        e.diagnostic = (const char *)sqlite3_column_text(st, 8);
+        e.source = (const char *)sqlite3_column_text(st, 9);
+        e.via = (const char *)sqlite3_column_text(st, 10);
+        rc = fn(arg, &e);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(d, err, "cannot read the suppression database");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int suppressdb_intake_find(struct suppressdb *d, const char *digest, char *result, size_t size,
+                           struct blast_error *err)
+{
+    int rc = 0, step;
+
+    if (d->intake_find == NULL &&
+        sqlite3_prepare_v2(d->db, "SELECT result FROM intake WHERE digest = ?", -1, &d->intake_find,
+                           NULL) != SQLITE_OK)
+        return db_fail(d, err, "cannot read the suppression database");
+    sqlite3_bind_text(d->intake_find, 1, digest, -1, SQLITE_TRANSIENT);
+    step = sqlite3_step(d->intake_find);
+    if (step == SQLITE_ROW) {
+        const char *r = (const char *)sqlite3_column_text(d->intake_find, 0);
+        if (result != NULL && size > 0)
+            snprintf(result, size, "%s", r != NULL ? r : "");
+        rc = 1;
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(d, err, "cannot read the suppression database");
+    }
+    sqlite3_reset(d->intake_find);
+    sqlite3_clear_bindings(d->intake_find);
+    return rc;
+}
+
+int suppressdb_intake_add(struct suppressdb *d, const struct suppress_intake *m,
+                          struct blast_error *err)
+{
+    int rc;
+
+    if (d->intake_add == NULL &&
+        sqlite3_prepare_v2(d->db,
+                           "INSERT OR REPLACE INTO intake (digest, time, mailbox, uid, "
+                           "message_id, result, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           -1, &d->intake_add, NULL) != SQLITE_OK)
+        return db_fail(d, err, "cannot add to the suppression database");
+    bind_text(d->intake_add, 1, m->digest);
+    sqlite3_bind_int64(d->intake_add, 2, m->time);
+    bind_text(d->intake_add, 3, m->mailbox);
+    bind_text(d->intake_add, 4, m->uid);
+    bind_text(d->intake_add, 5, m->message_id);
+    bind_text(d->intake_add, 6, m->result);
+    bind_text(d->intake_add, 7, m->detail);
+    rc = sqlite3_step(d->intake_add) == SQLITE_DONE
+             ? 0
+             : db_fail(d, err, "cannot add to the suppression database");
+    sqlite3_reset(d->intake_add);
+    sqlite3_clear_bindings(d->intake_add);
+    return rc;
+}
+
+int suppressdb_pending(struct suppressdb *d, const char *mailbox, const char *uid, bool add,
+                       struct blast_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(d->db,
+                           add ? "INSERT OR IGNORE INTO intake_pending VALUES (?, ?)"
+                               : "DELETE FROM intake_pending WHERE mailbox = ? AND uid = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(d, err, "cannot write to the suppression database");
+    bind_text(st, 1, mailbox);
+    bind_text(st, 2, uid);
+    rc = sqlite3_step(st) == SQLITE_DONE
+             ? 0
+             : db_fail(d, err, "cannot write to the suppression database");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int suppressdb_pending_each(struct suppressdb *d, const char *mailbox,
+                            int (*fn)(void *arg, const char *uid), void *arg,
+                            struct blast_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0, step = SQLITE_DONE;
+
+    if (sqlite3_prepare_v2(d->db, "SELECT uid FROM intake_pending WHERE mailbox = ?", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(d, err, "cannot read the suppression database");
+    bind_text(st, 1, mailbox);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fn(arg, (const char *)sqlite3_column_text(st, 0));
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(d, err, "cannot read the suppression database");
+    sqlite3_finalize(st);
+    return rc;
 }

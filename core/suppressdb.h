@@ -111,6 +111,76 @@ int suppressdb_begin(struct suppressdb *db, struct blast_error *err);
 int suppressdb_commit(struct suppressdb *db, struct blast_error *err);
 void suppressdb_rollback(struct suppressdb *db);
 
+/*
+ * One thing that came back about an address (the event table): a bounce, a
+ * complaint, a reply, a request. Strings are borrowed (adding) or the database's
+ * (reading, valid during the call).
+ */
+struct suppress_event {
+    const char *address;
+    const char *campaign;   /* the campaign it is about, or NULL */
+    uint64_t row;           /* the campaign's row, or 0 */
+    const char *kind;       /* what the message was: "dsn", "arf", "plain", "auto-reply", ... */
+    const char *class_name; /* the verdict's class: "hard", "soft", "policy", ... */
+    const char *rule;       /* the rule that decided it */
+    const char *status;     /* the RFC 3463 code, or NULL */
+    const char *diagnostic; /* what the mail system said, or NULL */
+    const char *source;     /* the Message-ID of the message it came in, or NULL */
+    const char *via;        /* how it was attributed: "verp", "message-id", "recipient", ... */
+    int64_t time;           /* when it was recorded, seconds since the epoch */
+};
+
+/* Record an event. Errors: BLAST_EINVAL (not an address), BLAST_EIO. */
+int suppressdb_event_add(struct suppressdb *db, const struct suppress_event *e,
+                         struct blast_error *err);
+
+/* How many events of class_name address has had since since (seconds). Errors: BLAST_EIO. */
+int suppressdb_event_count(struct suppressdb *db, const char *address, const char *class_name,
+                           int64_t since, size_t *out, struct blast_error *err);
+
+/*
+ * Every event about the campaign named campaign, ordered by row and time; fn
+ * returning non-zero stops with that value. Errors: BLAST_EIO.
+ */
+int suppressdb_events(struct suppressdb *db, const char *campaign,
+                      int (*fn)(void *arg, const struct suppress_event *e), void *arg,
+                      struct blast_error *err);
+
+/* A message the intake has read (the intake table), by the SHA-256 of its bytes. */
+struct suppress_intake {
+    const char *digest;     /* hex */
+    const char *mailbox;    /* the URL it was read from */
+    const char *uid;        /* its IMAP UID or POP3 UIDL, or NULL */
+    const char *message_id; /* or NULL */
+    const char *result;     /* "recorded", "ignored" (nothing to act on), "error" */
+    const char *detail;     /* why, for "ignored" and "error", or NULL */
+    int64_t time;
+};
+
+/*
+ * Whether the message of digest was read before: 1 (its result copied to result,
+ * size bytes), 0, or BLAST_EIO.
+ */
+int suppressdb_intake_find(struct suppressdb *db, const char *digest, char *result, size_t size,
+                           struct blast_error *err);
+
+/* Record a message read (replacing an earlier record of it). Errors: BLAST_EIO. */
+int suppressdb_intake_add(struct suppressdb *db, const struct suppress_intake *m,
+                          struct blast_error *err);
+
+/*
+ * The IMAP messages an intake is about to fetch from mailbox (fetching sets \Seen,
+ * which would hide them from the next search if the intake stopped before
+ * recording them): add (or, !add, remove) uid. Errors: BLAST_EIO.
+ */
+int suppressdb_pending(struct suppressdb *db, const char *mailbox, const char *uid, bool add,
+                       struct blast_error *err);
+
+/* Every pending uid of mailbox; fn returning non-zero stops with that value. */
+int suppressdb_pending_each(struct suppressdb *db, const char *mailbox,
+                            int (*fn)(void *arg, const char *uid), void *arg,
+                            struct blast_error *err);
+
 /* How many entries. Errors: BLAST_EIO. */
 int suppressdb_count(struct suppressdb *db, size_t *out, struct blast_error *err);
 

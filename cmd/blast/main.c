@@ -23,6 +23,7 @@ static const char usage[] =
     "  preview CAMPAIGN.yml write one recipient's message (--row N or --email ADDRESS)\n"
     "  report REPORT.json   print a delivery report: text, json (its summary) or csv\n"
     "  suppress DATABASE    list, export, add or remove suppression database entries\n"
+    "  bounces CAMPAIGN.yml read the bounce mailbox: bounces, complaints, unsubscribes\n"
     "  version              print the version\n"
     "  help [COMMAND]       this text, or a command's options\n"
     "\n"
@@ -40,6 +41,7 @@ static const struct {
     {"preview", cmd_preview, cli_preview_usage},
     {"report", cmd_report, cli_report_usage},
     {"suppress", cmd_suppress, cli_suppress_usage},
+    {"bounces", cmd_bounces, cli_bounces_usage},
 };
 
 static int help(const char *topic)

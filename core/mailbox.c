@@ -1,0 +1,358 @@
+/*
+ * mailbox - the bounce mailbox over IMAP or POP3 with libcurl. See mailbox.h.
+ *
+ * One easy handle keeps one connection: libcurl logs in once and, for IMAP,
+ * remembers the mailbox it selected, so each message costs one command and its
+ * answer. Commands libcurl has no option for (UID SEARCH, UID STORE, UID MOVE, UID
+ * EXPUNGE, UIDL, DELE) go as custom requests; their untagged answers come to the
+ * write callback.
+ */
+#include "mailbox.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* UIDs in one STORE, MOVE or EXPUNGE: keeps a command line short (RFC 7162 §4: 8,192). */
+#define UIDS_PER_COMMAND 500
+
+struct mailbox {
+    const struct mailbox_options *o;
+    CURL *curl;
+    char *base;      /* the URL without a trailing '/', with the mailbox for IMAP */
+    struct buf body; /* what a request wrote */
+    size_t max;      /* the most a request may write */
+    bool too_big;
+    bool folder_made; /* CREATE sent for the folder of 'after: move' */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static size_t on_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct mailbox *mb = arg;
+    size_t len = size * n;
+
+    if (mb->body.len + len > mb->max) {
+        mb->too_big = true;
+        return 0; /* libcurl stops the transfer */
+    }
+    return buf_append(&mb->body, data, len) == 0 ? len : 0;
+}
+
+int mailbox_open(const struct mailbox_options *o, struct mailbox **out, struct blast_error *err)
+{
+    struct mailbox *mb = calloc(1, sizeof *mb);
+    size_t len = strlen(o->url);
+    const char *path;
+
+    *out = NULL;
+    if (mb == NULL || (mb->curl = curl_easy_init()) == NULL)
+        goto oom;
+    mb->o = o;
+    buf_init(&mb->body);
+    while (len > 0 && o->url[len - 1] == '/')
+        len--;
+    path = strstr(o->url, "://");
+    path = path != NULL ? strchr(path + 3, '/') : NULL;
+    if (asprintf(&mb->base, "%.*s%s", (int)len, o->url,
+                 o->pop3 || (path != NULL && (size_t)(path - o->url) < len) ? "" : "/INBOX") < 0) {
+        mb->base = NULL;
+        goto oom;
+    }
+    *out = mb;
+    return 0;
+oom:
+    mailbox_close(mb);
+    return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+}
+
+void mailbox_close(struct mailbox *mb)
+{
+    if (mb == NULL)
+        return;
+    if (mb->curl != NULL)
+        curl_easy_cleanup(mb->curl); /* QUIT / LOGOUT: POP3 carries out its DELEs now */
+    buf_free(&mb->body);
+    free(mb->base);
+    free(mb);
+}
+
+/* The error code and words for what libcurl said. */
+static int fail(struct mailbox *mb, CURLcode c, const char *doing, struct blast_error *err)
+{
+    int code;
+
+    switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+        code = BLAST_ECONNECT;
+        break;
+    case CURLE_OPERATION_TIMEDOUT:
+        code = BLAST_ETIMEOUT;
+        break;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_USE_SSL_FAILED:
+    case CURLE_SSL_CACERT_BADFILE:
+        code = BLAST_ETLS;
+        break;
+    case CURLE_LOGIN_DENIED:
+        code = BLAST_EAUTH;
+        break;
+    default:
+        code = BLAST_EPROTO;
+    }
+    return blast_error_set(err, code, mb->o->url, 0, 0, "%s: %s", doing,
+                           mb->errbuf[0] != '\0' ? mb->errbuf : curl_easy_strerror(c));
+}
+
+/*
+ * One request: url (the base when NULL) with the custom command cmd (NULL: libcurl's
+ * own, a FETCH or RETR for a message URL); its answer in mb->body.
+ */
+static CURLcode request(struct mailbox *mb, const char *url, const char *cmd, bool nobody,
+                        size_t max)
+{
+    const struct mailbox_options *o = mb->o;
+    CURL *c = mb->curl;
+
+    buf_reset(&mb->body);
+    mb->max = max;
+    mb->too_big = false;
+    mb->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url != NULL ? url : mb->base);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, o->pop3 ? "pop3,pop3s" : "imap,imaps");
+    curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL); /* STARTTLS or nothing */
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->verify ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->verify ? 2L : 0L);
+    if (o->ca_file != NULL)
+        curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file);
+    curl_easy_setopt(c, CURLOPT_USERNAME, o->username);
+    if (o->xoauth2) {
+        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, o->secret);
+        curl_easy_setopt(c, CURLOPT_LOGIN_OPTIONS, "AUTH=XOAUTH2");
+    } else {
+        curl_easy_setopt(c, CURLOPT_PASSWORD, o->secret);
+    }
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, mb->errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, mb);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, cmd);
+    curl_easy_setopt(c, CURLOPT_NOBODY, nobody ? 1L : 0L);
+    return curl_easy_perform(c);
+}
+
+/* The numbers of IMAP's "* SEARCH 1 2 3" lines (RFC 9051 §7.3.4). */
+static int parse_search(struct mailbox *mb, struct mailbox_item **items, size_t *n)
+{
+    size_t cap = 0;
+    const char *p = mb->body.data, *end = p + mb->body.len;
+
+    while (p != NULL && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = eol != NULL ? eol : end;
+        if ((size_t)(stop - p) > 8 && strncasecmp(p, "* SEARCH", 8) == 0) {
+            const char *q = p + 8;
+            while (q < stop) {
+                char *e;
+                unsigned long long uid = strtoull(q, &e, 10);
+                if (e == q) {
+                    q++;
+                    continue;
+                }
+                if (*n == cap) {
+                    size_t ncap = cap ? cap * 2 : 64;
+                    struct mailbox_item *g = realloc(*items, ncap * sizeof *g);
+                    if (g == NULL)
+                        return BLAST_ENOMEM;
+                    *items = g;
+                    cap = ncap;
+                }
+                (*items)[*n].id = uid;
+                snprintf((*items)[*n].uid, sizeof(*items)[*n].uid, "%llu", uid);
+                (*n)++;
+                q = e;
+            }
+        }
+        p = eol != NULL ? eol + 1 : NULL;
+    }
+    return 0;
+}
+
+/* POP3's UIDL answer: "N UIDL" lines (RFC 1939 §7). */
+static int parse_uidl(struct mailbox *mb, struct mailbox_item **items, size_t *n)
+{
+    size_t cap = 0;
+    const char *p = mb->body.data, *end = p + mb->body.len;
+
+    while (p != NULL && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        char line[128];
+        unsigned long long num;
+        size_t len = (size_t)((eol != NULL ? eol : end) - p);
+
+        if (len < sizeof line) {
+            memcpy(line, p, len);
+            line[len] = '\0';
+            char uid[72];
+            if (sscanf(line, "%llu %71[!-~]", &num, uid) == 2) {
+                if (*n == cap) {
+                    size_t ncap = cap ? cap * 2 : 64;
+                    struct mailbox_item *g = realloc(*items, ncap * sizeof *g);
+                    if (g == NULL)
+                        return BLAST_ENOMEM;
+                    *items = g;
+                    cap = ncap;
+                }
+                (*items)[*n].id = num;
+                snprintf((*items)[*n].uid, sizeof(*items)[*n].uid, "%s", uid);
+                (*n)++;
+            }
+        }
+        p = eol != NULL ? eol + 1 : NULL;
+    }
+    return 0;
+}
+
+int mailbox_list(struct mailbox *mb, struct mailbox_item **items, size_t *n,
+                 struct blast_error *err)
+{
+    CURLcode c;
+    int rc;
+
+    *items = NULL;
+    *n = 0;
+    if (mb->o->pop3)
+        c = request(mb, NULL, "UIDL", false, 64u << 20);
+    else
+        c = request(mb, NULL, mb->o->unseen_only ? "UID SEARCH UNSEEN" : "UID SEARCH UNDELETED",
+                    false, 64u << 20);
+    if (c != CURLE_OK)
+        return fail(mb, c,
+                    mb->o->pop3 ? "cannot list the messages (UIDL)"
+                                : "cannot list the messages (UID SEARCH)",
+                    err);
+    rc = mb->o->pop3 ? parse_uidl(mb, items, n) : parse_search(mb, items, n);
+    if (rc < 0) {
+        free(*items);
+        *items = NULL;
+        *n = 0;
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    return 0;
+}
+
+int mailbox_fetch(struct mailbox *mb, const struct mailbox_item *it, struct buf *out, size_t max,
+                  struct blast_error *err)
+{
+    char url[4096];
+    CURLcode c;
+
+    buf_reset(out);
+    if (mb->o->pop3)
+        snprintf(url, sizeof url, "%s/%llu", mb->base, (unsigned long long)it->id);
+    else
+        snprintf(url, sizeof url, "%s/;UID=%llu", mb->base, (unsigned long long)it->id);
+    c = request(mb, url, NULL, false, max);
+    if (mb->too_big)
+        return blast_error_set(err, BLAST_EINVAL, mb->o->url, 0, 0,
+                               "message %s is larger than %zu bytes", it->uid, max);
+    if (c != CURLE_OK)
+        return fail(mb, c, "cannot fetch a message", err);
+    /* the buffers swap: the message leaves without a copy */
+    struct buf t = *out;
+    *out = mb->body;
+    mb->body = t;
+    return 0;
+}
+
+/* "UID VERB SET ARGS" for items [from, to): the set as a comma list. */
+static int uid_command(struct mailbox *mb, const char *verb, const char *args,
+                       const struct mailbox_item *items, size_t from, size_t to,
+                       struct blast_error *err)
+{
+    struct buf cmd = BUF_INIT;
+    CURLcode c;
+    int rc = buf_printf(&cmd, "UID %s ", verb);
+
+    for (size_t i = from; rc == 0 && i < to; i++)
+        rc = buf_printf(&cmd, "%s%llu", i > from ? "," : "", (unsigned long long)items[i].id);
+    if (rc == 0 && args != NULL)
+        rc = buf_printf(&cmd, " %s", args);
+    if (rc < 0) {
+        buf_free(&cmd);
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    c = request(mb, NULL, cmd.data, false, 1u << 20);
+    buf_free(&cmd);
+    if (c != CURLE_OK) {
+        char what[64];
+        snprintf(what, sizeof what, "UID %s failed", verb);
+        return fail(mb, c, what, err);
+    }
+    return 0;
+}
+
+/* RFC 6851 MOVE; where the server lacks it, COPY, \Deleted and UID EXPUNGE. */
+static int imap_move(struct mailbox *mb, const struct mailbox_item *items, size_t from, size_t to,
+                     const char *folder, struct blast_error *err)
+{
+    char quoted[512];
+    struct blast_error e = {0};
+
+    snprintf(quoted, sizeof quoted, "\"%s\"", folder);
+    if (!mb->folder_made) {
+        /* RFC 9051 §6.3.4: a folder that exists already makes CREATE fail, which is fine */
+        char cmd[600];
+        snprintf(cmd, sizeof cmd, "CREATE %s", quoted);
+        request(mb, NULL, cmd, false, 1u << 16);
+        mb->folder_made = true;
+    }
+    if (uid_command(mb, "MOVE", quoted, items, from, to, &e) == 0)
+        return 0;
+    int rc = uid_command(mb, "COPY", quoted, items, from, to, err);
+    if (rc == 0)
+        rc = uid_command(mb, "STORE", "+FLAGS.SILENT (\\Deleted)", items, from, to, err);
+    if (rc == 0)
+        rc = uid_command(mb, "EXPUNGE", NULL, items, from, to, err);
+    return rc;
+}
+
+int mailbox_finish(struct mailbox *mb, const struct mailbox_item *items, size_t n,
+                   enum campaign_bounces_after after, const char *folder, struct blast_error *err)
+{
+    int rc = 0;
+
+    if (mb->o->pop3) {
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            char cmd[64];
+            snprintf(cmd, sizeof cmd, "DELE %llu", (unsigned long long)items[i].id);
+            CURLcode c = request(mb, NULL, cmd, true, 1u << 16);
+            if (c != CURLE_OK)
+                rc = fail(mb, c, "DELE failed", err);
+        }
+        return rc;
+    }
+    for (size_t from = 0; rc == 0 && from < n; from += UIDS_PER_COMMAND) {
+        size_t to = from + UIDS_PER_COMMAND < n ? from + UIDS_PER_COMMAND : n;
+        switch (after) {
+        case CAMPAIGN_BOUNCES_SEEN:
+            rc = uid_command(mb, "STORE", "+FLAGS.SILENT (\\Seen)", items, from, to, err);
+            break;
+        case CAMPAIGN_BOUNCES_MOVE:
+            rc = imap_move(mb, items, from, to, folder, err);
+            break;
+        case CAMPAIGN_BOUNCES_DELETE:
+            rc = uid_command(mb, "STORE", "+FLAGS.SILENT (\\Deleted)", items, from, to, err);
+            if (rc == 0) /* RFC 4315 §2.1: only these; a plain EXPUNGE would take others' too */
+                rc = uid_command(mb, "EXPUNGE", NULL, items, from, to, err);
+            break;
+        }
+    }
+    return rc;
+}
