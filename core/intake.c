@@ -659,3 +659,154 @@ out:
     free(items);
     return rc;
 }
+
+/* ---- what came back, for the report ------------------------------------------------------- */
+
+struct later_row {
+    size_t row;
+    int rank;
+    char *address, *rule, *diagnostic, *source;
+    char kind[16], class_[16], enhanced[16];
+    int64_t time;
+};
+
+struct intake_later {
+    struct later_row *v;
+    size_t n, cap;
+};
+
+static void later_row_free(struct later_row *x)
+{
+    free(x->address);
+    free(x->rule);
+    free(x->diagnostic);
+    free(x->source);
+}
+
+/* How much an event says about a delivered message's fate (0: nothing). */
+static int later_rank(const struct suppress_event *e)
+{
+    if (strcmp(e->class_name, "complaint") == 0)
+        return 4;
+    if (strcmp(e->class_name, "hard") == 0)
+        return 3;
+    if (strcmp(e->class_name, "policy") == 0)
+        return 2;
+    if (strcmp(e->class_name, "soft") == 0 && e->status != NULL && e->status[0] == '5')
+        return 1;
+    return 0;
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    char *d = s != NULL ? strdup(s) : NULL;
+    if (s != NULL && d == NULL)
+        *oom = true;
+    return d;
+}
+
+static int on_event(void *arg, const struct suppress_event *e)
+{
+    struct intake_later *l = arg;
+    int rank = later_rank(e);
+    struct later_row *x;
+    bool oom = false;
+
+    if (rank == 0 || e->row == 0)
+        return 0;
+    if (l->n > 0 && l->v[l->n - 1].row == e->row) { /* the same row: the weightier, or later */
+        x = &l->v[l->n - 1];
+        if (rank < x->rank)
+            return 0;
+        later_row_free(x);
+    } else {
+        if (l->n == l->cap) {
+            size_t ncap = l->cap ? l->cap * 2 : 64;
+            struct later_row *g = realloc(l->v, ncap * sizeof *g);
+            if (g == NULL)
+                return BLAST_ENOMEM;
+            l->v = g;
+            l->cap = ncap;
+        }
+        x = &l->v[l->n++];
+    }
+    memset(x, 0, sizeof *x);
+    x->row = (size_t)e->row;
+    x->rank = rank;
+    x->time = e->time;
+    snprintf(x->kind, sizeof x->kind, "%s", e->kind != NULL ? e->kind : "");
+    snprintf(x->class_, sizeof x->class_, "%s", e->class_name);
+    snprintf(x->enhanced, sizeof x->enhanced, "%s", e->status != NULL ? e->status : "");
+    x->address = dup_or_null(e->address, &oom);
+    x->rule = dup_or_null(e->rule, &oom);
+    x->diagnostic = dup_or_null(e->diagnostic, &oom);
+    x->source = dup_or_null(e->source, &oom);
+    return oom ? BLAST_ENOMEM : 0;
+}
+
+int intake_later_load(struct suppressdb *db, const char *campaign, struct intake_later **out,
+                      struct blast_error *err)
+{
+    struct intake_later *l = calloc(1, sizeof *l);
+    int rc;
+
+    *out = NULL;
+    if (l == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    rc = suppressdb_events(db, campaign, on_event, l, err); /* ordered by row */
+    if (rc == BLAST_ENOMEM)
+        blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    if (rc < 0) {
+        intake_later_free(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+size_t intake_later_count(const struct intake_later *l)
+{
+    return l != NULL ? l->n : 0;
+}
+
+int intake_later_apply(const struct intake_later *l, struct outcome *o)
+{
+    size_t lo = 0, hi = l != NULL ? l->n : 0;
+    const struct later_row *x;
+
+    if (o->status != OUTCOME_DELIVERED && o->status != OUTCOME_UNKNOWN)
+        return 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->v[mid].row < o->row)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == l->n || l->v[lo].row != o->row)
+        return 0;
+    x = &l->v[lo];
+    if (o->email == NULL || x->address == NULL || strcasecmp(o->email, x->address) != 0)
+        return 0; /* the row was another address then: the list changed since */
+    o->status = x->rank == 4 ? OUTCOME_COMPLAINED : OUTCOME_BOUNCED;
+    o->bounce.set = true;
+    memcpy(o->bounce.kind, x->kind, sizeof o->bounce.kind);
+    memcpy(o->bounce.class_, x->class_, sizeof o->bounce.class_);
+    memcpy(o->bounce.enhanced, x->enhanced, sizeof o->bounce.enhanced);
+    o->bounce.time = (struct timeutil_stamp){x->time, 0};
+    if (outcome_set(&o->bounce.rule, x->rule) < 0 ||
+        outcome_set(&o->bounce.diagnostic, x->diagnostic) < 0 ||
+        outcome_set(&o->bounce.source, x->source) < 0)
+        return BLAST_ENOMEM;
+    return 1;
+}
+
+void intake_later_free(struct intake_later *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        later_row_free(&l->v[i]);
+    free(l->v);
+    free(l);
+}

@@ -23,6 +23,7 @@
 #include "error.h"
 #include "log.h"
 #include "mailbox.h"
+#include "outcome.h"
 #include "suppressdb.h"
 
 #include <signal.h>
@@ -101,5 +102,30 @@ int intake_message(struct intake *in, const void *data, size_t len, const char *
  */
 int intake_run(struct intake *in, struct mailbox *mb, struct intake_stats *st,
                struct blast_error *err);
+
+/*
+ * What came back for one campaign, for its report: the event that decides each
+ * row's later status (a complaint over a hard bounce over a policy block over a
+ * soft bounce with a 5.x.x status; a delayed or 4.x.x soft bounce, a reply, a
+ * request change nothing), loaded from the database.
+ */
+struct intake_later;
+
+/* Load the campaign's events. Errors: BLAST_EIO, BLAST_ENOMEM. */
+int intake_later_load(struct suppressdb *db, const char *campaign, struct intake_later **out,
+                      struct blast_error *err);
+
+/* How many rows bounced or complained. */
+size_t intake_later_count(const struct intake_later *l);
+
+/*
+ * Make o say what came back, when its row (sent to the same address) was delivered
+ * or unknown and later bounced or complained: its status becomes OUTCOME_BOUNCED or
+ * OUTCOME_COMPLAINED and o->bounce is filled. Returns 1 when o changed, 0 when
+ * not, BLAST_ENOMEM.
+ */
+int intake_later_apply(const struct intake_later *l, struct outcome *o);
+
+void intake_later_free(struct intake_later *l);
 
 #endif

@@ -20,6 +20,7 @@ static const char *const status_names[OUTCOME_STATUS_COUNT] = {
     [OUTCOME_FAILED] = "failed",         [OUTCOME_UNKNOWN] = "unknown",
     [OUTCOME_SUPPRESSED] = "suppressed", [OUTCOME_INVALID] = "invalid",
     [OUTCOME_DUPLICATE] = "duplicate",   [OUTCOME_RENDERED] = "rendered",
+    [OUTCOME_BOUNCED] = "bounced",       [OUTCOME_COMPLAINED] = "complained",
 };
 
 const char *outcome_status_name(enum outcome_status s)
@@ -89,6 +90,9 @@ void outcome_free(struct outcome *o)
     for (i = 0; i < o->nhistory; i++)
         outcome_attempt_free(&o->history[i]);
     free(o->history);
+    free(o->bounce.rule);
+    free(o->bounce.diagnostic);
+    free(o->bounce.source);
     outcome_init(o);
 }
 
@@ -162,6 +166,12 @@ int outcome_copy(struct outcome *dst, const struct outcome *src)
     for (i = 0; i < src->nhistory; i++)
         if (outcome_add_attempt(dst, &src->history[i]) < 0)
             goto fail;
+    dst->bounce = src->bounce;
+    dst->bounce.rule = dst->bounce.diagnostic = dst->bounce.source = NULL;
+    if (outcome_set(&dst->bounce.rule, src->bounce.rule) < 0 ||
+        outcome_set(&dst->bounce.diagnostic, src->bounce.diagnostic) < 0 ||
+        outcome_set(&dst->bounce.source, src->bounce.source) < 0)
+        goto fail;
     return 0;
 fail:
     outcome_free(dst);
@@ -241,6 +251,25 @@ static int put_attempt(struct buf *b, const struct outcome_attempt *a)
     return 0;
 }
 
+/* RFC 3463 code, "" as null. */
+static int put_small(struct buf *b, const char *s)
+{
+    return s[0] != '\0' ? text_json_string(b, s) : buf_append(b, "null", 4);
+}
+
+static int put_bounce(struct buf *b, const struct outcome_bounce *x)
+{
+    if (buf_puts(b, ",\"bounce\":{\"kind\":") < 0 || put_small(b, x->kind) < 0 ||
+        put_key(b, "class") < 0 || put_small(b, x->class_) < 0 || put_key(b, "rule") < 0 ||
+        text_json_string(b, x->rule) < 0 || put_key(b, "status") < 0 ||
+        put_small(b, x->enhanced) < 0 || put_key(b, "diagnostic") < 0 ||
+        text_json_string(b, x->diagnostic) < 0 || put_key(b, "source") < 0 ||
+        text_json_string(b, x->source) < 0 || put_key(b, "time") < 0 || put_time(b, x->time) < 0 ||
+        buf_putc(b, '}') < 0)
+        return BLAST_ENOMEM;
+    return 0;
+}
+
 int outcome_format_json(const struct outcome *o, bool journal, struct buf *out)
 {
     size_t before = out->len, i;
@@ -267,7 +296,8 @@ int outcome_format_json(const struct outcome *o, bool journal, struct buf *out)
     for (i = 0; i < o->nhistory; i++)
         if ((i > 0 && buf_putc(out, ',') < 0) || put_attempt(out, &o->history[i]) < 0)
             goto fail;
-    if (buf_puts(out, "]}") < 0)
+    if (buf_putc(out, ']') < 0 || (o->bounce.set && put_bounce(out, &o->bounce) < 0) ||
+        buf_putc(out, '}') < 0)
         goto fail;
     return 0;
 fail:
@@ -403,6 +433,25 @@ static int read_attempt(json_t *v, size_t index, struct outcome_attempt *a, stru
     return 0;
 }
 
+static int read_bounce(json_t *v, struct outcome_bounce *x, struct blast_error *err)
+{
+    struct reader r = {v, "bounce: ", err};
+    int rc;
+
+    if (!json_is_object(v))
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "\"bounce\" is not an object");
+    if ((rc = get_small(&r, "kind", x->kind, sizeof x->kind)) < 0 ||
+        (rc = get_small(&r, "class", x->class_, sizeof x->class_)) < 0 ||
+        (rc = get_small(&r, "status", x->enhanced, sizeof x->enhanced)) < 0 ||
+        (rc = get_string(&r, "rule", &x->rule)) < 0 ||
+        (rc = get_string(&r, "diagnostic", &x->diagnostic)) < 0 ||
+        (rc = get_string(&r, "source", &x->source)) < 0 ||
+        (rc = get_time(&r, "time", &x->time)) < 0)
+        return rc;
+    x->set = true;
+    return 0;
+}
+
 int outcome_from_json(json_t *entry, struct outcome *o, struct blast_error *err)
 {
     struct reader r = {entry, "", err};
@@ -455,6 +504,9 @@ int outcome_from_json(json_t *entry, struct outcome *o, struct blast_error *err)
             }
         }
     }
+    v = json_object_get(entry, "bounce");
+    if (v != NULL && !json_is_null(v) && (rc = read_bounce(v, &o->bounce, err)) < 0)
+        goto fail;
     return 0;
 fail:
     outcome_free(o);

@@ -39,6 +39,8 @@ enum outcome_status {
     OUTCOME_INVALID,       /* the row cannot become a message */
     OUTCOME_DUPLICATE,     /* the address came earlier in the list */
     OUTCOME_RENDERED,      /* dry runs only: the message went to a file */
+    OUTCOME_BOUNCED,       /* delivered to the relay, then came back (a DSN, see 'bounce') */
+    OUTCOME_COMPLAINED,    /* delivered, then reported as spam by its recipient (ARF) */
     OUTCOME_STATUS_COUNT
 };
 
@@ -70,6 +72,19 @@ struct outcome_attempt {
     char *relay, *host, *reply, *queue_id, *detail;
 };
 
+/*
+ * What came back after the relay's 250 (docs/bounces.md): the event that made a
+ * delivered recipient bounced or complained. Strings owned, NULL when none.
+ */
+struct outcome_bounce {
+    bool set;
+    char kind[16];     /* "dsn", "arf", "plain" */
+    char class_[16];   /* "hard", "soft", "policy", "complaint" */
+    char enhanced[16]; /* the RFC 3463 code, "" when none */
+    char *rule, *diagnostic, *source;
+    struct timeutil_stamp time; /* when the intake recorded it */
+};
+
 /* A recipient's result. Strings owned, NULL when none. */
 struct outcome {
     size_t row; /* data row, 1-based */
@@ -87,6 +102,7 @@ struct outcome {
     struct timeutil_stamp first, last; /* sec == 0: never attempted */
     struct outcome_attempt *history;   /* oldest first */
     size_t nhistory;
+    struct outcome_bounce bounce; /* for OUTCOME_BOUNCED and OUTCOME_COMPLAINED */
 };
 
 void outcome_init(struct outcome *o);

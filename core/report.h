@@ -30,6 +30,7 @@ struct report_info {
     const char *campaign_file; /* path as given on the command line */
     bool dry_run;
     const char *test_to;         /* --to ADDRESS, or NULL */
+    const char *suppression_db;  /* the campaign's suppression_db, or NULL */
     struct timeutil_stamp start; /* when this run started; sec == 0: when the report opens */
 };
 

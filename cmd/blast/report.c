@@ -16,8 +16,10 @@
  * terminal, and csv fields that a spreadsheet would run as a formula are defused.
  */
 #include "cli.h"
+#include "../../core/intake.h"
 #include "../../core/report.h"
 #include "../../core/reportread.h"
+#include "../../core/timeutil.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -25,9 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char cli_report_usage[] =
-    "usage: blast report REPORT.json [--format text|json|csv]\n"
+    "usage: blast report REPORT.json [--format text|json|csv] [--db PATH | --no-db]\n"
     "\n"
     "Print a delivery report written by 'blast send' (REPORT.json may be '-' for\n"
     "standard input). The report is read one recipient at a time, so a report of a\n"
@@ -42,9 +45,14 @@ const char cli_report_usage[] =
     "  --format csv    RFC 4180: a header row, then one row per recipient with the\n"
     "                  columns row, email, status, code, enhanced_code, reply, step,\n"
     "                  detail, relay, attempts, message_id, queue_id, size,\n"
-    "                  first_attempt, last_attempt; a text field that starts with\n"
+    "                  first_attempt, last_attempt, bounce_class, bounce_rule,\n"
+    "                  bounce_status, bounce_time; a text field that starts with\n"
     "                  = + - @, a tab or a carriage return gets a leading ' so that a\n"
     "                  spreadsheet shows it rather than running it as a formula\n"
+    "  --db PATH       the suppression database whose events tell which delivered\n"
+    "                  recipients later bounced or complained (docs/bounces.md);\n"
+    "                  default: the campaign's suppression_db, as the report names it\n"
+    "  --no-db         the report as written, without what came back later\n"
     "  -h, --help      this text\n"
     "\n"
     "exit codes: 0 printed; 2 usage error, a file that cannot be read or is not a\n"
@@ -55,12 +63,16 @@ enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV };
 struct report_opts {
     const char *path;
     enum format format;
+    const char *db; /* --db */
+    bool no_db;     /* --no-db */
 };
 
 static int parse_args(int argc, char **argv, struct report_opts *o)
 {
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'},
+        {"db", required_argument, NULL, 'd'},
+        {"no-db", no_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -83,6 +95,12 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
                 return -1;
             }
             break;
+        case 'd':
+            o->db = optarg;
+            break;
+        case 'n':
+            o->no_db = true;
+            break;
         case 'h':
             fputs(cli_report_usage, stdout);
             return 1;
@@ -98,6 +116,10 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
     }
     if (optind + 1 < argc) {
         cli_fail("report: unexpected argument '%s' (one report at a time)", argv[optind + 1]);
+        return -1;
+    }
+    if (o->db != NULL && o->no_db) {
+        cli_fail("report: --db and --no-db together");
         return -1;
     }
     o->path = argv[optind];
@@ -117,6 +139,9 @@ static const char *const csv_columns[] = {
     "reply",      "step",     "detail", "relay",         "attempts",
     "message_id", "queue_id", "size",   "first_attempt", "last_attempt",
 };
+
+/* The columns of what came back later: the keys of a recipient's "bounce". */
+static const char *const csv_bounce_columns[] = {"class", "rule", "status", "time"};
 
 /*
  * One field, RFC 4180: quoted when it holds a comma, a quote or a line break, quotes
@@ -171,8 +196,95 @@ static int csv_row(void *arg, json_t *entry, size_t index, const struct reportre
         if (v != NULL)
             csv_value(out, v);
     }
+    for (i = 0; i < sizeof csv_bounce_columns / sizeof csv_bounce_columns[0]; i++) {
+        json_t *v = json_object_get(json_object_get(entry, "bounce"), csv_bounce_columns[i]);
+        fputc(',', out);
+        if (v != NULL)
+            csv_value(out, v);
+    }
     fputs("\r\n", out);
     return ferror(out) ? write_failed(err) : 0;
+}
+
+/* ---- what came back later ------------------------------------------------------------ */
+
+/*
+ * Between the reader and the format's callback: each recipient that was delivered
+ * and later bounced or complained (the campaign's events in the suppression
+ * database, core/intake) is shown so; its JSON is changed before the format sees it.
+ */
+struct overlay {
+    const struct report_opts *opt;
+    const struct reportread_result *res; /* its campaign is read before the recipients */
+    bool loaded;
+    struct intake_later *later;
+    size_t changed;
+    json_t *rules; /* "class rule" -> count */
+    reportread_fn next;
+    void *next_arg;
+};
+
+static void load_later(struct overlay *ov)
+{
+    const char *name = json_string_value(json_object_get(ov->res->campaign, "name"));
+    const char *db = ov->opt->db != NULL
+                         ? ov->opt->db
+                         : json_string_value(json_object_get(ov->res->campaign, "suppression_db"));
+    struct suppressdb *d = NULL;
+    struct blast_error e;
+
+    ov->loaded = true;
+    if (ov->opt->no_db || name == NULL || db == NULL)
+        return;
+    blast_error_clear(&e);
+    if (ov->opt->db == NULL && access(db, F_OK) != 0) {
+        cli_fail("report: warning: the campaign's suppression database %s is not there (run "
+                 "from the campaign's directory, or --db PATH): later bounces not shown",
+                 db);
+        return;
+    }
+    if (suppressdb_open(db, false, &d, &e) < 0 || intake_later_load(d, name, &ov->later, &e) < 0) {
+        char text[BLAST_ERROR_TEXT_MAX + BLAST_ERROR_SOURCE_MAX + 64];
+        cli_fail("report: warning: later bounces not shown: %s",
+                 blast_error_format(&e, text, sizeof text));
+    }
+    suppressdb_close(d);
+}
+
+static int overlay_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                         struct blast_error *err)
+{
+    struct overlay *ov = arg;
+    struct outcome o;
+    int rc;
+
+    if (!ov->loaded)
+        load_later(ov);
+    if (intake_later_count(ov->later) > 0) {
+        if ((rc = reportread_outcome(entry, index, at, &o, err)) < 0)
+            return rc;
+        rc = intake_later_apply(ov->later, &o);
+        if (rc == 1) {
+            const struct outcome_bounce *b = &o.bounce;
+            char when[40], key[96];
+            timeutil_rfc3339(b->time, when, sizeof when);
+            json_object_set_new(entry, "status", json_string(outcome_status_name(o.status)));
+            json_object_set_new(entry, "bounce",
+                                json_pack("{s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s}", "kind",
+                                          b->kind, "class", b->class_, "rule", b->rule, "status",
+                                          b->enhanced[0] ? b->enhanced : NULL, "diagnostic",
+                                          b->diagnostic, "source", b->source, "time", when));
+            snprintf(key, sizeof key, "%s %s", b->class_, b->rule ? b->rule : "");
+            json_object_set_new(
+                ov->rules, key,
+                json_integer(json_integer_value(json_object_get(ov->rules, key)) + 1));
+            ov->changed++;
+        }
+        outcome_free(&o);
+        if (rc < 0)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    return ov->next != NULL ? ov->next(ov->next_arg, entry, index, at, err) : 0;
 }
 
 /* ---- text ---------------------------------------------------------------------------- */
@@ -451,11 +563,45 @@ static void print_head(FILE *out, const char *path, json_t *campaign, json_t *su
     }
 }
 
+/* The bounces and complaints shown, by class and rule, most frequent first. */
+static void print_later(FILE *out, const struct overlay *ov)
+{
+    const char *key;
+    json_t *v;
+    size_t n = 0, i;
+    struct pair {
+        const char *key;
+        json_int_t count;
+    } * v2;
+
+    if (ov->changed == 0)
+        return;
+    v2 = calloc(json_object_size(ov->rules), sizeof *v2);
+    if (v2 == NULL)
+        return;
+    json_object_foreach(ov->rules, key, v) v2[n++] = (struct pair){key, json_integer_value(v)};
+    for (i = 1; i < n; i++) /* a handful of rules: insertion sort */
+        for (size_t k = i; k > 0 && v2[k].count > v2[k - 1].count; k--) {
+            struct pair t = v2[k];
+            v2[k] = v2[k - 1];
+            v2[k - 1] = t;
+        }
+    fprintf(out, "\nlater bounces and complaints (%zu, from the suppression database)\n",
+            ov->changed);
+    for (i = 0; i < n; i++) {
+        fprintf(out, "  %9" JSON_INTEGER_FORMAT "  ", v2[i].count);
+        put_safe(out, v2[i].key, 80);
+        fputc('\n', out);
+    }
+    free(v2);
+}
+
 static int print_text(FILE *out, const char *path, const struct reportread_result *res,
-                      const struct report_tally *t)
+                      const struct report_tally *t, const struct overlay *ov)
 {
     json_t *summary = res->summary;
-    json_t *by_status = json_object_get(summary, "by_status");
+    /* the summary was written before the bounces came back: count them as read instead */
+    json_t *by_status = ov->changed == 0 ? json_object_get(summary, "by_status") : NULL;
     json_t *by_domain = json_object_get(summary, "by_domain");
     json_t *by_relay = json_object_get(summary, "by_relay");
     json_int_t total = (json_int_t)t->entries, failures = 0;
@@ -480,6 +626,7 @@ static int print_text(FILE *out, const char *path, const struct reportread_resul
         fprintf(out, "  %-11s %9zu\n", "(other)", t->other_status);
     if ((rc = print_failures(out, summary, t, failures)) < 0)
         return rc;
+    print_later(out, ov);
     if ((rc = print_table(out, "recipient domains", "domain",
                           json_is_object(by_domain) ? by_domain : t->by_domain, TOP_DOMAINS,
                           true)) < 0)
@@ -496,6 +643,7 @@ int cmd_report(int argc, char **argv)
     struct reportread_result res;
     struct blast_error err;
     struct report_tally t;
+    struct overlay ov = {0};
     reportread_fn each = NULL;
     void *arg = NULL;
     const char *name;
@@ -514,10 +662,12 @@ int cmd_report(int argc, char **argv)
     if (o.format == FORMAT_CSV) {
         for (i = 0; i < sizeof csv_columns / sizeof csv_columns[0]; i++)
             fprintf(stdout, "%s%s", i > 0 ? "," : "", csv_columns[i]);
+        for (i = 0; i < sizeof csv_bounce_columns / sizeof csv_bounce_columns[0]; i++)
+            fprintf(stdout, ",bounce_%s", csv_bounce_columns[i]);
         fputs("\r\n", stdout);
         each = csv_row;
         arg = stdout;
-    } else if (o.format == FORMAT_TEXT) {
+    } else {
         if (report_tally_init(&t) < 0) {
             rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
             goto fail;
@@ -525,12 +675,25 @@ int cmd_report(int argc, char **argv)
         each = count_entry;
         arg = &t;
     }
+    ov = (struct overlay){&o, &res, false, NULL, 0, json_object(), each, arg};
+    if (ov.rules == NULL) {
+        rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        goto fail;
+    }
     if (strcmp(o.path, "-") == 0)
-        rc = reportread_stream(stdin, name, each, arg, &res, &err);
+        rc = reportread_stream(stdin, name, overlay_entry, &ov, &res, &err);
     else
-        rc = reportread_file(o.path, each, arg, &res, &err);
+        rc = reportread_file(o.path, overlay_entry, &ov, &res, &err);
     if (rc < 0)
         goto fail;
+    if (ov.changed > 0 && res.summary != NULL) {
+        /* the summary's counts as they stand now, bounced and complained included */
+        json_t *by_status = json_object();
+        for (i = 0; by_status != NULL && i < OUTCOME_STATUS_COUNT; i++)
+            json_object_set_new(by_status, outcome_status_name((enum outcome_status)i),
+                                json_integer((json_int_t)t.counts[i]));
+        json_object_set_new(res.summary, "by_status", by_status);
+    }
 
     if (o.format == FORMAT_JSON) {
         if (res.summary == NULL) {
@@ -546,7 +709,7 @@ int cmd_report(int argc, char **argv)
         }
         fprintf(stdout, "%s\n", text);
     } else if (o.format == FORMAT_TEXT) {
-        if ((rc = print_text(stdout, name, &res, &t)) < 0) {
+        if ((rc = print_text(stdout, name, &res, &t, &ov)) < 0) {
             blast_error_set(&err, rc, NULL, 0, 0, "out of memory");
             goto fail;
         }
@@ -564,5 +727,7 @@ out:
     free(text);
     report_tally_free(&t);
     reportread_result_free(&res);
+    intake_later_free(ov.later);
+    json_decref(ov.rules);
     return code;
 }

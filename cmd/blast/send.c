@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "prepare.h"
 #include "progress.h"
+#include "../../core/intake.h"
 #include "../../core/journal.h"
 #include "../../core/notify.h"
 #include "../../core/policy.h"
@@ -508,9 +509,52 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
 }
 
 /* Step 4: the report from the journal, every row of the list in order. */
+/* The report being written, and what came back for the campaign since it was sent. */
+struct adding {
+    struct report *rep;
+    const struct intake_later *later;
+};
+
 static int add_entry(void *arg, const struct outcome *o, struct blast_error *err)
 {
-    return report_add(arg, o, err);
+    const struct adding *a = arg;
+    struct outcome copy;
+    int rc;
+
+    if (a->later == NULL || intake_later_count(a->later) == 0)
+        return report_add(a->rep, o, err);
+    if (outcome_copy(&copy, o) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    rc = intake_later_apply(a->later, &copy);
+    rc = rc < 0 ? blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory")
+                : report_add(a->rep, &copy, err);
+    outcome_free(&copy);
+    return rc;
+}
+
+/*
+ * What the bounce intake recorded for the campaign (docs/bounces.md), when it names
+ * a suppression database that exists; NULL otherwise, or when it cannot be read
+ * (a warning: the report is still written, without it).
+ */
+static struct intake_later *load_later(struct run *r)
+{
+    struct suppressdb *db = NULL;
+    struct intake_later *l = NULL;
+    struct blast_error e;
+
+    if (r->c->suppression_db == NULL || r->opt.dry_run != NULL || r->opt.to != NULL ||
+        access(r->c->suppression_db, F_OK) != 0)
+        return NULL;
+    blast_error_clear(&e);
+    if (suppressdb_open(r->c->suppression_db, false, &db, &e) < 0 ||
+        intake_later_load(db, r->c->name, &l, &e) < 0) {
+        char text[BLAST_ERROR_TEXT_MAX + BLAST_ERROR_SOURCE_MAX + 64];
+        log_msg(&r->log, LOG_LEVEL_WARN, "the report leaves out later bounces: %s",
+                blast_error_format(&e, text, sizeof text));
+    }
+    suppressdb_close(db);
+    return l;
 }
 
 static void print_summary(const struct run *r, const struct report *rep, double secs)
@@ -563,6 +607,7 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.campaign_file = r->opt.campaign;
     info.dry_run = r->opt.dry_run != NULL;
     info.test_to = r->opt.to;
+    info.suppression_db = r->c->suppression_db;
     info.start = r->started;
     if (strcmp(r->report_path, "-") == 0)
         rc = report_open_stream(stdout, "standard output", &info, &rep, err);
@@ -570,7 +615,10 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
         rc = report_open(r->report_path, &info, &rep, err);
     if (rc < 0)
         return rc;
-    if ((rc = journal_each(r->journal, r->rows, add_entry, rep, err)) < 0) {
+    struct adding a = {rep, load_later(r)};
+    rc = journal_each(r->journal, r->rows, add_entry, &a, err);
+    intake_later_free((struct intake_later *)a.later);
+    if (rc < 0) {
         report_abort(rep);
         return rc;
     }
@@ -602,8 +650,9 @@ static json_t *journal_summary(struct run *r)
     info.campaign_file = r->opt.campaign;
     info.start = r->started;
     blast_error_clear(&err);
+    struct adding a = {NULL, NULL};
     if (report_open_stream(f, "/dev/null", &info, &rep, &err) == 0 &&
-        journal_each(r->journal, r->rows, add_entry, rep, &err) == 0)
+        (a.rep = rep, journal_each(r->journal, r->rows, add_entry, &a, &err) == 0))
         s = report_summary(rep);
     report_abort(rep);
 out:

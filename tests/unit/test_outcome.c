@@ -94,7 +94,9 @@ Test(outcome, every_status_has_a_name_that_parses_back)
     cr_assert_str_eq(outcome_status_name(OUTCOME_DELIVERED), "delivered");
     cr_assert_str_eq(outcome_status_name(OUTCOME_RENDERED), "rendered");
     cr_assert_str_eq(outcome_status_name(OUTCOME_STATUS_COUNT), "?");
-    cr_assert_eq(outcome_status_parse("bounced"), -1);
+    cr_assert_eq(outcome_status_parse("opened"), -1);
+    cr_assert_str_eq(outcome_status_name(OUTCOME_BOUNCED), "bounced");
+    cr_assert_str_eq(outcome_status_name(OUTCOME_COMPLAINED), "complained");
     cr_assert_eq(outcome_status_parse(NULL), -1);
 }
 
@@ -311,7 +313,7 @@ Test(outcome, a_status_of_a_later_version_reads_as_another_status)
 {
     struct outcome o;
     struct blast_error err;
-    json_t *v = parse("{\"email\":\"a@x.example\",\"row\":1,\"status\":\"bounced\"}");
+    json_t *v = parse("{\"email\":\"a@x.example\",\"row\":1,\"status\":\"opened\"}");
 
     blast_error_clear(&err);
     cr_assert_eq(outcome_from_json(v, &o, &err), 0, "%s", err.text);
@@ -352,4 +354,44 @@ Test(outcome, wrong_types_are_named)
             "\"port\":70000}]}",
             "history[0]: \"port\"");
     refused("{\"status\":\"failed\",\"email\":\"a@x\",\"history\":[3]}", "history[0]");
+}
+
+/* What came back after the 250 is written with the entry and read back the same. */
+Test(outcome, a_bounce_round_trips)
+{
+    struct outcome o, back;
+    struct blast_error err;
+    struct buf b = BUF_INIT;
+    json_t *v;
+
+    outcome_init(&o);
+    o.row = 7;
+    o.status = OUTCOME_BOUNCED;
+    cr_assert_eq(outcome_set(&o.email, "ada@example.com"), 0);
+    o.bounce.set = true;
+    strcpy(o.bounce.kind, "dsn");
+    strcpy(o.bounce.class_, "hard");
+    strcpy(o.bounce.enhanced, "5.1.1");
+    cr_assert_eq(outcome_set(&o.bounce.rule, "status-5.1.x-bad-mailbox"), 0);
+    cr_assert_eq(outcome_set(&o.bounce.diagnostic, "550 5.1.1 \"quoted\" <ada>"), 0);
+    cr_assert_eq(outcome_set(&o.bounce.source, "<dsn@mx.example>"), 0);
+    o.bounce.time.sec = 1796447658;
+    cr_assert_eq(outcome_format_json(&o, false, &b), 0);
+    cr_assert(strstr(b.data, ",\"bounce\":{\"kind\":\"dsn\",\"class\":\"hard\",\"rule\":"
+                             "\"status-5.1.x-bad-mailbox\",\"status\":\"5.1.1\"") != NULL,
+              "%s", b.data);
+    v = parse(b.data);
+    blast_error_clear(&err);
+    cr_assert_eq(outcome_from_json(v, &back, &err), 0, "%s", err.text);
+    cr_assert_eq(back.status, OUTCOME_BOUNCED);
+    cr_assert(back.bounce.set);
+    cr_assert_str_eq(back.bounce.class_, "hard");
+    cr_assert_str_eq(back.bounce.rule, "status-5.1.x-bad-mailbox");
+    cr_assert_str_eq(back.bounce.diagnostic, "550 5.1.1 \"quoted\" <ada>");
+    cr_assert_str_eq(back.bounce.source, "<dsn@mx.example>");
+    cr_assert_eq(back.bounce.time.sec, 1796447658);
+    json_decref(v);
+    outcome_free(&back);
+    outcome_free(&o);
+    buf_free(&b);
 }

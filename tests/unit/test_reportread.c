@@ -165,7 +165,7 @@ Test(reportread, whitespace_everywhere_and_crlf)
 Test(reportread, the_writers_own_report_reads_back)
 {
     char path[] = "/tmp/blast-unit-reportread-XXXXXX";
-    struct report_info info = {"nov", "c.yml", false, NULL, {0, 0}};
+    struct report_info info = {"nov", "c.yml", false, NULL, NULL, {0, 0}};
     struct report *r;
     struct outcome e;
     struct seen s;
