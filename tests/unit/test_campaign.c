@@ -1339,3 +1339,33 @@ Test(campaign, notify_golden_cases)
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
         check_invalid(cases[i], BLAST_EINVAL);
 }
+
+Test(campaign, every_key_bounces)
+{
+    struct campaign *c = load_ok(EVERY);
+    const struct campaign_bounces *b = &c->bounces;
+
+    cr_assert_str_eq(b->url, "imap://imap.acme.example:1143/Bounces");
+    cr_assert_not(b->pop3);
+    cr_assert_str_eq(b->username, "bounces@acme.example");
+    cr_assert_null(b->password_env);
+    cr_assert_str_eq(b->password_file, FIXTURES "/campaigns/imap-password.txt");
+    cr_assert(b->xoauth2);
+    cr_assert_not(b->verify);
+    cr_assert_str_eq(b->ca_file, FIXTURES "/campaigns/imap-ca.pem");
+    cr_assert_eq(b->after, CAMPAIGN_BOUNCES_MOVE);
+    cr_assert_str_eq(b->folder, "Done");
+    cr_assert_eq(b->soft_count, 5);
+    cr_assert_eq(b->soft_window, 2L * 24 * 3600 * 1000);
+    cr_assert_gt(b->url_place.line, 0);
+    cr_assert_gt(b->password_place.line, 0);
+    campaign_free(c);
+}
+
+Test(campaign, a_campaign_without_the_key_has_no_bounce_mailbox)
+{
+    struct campaign *c = load_ok(FIXTURES "/campaigns/minimal.yml");
+
+    cr_assert_null(c->bounces.url, "no bounces: no mailbox");
+    campaign_free(c);
+}
