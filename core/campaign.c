@@ -1840,6 +1840,10 @@ static int load_root(struct loader *L, const struct ynode *root)
         c->chunking_place = place_of(map_get(root, "chunking"));
     if (c->helo != NULL && !domain_ok(c->helo))
         return fail(L, map_get(root, "helo"), "'helo' must be a fully qualified domain name");
+    if (c->bounces.url != NULL && c->suppression_db == NULL)
+        return fail(L, map_get(root, "bounces"),
+                    "'bounces' records what comes back in a suppression database: add "
+                    "'suppression_db'");
     return 0;
 }
 

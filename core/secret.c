@@ -287,3 +287,12 @@ int secret_return_path(const struct campaign *c, const struct log *lg, char **ou
     }
     return 0;
 }
+
+void secret_bounces_source(const struct campaign *c, struct secret_source *s)
+{
+    const struct campaign_bounces *b = &c->bounces;
+
+    *s = (struct secret_source){b->password_env, b->password_file, b->password_cmd,
+                                "'bounces'",     "password_file",  "password_cmd",
+                                c->path,         b->password_place};
+}

@@ -73,4 +73,7 @@ int secret_relay_password_check(const struct campaign *c, const struct campaign_
 int secret_return_path(const struct campaign *c, const struct log *lg, char **out,
                        struct blast_error *err);
 
+/* Where the campaign's bounce mailbox secret ('bounces', docs/campaign.md) comes from. */
+void secret_bounces_source(const struct campaign *c, struct secret_source *s);
+
 #endif

@@ -213,14 +213,10 @@ static int load(struct bounces_run *r, struct blast_error *err)
             cli_error(err);
             return BLAST_EXIT_USAGE;
         }
-        if (c->suppression_db == NULL || (r->mailbox->suppression_db != NULL &&
-                                          strcmp(c->suppression_db, r->mailbox->suppression_db))) {
+        if (strcmp(c->suppression_db, r->mailbox->suppression_db) != 0) {
             blast_error_set(err, BLAST_EINVAL, c->path, c->bounces.place.line,
                             c->bounces.place.column,
-                            c->suppression_db == NULL
-                                ? "'bounces' needs a 'suppression_db' to record what comes back"
-                                : "the campaigns that read one mailbox must name one "
-                                  "suppression_db");
+                            "the campaigns that read one mailbox must name one suppression_db");
             cli_error(err);
             return BLAST_EXIT_USAGE;
         }
@@ -236,10 +232,9 @@ static int load(struct bounces_run *r, struct blast_error *err)
 static int open_all(struct bounces_run *r, struct mailbox_options *mo, struct blast_error *err)
 {
     const struct campaign_bounces *b = &r->mailbox->bounces;
-    struct secret_source src = {b->password_env,  b->password_file, b->password_cmd,
-                                "'bounces'",      "password_file",  "password_cmd",
-                                r->mailbox->path, b->password_place};
+    struct secret_source src;
 
+    secret_bounces_source(r->mailbox, &src);
     if (secret_fetch(&src, &r->log, &r->secret, err) < 0) {
         cli_error(err);
         return BLAST_EXIT_USAGE;

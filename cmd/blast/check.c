@@ -349,6 +349,14 @@ int cmd_check(int argc, char **argv)
             free(secret);
         }
     }
+    if (p.c->bounces.url != NULL) {
+        /* the bounce mailbox's secret is there (a password_cmd is not run) */
+        struct secret_source src;
+        secret_bounces_source(p.c, &src);
+        blast_error_clear(&err);
+        if (secret_check(&src, &k.log, &err) < 0)
+            problem(&k, &err);
+    }
     blast_error_clear(&err);
     if (notify_check_settings(p.c, &err) < 0)
         problem(&k, &err);
