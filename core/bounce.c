@@ -754,7 +754,7 @@ static int read_body(struct bounce_message *m, GMimeMessage *msg, const struct b
         m->kind = BOUNCE_KIND_AUTOREPLY;
         m->verdict = (struct bounce_verdict){BOUNCE_AUTOREPLY, rule};
         const char *irt = g_mime_object_get_header((GMimeObject *)msg, "In-Reply-To");
-        if (irt) {
+        if (irt && !m->about_message_id) { /* a report part may have named it */
             char *id = g_mime_utils_decode_message_id(irt);
             m->about_message_id = bracketed(id, oom);
             g_free(id);
