@@ -6,7 +6,7 @@
 writes OUT/NAME/* for each harness: the campaign files of campaigns/ and
 tests/fixtures/, the CSV lists, the templates and the Mustache specification's
 tests (with their partials), the addresses, replies and reports written in the unit
-tests and docs, and SMTP server transcripts of whole sessions. `make fuzz-seeds`
+tests and docs, the returned messages of tests/fixtures/bounces, and SMTP server transcripts of whole sessions. `make fuzz-seeds`
 then keeps the inputs that add coverage (libFuzzer's -merge=1) in
 tests/fuzz/corpus/NAME, which is committed.
 """
@@ -108,6 +108,12 @@ def classify(base):
         out(base, "classify", b"\0".join(strings[i:i + 3]))
     for s in strings:
         out(base, "classify", b"\0failed\0" + s)
+
+
+def bounce(base):
+    # the real messages of tests/fixtures/bounces/
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests/fixtures/bounces/*.eml"))):
+        out(base, "bounce", read(path))
 
 
 def reply(base):
@@ -214,6 +220,7 @@ def main():
     template(base)
     address(base)
     classify(base)
+    bounce(base)
     reply(base)
     report(base)
     session(base)
