@@ -25,6 +25,7 @@ import os
 import pwd
 import grp
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -236,21 +237,100 @@ def tail(path, n=30):
         return ""
 
 
-def stop(work):
+def master_pid(work):
+    """The pid in WORK's master.pid, or None (no file, or not a number)."""
+    try:
+        with open(f"{work}/queue/pid/master.pid") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _stat(pid):
+    """(name, state, process group) of pid from /proc/PID/stat; None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    head, _, rest = stat.rpartition(")")
+    fields = rest.split()
+    try:
+        return head.partition("(")[2], fields[0], int(fields[2])
+    except (IndexError, ValueError):
+        return None
+
+
+def _live(state):
+    return state not in ("Z", "X", "x")   # a zombie has exited: nothing left to wait for
+
+
+def master_running(pid):
+    """True while pid is a Postfix master that runs: not gone, not a zombie.
+
+    Postfix leaves master.pid behind when it stops, so the file says nothing; the
+    process does. A zombie counts as gone (the master has exited; reaping it is its
+    parent's business), and so does a process of another name that reuses the pid.
+    """
+    if not os.path.isdir("/proc/self"):
+        try:                                   # no /proc: all kill(pid, 0) can tell
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+    st = _stat(pid)
+    return st is not None and st[0] == "master" and _live(st[1])
+
+
+def group_running(pgid):
+    """True while a process of group pgid (the master's children) has not exited."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return False
+    for name in names:
+        if name.isdigit():
+            st = _stat(name)
+            if st is not None and st[2] == pgid and _live(st[1]):
+                return True
+    return False
+
+
+def wait_gone(pid, timeout):
+    """Wait, bounded, until master pid and the children it leads have exited (so that
+    its port is free again); False on timeout."""
+    deadline = time.monotonic() + timeout
+    while master_running(pid) or group_running(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def stop(work, timeout=10.0):
+    """Stop WORK's Postfix and wait (bounded) until its master and the master's
+    children have exited; then postfix abort, then SIGKILL for the master."""
     work = os.path.abspath(work)
-    pidfile = f"{work}/queue/pid/master.pid"
-    if not os.path.exists(pidfile):
+    pid = master_pid(work)
+    if pid is None or not master_running(pid):
         return
     try:
         postfix(work, "stop")
     except subprocess.CalledProcessError:
         pass
-    deadline = time.monotonic() + 10
-    while os.path.exists(pidfile) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if os.path.exists(pidfile):
-        subprocess.run(["/usr/sbin/postfix", "-c", f"{work}/etc", "abort"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if wait_gone(pid, timeout):
+        return
+    subprocess.run(["/usr/sbin/postfix", "-c", f"{work}/etc", "abort"],
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    if not wait_gone(pid, 5) and master_running(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        wait_gone(pid, 5)
 
 
 def delivered(work):
