@@ -147,6 +147,24 @@ static CURLcode request(struct mailbox *mb, const char *url, const char *cmd, bo
     return curl_easy_perform(c);
 }
 
+/* Append a message (id, and uid as its printable name) to the growing list. */
+static int push_item(struct mailbox_item **items, size_t *n, size_t *cap, uint64_t id,
+                     const char *uid)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        struct mailbox_item *g = realloc(*items, ncap * sizeof *g);
+        if (g == NULL)
+            return BLAST_ENOMEM;
+        *items = g;
+        *cap = ncap;
+    }
+    (*items)[*n].id = id;
+    snprintf((*items)[*n].uid, sizeof(*items)[*n].uid, "%s", uid);
+    (*n)++;
+    return 0;
+}
+
 /* The numbers of IMAP's "* SEARCH 1 2 3" lines (RFC 9051 §7.3.4). */
 static int parse_search(struct mailbox *mb, struct mailbox_item **items, size_t *n)
 {
@@ -165,17 +183,10 @@ static int parse_search(struct mailbox *mb, struct mailbox_item **items, size_t 
                     q++;
                     continue;
                 }
-                if (*n == cap) {
-                    size_t ncap = cap ? cap * 2 : 64;
-                    struct mailbox_item *g = realloc(*items, ncap * sizeof *g);
-                    if (g == NULL)
-                        return BLAST_ENOMEM;
-                    *items = g;
-                    cap = ncap;
-                }
-                (*items)[*n].id = uid;
-                snprintf((*items)[*n].uid, sizeof(*items)[*n].uid, "%llu", uid);
-                (*n)++;
+                char name[24];
+                snprintf(name, sizeof name, "%llu", uid);
+                if (push_item(items, n, &cap, uid, name) < 0)
+                    return BLAST_ENOMEM;
                 q = e;
             }
         }
@@ -200,19 +211,9 @@ static int parse_uidl(struct mailbox *mb, struct mailbox_item **items, size_t *n
             memcpy(line, p, len);
             line[len] = '\0';
             char uid[72];
-            if (sscanf(line, "%llu %71[!-~]", &num, uid) == 2) {
-                if (*n == cap) {
-                    size_t ncap = cap ? cap * 2 : 64;
-                    struct mailbox_item *g = realloc(*items, ncap * sizeof *g);
-                    if (g == NULL)
-                        return BLAST_ENOMEM;
-                    *items = g;
-                    cap = ncap;
-                }
-                (*items)[*n].id = num;
-                snprintf((*items)[*n].uid, sizeof(*items)[*n].uid, "%s", uid);
-                (*n)++;
-            }
+            if (sscanf(line, "%llu %71[!-~]", &num, uid) == 2 &&
+                push_item(items, n, &cap, num, uid) < 0)
+                return BLAST_ENOMEM;
         }
         p = eol != NULL ? eol + 1 : NULL;
     }
