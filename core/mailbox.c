@@ -13,9 +13,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-/* UIDs in one STORE, MOVE or EXPUNGE: keeps a command line short (RFC 7162 §4: 8,192). */
-#define UIDS_PER_COMMAND 500
+/*
+ * UIDs in one STORE, MOVE or EXPUNGE. Each expunged message is an untagged line of
+ * the answer, and libcurl 7.88 counts the lines of one read against its 300 KB cap
+ * on a response's headers in a way that grows with their square: 200 lines of one
+ * read overran it. 50 keep far below it, and the command line short.
+ */
+#define UIDS_PER_COMMAND 50
+
+/*
+ * libcurl's receive buffer: an untagged line longer than it is garbled (a SEARCH
+ * answer of 10,000 UIDs is 60 KB), so it is as large as libcurl allows (512 KB up
+ * to 7.87); ESEARCH (below) keeps answers short anyway.
+ */
+#define RECEIVE_BUFFER (512L * 1024)
 
 struct mailbox {
     const struct mailbox_options *o;
@@ -139,6 +152,7 @@ static CURLcode request(struct mailbox *mb, const char *url, const char *cmd, bo
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, o->timeout_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, RECEIVE_BUFFER);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, mb->errbuf);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, mb);
@@ -195,6 +209,64 @@ static int parse_search(struct mailbox *mb, struct mailbox_item **items, size_t 
     return 0;
 }
 
+/*
+ * RFC 4731 ESEARCH: "* ESEARCH (TAG "x") UID COUNT n ALL 1:3,7" — the UIDs as a
+ * sequence set, whose ranges keep the answer short. Returns 1 when the answer was
+ * one (its count checked against the UIDs it lists), 0 when not, or an error.
+ */
+static int parse_esearch(struct mailbox *mb, struct mailbox_item **items, size_t *n)
+{
+    const char *p = mb->body.data, *end = p + mb->body.len, *line = NULL;
+    size_t cap = 0;
+    unsigned long long count = 0;
+    bool has_count = false;
+
+    for (const char *q = p; q != NULL && q < end;) {
+        if ((size_t)(end - q) > 9 && strncasecmp(q, "* ESEARCH", 9) == 0)
+            line = q;
+        q = memchr(q, '\n', (size_t)(end - q));
+        q = q != NULL ? q + 1 : NULL;
+    }
+    if (line == NULL)
+        return 0;
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    eol = eol != NULL ? eol : end;
+    const char *c = strcasestr(line, " COUNT ");
+    if (c != NULL && c < eol) {
+        count = strtoull(c + 7, NULL, 10);
+        has_count = true;
+    }
+    const char *all = strcasestr(line, " ALL ");
+    if (all != NULL && all < eol) {
+        const char *q = all + 5;
+        while (q < eol && *q >= '0' && *q <= '9') {
+            char *e;
+            unsigned long long lo = strtoull(q, &e, 10), hi = lo;
+            if (*e == ':')
+                hi = strtoull(e + 1, &e, 10);
+            if (hi < lo) {
+                unsigned long long t = lo;
+                lo = hi;
+                hi = t;
+            }
+            if (hi - lo > 10000000ULL)
+                return BLAST_EPROTO;
+            for (unsigned long long u = lo; u <= hi; u++) {
+                char name[24];
+                snprintf(name, sizeof name, "%llu", u);
+                if (push_item(items, n, &cap, u, name) < 0)
+                    return BLAST_ENOMEM;
+            }
+            if (*e != ',')
+                break;
+            q = e + 1;
+        }
+    }
+    if (has_count && count != *n)
+        return BLAST_EPROTO;
+    return 1;
+}
+
 /* POP3's UIDL answer: "N UIDL" lines (RFC 1939 §7). */
 static int parse_uidl(struct mailbox *mb, struct mailbox_item **items, size_t *n)
 {
@@ -228,22 +300,45 @@ int mailbox_list(struct mailbox *mb, struct mailbox_item **items, size_t *n,
 
     *items = NULL;
     *n = 0;
-    if (mb->o->pop3)
+    /*
+     * Without \Seen for after: seen; else every message, \Deleted ones included: a run
+     * stopped between flagging and expunging leaves them, and they are recorded already.
+     */
+    const char *which = mb->o->unseen_only ? "UNSEEN" : "ALL";
+    char cmd[64];
+
+    if (mb->o->pop3) {
         c = request(mb, NULL, "UIDL", false, 64u << 20);
-    else
-        c = request(mb, NULL, mb->o->unseen_only ? "UID SEARCH UNSEEN" : "UID SEARCH UNDELETED",
-                    false, 64u << 20);
+        rc = c == CURLE_OK ? parse_uidl(mb, items, n) : 0;
+    } else {
+        /* RFC 4731 ESEARCH where the server has it: ranges, and a count to check them by */
+        snprintf(cmd, sizeof cmd, "UID SEARCH RETURN (COUNT ALL) %s", which);
+        c = request(mb, NULL, cmd, false, 64u << 20);
+        rc = c == CURLE_OK ? parse_esearch(mb, items, n) : 0;
+        /* a server without ESEARCH says BAD (CURLE_QUOTE_ERROR) or answers plainly */
+        if ((c == CURLE_OK && rc == 0) || c == CURLE_QUOTE_ERROR) {
+            free(*items);
+            *items = NULL;
+            *n = 0;
+            snprintf(cmd, sizeof cmd, "UID SEARCH %s", which);
+            c = request(mb, NULL, cmd, false, 64u << 20);
+            rc = c == CURLE_OK ? parse_search(mb, items, n) : 0;
+        }
+    }
     if (c != CURLE_OK)
         return fail(mb, c,
                     mb->o->pop3 ? "cannot list the messages (UIDL)"
                                 : "cannot list the messages (UID SEARCH)",
                     err);
-    rc = mb->o->pop3 ? parse_uidl(mb, items, n) : parse_search(mb, items, n);
     if (rc < 0) {
         free(*items);
         *items = NULL;
         *n = 0;
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        return rc == BLAST_ENOMEM
+                   ? blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory")
+                   : blast_error_set(err, BLAST_EPROTO, mb->o->url, 0, 0,
+                                     "the server's list of messages does not add up (ESEARCH "
+                                     "COUNT against its UIDs)");
     }
     return 0;
 }

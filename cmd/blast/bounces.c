@@ -42,8 +42,9 @@ const char cli_bounces_usage[] =
     "  --log-format FORMAT  text (the default) or json: one JSON object a line\n"
     "\n"
     "exit codes: 0 done; 1 done, but some messages could not be read (left on the\n"
-    "server); 2 usage or campaign error; 3 interrupted; 4 the mailbox cannot be\n"
-    "reached or refused the login.\n";
+    "server); 2 usage or campaign error, or the database failed; 3 interrupted; 4 the\n"
+    "mailbox cannot be reached, refused the login or failed a command (what was\n"
+    "committed stays committed: run it again).\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -79,7 +80,7 @@ static int parse_args(int argc, char **argv, struct bounces_opts *o)
 
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+qvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "qvh", longopts, NULL)) != -1) {
         switch (c) {
         case O_LIMIT:
             if (cli_positive("bounces", "limit", optarg, &o->limit) < 0)
@@ -322,8 +323,9 @@ int cmd_bounces(int argc, char **argv)
         summary(&r, &st);
     if (rc < 0) {
         cli_error(&err);
+        /* the server's failures are 4; the database's and memory's 2 */
         rc = err.code == BLAST_ECONNECT || err.code == BLAST_ETLS || err.code == BLAST_EAUTH ||
-                     err.code == BLAST_ETIMEOUT
+                     err.code == BLAST_ETIMEOUT || err.code == BLAST_EPROTO
                  ? BLAST_EXIT_NO_RELAY
                  : BLAST_EXIT_USAGE;
     } else if (interrupted) {

@@ -3,6 +3,8 @@
 - Dovecot: a private Dovecot instance (its own base_dir, state_dir, config and log
   under one work directory) with one user, a Maildir, IMAP and POP3 with STARTTLS,
   IMAPS, POP3S and LMTP, all on 127.0.0.1 with free ports. Plaintext logins need TLS.
+  With oauth2_token, XOAUTH2 and OAUTHBEARER too: Dovecot's oauth2 passdb asks an
+  RFC 7662 introspection endpoint (Introspection, http.server in a thread) about it.
 - BounceMTA: a private Postfix instance (the layout of scripts/localrelay.py) that
   accepts everything on a loopback port without AUTH or TLS, relays it to a scripted
   aiosmtpd next hop that refuses recipients by their local part, and so makes Postfix's
@@ -29,8 +31,11 @@ import email.policy
 import email.utils
 import grp
 import hashlib
+import hmac
+import http.server
 import imaplib
 import io
+import json
 import os
 import pwd
 import re
@@ -42,6 +47,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from email.message import Message
 
 from tests.integration import servers
@@ -120,7 +126,7 @@ disable_plaintext_auth = yes
 ssl_cert = <{cert}
 ssl_key = <{key}
 ssl_min_protocol = TLSv1.2
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms_extra}
 
 mail_location = maildir:~/Maildir
 namespace inbox {{
@@ -135,8 +141,8 @@ recipient_delimiter = +
 passdb {{
   driver = passwd-file
   args = username_format=%n {work}/etc/users
-}}
-userdb {{
+{passwd_extra}}}
+{oauth2_passdb}userdb {{
   driver = passwd-file
   args = username_format=%n {work}/etc/users
 }}
@@ -198,6 +204,34 @@ default_internal_group = {group}
 default_login_user = {name}"""
 NONROOT_LOGIN = "  chroot =\n"
 NONROOT_ANVIL = "  chroot =\n"
+
+# With an OAuth 2.0 token (Dovecot(oauth2_token=...)): XOAUTH2 and OAUTHBEARER are
+# offered too, and only they reach the oauth2 passdb, which asks the harness's
+# introspection endpoint (RFC 7662) about the token; passwords stay with the
+# passwd-file. Both mechanisms count as plaintext ones: inside TLS only, like passwords.
+OAUTH2_MECHANISMS = " xoauth2 oauthbearer"
+OAUTH2_PASSWD_EXTRA = "  mechanisms = plain login\n"
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {conf}
+}}
+"""
+# Dovecot 2.3's db-oauth2.c: without tokeninfo_url the token goes straight to the
+# introspection_url ("post": token=... as a form); the answer's active_attribute must
+# equal active_value (a JSON true reads as "true"), and its username_attribute,
+# through username_format (%Lu), must equal the user who logs in.
+OAUTH2_CONF = """\
+# Written by tests/integration/mailservers.py for one test run; thrown away with it.
+introspection_url = {url}
+introspection_mode = post
+username_attribute = username
+username_format = %Lu
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
 
 
 def _ssha512(password):
@@ -288,6 +322,70 @@ class LoginFront:
             self.loop.close()
 
 
+class Introspection:
+    """An OAuth 2.0 token introspection endpoint (RFC 7662) on 127.0.0.1, in a thread.
+
+    POST (token=... as a form) or GET (?token=...) to self.url: for the one token it
+    answers {"active": true, "username": user, ...}; for any other token
+    {"active": false}. self.asked counts the answers: {"active": n, "inactive": n}.
+    """
+
+    def __init__(self, token, user):
+        outer = self
+        self.token = token
+        self.user = user
+        self.asked = {"active": 0, "inactive": 0}
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 65536)).decode("ascii", "replace")
+                self._answer(urllib.parse.parse_qs(body).get("token", [""])[0])
+
+            def do_GET(self):
+                query = urllib.parse.urlsplit(self.path).query
+                self._answer(urllib.parse.parse_qs(query).get("token", [""])[0])
+
+            def _answer(self, token):
+                body = json.dumps(outer.answer(token)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass   # quiet: nothing of it belongs in a test's output
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/introspect"
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.1,),
+                                       daemon=True, name="mailservers-introspection")
+        self.thread.start()
+
+    def answer(self, token):
+        active = hmac.compare_digest(token.encode(), self.token.encode())
+        with self.lock:
+            self.asked["active" if active else "inactive"] += 1
+        if not active:
+            return {"active": False}
+        now = int(time.time())
+        return {"active": True, "username": self.user, "scope": "mail",
+                "token_type": "Bearer", "client_id": "blast-test",
+                "iat": now, "exp": now + 3600}
+
+    def stop(self):
+        if self.server is None:
+            return
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+        self.server = None
+
+
 class Dovecot:
     """A private Dovecot on 127.0.0.1: IMAP/POP3 with STARTTLS, IMAPS, POP3S and LMTP.
 
@@ -297,11 +395,18 @@ class Dovecot:
     127.0.0.1). A password is accepted only inside TLS (IMAPS/POP3S or after
     STARTTLS/STLS), even from loopback. LMTP (self.lmtp_port, no TLS, no AUTH) takes
     any recipient, of any domain, for the one user.
+
+    With oauth2_token, the user may also log in with XOAUTH2 or OAUTHBEARER and that
+    bearer token, checked by Dovecot's oauth2 passdb against self.introspection (an
+    Introspection endpoint on loopback that knows that one token).
     """
 
-    def __init__(self, user="bounces", password="throwaway-test-password", start_timeout=20.0):
+    def __init__(self, user="bounces", password="throwaway-test-password", start_timeout=20.0,
+                 oauth2_token=None):
         self.user = user
         self.password = password
+        self.oauth2_token = oauth2_token
+        self.introspection = None
         self.proc = None
         self.front = None
         self.work = tempfile.mkdtemp(prefix="blast-dovecot-")
@@ -344,6 +449,10 @@ class Dovecot:
                                 f"{self.home}::\n", 0o640)
         if self.root:
             os.chown(users, 0, internal_gid)   # the auth process runs as "dovecot"
+        if self.oauth2_token is not None:
+            self.introspection = Introspection(self.oauth2_token, self.user)
+            self.oauth2_conf = os.path.join(work, "etc", "dovecot-oauth2.conf.ext")
+            localrelay.write(self.oauth2_conf, OAUTH2_CONF.format(url=self.introspection.url))
         self.conf = os.path.join(work, "etc", "dovecot.conf")
         self.log_file = os.path.join(work, "log", "dovecot.log")
         self.stderr_file = os.path.join(work, "log", "stderr")
@@ -359,8 +468,15 @@ class Dovecot:
             users=NONROOT_USERS.format(name=pwd.getpwuid(self.uid).pw_name,
                                        group=grp.getgrgid(self.gid).gr_name) if nonroot else "",
             login_extra=NONROOT_LOGIN if nonroot else "",
-            anvil_extra=NONROOT_ANVIL if nonroot else "")
+            anvil_extra=NONROOT_ANVIL if nonroot else "",
+            **self._oauth2_conf())
         localrelay.write(self.conf, text)
+
+    def _oauth2_conf(self):
+        if self.introspection is None:
+            return {"mechanisms_extra": "", "passwd_extra": "", "oauth2_passdb": ""}
+        return {"mechanisms_extra": OAUTH2_MECHANISMS, "passwd_extra": OAUTH2_PASSWD_EXTRA,
+                "oauth2_passdb": OAUTH2_PASSDB.format(conf=self.oauth2_conf)}
 
     def _start(self, timeout):
         # A free port can be taken by someone else before Dovecot binds it: a few tries.
@@ -410,6 +526,9 @@ class Dovecot:
     def stop(self, keep=False):
         """Stop Dovecot; remove its work directory unless keep."""
         self._stop_master()
+        if self.introspection is not None:
+            self.introspection.stop()
+            self.introspection = None
         _running.discard(self)
         if not keep and self.work:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -464,6 +583,39 @@ class Dovecot:
                 raise imaplib.IMAP4.error(f"APPEND to {folder}: {data}")
         m = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
         return int(m.group(1)) if m else None
+
+    def deliver_many(self, raws, folder="INBOX", window=100):
+        """Append each message of raws (bytes) to folder over one IMAPS connection, in
+        order; return their UIDs. The APPENDs go pipelined, window at a time, with
+        non-synchronizing literals (LITERAL+, RFC 7888): thousands of messages in a few
+        seconds, where one APPEND a round trip takes a millisecond or two each."""
+        uids = []
+        with self.imap() as conn:
+            if folder.upper() != "INBOX":
+                self._create(conn, folder)
+            box = _quote(folder).encode()
+            for start in range(0, len(raws), window):
+                tags, out = [], []
+                for i, raw in enumerate(raws[start:start + window], start):
+                    raw = re.sub(rb"\r?\n", b"\r\n", raw)
+                    tags.append(b"M%07d" % i)
+                    out.append(b"%s APPEND %s {%d+}\r\n%s\r\n" % (tags[-1], box, len(raw), raw))
+                conn.send(b"".join(out))
+                done = {}
+                while len(done) < len(tags):
+                    line = conn.readline()
+                    if not line:
+                        raise imaplib.IMAP4.abort(f"APPEND to {folder}: connection closed")
+                    m = re.match(rb"(M\d{7}) (OK|NO|BAD)(.*)", line)
+                    if m:
+                        done[m.group(1)] = (m.group(2), m.group(3))
+                for tag in tags:
+                    status, text = done[tag]
+                    if status != b"OK":
+                        raise imaplib.IMAP4.error(f"APPEND to {folder}: {status} {text}")
+                    m = re.search(rb"APPENDUID \d+ (\d+)", text)
+                    uids.append(int(m.group(1)) if m else None)
+        return uids
 
     @staticmethod
     def _create(conn, name):
