@@ -316,6 +316,7 @@ static int record(struct recording *r, const struct target *t, const struct boun
                                rcpt != NULL ? rcpt->diagnostic : NULL,
                                r->m->message_id,
                                t->via,
+                               rcpt != NULL ? rcpt->action : NULL,
                                r->now};
     int sc = suppress_class_of(v->class), rc;
     size_t soft = 0;
@@ -692,7 +693,10 @@ static int later_rank(const struct suppress_event *e)
         return 3;
     if (strcmp(e->class_name, "policy") == 0)
         return 2;
-    if (strcmp(e->class_name, "soft") == 0 && e->status != NULL && e->status[0] == '5')
+    /* a soft bounce the mail system gave up on (RFC 3464 "failed"), not a delay */
+    if (strcmp(e->class_name, "soft") == 0 &&
+        ((e->status != NULL && e->status[0] == '5') ||
+         (e->action != NULL && strcmp(e->action, "failed") == 0)))
         return 1;
     return 0;
 }

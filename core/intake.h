@@ -106,8 +106,8 @@ int intake_run(struct intake *in, struct mailbox *mb, struct intake_stats *st,
 /*
  * What came back for one campaign, for its report: the event that decides each
  * row's later status (a complaint over a hard bounce over a policy block over a
- * soft bounce with a 5.x.x status; a delayed or 4.x.x soft bounce, a reply, a
- * request change nothing), loaded from the database.
+ * soft bounce the mail system gave up on: Action "failed" or a 5.x.x status; a
+ * delayed soft bounce, a reply, a request change nothing), loaded from the database.
  */
 struct intake_later;
 

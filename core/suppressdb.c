@@ -20,7 +20,7 @@
  *     id INTEGER PRIMARY KEY, time INTEGER NOT NULL, key TEXT NOT NULL,
  *     address TEXT NOT NULL, campaign TEXT, row INTEGER, kind TEXT NOT NULL,
  *     class TEXT NOT NULL, rule TEXT NOT NULL, status TEXT, diagnostic TEXT,
- *     source TEXT, via TEXT);
+ *     source TEXT, via TEXT, action TEXT);
  *   CREATE INDEX event_key ON event (key, time);
  *   CREATE INDEX event_campaign ON event (campaign, row);
  *   CREATE TABLE intake (
@@ -126,7 +126,7 @@ static int query_int(struct suppressdb *d, const char *sql, int *out, struct bla
     " id INTEGER PRIMARY KEY, time INTEGER NOT NULL, key TEXT NOT NULL,"                           \
     " address TEXT NOT NULL, campaign TEXT, row INTEGER, kind TEXT NOT NULL,"                      \
     " class TEXT NOT NULL, rule TEXT NOT NULL, status TEXT, diagnostic TEXT,"                      \
-    " source TEXT, via TEXT);"                                                                     \
+    " source TEXT, via TEXT, action TEXT);"                                                        \
     "CREATE INDEX IF NOT EXISTS event_key ON event (key, time);"                                   \
     "CREATE INDEX IF NOT EXISTS event_campaign ON event (campaign, row);"                          \
     "CREATE TABLE IF NOT EXISTS intake ("                                                          \
@@ -506,8 +506,8 @@ int suppressdb_event_add(struct suppressdb *d, const struct suppress_event *e,
     if (d->event_add == NULL &&
         sqlite3_prepare_v2(d->db,
                            "INSERT INTO event (time, key, address, campaign, row, kind, class, "
-                           "rule, status, diagnostic, source, via) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           "rule, status, diagnostic, source, via, action) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                            -1, &d->event_add, NULL) != SQLITE_OK) {
         rc = db_fail(d, err, "cannot add to the suppression database");
         goto out;
@@ -527,6 +527,7 @@ int suppressdb_event_add(struct suppressdb *d, const struct suppress_event *e,
     bind_text(d->event_add, 10, e->diagnostic);
     bind_text(d->event_add, 11, e->source);
     bind_text(d->event_add, 12, e->via);
+    bind_text(d->event_add, 13, e->action);
     rc = sqlite3_step(d->event_add) == SQLITE_DONE
              ? 0
              : db_fail(d, err, "cannot add to the suppression database");
@@ -576,7 +577,7 @@ int suppressdb_events(struct suppressdb *d, const char *campaign,
 
     if (sqlite3_prepare_v2(d->db,
                            "SELECT time, address, campaign, row, kind, class, rule, status, "
-                           "diagnostic, source, via FROM event WHERE campaign = ? "
+                           "diagnostic, source, via, action FROM event WHERE campaign = ? "
                            "ORDER BY row, time, id",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(d, err, "cannot read the suppression database");
@@ -593,6 +594,7 @@ int suppressdb_events(struct suppressdb *d, const char *campaign,
         e.diagnostic = (const char *)sqlite3_column_text(st, 8);
         e.source = (const char *)sqlite3_column_text(st, 9);
         e.via = (const char *)sqlite3_column_text(st, 10);
+        e.action = (const char *)sqlite3_column_text(st, 11);
         rc = fn(arg, &e);
     }
     if (rc == 0 && step != SQLITE_DONE)

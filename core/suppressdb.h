@@ -127,6 +127,7 @@ struct suppress_event {
     const char *diagnostic; /* what the mail system said, or NULL */
     const char *source;     /* the Message-ID of the message it came in, or NULL */
     const char *via;        /* how it was attributed: "verp", "message-id", "recipient", ... */
+    const char *action;     /* the RFC 3464 Action ("failed", "delayed"), or NULL */
     int64_t time;           /* when it was recorded, seconds since the epoch */
 };
 
