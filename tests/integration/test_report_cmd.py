@@ -21,7 +21,7 @@ from tests.integration import harness, servers
 
 CSV_COLUMNS = ["row", "email", "status", "code", "enhanced_code", "reply", "step", "detail",
                "relay", "attempts", "message_id", "queue_id", "size", "first_attempt",
-               "last_attempt"]
+               "last_attempt", "bounce_class", "bounce_rule", "bounce_status", "bounce_time"]
 
 DELIVERED = ["user1@example.com", "user2@example.com", "User3@Example.ORG",
              "=sum@example.com", "+plus@example.net", "-minus@example.net"]
