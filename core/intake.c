@@ -647,7 +647,8 @@ int intake_run(struct intake *in, struct mailbox *mb, struct intake_stats *st,
         struct pending_list p = {&items, &n};
         if ((rc = suppressdb_pending_each(o->db, o->mailbox_url, add_pending, &p, err)) < 0)
             goto out;
-        qsort(items, n, sizeof *items, cmp_item);
+        if (n > 1)
+            qsort(items, n, sizeof *items, cmp_item);
     }
     st->listed = n;
     log_msg(o->log, LOG_LEVEL_DEBUG, "%zu message%s to read", n, n == 1 ? "" : "s");
