@@ -321,11 +321,37 @@ class Crafted(Mailbox):
                                   diagnostic="smtp; 550 5.1.1 \x00\x01 bad \xff bytes"
                                   .encode("latin-1").decode("latin-1")))
         d.deliver(mailservers.dsn("ok2@nowhere.test", to=senders["ok2@nowhere.test"]))
+        # a message larger than blast reads (25 MiB): an error of its own, left alone
+        huge = mailservers.dsn("ok3@nowhere.test", to=senders["ok3@nowhere.test"])
+        d.deliver(huge.replace(b"\r\n\r\n", b"\r\n\r\n" + (b"y" * 998 + b"\r\n") * 26500, 1))
+        p = self.bounces(c)
+        self.assertEqual(p.returncode, 1, p.stderr)  # some messages could not be read
+        self.assertIn("larger than 26214400 bytes", p.stderr)
+        self.assertIn("not a mail message", p.stderr)
+        rows = {e[0] for e in self.events(c.db)}
+        self.assertEqual(rows, {"ok1@nowhere.test", "ok2@nowhere.test"},
+                         "the good DSNs among the bad ones are recorded")
+        self.assertEqual(d.count("INBOX"), 3, "the headerless, the nested and the huge stay")
+        # a second run reads them again, finds them recorded as errors, leaves them
         p = self.bounces(c)
         self.assertIn(p.returncode, (0, 1), p.stderr)
-        rows = {e[0] for e in self.events(c.db)}
-        self.assertIn("ok2@nowhere.test", rows, "the good DSN after the bad ones is recorded")
-        self.assertLessEqual(d.count("INBOX"), 2)
+        self.assertEqual(d.count("INBOX"), 3)
+
+    def test_limit_and_deadline_bound_a_run(self):
+        c, entries, senders = self.sent(after="delete")
+        self.dovecot.deliver_many([mailservers.dsn(a, to=senders[a]) for a in self.ROWS])
+        p = self.bounces(c, "--limit", "3")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.events(c.db)), 3)
+        self.assertEqual(self.dovecot.count("INBOX"), 1)
+        p = self.bounces(c, "--deadline", "1ms")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.events(c.db)), 3, "a passed deadline starts no message")
+        p = self.bounces(c, "--deadline", "1m", "--quiet")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stderr, "", "--quiet after the campaign file")
+        self.assertEqual(len(self.events(c.db)), 4)
+        self.assertEqual(self.dovecot.count("INBOX"), 0)
 
 
 class Protocols(Mailbox):
