@@ -354,6 +354,45 @@ class Crafted(Mailbox):
         self.assertEqual(self.dovecot.count("INBOX"), 0)
 
 
+class SideBySide(Mailbox):
+    """A send and an intake on the same suppression database at the same time."""
+
+    def test_a_send_and_an_intake_share_the_database(self):
+        import subprocess
+        from tests.integration import servers
+        rows = [f"ok{i}@nowhere.test" for i in range(1, 201)]
+        a = self.campaign(rows, after="delete")
+        p = a.send(env=self.env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        senders = {}
+        deadline = time.monotonic() + 60
+        while len(senders) < len(rows) and time.monotonic() < deadline:
+            senders = {r: f for f, rcpts, _ in self.mta.accepted for r in rcpts}
+            time.sleep(0.05)
+        self.dovecot.deliver_many([mailservers.dsn(r, to=senders[r]) for r in rows])
+        # campaign b: 2,000 recipients to smtp-sink, on a's database
+        sink = servers.Sink()
+        self.addCleanup(sink.stop)
+        b = Campaign([f"user{i}@example.com" for i in range(1, 2001)], plain(sink.port),
+                     extra=f"suppression_db: {a.db}\n")
+        self.addCleanup(b.remove)
+        env = dict(os.environ, **self.env)
+        intake = subprocess.Popen([harness.BLAST, "bounces", "campaign.yml"], cwd=a.dir,
+                                  env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        send = subprocess.Popen([harness.BLAST, "send", "campaign.yml", "--report", b.report],
+                                cwd=b.dir, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, ierr = intake.communicate(timeout=120)
+        _, serr = send.communicate(timeout=120)
+        self.assertEqual(intake.returncode, 0, ierr)
+        self.assertEqual(send.returncode, 0, serr)
+        self.assertNotIn("locked", ierr + serr)
+        self.assertEqual(len(self.events(a.db)), 200)
+        self.assertEqual(len(self.suppressed(a.db)), 200)
+        self.assertEqual([e["status"] for e in b.entries()], ["delivered"] * 2000)
+
+
 class Protocols(Mailbox):
 
     oauth2_token = BEARER
