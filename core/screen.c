@@ -33,6 +33,7 @@ struct screen {
     struct screen_report *reports;
     size_t nreports;
     struct buf key;
+    struct shard shard; /* count 0: every row */
 };
 
 const char *screen_verdict_name(enum screen_verdict v)
@@ -46,6 +47,8 @@ const char *screen_verdict_name(enum screen_verdict v)
         return "duplicate";
     case SCREEN_SUPPRESSED:
         return "suppressed";
+    case SCREEN_OTHER_SHARD:
+        return "another shard's";
     }
     return "?";
 }
@@ -493,6 +496,11 @@ void screen_result_free(struct screen_result *res)
     address_free(&res->to);
 }
 
+void screen_set_shard(struct screen *s, const struct shard *sh)
+{
+    s->shard = *sh;
+}
+
 int screen_row(struct screen *s, const struct recipients_row *row, struct screen_result *res,
                struct blast_error *err)
 {
@@ -506,6 +514,10 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
     res->reason[0] = '\0';
     snprintf(res->email, sizeof res->email, "%s", row->fields[s->email_col]);
     blast_error_clear(&aerr);
+    if (row->lens[s->email_col] == 0 && !shard_mine(&s->shard, "", 0)) {
+        res->verdict = SCREEN_OTHER_SHARD; /* every empty field is one shard's */
+        return 0;
+    }
     if (row->lens[s->email_col] == 0) {
         res->verdict = SCREEN_INVALID;
         snprintf(res->reason, sizeof res->reason, "no address in column '%s'",
@@ -515,6 +527,16 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
     rc = address_parse(row->fields[s->email_col], &res->to, &aerr);
     if (rc == BLAST_ENOMEM)
         return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+    if (rc < 0 && s->shard.count > 1) {
+        /* no address: the row's text decides, the same in every shard */
+        if ((rc = suppression_key(&s->key, row->fields[s->email_col])) < 0)
+            return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+        if (!shard_mine(&s->shard, s->key.data, s->key.len)) {
+            res->verdict = SCREEN_OTHER_SHARD;
+            return 0;
+        }
+        rc = -1;
+    }
     if (rc < 0) {
         res->verdict = SCREEN_INVALID;
         snprintf(res->reason, sizeof res->reason, "%s", aerr.text);
@@ -525,6 +547,10 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     if ((rc = suppression_key(&s->key, res->to.envelope)) < 0)
         return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+    if (!shard_mine(&s->shard, s->key.data, s->key.len)) {
+        res->verdict = SCREEN_OTHER_SHARD;
+        return 0;
+    }
     /* an empty set is not asked: a hash a row saved */
     if (addrset_size(s->suppressed) > 0 &&
         addrset_contains(s->suppressed, s->key.data, s->key.len)) {

@@ -22,6 +22,7 @@
 #include "campaign.h"
 #include "error.h"
 #include "recipients.h"
+#include "shard.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -30,9 +31,10 @@ struct screen;
 
 enum screen_verdict {
     SCREEN_OK = 0,
-    SCREEN_INVALID,    /* the row has no usable address; reason says why */
-    SCREEN_DUPLICATE,  /* the address was on an earlier row */
-    SCREEN_SUPPRESSED, /* the address is on a suppression list */
+    SCREEN_INVALID,     /* the row has no usable address; reason says why */
+    SCREEN_DUPLICATE,   /* the address was on an earlier row */
+    SCREEN_SUPPRESSED,  /* the address is on a suppression list */
+    SCREEN_OTHER_SHARD, /* another shard's row (screen_set_shard): not this run's at all */
 };
 
 struct screen_result {
@@ -53,6 +55,14 @@ struct screen_result {
 int screen_new(const struct campaign *c, const struct recipients *list, struct screen **out,
                struct blast_error *err);
 void screen_free(struct screen *s);
+
+/*
+ * Screen only the rows of shard sh (core/shard: by the address as suppression
+ * matches it; a row without a usable address by its text, lower-cased): the others
+ * are SCREEN_OTHER_SHARD before any other rule, so that dedupe and suppression see
+ * this shard's rows alone.
+ */
+void screen_set_shard(struct screen *s, const struct shard *sh);
 
 /*
  * A row the suppression database suppressed: its reason becomes the entry's class,

@@ -7,6 +7,7 @@
  * otherwise. Duplicates and suppressed rows are rules at work, not problems.
  */
 #include "cli.h"
+#include "../../core/shard.h"
 #include "prepare.h"
 #include "../../core/notify.h"
 #include "../../core/pool.h"
@@ -30,6 +31,9 @@ const char cli_check_usage[] =
     "  --connect          also open each relay: TLS, AUTH, capabilities; then QUIT\n"
     "  --limit N          check only the first N recipients of the list\n"
     "  --max-problems N   list at most N invalid rows (default 100); all are counted\n"
+    "  --shard I/N        check shard I of N only, as 'send --shard' would send it\n"
+    "                     (default: from the job engine's environment, docs/sharding.md)\n"
+    "  --shard-count N    the number of shards of a Kubernetes Indexed Job\n"
     "  -q, --quiet        no summary, only problems\n"
     "  -v, --verbose      also list duplicates and suppressed rows\n"
     "  --log-format FORMAT  text (default) or json: errors and problems as JSON lines\n"
@@ -42,8 +46,11 @@ struct check {
     int verbose;
     long limit;
     long max_problems;
+    const char *shard;
+    long shard_count;
     size_t problems;
     size_t listed_rows; /* row problems printed */
+    struct shard sh;    /* the shard checked; count 0: the whole list */
     struct log log;
 };
 
@@ -61,6 +68,8 @@ static int parse_args(int argc, char **argv, struct check *k)
         {"connect", no_argument, NULL, 'c'},
         {"limit", required_argument, NULL, 'l'},
         {"max-problems", required_argument, NULL, 'm'},
+        {"shard", required_argument, NULL, 's'},
+        {"shard-count", required_argument, NULL, 'n'},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"log-format", required_argument, NULL, 'L'},
@@ -85,6 +94,13 @@ static int parse_args(int argc, char **argv, struct check *k)
             if (cli_positive("check", "--max-problems", optarg, &k->max_problems) < 0)
                 return -1;
             break;
+        case 's':
+            k->shard = optarg;
+            break;
+        case 'n':
+            if (cli_positive("check", "--shard-count", optarg, &k->shard_count) < 0)
+                return -1;
+            break;
         case 'q':
             k->quiet = true;
             break;
@@ -107,7 +123,7 @@ static int parse_args(int argc, char **argv, struct check *k)
 }
 
 struct list_counts {
-    size_t rows, valid, invalid, duplicate, suppressed;
+    size_t rows, valid, invalid, duplicate, suppressed, others;
     bool read; /* the whole list (or --limit rows) was read */
 };
 
@@ -154,8 +170,11 @@ static int scan_list(struct check *k, struct prepared *p, struct list_counts *n)
         case SCREEN_SUPPRESSED:
             n->suppressed++;
             break;
+        case SCREEN_OTHER_SHARD:
+            n->others++;
+            break;
         }
-        if (who.verdict >= SCREEN_DUPLICATE && k->verbose > 0)
+        if (who.verdict >= SCREEN_DUPLICATE && who.verdict != SCREEN_OTHER_SHARD && k->verbose > 0)
             log_msg(&k->log, LOG_LEVEL_INFO, "%s:%zu: row %zu: %s: %s", recipients_path(p->list),
                     row.line, row.row, screen_verdict_name(who.verdict), who.email);
         if (k->limit > 0 && (long)n->rows >= k->limit)
@@ -368,6 +387,8 @@ int cmd_check(int argc, char **argv)
         problem(&k, &err);
     } else if (screen_new(p.c, p.list, &p.screen, &err) < 0) {
         problem(&k, &err);
+    } else if (prepare_shard(&p, k.shard, k.shard_count, &k.sh, &err) < 0) {
+        problem(&k, &err);
     } else {
         blast_error_clear(&err);
         if (compose_new(p.c, p.list, p.screen, &diag, &p.cp, &err) < 0 && k.problems == 0)
@@ -385,6 +406,10 @@ int cmd_check(int argc, char **argv)
                    p.c->recipients.path, n.rows, n.rows == 1 ? "" : "s", n.valid, n.invalid,
                    n.duplicate, n.duplicate == 1 ? "" : "s", n.suppressed,
                    n.read ? "" : " (stopped at a problem)");
+        if (k.sh.count > 1)
+            printf("shard       %u of %u (0-based): %zu rows, %zu of other shards; every rate "
+                   "1/%u\n",
+                   k.sh.index, k.sh.count, n.rows - n.others, n.others, k.sh.count);
         if (p.screen != NULL && p.c->nsuppression > 0)
             printf("suppression %zu list%s, %zu address%s\n", p.c->nsuppression,
                    p.c->nsuppression == 1 ? "" : "s", screen_suppression_size(p.screen),

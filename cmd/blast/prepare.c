@@ -2,6 +2,7 @@
  * prepare - the common first steps of the subcommands. See prepare.h.
  */
 #include "prepare.h"
+#include "../../core/shard.h"
 #include "../../core/fingerprint.h"
 #include "../../core/secret.h"
 
@@ -108,4 +109,48 @@ void prepare_close(struct prepared *p)
     recipients_close(p->list);
     campaign_free(p->c);
     memset(p, 0, sizeof *p);
+}
+
+static const char *env_get(const char *name)
+{
+    return getenv(name);
+}
+
+int prepare_shard(struct prepared *p, const char *text, long count, struct shard *out,
+                  struct blast_error *err)
+{
+    struct campaign *c = p->c;
+    int rc;
+
+    rc = text != NULL ? shard_parse(text, out, err)
+                      : shard_from_env(env_get, (unsigned)(count > 0 ? count : 0), out, err);
+    if (rc < 0)
+        return rc;
+    if (out->count <= 1)
+        return 0;
+    screen_set_shard(p->screen, out);
+    /* the campaign's limits are the whole campaign's: each shard takes its part */
+    c->rate.per_second /= out->count;
+    for (size_t i = 0; i < c->nrelays; i++)
+        c->relays[i].rate.per_second /= out->count;
+    for (size_t i = 0; i < c->ndomain_rates; i++)
+        c->domain_rates[i].rate.per_second /= out->count;
+    return 0;
+}
+
+char *prepare_shard_path(const char *path, const struct shard *s)
+{
+    const char *base = strrchr(path, '/'), *dot;
+    char *out = NULL;
+
+    if (s->count <= 1)
+        return strdup(path);
+    base = base != NULL ? base + 1 : path;
+    dot = strrchr(base, '.');
+    if (dot == NULL || dot == base)
+        dot = path + strlen(path);
+    if (asprintf(&out, "%.*s.shard-%u-of-%u%s", (int)(dot - path), path, s->index, s->count, dot) <
+        0)
+        return NULL;
+    return out;
 }

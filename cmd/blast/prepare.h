@@ -52,4 +52,22 @@ int prepare_open(const char *path, struct prepared *p, const struct log *lg,
                  struct blast_error *err);
 void prepare_close(struct prepared *p);
 
+/*
+ * The shard this run sends (docs/sharding.md): --shard I/N (text, or NULL), else
+ * the job engine's environment (SLURM_ARRAY_TASK_ID and _COUNT, or
+ * JOB_COMPLETION_INDEX with count, or BLAST_SHARD_COUNT); {0, 0} when none. With
+ * one, the screen takes only its rows and the campaign's rates (global, relays,
+ * domains) become 1/N each. Errors: BLAST_EINVAL.
+ */
+struct shard;
+int prepare_shard(struct prepared *p, const char *text, long count, struct shard *out,
+                  struct blast_error *err);
+
+/*
+ * path with ".shard-I-of-N" before its file name's extension ("x.journal" ->
+ * "x.shard-1-of-4.journal"), in a new string; a copy of path when not sharded.
+ * NULL on ENOMEM.
+ */
+char *prepare_shard_path(const char *path, const struct shard *s);
+
 #endif

@@ -20,6 +20,7 @@
 #include "progress.h"
 #include "../../core/intake.h"
 #include "../../core/journal.h"
+#include "../../core/shard.h"
 #include "../../core/notify.h"
 #include "../../core/policy.h"
 #include "../../core/pool.h"
@@ -66,6 +67,12 @@ const char cli_send_usage[] =
     "                       (enhanced code 5.1.x, e.g. 5.1.1 no such mailbox); both\n"
     "                       may be given several times and count in the journal's\n"
     "                       check that a resumed campaign has not changed\n"
+    "  --shard I/N          send shard I (0-based) of N: the recipients whose address\n"
+    "                       hashes to it (docs/sharding.md); its own journal and\n"
+    "                       report (NAME.shard-I-of-N), 1/N of every rate. Default:\n"
+    "                       from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, or\n"
+    "                       JOB_COMPLETION_INDEX with --shard-count or BLAST_SHARD_COUNT\n"
+    "  --shard-count N      the number of shards of a Kubernetes Indexed Job\n"
     "  --deadline DURATION  stop taking recipients after DURATION (90s, 5m, 1h30m);\n"
     "                       those not sent stay deferred for the next run\n"
     "  --progress           a progress bar even when stderr is not a terminal\n"
@@ -92,8 +99,10 @@ struct send_opts {
     const char *to;
     const char *report;
     const char *journal;
-    long limit;       /* 0: no limit */
-    long deadline_ms; /* 0: none */
+    long limit;        /* 0: no limit */
+    const char *shard; /* --shard I/N, or NULL */
+    long shard_count;  /* --shard-count N, 0: none */
+    long deadline_ms;  /* 0: none */
     bool fresh, force, resend_unknown;
     int verbose;
     bool quiet;
@@ -117,7 +126,9 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         O_PROGRESS,
         O_LOG_FORMAT,
         O_EXCLUDE,
-        O_SUPPRESS_FROM
+        O_SUPPRESS_FROM,
+        O_SHARD,
+        O_SHARD_COUNT
     };
     static const struct option longopts[] = {
         {"dry-run", required_argument, NULL, O_DRY},
@@ -133,6 +144,8 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         {"log-format", required_argument, NULL, O_LOG_FORMAT},
         {"exclude-report", required_argument, NULL, O_EXCLUDE},
         {"suppress-from", required_argument, NULL, O_SUPPRESS_FROM},
+        {"shard", required_argument, NULL, O_SHARD},
+        {"shard-count", required_argument, NULL, O_SHARD_COUNT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -182,6 +195,13 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
             break;
         case O_LOG_FORMAT:
             if (cli_log_format("send", optarg) < 0)
+                return -1;
+            break;
+        case O_SHARD:
+            o->shard = optarg;
+            break;
+        case O_SHARD_COUNT:
+            if (cli_positive("send", "shard-count", optarg, &o->shard_count) < 0)
                 return -1;
             break;
         case O_EXCLUDE:
@@ -238,6 +258,8 @@ struct run {
     size_t rendered;           /* dry runs: messages rendered (atomic) */
     bool stopped;              /* a signal or the deadline stopped the run */
     struct timeutil_stamp started;
+    struct shard shard;  /* count 0: the whole list */
+    size_t others;       /* rows of other shards */
     json_t *summary;     /* the report's summary, for the webhook */
     bool report_written; /* report_commit() succeeded */
 };
@@ -276,6 +298,7 @@ static int validate(struct run *r, struct blast_error *err)
         if ((rc = screen_row(r->p.screen, &row, &r->who, err)) < 0)
             return rc;
         r->rows++;
+        r->others += r->who.verdict == SCREEN_OTHER_SHARD;
         if (r->opt.limit > 0 && (long)r->rows >= r->opt.limit)
             break;
     }
@@ -329,8 +352,13 @@ static int open_journal(struct run *r, struct blast_error *err)
         r->journal_path = strdup(tmpl);
         jo.fresh = true;
     } else {
-        const char *p = r->opt.journal != NULL ? r->opt.journal : r->c->journal;
-        r->journal_path = p != NULL ? strdup(p) : beside(r, ".blast", ".journal", err);
+        char *d = r->c->journal == NULL ? beside(r, ".blast", ".journal", err) : NULL;
+        if (r->c->journal == NULL && d == NULL)
+            return err->code;
+        r->journal_path = r->opt.journal != NULL
+                              ? strdup(r->opt.journal)
+                              : prepare_shard_path(d ? d : r->c->journal, &r->shard);
+        free(d);
         if ((rc = prepare_hash(&r->p, r->opt.reports, r->opt.nreports, hash, err)) < 0)
             return rc;
         jo.hash = hash;
@@ -346,9 +374,14 @@ static int open_journal(struct run *r, struct blast_error *err)
 
 static int make_report_path(struct run *r, struct blast_error *err)
 {
-    const char *p = r->opt.report != NULL ? r->opt.report : r->c->report;
+    char *d =
+        r->opt.report == NULL && r->c->report == NULL ? beside(r, "reports", ".json", err) : NULL;
 
-    r->report_path = p != NULL ? strdup(p) : beside(r, "reports", ".json", err);
+    if (r->opt.report == NULL && r->c->report == NULL && d == NULL)
+        return err->code;
+    r->report_path = r->opt.report != NULL ? strdup(r->opt.report)
+                                           : prepare_shard_path(d ? d : r->c->report, &r->shard);
+    free(d);
     if (r->report_path == NULL && err->code == 0)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     return r->report_path == NULL ? err->code : 0;
@@ -363,6 +396,11 @@ static int prepare(struct run *r, struct blast_error *err)
     if ((rc = prepare_open(r->opt.campaign, &r->p, &r->log, err)) < 0)
         return rc;
     r->c = r->p.c;
+    if ((rc = prepare_shard(&r->p, r->opt.shard, r->opt.shard_count, &r->shard, err)) < 0)
+        return rc;
+    if (r->shard.count > 1)
+        log_msg(&r->log, LOG_LEVEL_INFO, "%s: shard %u of %u (0-based): every rate is 1/%u",
+                r->c->name, r->shard.index, r->shard.count, r->shard.count);
     if ((rc = validate(r, err)) < 0)
         return rc;
     if (r->opt.to != NULL) {
@@ -475,6 +513,8 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
         /* every row is screened, so duplicates are recognised across runs too */
         if ((rc = screen_row(r->p.screen, &row, &r->who, err)) < 0)
             return rc;
+        if (r->who.verdict == SCREEN_OTHER_SHARD)
+            continue; /* another shard's: its run reports it */
         st = journal_state(r->journal, row.row, &attempts);
         if (st == JOURNAL_FINAL ||
             ((st == JOURNAL_UNKNOWN || st == JOURNAL_SENDING) && !r->opt.resend_unknown)) {
@@ -711,7 +751,7 @@ static void poll_counts(void *arg, struct progress_counts *out)
     struct run *r = arg;
     struct pool_stats st;
 
-    out->total = r->rows;
+    out->total = r->rows - r->others;
     out->settled = __atomic_load_n(&r->skipped, __ATOMIC_RELAXED) +
                    __atomic_load_n(&r->ruled, __ATOMIC_RELAXED);
     out->delivered = __atomic_load_n(&r->rendered, __ATOMIC_RELAXED);

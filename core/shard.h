@@ -1,0 +1,51 @@
+/*
+ * shard - which part of a campaign's list one task of a cluster sends
+ * (docs/sharding.md).
+ *
+ * Owns: the shard's form ("I/N", 0-based I), taking it from the environment a job
+ * engine sets (Slurm's SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, Kubernetes'
+ * JOB_COMPLETION_INDEX with a count given apart), and the stable rule that puts an
+ * address in a shard: the first 8 bytes of the SHA-256 of its key (the address as
+ * suppression matches it: the envelope form, lower-cased), big-endian, modulo N.
+ * The same address lands on the same shard whatever the list's order, so dedupe and
+ * suppression within a shard are the campaign's.
+ * Does not own: what a row's key is (screen), the names of a shard's files (cmd).
+ *
+ * Pure: no I/O; the environment is read through a function the caller passes.
+ */
+#ifndef BLAST_SHARD_H
+#define BLAST_SHARD_H
+
+#include "error.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* At most this many shards. */
+#define SHARD_MAX 10000
+
+struct shard {
+    unsigned index; /* 0-based */
+    unsigned count; /* 0: not sharded (the whole list) */
+};
+
+/* "I/N" into out: 0 <= I < N <= SHARD_MAX. Errors: BLAST_EINVAL, err saying why. */
+int shard_parse(const char *text, struct shard *out, struct blast_error *err);
+
+/*
+ * The shard a job engine's environment names, read with get (getenv, or a test's):
+ * SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT (Slurm job arrays; the IDs must
+ * run from 0: --array=0-(N-1)), else JOB_COMPLETION_INDEX (a Kubernetes Indexed
+ * Job) with count, or BLAST_SHARD_COUNT when count is 0. *out is {0, 0} when none
+ * is set. Errors: BLAST_EINVAL naming the variable.
+ */
+int shard_from_env(const char *(*get)(const char *name), unsigned count, struct shard *out,
+                   struct blast_error *err);
+
+/* The shard (0..count-1) of key (len bytes); 0 when count is 0 or 1. */
+unsigned shard_of(const void *key, size_t len, unsigned count);
+
+/* Whether key belongs to s (always, when s is not sharded). */
+bool shard_mine(const struct shard *s, const void *key, size_t len);
+
+#endif
