@@ -53,9 +53,13 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
     r->start = info->start.sec != 0 ? info->start : timeutil_now();
     r->path = strdup(path);
-    r->campaign = json_pack("{s:s, s:s, s:b, s:s?, s:s?}", "name", info->campaign, "file",
+    json_t *shard = info->shard_count > 1
+                        ? json_pack("{s:I, s:I}", "index", (json_int_t)info->shard_index, "count",
+                                    (json_int_t)info->shard_count)
+                        : json_null();
+    r->campaign = json_pack("{s:s, s:s, s:b, s:s?, s:s?, s:o}", "name", info->campaign, "file",
                             info->campaign_file, "dry_run", info->dry_run, "test_to", info->test_to,
-                            "suppression_db", info->suppression_db);
+                            "suppression_db", info->suppression_db, "shard", shard);
     if (r->path == NULL || r->campaign == NULL || report_tally_init(&r->tally) < 0) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;

@@ -32,6 +32,8 @@ struct report_info {
     const char *test_to;         /* --to ADDRESS, or NULL */
     const char *suppression_db;  /* the campaign's suppression_db, or NULL */
     struct timeutil_stamp start; /* when this run started; sec == 0: when the report opens */
+    unsigned shard_index;        /* the shard this report is of (core/shard) */
+    unsigned shard_count;        /* 0: the whole campaign */
 };
 
 struct report;

@@ -648,6 +648,8 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.dry_run = r->opt.dry_run != NULL;
     info.test_to = r->opt.to;
     info.suppression_db = r->c->suppression_db;
+    info.shard_index = r->shard.index;
+    info.shard_count = r->shard.count;
     info.start = r->started;
     if (strcmp(r->report_path, "-") == 0)
         rc = report_open_stream(stdout, "standard output", &info, &rep, err);

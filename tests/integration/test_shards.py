@@ -46,7 +46,9 @@ class Shards(unittest.TestCase):
 
     def report(self, i, n):
         path = os.path.join(self.c.dir, "reports", f"smtp-test.shard-{i}-of-{n}.json")
-        return harness.load_report(path)["recipients"]
+        doc = harness.load_report(path)
+        self.assertEqual(doc["campaign"]["shard"], {"index": i, "count": n})
+        return doc["recipients"]
 
     def test_four_shards_send_every_recipient_once(self):
         for i in range(4):
