@@ -214,7 +214,12 @@ struct target {
     const char *via;
 };
 
-enum token_state { TOKEN_NONE, TOKEN_VALID, TOKEN_FORGED };
+enum token_state {
+    TOKEN_NONE,   /* no token: attribution by the report's recipients */
+    TOKEN_VALID,  /* a campaign's, for a row its journal sent: t says which */
+    TOKEN_FORGED, /* a token no campaign's secret verifies */
+    TOKEN_NO_ROW, /* verified, but the campaign's journal never sent that row */
+};
 
 /* A VERP token in the addresses it was delivered to, checked under the campaigns' secrets. */
 static enum token_state by_token(struct intake *in, const struct bounce_message *m,
@@ -232,7 +237,8 @@ static enum token_state by_token(struct intake *in, const struct bounce_message 
                 verp_find_token(ic->c->return_path.address, m->delivered_to[a], token,
                                 sizeof token) == 0)
                 continue;
-            state = TOKEN_FORGED; /* until a campaign's secret verifies it */
+            if (state != TOKEN_NO_ROW)
+                state = TOKEN_FORGED; /* until a campaign's secret verifies it */
             if (verp_parse(token, strlen(token), &claim) < 0)
                 continue;
             for (size_t j = 0; j < o->ncampaigns; j++) {
@@ -244,8 +250,10 @@ static enum token_state by_token(struct intake *in, const struct bounce_message 
                 if (x == NULL)
                     return TOKEN_NONE;
                 const char *addr = address_of_row(x, (size_t)claim.row);
-                if (addr == NULL)
-                    continue; /* a token of a row the journal never sent: not ours to act on */
+                if (addr == NULL) { /* the journal never sent it (or is gone): nothing to act on */
+                    state = TOKEN_NO_ROW;
+                    continue;
+                }
                 *t = (struct target){j, (size_t)claim.row, addr, "verp"};
                 return TOKEN_VALID;
             }
@@ -477,6 +485,9 @@ int intake_message(struct intake *in, const void *data, size_t len, const char *
             rc = record_one(&r, &t, err);
         else if (ts == TOKEN_FORGED)
             why = "its VERP token does not verify (forged or altered): nothing recorded";
+        else if (ts == TOKEN_NO_ROW)
+            why = "its VERP token is a campaign's, for a row its journal does not show sent "
+                  "(is the journal gone?): nothing recorded";
         else
             rc = record_untokened(&r, &why, err);
         if (rc < 0) {

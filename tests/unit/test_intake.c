@@ -271,3 +271,16 @@ Test(intake, a_report_shows_who_bounced_later)
     free(m);
     free(to);
 }
+
+/* A token verified for a row the journal never sent: not recorded, and said so. */
+Test(intake, a_valid_token_for_a_row_never_sent_records_nothing)
+{
+    struct intake_stats st = {0};
+    char *to = verp_for(9), *m = dsn(to, "ada@example.com", "5.1.1", NULL);
+
+    cr_assert_eq(feed(m, &st), INTAKE_IGNORED);
+    cr_assert_eq(suppressed("ada@example.com"), 0);
+    cr_assert_eq(st.events, 0);
+    free(m);
+    free(to);
+}
