@@ -69,25 +69,30 @@ int shard_from_env(const char *(*get)(const char *name), unsigned count, struct 
 
     out->index = 0;
     out->count = 0;
+    /*
+     * An explicit count (--shard-count, BLAST_SHARD_COUNT) wins over Slurm's: a task
+     * rerun alone (sbatch --array=2) is an array of one, SLURM_ARRAY_TASK_COUNT=1.
+     */
+    if (n == 0 && get("BLAST_SHARD_COUNT") != NULL &&
+        (rc = env_number(get, "BLAST_SHARD_COUNT", SHARD_MAX, &n, err)) < 0)
+        return rc;
     if (get("SLURM_ARRAY_TASK_ID") != NULL) {
         if ((rc = env_number(get, "SLURM_ARRAY_TASK_ID", SHARD_MAX, &i, err)) < 0)
             return rc;
-        if (get("SLURM_ARRAY_TASK_COUNT") == NULL)
+        if (n == 0 && get("SLURM_ARRAY_TASK_COUNT") == NULL)
             return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
                                    "SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is "
                                    "not: run blast in a job array (sbatch --array=0-N)");
-        if ((rc = env_number(get, "SLURM_ARRAY_TASK_COUNT", SHARD_MAX, &n, err)) < 0)
+        if (n == 0 && (rc = env_number(get, "SLURM_ARRAY_TASK_COUNT", SHARD_MAX, &n, err)) < 0)
             return rc;
     } else if (get("JOB_COMPLETION_INDEX") != NULL) {
         if ((rc = env_number(get, "JOB_COMPLETION_INDEX", SHARD_MAX, &i, err)) < 0)
             return rc;
-        if (n == 0 && get("BLAST_SHARD_COUNT") == NULL)
+        if (n == 0)
             return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
                                    "JOB_COMPLETION_INDEX is set: give the number of shards "
                                    "with --shard-count or BLAST_SHARD_COUNT (the Job's "
                                    "completions)");
-        if (n == 0 && (rc = env_number(get, "BLAST_SHARD_COUNT", SHARD_MAX, &n, err)) < 0)
-            return rc;
     } else {
         return 0;
     }

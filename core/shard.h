@@ -34,10 +34,11 @@ int shard_parse(const char *text, struct shard *out, struct blast_error *err);
 
 /*
  * The shard a job engine's environment names, read with get (getenv, or a test's):
- * SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT (Slurm job arrays; the IDs must
- * run from 0: --array=0-(N-1)), else JOB_COMPLETION_INDEX (a Kubernetes Indexed
- * Job) with count, or BLAST_SHARD_COUNT when count is 0. *out is {0, 0} when none
- * is set. Errors: BLAST_EINVAL naming the variable.
+ * the index from SLURM_ARRAY_TASK_ID (Slurm job arrays; the IDs must run from 0:
+ * --array=0-(N-1)), else JOB_COMPLETION_INDEX (a Kubernetes Indexed Job); the count
+ * from count (--shard-count) when not 0, else BLAST_SHARD_COUNT, else (Slurm only)
+ * SLURM_ARRAY_TASK_COUNT, which is 1 for one task rerun alone. *out is {0, 0} when
+ * no index is set. Errors: BLAST_EINVAL naming the variable.
  */
 int shard_from_env(const char *(*get)(const char *name), unsigned count, struct shard *out,
                    struct blast_error *err);

@@ -15,7 +15,7 @@ libssl-dev libsodium-dev libyaml-dev libjansson-dev libcsv-dev libcurl4-openssl-
 libsqlite3-dev libgmime-3.0-dev
 libcriterion-dev
 postfix libsasl2-modules libsasl2-modules-db sasl2-bin openssl ca-certificates
-dovecot-imapd dovecot-pop3d dovecot-lmtpd
+dovecot-imapd dovecot-pop3d dovecot-lmtpd munge slurmctld slurmd slurm-client
 python3 python3-aiosmtpd python3-jsonschema python3-dkim python3-cryptography
 python3-gi gir1.2-gmime-3.0 libmime-tools-perl libmailtools-perl spamassassin
 cppcheck clang-format valgrind procps"

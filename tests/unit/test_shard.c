@@ -87,6 +87,13 @@ Test(shard, environment)
     cr_assert_eq(s.count, 3);
     cr_assert_eq(from_env(k8s_env, 0, &s, &err), 0);
     cr_assert_eq(s.count, 8, "BLAST_SHARD_COUNT when there is no --shard-count");
+    static const char *const slurm_rerun[] = {
+        "SLURM_ARRAY_TASK_ID", "2", "SLURM_ARRAY_TASK_COUNT", "1", "BLAST_SHARD_COUNT", "4", NULL};
+    cr_assert_eq(from_env(slurm_rerun, 0, &s, &err), 0, "%s", err.text);
+    cr_assert_eq(s.index, 2);
+    cr_assert_eq(s.count, 4, "one task rerun alone: the explicit count wins");
+    cr_assert_eq(from_env(slurm_rerun, 5, &s, &err), 0);
+    cr_assert_eq(s.count, 5, "--shard-count first");
     cr_assert_eq(from_env(k8s_bad, 3, &s, &err), BLAST_EINVAL);
     cr_assert(strstr(err.text, "JOB_COMPLETION_INDEX is 'one'") != NULL, "%s", err.text);
 }
