@@ -15,6 +15,7 @@
 import asyncio
 import datetime
 import os
+import re
 import socket
 import ssl
 import struct
@@ -65,6 +66,20 @@ class Sink:
     def messages(self):
         """Dumped transactions (those that reached the end of data)."""
         return [os.path.join(self.dump, f) for f in sorted(os.listdir(self.dump))]
+
+    def recipients(self):
+        """How many times each recipient was received: each dump starts with the
+        envelope (X-Mail-Args, X-Rcpt-Args lines) before the message's headers."""
+        counts = {}
+        for path in self.messages():
+            with open(path, errors="replace") as f:
+                for line in f:
+                    m = re.match(r"X-Rcpt-Args: <([^>]*)>", line)
+                    if m:
+                        counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+                    if line.strip() == "":
+                        break
+        return counts
 
     def stop(self):
         self.proc.terminate()
