@@ -780,6 +780,19 @@ int intake_later_load(struct suppressdb *db, const char *campaign, struct intake
     return 0;
 }
 
+int intake_later_open(const char *path, const char *campaign, struct intake_later **out,
+                      struct blast_error *err)
+{
+    struct suppressdb *db = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((rc = suppressdb_open(path, false, &db, err)) == 0)
+        rc = intake_later_load(db, campaign, out, err);
+    suppressdb_close(db);
+    return rc;
+}
+
 size_t intake_later_count(const struct intake_later *l)
 {
     return l != NULL ? l->n : 0;

@@ -115,6 +115,10 @@ struct intake_later;
 int intake_later_load(struct suppressdb *db, const char *campaign, struct intake_later **out,
                       struct blast_error *err);
 
+/* intake_later_load() from the database at path (not made when missing: BLAST_EIO). */
+int intake_later_open(const char *path, const char *campaign, struct intake_later **out,
+                      struct blast_error *err);
+
 /* How many rows bounced or complained. */
 size_t intake_later_count(const struct intake_later *l);
 

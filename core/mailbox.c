@@ -53,6 +53,8 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     return buf_append(&mb->body, data, len) == 0 ? len : 0;
 }
 
+static void configure(struct mailbox *mb);
+
 int mailbox_open(const struct mailbox_options *o, struct mailbox **out, struct blast_error *err)
 {
     struct mailbox *mb = calloc(1, sizeof *mb);
@@ -64,6 +66,7 @@ int mailbox_open(const struct mailbox_options *o, struct mailbox **out, struct b
         goto oom;
     mb->o = o;
     buf_init(&mb->body);
+    configure(mb);
     while (len > 0 && o->url[len - 1] == '/')
         len--;
     path = strstr(o->url, "://");
@@ -120,21 +123,12 @@ static int fail(struct mailbox *mb, CURLcode c, const char *doing, struct blast_
                            mb->errbuf[0] != '\0' ? mb->errbuf : curl_easy_strerror(c));
 }
 
-/*
- * One request: url (the base when NULL) with the custom command cmd (NULL: libcurl's
- * own, a FETCH or RETR for a message URL); its answer in mb->body.
- */
-static CURLcode request(struct mailbox *mb, const char *url, const char *cmd, bool nobody,
-                        size_t max)
+/* What every request of the session shares: set once, when the handle is made. */
+static void configure(struct mailbox *mb)
 {
     const struct mailbox_options *o = mb->o;
     CURL *c = mb->curl;
 
-    buf_reset(&mb->body);
-    mb->max = max;
-    mb->too_big = false;
-    mb->errbuf[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_URL, url != NULL ? url : mb->base);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, o->pop3 ? "pop3,pop3s" : "imap,imaps");
     curl_easy_setopt(c, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL); /* STARTTLS or nothing */
     curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
@@ -156,6 +150,22 @@ static CURLcode request(struct mailbox *mb, const char *url, const char *cmd, bo
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, mb->errbuf);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, mb);
+}
+
+/*
+ * One request: url (the base when NULL) with the custom command cmd (NULL: libcurl's
+ * own, a FETCH or RETR for a message URL); its answer in mb->body.
+ */
+static CURLcode request(struct mailbox *mb, const char *url, const char *cmd, bool nobody,
+                        size_t max)
+{
+    CURL *c = mb->curl;
+
+    buf_reset(&mb->body);
+    mb->max = max;
+    mb->too_big = false;
+    mb->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url != NULL ? url : mb->base);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, cmd);
     curl_easy_setopt(c, CURLOPT_NOBODY, nobody ? 1L : 0L);
     return curl_easy_perform(c);

@@ -230,7 +230,6 @@ static void load_later(struct overlay *ov)
     const char *db = ov->opt->db != NULL
                          ? ov->opt->db
                          : json_string_value(json_object_get(ov->res->campaign, "suppression_db"));
-    struct suppressdb *d = NULL;
     struct blast_error e;
 
     ov->loaded = true;
@@ -243,12 +242,11 @@ static void load_later(struct overlay *ov)
                  db);
         return;
     }
-    if (suppressdb_open(db, false, &d, &e) < 0 || intake_later_load(d, name, &ov->later, &e) < 0) {
+    if (intake_later_open(db, name, &ov->later, &e) < 0) {
         char text[BLAST_ERROR_TEXT_MAX + BLAST_ERROR_SOURCE_MAX + 64];
         cli_fail("report: warning: later bounces not shown: %s",
                  blast_error_format(&e, text, sizeof text));
     }
-    suppressdb_close(d);
 }
 
 static int overlay_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
@@ -563,37 +561,39 @@ static void print_head(FILE *out, const char *path, json_t *campaign, json_t *su
     }
 }
 
+/* A rule and how often it was shown, for sorting. */
+struct rule_count {
+    const char *key;
+    json_int_t count;
+};
+
+static int by_count(const void *a, const void *b)
+{
+    const struct rule_count *x = a, *y = b;
+    return (y->count > x->count) - (y->count < x->count);
+}
+
 /* The bounces and complaints shown, by class and rule, most frequent first. */
 static void print_later(FILE *out, const struct overlay *ov)
 {
+    struct rule_count *v;
     const char *key;
-    json_t *v;
-    size_t n = 0, i;
-    struct pair {
-        const char *key;
-        json_int_t count;
-    } * v2;
+    json_t *n;
+    size_t count = 0;
 
-    if (ov->changed == 0)
+    if (ov->changed == 0 || (v = calloc(json_object_size(ov->rules), sizeof *v)) == NULL)
         return;
-    v2 = calloc(json_object_size(ov->rules), sizeof *v2);
-    if (v2 == NULL)
-        return;
-    json_object_foreach(ov->rules, key, v) v2[n++] = (struct pair){key, json_integer_value(v)};
-    for (i = 1; i < n; i++) /* a handful of rules: insertion sort */
-        for (size_t k = i; k > 0 && v2[k].count > v2[k - 1].count; k--) {
-            struct pair t = v2[k];
-            v2[k] = v2[k - 1];
-            v2[k - 1] = t;
-        }
+    json_object_foreach(ov->rules, key, n) v[count++] =
+        (struct rule_count){key, json_integer_value(n)};
+    qsort(v, count, sizeof *v, by_count);
     fprintf(out, "\nlater bounces and complaints (%zu, from the suppression database)\n",
             ov->changed);
-    for (i = 0; i < n; i++) {
-        fprintf(out, "  %9" JSON_INTEGER_FORMAT "  ", v2[i].count);
-        put_safe(out, v2[i].key, 80);
+    for (size_t i = 0; i < count; i++) {
+        fprintf(out, "  %9" JSON_INTEGER_FORMAT "  ", v[i].count);
+        put_safe(out, v[i].key, 80);
         fputc('\n', out);
     }
-    free(v2);
+    free(v);
 }
 
 static int print_text(FILE *out, const char *path, const struct reportread_result *res,

@@ -579,7 +579,6 @@ static int add_entry(void *arg, const struct outcome *o, struct blast_error *err
  */
 static struct intake_later *load_later(struct run *r)
 {
-    struct suppressdb *db = NULL;
     struct intake_later *l = NULL;
     struct blast_error e;
 
@@ -587,13 +586,11 @@ static struct intake_later *load_later(struct run *r)
         access(r->c->suppression_db, F_OK) != 0)
         return NULL;
     blast_error_clear(&e);
-    if (suppressdb_open(r->c->suppression_db, false, &db, &e) < 0 ||
-        intake_later_load(db, r->c->name, &l, &e) < 0) {
+    if (intake_later_open(r->c->suppression_db, r->c->name, &l, &e) < 0) {
         char text[BLAST_ERROR_TEXT_MAX + BLAST_ERROR_SOURCE_MAX + 64];
         log_msg(&r->log, LOG_LEVEL_WARN, "the report leaves out later bounces: %s",
                 blast_error_format(&e, text, sizeof text));
     }
-    suppressdb_close(db);
     return l;
 }
 

@@ -810,51 +810,6 @@ lmtp      unix  -       -       n       -       -       lmtp
 """
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _wait_gone(pid, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return not _alive(pid)
-
-
-def _stop_postfix(work, timeout=10.0):
-    """Stop the Postfix instance of work and wait (bounded) until its master is gone.
-
-    Postfix leaves master.pid behind when it stops, so this waits for the process
-    named in it rather than for the file (localrelay.stop waits for the file).
-    """
-    try:
-        with open(os.path.join(work, "queue", "pid", "master.pid")) as f:
-            pid = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    if not _alive(pid):
-        return
-    with contextlib.suppress(subprocess.CalledProcessError):
-        localrelay.postfix(work, "stop")
-    if _wait_gone(pid, timeout):
-        return
-    subprocess.run(["/usr/sbin/postfix", "-c", os.path.join(work, "etc"), "abort"],
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=30)
-    if not _wait_gone(pid, 5):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        _wait_gone(pid, 5)
-
-
 class BounceMTA:
     """A private Postfix on 127.0.0.1:self.port that turns refusals into real DSNs.
 
@@ -902,13 +857,13 @@ class BounceMTA:
                 localrelay.postfix(work, "start")
             except subprocess.CalledProcessError as e:
                 why = e.stdout.decode(errors="replace")
-                _stop_postfix(work)
+                localrelay.stop(work)
                 continue
             self.started = True
             if localrelay.wait_listening(self.port, time.monotonic() + timeout):
                 return
             why = self.log()
-            _stop_postfix(work)
+            localrelay.stop(work)
             self.started = False
         raise RuntimeError("BounceMTA: Postfix did not start:\n" + why)
 
@@ -926,7 +881,7 @@ class BounceMTA:
 
     def stop(self, keep=False):
         if self.work and self.started:
-            _stop_postfix(self.work)
+            localrelay.stop(self.work)
             self.started = False
         if self.next_hop is not None:
             self.next_hop.stop()
