@@ -29,6 +29,9 @@ struct report {
     json_t *campaign;
     size_t this_run; /* entries decided during this run (last_attempt >= start) */
     struct timeutil_stamp start;
+    struct timeutil_stamp end; /* with fixed_run: report_set_run() */
+    bool fixed_run;
+    json_t *shards;  /* a merged report's, for the summary */
     struct buf line; /* the entry being written */
 };
 
@@ -57,9 +60,15 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
                         ? json_pack("{s:I, s:I}", "index", (json_int_t)info->shard_index, "count",
                                     (json_int_t)info->shard_count)
                         : json_null();
-    r->campaign = json_pack("{s:s, s:s, s:b, s:s?, s:s?, s:o}", "name", info->campaign, "file",
-                            info->campaign_file, "dry_run", info->dry_run, "test_to", info->test_to,
-                            "suppression_db", info->suppression_db, "shard", shard);
+    r->campaign =
+        json_pack("{s:s, s:s, s:s?, s:b, s:s?, s:s?, s:o}", "name", info->campaign, "file",
+                  info->campaign_file, "fingerprint", info->fingerprint, "dry_run", info->dry_run,
+                  "test_to", info->test_to, "suppression_db", info->suppression_db, "shard", shard);
+    if (r->campaign != NULL && info->shards != NULL &&
+        json_object_set(r->campaign, "shards", info->shards) < 0) {
+        json_decref(r->campaign);
+        r->campaign = NULL;
+    }
     if (r->path == NULL || r->campaign == NULL || report_tally_init(&r->tally) < 0) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
@@ -346,9 +355,20 @@ size_t report_count(const struct report *r, enum outcome_status s)
     return s >= 0 && s < OUTCOME_STATUS_COUNT ? r->tally.counts[s] : 0;
 }
 
+void report_set_merged(struct report *r, struct timeutil_stamp start, struct timeutil_stamp end,
+                       size_t messages, json_t *shards)
+{
+    r->start = start;
+    r->end = end;
+    r->fixed_run = true;
+    r->this_run = messages;
+    json_decref(r->shards);
+    r->shards = json_incref(shards);
+}
+
 json_t *report_summary(struct report *r)
 {
-    struct timeutil_stamp end = timeutil_now();
+    struct timeutil_stamp end = r->fixed_run ? r->end : timeutil_now();
     double secs = (double)(end.sec - r->start.sec) + (double)(end.usec - r->start.usec) / 1e6;
     json_t *by_status, *top, *campaign = r->campaign;
     int i;
@@ -365,7 +385,7 @@ json_t *report_summary(struct report *r)
     }
     if (secs < 0)
         secs = 0;
-    return json_pack(
+    json_t *s = json_pack(
         "{s:I, s:o, s:O, s:O, s:O, s:o, s:I, s:o, s:o, s:f, s:I, s:f, s:O, s:O}", "total",
         (json_int_t)r->tally.entries, "by_status", by_status, "by_relay", r->tally.by_relay,
         "by_domain", r->tally.by_domain, "by_code", r->tally.by_code, "top_failures", top,
@@ -374,6 +394,11 @@ json_t *report_summary(struct report *r)
         "messages_this_run", (json_int_t)r->this_run, "messages_per_second",
         secs > 0 ? (double)r->this_run / secs : 0.0, "dry_run",
         json_object_get(campaign, "dry_run"), "test_to", json_object_get(campaign, "test_to"));
+    if (s != NULL && r->shards != NULL && json_object_set(s, "shards", r->shards) < 0) {
+        json_decref(s);
+        return NULL;
+    }
+    return s;
 }
 
 int report_commit(struct report *r, struct blast_error *err)
@@ -443,6 +468,7 @@ void report_abort(struct report *r)
         free(r->tmp);
     }
     json_decref(r->campaign);
+    json_decref(r->shards);
     report_tally_free(&r->tally);
     buf_free(&r->line);
     free(r->path);

@@ -34,6 +34,8 @@ struct report_info {
     struct timeutil_stamp start; /* when this run started; sec == 0: when the report opens */
     unsigned shard_index;        /* the shard this report is of (core/shard) */
     unsigned shard_count;        /* 0: the whole campaign */
+    const char *fingerprint;     /* the campaign's (core/fingerprint), or NULL */
+    struct json_t *shards;       /* borrowed: the shards a merged report is made of, or NULL */
 };
 
 struct report;
@@ -100,6 +102,15 @@ void report_reason(const struct outcome *o, char *out, size_t size);
  * caller releases, or NULL when out of memory.
  */
 struct json_t *report_summary(struct report *r);
+
+/*
+ * A merged report's run: from the first shard's start to the last one's end, and
+ * the messages the shards' last runs sent together (instead of the clock at
+ * report_commit() and the entries decided since start); shards (borrowed, may be
+ * NULL) goes into the summary as "shards".
+ */
+void report_set_merged(struct report *r, struct timeutil_stamp start, struct timeutil_stamp end,
+                       size_t messages, struct json_t *shards);
 
 /* Counts so far, by status. */
 size_t report_count(const struct report *r, enum outcome_status s);

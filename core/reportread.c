@@ -32,9 +32,21 @@ struct place {
     int line, column;
 };
 
-struct reader {
+/* Where the walk of the report object stands. */
+enum top {
+    TOP_START,        /* before its '{' */
+    TOP_MEMBER,       /* before a key */
+    TOP_AFTER_MEMBER, /* before ',' or '}' */
+    TOP_END,          /* after its '}' */
+};
+
+#define RECIPIENTS "the \"recipients\" array"
+
+struct reportread {
     FILE *f;
-    const char *name;
+    bool own;         /* opened here: closed by reportread_close() */
+    size_t chunk;     /* bytes read at a time */
+    const char *name; /* the caller's, borrowed until reportread_close() */
     struct blast_error *err;
     int failure; /* the code behind FAIL */
     unsigned char *in;
@@ -49,12 +61,19 @@ struct reader {
     char cap_what[64];
     struct buf span;
     char stack[REPORTREAD_MAX_DEPTH];
+    /* the walk */
+    enum top top;
+    unsigned seen; /* bits of the known keys met */
+    struct place start;
+    bool in_array; /* before an element of "recipients" */
+    bool done;     /* the report and the file have ended */
+    struct reportread_result out;
 };
 
-static int fail(struct reader *rd, int code, struct place at, const char *fmt, ...)
+static int fail(struct reportread *rd, int code, struct place at, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int fail(struct reader *rd, int code, struct place at, const char *fmt, ...)
+static int fail(struct reportread *rd, int code, struct place at, const char *fmt, ...)
 {
     char text[BLAST_ERROR_TEXT_MAX];
     va_list ap;
@@ -67,7 +86,7 @@ static int fail(struct reader *rd, int code, struct place at, const char *fmt, .
 }
 
 /* Move in[mark..upto) into span, minding the limit. */
-static int keep(struct reader *rd, size_t upto)
+static int keep(struct reportread *rd, size_t upto)
 {
     size_t n = upto - rd->mark;
 
@@ -80,7 +99,7 @@ static int keep(struct reader *rd, size_t upto)
     return 0;
 }
 
-static int peek(struct reader *rd)
+static int peek(struct reportread *rd)
 {
     if (rd->pos < rd->len)
         return rd->in[rd->pos];
@@ -90,7 +109,7 @@ static int peek(struct reader *rd)
         return FAIL;
     rd->mark = 0;
     rd->pos = 0;
-    rd->len = fread(rd->in, 1, CHUNK, rd->f);
+    rd->len = fread(rd->in, 1, rd->chunk, rd->f);
     if (rd->len == 0) {
         if (ferror(rd->f)) {
             fail(rd, BLAST_EIO, (struct place){0, 0}, "read error: %s", strerror(errno));
@@ -113,7 +132,7 @@ static void advance(struct place *p, unsigned char c)
     }
 }
 
-static int next(struct reader *rd)
+static int next(struct reportread *rd)
 {
     int c = peek(rd);
 
@@ -124,7 +143,7 @@ static int next(struct reader *rd)
     return c;
 }
 
-static int skip_ws(struct reader *rd)
+static int skip_ws(struct reportread *rd)
 {
     int c;
 
@@ -133,7 +152,7 @@ static int skip_ws(struct reader *rd)
     return c;
 }
 
-static void capture_begin(struct reader *rd, size_t limit, const char *what)
+static void capture_begin(struct reportread *rd, size_t limit, const char *what)
 {
     buf_reset(&rd->span);
     rd->capturing = true;
@@ -143,7 +162,7 @@ static void capture_begin(struct reader *rd, size_t limit, const char *what)
     snprintf(rd->cap_what, sizeof rd->cap_what, "%s", what);
 }
 
-static int capture_end(struct reader *rd)
+static int capture_end(struct reportread *rd)
 {
     int rc = keep(rd, rd->pos);
 
@@ -164,7 +183,7 @@ static const char *shown(int c, char *out, size_t size)
 }
 
 /* The file ended (or could not be read) inside what. */
-static int ended(struct reader *rd, int c, const char *what)
+static int ended(struct reportread *rd, int c, const char *what)
 {
     if (c == FAIL)
         return rd->failure;
@@ -173,10 +192,10 @@ static int ended(struct reader *rd, int c, const char *what)
 }
 
 /* Not what was expected here ("expected ... , not 'x'"), or the end of the file inside what. */
-static int unexpected(struct reader *rd, int c, const char *inside, const char *fmt, ...)
+static int unexpected(struct reportread *rd, int c, const char *inside, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int unexpected(struct reader *rd, int c, const char *inside, const char *fmt, ...)
+static int unexpected(struct reportread *rd, int c, const char *inside, const char *fmt, ...)
 {
     char text[256], seen[32];
     va_list ap;
@@ -190,7 +209,7 @@ static int unexpected(struct reader *rd, int c, const char *inside, const char *
 }
 
 /* A string, from its opening quote (the next character) to its closing one. */
-static int scan_string(struct reader *rd, const char *what)
+static int scan_string(struct reportread *rd, const char *what)
 {
     bool escaped = false;
     int c;
@@ -212,7 +231,7 @@ static int scan_string(struct reader *rd, const char *what)
  * One JSON value, whitespace before it skipped: its strings and brackets must
  * balance; what is inside is left to jansson (or, for skipped values, unchecked).
  */
-static int scan_value(struct reader *rd, const char *what)
+static int scan_value(struct reportread *rd, const char *what)
 {
     int c = skip_ws(rd), depth = 0, rc, n = 0;
 
@@ -260,7 +279,7 @@ static int scan_value(struct reader *rd, const char *what)
 }
 
 /* The place of byte index i of the captured span. */
-static struct place place_in_span(const struct reader *rd, size_t i)
+static struct place place_in_span(const struct reportread *rd, size_t i)
 {
     struct place p = rd->cap_at;
     size_t k;
@@ -273,7 +292,7 @@ static struct place place_in_span(const struct reader *rd, size_t i)
 }
 
 /* Scan one value (whitespace skipped already) and parse it with jansson into *out. */
-static int load_value(struct reader *rd, size_t limit, const char *what, json_t **out)
+static int load_value(struct reportread *rd, size_t limit, const char *what, json_t **out)
 {
     json_error_t je;
     int rc;
@@ -298,7 +317,7 @@ static int load_value(struct reader *rd, size_t limit, const char *what, json_t 
     return 0;
 }
 
-static int load_object(struct reader *rd, size_t limit, const char *what, json_t **out)
+static int load_object(struct reportread *rd, size_t limit, const char *what, json_t **out)
 {
     struct place at = rd->next;
     int rc = load_value(rd, limit, what, out);
@@ -311,7 +330,7 @@ static int load_object(struct reader *rd, size_t limit, const char *what, json_t
     return rc;
 }
 
-static int read_version(struct reader *rd, struct reportread_result *out)
+static int read_version(struct reportread *rd, struct reportread_result *out)
 {
     struct place at = rd->next;
     json_t *v;
@@ -336,56 +355,32 @@ static int read_version(struct reader *rd, struct reportread_result *out)
     return 0;
 }
 
-static int read_recipients(struct reader *rd, reportread_fn each, void *arg,
-                           struct reportread_result *out)
+/*
+ * The recipients array, from its '[': the reader stops before its first element
+ * (in_array) or, when it is empty, after its ']'.
+ */
+static int open_recipients(struct reportread *rd)
 {
-    const char *array = "the \"recipients\" array";
-    char what[64];
-    size_t i;
-    int c, rc;
+    int c = skip_ws(rd);
 
-    c = skip_ws(rd);
     if (c != '[') {
         if (c < 0)
-            return ended(rd, c, array);
+            return ended(rd, c, RECIPIENTS);
         return fail(rd, BLAST_EINVAL, rd->next,
                     "not a blast report: \"recipients\" is not an array");
     }
     next(rd);
-    for (i = 0;; i++) {
-        struct reportread_place place;
-        json_t *entry;
-
-        if ((c = skip_ws(rd)) < 0)
-            return ended(rd, c, array);
-        if (i == 0 && c == ']') {
-            next(rd);
-            return 0;
-        }
-        snprintf(what, sizeof what, "recipient %zu", i + 1);
-        place.source = rd->name;
-        place.line = rd->next.line;
-        place.column = rd->next.column;
-        if ((rc = load_object(rd, REPORTREAD_MAX_ENTRY, what, &entry)) < 0)
-            return rc;
-        rc = each != NULL ? each(arg, entry, i, &place, rd->err) : 0;
-        json_decref(entry);
-        if (rc < 0)
-            return rc;
-        out->recipients++;
-        if ((c = skip_ws(rd)) < 0)
-            return ended(rd, c, array);
-        if (c != ',' && c != ']')
-            return unexpected(rd, c, array, "expected ',' or ']' after %s", what);
+    if ((c = skip_ws(rd)) < 0)
+        return ended(rd, c, RECIPIENTS);
+    if (c == ']')
         next(rd);
-        if (c == ']')
-            return 0;
-    }
+    else
+        rd->in_array = true;
+    return 0;
 }
 
-/* One member of the top-level object: its key and value. */
-static int read_member(struct reader *rd, reportread_fn each, void *arg,
-                       struct reportread_result *out, unsigned *seen)
+/* One member of the top-level object: its key and value ("recipients": its '[' only). */
+static int read_member(struct reportread *rd)
 {
     static const char *const known[] = {"schema_version", "campaign", "recipients", "summary"};
     struct place at = rd->next;
@@ -406,9 +401,9 @@ static int read_member(struct reader *rd, reportread_fn each, void *arg,
     for (i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(name, known[i]) == 0)
             bit = 1u << i;
-    if ((*seen & bit) != 0)
+    if ((rd->seen & bit) != 0)
         return fail(rd, BLAST_EINVAL, at, "\"%s\" appears twice in the report", name);
-    *seen |= bit;
+    rd->seen |= bit;
     if ((c = skip_ws(rd)) != ':')
         return unexpected(rd, c, "the report object", "expected ':' after the key \"%s\"", name);
     next(rd);
@@ -416,16 +411,16 @@ static int read_member(struct reader *rd, reportread_fn each, void *arg,
         return ended(rd, c, "the report object");
     switch (bit) {
     case 1:
-        return read_version(rd, out);
+        return read_version(rd, &rd->out);
     case 2:
-        return load_object(rd, REPORTREAD_MAX_OBJECT, "\"campaign\"", &out->campaign);
+        return load_object(rd, REPORTREAD_MAX_OBJECT, "\"campaign\"", &rd->out.campaign);
     case 4:
-        if ((*seen & 1) == 0)
+        if ((rd->seen & 1) == 0)
             return fail(rd, BLAST_EINVAL, at,
                         "not a blast report: \"recipients\" comes before \"schema_version\"");
-        return read_recipients(rd, each, arg, out);
+        return open_recipients(rd);
     case 8:
-        return load_object(rd, REPORTREAD_MAX_OBJECT, "\"summary\"", &out->summary);
+        return load_object(rd, REPORTREAD_MAX_OBJECT, "\"summary\"", &rd->out.summary);
     default: {
         /* a key of a later minor version: its value only has to balance */
         char what[96];
@@ -435,85 +430,251 @@ static int read_member(struct reader *rd, reportread_fn each, void *arg,
     }
 }
 
-static int read_report(struct reader *rd, reportread_fn each, void *arg,
-                       struct reportread_result *out)
+/*
+ * Walk the report object from where the reader is until it stands before a
+ * recipient (in_array) or the object and the file have ended (done).
+ */
+static int walk(struct reportread *rd)
 {
     const char *object = "the report object";
-    struct place start;
-    unsigned seen = 0;
     int c, rc;
 
-    c = skip_ws(rd);
-    start = rd->next;
-    if (c == END)
-        return fail(rd, BLAST_ESYNTAX, start, "the file is empty, not a blast report");
-    if (c != '{')
-        return unexpected(rd, c, object, "not a blast report: expected '{'");
-    next(rd);
-    if ((c = skip_ws(rd)) == '}')
-        next(rd);
-    else
-        for (;;) {
-            if (c != '"')
+    while (!rd->in_array && !rd->done) {
+        switch (rd->top) {
+        case TOP_START:
+            c = skip_ws(rd);
+            rd->start = rd->next;
+            if (c == END)
+                return fail(rd, BLAST_ESYNTAX, rd->start, "the file is empty, not a blast report");
+            if (c != '{')
+                return unexpected(rd, c, object, "not a blast report: expected '{'");
+            next(rd);
+            if ((c = skip_ws(rd)) == '}') {
+                next(rd);
+                rd->top = TOP_END;
+            } else {
+                rd->top = TOP_MEMBER;
+            }
+            break;
+        case TOP_MEMBER:
+            if ((c = skip_ws(rd)) != '"')
                 return unexpected(rd, c, object, "expected a key in quotes in %s", object);
-            if ((rc = read_member(rd, each, arg, out, &seen)) < 0)
+            if ((rc = read_member(rd)) < 0)
                 return rc;
+            rd->top = TOP_AFTER_MEMBER;
+            break;
+        case TOP_AFTER_MEMBER:
             if ((c = skip_ws(rd)) != ',' && c != '}')
                 return unexpected(rd, c, object, "expected ',' or '}' in %s", object);
             next(rd);
-            if (c == '}')
-                break;
-            c = skip_ws(rd);
+            rd->top = c == '}' ? TOP_END : TOP_MEMBER;
+            break;
+        case TOP_END:
+            if ((c = skip_ws(rd)) != END)
+                return c == FAIL ? rd->failure
+                                 : fail(rd, BLAST_ESYNTAX, rd->next,
+                                        "unexpected text after the end of the report object");
+            if ((rd->seen & 1) == 0)
+                return fail(rd, BLAST_EINVAL, rd->start,
+                            "not a blast report: no \"schema_version\"");
+            if ((rd->seen & 4) == 0)
+                return fail(rd, BLAST_EINVAL, rd->start,
+                            "not a blast report: no \"recipients\" array");
+            rd->done = true;
+            break;
         }
-    if ((c = skip_ws(rd)) != END)
-        return c == FAIL ? rd->failure
-                         : fail(rd, BLAST_ESYNTAX, rd->next,
-                                "unexpected text after the end of the report object");
-    if ((seen & 1) == 0)
-        return fail(rd, BLAST_EINVAL, start, "not a blast report: no \"schema_version\"");
-    if ((seen & 4) == 0)
-        return fail(rd, BLAST_EINVAL, start, "not a blast report: no \"recipients\" array");
+    }
     return 0;
+}
+
+/* The element the reader stands before, and the ',' or ']' after it. */
+static int read_entry(struct reportread *rd, json_t **entry, struct reportread_place *at)
+{
+    char what[64];
+    int c, rc;
+
+    snprintf(what, sizeof what, "recipient %zu", rd->out.recipients + 1);
+    at->source = rd->name;
+    at->line = rd->next.line;
+    at->column = rd->next.column;
+    if ((rc = load_object(rd, REPORTREAD_MAX_ENTRY, what, entry)) < 0)
+        return rc;
+    rd->out.recipients++;
+    if ((c = skip_ws(rd)) < 0 || (c != ',' && c != ']')) {
+        json_decref(*entry);
+        *entry = NULL;
+        if (c < 0)
+            return ended(rd, c, RECIPIENTS);
+        return unexpected(rd, c, RECIPIENTS, "expected ',' or ']' after %s", what);
+    }
+    next(rd);
+    if (c == ']')
+        rd->in_array = false;
+    else if ((c = skip_ws(rd)) < 0) {
+        json_decref(*entry);
+        *entry = NULL;
+        return ended(rd, c, RECIPIENTS);
+    }
+    return 0;
+}
+
+static int opened(FILE *f, bool own, size_t chunk, const char *name, struct reportread **out,
+                  struct blast_error *err)
+{
+    struct reportread *rd = calloc(1, sizeof *rd);
+    int rc;
+
+    *out = NULL;
+    chunk = chunk == 0 ? CHUNK : chunk < 4096 ? 4096 : chunk;
+    if (rd == NULL || (rd->in = malloc(chunk)) == NULL) {
+        if (own)
+            fclose(f);
+        if (rd != NULL) {
+            free(rd->in);
+            free(rd);
+        }
+        return blast_error_set(err, BLAST_ENOMEM, name, 0, 0, "out of memory");
+    }
+    rd->f = f;
+    rd->name = name;
+    rd->own = own;
+    rd->chunk = chunk;
+    rd->err = err;
+    rd->next.line = 1;
+    rd->next.column = 1;
+    buf_init(&rd->span);
+    if ((rc = walk(rd)) < 0) {
+        reportread_close(rd);
+        return rc;
+    }
+    *out = rd;
+    return 0;
+}
+
+int reportread_open_stream(FILE *f, const char *name, struct reportread **out,
+                           struct blast_error *err)
+{
+    return opened(f, false, 0, name, out, err);
+}
+
+int reportread_open(const char *path, size_t chunk, struct reportread **out,
+                    struct blast_error *err)
+{
+    FILE *f = fopen(path, "rb");
+
+    *out = NULL;
+    if (f == NULL)
+        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open the report: %s",
+                               strerror(errno));
+    /* the reader reads in chunks of its own: no second buffer per open report */
+    setvbuf(f, NULL, _IONBF, 0);
+    return opened(f, true, chunk, path, out, err);
+}
+
+const json_t *reportread_campaign(const struct reportread *rd)
+{
+    return rd->out.campaign;
+}
+
+const char *reportread_name(const struct reportread *rd)
+{
+    return rd->name;
+}
+
+int reportread_next(struct reportread *rd, json_t **entry, struct reportread_place *at,
+                    struct blast_error *err)
+{
+    int rc;
+
+    *entry = NULL;
+    rd->err = err;
+    if (rd->failure != 0)
+        return rd->failure;
+    if (!rd->in_array)
+        return 0;
+    if ((rc = read_entry(rd, entry, at)) == 0 && !rd->in_array)
+        rc = walk(rd);
+    if (rc < 0) {
+        json_decref(*entry);
+        *entry = NULL;
+        return rc;
+    }
+    return 1;
+}
+
+int reportread_finish(struct reportread *rd, struct reportread_result *out, struct blast_error *err)
+{
+    struct reportread_place at;
+    json_t *entry;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    while ((rc = reportread_next(rd, &entry, &at, err)) > 0)
+        json_decref(entry);
+    if (rc < 0)
+        return rc;
+    *out = rd->out;
+    memset(&rd->out, 0, sizeof rd->out);
+    return 0;
+}
+
+void reportread_close(struct reportread *rd)
+{
+    if (rd == NULL)
+        return;
+    if (rd->own)
+        fclose(rd->f);
+    reportread_result_free(&rd->out);
+    free(rd->in);
+    buf_free(&rd->span);
+    free(rd);
+}
+
+/* The push form: each entry to each, then the rest of the report. */
+static int push(struct reportread *rd, reportread_fn each, void *arg, struct reportread_result *out,
+                struct blast_error *err)
+{
+    struct reportread_place at;
+    json_t *entry;
+    size_t i = 0;
+    int rc;
+
+    for (;;) {
+        if ((rc = reportread_next(rd, &entry, &at, err)) <= 0)
+            break;
+        rc = each != NULL ? each(arg, entry, i++, &at, err) : 0;
+        json_decref(entry);
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0)
+        rc = reportread_finish(rd, out, err);
+    reportread_close(rd);
+    return rc;
 }
 
 int reportread_stream(FILE *f, const char *name, reportread_fn each, void *arg,
                       struct reportread_result *out, struct blast_error *err)
 {
-    struct reader rd;
+    struct reportread *rd;
     int rc;
 
     memset(out, 0, sizeof *out);
-    memset(&rd, 0, sizeof rd);
-    rd.f = f;
-    rd.name = name;
-    rd.err = err;
-    rd.next.line = 1;
-    rd.next.column = 1;
-    buf_init(&rd.span);
-    rd.in = malloc(CHUNK);
-    if (rd.in == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, name, 0, 0, "out of memory");
-    rc = read_report(&rd, each, arg, out);
-    free(rd.in);
-    buf_free(&rd.span);
-    if (rc < 0)
-        reportread_result_free(out);
-    return rc;
+    if ((rc = reportread_open_stream(f, name, &rd, err)) < 0)
+        return rc;
+    return push(rd, each, arg, out, err);
 }
 
 int reportread_file(const char *path, reportread_fn each, void *arg, struct reportread_result *out,
                     struct blast_error *err)
 {
-    FILE *f = fopen(path, "rb");
+    struct reportread *rd;
     int rc;
 
     memset(out, 0, sizeof *out);
-    if (f == NULL)
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open the report: %s",
-                               strerror(errno));
-    rc = reportread_stream(f, path, each, arg, out, err);
-    fclose(f);
-    return rc;
+    if ((rc = reportread_open(path, 0, &rd, err)) < 0)
+        return rc;
+    return push(rd, each, arg, out, err);
 }
 
 void reportread_result_free(struct reportread_result *r)

@@ -79,6 +79,53 @@ struct outcome;
 int reportread_outcome(struct json_t *entry, size_t index, const struct reportread_place *at,
                        struct outcome *o, struct blast_error *err);
 
+/*
+ * The pull form, for a reader that takes recipients from several reports at once
+ * (the merge). reportread_open() reads the report up to its first recipient (or
+ * to its end when it has none), so the "campaign" that precedes the recipients,
+ * as blast writes it, is known then. The reader holds one chunk of input and one
+ * recipient at a time; reportread_open() reads through an unbuffered stream of its
+ * own, so that many reports may be open at once without a second buffer each.
+ * The path (or name) is borrowed until reportread_close(): places point at it.
+ * Free with reportread_close(), whatever happened.
+ */
+struct reportread;
+
+/*
+ * Errors: those of reportread_file() up to the first recipient. chunk: the bytes
+ * read at a time (0: 64 KiB; at least 4 KiB), smaller when many are open at once.
+ */
+int reportread_open(const char *path, size_t chunk, struct reportread **out,
+                    struct blast_error *err);
+
+/* The same from a stream the caller owns and closes after reportread_close(). */
+int reportread_open_stream(FILE *f, const char *name, struct reportread **out,
+                           struct blast_error *err);
+
+/* The report's "campaign" (borrowed), or NULL when it has none before its recipients. */
+const struct json_t *reportread_campaign(const struct reportread *rd);
+
+/* The name given at open, for messages. */
+const char *reportread_name(const struct reportread *rd);
+
+/*
+ * The next recipient: 1 with *entry a new reference (the caller releases it) and
+ * at its place; 0 after the last one, when the rest of the report (the "summary")
+ * has been read and checked too; or a negative code as reportread_file() has.
+ * After an error every call returns it again.
+ */
+int reportread_next(struct reportread *rd, struct json_t **entry, struct reportread_place *at,
+                    struct blast_error *err);
+
+/*
+ * The recipients not taken yet skipped (still checked), then the result into out
+ * (the campaign and summary move there: free with reportread_result_free()).
+ */
+int reportread_finish(struct reportread *rd, struct reportread_result *out,
+                      struct blast_error *err);
+
+void reportread_close(struct reportread *rd);
+
 /* Release what a result holds and empty it. Accepts an empty result. */
 void reportread_result_free(struct reportread_result *r);
 

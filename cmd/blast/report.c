@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "../../core/intake.h"
 #include "../../core/report.h"
+#include "../../core/reportmerge.h"
 #include "../../core/reportread.h"
 #include "../../core/timeutil.h"
 
@@ -31,6 +32,7 @@
 
 const char cli_report_usage[] =
     "usage: blast report REPORT.json [--format text|json|csv] [--db PATH | --no-db]\n"
+    "       blast report --merge SHARD.json... -o MERGED.json\n"
     "\n"
     "Print a delivery report written by 'blast send' (REPORT.json may be '-' for\n"
     "standard input). The report is read one recipient at a time, so a report of a\n"
@@ -53,18 +55,31 @@ const char cli_report_usage[] =
     "                  recipients later bounced or complained (docs/bounces.md);\n"
     "                  default: the campaign's suppression_db, as the report names it\n"
     "  --no-db         the report as written, without what came back later\n"
+    "  --merge         merge the reports of a campaign's shards (send --shard) into\n"
+    "                  one report of the campaign, by row (docs/sharding.md): every\n"
+    "                  shard once, of one campaign and fingerprint, or nothing is\n"
+    "                  written\n"
+    "  -o, --output PATH  with --merge: where the merged report goes ('-': standard\n"
+    "                  output); written atomically\n"
     "  -h, --help      this text\n"
     "\n"
-    "exit codes: 0 printed; 2 usage error, a file that cannot be read or is not a\n"
-    "blast report (the message names FILE:LINE:COL), or output that cannot be written.\n";
+    "exit codes: 0 printed (merged); 2 usage error, a file that cannot be read or is\n"
+    "not a blast report (the message names FILE:LINE:COL), reports that do not merge\n"
+    "(another campaign, a missing or repeated shard), or output that cannot be\n"
+    "written.\n";
 
 enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV };
 
 struct report_opts {
     const char *path;
     enum format format;
+    bool format_set;
     const char *db; /* --db */
     bool no_db;     /* --no-db */
+    bool merge;     /* --merge: the reports are argv[first..argc) */
+    const char *output;
+    char **inputs;
+    size_t ninputs;
 };
 
 static int parse_args(int argc, char **argv, struct report_opts *o)
@@ -73,6 +88,8 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
         {"format", required_argument, NULL, 'f'},
         {"db", required_argument, NULL, 'd'},
         {"no-db", no_argument, NULL, 'n'},
+        {"merge", no_argument, NULL, 'm'},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -81,9 +98,16 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
     memset(o, 0, sizeof *o);
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
         switch (c) {
+        case 'm':
+            o->merge = true;
+            break;
+        case 'o':
+            o->output = optarg;
+            break;
         case 'f':
+            o->format_set = true;
             if (strcmp(optarg, "text") == 0)
                 o->format = FORMAT_TEXT;
             else if (strcmp(optarg, "json") == 0)
@@ -108,6 +132,29 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
             cli_bad_option("report", argv, optopt);
             return -1;
         }
+    }
+    if (o->merge) {
+        if (o->format_set || o->db != NULL || o->no_db) {
+            cli_fail("report: --merge writes a report: --format, --db and --no-db are for "
+                     "reading one (blast report MERGED.json)");
+            return -1;
+        }
+        if (o->output == NULL) {
+            cli_fail("report: --merge needs -o MERGED.json (or -o - for standard output)");
+            return -1;
+        }
+        if (optind >= argc) {
+            cli_fail("report: --merge needs the shards' reports: blast report --merge "
+                     "SHARD.json... -o MERGED.json");
+            return -1;
+        }
+        o->inputs = argv + optind;
+        o->ninputs = (size_t)(argc - optind);
+        return 0;
+    }
+    if (o->output != NULL) {
+        cli_fail("report: -o is for --merge");
+        return -1;
     }
     if (optind >= argc) {
         cli_fail("report: which report? usage: blast report REPORT.json [--format "
@@ -637,6 +684,30 @@ static int print_text(FILE *out, const char *path, const struct reportread_resul
 
 /* ---- the command --------------------------------------------------------------------- */
 
+/* --merge: the shards' reports into one (core/reportmerge). */
+static int merge(const struct report_opts *o)
+{
+    struct reportmerge_stats st;
+    struct blast_error err;
+    size_t i;
+
+    blast_error_clear(&err);
+    for (i = 0; i < o->ninputs; i++)
+        if (strcmp(o->inputs[i], "-") == 0) {
+            cli_fail("report: --merge reads files, not standard input");
+            return BLAST_EXIT_USAGE;
+        }
+    bool out = strcmp(o->output, "-") == 0;
+    if (reportmerge_run((const char *const *)o->inputs, o->ninputs,
+                        out ? "standard output" : o->output, out ? stdout : NULL, &st, &err) < 0) {
+        cli_error(&err);
+        return BLAST_EXIT_USAGE;
+    }
+    fprintf(stderr, "blast: merged %zu shards of %zu: %zu recipients into %s\n", st.shards,
+            st.count, st.recipients, out ? "standard output" : o->output);
+    return BLAST_EXIT_OK;
+}
+
 int cmd_report(int argc, char **argv)
 {
     struct report_opts o;
@@ -657,6 +728,8 @@ int cmd_report(int argc, char **argv)
     rc = parse_args(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? BLAST_EXIT_OK : BLAST_EXIT_USAGE;
+    if (o.merge)
+        return merge(&o);
     name = strcmp(o.path, "-") == 0 ? "standard input" : o.path;
 
     if (o.format == FORMAT_CSV) {

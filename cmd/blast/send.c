@@ -262,6 +262,7 @@ struct run {
     size_t others;       /* rows of other shards */
     json_t *summary;     /* the report's summary, for the webhook */
     bool report_written; /* report_commit() succeeded */
+    char hash[65];       /* the campaign's fingerprint; "" before the journal opens */
 };
 
 static void run_free(struct run *r)
@@ -336,11 +337,13 @@ static char *beside(struct run *r, const char *sub, const char *ext, struct blas
 static int open_journal(struct run *r, struct blast_error *err)
 {
     struct journal_options jo;
-    char hash[65];
     int rc;
 
     memset(&jo, 0, sizeof jo);
     jo.log = &r->log;
+    /* the report carries it too, so the shards of one campaign can be told apart */
+    if ((rc = prepare_hash(&r->p, r->opt.reports, r->opt.nreports, r->hash, err)) < 0)
+        return rc;
     if (r->opt.dry_run != NULL || r->has_test_to) {
         char tmpl[] = "/tmp/blast-journal.XXXXXX";
         int fd = mkstemp(tmpl);
@@ -359,9 +362,7 @@ static int open_journal(struct run *r, struct blast_error *err)
                               ? strdup(r->opt.journal)
                               : prepare_shard_path(d ? d : r->c->journal, &r->shard);
         free(d);
-        if ((rc = prepare_hash(&r->p, r->opt.reports, r->opt.nreports, hash, err)) < 0)
-            return rc;
-        jo.hash = hash;
+        jo.hash = r->hash;
         jo.fresh = r->opt.fresh;
         jo.force = r->opt.force;
         jo.durable = true;
@@ -647,6 +648,7 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.suppression_db = r->c->suppression_db;
     info.shard_index = r->shard.index;
     info.shard_count = r->shard.count;
+    info.fingerprint = r->hash[0] != '\0' ? r->hash : NULL;
     info.start = r->started;
     if (strcmp(r->report_path, "-") == 0)
         rc = report_open_stream(stdout, "standard output", &info, &rep, err);

@@ -429,3 +429,92 @@ Test(reportread, a_huge_recipient_is_refused)
     refused(text, BLAST_EINVAL, 1, 35, "recipient 1 is larger than");
     free(text);
 }
+
+/* The pull form: the campaign is known at open, recipients come one per call. */
+Test(reportread, pull_takes_one_recipient_at_a_time)
+{
+    const char *text = "{\"schema_version\": 1,\n\"campaign\": {\"name\":\"n\"},\n"
+                       "\"recipients\": [\n{\"row\":1,\"email\":\"a@x\"},\n"
+                       "{\"row\":3,\"email\":\"b@x\"}\n],\n\"summary\": {\"total\": 2}\n}\n";
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct reportread *rd = NULL;
+    struct reportread_place at;
+    struct reportread_result res;
+    struct blast_error err;
+    json_t *e = NULL;
+
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_open_stream(f, "mem.json", &rd, &err), 0, "%s", err.text);
+    cr_assert_str_eq(json_string_value(json_object_get(reportread_campaign(rd), "name")), "n");
+    cr_assert_str_eq(reportread_name(rd), "mem.json");
+    cr_assert_eq(reportread_next(rd, &e, &at, &err), 1);
+    cr_assert_eq(json_integer_value(json_object_get(e, "row")), 1);
+    cr_assert_eq(at.line, 4);
+    cr_assert_eq(at.column, 1);
+    json_decref(e);
+    cr_assert_eq(reportread_next(rd, &e, &at, &err), 1);
+    cr_assert_eq(json_integer_value(json_object_get(e, "row")), 3);
+    cr_assert_eq(at.line, 5);
+    json_decref(e);
+    cr_assert_eq(reportread_next(rd, &e, &at, &err), 0, "%s", err.text);
+    cr_assert_null(e);
+    cr_assert_eq(reportread_next(rd, &e, &at, &err), 0, "the end stays the end");
+    cr_assert_eq(reportread_finish(rd, &res, &err), 0, "%s", err.text);
+    cr_assert_eq(res.recipients, 2);
+    cr_assert_eq(json_integer_value(json_object_get(res.summary, "total")), 2);
+    reportread_result_free(&res);
+    reportread_close(rd);
+    fclose(f);
+}
+
+Test(reportread, pull_finish_skips_the_rest_and_an_error_sticks)
+{
+    const char *text = "{\"schema_version\": 1, \"campaign\": {}, \"recipients\": "
+                       "[{\"row\":1}, {\"row\":2}, {\"row\":3}], \"summary\": {}}";
+    const char *broken = "{\"schema_version\": 1, \"recipients\": [{\"row\":1}, {\"row\":2] }";
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct reportread *rd = NULL;
+    struct reportread_place at;
+    struct reportread_result res;
+    struct blast_error err;
+    json_t *e = NULL;
+
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_open_stream(f, "mem.json", &rd, &err), 0, "%s", err.text);
+    cr_assert_eq(reportread_next(rd, &e, &at, &err), 1);
+    json_decref(e);
+    cr_assert_eq(reportread_finish(rd, &res, &err), 0, "%s", err.text);
+    cr_assert_eq(res.recipients, 3, "the ones not taken are read (and checked) too");
+    reportread_result_free(&res);
+    reportread_close(rd);
+    fclose(f);
+
+    f = fmemopen((void *)broken, strlen(broken), "r");
+    cr_assert_eq(reportread_open_stream(f, "mem.json", &rd, &err), 0, "%s", err.text);
+    cr_assert_null(reportread_campaign(rd), "no campaign in this one");
+    cr_assert_eq(reportread_next(rd, &e, &at, &err), 1);
+    json_decref(e);
+    cr_assert_eq(reportread_next(rd, &e, &at, &err), BLAST_ESYNTAX);
+    cr_assert_null(e);
+    cr_assert_eq(err.column, 57, "%d: %s", err.column, err.text);
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_next(rd, &e, &at, &err), BLAST_ESYNTAX, "the error sticks");
+    reportread_close(rd);
+    fclose(f);
+}
+
+Test(reportread, pull_an_empty_file_fails_at_open)
+{
+    char path[] = "/tmp/blast-rr-XXXXXX";
+    int fd = mkstemp(path);
+    struct reportread *rd = (struct reportread *)1;
+    struct blast_error err;
+
+    cr_assert_geq(fd, 0);
+    close(fd);
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_open(path, 4096, &rd, &err), BLAST_ESYNTAX);
+    cr_assert_null(rd);
+    cr_assert_not_null(strstr(err.text, "empty"), "%s", err.text);
+    unlink(path);
+}
