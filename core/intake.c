@@ -163,15 +163,19 @@ static struct sent_index *index_of(struct intake *in, size_t k, struct blast_err
         return x;
     x->loaded = true;
     buf_init(&x->arena);
-    if (ic->journal == NULL)
-        return x;
-    rc = journal_read_sent(ic->journal, on_sent, x, &e);
-    if (rc == BLAST_ENOMEM) {
-        blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-        return NULL;
+    /* a shard's rows are disjoint from the others' and numbered as in the list */
+    for (size_t i = 0; i <= ic->nshard_journals; i++) {
+        const char *path = i == 0 ? ic->journal : ic->shard_journals[i - 1];
+        if (path == NULL)
+            continue;
+        rc = journal_read_sent(path, on_sent, x, &e);
+        if (rc == BLAST_ENOMEM) {
+            blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+            return NULL;
+        }
+        if (rc < 0) /* no journal yet: nothing was sent, nothing is attributed to it */
+            log_msg(in->o->log, LOG_LEVEL_DEBUG, "campaign '%s': %s", ic->c->name, e.text);
     }
-    if (rc < 0) /* no journal yet: nothing was sent, nothing is attributed to it */
-        log_msg(in->o->log, LOG_LEVEL_DEBUG, "campaign '%s': %s", ic->c->name, e.text);
     qsort(x->by_address, x->naddress, sizeof *x->by_address, cmp_hash);
     qsort(x->by_id, x->nid, sizeof *x->by_id, cmp_hash);
     return x;

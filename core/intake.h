@@ -36,7 +36,10 @@ struct intake_campaign {
     const struct campaign *c;
     const char *secret; /* its return_path secret, or NULL without return_path */
     size_t secret_len;
-    const char *journal; /* its journal's path (read, never written) */
+    const char *journal; /* its journal's path (read, never written), or NULL */
+    /* the journals of its shards (send --shard), read as well: their rows are the list's */
+    const char *const *shard_journals;
+    size_t nshard_journals;
 };
 
 struct intake_options {

@@ -9,11 +9,13 @@
  * --limit and --deadline, stopped cleanly by SIGINT or SIGTERM.
  */
 #include "cli.h"
+#include "../../core/buf.h"
 #include "../../core/intake.h"
 #include "../../core/secret.h"
 #include "../../core/timeutil.h"
 
 #include <getopt.h>
+#include <glob.h>
 #include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
@@ -126,6 +128,7 @@ struct bounces_run {
     struct campaign **c;
     struct intake_campaign *ic;
     char **journals;
+    glob_t *shard_journals;         /* per campaign: NAME.shard-I-of-N.journal (send --shard) */
     const struct campaign *mailbox; /* the campaign whose 'bounces' is read */
     char *secret;                   /* the mailbox's */
     struct suppressdb *db;
@@ -152,6 +155,9 @@ static void run_free(struct bounces_run *r)
     for (int i = 0; r->journals != NULL && i < r->opt.ncampaigns; i++)
         free(r->journals[i]);
     free(r->journals);
+    for (int i = 0; r->shard_journals != NULL && i < r->opt.ncampaigns; i++)
+        globfree(&r->shard_journals[i]);
+    free(r->shard_journals);
     free(r->ic);
     free(r->c);
 }
@@ -167,6 +173,61 @@ static char *journal_of(const struct campaign *c)
     return p;
 }
 
+/* s with the characters glob(3) takes for patterns escaped, appended to out. */
+static int glob_escaped(struct buf *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((strchr("*?[\\", s[i]) != NULL && buf_append(out, "\\", 1) < 0) ||
+            buf_append(out, s + i, 1) < 0)
+            return -1;
+    return 0;
+}
+
+/*
+ * The journals of the campaign's shards beside its own (docs/sharding.md: the
+ * shard's part before the extension of the journal's name), each a whole shard
+ * name ("NAME.shard-2-of-4.journal"), found by glob(3) into g. Returns -1 when out
+ * of memory; no shard journal is not an error.
+ */
+static int shard_journals_of(const char *journal, glob_t *g)
+{
+    const char *base = strrchr(journal, '/'), *dot;
+    struct buf pat;
+    size_t i, kept = 0;
+    int rc = -1;
+
+    memset(g, 0, sizeof *g);
+    base = base != NULL ? base + 1 : journal;
+    dot = strrchr(base, '.');
+    if (dot == NULL || dot == base)
+        dot = journal + strlen(journal);
+    buf_init(&pat);
+    if (glob_escaped(&pat, journal, (size_t)(dot - journal)) < 0 ||
+        buf_append(&pat, ".shard-*-of-*", 13) < 0 || glob_escaped(&pat, dot, strlen(dot)) < 0 ||
+        buf_append(&pat, "", 1) < 0)
+        goto out;
+    rc = glob(pat.data, 0, NULL, g);
+    if (rc == GLOB_NOSPACE)
+        goto out;
+    rc = 0;
+    /* only I-of-N where the stars stand: a name that merely looks alike is not a shard's */
+    for (i = 0; i < g->gl_pathc; i++) {
+        const char *p = g->gl_pathv[i] + (dot - journal) + 7;
+        unsigned si, sn;
+        int end = 0;
+        if (sscanf(p, "%u-of-%u%n", &si, &sn, &end) == 2 && strcmp(p + end, dot) == 0 && si < sn)
+            g->gl_pathv[kept++] = g->gl_pathv[i];
+        else
+            free(g->gl_pathv[i]);
+    }
+    if (g->gl_pathv != NULL)
+        g->gl_pathv[kept] = NULL;
+    g->gl_pathc = kept;
+out:
+    buf_free(&pat);
+    return rc;
+}
+
 /* Load the campaigns and check that those naming a mailbox agree. Returns an exit code or 0. */
 static int load(struct bounces_run *r, struct blast_error *err)
 {
@@ -175,7 +236,8 @@ static int load(struct bounces_run *r, struct blast_error *err)
     r->c = calloc((size_t)n, sizeof *r->c);
     r->ic = calloc((size_t)n, sizeof *r->ic);
     r->journals = calloc((size_t)n, sizeof *r->journals);
-    if (r->c == NULL || r->ic == NULL || r->journals == NULL) {
+    r->shard_journals = calloc((size_t)n, sizeof *r->shard_journals);
+    if (r->c == NULL || r->ic == NULL || r->journals == NULL || r->shard_journals == NULL) {
         cli_fail("bounces: out of memory");
         return BLAST_EXIT_USAGE;
     }
@@ -186,11 +248,17 @@ static int load(struct bounces_run *r, struct blast_error *err)
             return BLAST_EXIT_USAGE;
         }
         c = r->c[i];
-        if ((r->journals[i] = journal_of(c)) == NULL) {
+        if ((r->journals[i] = journal_of(c)) == NULL ||
+            shard_journals_of(r->journals[i], &r->shard_journals[i]) < 0) {
             cli_fail("bounces: out of memory");
             return BLAST_EXIT_USAGE;
         }
-        r->ic[i] = (struct intake_campaign){c, NULL, 0, r->journals[i]};
+        r->ic[i] = (struct intake_campaign){c,
+                                            NULL,
+                                            0,
+                                            r->journals[i],
+                                            (const char *const *)r->shard_journals[i].gl_pathv,
+                                            r->shard_journals[i].gl_pathc};
         if (c->return_path.address != NULL) {
             char *s = NULL;
             if (secret_return_path(c, &r->log, &s, err) < 0) {

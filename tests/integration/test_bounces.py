@@ -276,6 +276,36 @@ class Crafted(Mailbox):
         self.assertEqual(d.count("INBOX"), 1, "the message about nobody stays")
         self.assertIn("names no recipient the campaigns sent to", p.stderr)
 
+    def test_a_sharded_campaigns_journals_are_all_read(self):
+        # send --shard keeps one journal a shard (docs/sharding.md): the bounces of
+        # every shard are attributed, by recipient and by Message-ID, to their rows
+        c = self.campaign(self.ROWS, return_path=False, after="delete")
+        entries = {}
+        for i in range(2):
+            p = harness.run_blast("send", "campaign.yml", "--shard", f"{i}/2", cwd=c.dir,
+                                  env=self.env)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            report = os.path.join(c.dir, "reports", f"bounce-test.shard-{i}-of-2.json")
+            entries.update({e["email"]: e for e in harness.load_report(report)["recipients"]})
+        self.assertEqual(sorted(entries), self.ROWS)
+        self.assertFalse(os.path.exists(os.path.join(c.dir, ".blast", "bounce-test.journal")))
+        d = self.dovecot
+        for a in self.ROWS[:3]:
+            d.deliver(mailservers.dsn(a, to="tests@acme.example",
+                                      original_headers=b"From: news@acme.example\r\n"))
+        d.deliver(mailservers.dsn("redacted@nowhere.test", to="tests@acme.example",
+                                  original_headers=headers(
+                                      "redacted@nowhere.test",
+                                      entries["ok4@nowhere.test"]["message_id"])))
+        p = self.bounces(c)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        want = [(a, "hard", "status-5.1.x-bad-mailbox", "recipient", "bounce-test",
+                 entries[a]["row"]) for a in self.ROWS[:3]]
+        want.append(("ok4@nowhere.test", "hard", "status-5.1.x-bad-mailbox", "message-id",
+                     "bounce-test", entries["ok4@nowhere.test"]["row"]))
+        self.assertEqual(self.events(c.db), sorted(want))
+        self.assertEqual(d.count("INBOX"), 0)
+
     def test_a_forged_or_altered_token_changes_nothing(self):
         c, entries, senders = self.sent(after="delete")
         real = senders["ok1@nowhere.test"]

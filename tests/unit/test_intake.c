@@ -59,7 +59,7 @@ static void setup(void)
     journal_close(j);
     snprintf(dbpath, sizeof dbpath, "%s/s.db", dir);
     cr_assert_eq(suppressdb_open(dbpath, true, &db, &err), 0, "%s", err.text);
-    ic = (struct intake_campaign){c, SECRET, strlen(SECRET), journal_path};
+    ic = (struct intake_campaign){c, SECRET, strlen(SECRET), journal_path, NULL, 0};
     o = (struct intake_options){&ic,
                                 1,
                                 db,
