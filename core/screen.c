@@ -496,6 +496,14 @@ void screen_result_free(struct screen_result *res)
     address_free(&res->to);
 }
 
+static bool ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return false;
+    return true;
+}
+
 void screen_set_shard(struct screen *s, const struct shard *sh)
 {
     s->shard = *sh;
@@ -514,6 +522,21 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
     res->reason[0] = '\0';
     snprintf(res->email, sizeof res->email, "%s", row->fields[s->email_col]);
     blast_error_clear(&aerr);
+    if (s->shard.count > 1 && ascii(row->fields[s->email_col], row->lens[s->email_col])) {
+        /*
+         * An ASCII field's key is its text lower-cased, valid or not: the envelope
+         * form keeps an ASCII address as written (address_parse() changes only the
+         * case of its domain, which the key ignores), and a row without an address
+         * is placed by its text. So another shard's row is known before any parse:
+         * a shard skips the others' rows for the price of a hash.
+         */
+        if ((rc = suppression_key(&s->key, row->fields[s->email_col])) < 0)
+            return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+        if (!shard_mine(&s->shard, s->key.data, s->key.len)) {
+            res->verdict = SCREEN_OTHER_SHARD;
+            return 0;
+        }
+    }
     if (row->lens[s->email_col] == 0 && !shard_mine(&s->shard, "", 0)) {
         res->verdict = SCREEN_OTHER_SHARD; /* every empty field is one shard's */
         return 0;

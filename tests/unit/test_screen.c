@@ -832,3 +832,64 @@ Test(screen, a_damaged_report_names_its_place, .fini = scratch_remove)
     cr_assert_str_eq(screen_report_rule_name(SCREEN_EXCLUDE_DELIVERED), "exclude-report");
     teardown(&s);
 }
+
+/*
+ * send --shard (docs/sharding.md): a row belongs to the shard of its key, the
+ * envelope lower-cased, or the text lower-cased without an address. Every row of
+ * the list is taken by exactly one of N shards, the one its key names, whether it
+ * was placed before any parse (ASCII) or after (an international domain, whose key
+ * is its A-label form); what a shard takes is screened as without shards.
+ */
+Test(screen, each_row_is_one_shards_by_its_key)
+{
+    static const struct {
+        const char *key;
+        char verdict; /* in its own shard: o ok, i invalid, d duplicate */
+    } want[] = {
+        {"ada@example.com", 'o'},      {"bob@example.com", 'o'},
+        {"\"a b\"@example.org", 'o'},  {"x@[127.0.0.1]", 'o'},
+        {"not-an-address", 'i'},       {"a..b@example.com", 'i'},
+        {"ada@xn--bcher-kva.de", 'o'}, {"ada@xn--bcher-kva.de", 'd'},
+        {"ada@example.com", 'd'},      {"", 'i'},
+    };
+    const char *csv = "email\n"
+                      "ada@example.com\n"
+                      "Bob@EXAMPLE.com\n"
+                      "\"\"\"a b\"\"@Example.ORG\"\n"
+                      "x@[127.0.0.1]\n"
+                      "not-an-address\n"
+                      "A..b@example.com\n"
+                      "ada@b\xc3\xbc"
+                      "cher.de\n"
+                      "ada@XN--BCHER-KVA.DE\n"
+                      "ada@Example.Com\n"
+                      "\"\"\n";
+    const unsigned n = 3;
+    unsigned taken[10] = {0};
+
+    for (unsigned i = 0; i < n; i++) {
+        struct shard sh = {i, n};
+        struct setup s;
+        setup_ok("", "", csv, &s);
+        screen_set_shard(s.screen, &sh);
+        for (size_t r = 0; r < sizeof want / sizeof want[0]; r++) {
+            enum screen_verdict v = next(&s);
+            unsigned mine = shard_of(want[r].key, strlen(want[r].key), n);
+            if (mine != i) {
+                cr_assert_eq(v, SCREEN_OTHER_SHARD, "row %zu in shard %u, its key's is %u", r + 1,
+                             i, mine);
+                continue;
+            }
+            taken[r]++;
+            char got = v == SCREEN_OK          ? 'o'
+                       : v == SCREEN_INVALID   ? 'i'
+                       : v == SCREEN_DUPLICATE ? 'd'
+                                               : '?';
+            cr_assert_eq(got, want[r].verdict, "row %zu: '%c', wanted '%c'", r + 1, got,
+                         want[r].verdict);
+        }
+        teardown(&s);
+    }
+    for (size_t r = 0; r < sizeof want / sizeof want[0]; r++)
+        cr_assert_eq(taken[r], 1, "row %zu taken by %u shards", r + 1, taken[r]);
+}
