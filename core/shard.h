@@ -49,4 +49,17 @@ unsigned shard_of(const void *key, size_t len, unsigned count);
 /* Whether key belongs to s (always, when s is not sharded). */
 bool shard_mine(const struct shard *s, const void *key, size_t len);
 
+/*
+ * The same rule for many keys: a SHA-256 fetched once and a digest context used
+ * again, where shard_of() sets one up for every key (three times the work, which
+ * a shard pays on every row of the list). One thread at a time. Allocated by
+ * shard_hasher_new() (NULL when out of memory), freed by shard_hasher_free().
+ */
+struct shard_hasher;
+struct shard_hasher *shard_hasher_new(void);
+void shard_hasher_free(struct shard_hasher *h);
+
+/* shard_mine() through h; h NULL: shard_mine() itself. */
+bool shard_hasher_mine(struct shard_hasher *h, const struct shard *s, const void *key, size_t len);
+
 #endif

@@ -134,3 +134,26 @@ Test(shard, shards_are_even_and_cover_every_key)
     for (int k = 0; k < 4; k++)
         cr_expect(counts[k] > 9500 && counts[k] < 10500, "shard %d has %u of 40000", k, counts[k]);
 }
+
+Test(shard, the_hasher_places_keys_as_shard_of_does)
+{
+    struct shard_hasher *h = shard_hasher_new();
+    char key[64];
+
+    cr_assert_not_null(h);
+    for (unsigned n = 2; n <= 17; n += 5)
+        for (int i = 0; i < 2000; i++) {
+            int len = snprintf(key, sizeof key, "user%d@example.com", i);
+            unsigned want = shard_of(key, (size_t)len, n);
+            for (unsigned k = 0; k < n; k++) {
+                struct shard s = {k, n};
+                cr_assert_eq(shard_hasher_mine(h, &s, key, (size_t)len), k == want,
+                             "%s in %u of %u", key, k, n);
+            }
+        }
+    struct shard whole = {0, 0};
+    cr_assert(shard_hasher_mine(h, &whole, "x", 1), "a whole list takes every key");
+    cr_assert(shard_hasher_mine(NULL, &whole, "x", 1));
+    shard_hasher_free(h);
+    shard_hasher_free(NULL);
+}
