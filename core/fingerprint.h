@@ -23,8 +23,10 @@
 
 /*
  * SHA-256 (hex) over the campaign file, its body templates, the recipient list, the
- * suppression lists and the attached and inline files, so a run refuses to resume a
- * journal made for other inputs. Errors: BLAST_EIO naming the file that cannot be
+ * suppression lists and the attached and inline files, each named relative to the
+ * campaign file's directory (the campaign file by its base name), so a run refuses
+ * to resume a journal made for other inputs, whatever the spelling of the path that
+ * named the campaign. Errors: BLAST_EIO naming the file that cannot be
  * read, BLAST_ENOMEM; out is "" then.
  */
 int fingerprint_campaign(const struct campaign *c, char out[FINGERPRINT_HEX_SIZE],
@@ -44,5 +46,14 @@ struct fingerprint_input {
 int fingerprint_campaign_with(const struct campaign *c, const struct fingerprint_input *extra,
                               size_t nextra, char out[FINGERPRINT_HEX_SIZE],
                               struct blast_error *err);
+
+/*
+ * The same, and into legacy (when not NULL) the digest blast wrote before the names
+ * were made relative (each file named by its path as resolved from the command
+ * line), in one reading of the files: a journal holding that one still resumes.
+ */
+int fingerprint_campaign_both(const struct campaign *c, const struct fingerprint_input *extra,
+                              size_t nextra, char out[FINGERPRINT_HEX_SIZE],
+                              char legacy[FINGERPRINT_HEX_SIZE], struct blast_error *err);
 
 #endif

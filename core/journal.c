@@ -586,7 +586,7 @@ static int replay(struct journal *j, const struct journal_options *o, struct bla
      * the journal goes on with that campaign, and the next resume needs no --force.
      */
     if (rc == 0 && o->hash != NULL && last_hash != NULL && strcmp(last_hash, o->hash) != 0 &&
-        !o->force)
+        (o->legacy_hash == NULL || strcmp(last_hash, o->legacy_hash) != 0) && !o->force)
         rc = blast_error_set(err, BLAST_EINVAL, j->path, (int)last_hash_line, 0,
                              "the campaign changed since this journal's last run (its file, "
                              "templates, list, or the reports given to --exclude-report and "

@@ -43,11 +43,12 @@ enum journal_state {
 };
 
 struct journal_options {
-    const char *hash; /* the campaign's hash, hex */
-    bool fresh;       /* forget what the file holds: start over */
-    bool force;       /* resume even when the hash differs */
-    bool durable;     /* fdatasync on journal_sync (false for throwaway journals) */
-    bool lock;        /* take the lock file PATH.lock */
+    const char *hash;        /* the campaign's hash, hex */
+    const char *legacy_hash; /* its earlier form, accepted too (fingerprint_campaign_both) */
+    bool fresh;              /* forget what the file holds: start over */
+    bool force;              /* resume even when the hash differs */
+    bool durable;            /* fdatasync on journal_sync (false for throwaway journals) */
+    bool lock;               /* take the lock file PATH.lock */
     const struct log *log;
 };
 

@@ -136,3 +136,56 @@ Test(fingerprint, an_unreadable_input_is_an_io_error, .fini = scratch_remove)
     cr_assert_not_null(strstr(err.text, "cannot read"), "%s", err.text);
     campaign_free(c);
 }
+
+/*
+ * The spelling of the campaign's path does not count: a bare name in its directory,
+ * "./", an absolute path and a path from the parent give one fingerprint (a shard
+ * rerun by a job engine with an absolute path resumes; shards' reports merge). The
+ * earlier digest, by the paths as resolved, is still there for the journals that
+ * hold it: for a bare name it was the same value.
+ */
+Test(fingerprint, the_path_to_the_campaign_does_not_count, .fini = scratch_remove)
+{
+    char cwd[4096], path[512], abs[4096], dir[4096], parent[4096];
+    char base[65], legacy[65], fp[65], old[65];
+    const char *spellings[3];
+    struct blast_error err;
+    struct campaign *c;
+
+    cr_assert_not_null(getcwd(cwd, sizeof cwd));
+    scratch_make();
+    scratch_write_file(scratch_dir, "list.csv", "email\na@example.com\n", path, sizeof path);
+    scratch_write_file(scratch_dir, "body.txt", "Hello\n", path, sizeof path);
+    scratch_write_file(scratch_dir, "campaign.yml",
+                       "name: spelled\nfrom: news@acme.example\nsubject: Hi\n"
+                       "recipients: {path: list.csv}\nbody: {text: body.txt}\n"
+                       "relays: [{host: 127.0.0.1, tls: none}]\n",
+                       path, sizeof path);
+    cr_assert_eq(chdir(scratch_dir), 0, "%s", strerror(errno));
+    c = load_ok("campaign.yml");
+    blast_error_clear(&err);
+    cr_assert_eq(fingerprint_campaign_both(c, NULL, 0, base, legacy, &err), 0, "%s", err.text);
+    cr_assert_str_eq(base, legacy, "a bare name: the same bytes as before");
+    campaign_free(c);
+
+    cr_assert_not_null(realpath("campaign.yml", abs));
+    /* from the scratch directory's parent: "blast-unit-XXXXXX/campaign.yml" */
+    snprintf(dir, sizeof dir, "%s", abs);
+    *strrchr(dir, '/') = '\0';
+    snprintf(parent, sizeof parent, "%s/campaign.yml", strrchr(dir, '/') + 1);
+    spellings[0] = "./campaign.yml";
+    spellings[1] = abs;
+    spellings[2] = parent;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(chdir(scratch_dir), 0);
+        if (i == 2)
+            cr_assert_eq(chdir(".."), 0);
+        c = load_ok(spellings[i]);
+        cr_assert_eq(fingerprint_campaign_both(c, NULL, 0, fp, old, &err), 0, "%s", err.text);
+        cr_assert_str_eq(fp, base, "%s", spellings[i]);
+        cr_assert_str_neq(old, base, "%s: the earlier digest named the paths as given",
+                          spellings[i]);
+        campaign_free(c);
+    }
+    cr_assert_eq(chdir(cwd), 0, "%s", strerror(errno));
+}

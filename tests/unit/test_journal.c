@@ -771,6 +771,35 @@ Test(journal, another_hash_is_refused_unless_forced, .fini = scratch_remove)
     cr_assert_not_null(strstr(err.text, "changed"), "%s", err.text);
 }
 
+/*
+ * A journal holding the campaign's hash in its earlier form (before the fingerprint
+ * named files relative to the campaign) resumes, and goes on with the new form.
+ */
+Test(journal, the_earlier_form_of_the_hash_resumes, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_B);
+    struct blast_error err;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path); /* HASH_A: what an earlier blast wrote */
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
+    journal_close(j);
+
+    o.legacy_hash = HASH_A;
+    j = open_with(path, &o);
+    cr_assert_eq(journal_state(j, 1, NULL), JOURNAL_FINAL, "resumed, nothing forced");
+    journal_close(j);
+    /* that run was recorded with the new form: it alone resumes now */
+    o.legacy_hash = NULL;
+    j = open_with(path, &o);
+    journal_close(j);
+    o = options(HASH_A);
+    open_fails(path, &o, BLAST_EINVAL, &err);
+    cr_assert_not_null(strstr(err.text, "changed"), "%s", err.text);
+}
+
 Test(journal, fresh_forgets_what_the_file_holds, .fini = scratch_remove)
 {
     char path[128];
