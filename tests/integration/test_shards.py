@@ -90,6 +90,28 @@ class Shards(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn("0 <= I < N", p.stderr)
 
+    def test_the_spelling_of_the_campaigns_path_does_not_matter(self):
+        # a job engine may name the campaign by another path than the first run did:
+        # the shard resumes, and the shards' reports merge
+        absolute = os.path.join(self.c.dir, "campaign.yml")
+        p = harness.run_blast("send", "campaign.yml", "--shard", "0/2", cwd=self.c.dir)
+        self.assertEqual(p.returncode, self.rc(0, 2), p.stderr)
+        sent = len(self.sink.messages())
+        p = harness.run_blast("send", absolute, "--shard", "0/2", cwd="/")
+        self.assertEqual(p.returncode, self.rc(0, 2), p.stderr)
+        self.assertNotIn("changed", p.stderr)
+        self.assertEqual(len(self.sink.messages()), sent, "nobody twice")
+        parent, base = os.path.split(self.c.dir)
+        p = harness.run_blast("send", f"./{base}/campaign.yml", "--shard", "1/2", cwd=parent)
+        self.assertEqual(p.returncode, self.rc(1, 2), p.stderr)
+        reports = [os.path.join(self.c.dir, "reports", f"smtp-test.shard-{i}-of-2.json")
+                   for i in range(2)]
+        merged = os.path.join(self.c.dir, "merged.json")
+        p = harness.run_blast("report", "--merge", *reports, "-o", merged)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(harness.load_report(merged)["recipients"]), len(self.rows))
+        self.assertEqual(len(self.sink.messages()), 1001)
+
     def test_check_and_dry_run_take_a_shard(self):
         p = harness.run_blast("check", "campaign.yml", "--shard", "0/2", cwd=self.c.dir)
         self.assertEqual(p.returncode, 2 if self.rc(0, 2) else 0, p.stderr)
