@@ -19,6 +19,7 @@
 #include "verp.h"
 #include "address.h"
 #include "conn.h"
+#include "sharedlimit.h"
 #include "url.h"
 #include "text.h"
 
@@ -727,7 +728,9 @@ static const char *const top_known[] = {
     "inline",      "headers",    "list_unsubscribe", "feedback_id", "dkim",
     "relays",      "rate",       "domain_rates",     "retry",       "dsn",
     "chunking",    "vars",       "report",           "journal",     "notify",
-    "return_path", "bounces",    "suppression_db",   NULL};
+    "return_path", "bounces",    "suppression_db",   "limits",      NULL};
+static const char *const limits_known[] = {"shared",          "password_env", "password_file",
+                                           "allow_plaintext", "max_outage",   NULL};
 static const char *const bounces_known[] = {
     "url",    "username", "password_env", "password_file", "password_cmd", "auth",
     "verify", "ca_file",  "after",        "folder",        "soft_bounces", NULL};
@@ -1496,6 +1499,46 @@ static int load_bounces(struct loader *L, const struct ynode *root)
     return check_bounces_choices(L, m, b, map_get(m, "after") != NULL);
 }
 
+/*
+ * limits: the rates kept in Redis for every shard (docs/sharding.md, "Limits"). Redis
+ * is reached without TLS, so a password goes to a remote host only when allowed.
+ */
+static int load_limits(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "limits"), *v;
+    struct campaign_limits *l = &L->c->limits;
+    struct sharedlimit_url url;
+    char why[256];
+    int rc;
+
+    l->max_outage = 10L * 60 * 1000;
+    if (m == NULL || is_null(m))
+        return 0;
+    l->place = place_of(m);
+    if ((rc = check_map(L, m, limits_known, "'limits'")) < 0 ||
+        (rc = get_string(L, m, "shared", true, "'limits'", &l->shared, &l->shared_place)) < 0 ||
+        (rc = get_string(L, m, "password_env", false, "'limits'", &l->password_env, NULL)) < 0 ||
+        (rc = get_path(L, m, "password_file", false, "'limits'", &l->password_file, NULL)) < 0 ||
+        (rc = get_bool(L, m, "allow_plaintext", &l->allow_plaintext)) < 0 ||
+        (rc = get_duration(L, m, "max_outage", &l->max_outage)) < 0)
+        return rc;
+    if (sharedlimit_parse_url(l->shared, &url, why, sizeof why) < 0)
+        return fail(L, map_get(m, "shared"), "'limits': 'shared' %s", why);
+    if (l->password_env != NULL && l->password_file != NULL)
+        return fail(L, map_get(m, "password_file"),
+                    "'limits': use one of 'password_env' and 'password_file'");
+    v = map_get(m, l->password_env != NULL ? "password_env" : "password_file");
+    if (v != NULL)
+        l->password_place = place_of(v);
+    if (v != NULL && !l->allow_plaintext && !conn_host_is_loopback(url.host))
+        return fail(L, v,
+                    "'limits': the connection to Redis has no TLS, so the password would "
+                    "cross the network in the clear to '%s': only to a loopback host unless "
+                    "'allow_plaintext: true'",
+                    url.host);
+    return 0;
+}
+
 static int load_dsn(struct loader *L, const struct ynode *root)
 {
     const char *const *notify_names = smtp_dsn_notify_names;
@@ -1832,7 +1875,7 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = get_path(L, root, "journal", false, "the campaign", &c->journal, &c->journal_place)) <
             0 ||
         (rc = load_notify(L, root)) < 0 || (rc = load_return_path(L, root)) < 0 ||
-        (rc = load_bounces(L, root)) < 0 ||
+        (rc = load_bounces(L, root)) < 0 || (rc = load_limits(L, root)) < 0 ||
         (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,
                        &c->suppression_db_place)) < 0)
         return rc;
@@ -1982,6 +2025,9 @@ void campaign_free(struct campaign *c)
     free(c->bounces.password_cmd);
     free(c->bounces.ca_file);
     free(c->bounces.folder);
+    free(c->limits.shared);
+    free(c->limits.password_env);
+    free(c->limits.password_file);
     free(c->return_path.address);
     free(c->return_path.secret_env);
     free(c->return_path.secret_file);

@@ -139,6 +139,20 @@ struct campaign_notify {
 };
 
 /*
+ * limits: where the campaign's rates are kept (docs/sharding.md, "Limits"). Without
+ * 'shared' each process keeps its own, and each of N shards takes 1/N of every rate;
+ * with it, the shards ask one Redis before each message (core/sharedlimit).
+ */
+struct campaign_limits {
+    char *shared;         /* redis://HOST[:PORT][/DB], or NULL */
+    char *password_env;   /* the variable holding Redis's password, or NULL */
+    char *password_file;  /* or the file (resolved) whose first line it is, or NULL */
+    bool allow_plaintext; /* the password may go in the clear to a host that is not loopback */
+    long max_outage;      /* ms: a run stops when Redis cannot be used this long; default 10 min */
+    struct campaign_place place, shared_place, password_place;
+};
+
+/*
  * Aliases: each use of an alias in the file is a copy of the node it names (vars
  * are copied into the campaign). What these copies add is bounded, so that a
  * small file cannot ask for gigabytes ("billion laughs"): at most this many
@@ -232,6 +246,8 @@ struct campaign {
     struct campaign_rate rate; /* global cap */
     struct campaign_domain_rate *domain_rates;
     size_t ndomain_rates;
+
+    struct campaign_limits limits;
 
     struct {
         struct campaign_place place; /* line 0: the defaults */

@@ -59,6 +59,7 @@ struct relay_state {
     struct conn_tls *tls;
     const char *password;
     struct ratelimit limit;
+    int64_t shared_hold; /* shared limits: Redis said the relay's rate is spent until then */
     int64_t last_throttle, last_recover;
     int64_t times[64]; /* when the last messages left, for the rate seen */
     size_t ntimes;
@@ -110,6 +111,13 @@ struct pool {
     struct blast_error fatal_err;
     struct ratelimit global;
     struct ratelimit *domains;
+    /*
+     * Shared limits (o.shared, docs/sharding.md): until when Redis said the global
+     * rate and each domain's are spent, and when it may be asked again after it
+     * could not be used. What a relay's rate is spent is in its relay_state.
+     */
+    int64_t global_hold, shared_retry;
+    int64_t *domain_holds;
     struct relay_state *relays;
     size_t nrelays;
     struct worker *workers;
@@ -346,14 +354,33 @@ static struct job *heap_pop(struct pool *p)
     return top;
 }
 
-static struct ratelimit *domain_limit(struct pool *p, const char *domain)
+/* The index of the domain's entry in domain_rates, or -1. */
+static long domain_index(const struct pool *p, const char *domain)
 {
     size_t i;
 
     for (i = 0; i < p->c->ndomain_rates; i++)
         if (strcmp(p->c->domain_rates[i].domain, domain) == 0)
-            return &p->domains[i];
-    return NULL;
+            return (long)i;
+    return -1;
+}
+
+static int64_t held(int64_t until, int64_t now)
+{
+    return until > now ? until - now : 0;
+}
+
+/* How long the domain's limit holds a message back: the local one, or what Redis said. */
+static int64_t domain_wait(const struct pool *p, const char *domain, int64_t now)
+{
+    long d = domain_index(p, domain);
+    int64_t w, h;
+
+    if (d < 0)
+        return 0;
+    w = ratelimit_wait(&p->domains[d], now);
+    h = held(p->domain_holds[d], now);
+    return w > h ? w : h;
 }
 
 /*
@@ -399,14 +426,15 @@ static double seen_rate(const struct relay_state *rs, int64_t now)
 
 /*
  * The next recipient this worker may send now: a due retry first, else the first
- * queued one every limiter lets go. NULL, with *wake set to when to look again.
+ * queued one every limiter lets go (with shared limits, as far as Redis said last).
+ * NULL, with *wake set to when to look again. The job is taken off the queue; the
+ * limiters count it only in take().
  */
 static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *wake)
 {
     struct relay_state *rs = w->rs;
     int64_t base, best = INT64_MAX, dw;
     struct job *j = NULL;
-    struct ratelimit *dl = NULL;
     size_t i, n;
 
     *wake = now + 1000;
@@ -421,14 +449,22 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
     base = ratelimit_wait(&p->global, now);
     dw = ratelimit_wait(&rs->limit, now);
     base = base > dw ? base : dw;
+    if (p->o.shared != NULL) {
+        /* Redis said the global or the relay's rate is spent, or cannot be asked yet */
+        dw = held(p->global_hold, now);
+        base = base > dw ? base : dw;
+        dw = held(rs->shared_hold, now);
+        base = base > dw ? base : dw;
+        dw = held(p->shared_retry, now);
+        base = base > dw ? base : dw;
+    }
     if (base > 0) {
         *wake = now + base;
         return NULL;
     }
     if (p->hcount > 0) {
         if (p->heap[0]->not_before <= now) {
-            dl = domain_limit(p, p->heap[0]->domain);
-            dw = dl != NULL ? ratelimit_wait(dl, now) : 0;
+            dw = domain_wait(p, p->heap[0]->domain, now);
             if (dw == 0)
                 j = heap_pop(p);
             else
@@ -440,8 +476,7 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
     n = p->rcount < SCAN_MAX ? p->rcount : SCAN_MAX;
     for (i = 0; j == NULL && i < n; i++) {
         struct job *c = ready_at(p, i);
-        dl = domain_limit(p, c->domain);
-        dw = dl != NULL ? ratelimit_wait(dl, now) : 0;
+        dw = domain_wait(p, c->domain, now);
         if (dw == 0) {
             j = ready_remove(p, i);
             /*
@@ -454,18 +489,106 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
             best = dw;
         }
     }
-    if (j == NULL) {
-        if (best != INT64_MAX)
-            *wake = now + best;
-        return NULL;
-    }
+    if (j == NULL && best != INT64_MAX)
+        *wake = now + best;
+    return j;
+}
+
+/* j goes now: every local limiter counts it, and the relay's share. */
+static void take(struct pool *p, struct relay_state *rs, const struct job *j, int64_t now)
+{
+    long d = domain_index(p, j->domain);
+
     ratelimit_take(&p->global, now);
     ratelimit_take(&rs->limit, now);
-    if (dl != NULL)
-        ratelimit_take(dl, now);
+    if (d >= 0)
+        ratelimit_take(&p->domains[d], now);
     rs->times[rs->ntimes++ % 64] = now;
     rs->sent++;
-    return j;
+}
+
+static void stop_locked(struct pool *p, const char *reason);
+static bool all_done(const struct pool *p);
+
+/*
+ * Shared limits: the relay's, the domain's and the global rate were spent (Redis
+ * said how long each holds), or Redis could not be used. Under the mutex.
+ */
+static void shared_refused(struct pool *p, struct relay_state *rs, const struct job *j, int rc,
+                           const struct sharedlimit_answer *a, int64_t now)
+{
+    long d = domain_index(p, j->domain);
+    int64_t outage;
+    char why[300];
+
+    if (rc > 0) {
+        if (a->wait_ms[SHAREDLIMIT_GLOBAL] > 0)
+            p->global_hold = now + a->wait_ms[SHAREDLIMIT_GLOBAL];
+        if (a->wait_ms[SHAREDLIMIT_RELAY] > 0)
+            rs->shared_hold = now + a->wait_ms[SHAREDLIMIT_RELAY];
+        if (a->wait_ms[SHAREDLIMIT_DOMAIN] > 0 && d >= 0)
+            p->domain_holds[d] = now + a->wait_ms[SHAREDLIMIT_DOMAIN];
+        return;
+    }
+    /* sharedlimit said it once; nothing goes until it is back, or the outage is too long */
+    if (a->retry_at > p->shared_retry)
+        p->shared_retry = a->retry_at;
+    outage = now - a->down_since;
+    if (p->stopping || outage < p->c->limits.max_outage)
+        return;
+    snprintf(why, sizeof why,
+             "not attempted: the shared limits' Redis (%s) could not be used for %lld s; left "
+             "for the next run",
+             p->c->limits.shared, (long long)(outage / 1000));
+    log_msg(p->o.log, LOG_LEVEL_WARN,
+            "shared limits: %s could not be used for %lld s: the run stops", p->c->limits.shared,
+            (long long)(outage / 1000));
+    stop_locked(p, why);
+}
+
+/*
+ * Shared limits: ask Redis whether j may go now, holding no lock while it answers
+ * (one round trip; at most about a second while Redis does not answer). Called and
+ * returning under the mutex. True: j goes, every limiter counted it. False: j is
+ * back in the queue (or, when the run is stopping, recorded as not sent), and what
+ * Redis said holds back the next pick().
+ */
+static bool granted(struct pool *p, struct worker *w, struct job *j)
+{
+    struct relay_state *rs = w->rs;
+    struct sharedlimit_answer a;
+    struct blast_error e;
+    int64_t now;
+    int rc;
+
+    p->inflight++; /* not in the queue while Redis answers: the run is not done */
+    pthread_mutex_unlock(&p->mu);
+    blast_error_clear(&e);
+    rc = sharedlimit_acquire(p->o.shared, (size_t)(rs - p->relays), domain_index(p, j->domain), &a,
+                             &e);
+    now = timeutil_mono_ms();
+    pthread_mutex_lock(&p->mu);
+    p->inflight--;
+    if (rc == 0 && !p->fatal && !p->stopping && !rs->health.dead) {
+        take(p, rs, j, now);
+        return true;
+    }
+    if (rc != 0)
+        shared_refused(p, rs, j, rc, &a, now);
+    /* the grant, if any, goes unused: the limits only ever count more than was sent */
+    j->not_before = now;
+    if (!p->stopping && !p->fatal && heap_push(p, j)) {
+        pthread_cond_broadcast(&p->work);
+        return false;
+    }
+    pthread_mutex_unlock(&p->mu);
+    record_unsent(p, j, p->stopping ? p->stop_reason : "not attempted: the run stopped");
+    pthread_mutex_lock(&p->mu);
+    if (all_done(p)) {
+        pthread_cond_broadcast(&p->work);
+        pthread_cond_broadcast(&p->changed);
+    }
+    return false;
 }
 
 /* ---- the feed --------------------------------------------------------------------------- */
@@ -534,6 +657,13 @@ static struct smtp_txn *feed_next(void *arg)
         if (j == NULL) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
+        }
+        if (p->o.shared == NULL) {
+            take(p, w->rs, j, now);
+        } else if (!granted(p, w, j)) {
+            /* pick again: another recipient's domain may have room, or nothing may */
+            pthread_mutex_unlock(&p->mu);
+            continue;
         }
         /* it found work: no reason to wait (pick's wake time is for when it finds none) */
         w->wake_at = 0;
@@ -1066,7 +1196,11 @@ static int relays_init(struct pool *p, struct blast_error *err)
         struct blast_error e;
         rs->cfg = &c->relays[i];
         rs->password = p->o.passwords != NULL ? p->o.passwords[i] : NULL;
-        ratelimit_init(&rs->limit, rs->cfg->rate.set ? rs->cfg->rate.per_second : 0);
+        /* shared: Redis keeps the relay's rate; this one only slows down (421, 4.7.x) */
+        if (p->o.shared != NULL)
+            ratelimit_init_open(&rs->limit, rs->cfg->rate.set ? rs->cfg->rate.per_second : 0);
+        else
+            ratelimit_init(&rs->limit, rs->cfg->rate.set ? rs->cfg->rate.per_second : 0);
         if (rs->cfg->tls == SMTP_TLS_NONE)
             continue;
         to = (struct conn_tls_options){rs->cfg->verify, rs->cfg->ca_file, rs->cfg->pin_sha256};
@@ -1115,16 +1249,19 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     p->ready = calloc(p->rcap, sizeof *p->ready);
     p->relays = calloc(c->nrelays, sizeof *p->relays);
     p->domains = calloc(c->ndomain_rates + 1, sizeof *p->domains);
+    p->domain_holds = calloc(c->ndomain_rates + 1, sizeof *p->domain_holds);
     for (i = 0; i < c->nrelays; i++)
         n += (size_t)c->relays[i].connections;
     p->workers = calloc(n, sizeof *p->workers);
-    if (p->ready == NULL || p->relays == NULL || p->domains == NULL || p->workers == NULL) {
+    if (p->ready == NULL || p->relays == NULL || p->domains == NULL || p->domain_holds == NULL ||
+        p->workers == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
         goto fail;
     }
-    ratelimit_init(&p->global, c->rate.set ? c->rate.per_second : 0);
+    /* shared limits: Redis keeps the global and the domains' rates, not this process */
+    ratelimit_init(&p->global, c->rate.set && o->shared == NULL ? c->rate.per_second : 0);
     for (i = 0; i < c->ndomain_rates; i++)
-        ratelimit_init(&p->domains[i], c->domain_rates[i].rate.per_second);
+        ratelimit_init(&p->domains[i], o->shared == NULL ? c->domain_rates[i].rate.per_second : 0);
     if ((rc = relays_init(p, err)) < 0)
         goto fail;
     for (i = 0, k = 0; i < c->nrelays; i++)
@@ -1219,9 +1356,8 @@ int pool_submit(struct pool *p, const struct recipients_row *row, const struct a
     return p->fatal;
 }
 
-void pool_stop(struct pool *p, const char *reason)
+static void stop_locked(struct pool *p, const char *reason)
 {
-    pthread_mutex_lock(&p->mu);
     if (!p->stopping) {
         p->stopping = true;
         snprintf(p->stop_reason, sizeof p->stop_reason, "%s", reason);
@@ -1230,6 +1366,12 @@ void pool_stop(struct pool *p, const char *reason)
     pthread_cond_broadcast(&p->work);
     pthread_cond_broadcast(&p->space);
     pthread_cond_broadcast(&p->changed);
+}
+
+void pool_stop(struct pool *p, const char *reason)
+{
+    pthread_mutex_lock(&p->mu);
+    stop_locked(p, reason);
     pthread_mutex_unlock(&p->mu);
 }
 
@@ -1341,6 +1483,7 @@ void pool_free(struct pool *p)
     free(p->heap);
     free(p->relays);
     free(p->domains);
+    free(p->domain_holds);
     free(p->workers);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work);

@@ -5,7 +5,8 @@
  * session, rendering its own messages (so rendering runs on every core) and
  * driving the SMTP engine; the queue of recipients waiting to be sent (bounded:
  * the reader blocks while it is full, so memory stays flat); the rate limiters
- * (global, per relay, per recipient domain; GCRA, see ratelimit.h); the retry heap;
+ * (global, per relay, per recipient domain; GCRA, see ratelimit.h), or asking the
+ * shared limits in Redis before each message (sharedlimit.h); the retry heap;
  * each relay's health record; weights; `messages_per_connection`; idle connections
  * closed; QUIT on every connection at the end; the journal's "sending" record, made
  * durable before each end of data.
@@ -31,6 +32,7 @@
 #include "log.h"
 #include "outcome.h"
 #include "recipients.h"
+#include "sharedlimit.h"
 #include "smtp.h"
 #include "timeutil.h"
 
@@ -48,6 +50,12 @@ struct pool_options {
     char *const *passwords;        /* one per relay (NULL: no AUTH); borrowed */
     const struct address *test_to; /* every message to this mailbox instead, or NULL */
     const struct log *log;
+    /*
+     * The campaign's limits kept in Redis (borrowed), or NULL: this process keeps
+     * them. With it, each message is granted there first (docs/sharding.md), and the
+     * pool's own limiters only slow a relay down (421, 4.7.x).
+     */
+    struct sharedlimit *shared;
     size_t queue_size; /* recipients waiting to be sent; 0: 1024 */
     int idle_close_ms; /* close a connection idle this long; 0: 5000 */
     int drain_ms;      /* after pool_stop, how long transactions may finish; 0: 30000 */

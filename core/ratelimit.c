@@ -39,6 +39,12 @@ void ratelimit_init(struct ratelimit *r, double per_second)
         set_rate(r, per_second);
 }
 
+void ratelimit_init_open(struct ratelimit *r, double ceiling)
+{
+    ratelimit_init(r, ceiling);
+    r->limited = false;
+}
+
 int64_t ratelimit_wait(const struct ratelimit *r, int64_t now)
 {
     double allowed;

@@ -42,6 +42,14 @@ unsigned ratelimit_default_burst(double per_second);
 /* A limiter of per_second (0: none) with the default burst. */
 void ratelimit_init(struct ratelimit *r, double per_second);
 
+/*
+ * A limiter that lets everything go until it is slowed down: ratelimit_slow() then
+ * starts from the rate observed, and ratelimit_recover() brings it back up to
+ * ceiling (0: lifted at 1,000/s, as for a limiter without a rate), where it stays.
+ * For a limit kept elsewhere (sharedlimit) that this process may still slow down.
+ */
+void ratelimit_init_open(struct ratelimit *r, double ceiling);
+
 /* Milliseconds until a message may go (0: now). */
 int64_t ratelimit_wait(const struct ratelimit *r, int64_t now);
 

@@ -296,3 +296,11 @@ void secret_bounces_source(const struct campaign *c, struct secret_source *s)
                                 "'bounces'",     "password_file",  "password_cmd",
                                 c->path,         b->password_place};
 }
+
+void secret_limits_source(const struct campaign *c, struct secret_source *s)
+{
+    const struct campaign_limits *l = &c->limits;
+
+    *s = (struct secret_source){l->password_env, l->password_file, NULL,    "'limits'",
+                                "password_file", "password_cmd",   c->path, l->password_place};
+}

@@ -76,4 +76,10 @@ int secret_return_path(const struct campaign *c, const struct log *lg, char **ou
 /* Where the campaign's bounce mailbox secret ('bounces', docs/campaign.md) comes from. */
 void secret_bounces_source(const struct campaign *c, struct secret_source *s);
 
+/*
+ * Where the password of the campaign's shared limits' Redis ('limits', docs/campaign.md)
+ * comes from; nowhere (env and file NULL) when it has none.
+ */
+void secret_limits_source(const struct campaign *c, struct secret_source *s);
+
 #endif

@@ -12,9 +12,9 @@ set -eu
 
 PKGS="gcc make pkg-config libc6-dev
 libssl-dev libsodium-dev libyaml-dev libjansson-dev libcsv-dev libcurl4-openssl-dev libidn2-dev
-libsqlite3-dev libgmime-3.0-dev
+libsqlite3-dev libgmime-3.0-dev libhiredis-dev
 libcriterion-dev
-postfix libsasl2-modules libsasl2-modules-db sasl2-bin openssl ca-certificates
+postfix libsasl2-modules libsasl2-modules-db sasl2-bin openssl ca-certificates redis-server
 dovecot-imapd dovecot-pop3d dovecot-lmtpd munge slurmctld slurmd slurm-client
 python3 python3-aiosmtpd python3-jsonschema python3-dkim python3-cryptography python3-yaml
 python3-gi gir1.2-gmime-3.0 libmime-tools-perl libmailtools-perl spamassassin
@@ -49,7 +49,7 @@ fi
 # run private instances of their own on loopback.
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 export DEBIAN_FRONTEND=noninteractive
-# Nor may Dovecot start as a system service: the tests start private instances. Where
+# Nor may Dovecot or Redis start as a system service: the tests start private instances. Where
 # the machine has no policy of its own, one that denies every service start is put in
 # place for the install and taken away after it.
 policy=/usr/sbin/policy-rc.d

@@ -12,6 +12,7 @@
 #include "../../core/notify.h"
 #include "../../core/pool.h"
 #include "../../core/secret.h"
+#include "../../core/sharedlimit.h"
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -28,7 +29,8 @@ const char cli_check_usage[] =
     "clean, 2 otherwise.\n"
     "\n"
     "options:\n"
-    "  --connect          also open each relay: TLS, AUTH, capabilities; then QUIT\n"
+    "  --connect          also open each relay: TLS, AUTH, capabilities; then QUIT;\n"
+    "                     and PING the shared limits' Redis ('limits: shared')\n"
     "  --limit N          check only the first N recipients of the list\n"
     "  --max-problems N   list at most N invalid rows (default 100); all are counted\n"
     "  --shard I/N        check shard I of N only, as 'send --shard' would send it\n"
@@ -51,6 +53,7 @@ struct check {
     size_t problems;
     size_t listed_rows; /* row problems printed */
     struct shard sh;    /* the shard checked; count 0: the whole list */
+    char pong[64];      /* --connect: the shared limits' Redis answered PING with this */
     struct log log;
 };
 
@@ -307,6 +310,43 @@ static void print_dkim(const struct dkim *d)
     buf_free(&value);
 }
 
+/* --connect: reach the shared limits' Redis as send would, and PING it. */
+static void probe_limits(struct check *k, const struct campaign *c)
+{
+    struct sharedlimit *s = NULL;
+    struct blast_error e;
+
+    if (c->limits.shared == NULL)
+        return;
+    blast_error_clear(&e);
+    if (prepare_limits(c, &k->log, &s, &e) < 0 ||
+        sharedlimit_ping(s, k->pong, sizeof k->pong, &e) < 0)
+        problem(k, &e);
+    sharedlimit_free(s);
+}
+
+/* Where the rates are kept: with 'limits: shared', in Redis under the campaign's keys. */
+static void print_limits(const struct check *k, const struct campaign *c)
+{
+    const struct campaign_limits *l = &c->limits;
+    const char *secret = l->password_env != NULL    ? "password_env"
+                         : l->password_file != NULL ? "password_file"
+                                                    : NULL;
+    char key[1024];
+    char *brace;
+
+    if (l->shared == NULL)
+        return;
+    if (sharedlimit_key_name(c, SHAREDLIMIT_GLOBAL, 0, key, sizeof key) < 0)
+        snprintf(key, sizeof key, "?");
+    if ((brace = strchr(key, '}')) != NULL)
+        brace[1] = '\0'; /* the campaign's prefix: blast:{NAME:HASH} */
+    printf("limits      shared through %s%s%s: keys %s:*, asked before each message; a run "
+           "stops after %ld s without it%s%s\n",
+           l->shared, secret != NULL ? ", password from " : "", secret != NULL ? secret : "", key,
+           l->max_outage / 1000, k->pong[0] != '\0' ? "; PING: " : "", k->pong);
+}
+
 /* The webhook as send will call it; the URL masked as in every message. */
 static void print_notify(const struct campaign *c)
 {
@@ -368,6 +408,14 @@ int cmd_check(int argc, char **argv)
             free(secret);
         }
     }
+    if (p.c->limits.shared != NULL && !k.connect) {
+        /* the Redis password is there (--connect fetches it to connect) */
+        struct secret_source src;
+        secret_limits_source(p.c, &src);
+        blast_error_clear(&err);
+        if (secret_check(&src, &k.log, &err) < 0)
+            problem(&k, &err);
+    }
     if (p.c->bounces.url != NULL) {
         /* the bounce mailbox's secret is there (a password_cmd is not run) */
         struct secret_source src;
@@ -397,6 +445,8 @@ int cmd_check(int argc, char **argv)
     }
     for (i = 0; k.connect && i < p.c->nrelays; i++)
         probe_relay(&k, p.c, &p.c->relays[i]);
+    if (k.connect)
+        probe_limits(&k, p.c);
 
     if (!k.quiet) {
         printf("campaign    %s (%s)\n", p.c->name, p.c->path);
@@ -406,7 +456,10 @@ int cmd_check(int argc, char **argv)
                    p.c->recipients.path, n.rows, n.rows == 1 ? "" : "s", n.valid, n.invalid,
                    n.duplicate, n.duplicate == 1 ? "" : "s", n.suppressed,
                    n.read ? "" : " (stopped at a problem)");
-        if (k.sh.count > 1)
+        if (k.sh.count > 1 && p.c->limits.shared != NULL)
+            printf("shard       %u of %u (0-based): %zu rows, %zu of other shards; rates shared\n",
+                   k.sh.index, k.sh.count, n.rows - n.others, n.others);
+        else if (k.sh.count > 1)
             printf("shard       %u of %u (0-based): %zu rows, %zu of other shards; every rate "
                    "1/%u\n",
                    k.sh.index, k.sh.count, n.rows - n.others, n.others, k.sh.count);
@@ -421,6 +474,7 @@ int cmd_check(int argc, char **argv)
                    p.c->list_unsubscribe.url != NULL ? ", unsubscribe URL" : "",
                    compose_nplaceholders(p.cp), compose_nplaceholders(p.cp) == 1 ? "" : "s");
         print_relays(p.c);
+        print_limits(&k, p.c);
         print_notify(p.c);
         print_dkim(p.dkim);
         if (k.problems == 0)

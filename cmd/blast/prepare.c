@@ -5,6 +5,7 @@
 #include "../../core/shard.h"
 #include "../../core/fingerprint.h"
 #include "../../core/secret.h"
+#include "../../core/sharedlimit.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -129,6 +130,8 @@ int prepare_shard(struct prepared *p, const char *text, long count, struct shard
     if (out->count <= 1)
         return 0;
     screen_set_shard(p->screen, out);
+    if (c->limits.shared != NULL)
+        return 0; /* the shards ask Redis: each may use what the others leave */
     /* the campaign's limits are the whole campaign's: each shard takes its part */
     c->rate.per_second /= out->count;
     for (size_t i = 0; i < c->nrelays; i++)
@@ -153,4 +156,25 @@ char *prepare_shard_path(const char *path, const struct shard *s)
         0)
         return NULL;
     return out;
+}
+
+int prepare_limits(const struct campaign *c, const struct log *lg, struct sharedlimit **out,
+                   struct blast_error *err)
+{
+    struct secret_source src;
+    char *password = NULL;
+    int rc;
+
+    *out = NULL;
+    if (c->limits.shared == NULL)
+        return 0;
+    secret_limits_source(c, &src);
+    if ((src.env != NULL || src.file != NULL) && (rc = secret_fetch(&src, lg, &password, err)) < 0)
+        return rc;
+    rc = sharedlimit_open(c, password, lg, out, err);
+    if (password != NULL) {
+        OPENSSL_cleanse(password, strlen(password));
+        free(password);
+    }
+    return rc;
 }

@@ -57,7 +57,8 @@ void prepare_close(struct prepared *p);
  * the job engine's environment (SLURM_ARRAY_TASK_ID and _COUNT, or
  * JOB_COMPLETION_INDEX with count, or BLAST_SHARD_COUNT); {0, 0} when none. With
  * one, the screen takes only its rows and the campaign's rates (global, relays,
- * domains) become 1/N each. Errors: BLAST_EINVAL.
+ * domains) become 1/N each, unless the campaign shares them through Redis
+ * ('limits: shared'). Errors: BLAST_EINVAL.
  */
 struct shard;
 int prepare_shard(struct prepared *p, const char *text, long count, struct shard *out,
@@ -69,5 +70,15 @@ int prepare_shard(struct prepared *p, const char *text, long count, struct shard
  * NULL on ENOMEM.
  */
 char *prepare_shard_path(const char *path, const struct shard *s);
+
+/*
+ * The campaign's shared limits ('limits: shared', docs/sharding.md), for a run that
+ * sends: the password fetched (and wiped after use), Redis reached, the script
+ * loaded. *out is NULL when the campaign has none. Errors name the URL, never the
+ * password; nothing may be sent then.
+ */
+struct sharedlimit;
+int prepare_limits(const struct campaign *c, const struct log *lg, struct sharedlimit **out,
+                   struct blast_error *err);
 
 #endif

@@ -26,6 +26,7 @@
 #include "../../core/pool.h"
 #include "../../core/report.h"
 #include "../../core/secret.h"
+#include "../../core/sharedlimit.h"
 #include "../../core/timeutil.h"
 
 #include <errno.h>
@@ -69,7 +70,8 @@ const char cli_send_usage[] =
     "                       check that a resumed campaign has not changed\n"
     "  --shard I/N          send shard I (0-based) of N: the recipients whose address\n"
     "                       hashes to it (docs/sharding.md); its own journal and\n"
-    "                       report (NAME.shard-I-of-N), 1/N of every rate. Default:\n"
+    "                       report (NAME.shard-I-of-N), 1/N of every rate (unless the\n"
+    "                       campaign shares them: 'limits: shared'). Default:\n"
     "                       from SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT, or\n"
     "                       JOB_COMPLETION_INDEX with --shard-count or BLAST_SHARD_COUNT\n"
     "  --shard-count N      the number of shards of a Kubernetes Indexed Job\n"
@@ -250,6 +252,7 @@ struct run {
     bool throwaway; /* a temporary journal (test send, dry run) */
     struct journal *journal;
     struct pool *pool;
+    struct sharedlimit *shared; /* the campaign's limits in Redis, or NULL */
     struct screen_result who;
     struct compose_result msg; /* dry runs render here */
     size_t rows;               /* data rows in the list (after --limit) */
@@ -270,6 +273,7 @@ static void run_free(struct run *r)
     size_t i;
 
     pool_free(r->pool);
+    sharedlimit_free(r->shared);
     if (r->throwaway)
         journal_discard(r->journal);
     else
@@ -399,7 +403,10 @@ static int prepare(struct run *r, struct blast_error *err)
     r->c = r->p.c;
     if ((rc = prepare_shard(&r->p, r->opt.shard, r->opt.shard_count, &r->shard, err)) < 0)
         return rc;
-    if (r->shard.count > 1)
+    if (r->shard.count > 1 && r->c->limits.shared != NULL)
+        log_msg(&r->log, LOG_LEVEL_INFO, "%s: shard %u of %u (0-based): rates shared through %s",
+                r->c->name, r->shard.index, r->shard.count, r->c->limits.shared);
+    else if (r->shard.count > 1)
         log_msg(&r->log, LOG_LEVEL_INFO, "%s: shard %u of %u (0-based): every rate is 1/%u",
                 r->c->name, r->shard.index, r->shard.count, r->shard.count);
     if ((rc = validate(r, err)) < 0)
@@ -424,6 +431,9 @@ static int prepare(struct run *r, struct blast_error *err)
             return rc;
     /* the webhook's variable too: refused now rather than missed after the campaign */
     if (r->opt.dry_run == NULL && r->opt.to == NULL && (rc = notify_check_settings(r->c, err)) < 0)
+        return rc;
+    /* Redis must answer before anything is sent: no message goes without its grant */
+    if (r->opt.dry_run == NULL && (rc = prepare_limits(r->c, &r->log, &r->shared, err)) < 0)
         return rc;
     if ((rc = make_report_path(r, err)) < 0 ||
         (rc = prepare_reports(&r->p, r->opt.reports, r->opt.nreports, r->report_path, err)) < 0 ||
@@ -822,6 +832,7 @@ int cmd_send(int argc, char **argv)
         po.passwords = r.passwords;
         po.test_to = r.has_test_to ? &r.test_to : NULL;
         po.log = &r.log;
+        po.shared = r.shared;
         if ((rc = pool_start(&po, &r.pool, &err)) < 0)
             goto fail;
     }
