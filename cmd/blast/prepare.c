@@ -80,7 +80,7 @@ int prepare_reports(struct prepared *p, const struct prepare_report *reports, si
 }
 
 int prepare_hash(const struct prepared *p, const struct prepare_report *reports, size_t n,
-                 char out[65], struct blast_error *err)
+                 char out[65], char legacy[65], struct blast_error *err)
 {
     struct fingerprint_input *extra = n > 0 ? calloc(n, sizeof *extra) : NULL;
     size_t i;
@@ -94,7 +94,7 @@ int prepare_hash(const struct prepared *p, const struct prepare_report *reports,
         extra[i].label = screen_report_rule_name(reports[i].rule);
         extra[i].path = full != NULL ? full : reports[i].path;
     }
-    rc = fingerprint_campaign_with(p->c, extra, n, out, err);
+    rc = fingerprint_campaign_both(p->c, extra, n, out, legacy, err);
     for (i = 0; i < n; i++)
         if (extra[i].path != reports[i].path)
             free((char *)extra[i].path);

@@ -38,11 +38,12 @@ int prepare_reports(struct prepared *p, const struct prepare_report *reports, si
                     const char *own, struct blast_error *err);
 
 /*
- * The campaign's fingerprint for the journal (fingerprint_campaign_with), the reports'
- * contents included.
+ * The campaign's fingerprint for the journal (fingerprint_campaign_both), the reports'
+ * contents included; and into legacy (may be NULL) its earlier form, which an older
+ * journal may hold.
  */
 int prepare_hash(const struct prepared *p, const struct prepare_report *reports, size_t n,
-                 char out[65], struct blast_error *err);
+                 char out[65], char legacy[65], struct blast_error *err);
 
 /*
  * All of it, the DKIM keys included (their warnings go to lg), stopping at the

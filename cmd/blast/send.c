@@ -341,12 +341,13 @@ static char *beside(struct run *r, const char *sub, const char *ext, struct blas
 static int open_journal(struct run *r, struct blast_error *err)
 {
     struct journal_options jo;
+    char legacy[65];
     int rc;
 
     memset(&jo, 0, sizeof jo);
     jo.log = &r->log;
     /* the report carries it too, so the shards of one campaign can be told apart */
-    if ((rc = prepare_hash(&r->p, r->opt.reports, r->opt.nreports, r->hash, err)) < 0)
+    if ((rc = prepare_hash(&r->p, r->opt.reports, r->opt.nreports, r->hash, legacy, err)) < 0)
         return rc;
     if (r->opt.dry_run != NULL || r->has_test_to) {
         char tmpl[] = "/tmp/blast-journal.XXXXXX";
@@ -367,6 +368,7 @@ static int open_journal(struct run *r, struct blast_error *err)
                               : prepare_shard_path(d ? d : r->c->journal, &r->shard);
         free(d);
         jo.hash = r->hash;
+        jo.legacy_hash = legacy;
         jo.fresh = r->opt.fresh;
         jo.force = r->opt.force;
         jo.durable = true;
