@@ -326,6 +326,52 @@ static void probe_limits(struct check *k, const struct campaign *c)
 }
 
 /* Where the rates are kept: with 'limits: shared', in Redis under the campaign's keys. */
+/* A rate per second, as a person reads it: "25/s", "2.5/s", "0.0833/s". */
+static void rate_text(double per_second, char *out, size_t size)
+{
+    snprintf(out, size, "%.3g/s", per_second);
+}
+
+/*
+ * The rates the run keeps: the campaign's, each relay's, each domain's; a shard's
+ * part of them when the shards divide them (prepare_shard() did).
+ */
+static void print_rates(const struct check *k, const struct campaign *c)
+{
+    char r[32];
+    const char *sep = "";
+    size_t i;
+
+    if (!c->rate.set && c->ndomain_rates == 0) {
+        for (i = 0; i < c->nrelays && !c->relays[i].rate.set; i++)
+            ;
+        if (i == c->nrelays)
+            return;
+    }
+    printf("rates       ");
+    if (c->rate.set) {
+        rate_text(c->rate.per_second, r, sizeof r);
+        printf("campaign %s", r);
+        sep = "; ";
+    }
+    for (i = 0; i < c->nrelays; i++)
+        if (c->relays[i].rate.set) {
+            rate_text(c->relays[i].rate.per_second, r, sizeof r);
+            printf("%srelay %s %s", sep, c->relays[i].name, r);
+            sep = "; ";
+        }
+    for (i = 0; i < c->ndomain_rates; i++) {
+        rate_text(c->domain_rates[i].rate.per_second, r, sizeof r);
+        printf("%s%s %s", sep, c->domain_rates[i].domain, r);
+        sep = "; ";
+    }
+    if (k->sh.count > 1 && c->limits.shared == NULL)
+        printf(" (this shard's 1/%u)", k->sh.count);
+    else if (k->sh.count > 1)
+        printf(" (the campaign's, shared by its shards)");
+    printf("\n");
+}
+
 static void print_limits(const struct check *k, const struct campaign *c)
 {
     const struct campaign_limits *l = &c->limits;
@@ -474,6 +520,7 @@ int cmd_check(int argc, char **argv)
                    p.c->list_unsubscribe.url != NULL ? ", unsubscribe URL" : "",
                    compose_nplaceholders(p.cp), compose_nplaceholders(p.cp) == 1 ? "" : "s");
         print_relays(p.c);
+        print_rates(&k, p.c);
         print_limits(&k, p.c);
         print_notify(p.c);
         print_dkim(p.dkim);

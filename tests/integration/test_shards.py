@@ -112,6 +112,22 @@ class Shards(unittest.TestCase):
         self.assertEqual(len(harness.load_report(merged)["recipients"]), len(self.rows))
         self.assertEqual(len(self.sink.messages()), 1001)
 
+    def test_each_shard_takes_its_part_of_every_rate(self):
+        c = Campaign(["a@example.com"], {**plain(self.sink.port), "rate": "40/s"},
+                     extra="rate: 100/s\ndomain_rates: {example.com: 10/m}\n")
+        self.addCleanup(c.remove)
+        p = harness.run_blast("check", "campaign.yml", cwd=c.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("rates       campaign 100/s; relay 127.0.0.1 40/s; example.com 0.167/s\n",
+                      p.stdout)
+        p = harness.run_blast("check", "campaign.yml", "--shard", "3/4", cwd=c.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("rates       campaign 25/s; relay 127.0.0.1 10/s; example.com 0.0417/s "
+                      "(this shard's 1/4)\n", p.stdout)
+        p = harness.run_blast("send", "campaign.yml", "--shard", "3/4", "-v", cwd=c.dir)
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        self.assertIn("shard 3 of 4 (0-based): every rate is 1/4", p.stderr)
+
     def test_check_and_dry_run_take_a_shard(self):
         p = harness.run_blast("check", "campaign.yml", "--shard", "0/2", cwd=self.c.dir)
         self.assertEqual(p.returncode, 2 if self.rc(0, 2) else 0, p.stderr)
