@@ -9,6 +9,8 @@ report read back (blast report --format json), each timed with its peak RSS; wit
 
     shards_bench.py BLAST OUT [--rows R] [--shards N] [--connections C] [--rounds K]
                     [--no-single] [--merge] [--name NAME]
+
+JOURNAL_DIR=/dev/shm puts the journals on tmpfs, to tell the disk's syncs from the rest.
 """
 
 import argparse
@@ -29,8 +31,9 @@ def run_one(blast, work, name, port, conns, shard=None):
     (one campaign, so their reports merge), each its own journal and report."""
     path = compare.campaign(work, "shards" if shard else name, port, conns)
     tfile = f"{work}/{name}.time"
+    jdir = os.environ.get("JOURNAL_DIR", work)
     args = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", tfile, blast, "send", path, "--quiet",
-            "--fresh", "--journal", f"{work}/{name}.journal", "--report",
+            "--fresh", "--journal", f"{jdir}/{name}.journal", "--report",
             f"{work}/{name}.json"]
     if shard is not None:
         args += ["--shard", shard]
@@ -86,7 +89,7 @@ def measure(blast, work, rows, shards, conns, single=True):
         out["single"] = {"wall_s": round(wall, 2), "messages": got,
                          "rate": round(got / wall, 1), "cpu_s": round(user + sys_, 2),
                          "max_rss_kb": rss, "exit": p.returncode}
-        os.unlink(f"{work}/single.journal")  # the disk the 10M run needs
+        os.unlink(f"{os.environ.get('JOURNAL_DIR', work)}/single.journal")  # the 10M run's disk
         os.unlink(f"{work}/single.json")
     # N shards at once, the same total connections
     sink = compare.Sink(work)
