@@ -73,7 +73,12 @@ struct journal {
     int failed; /* sticky: after a write or sync error nothing more is accepted */
     char failure[256];
     struct rowinfo *rows;
-    size_t nrows, caprows;
+    size_t nrows, caprows; /* entries in use and allocated (every row: by row number) */
+    /* a journal that keeps some rows only (journal_options.only): which, and their ranks */
+    uint64_t *only;
+    size_t only_rows;
+    uint32_t *rank; /* set bits before each block of 8 words */
+    struct rowinfo elsewhere;
     size_t done_before;
 };
 
@@ -128,8 +133,37 @@ unsigned long journal_crc32(const void *data, size_t len)
 
 /* ---- rows ------------------------------------------------------------------------------- */
 
+/*
+ * Where row's entry is in j->rows: the row itself, or, for a journal that keeps
+ * only some rows (journal_options.only), its rank among them; -1 for a row it does
+ * not keep.
+ */
+static long slot(const struct journal *j, size_t row)
+{
+    size_t w, k;
+    long r;
+
+    if (j->only == NULL)
+        return row < j->nrows ? (long)row : -1;
+    if (row >= j->only_rows || ((j->only[row >> 6] >> (row & 63)) & 1) == 0)
+        return -1;
+    w = row >> 6;
+    r = (long)j->rank[w >> 3];
+    for (k = w & ~(size_t)7; k < w; k++)
+        r += __builtin_popcountll(j->only[k]);
+    return r + __builtin_popcountll(j->only[w] & ((1ULL << (row & 63)) - 1));
+}
+
 static struct rowinfo *row_info(struct journal *j, size_t row)
 {
+    if (j->only != NULL) {
+        long s = slot(j, row);
+        if (s >= 0)
+            return &j->rows[s];
+        /* a row another shard keeps: noted nowhere */
+        j->elsewhere = (struct rowinfo){-1, 0, JOURNAL_NONE};
+        return &j->elsewhere;
+    }
     if (row >= j->caprows) {
         size_t cap = j->caprows != 0 ? j->caprows : 1024, i;
         struct rowinfo *r;
@@ -149,6 +183,32 @@ static struct rowinfo *row_info(struct journal *j, size_t row)
     if (row >= j->nrows)
         j->nrows = row + 1;
     return &j->rows[row];
+}
+
+/* A journal that keeps only the rows of o->only: their bits, ranks and entries. */
+static int keep_only(struct journal *j, const struct journal_rowset *only)
+{
+    size_t words = (only->nrows + 63) / 64, i, n = 0;
+
+    j->only_rows = only->nrows;
+    j->only = malloc((words ? words : 1) * sizeof *j->only);
+    j->rank = malloc((words / 8 + 1) * sizeof *j->rank);
+    if (j->only == NULL || j->rank == NULL)
+        return BLAST_ENOMEM;
+    if (words > 0)
+        memcpy(j->only, only->bits, words * sizeof *j->only);
+    for (i = 0; i < words; i++) {
+        if (i % 8 == 0)
+            j->rank[i / 8] = (uint32_t)n;
+        n += (size_t)__builtin_popcountll(j->only[i]);
+    }
+    j->rows = malloc((n ? n : 1) * sizeof *j->rows);
+    if (j->rows == NULL)
+        return BLAST_ENOMEM;
+    for (i = 0; i < n; i++)
+        j->rows[i] = (struct rowinfo){-1, 0, JOURNAL_NONE};
+    j->caprows = j->nrows = n; /* entries, by rank */
+    return 0;
 }
 
 /* The row's state after a result with this status. */
@@ -638,6 +698,10 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
         rc = fail_io(j, err, "cannot empty the journal");
         goto out;
     }
+    if (o->only != NULL && keep_only(j, o->only) < 0) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
     if ((rc = replay(j, o, err)) < 0)
         goto out;
     /* what earlier runs wrote was synced at close */
@@ -696,6 +760,8 @@ void journal_close(struct journal *j)
     free(j->pend);
     free(j->pmen);
     free(j->rows);
+    free(j->only);
+    free(j->rank);
     free(j->path);
     free(j);
 }
@@ -716,9 +782,10 @@ enum journal_state journal_state(struct journal *j, size_t row, int *attempts)
     int n = 0;
 
     pthread_mutex_lock(&j->mu);
-    if (row < j->nrows) {
-        st = (enum journal_state)j->rows[row].state;
-        n = j->rows[row].attempts;
+    long k = slot(j, row);
+    if (k >= 0) {
+        st = (enum journal_state)j->rows[k].state;
+        n = j->rows[k].attempts;
     }
     pthread_mutex_unlock(&j->mu);
     if (attempts != NULL)
@@ -849,7 +916,8 @@ static int64_t row_offset(struct journal *j, size_t row)
         }
         j->waiters--;
     }
-    offset = row < j->nrows ? j->rows[row].offset : -1;
+    long k = slot(j, row);
+    offset = k >= 0 ? j->rows[k].offset : -1;
     pthread_mutex_unlock(&j->mu);
     return offset;
 }

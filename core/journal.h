@@ -42,13 +42,26 @@ enum journal_state {
     JOURNAL_SENDING,  /* (this run) its end of data is on its way */
 };
 
+/*
+ * The rows a journal keeps, when it is not every row of the list (a shard's, send
+ * --shard): bit r of bits (bits[r / 64] >> r % 64) is set for each row r kept, for
+ * rows below nrows. The journal copies it at open. Its index then takes 8 bytes a
+ * kept row and a bit a row of the list, not 8 bytes a row of the list; records of
+ * rows it does not keep (there should be none) are not indexed.
+ */
+struct journal_rowset {
+    const uint64_t *bits;
+    size_t nrows;
+};
+
 struct journal_options {
     const char *hash;        /* the campaign's hash, hex */
     const char *legacy_hash; /* its earlier form, accepted too (fingerprint_campaign_both) */
-    bool fresh;              /* forget what the file holds: start over */
-    bool force;              /* resume even when the hash differs */
-    bool durable;            /* fdatasync on journal_sync (false for throwaway journals) */
-    bool lock;               /* take the lock file PATH.lock */
+    const struct journal_rowset *only; /* NULL: every row */
+    bool fresh;                        /* forget what the file holds: start over */
+    bool force;                        /* resume even when the hash differs */
+    bool durable; /* fdatasync on journal_sync (false for throwaway journals) */
+    bool lock;    /* take the lock file PATH.lock */
     const struct log *log;
 };
 

@@ -266,6 +266,8 @@ struct run {
     json_t *summary;     /* the report's summary, for the webhook */
     bool report_written; /* report_commit() succeeded */
     char hash[65];       /* the campaign's fingerprint; "" before the journal opens */
+    uint64_t *mine;      /* a shard's rows (validate()), a bit each */
+    size_t mine_words;
 };
 
 static void run_free(struct run *r)
@@ -290,7 +292,32 @@ static void run_free(struct run *r)
     screen_result_free(&r->who);
     address_free(&r->test_to);
     json_decref(r->summary);
+    free(r->mine);
     prepare_close(&r->p);
+}
+
+/*
+ * A shard's own rows, for its journal to keep only those (journal_options.only):
+ * a bit a row of the list instead of 8 bytes, which for a list of 10,000,000 and
+ * 4 shards is the difference between 80 MB and 20 MB.
+ */
+static int mine(struct run *r, size_t row, struct blast_error *err)
+{
+    size_t w = row / 64;
+
+    if (w >= r->mine_words) {
+        size_t n = r->mine_words ? r->mine_words * 2 : 1024;
+        uint64_t *b;
+        while (n <= w)
+            n *= 2;
+        if ((b = realloc(r->mine, n * sizeof *b)) == NULL)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        memset(b + r->mine_words, 0, (n - r->mine_words) * sizeof *b);
+        r->mine = b;
+        r->mine_words = n;
+    }
+    r->mine[w] |= 1ULL << (row % 64);
+    return 0;
 }
 
 /* Step 1: read the whole list once; a structural error stops everything. */
@@ -304,6 +331,9 @@ static int validate(struct run *r, struct blast_error *err)
             return rc;
         r->rows++;
         r->others += r->who.verdict == SCREEN_OTHER_SHARD;
+        if (r->shard.count > 1 && r->who.verdict != SCREEN_OTHER_SHARD &&
+            (rc = mine(r, r->rows, err)) < 0)
+            return rc;
         if (r->opt.limit > 0 && (long)r->rows >= r->opt.limit)
             break;
     }
@@ -341,6 +371,7 @@ static char *beside(struct run *r, const char *sub, const char *ext, struct blas
 static int open_journal(struct run *r, struct blast_error *err)
 {
     struct journal_options jo;
+    struct journal_rowset only;
     char legacy[65];
     int rc;
 
@@ -376,6 +407,11 @@ static int open_journal(struct run *r, struct blast_error *err)
     }
     if (r->journal_path == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    if (r->shard.count > 1) {
+        only.bits = r->mine;
+        only.nrows = r->mine_words * 64;
+        jo.only = &only;
+    }
     return journal_open(r->journal_path, &jo, &r->journal, err);
 }
 

@@ -1291,3 +1291,60 @@ Test(journal, sync_from_several_threads_at_once, .fini = scratch_remove)
     cr_assert_eq(journal_done_before(j), THREADS * ROWS_PER_THREAD);
     journal_close(j);
 }
+
+/*
+ * A shard's journal keeps only its rows (journal_options.only): their states and
+ * records as any journal's, across a reopen; rows it does not keep read as never
+ * touched, and journal_each visits its rows only, in order.
+ */
+Test(journal, a_shards_journal_keeps_its_rows_only, .fini = scratch_remove)
+{
+    static const size_t kept[] = {2, 5, 64, 130, 1000};
+    uint64_t bits[16] = {0};
+    struct journal_rowset only = {bits, 16 * 64};
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_A);
+    struct visit v;
+    struct blast_error err;
+    size_t i;
+    int attempts;
+
+    for (i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        bits[kept[i] / 64] |= 1ULL << (kept[i] % 64);
+    o.only = &only;
+    scratch_journal(path, sizeof path);
+    j = open_with(path, &o);
+    record_ok(j, 5, "ada@example.com", OUTCOME_DELIVERED, 1);
+    record_ok(j, 130, "bob@example.com", OUTCOME_DEFERRED, 2);
+    record_ok(j, 1000, "cy@example.com", OUTCOME_FAILED, 3);
+    cr_assert_eq(journal_state(j, 5, NULL), JOURNAL_FINAL);
+    cr_assert_eq(journal_state(j, 2, NULL), JOURNAL_NONE);
+    cr_assert_eq(journal_state(j, 3, NULL), JOURNAL_NONE, "not a row of this shard");
+    journal_close(j);
+
+    j = open_with(path, &o);
+    cr_assert_eq(journal_done_before(j), 3);
+    cr_assert_eq(journal_state(j, 5, NULL), JOURNAL_FINAL);
+    cr_assert_eq(journal_state(j, 130, &attempts), JOURNAL_DEFERRED);
+    cr_assert_eq(attempts, 2);
+    cr_assert_eq(journal_state(j, 1000, NULL), JOURNAL_FINAL);
+    cr_assert_eq(journal_state(j, 64, NULL), JOURNAL_NONE);
+    cr_assert_eq(journal_state(j, 5000, NULL), JOURNAL_NONE, "past the list");
+    memset(&v, 0, sizeof v);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_each(j, 1000, visit, &v, &err), 0, "%s", err.text);
+    cr_assert_eq(v.n, 3);
+    cr_assert_eq(v.rows[0], 5);
+    cr_assert_eq(v.rows[1], 130);
+    cr_assert_eq(v.rows[2], 1000);
+    visit_free(&v);
+    journal_close(j);
+
+    /* the same file read as a whole list's journal: the same records */
+    o.only = NULL;
+    j = open_with(path, &o);
+    cr_assert_eq(journal_done_before(j), 3);
+    cr_assert_eq(journal_state(j, 130, NULL), JOURNAL_DEFERRED);
+    journal_close(j);
+}
