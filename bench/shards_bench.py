@@ -28,8 +28,9 @@ import compare  # noqa: E402
 
 def run_one(blast, work, name, port, conns, shard=None):
     """Start one send; returns (Popen, time file). The shards share one campaign file
-    (one campaign, so their reports merge), each its own journal and report."""
-    path = compare.campaign(work, "shards" if shard else name, port, conns)
+    (one campaign, so their reports merge; written before any starts), each its own
+    journal and report."""
+    path = f"{work}/shards.yml" if shard else compare.campaign(work, name, port, conns)
     tfile = f"{work}/{name}.time"
     jdir = os.environ.get("JOURNAL_DIR", work)
     args = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", tfile, blast, "send", path, "--quiet",
@@ -94,6 +95,7 @@ def measure(blast, work, rows, shards, conns, single=True):
     # N shards at once, the same total connections
     sink = compare.Sink(work)
     t0 = time.monotonic()
+    compare.campaign(work, "shards", sink.port, max(1, conns // shards))
     procs = [run_one(blast, work, f"shard{i}", sink.port, max(1, conns // shards),
                      f"{i}/{shards}") for i in range(shards)]
     for p, _ in procs:
