@@ -35,6 +35,8 @@ struct screen {
     struct buf key;
     struct shard shard;          /* count 0: every row */
     struct shard_hasher *hasher; /* with a shard: places the rows */
+    const uint64_t *dups;        /* screen_use_duplicates(): the first pass's duplicates */
+    size_t dup_rows;
 };
 
 const char *screen_verdict_name(enum screen_verdict v)
@@ -366,6 +368,12 @@ int screen_restart(struct screen *s, struct blast_error *err)
     return 0;
 }
 
+void screen_use_duplicates(struct screen *s, const uint64_t *bits, size_t nrows)
+{
+    s->dups = bits;
+    s->dup_rows = nrows;
+}
+
 int screen_email_column(const struct screen *s)
 {
     return s->email_col;
@@ -604,8 +612,10 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
             return 0;
         }
     }
-    if ((rc = dedupe_key(s, &res->to)) < 0 ||
-        (rc = addrset_add(s->seen, s->key.data, s->key.len)) < 0)
+    if (s->dups != NULL) /* the first pass said */
+        rc = row->row < s->dup_rows && ((s->dups[row->row / 64] >> (row->row % 64)) & 1) ? 0 : 1;
+    else if ((rc = dedupe_key(s, &res->to)) < 0 ||
+             (rc = addrset_add(s->seen, s->key.data, s->key.len)) < 0)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     if (rc == 0) {
         res->verdict = SCREEN_DUPLICATE;

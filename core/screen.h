@@ -115,6 +115,14 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
 /* Forget the addresses seen so far (before a second pass over the same list). */
 int screen_restart(struct screen *s, struct blast_error *err);
 
+/*
+ * For a second pass over the same list: the rows the first found duplicates (bit
+ * r of bits for row r, rows below nrows; borrowed until screen_free()), so that
+ * the second needs no set of the addresses seen, which for a few million
+ * addresses is tens of megabytes. Call after screen_restart().
+ */
+void screen_use_duplicates(struct screen *s, const uint64_t *bits, size_t nrows);
+
 int screen_email_column(const struct screen *s);
 int screen_name_column(const struct screen *s); /* -1 when none */
 size_t screen_suppression_size(const struct screen *s);

@@ -893,3 +893,49 @@ Test(screen, each_row_is_one_shards_by_its_key)
     for (size_t r = 0; r < sizeof want / sizeof want[0]; r++)
         cr_assert_eq(taken[r], 1, "row %zu taken by %u shards", r + 1, taken[r]);
 }
+
+/*
+ * A second pass told the first pass's duplicates (screen_use_duplicates) judges
+ * every row as the first did, without a set of the addresses seen.
+ */
+Test(screen, a_second_pass_takes_the_first_ones_duplicates, .fini = scratch_remove)
+{
+    const char *csv = "email\n"
+                      "ada@example.com\n"
+                      "bob@example.com\n"
+                      "ADA@example.com\n" /* another mailbox: local parts keep their case */
+                      "ada@EXAMPLE.com\n" /* the same one: domains do not */
+                      "not-an-address\n"
+                      "bob@example.com\n"
+                      "cy@example.com\n"
+                      "Cy@Example.com\n";
+    char first[16] = {0}, second[16] = {0};
+    uint64_t dups[1] = {0};
+    struct setup s;
+    struct blast_error err;
+
+    setup_ok("", "", csv, &s);
+    for (size_t r = 1; r <= 8; r++) {
+        enum screen_verdict v = next(&s);
+        first[r - 1] = v == SCREEN_OK          ? 'o'
+                       : v == SCREEN_INVALID   ? 'i'
+                       : v == SCREEN_DUPLICATE ? 'd'
+                                               : 's';
+        if (v == SCREEN_DUPLICATE)
+            dups[0] |= 1ULL << r;
+    }
+    cr_assert_str_eq(first, "ooodidoo");
+    blast_error_clear(&err);
+    cr_assert_eq(recipients_rewind(s.list, &err), 0, "%s", err.text);
+    cr_assert_eq(screen_restart(s.screen, &err), 0, "%s", err.text);
+    screen_use_duplicates(s.screen, dups, 64);
+    for (size_t r = 1; r <= 8; r++) {
+        enum screen_verdict v = next(&s);
+        second[r - 1] = v == SCREEN_OK          ? 'o'
+                        : v == SCREEN_INVALID   ? 'i'
+                        : v == SCREEN_DUPLICATE ? 'd'
+                                                : 's';
+    }
+    cr_assert_str_eq(second, first);
+    teardown(&s);
+}
