@@ -35,7 +35,8 @@ struct screen {
     struct buf key;
     struct shard shard;          /* count 0: every row */
     struct shard_hasher *hasher; /* with a shard: places the rows */
-    const uint64_t *dups;        /* screen_use_duplicates(): the first pass's duplicates */
+    bool dups_known;             /* screen_use_duplicates(): the first pass's duplicates */
+    const uint64_t *dups;        /* NULL: none */
     size_t dup_rows;
 };
 
@@ -370,8 +371,9 @@ int screen_restart(struct screen *s, struct blast_error *err)
 
 void screen_use_duplicates(struct screen *s, const uint64_t *bits, size_t nrows)
 {
+    s->dups_known = true;
     s->dups = bits;
-    s->dup_rows = nrows;
+    s->dup_rows = bits != NULL ? nrows : 0;
 }
 
 int screen_email_column(const struct screen *s)
@@ -382,6 +384,11 @@ int screen_email_column(const struct screen *s)
 int screen_name_column(const struct screen *s)
 {
     return s->name_col;
+}
+
+size_t screen_seen_size(const struct screen *s)
+{
+    return addrset_size(s->seen);
 }
 
 size_t screen_suppression_size(const struct screen *s)
@@ -612,7 +619,7 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
             return 0;
         }
     }
-    if (s->dups != NULL) /* the first pass said */
+    if (s->dups_known) /* the first pass said */
         rc = row->row < s->dup_rows && ((s->dups[row->row / 64] >> (row->row % 64)) & 1) ? 0 : 1;
     else if ((rc = dedupe_key(s, &res->to)) < 0 ||
              (rc = addrset_add(s->seen, s->key.data, s->key.len)) < 0)

@@ -117,7 +117,8 @@ int screen_restart(struct screen *s, struct blast_error *err);
 
 /*
  * For a second pass over the same list: the rows the first found duplicates (bit
- * r of bits for row r, rows below nrows; borrowed until screen_free()), so that
+ * r of bits for row r, rows below nrows; bits NULL when there were none;
+ * borrowed until screen_free()), so that
  * the second needs no set of the addresses seen, which for a few million
  * addresses is tens of megabytes. Call after screen_restart().
  */
@@ -126,6 +127,9 @@ void screen_use_duplicates(struct screen *s, const uint64_t *bits, size_t nrows)
 int screen_email_column(const struct screen *s);
 int screen_name_column(const struct screen *s); /* -1 when none */
 size_t screen_suppression_size(const struct screen *s);
+
+/* Addresses kept to find duplicates (none in a pass told them: screen_use_duplicates()). */
+size_t screen_seen_size(const struct screen *s);
 
 void screen_result_init(struct screen_result *res);
 void screen_result_free(struct screen_result *res);

@@ -937,5 +937,25 @@ Test(screen, a_second_pass_takes_the_first_ones_duplicates, .fini = scratch_remo
                                                 : 's';
     }
     cr_assert_str_eq(second, first);
+    cr_assert_eq(screen_seen_size(s.screen), 0, "no address kept in the second pass");
+    teardown(&s);
+}
+
+/* A first pass without duplicates: the second takes none, and keeps no set either. */
+Test(screen, no_duplicates_in_the_first_pass_none_in_the_second, .fini = scratch_remove)
+{
+    struct setup s;
+    struct blast_error err;
+
+    setup_ok("", "", "email\nada@example.com\nbob@example.com\n", &s);
+    cr_assert_eq(next(&s), SCREEN_OK);
+    cr_assert_eq(next(&s), SCREEN_OK);
+    blast_error_clear(&err);
+    cr_assert_eq(recipients_rewind(s.list, &err), 0, "%s", err.text);
+    cr_assert_eq(screen_restart(s.screen, &err), 0, "%s", err.text);
+    screen_use_duplicates(s.screen, NULL, 0);
+    cr_assert_eq(next(&s), SCREEN_OK);
+    cr_assert_eq(next(&s), SCREEN_OK);
+    cr_assert_eq(screen_seen_size(s.screen), 0, "no address kept");
     teardown(&s);
 }
