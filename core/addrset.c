@@ -139,9 +139,10 @@ static int place(uint64_t *slots, size_t cap, uint64_t h)
     return 1;
 }
 
-static int grow(struct addrset *s)
+/* A table of cap slots (a power of two, larger than now), the members moved over. */
+static int grow_to(struct addrset *s, size_t cap)
 {
-    size_t cap = s->cap * 2, i;
+    size_t i;
     uint64_t *slots = calloc(cap, sizeof *slots);
 
     if (slots == NULL)
@@ -153,6 +154,11 @@ static int grow(struct addrset *s)
     s->slots = slots;
     s->cap = cap;
     return 0;
+}
+
+static int grow(struct addrset *s)
+{
+    return grow_to(s, s->cap * 2);
 }
 
 int addrset_add(struct addrset *s, const char *key, size_t len)
@@ -208,9 +214,11 @@ int addrset_add_hash(struct addrset *s, uint64_t h)
 
 int addrset_reserve(struct addrset *s, size_t n)
 {
-    /* the same load as addrset_add() keeps: at most 70% */
-    while ((s->size + n) * 10 > s->cap * 7)
-        if (grow(s) < 0)
-            return BLAST_ENOMEM;
-    return 0;
+    size_t cap = s->cap;
+
+    /* the same load as addrset_add() keeps: at most 70%; one move to the final size,
+     * so the old and the new tables are never both large */
+    while ((s->size + n) * 10 > cap * 7)
+        cap *= 2;
+    return cap > s->cap ? grow_to(s, cap) : 0;
 }

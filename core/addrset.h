@@ -41,7 +41,11 @@ size_t addrset_size(const struct addrset *s);
  */
 struct addrset *addrset_new_keyed(const uint8_t key[16]);
 
-/* Make room for n more members at once (no rehashing on the way). Errors: BLAST_ENOMEM. */
+/*
+ * Make room for n more members at once: one table of the final size (no rehashing
+ * on the way, and the old table is freed before a later one would be needed).
+ * Errors: BLAST_ENOMEM.
+ */
 int addrset_reserve(struct addrset *s, size_t n);
 
 /* Add a member by its hash. Returns as addrset_add(). */

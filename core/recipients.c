@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define READ_CHUNK (64 * 1024)
 
@@ -508,6 +509,17 @@ int recipients_column_index(const struct recipients *r, const char *name)
         if (strcmp(r->columns[i], name) == 0)
             return (int)i;
     return -1;
+}
+
+void recipients_progress(const struct recipients *r, unsigned long long *read,
+                         unsigned long long *size)
+{
+    struct stat st;
+    long at = ftell(r->f);
+
+    *read = at > 0 ? (unsigned long long)at : 0;
+    *size =
+        fstat(fileno(r->f), &st) == 0 && S_ISREG(st.st_mode) ? (unsigned long long)st.st_size : 0;
 }
 
 const char *recipients_path(const struct recipients *r)

@@ -69,6 +69,14 @@ int recipients_column_index(const struct recipients *r, const char *name);
 
 const char *recipients_path(const struct recipients *r);
 
+/*
+ * How far the reading is: bytes of the file read so far (whole chunks ahead of the
+ * row handed out: an estimate of the place) and the file's size (0 when it is not
+ * a regular file). For sizing what grows with the list before it has to grow.
+ */
+void recipients_progress(const struct recipients *r, unsigned long long *read,
+                         unsigned long long *size);
+
 void recipients_close(struct recipients *r);
 
 #endif

@@ -386,6 +386,13 @@ int screen_name_column(const struct screen *s)
     return s->name_col;
 }
 
+int screen_reserve(struct screen *s, size_t n, struct blast_error *err)
+{
+    if (addrset_reserve(s->seen, n) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    return 0;
+}
+
 size_t screen_seen_size(const struct screen *s)
 {
     return addrset_size(s->seen);

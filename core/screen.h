@@ -128,6 +128,13 @@ int screen_email_column(const struct screen *s);
 int screen_name_column(const struct screen *s); /* -1 when none */
 size_t screen_suppression_size(const struct screen *s);
 
+/*
+ * Room for n more addresses in the set that finds duplicates, made at once: a
+ * caller that can tell how many rows are coming spares the set's doubling on the
+ * way (for a moment, the old table and one twice its size). Errors: BLAST_ENOMEM.
+ */
+int screen_reserve(struct screen *s, size_t n, struct blast_error *err);
+
 /* Addresses kept to find duplicates (none in a pass told them: screen_use_duplicates()). */
 size_t screen_seen_size(const struct screen *s);
 
