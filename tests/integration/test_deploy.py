@@ -38,18 +38,6 @@ INDEX_FIELD = "batch.kubernetes.io/job-completion-index"
 BLAST_IN_IMAGE = "/usr/local/bin/blast"
 
 
-def merge_support(blast=None):
-    """(whether `blast report --merge` exists, what blast said). It is probed with a
-    report file that is not there: a blast without --merge refuses the option itself."""
-    with tempfile.TemporaryDirectory(prefix="blast-merge-probe-") as d:
-        p = subprocess.run([blast or harness.BLAST, "report", "--merge",
-                            os.path.join(d, "none.json"), "-o", os.path.join(d, "out.json")],
-                           capture_output=True, text=True, timeout=30)
-    unsupported = re.search(r"unknown[^\n]*option[^\n]*--merge|unrecognized option[^\n]*--merge",
-                            p.stderr)
-    return not unsupported, p.stderr.strip()
-
-
 # ---- the manifests ----------------------------------------------------------------------
 
 def manifests():
@@ -514,7 +502,6 @@ class Contract(unittest.TestCase):
         pod = Pod(self.docs, merge, os.path.join(self.root, "merge"), {}, claim_dir=self.claim)
         argv = pod.argv()
         merged = os.path.join(self.claim, "merged", f"{name}.json")
-        supported, said = merge_support()
 
         # one shard's report away: the merge fails, naming it
         r1 = glob.glob(os.path.join(self.shard_dir(1), "*.json"))[0]
@@ -525,10 +512,6 @@ class Contract(unittest.TestCase):
         os.rename(r1 + ".away", r1)
 
         p = subprocess.run(argv, env=pod.environ(), capture_output=True, text=True, timeout=120)
-        if not supported:
-            self.assertNotEqual(p.returncode, 0)
-            self.skipTest(f"blast report --merge is not supported yet ({said}): "
-                          "the merge Job's output is not checked")
         self.assertEqual(p.returncode, 0, p.stderr)
         with open(merged, encoding="utf-8") as f:
             doc = json.load(f)
