@@ -634,11 +634,15 @@ void reportread_close(struct reportread *rd)
 static int push(struct reportread *rd, reportread_fn each, void *arg, struct reportread_result *out,
                 struct blast_error *err)
 {
+    struct reportread_result end;
     struct reportread_place at;
     json_t *entry;
     size_t i = 0;
     int rc;
 
+    /* what precedes the recipients is the callback's to see while they stream by */
+    out->schema_version = rd->out.schema_version;
+    out->campaign = json_incref(rd->out.campaign);
     for (;;) {
         if ((rc = reportread_next(rd, &entry, &at, err)) <= 0)
             break;
@@ -647,8 +651,12 @@ static int push(struct reportread *rd, reportread_fn each, void *arg, struct rep
         if (rc < 0)
             break;
     }
-    if (rc == 0)
-        rc = reportread_finish(rd, out, err);
+    if (rc == 0 && (rc = reportread_finish(rd, &end, err)) == 0) {
+        reportread_result_free(out);
+        *out = end;
+    }
+    if (rc < 0)
+        reportread_result_free(out);
     reportread_close(rd);
     return rc;
 }

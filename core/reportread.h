@@ -55,8 +55,10 @@ struct reportread_result {
 };
 
 /*
- * Read the report at path, calling each (which may be NULL) for every recipient.
- * On success out holds the campaign and the summary; free with
+ * Read the report at path, calling each (which may be NULL) for every recipient;
+ * while they stream by, out->campaign is there already when the report has it
+ * before its recipients, as blast writes it. On success out holds the campaign and
+ * the summary; free with
  * reportread_result_free(). On failure out is empty, and recipients before the
  * problem may have been handed to each already.
  * Errors: BLAST_EIO (cannot open or read), BLAST_ESYNTAX (not JSON, or ends early),

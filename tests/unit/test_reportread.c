@@ -518,3 +518,35 @@ Test(reportread, pull_an_empty_file_fails_at_open)
     cr_assert_not_null(strstr(err.text, "empty"), "%s", err.text);
     unlink(path);
 }
+
+/* The campaign, written before the recipients, is in the result while they stream by. */
+static int sees_campaign(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                         struct blast_error *err)
+{
+    const struct reportread_result *r = arg;
+
+    (void)entry;
+    (void)index;
+    (void)at;
+    (void)err;
+    cr_assert_not_null(r->campaign, "the campaign is known during the recipients");
+    cr_assert_str_eq(json_string_value(json_object_get(r->campaign, "name")), "n");
+    return 0;
+}
+
+Test(reportread, the_campaign_is_known_while_recipients_stream)
+{
+    const char *text = "{\"schema_version\": 1, \"campaign\": {\"name\":\"n\"}, "
+                       "\"recipients\": [{\"row\":1}], \"summary\": {}}";
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct reportread_result res;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_stream(f, "mem.json", sees_campaign, &res, &res, &err), 0, "%s",
+                 err.text);
+    cr_assert_not_null(res.campaign);
+    cr_assert_not_null(res.summary);
+    reportread_result_free(&res);
+    fclose(f);
+}
