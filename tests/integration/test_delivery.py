@@ -121,15 +121,20 @@ class Pool(unittest.TestCase):
         for _, rcpts, _ in scripted.messages:
             for r in rcpts:
                 received[r] = received.get(r, 0) + 1
-        self.assertEqual(sorted(received), sorted(c.addresses))
         self.assertEqual(set(received.values()), {1}, "someone got the mail twice")
-        # a message whose end of data reached the scripted relay as it was stopped may
-        # have no reply: unknown (and not resent); it did arrive, exactly once
-        got_by_scripted = {r for _, rcpts, _ in scripted.messages for r in rcpts}
+        # a message whose end of data was on its way to the scripted relay as it was
+        # stopped has no reply: unknown, and not resent. The relay may have taken it
+        # or not (when the server stopped before reading the final dot, under load),
+        # so an unknown one was received at most once; every other was received once
+        unknown_rows = set()
         for e in c.entries():
             self.assertIn(e["status"], ("delivered", "unknown"), e)
-            if e["status"] == "unknown":
-                self.assertIn(e["email"], got_by_scripted)
+            if e["status"] == "delivered":
+                self.assertIn(e["email"], received, "delivered, but the relays never got it")
+            else:
+                unknown_rows.add(e["email"])
+        self.assertEqual(sorted(set(received) | unknown_rows), sorted(c.addresses))
+        self.assertLessEqual(len(unknown_rows), 2, "one a connection to the stopped relay")
         unknown = any(e["status"] == "unknown" for e in c.entries())
         self.assertEqual(p.returncode, 1 if unknown else 0, err)
         relays = {e["relay"] for e in c.entries()}
