@@ -535,10 +535,28 @@ void screen_set_shard(struct screen *s, const struct shard *sh)
         s->hasher = shard_hasher_new(); /* NULL: shard_mine()'s slower way, the same answer */
 }
 
+/*
+ * The shard of text (an envelope, or a row's text) by its suppression key, left in
+ * s->key: 0 when it is this shard's, 1 when another's (res says so), or an error.
+ */
+static int place(struct screen *s, const char *text, struct screen_result *res,
+                 struct blast_error *err)
+{
+    int rc;
+
+    if ((rc = suppression_key(&s->key, text)) < 0)
+        return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
+    if (shard_hasher_mine(s->hasher, &s->shard, s->key.data, s->key.len))
+        return 0;
+    res->verdict = SCREEN_OTHER_SHARD;
+    return 1;
+}
+
 int screen_row(struct screen *s, const struct recipients_row *row, struct screen_result *res,
                struct blast_error *err)
 {
     struct blast_error aerr;
+    bool placed;
     size_t i;
     int rc;
 
@@ -548,7 +566,9 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
     res->reason[0] = '\0';
     snprintf(res->email, sizeof res->email, "%s", row->fields[s->email_col]);
     blast_error_clear(&aerr);
-    if (s->shard.count > 1 && ascii(row->fields[s->email_col], row->lens[s->email_col])) {
+    /* a shard places each row once, by its key (core/shard); a whole list takes every row */
+    placed = s->shard.count <= 1;
+    if (!placed && ascii(row->fields[s->email_col], row->lens[s->email_col])) {
         /*
          * An ASCII field's key is its text lower-cased, valid or not: the envelope
          * form keeps an ASCII address as written (address_parse() changes only the
@@ -556,16 +576,9 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
          * is placed by its text. So another shard's row is known before any parse:
          * a shard skips the others' rows for the price of a hash.
          */
-        if ((rc = suppression_key(&s->key, row->fields[s->email_col])) < 0)
-            return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
-        if (!shard_hasher_mine(s->hasher, &s->shard, s->key.data, s->key.len)) {
-            res->verdict = SCREEN_OTHER_SHARD;
-            return 0;
-        }
-    }
-    if (row->lens[s->email_col] == 0 && !shard_hasher_mine(s->hasher, &s->shard, "", 0)) {
-        res->verdict = SCREEN_OTHER_SHARD; /* every empty field is one shard's */
-        return 0;
+        if ((rc = place(s, row->fields[s->email_col], res, err)) != 0)
+            return rc < 0 ? rc : 0;
+        placed = true;
     }
     if (row->lens[s->email_col] == 0) {
         res->verdict = SCREEN_INVALID;
@@ -576,17 +589,11 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
     rc = address_parse(row->fields[s->email_col], &res->to, &aerr);
     if (rc == BLAST_ENOMEM)
         return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
-    if (rc < 0 && s->shard.count > 1) {
-        /* no address: the row's text decides, the same in every shard */
-        if ((rc = suppression_key(&s->key, row->fields[s->email_col])) < 0)
-            return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
-        if (!shard_hasher_mine(s->hasher, &s->shard, s->key.data, s->key.len)) {
-            res->verdict = SCREEN_OTHER_SHARD;
-            return 0;
-        }
-        rc = -1;
-    }
     if (rc < 0) {
+        int prc;
+        /* no address: the row's text decides, the same in every shard */
+        if (!placed && (prc = place(s, row->fields[s->email_col], res, err)) != 0)
+            return prc < 0 ? prc : 0;
         res->verdict = SCREEN_INVALID;
         snprintf(res->reason, sizeof res->reason, "%s", aerr.text);
         return 0;
@@ -594,11 +601,12 @@ int screen_row(struct screen *s, const struct recipients_row *row, struct screen
     if (s->name_col >= 0 && row->lens[s->name_col] > 0 &&
         (res->to.display = strdup(row->fields[s->name_col])) == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    if ((rc = suppression_key(&s->key, res->to.envelope)) < 0)
+    /* the suppression key, which places the row too when nothing placed it yet */
+    if (!placed) {
+        if ((rc = place(s, res->to.envelope, res, err)) != 0)
+            return rc < 0 ? rc : 0;
+    } else if ((rc = suppression_key(&s->key, res->to.envelope)) < 0) {
         return blast_error_set(err, rc, NULL, 0, 0, "out of memory");
-    if (!shard_hasher_mine(s->hasher, &s->shard, s->key.data, s->key.len)) {
-        res->verdict = SCREEN_OTHER_SHARD;
-        return 0;
     }
     /* an empty set is not asked: a hash a row saved */
     if (addrset_size(s->suppressed) > 0 &&
