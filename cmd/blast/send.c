@@ -403,6 +403,28 @@ static char *beside(struct run *r, const char *sub, const char *ext, struct blas
     return path;
 }
 
+/*
+ * One of the run's files: as the command line gives it, else the campaign's
+ * setting, else beside the campaign file (sub/NAME.ext); the last two with the
+ * shard's part in the name (docs/sharding.md). NULL with err set on failure.
+ */
+static char *own_file(struct run *r, const char *given, const char *setting, const char *sub,
+                      const char *ext, struct blast_error *err)
+{
+    char *d = NULL, *path;
+
+    if (given != NULL)
+        path = strdup(given);
+    else if (setting == NULL && (d = beside(r, sub, ext, err)) == NULL)
+        return NULL;
+    else
+        path = prepare_shard_path(d != NULL ? d : setting, &r->shard);
+    free(d);
+    if (path == NULL)
+        blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    return path;
+}
+
 static int open_journal(struct run *r, struct blast_error *err)
 {
     struct journal_options jo;
@@ -426,13 +448,9 @@ static int open_journal(struct run *r, struct blast_error *err)
         r->journal_path = strdup(tmpl);
         jo.fresh = true;
     } else {
-        char *d = r->c->journal == NULL ? beside(r, ".blast", ".journal", err) : NULL;
-        if (r->c->journal == NULL && d == NULL)
+        r->journal_path = own_file(r, r->opt.journal, r->c->journal, ".blast", ".journal", err);
+        if (r->journal_path == NULL)
             return err->code;
-        r->journal_path = r->opt.journal != NULL
-                              ? strdup(r->opt.journal)
-                              : prepare_shard_path(d ? d : r->c->journal, &r->shard);
-        free(d);
         jo.hash = r->hash;
         jo.legacy_hash = legacy;
         jo.fresh = r->opt.fresh;
@@ -452,16 +470,7 @@ static int open_journal(struct run *r, struct blast_error *err)
 
 static int make_report_path(struct run *r, struct blast_error *err)
 {
-    char *d =
-        r->opt.report == NULL && r->c->report == NULL ? beside(r, "reports", ".json", err) : NULL;
-
-    if (r->opt.report == NULL && r->c->report == NULL && d == NULL)
-        return err->code;
-    r->report_path = r->opt.report != NULL ? strdup(r->opt.report)
-                                           : prepare_shard_path(d ? d : r->c->report, &r->shard);
-    free(d);
-    if (r->report_path == NULL && err->code == 0)
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    r->report_path = own_file(r, r->opt.report, r->c->report, "reports", ".json", err);
     return r->report_path == NULL ? err->code : 0;
 }
 
