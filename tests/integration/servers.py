@@ -50,6 +50,17 @@ def wait_port(port, timeout=10.0):
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
 
 
+def terminate(proc, timeout=5):
+    """Stop a server process: SIGTERM, then SIGKILL after timeout seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
 class Sink:
     """smtp-sink on loopback. args are smtp-sink options (e.g. ["-p"], ["-f", "RCPT"])."""
 
@@ -82,12 +93,7 @@ class Sink:
         return counts
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc)
         subprocess.run(["rm", "-rf", self.dump])
 
 

@@ -96,13 +96,7 @@ class Redis:
         return sorted(p.stdout.split())
 
     def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        servers.terminate(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     @property
