@@ -32,6 +32,7 @@ struct job {
     char *email; /* as written in the list */
     struct address to;
     char domain[256]; /* lower-case ASCII, for domain_rates */
+    long drate;       /* its entry in domain_rates (and p->domains), or -1 */
     struct buf fields;
     const char **ptrs;
     size_t *lens;
@@ -370,10 +371,10 @@ static int64_t held(int64_t until, int64_t now)
     return until > now ? until - now : 0;
 }
 
-/* How long the domain's limit holds a message back: the local one, or what Redis said. */
-static int64_t domain_wait(const struct pool *p, const char *domain, int64_t now)
+/* How long j's domain limit holds it back: the local one, or what Redis said. */
+static int64_t domain_wait(const struct pool *p, const struct job *j, int64_t now)
 {
-    long d = domain_index(p, domain);
+    long d = j->drate;
     int64_t w, h;
 
     if (d < 0)
@@ -464,7 +465,7 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
     }
     if (p->hcount > 0) {
         if (p->heap[0]->not_before <= now) {
-            dw = domain_wait(p, p->heap[0]->domain, now);
+            dw = domain_wait(p, p->heap[0], now);
             if (dw == 0)
                 j = heap_pop(p);
             else
@@ -476,7 +477,7 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
     n = p->rcount < SCAN_MAX ? p->rcount : SCAN_MAX;
     for (i = 0; j == NULL && i < n; i++) {
         struct job *c = ready_at(p, i);
-        dw = domain_wait(p, c->domain, now);
+        dw = domain_wait(p, c, now);
         if (dw == 0) {
             j = ready_remove(p, i);
             /*
@@ -497,7 +498,7 @@ static struct job *pick(struct pool *p, struct worker *w, int64_t now, int64_t *
 /* j goes now: every local limiter counts it, and the relay's share. */
 static void take(struct pool *p, struct relay_state *rs, const struct job *j, int64_t now)
 {
-    long d = domain_index(p, j->domain);
+    long d = j->drate;
 
     ratelimit_take(&p->global, now);
     ratelimit_take(&rs->limit, now);
@@ -517,7 +518,7 @@ static bool all_done(const struct pool *p);
 static void shared_refused(struct pool *p, struct relay_state *rs, const struct job *j, int rc,
                            const struct sharedlimit_answer *a, int64_t now)
 {
-    long d = domain_index(p, j->domain);
+    long d = j->drate;
     int64_t outage;
     char why[300];
 
@@ -564,8 +565,7 @@ static bool granted(struct pool *p, struct worker *w, struct job *j)
     p->inflight++; /* not in the queue while Redis answers: the run is not done */
     pthread_mutex_unlock(&p->mu);
     blast_error_clear(&e);
-    rc = sharedlimit_acquire(p->o.shared, (size_t)(rs - p->relays), domain_index(p, j->domain), &a,
-                             &e);
+    rc = sharedlimit_acquire(p->o.shared, (size_t)(rs - p->relays), j->drate, &a, &e);
     now = timeutil_mono_ms();
     pthread_mutex_lock(&p->mu);
     p->inflight--;
@@ -1318,6 +1318,7 @@ int pool_submit(struct pool *p, const struct recipients_row *row, const struct a
 
     if (j == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    j->drate = domain_index(p, j->domain); /* once, not at every pick */
     if (earlier != NULL) {
         j->attempts = earlier->attempts;
         j->charged = j->attempts; /* earlier runs: counted in full, to stay bounded */
