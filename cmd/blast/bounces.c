@@ -9,6 +9,7 @@
  * --limit and --deadline, stopped cleanly by SIGINT or SIGTERM.
  */
 #include "cli.h"
+#include "prepare.h"
 #include "../../core/buf.h"
 #include "../../core/intake.h"
 #include "../../core/secret.h"
@@ -191,16 +192,12 @@ static int glob_escaped(struct buf *out, const char *s, size_t n)
  */
 static int shard_journals_of(const char *journal, glob_t *g)
 {
-    const char *base = strrchr(journal, '/'), *dot;
+    const char *dot = prepare_shard_place(journal);
     struct buf pat;
     size_t i, kept = 0;
     int rc = -1;
 
     memset(g, 0, sizeof *g);
-    base = base != NULL ? base + 1 : journal;
-    dot = strrchr(base, '.');
-    if (dot == NULL || dot == base)
-        dot = journal + strlen(journal);
     buf_init(&pat);
     if (glob_escaped(&pat, journal, (size_t)(dot - journal)) < 0 ||
         buf_append(&pat, ".shard-*-of-*", 13) < 0 || glob_escaped(&pat, dot, strlen(dot)) < 0 ||

@@ -141,17 +141,22 @@ int prepare_shard(struct prepared *p, const char *text, long count, struct shard
     return 0;
 }
 
-char *prepare_shard_path(const char *path, const struct shard *s)
+const char *prepare_shard_place(const char *path)
 {
     const char *base = strrchr(path, '/'), *dot;
+
+    base = base != NULL ? base + 1 : path;
+    dot = strrchr(base, '.');
+    return dot == NULL || dot == base ? path + strlen(path) : dot;
+}
+
+char *prepare_shard_path(const char *path, const struct shard *s)
+{
+    const char *dot = prepare_shard_place(path);
     char *out = NULL;
 
     if (s->count <= 1)
         return strdup(path);
-    base = base != NULL ? base + 1 : path;
-    dot = strrchr(base, '.');
-    if (dot == NULL || dot == base)
-        dot = path + strlen(path);
     if (asprintf(&out, "%.*s.shard-%u-of-%u%s", (int)(dot - path), path, s->index, s->count, dot) <
         0)
         return NULL;

@@ -72,6 +72,9 @@ int prepare_shard(struct prepared *p, const char *text, long count, struct shard
  */
 char *prepare_shard_path(const char *path, const struct shard *s);
 
+/* Where in path a shard's ".shard-I-of-N" goes: its file name's extension, or its end. */
+const char *prepare_shard_place(const char *path);
+
 /*
  * The campaign's shared limits ('limits: shared', docs/sharding.md), for a run that
  * sends: the password fetched (and wiped after use), Redis reached, the script
