@@ -342,12 +342,12 @@ static void print_rates(const struct check *k, const struct campaign *c)
     const char *sep = "";
     size_t i;
 
-    if (!c->rate.set && c->ndomain_rates == 0) {
-        for (i = 0; i < c->nrelays && !c->relays[i].rate.set; i++)
-            ;
-        if (i == c->nrelays)
-            return;
-    }
+    bool any = c->rate.set || c->ndomain_rates > 0;
+
+    for (i = 0; i < c->nrelays; i++)
+        any = any || c->relays[i].rate.set;
+    if (!any)
+        return;
     printf("rates       ");
     if (c->rate.set) {
         rate_text(c->rate.per_second, r, sizeof r);
