@@ -29,7 +29,7 @@ struct report {
     json_t *campaign;
     size_t this_run; /* entries decided during this run (last_attempt >= start) */
     struct timeutil_stamp start;
-    struct timeutil_stamp end; /* with fixed_run: report_set_run() */
+    struct timeutil_stamp end; /* with fixed_run: report_set_merged() */
     bool fixed_run;
     json_t *shards;  /* a merged report's, for the summary */
     struct buf line; /* the entry being written */
