@@ -16,6 +16,7 @@
  * terminal, and csv fields that a spreadsheet would run as a formula are defused.
  */
 #include "cli.h"
+#include "../../core/htmlreport.h"
 #include "../../core/intake.h"
 #include "../../core/report.h"
 #include "../../core/reportmerge.h"
@@ -31,7 +32,7 @@
 #include <unistd.h>
 
 const char cli_report_usage[] =
-    "usage: blast report REPORT.json [--format text|json|csv] [--db PATH | --no-db]\n"
+    "usage: blast report REPORT.json [--format text|json|csv|html] [--db PATH | --no-db]\n"
     "       blast report --merge SHARD.json... -o MERGED.json\n"
     "\n"
     "Print a delivery report written by 'blast send' (REPORT.json may be '-' for\n"
@@ -51,6 +52,10 @@ const char cli_report_usage[] =
     "                  bounce_status, bounce_time; a text field that starts with\n"
     "                  = + - @, a tab or a carriage return gets a leading ' so that a\n"
     "                  spreadsheet shows it rather than running it as a formula\n"
+    "  --format html   one self-contained page (inline CSS and SVG, no script, nothing\n"
+    "                  fetched) with the totals, the run, attempts over time, domains,\n"
+    "                  relays, failure reasons, retries, bounces, DKIM and TLS\n"
+    "                  (docs/report-page.md): blast report R.json --format html > R.html\n"
     "  --db PATH       the suppression database whose events tell which delivered\n"
     "                  recipients later bounced or complained (docs/bounces.md);\n"
     "                  default: the campaign's suppression_db, as the report names it\n"
@@ -68,7 +73,7 @@ const char cli_report_usage[] =
     "(another campaign, a missing or repeated shard), or output that cannot be\n"
     "written.\n";
 
-enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV };
+enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV, FORMAT_HTML };
 
 struct report_opts {
     const char *path;
@@ -114,8 +119,10 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
                 o->format = FORMAT_JSON;
             else if (strcmp(optarg, "csv") == 0)
                 o->format = FORMAT_CSV;
+            else if (strcmp(optarg, "html") == 0)
+                o->format = FORMAT_HTML;
             else {
-                cli_fail("report: --format is text, json or csv, not '%s'", optarg);
+                cli_fail("report: --format is text, json, csv or html, not '%s'", optarg);
                 return -1;
             }
             break;
@@ -682,6 +689,58 @@ static int print_text(FILE *out, const char *path, const struct reportread_resul
                        false);
 }
 
+/* ---- html ---------------------------------------------------------------------------- */
+
+static int stats_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                       struct blast_error *err)
+{
+    struct outcome o;
+    int rc;
+
+    if ((rc = reportread_outcome(entry, index, at, &o, err)) < 0)
+        return rc;
+    rc = runstats_add(arg, &o);
+    outcome_free(&o);
+    if (rc < 0)
+        return blast_error_set(err, BLAST_ENOMEM, at->source, 0, 0, "out of memory");
+    return 0;
+}
+
+/*
+ * The page, with a link to the rows as CSV beside the report (R.json: R.csv) and the
+ * command that writes it.
+ */
+static int print_html(FILE *out, const char *path, const struct reportread_result *res,
+                      const struct runstats *st, const struct overlay *ov, struct blast_error *err)
+{
+    struct htmlreport_input in = {0};
+    char *href = NULL, *command = NULL;
+    const char *base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+    size_t n = strlen(base);
+    int rc;
+
+    if (strcmp(path, "-") != 0 && n > 0) {
+        bool json = n > 5 && strcmp(base + n - 5, ".json") == 0;
+        if (asprintf(&href, "%.*s.csv", (int)(json ? n - 5 : n), base) < 0 ||
+            asprintf(&command, "blast report %s --format csv > %s", base, href) < 0) {
+            free(href);
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        }
+    }
+    in.source = strcmp(path, "-") == 0 ? "standard input" : path;
+    in.csv_href = href;
+    in.csv_command = command != NULL ? command : "blast report REPORT.json --format csv";
+    in.generator = "blast " BLAST_VERSION;
+    in.campaign = res->campaign;
+    in.summary = res->summary;
+    in.stats = st;
+    in.later = ov->changed;
+    rc = htmlreport_write(out, "standard output", &in, err);
+    free(href);
+    free(command);
+    return rc;
+}
+
 /* ---- the command --------------------------------------------------------------------- */
 
 /* --merge: the shards' reports into one (core/reportmerge). */
@@ -714,6 +773,7 @@ int cmd_report(int argc, char **argv)
     struct reportread_result res;
     struct blast_error err;
     struct report_tally t;
+    struct runstats st;
     struct overlay ov = {0};
     reportread_fn each = NULL;
     void *arg = NULL;
@@ -724,6 +784,7 @@ int cmd_report(int argc, char **argv)
 
     memset(&res, 0, sizeof res);
     memset(&t, 0, sizeof t);
+    memset(&st, 0, sizeof st);
     blast_error_clear(&err);
     rc = parse_args(argc, argv, &o);
     if (rc != 0)
@@ -740,6 +801,13 @@ int cmd_report(int argc, char **argv)
         fputs("\r\n", stdout);
         each = csv_row;
         arg = stdout;
+    } else if (o.format == FORMAT_HTML) {
+        if (runstats_init(&st) < 0) {
+            rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+            goto fail;
+        }
+        each = stats_entry;
+        arg = &st;
     } else {
         if (report_tally_init(&t) < 0) {
             rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
@@ -763,8 +831,10 @@ int cmd_report(int argc, char **argv)
         /* the summary's counts as they stand now, bounced and complained included */
         json_t *by_status = json_object();
         for (i = 0; by_status != NULL && i < OUTCOME_STATUS_COUNT; i++)
-            json_object_set_new(by_status, outcome_status_name((enum outcome_status)i),
-                                json_integer((json_int_t)t.counts[i]));
+            json_object_set_new(
+                by_status, outcome_status_name((enum outcome_status)i),
+                json_integer(
+                    (json_int_t)(o.format == FORMAT_HTML ? st.tally.counts[i] : t.counts[i])));
         json_object_set_new(res.summary, "by_status", by_status);
     }
 
@@ -781,6 +851,9 @@ int cmd_report(int argc, char **argv)
             goto fail;
         }
         fprintf(stdout, "%s\n", text);
+    } else if (o.format == FORMAT_HTML) {
+        if ((rc = print_html(stdout, o.path, &res, &st, &ov, &err)) < 0)
+            goto fail;
     } else if (o.format == FORMAT_TEXT) {
         if ((rc = print_text(stdout, name, &res, &t, &ov)) < 0) {
             blast_error_set(&err, rc, NULL, 0, 0, "out of memory");
@@ -799,6 +872,7 @@ fail:
 out:
     free(text);
     report_tally_free(&t);
+    runstats_free(&st);
     reportread_result_free(&res);
     intake_later_free(ov.later);
     json_decref(ov.rules);
