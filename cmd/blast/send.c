@@ -725,13 +725,33 @@ static int exit_code(const struct run *r, const struct report *rep, bool no_rela
     return undone == 0 ? BLAST_EXIT_OK : BLAST_EXIT_INCOMPLETE;
 }
 
+/*
+ * The campaign's global rate for the whole campaign, in messages a second (0: none):
+ * from the file's N/unit, since a shard's copy holds its part of it (prepare_shard).
+ */
+static double whole_rate(const struct campaign_rate *rate)
+{
+    if (!rate->set)
+        return 0;
+    return (double)rate->count / (rate->unit == 'h' ? 3600.0 : rate->unit == 'm' ? 60.0 : 1.0);
+}
+
 static int write_report(struct run *r, double secs, bool no_relay, int *code,
                         struct blast_error *err)
 {
     struct report_info info;
     struct report *rep = NULL;
+    struct report_dkim *dkim = NULL;
+    size_t i;
     int rc;
 
+    if (r->c->ndkim > 0 && (dkim = calloc(r->c->ndkim, sizeof *dkim)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    for (i = 0; i < r->c->ndkim; i++) {
+        dkim[i].domain = r->c->dkim[i].domain;
+        dkim[i].selector = r->c->dkim[i].selector;
+        dkim[i].algorithm = campaign_dkim_alg_name(r->c->dkim[i].algorithm);
+    }
     memset(&info, 0, sizeof info);
     info.campaign = r->c->name;
     info.campaign_file = r->opt.campaign;
@@ -742,10 +762,14 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.shard_count = r->shard.count;
     info.fingerprint = r->hash[0] != '\0' ? r->hash : NULL;
     info.start = r->started;
+    info.rate_per_second = whole_rate(&r->c->rate);
+    info.dkim = dkim;
+    info.ndkim = r->c->ndkim;
     if (strcmp(r->report_path, "-") == 0)
         rc = report_open_stream(stdout, "standard output", &info, &rep, err);
     else
         rc = report_open(r->report_path, &info, &rep, err);
+    free(dkim); /* the report holds its own copy */
     if (rc < 0)
         return rc;
     struct adding a = {rep, load_later(r)};
