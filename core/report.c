@@ -29,7 +29,7 @@ struct report {
     json_t *campaign;
     size_t this_run; /* entries decided during this run (last_attempt >= start) */
     struct timeutil_stamp start;
-    struct timeutil_stamp end; /* with fixed_run: report_set_merged() */
+    struct timeutil_stamp end; /* with fixed_run: report_set_merged()'s, or the first summary's */
     bool fixed_run;
     json_t *shards;  /* a merged report's, for the summary */
     struct buf line; /* the entry being written */
@@ -41,6 +41,29 @@ struct report {
 static int io_fail(struct report *r, struct blast_error *err, const char *what)
 {
     return blast_error_set(err, BLAST_EIO, r->path, 0, 0, "%s: %s", what, strerror(errno));
+}
+
+/* The campaign's rate_per_second and dkim: the settings a dashboard shows beside the figures. */
+static int add_settings(json_t *campaign, const struct report_info *info)
+{
+    json_t *dkim = json_array();
+    size_t i;
+
+    if (dkim == NULL || json_object_set_new(campaign, "dkim", dkim) < 0)
+        return BLAST_ENOMEM;
+    for (i = 0; i < info->ndkim; i++) {
+        const struct report_dkim *d = &info->dkim[i];
+        json_t *e = json_pack("{s:s, s:s, s:s}", "domain", d->domain != NULL ? d->domain : "",
+                              "selector", d->selector != NULL ? d->selector : "", "algorithm",
+                              d->algorithm != NULL ? d->algorithm : "");
+        if (e == NULL || json_array_append_new(dkim, e) < 0)
+            return BLAST_ENOMEM;
+    }
+    if (json_object_set_new(campaign, "rate_per_second",
+                            info->rate_per_second > 0 ? json_real(info->rate_per_second)
+                                                      : json_null()) < 0)
+        return BLAST_ENOMEM;
+    return 0;
 }
 
 static int start(const char *path, FILE *stream, const struct report_info *info,
@@ -64,8 +87,9 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
         json_pack("{s:s, s:s, s:s?, s:b, s:s?, s:s?, s:o}", "name", info->campaign, "file",
                   info->campaign_file, "fingerprint", info->fingerprint, "dry_run", info->dry_run,
                   "test_to", info->test_to, "suppression_db", info->suppression_db, "shard", shard);
-    if (r->campaign != NULL && info->shards != NULL &&
-        json_object_set(r->campaign, "shards", info->shards) < 0) {
+    if (r->campaign != NULL &&
+        ((info->shards != NULL && json_object_set(r->campaign, "shards", info->shards) < 0) ||
+         (!info->settings_unknown && add_settings(r->campaign, info) < 0))) {
         json_decref(r->campaign);
         r->campaign = NULL;
     }
@@ -325,6 +349,13 @@ int report_tally_add(struct report_tally *t, const struct outcome *o)
         t->counts[o->status]++;
     else
         t->other_status++;
+    if (o->attempts > 0)
+        t->attempts += (unsigned long long)o->attempts;
+    if (o->status == OUTCOME_DELIVERED || o->status == OUTCOME_BOUNCED ||
+        o->status == OUTCOME_COMPLAINED) {
+        t->accepted++;
+        t->accepted_bytes += o->size;
+    }
     /* domains are case-insensitive (RFC 5321 §2.4) */
     snprintf(domain, sizeof domain, "%s", domain_of(o->email != NULL ? o->email : ""));
     for (i = 0; domain[i] != '\0'; i++)
@@ -368,11 +399,18 @@ void report_set_merged(struct report *r, struct timeutil_stamp start, struct tim
 
 json_t *report_summary(struct report *r)
 {
-    struct timeutil_stamp end = r->fixed_run ? r->end : timeutil_now();
-    double secs = (double)(end.sec - r->start.sec) + (double)(end.usec - r->start.usec) / 1e6;
+    struct timeutil_stamp end;
+    double secs;
     json_t *by_status, *top, *campaign = r->campaign;
     int i;
 
+    if (!r->fixed_run) {
+        /* the run ends when its summary is first made: later calls agree with it */
+        r->end = timeutil_now();
+        r->fixed_run = true;
+    }
+    end = r->end;
+    secs = (double)(end.sec - r->start.sec) + (double)(end.usec - r->start.usec) / 1e6;
     by_status = json_object();
     if (by_status == NULL)
         return NULL;
@@ -386,14 +424,16 @@ json_t *report_summary(struct report *r)
     if (secs < 0)
         secs = 0;
     json_t *s = json_pack(
-        "{s:I, s:o, s:O, s:O, s:O, s:o, s:I, s:o, s:o, s:f, s:I, s:f, s:O, s:O}", "total",
-        (json_int_t)r->tally.entries, "by_status", by_status, "by_relay", r->tally.by_relay,
-        "by_domain", r->tally.by_domain, "by_code", r->tally.by_code, "top_failures", top,
-        "other_failure_reasons", (json_int_t)r->tally.other_reasons, "start",
+        "{s:I, s:o, s:O, s:O, s:O, s:o, s:I, s:o, s:o, s:f, s:I, s:f, s:I, s:I, s:I, s:O, s:O}",
+        "total", (json_int_t)r->tally.entries, "by_status", by_status, "by_relay",
+        r->tally.by_relay, "by_domain", r->tally.by_domain, "by_code", r->tally.by_code,
+        "top_failures", top, "other_failure_reasons", (json_int_t)r->tally.other_reasons, "start",
         time_or_null(r->start), "end", time_or_null(end), "duration_seconds", secs,
         "messages_this_run", (json_int_t)r->this_run, "messages_per_second",
-        secs > 0 ? (double)r->this_run / secs : 0.0, "dry_run",
-        json_object_get(campaign, "dry_run"), "test_to", json_object_get(campaign, "test_to"));
+        secs > 0 ? (double)r->this_run / secs : 0.0, "attempts", (json_int_t)r->tally.attempts,
+        "messages_accepted", (json_int_t)r->tally.accepted, "bytes_accepted",
+        (json_int_t)r->tally.accepted_bytes, "dry_run", json_object_get(campaign, "dry_run"),
+        "test_to", json_object_get(campaign, "test_to"));
     if (s != NULL && r->shards != NULL && json_object_set(s, "shards", r->shards) < 0) {
         json_decref(s);
         return NULL;

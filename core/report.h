@@ -25,6 +25,13 @@
 
 #define REPORT_SCHEMA_VERSION 1
 
+/* A DKIM entry of the campaign, as the report names it: never the key. Strings borrowed. */
+struct report_dkim {
+    const char *domain;
+    const char *selector;
+    const char *algorithm; /* "rsa-sha256", "ed25519-sha256" */
+};
+
 struct report_info {
     const char *campaign;      /* campaign name */
     const char *campaign_file; /* path as given on the command line */
@@ -36,6 +43,15 @@ struct report_info {
     unsigned shard_count;        /* 0: the whole campaign */
     const char *fingerprint;     /* the campaign's (core/fingerprint), or NULL */
     struct json_t *shards;       /* borrowed: the shards a merged report is made of, or NULL */
+    /*
+     * The campaign's settings: its global rate, for the whole campaign (0: none), and
+     * its DKIM entries (borrowed, ndkim of them). settings_unknown leaves both out of
+     * the report (a merge of shard reports written before they were).
+     */
+    double rate_per_second;
+    const struct report_dkim *dkim;
+    size_t ndkim;
+    bool settings_unknown;
 };
 
 struct report;
@@ -78,6 +94,13 @@ struct report_tally {
     struct json_t *by_code;   /* "550 5.1.1" -> count */
     struct json_t *reasons;   /* key -> {status, code, enhanced_code, reason, count} */
     size_t other_reasons;     /* failures past the distinct reasons kept */
+    /*
+     * The recipients' delivery attempts, summed; the recipients a relay accepted
+     * (delivered, bounced, complained) and their messages' sizes, summed.
+     */
+    unsigned long long attempts;
+    size_t accepted;
+    unsigned long long accepted_bytes;
 };
 
 /* Errors: BLAST_ENOMEM. Free with report_tally_free() (also after a failed init). */
@@ -99,7 +122,9 @@ void report_reason(const struct outcome *o, char *out, size_t size);
 
 /*
  * The summary as it stands (what report_commit() writes): a new reference the
- * caller releases, or NULL when out of memory.
+ * caller releases, or NULL when out of memory. The first call fixes the run's end,
+ * so that a later call and report_commit() give the same times (the webhook's
+ * summary and the file's agree).
  */
 struct json_t *report_summary(struct report *r);
 

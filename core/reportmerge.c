@@ -328,12 +328,50 @@ static int finish_inputs(struct merge *m, struct report *rep, json_t *shards,
     return 0;
 }
 
+/*
+ * The campaign's settings as the first shard's report names them (the shards share
+ * one campaign file: the fingerprints agree): its rate and DKIM entries, borrowed
+ * from c0 into info; *dkim is the array to free. A report written before they were
+ * leaves them out of the merged one too.
+ */
+static int copy_settings(const json_t *c0, struct report_info *info, struct report_dkim **dkim)
+{
+    const json_t *entries = json_object_get(c0, "dkim"),
+                 *rate = json_object_get(c0, "rate_per_second"), *e;
+    size_t i, n = 0;
+
+    *dkim = NULL;
+    if (!json_is_array(entries)) {
+        info->settings_unknown = true;
+        return 0;
+    }
+    if (json_array_size(entries) > 0 &&
+        (*dkim = calloc(json_array_size(entries), sizeof **dkim)) == NULL)
+        return BLAST_ENOMEM;
+    json_array_foreach(entries, i, e)
+    {
+        if (string_of(e, "domain") == NULL || string_of(e, "selector") == NULL ||
+            string_of(e, "algorithm") == NULL)
+            continue;
+        (*dkim)[n].domain = string_of(e, "domain");
+        (*dkim)[n].selector = string_of(e, "selector");
+        (*dkim)[n].algorithm = string_of(e, "algorithm");
+        n++;
+    }
+    info->dkim = *dkim;
+    info->ndkim = n;
+    info->rate_per_second = json_is_number(rate) ? json_number_value(rate) : 0;
+    return 0;
+}
+
 static int open_output(const struct merge *m, const char *output, FILE *stream, json_t *heads,
                        struct report **rep, struct blast_error *err)
 {
     const json_t *c0 = reportread_campaign(m->shard[0]->rd);
     struct report_info info;
+    struct report_dkim *dkim = NULL;
     size_t i;
+    int rc;
 
     for (i = 0; i < m->count; i++) {
         json_t *h = json_pack("{s:I, s:I, s:s}", "index", (json_int_t)i, "count",
@@ -349,9 +387,17 @@ static int open_output(const struct merge *m, const char *output, FILE *stream, 
     info.test_to = string_of(c0, "test_to");
     info.suppression_db = string_of(c0, "suppression_db");
     info.shards = heads;
+    if (copy_settings(c0, &info, &dkim) < 0) {
+        rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        goto out;
+    }
     if (stream != NULL)
-        return report_open_stream(stream, output, &info, rep, err);
-    return report_open(output, &info, rep, err);
+        rc = report_open_stream(stream, output, &info, rep, err);
+    else
+        rc = report_open(output, &info, rep, err);
+out:
+    free(dkim);
+    return rc;
 }
 
 int reportmerge_run(const char *const *paths, size_t n, const char *output, FILE *stream,

@@ -1,5 +1,5 @@
 /*
- * report - `blast report REPORT.json [--format text|json|csv]`: a delivery report
+ * report - `blast report REPORT.json [--format text|json|csv|html|prometheus]`: a delivery report
  * read back (core/reportread, one recipient at a time) and printed for an
  * operator (text), for a program (json: the summary) or for a spreadsheet (csv:
  * one row per recipient).
@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "../../core/htmlreport.h"
 #include "../../core/intake.h"
+#include "../../core/metrics.h"
 #include "../../core/report.h"
 #include "../../core/reportmerge.h"
 #include "../../core/reportread.h"
@@ -32,7 +33,8 @@
 #include <unistd.h>
 
 const char cli_report_usage[] =
-    "usage: blast report REPORT.json [--format text|json|csv|html] [--db PATH | --no-db]\n"
+    "usage: blast report REPORT.json [--format text|json|csv|html|prometheus]\n"
+    "                    [--db PATH | --no-db]\n"
     "       blast report --merge SHARD.json... -o MERGED.json\n"
     "\n"
     "Print a delivery report written by 'blast send' (REPORT.json may be '-' for\n"
@@ -56,6 +58,10 @@ const char cli_report_usage[] =
     "                  fetched) with the totals, the run, attempts over time, domains,\n"
     "                  relays, failure reasons, retries, bounces, DKIM and TLS\n"
     "                  (docs/report-page.md): blast report R.json --format html > R.html\n"
+    "  --format prometheus\n"
+    "                  the report's figures in the Prometheus text format, as\n"
+    "                  'blast send --metrics' writes them, without the exit code and\n"
+    "                  the last success (docs/metrics.md)\n"
     "  --db PATH       the suppression database whose events tell which delivered\n"
     "                  recipients later bounced or complained (docs/bounces.md);\n"
     "                  default: the campaign's suppression_db, as the report names it\n"
@@ -73,7 +79,7 @@ const char cli_report_usage[] =
     "(another campaign, a missing or repeated shard), or output that cannot be\n"
     "written.\n";
 
-enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV, FORMAT_HTML };
+enum format { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV, FORMAT_HTML, FORMAT_PROMETHEUS };
 
 struct report_opts {
     const char *path;
@@ -121,8 +127,11 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
                 o->format = FORMAT_CSV;
             else if (strcmp(optarg, "html") == 0)
                 o->format = FORMAT_HTML;
+            else if (strcmp(optarg, "prometheus") == 0)
+                o->format = FORMAT_PROMETHEUS;
             else {
-                cli_fail("report: --format is text, json, csv or html, not '%s'", optarg);
+                cli_fail("report: --format is text, json, csv, html or prometheus, not '%s'",
+                         optarg);
                 return -1;
             }
             break;
@@ -741,6 +750,46 @@ static int print_html(FILE *out, const char *path, const struct reportread_resul
     return rc;
 }
 
+/* ---- prometheus ---------------------------------------------------------------------- */
+
+/*
+ * The report's figures in the Prometheus text format (core/metrics): its campaign and
+ * summary, and what the summary lacks (a report written before attempts,
+ * messages_accepted and bytes_accepted) counted from the recipients as they were
+ * read. By relay too when what came back later changed statuses: the summary's
+ * by_relay was written before.
+ */
+static int print_prometheus(FILE *out, const char *name, const struct reportread_result *res,
+                            const struct report_tally *t, const struct overlay *ov,
+                            struct blast_error *err)
+{
+    json_t *by_relay = json_object_get(res->summary, "by_relay");
+    struct metrics m;
+    int i, rc;
+
+    metrics_init(&m);
+    if ((rc = metrics_from_report(name, res->campaign, res->summary, &m, err)) < 0)
+        goto out;
+    if (!m.has_counts) {
+        for (i = 0; i < OUTCOME_STATUS_COUNT; i++)
+            m.recipients[i] = t->counts[i];
+        m.has_counts = true;
+    }
+    if ((ov->changed > 0 || !json_is_object(by_relay)) &&
+        (rc = metrics_set_relays(&m, t->by_relay, err)) < 0)
+        goto out;
+    if (!m.has_totals) {
+        m.attempts = t->attempts;
+        m.messages_accepted = t->accepted;
+        m.accepted_bytes = t->accepted_bytes;
+        m.has_totals = true;
+    }
+    rc = metrics_write(out, &m, err);
+out:
+    metrics_free(&m);
+    return rc;
+}
+
 /* ---- the command --------------------------------------------------------------------- */
 
 /* --merge: the shards' reports into one (core/reportmerge). */
@@ -859,6 +908,9 @@ int cmd_report(int argc, char **argv)
             blast_error_set(&err, rc, NULL, 0, 0, "out of memory");
             goto fail;
         }
+    } else if (o.format == FORMAT_PROMETHEUS) {
+        if ((rc = print_prometheus(stdout, name, &res, &t, &ov, &err)) < 0)
+            goto fail;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
         rc = write_failed(&err);

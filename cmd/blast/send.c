@@ -20,6 +20,7 @@
 #include "progress.h"
 #include "../../core/intake.h"
 #include "../../core/journal.h"
+#include "../../core/metrics.h"
 #include "../../core/shard.h"
 #include "../../core/notify.h"
 #include "../../core/policy.h"
@@ -77,6 +78,10 @@ const char cli_send_usage[] =
     "  --shard-count N      the number of shards of a Kubernetes Indexed Job\n"
     "  --deadline DURATION  stop taking recipients after DURATION (90s, 5m, 1h30m);\n"
     "                       those not sent stay deferred for the next run\n"
+    "  --metrics PATH       at the end of the run, whatever its exit code, write\n"
+    "                       its figures to PATH in the Prometheus text format for\n"
+    "                       node_exporter's textfile collector (docs/metrics.md);\n"
+    "                       not with --dry-run or --to (not runs of the campaign)\n"
     "  --progress           a progress bar even when stderr is not a terminal\n"
     "  --log-format FORMAT  text (default) or json: one JSON object a line\n"
     "  -q, --quiet          only warnings and errors on stderr; no progress\n"
@@ -101,10 +106,11 @@ struct send_opts {
     const char *to;
     const char *report;
     const char *journal;
-    long limit;        /* 0: no limit */
-    const char *shard; /* --shard I/N, or NULL */
-    long shard_count;  /* --shard-count N, 0: none */
-    long deadline_ms;  /* 0: none */
+    const char *metrics; /* --metrics PATH, or NULL */
+    long limit;          /* 0: no limit */
+    const char *shard;   /* --shard I/N, or NULL */
+    long shard_count;    /* --shard-count N, 0: none */
+    long deadline_ms;    /* 0: none */
     bool fresh, force, resend_unknown;
     int verbose;
     bool quiet;
@@ -130,7 +136,8 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         O_EXCLUDE,
         O_SUPPRESS_FROM,
         O_SHARD,
-        O_SHARD_COUNT
+        O_SHARD_COUNT,
+        O_METRICS
     };
     static const struct option longopts[] = {
         {"dry-run", required_argument, NULL, O_DRY},
@@ -148,6 +155,7 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         {"suppress-from", required_argument, NULL, O_SUPPRESS_FROM},
         {"shard", required_argument, NULL, O_SHARD},
         {"shard-count", required_argument, NULL, O_SHARD_COUNT},
+        {"metrics", required_argument, NULL, O_METRICS},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -206,6 +214,9 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
             if (cli_positive("send", "shard-count", optarg, &o->shard_count) < 0)
                 return -1;
             break;
+        case O_METRICS:
+            o->metrics = optarg;
+            break;
         case O_EXCLUDE:
         case O_SUPPRESS_FROM:
             if (o->nreports == MAX_REPORTS) {
@@ -233,6 +244,13 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
     }
     if (o->fresh && o->force) {
         cli_fail("send: --fresh starts over and --force resumes: give one of them");
+        return -1;
+    }
+    if (o->metrics != NULL && (o->dry_run != NULL || o->to != NULL)) {
+        /* a dashboard would read its figures as the campaign's (docs/metrics.md) */
+        cli_fail("send: --metrics is for runs of the campaign, not with %s: its figures would "
+                 "read as the campaign's on a dashboard",
+                 o->dry_run != NULL ? "--dry-run" : "--to");
         return -1;
     }
     return cli_one_operand("send", argc, argv, &o->campaign);
@@ -725,13 +743,33 @@ static int exit_code(const struct run *r, const struct report *rep, bool no_rela
     return undone == 0 ? BLAST_EXIT_OK : BLAST_EXIT_INCOMPLETE;
 }
 
+/*
+ * The campaign's global rate for the whole campaign, in messages a second (0: none):
+ * from the file's N/unit, since a shard's copy holds its part of it (prepare_shard).
+ */
+static double whole_rate(const struct campaign_rate *rate)
+{
+    if (!rate->set)
+        return 0;
+    return (double)rate->count / (rate->unit == 'h' ? 3600.0 : rate->unit == 'm' ? 60.0 : 1.0);
+}
+
 static int write_report(struct run *r, double secs, bool no_relay, int *code,
                         struct blast_error *err)
 {
     struct report_info info;
     struct report *rep = NULL;
+    struct report_dkim *dkim = NULL;
+    size_t i;
     int rc;
 
+    if (r->c->ndkim > 0 && (dkim = calloc(r->c->ndkim, sizeof *dkim)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    for (i = 0; i < r->c->ndkim; i++) {
+        dkim[i].domain = r->c->dkim[i].domain;
+        dkim[i].selector = r->c->dkim[i].selector;
+        dkim[i].algorithm = campaign_dkim_alg_name(r->c->dkim[i].algorithm);
+    }
     memset(&info, 0, sizeof info);
     info.campaign = r->c->name;
     info.campaign_file = r->opt.campaign;
@@ -742,10 +780,14 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.shard_count = r->shard.count;
     info.fingerprint = r->hash[0] != '\0' ? r->hash : NULL;
     info.start = r->started;
+    info.rate_per_second = whole_rate(&r->c->rate);
+    info.dkim = dkim;
+    info.ndkim = r->c->ndkim;
     if (strcmp(r->report_path, "-") == 0)
         rc = report_open_stream(stdout, "standard output", &info, &rep, err);
     else
         rc = report_open(r->report_path, &info, &rep, err);
+    free(dkim); /* the report holds its own copy */
     if (rc < 0)
         return rc;
     struct adding a = {rep, load_later(r)};
@@ -792,6 +834,62 @@ out:
     if (f != NULL)
         fclose(f);
     return s;
+}
+
+/*
+ * --metrics PATH (docs/metrics.md): the run's figures for node_exporter's textfile
+ * collector, written whatever the exit code once the campaign is loaded, so that a
+ * dashboard sees the runs that failed too. The counts are the report's summary, or
+ * the journal's when no report was written, or none without a journal (a campaign
+ * error before it opened): then the exit code and the run's times only. The last
+ * success moves to this run's end when the run went through its list: exit 0 or 1
+ * with its report written (a --deadline stop included: the rest is deferred for the
+ * next run, as it would be on a refusal); any other run keeps the one the file had.
+ * Written before the webhook, which may take its time and may be cut short by a
+ * second signal. A failure is a warning: the exit code says how the mail went.
+ */
+static void write_metrics(struct run *r, int code)
+{
+    const struct campaign *c = r->c != NULL ? r->c : r->p.c;
+    char text[BLAST_ERROR_TEXT_MAX + BLAST_ERROR_SOURCE_MAX + 64];
+    struct blast_error err;
+    struct metrics m;
+    json_t *campaign;
+
+    if (r->opt.metrics == NULL || c == NULL)
+        return;
+    if (r->summary == NULL && r->c != NULL && r->journal != NULL)
+        r->summary = journal_summary(r);
+    metrics_init(&m);
+    blast_error_clear(&err);
+    campaign =
+        json_pack("{s:s, s:o}", "name", c->name, "shard",
+                  r->shard.count > 1 ? json_pack("{s:I, s:I}", "index", (json_int_t)r->shard.index,
+                                                 "count", (json_int_t)r->shard.count)
+                                     : json_null());
+    if (campaign == NULL)
+        blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    else if (metrics_from_report(r->opt.metrics, campaign, r->summary, &m, &err) == 0) {
+        if (!m.has_run) {
+            struct timeutil_stamp now = timeutil_now();
+            m.run_start = (double)r->started.sec + (double)r->started.usec / 1e6;
+            m.run_end = (double)now.sec + (double)now.usec / 1e6;
+            m.run_duration = m.run_end > m.run_start ? m.run_end - m.run_start : 0;
+            m.has_run = true;
+        }
+        m.has_exit_code = true;
+        m.exit_code = code;
+        m.run_succeeded =
+            (code == BLAST_EXIT_OK || code == BLAST_EXIT_INCOMPLETE) && r->report_written;
+        metrics_write_file(r->opt.metrics, &m, &err);
+    }
+    if (err.code != 0)
+        log_msg(&r->log, LOG_LEVEL_WARN, "metrics: %s; the run itself is unaffected (exit code %d)",
+                blast_error_format(&err, text, sizeof text), code);
+    else
+        log_msg(&r->log, LOG_LEVEL_DEBUG, "metrics: written to %s", r->opt.metrics);
+    metrics_free(&m);
+    json_decref(campaign);
 }
 
 /*
@@ -960,6 +1058,7 @@ fail:
     cli_error(&err);
     code = BLAST_EXIT_USAGE;
 out:
+    write_metrics(&r, code);
     if (code != BLAST_EXIT_USAGE)
         notify_run(&r, code);
     run_free(&r);

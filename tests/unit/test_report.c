@@ -266,6 +266,108 @@ Test(report, summary_counts_by_status_relay_domain_and_code, .fini = scratch_rem
     scratch_free(&s);
 }
 
+Test(report, summary_sums_attempts_and_what_relays_accepted, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    struct outcome e;
+    json_t *j, *sum;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    add_three(r); /* delivered (1 attempt, 4096 bytes), failed (1 attempt), invalid */
+    outcome_init(&e);
+    e.email = "bob@example.net";
+    e.row = 4;
+    e.status = OUTCOME_BOUNCED; /* the relay took it: accepted, though it came back */
+    e.relay = "relay-b";
+    e.attempts = 3;
+    e.size = 1000;
+    add_ok(r, &e);
+    outcome_init(&e);
+    e.email = "eve@example.net";
+    e.row = 5;
+    e.status = OUTCOME_DEFERRED; /* built, tried twice, not taken: not accepted */
+    e.relay = "relay-b";
+    e.attempts = 2;
+    e.size = 777;
+    add_ok(r, &e);
+    commit_ok(r);
+    j = load(s.path);
+    sum = json_object_get(j, "summary");
+    cr_assert_eq(int_at(sum, "attempts"), 1 + 1 + 0 + 3 + 2);
+    cr_assert_eq(int_at(sum, "messages_accepted"), 2);
+    cr_assert_eq(int_at(sum, "bytes_accepted"), 4096 + 1000);
+    json_decref(j);
+    scratch_free(&s);
+}
+
+Test(report, campaign_names_its_rate_and_dkim_entries_not_keys, .fini = scratch_remove)
+{
+    static const struct report_dkim dkim[] = {{"acme.example", "nov2026", "rsa-sha256"},
+                                              {"acme.example", "ed2026", "ed25519-sha256"}};
+    struct report_info ri = info;
+    struct scratch s;
+    json_t *j, *c, *d;
+
+    scratch_new(&s);
+    ri.rate_per_second = 20.0 / 60.0;
+    ri.dkim = dkim;
+    ri.ndkim = 2;
+    commit_ok(open_ok(s.path, &ri));
+    j = load(s.path);
+    c = json_object_get(j, "campaign");
+    cr_assert(json_is_real(json_object_get(c, "rate_per_second")));
+    cr_assert_float_eq(json_real_value(json_object_get(c, "rate_per_second")), 20.0 / 60.0, 1e-12);
+    d = json_object_get(c, "dkim");
+    cr_assert_eq(json_array_size(d), 2);
+    cr_assert_str_eq(str_at(json_array_get(d, 1), "selector"), "ed2026");
+    cr_assert_str_eq(str_at(json_array_get(d, 1), "algorithm"), "ed25519-sha256");
+    cr_assert_eq(json_object_size(json_array_get(d, 0)), 3, "domain, selector, algorithm only");
+    json_decref(j);
+
+    /* none set: null and an empty array; settings_unknown: neither key */
+    ri.rate_per_second = 0;
+    ri.ndkim = 0;
+    commit_ok(open_ok(s.path, &ri));
+    j = load(s.path);
+    c = json_object_get(j, "campaign");
+    cr_assert(json_is_null(json_object_get(c, "rate_per_second")));
+    cr_assert_eq(json_array_size(json_object_get(c, "dkim")), 0);
+    cr_assert(json_is_array(json_object_get(c, "dkim")));
+    json_decref(j);
+    ri.settings_unknown = true;
+    commit_ok(open_ok(s.path, &ri));
+    j = load(s.path);
+    c = json_object_get(j, "campaign");
+    cr_assert_null(json_object_get(c, "rate_per_second"));
+    cr_assert_null(json_object_get(c, "dkim"));
+    json_decref(j);
+    scratch_free(&s);
+}
+
+Test(report, summary_times_stay_those_of_the_first_summary, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    json_t *first, *j;
+
+    scratch_new(&s);
+    r = open_ok(s.path, &info);
+    add_three(r);
+    first = report_summary(r);
+    cr_assert_not_null(first);
+    commit_ok(r);
+    j = load(s.path);
+    cr_assert_str_eq(str_at(json_object_get(j, "summary"), "end"), str_at(first, "end"));
+    cr_assert_float_eq(
+        json_real_value(json_object_get(json_object_get(j, "summary"), "duration_seconds")),
+        json_real_value(json_object_get(first, "duration_seconds")), 1e-9);
+    json_decref(first);
+    json_decref(j);
+    scratch_free(&s);
+}
+
 Test(report, counts_so_far, .fini = scratch_remove)
 {
     struct scratch s;
