@@ -743,8 +743,11 @@ static int bar_table(FILE *out, const char *id, const char *title, const char *n
     qsort(rows, n, sizeof *rows, by_total);
     shown = n > top ? top : n;
     /* shares, not volumes: a small domain that struggled shows as plainly as a big one */
-    fprintf(out, "<p>%s%s by what became of their recipients", shown < n ? "The busiest " : "",
-            plural);
+    if (shown < n)
+        fprintf(out, "<p>The busiest %s by what became of their recipients", plural);
+    else
+        fprintf(out, "<p>%c%s by what became of their recipients", plural[0] - 'a' + 'A',
+                plural + 1);
     if (shown < n)
         fprintf(out, " (%zu of %zu)", shown, n);
     fputs("; each bar is one row's recipients.</p>\n", out);

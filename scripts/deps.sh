@@ -18,7 +18,8 @@ postfix libsasl2-modules libsasl2-modules-db sasl2-bin openssl ca-certificates r
 dovecot-imapd dovecot-pop3d dovecot-lmtpd munge slurmctld slurmd slurm-client
 python3 python3-aiosmtpd python3-jsonschema python3-dkim python3-cryptography python3-yaml
 python3-gi gir1.2-gmime-3.0 libmime-tools-perl libmailtools-perl spamassassin
-prometheus cppcheck clang-format valgrind procps shellcheck"
+cppcheck clang-format valgrind procps shellcheck
+prometheus chromium python3-pil"
 
 FUZZ_PKGS="clang libclang-rt-14-dev"
 

@@ -188,6 +188,8 @@ class Script:
         self.stall_after_dot = kw.get("stall_after_dot", 0)  # seconds
         self.mail_reply = kw.get("mail_reply")           # a raw reply to MAIL
         self.defer_first = kw.get("defer_first", {})     # address -> times to answer 451
+        # what those deferrals say: address -> reply (default "451 4.7.1 try again later")
+        self.defer_reply = kw.get("defer_reply", {})
 
 
 class Handler:
@@ -236,7 +238,7 @@ class Handler:
         n = s.defer_first.get(address, 0)
         if self.deferred.get(address, 0) < n:
             self.deferred[address] = self.deferred.get(address, 0) + 1
-            return "451 4.7.1 try again later"
+            return s.defer_reply.get(address, "451 4.7.1 try again later")
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
