@@ -611,29 +611,65 @@ static void timeline_chart(FILE *out, const struct htmlreport_input *in,
     fputs(".</figcaption></figure>\n", out);
 }
 
-static int timeline_section(FILE *out, const struct htmlreport_input *in)
+static bool stamp_of(const json_t *summary, const char *key, int64_t *out)
 {
-    struct runstats_timeline v;
-    const char *start = string_of(in->summary, "start");
+    const char *text = string_of(summary, key);
     struct timeutil_stamp st;
 
+    if (text == NULL || timeutil_parse_rfc3339(text, &st) != 0)
+        return false;
+    *out = (int64_t)st.sec;
+    return true;
+}
+
+/*
+ * Attempts over time. A resumed campaign's report holds its earlier runs' attempts
+ * too: when there are any, the chart shows this run (the summary's start to end, or
+ * for a merged report the first shard's start to the last one's end), drawn at a
+ * scale that fits it, and says what it leaves out.
+ */
+static int timeline_section(FILE *out, const struct htmlreport_input *in)
+{
+    const struct runstats_timeline *tl = &in->stats->timeline;
+    struct runstats_timeline v;
+    int64_t from = INT64_MIN, to = INT64_MAX;
+    size_t outside;
+
     fputs("<section id=\"timeline\">\n<h2>Over time</h2>\n", out);
-    if (runstats_timeline_view(&in->stats->timeline, TIMELINE_BINS, &v) < 0)
+    if (stamp_of(in->summary, "start", &from) && stamp_of(in->summary, "end", &to)) {
+        if (runstats_timeline_view(tl, from, to, TIMELINE_BINS, &v) < 0)
+            return BLAST_ENOMEM;
+        if (v.points == tl->points || v.points == 0) {
+            /* nothing before this run (or nothing in it): the whole timeline */
+            runstats_timeline_free(&v);
+            from = INT64_MIN;
+            to = INT64_MAX;
+        }
+    }
+    if (from == INT64_MIN && runstats_timeline_view(tl, from, to, TIMELINE_BINS, &v) < 0)
         return BLAST_ENOMEM;
     if (v.nbins == 0) {
         fputs("<p class=\"none\">No attempt was made.</p>\n</section>\n", out);
         return 0;
     }
     timeline_chart(out, in, &v);
-    /* a resumed campaign: the chart spans its runs, the facts above the last one */
-    if (start != NULL && timeutil_parse_rfc3339(start, &st) == 0 &&
-        v.base + v.width <= (int64_t)st.sec &&
-        !json_is_array(json_object_get(in->summary, "shards"))) {
-        fputs("<p id=\"earlier-runs\">The chart spans every run of the campaign: the first "
-              "attempt came before this run, at ",
-              out);
-        put_clock(out, v.base, 3 * 86400, 86400 * 2);
-        fputs(" (UTC).</p>\n", out);
+    outside = tl->points - v.points;
+    if (outside > 0) {
+        fputs("<p id=\"earlier-runs\">The chart shows this run. ", out);
+        put_count(out, outside);
+        fputs(outside == 1 ? " attempt" : " attempts", out);
+        fputs(" of the campaign's other runs, from ", out);
+        {
+            time_t tt = (time_t)tl->base;
+            struct tm tm;
+            char text[40];
+            gmtime_r(&tt, &tm);
+            strftime(text, sizeof text, "%Y-%m-%d %H:%M", &tm);
+            fputs(text, out);
+        }
+        fputs(" UTC on, ", out);
+        fputs(outside == 1 ? "is" : "are", out);
+        fputs(" counted everywhere else on this page.</p>\n", out);
     }
     runstats_timeline_free(&v);
     fputs("</section>\n", out);
@@ -862,7 +898,7 @@ static void count_rows(FILE *out, const char *const *labels, const size_t *count
 static void retries_section(FILE *out, const struct runstats *s)
 {
     static const char *const attempt_labels[RUNSTATS_ATTEMPT_BUCKETS] = {
-        "none yet", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10 or more",
+        "none", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10 or more",
     };
     size_t last = RUNSTATS_ATTEMPT_BUCKETS;
 

@@ -5,6 +5,7 @@
 #include "runstats.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,33 +95,36 @@ int runstats_timeline_add(struct runstats_timeline *tl, int64_t t, enum runstats
     return 0;
 }
 
-int runstats_timeline_view(const struct runstats_timeline *tl, size_t max_bins,
-                           struct runstats_timeline *out)
+static bool bin_empty(const struct runstats_timeline *tl, size_t i)
 {
-    int64_t width = tl->width, hi;
+    uint32_t any = 0;
+    size_t k;
+
+    for (k = 0; k < RUNSTATS_SERIES; k++)
+        any |= tl->bins[i][k];
+    return any == 0;
+}
+
+int runstats_timeline_view(const struct runstats_timeline *tl, int64_t from, int64_t to,
+                           size_t max_bins, struct runstats_timeline *out)
+{
+    int64_t width = tl->width, lo, hi;
+    size_t first, last, i, k;
 
     memset(out, 0, sizeof *out);
     if (tl->nbins == 0 || max_bins == 0)
         return 0;
-    hi = tl->base + (int64_t)tl->nbins * tl->width - 1;
-    /* trim empty bins at both ends: the view spans what was counted */
-    size_t first = 0, last = tl->nbins - 1, k;
-    for (;; first++) {
-        uint32_t any = 0;
-        for (k = 0; k < RUNSTATS_SERIES; k++)
-            any |= tl->bins[first][k];
-        if (any != 0 || first == last)
+    /* the bins that meet the window, without the empty ones at either end */
+    for (first = 0; first < tl->nbins; first++)
+        if (tl->base + (int64_t)(first + 1) * tl->width > from && !bin_empty(tl, first))
             break;
-    }
-    for (; last > first; last--) {
-        uint32_t any = 0;
-        for (k = 0; k < RUNSTATS_SERIES; k++)
-            any |= tl->bins[last][k];
-        if (any != 0)
+    for (last = tl->nbins; last > first; last--)
+        if (tl->base + (int64_t)(last - 1) * tl->width <= to && !bin_empty(tl, last - 1))
             break;
-    }
-    int64_t lo = tl->base + (int64_t)first * tl->width;
-    hi = tl->base + (int64_t)(last + 1) * tl->width - 1;
+    if (first >= last)
+        return 0;
+    lo = tl->base + (int64_t)first * tl->width;
+    hi = tl->base + (int64_t)last * tl->width - 1;
     while ((hi - floor_to(lo, width)) / width + 1 > (int64_t)max_bins &&
            width < ladder[LADDER_STEPS - 1])
         width = next_step(width);
@@ -132,8 +136,13 @@ int runstats_timeline_view(const struct runstats_timeline *tl, size_t max_bins,
         memset(out, 0, sizeof *out);
         return BLAST_ENOMEM;
     }
-    out->points = tl->points;
-    rebin(tl, out);
+    for (i = first; i < last; i++) {
+        size_t j = (size_t)((tl->base + (int64_t)i * tl->width - out->base) / width);
+        for (k = 0; k < RUNSTATS_SERIES; k++) {
+            out->bins[j][k] += tl->bins[i][k];
+            out->points += tl->bins[i][k];
+        }
+    }
     return 0;
 }
 

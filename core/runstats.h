@@ -92,14 +92,16 @@ int runstats_add(struct runstats *s, const struct outcome *o);
 int runstats_timeline_add(struct runstats_timeline *tl, int64_t t, enum runstats_series series);
 
 /*
- * The timeline re-binned for drawing: the narrowest ladder step, at least the
- * timeline's own, that shows its whole span in at most max_bins bins (when even the
- * widest step would need more, the widest). out gets base, width and nbins; its
- * bins are a new array the caller frees with runstats_timeline_free(). An empty
- * timeline gives an empty view. Errors: BLAST_ENOMEM.
+ * The timeline re-binned for drawing: the bins that meet [from, to] (seconds since the
+ * epoch; INT64_MIN and INT64_MAX for all of it), without the empty ones at either end,
+ * at the narrowest ladder step, at least the timeline's own, that shows them in at most
+ * max_bins bins (when even the widest step would need more, the widest). A bin that
+ * straddles from or to is taken whole. out gets base, width, nbins and points (the
+ * attempts it holds); its bins are a new array the caller frees with
+ * runstats_timeline_free(). Nothing to show gives an empty view. Errors: BLAST_ENOMEM.
  */
-int runstats_timeline_view(const struct runstats_timeline *tl, size_t max_bins,
-                           struct runstats_timeline *out);
+int runstats_timeline_view(const struct runstats_timeline *tl, int64_t from, int64_t to,
+                           size_t max_bins, struct runstats_timeline *out);
 void runstats_timeline_free(struct runstats_timeline *tl);
 
 #endif

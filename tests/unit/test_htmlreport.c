@@ -100,7 +100,7 @@ Test(runstats, timeline_widens_exactly_and_stays_bounded)
     cr_assert_eq(sum, 20500);
     cr_assert_eq(tl.points, 20500);
 
-    cr_assert_eq(runstats_timeline_view(&tl, 120, &v), 0);
+    cr_assert_eq(runstats_timeline_view(&tl, INT64_MIN, INT64_MAX, 120, &v), 0);
     cr_assert_leq(v.nbins, 120);
     cr_assert_eq(v.width % tl.width, 0);
     cr_assert_eq(v.base % v.width, 0);
@@ -121,18 +121,27 @@ Test(runstats, view_of_a_short_run)
 
     cr_assert_eq(runstats_timeline_add(&tl, 5000, RUNSTATS_DELIVERED), 0);
     cr_assert_eq(runstats_timeline_add(&tl, 5030, RUNSTATS_DELIVERED), 0);
-    cr_assert_eq(runstats_timeline_view(&tl, 120, &v), 0);
+    cr_assert_eq(runstats_timeline_view(&tl, INT64_MIN, INT64_MAX, 120, &v), 0);
     cr_assert_eq(v.width, 1);
     cr_assert_eq(v.nbins, 31);
     cr_assert_eq(v.base, 5000);
     runstats_timeline_free(&v);
-    cr_assert_eq(runstats_timeline_view(&tl, 10, &v), 0);
+    cr_assert_eq(runstats_timeline_view(&tl, INT64_MIN, INT64_MAX, 10, &v), 0);
     cr_assert_eq(v.width, 10);
     cr_assert_eq(v.nbins, 4); /* 5000..5039 */
     runstats_timeline_free(&v);
+    /* a window: the last run only */
+    cr_assert_eq(runstats_timeline_add(&tl, 9000, RUNSTATS_FAILED), 0);
+    cr_assert_eq(runstats_timeline_view(&tl, 5020, 9000, 120, &v), 0);
+    cr_assert_eq(v.points, 2);
+    cr_assert_eq(v.width, 60);
+    cr_assert_eq(v.base, 4980); /* 5030 in a bin aligned to the minute */
+    runstats_timeline_free(&v);
+    cr_assert_eq(runstats_timeline_view(&tl, 6000, 7000, 120, &v), 0);
+    cr_assert_eq(v.nbins, 0);
     runstats_timeline_free(&tl);
     memset(&tl, 0, sizeof tl);
-    cr_assert_eq(runstats_timeline_view(&tl, 10, &v), 0);
+    cr_assert_eq(runstats_timeline_view(&tl, INT64_MIN, INT64_MAX, 10, &v), 0);
     cr_assert_eq(v.nbins, 0);
 }
 
