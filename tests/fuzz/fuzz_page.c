@@ -20,11 +20,11 @@
 
 /* The elements the page is made of (core/htmlreport.c). */
 static const char *const elements[] = {
-    "!DOCTYPE", "html", "head", "meta",   "title", "style",      "body",   "header", "main",
-    "footer",   "section", "h1", "h2",    "h3",    "p",          "span",   "b",      "ul",
-    "li",       "dl",   "dt",    "dd",    "div",   "table",      "tr",     "th",     "td",
-    "svg",      "line", "text",  "g",     "rect",  "figure",     "figcaption", "bdi", "code",
-    "a",
+    "!DOCTYPE", "html",       "head",    "meta", "title", "style", "body", "header",
+    "main",     "footer",     "section", "h1",   "h2",    "h3",    "p",    "span",
+    "b",        "ul",         "li",      "dl",   "dt",    "dd",    "div",  "table",
+    "tr",       "th",         "td",      "svg",  "line",  "text",  "g",    "rect",
+    "figure",   "figcaption", "bdi",     "code", "a",
 };
 
 static int each(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
