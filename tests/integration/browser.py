@@ -121,3 +121,16 @@ def not_blank(png):
     colours = len(set(pixels))
     inked = sum(1 for p in pixels if min(p) < 240) / max(1, len(pixels))
     return colours, inked
+
+
+def trim(png):
+    """Cut a screenshot's blank bottom off and keep it small (64 colours), for docs/."""
+    from PIL import Image
+    with Image.open(png) as im:
+        rgb = im.convert("RGB")
+    bottom = rgb.height
+    while bottom > 1 and all(min(p) >= 250 for p in rgb.crop((0, bottom - 1, rgb.width,
+                                                               bottom)).getdata()):
+        bottom -= 1
+    rgb = rgb.crop((0, 0, rgb.width, min(rgb.height, bottom + 24)))
+    rgb.quantize(colors=64).save(png, optimize=True)

@@ -397,7 +397,8 @@ class Page(unittest.TestCase):
         png = self.shot(page, "run.png")
         keep = os.environ.get("BLAST_PAGE_SCREENSHOT")
         if keep:
-            self.browser.screenshot(page, keep, width=1000, height=3200)
+            self.browser.screenshot(page, keep, width=1000, height=3600)
+            browser.trim(keep)
 
     # ---- 100,000 recipients ---------------------------------------------------------------
 
