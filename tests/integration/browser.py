@@ -80,6 +80,12 @@ class Browser:
                   f"--window-size={width},{height}", "--hide-scrollbars")
         return png
 
+    def print_pdf(self, path, pdf):
+        """The page printed to PDF, as a browser's "Print" would (A4/Letter, no headers)."""
+        self._run("file://" + os.path.abspath(path), f"--print-to-pdf={pdf}",
+                  "--no-pdf-header-footer")
+        return pdf
+
     def stop(self):
         self.trap.shutdown()
         self.trap.server_close()

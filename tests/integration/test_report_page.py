@@ -394,7 +394,18 @@ class Page(unittest.TestCase):
         self.assertIn("TLSv1.3", o.ids["tls-versions"])
         # domains: the busiest first
         self.assertIn("gmail.com", o.ids["domains"])
-        png = self.shot(page, "run.png")
+        self.shot(page, "run.png")
+        # on a phone: the narrow layout still draws every section
+        phone = os.path.join(cdir, "phone.png")
+        self.browser.screenshot(page, phone, width=390, height=2400)
+        colours, inked = browser.not_blank(phone)
+        self.assertGreater(inked, 0.02)
+        # printed: a PDF of several pages
+        pdf = self.browser.print_pdf(page, os.path.join(cdir, "run.pdf"))
+        with open(pdf, "rb") as f:
+            data = f.read()
+        self.assertTrue(data.startswith(b"%PDF-"), data[:20])
+        self.assertGreaterEqual(len(re.findall(rb"/Type\s*/Page\b", data)), 2)
         keep = os.environ.get("BLAST_PAGE_SCREENSHOT")
         if keep:
             self.browser.screenshot(page, keep, width=1000, height=3600)
