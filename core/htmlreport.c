@@ -678,24 +678,15 @@ static int timeline_section(FILE *out, const struct htmlreport_input *in)
 
 /* ---- tables with bars ------------------------------------------------------------------ */
 
-struct row {
-    const char *name;
-    json_t *counts;
-    json_int_t total;
-};
-
+/* Busiest first, then by name, so that a page is the same for the same report. */
 static int by_total(const void *a, const void *b)
 {
-    const struct row *x = a, *y = b;
+    const struct countmap_entry *x = *(const struct countmap_entry *const *)a;
+    const struct countmap_entry *y = *(const struct countmap_entry *const *)b;
 
     if (x->total != y->total)
         return x->total > y->total ? -1 : 1;
     return strcmp(x->name, y->name);
-}
-
-static json_int_t counted(const json_t *counts, enum outcome_status st)
-{
-    return json_integer_value(json_object_get(counts, outcome_status_name(st)));
 }
 
 /* A stacked bar: one segment per status of counts, each as long as its share of scale. */
@@ -747,18 +738,13 @@ static void cells(FILE *out, const char *name, const char *cls, const json_int_t
     fputs("</td></tr>\n", out);
 }
 
-/*
- * map ({name: {status: count}}) as a table of bars, busiest first: the first top
- * rows and one row for the rest.
- */
+/* map's names as a table of bars, busiest first: the first top rows and one for the rest. */
 static int bar_table(FILE *out, const char *id, const char *title, const char *noun,
-                     const char *plural, json_t *map, size_t top)
+                     const char *plural, const struct countmap *map, size_t top)
 {
-    size_t n = json_object_size(map), i = 0, k, shown;
-    struct row *rows;
+    size_t n = countmap_size(map), i, k, shown;
+    const struct countmap_entry **rows;
     json_int_t rest[OUTCOME_STATUS_COUNT] = {0}, rest_total = 0;
-    const char *key;
-    json_t *v;
 
     fprintf(out, "<section id=\"%s\">\n<h2>%s</h2>\n", id, title);
     if (n == 0) {
@@ -767,15 +753,8 @@ static int bar_table(FILE *out, const char *id, const char *title, const char *n
     }
     if ((rows = calloc(n, sizeof *rows)) == NULL)
         return BLAST_ENOMEM;
-    json_object_foreach(map, key, v)
-    {
-        const char *st;
-        json_t *c;
-        rows[i].name = key;
-        rows[i].counts = v;
-        json_object_foreach(v, st, c) rows[i].total += json_integer_value(c);
-        i++;
-    }
+    for (k = 0; k < n; k++)
+        rows[k] = countmap_at(map, k);
     qsort(rows, n, sizeof *rows, by_total);
     shown = n > top ? top : n;
     /* shares, not volumes: a small domain that struggled shows as plainly as a big one */
@@ -796,14 +775,15 @@ static int bar_table(FILE *out, const char *id, const char *title, const char *n
     for (k = 0; k < n; k++) {
         json_int_t c[OUTCOME_STATUS_COUNT];
         for (i = 0; i < OUTCOME_STATUS_COUNT; i++)
-            c[i] = counted(rows[k].counts, (enum outcome_status)i);
+            c[i] = (json_int_t)rows[k]->counts[i];
         if (k < shown) {
-            cells(out, rows[k].name, "", c, rows[k].total, rows[k].total);
+            cells(out, rows[k]->name, "", c, (json_int_t)rows[k]->total,
+                  (json_int_t)rows[k]->total);
             continue;
         }
         for (i = 0; i < OUTCOME_STATUS_COUNT; i++)
             rest[i] += c[i];
-        rest_total += rows[k].total;
+        rest_total += (json_int_t)rows[k]->total;
     }
     if (shown < n) {
         char label[64];

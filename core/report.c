@@ -166,21 +166,6 @@ static json_t *time_or_null(struct timeutil_stamp t)
 }
 
 /* counts[key][status] += 1 */
-static int bump(json_t *map, const char *key, const char *status)
-{
-    json_t *inner = json_object_get(map, key), *n;
-
-    if (inner == NULL) {
-        inner = json_object();
-        if (inner == NULL || json_object_set_new(map, key, inner) < 0)
-            return BLAST_ENOMEM;
-    }
-    n = json_object_get(inner, status);
-    if (n == NULL)
-        return json_object_set_new(inner, status, json_integer(1)) < 0 ? BLAST_ENOMEM : 0;
-    return json_integer_set(n, json_integer_value(n) + 1) < 0 ? BLAST_ENOMEM : 0;
-}
-
 static const char *domain_of(const char *email)
 {
     const char *at = strrchr(email, '@');
@@ -316,8 +301,8 @@ json_t *report_tally_top_failures(const struct report_tally *t)
 int report_tally_init(struct report_tally *t)
 {
     memset(t, 0, sizeof *t);
-    t->by_relay = json_object();
-    t->by_domain = json_object();
+    t->by_relay = countmap_new();
+    t->by_domain = countmap_new();
     t->by_code = json_object();
     t->reasons = json_object();
     if (t->by_relay == NULL || t->by_domain == NULL || t->by_code == NULL || t->reasons == NULL) {
@@ -329,8 +314,8 @@ int report_tally_init(struct report_tally *t)
 
 void report_tally_free(struct report_tally *t)
 {
-    json_decref(t->by_relay);
-    json_decref(t->by_domain);
+    countmap_free(t->by_relay);
+    countmap_free(t->by_domain);
     json_decref(t->by_code);
     json_decref(t->reasons);
     memset(t, 0, sizeof *t);
@@ -339,8 +324,8 @@ void report_tally_free(struct report_tally *t)
 int report_tally_add(struct report_tally *t, const struct outcome *o)
 {
     bool known = o->status < OUTCOME_STATUS_COUNT;
-    /* a status a later version wrote is counted under its own name where it can be */
-    const char *status = known ? outcome_status_name(o->status) : "other";
+    /* a status a later version wrote is counted as "other" */
+    size_t slot = known ? (size_t)o->status : COUNTMAP_OTHER;
     char domain[256];
     size_t i;
 
@@ -361,8 +346,8 @@ int report_tally_add(struct report_tally *t, const struct outcome *o)
     for (i = 0; domain[i] != '\0'; i++)
         if (domain[i] >= 'A' && domain[i] <= 'Z')
             domain[i] = (char)(domain[i] - 'A' + 'a');
-    if (bump(t->by_domain, domain, status) < 0 ||
-        (o->relay != NULL && bump(t->by_relay, o->relay, status) < 0))
+    if (countmap_add(t->by_domain, domain, slot, 1) < 0 ||
+        (o->relay != NULL && countmap_add(t->by_relay, o->relay, slot, 1) < 0))
         return BLAST_ENOMEM;
     if (o->code > 0) {
         char key[32];
@@ -424,16 +409,16 @@ json_t *report_summary(struct report *r)
     if (secs < 0)
         secs = 0;
     json_t *s = json_pack(
-        "{s:I, s:o, s:O, s:O, s:O, s:o, s:I, s:o, s:o, s:f, s:I, s:f, s:I, s:I, s:I, s:O, s:O}",
+        "{s:I, s:o, s:o, s:o, s:O, s:o, s:I, s:o, s:o, s:f, s:I, s:f, s:I, s:I, s:I, s:O, s:O}",
         "total", (json_int_t)r->tally.entries, "by_status", by_status, "by_relay",
-        r->tally.by_relay, "by_domain", r->tally.by_domain, "by_code", r->tally.by_code,
-        "top_failures", top, "other_failure_reasons", (json_int_t)r->tally.other_reasons, "start",
-        time_or_null(r->start), "end", time_or_null(end), "duration_seconds", secs,
-        "messages_this_run", (json_int_t)r->this_run, "messages_per_second",
-        secs > 0 ? (double)r->this_run / secs : 0.0, "attempts", (json_int_t)r->tally.attempts,
-        "messages_accepted", (json_int_t)r->tally.accepted, "bytes_accepted",
-        (json_int_t)r->tally.accepted_bytes, "dry_run", json_object_get(campaign, "dry_run"),
-        "test_to", json_object_get(campaign, "test_to"));
+        countmap_to_json(r->tally.by_relay), "by_domain", countmap_to_json(r->tally.by_domain),
+        "by_code", r->tally.by_code, "top_failures", top, "other_failure_reasons",
+        (json_int_t)r->tally.other_reasons, "start", time_or_null(r->start), "end",
+        time_or_null(end), "duration_seconds", secs, "messages_this_run", (json_int_t)r->this_run,
+        "messages_per_second", secs > 0 ? (double)r->this_run / secs : 0.0, "attempts",
+        (json_int_t)r->tally.attempts, "messages_accepted", (json_int_t)r->tally.accepted,
+        "bytes_accepted", (json_int_t)r->tally.accepted_bytes, "dry_run",
+        json_object_get(campaign, "dry_run"), "test_to", json_object_get(campaign, "test_to"));
     if (s != NULL && r->shards != NULL && json_object_set(s, "shards", r->shards) < 0) {
         json_decref(s);
         return NULL;

@@ -15,6 +15,7 @@
 #ifndef BLAST_REPORT_H
 #define BLAST_REPORT_H
 
+#include "countmap.h"
 #include "error.h"
 #include "outcome.h"
 #include "timeutil.h"
@@ -88,12 +89,12 @@ int report_add(struct report *r, const struct outcome *o, struct blast_error *er
 struct report_tally {
     size_t entries;
     size_t counts[OUTCOME_STATUS_COUNT];
-    size_t other_status;      /* entries with a status this version does not know ("other") */
-    struct json_t *by_relay;  /* relay -> {status: count} */
-    struct json_t *by_domain; /* lower-cased domain -> {status: count} */
-    struct json_t *by_code;   /* "550 5.1.1" -> count */
-    struct json_t *reasons;   /* key -> {status, code, enhanced_code, reason, count} */
-    size_t other_reasons;     /* failures past the distinct reasons kept */
+    size_t other_status;        /* entries with a status this version does not know ("other") */
+    struct countmap *by_relay;  /* relay -> counts by status */
+    struct countmap *by_domain; /* lower-cased domain -> counts by status */
+    struct json_t *by_code;     /* "550 5.1.1" -> count */
+    struct json_t *reasons;     /* key -> {status, code, enhanced_code, reason, count} */
+    size_t other_reasons;       /* failures past the distinct reasons kept */
     /*
      * The recipients' delivery attempts, summed; the recipients a relay accepted
      * (delivered, bounced, complained) and their messages' sizes, summed.

@@ -690,12 +690,20 @@ static int print_text(FILE *out, const char *path, const struct reportread_resul
     if ((rc = print_failures(out, summary, t, failures)) < 0)
         return rc;
     print_later(out, ov);
-    if ((rc = print_table(out, "recipient domains", "domain",
-                          json_is_object(by_domain) ? by_domain : t->by_domain, TOP_DOMAINS,
-                          true)) < 0)
-        return rc;
-    return print_table(out, "relays", "relay", json_is_object(by_relay) ? by_relay : t->by_relay, 0,
-                       false);
+    /* what the summary lacks (an older or partial report), as counted while reading */
+    json_t *counted_domains = json_is_object(by_domain) ? NULL : countmap_to_json(t->by_domain);
+    json_t *counted_relays = json_is_object(by_relay) ? NULL : countmap_to_json(t->by_relay);
+    if ((!json_is_object(by_domain) && counted_domains == NULL) ||
+        (!json_is_object(by_relay) && counted_relays == NULL))
+        rc = BLAST_ENOMEM;
+    else if ((rc = print_table(out, "recipient domains", "domain",
+                               counted_domains != NULL ? counted_domains : by_domain, TOP_DOMAINS,
+                               true)) == 0)
+        rc = print_table(out, "relays", "relay", counted_relays != NULL ? counted_relays : by_relay,
+                         0, false);
+    json_decref(counted_domains);
+    json_decref(counted_relays);
+    return rc;
 }
 
 /* ---- html ---------------------------------------------------------------------------- */
@@ -775,9 +783,14 @@ static int print_prometheus(FILE *out, const char *name, const struct reportread
             m.recipients[i] = t->counts[i];
         m.has_counts = true;
     }
-    if ((ov->changed > 0 || !json_is_object(by_relay)) &&
-        (rc = metrics_set_relays(&m, t->by_relay, err)) < 0)
-        goto out;
+    if (ov->changed > 0 || !json_is_object(by_relay)) {
+        json_t *counted = countmap_to_json(t->by_relay);
+        rc = counted != NULL ? metrics_set_relays(&m, counted, err)
+                             : blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        json_decref(counted);
+        if (rc < 0)
+            goto out;
+    }
     if (!m.has_totals) {
         m.attempts = t->attempts;
         m.messages_accepted = t->accepted;

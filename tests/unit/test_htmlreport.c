@@ -212,7 +212,7 @@ Test(runstats, counts_attempts_latency_tls_and_bounces)
     cr_assert_eq(json_integer_value(json_object_get(s.tls_versions.counts, "TLSv1.3")), 2);
     cr_assert_eq(json_integer_value(json_object_get(s.tls_versions.counts, "TLSv1.2")), 1);
     cr_assert_eq(json_integer_value(json_object_get(s.bounces.counts, "hard dsn-5.1.1")), 1);
-    cr_assert_not_null(json_object_get(s.tally.by_domain, "example.com"));
+    cr_assert_not_null(countmap_get(s.tally.by_domain, "example.com"));
     runstats_free(&s);
 }
 
