@@ -112,35 +112,38 @@ static int nomem(struct parser *ps)
 }
 
 /*
- * A syntax error at byte at. Like jansson, the message shows the token read so
- * far, [from, to), when it is short ("near 'tru'"), and says "near end of file"
- * when the text ended before a token began; from NULL shows nothing.
+ * A syntax error found at byte at. Like jansson, the message shows the token read
+ * so far, [from, to), when it is short ("near 'tru'"), and says "near end of file"
+ * when the text ended before a token began; from NULL shows nothing. The place is
+ * where jansson's position puts it (reportread has always shown that byte): the
+ * last byte read when the fault was seen, the end of the offending token.
  */
-static int fail(struct parser *ps, const unsigned char *from, const unsigned char *to,
-                const unsigned char *at, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+static int vfail(struct parser *ps, const unsigned char *from, const unsigned char *to,
+                 const unsigned char *at, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
 
-static int fail(struct parser *ps, const unsigned char *from, const unsigned char *to,
-                const unsigned char *at, const char *fmt, ...)
+static int vfail(struct parser *ps, const unsigned char *from, const unsigned char *to,
+                 const unsigned char *at, const char *fmt, va_list ap)
 {
     char msg[256];
     const unsigned char *q;
     int line = 1, column = 1;
-    va_list ap;
 
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (at > ps->end)
-        at = ps->end;
-    for (q = ps->start; q < at; q++) {
-        if (*q == '\n') {
+    if (at >= ps->end)
+        at = ps->end > ps->start ? ps->end - 1 : ps->start;
+    /* the column of the character at holds, counted in characters */
+    column = 0;
+    for (q = ps->start; q <= at && q < ps->end; q++) {
+        if (*q == '\n' && q < at) {
             line++;
-            column = 1;
+            column = 0;
         } else if ((*q & 0xC0) != 0x80) {
             column++;
         }
     }
+    if (column == 0)
+        column = 1;
     ps->t->error_offset = (size_t)(at - ps->start);
     if (from != NULL && to > ps->end)
         to = ps->end;
@@ -154,6 +157,46 @@ static int fail(struct parser *ps, const unsigned char *from, const unsigned cha
         return blast_error_set(ps->err, BLAST_ESYNTAX, NULL, line, column, "%s near '%.*s'", msg,
                                (int)(to - from), (const char *)from);
     return blast_error_set(ps->err, BLAST_ESYNTAX, NULL, line, column, "%s", msg);
+}
+
+static int fail(struct parser *ps, const unsigned char *from, const unsigned char *to,
+                const unsigned char *at, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static int fail(struct parser *ps, const unsigned char *from, const unsigned char *to,
+                const unsigned char *at, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vfail(ps, from, to, at, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* The byte before q, or q at the start: where a fault seen on reading q is placed. */
+static const unsigned char *before(const struct parser *ps, const unsigned char *q)
+{
+    return q > ps->start ? q - 1 : q;
+}
+
+static const unsigned char *token_end(const struct parser *ps, const unsigned char *p);
+
+/* A fault seen once the token at tok was read whole: shown, and placed at its end. */
+static int fail_token(struct parser *ps, const unsigned char *tok, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail_token(struct parser *ps, const unsigned char *tok, const char *fmt, ...)
+{
+    const unsigned char *end = token_end(ps, tok);
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = vfail(ps, tok, end, before(ps, end), fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* ---- tokens ------------------------------------------------------------------------------- */
@@ -232,6 +275,39 @@ static size_t utf8_length(const unsigned char *q, const unsigned char *end)
     return n;
 }
 
+/*
+ * Where the token at p ends, as jansson's lexer would take it, for messages: a
+ * string to its closing quote, a number or a word to its last character.
+ */
+static const unsigned char *token_end(const struct parser *ps, const unsigned char *p)
+{
+    const unsigned char *q = p + 1, *end = ps->end;
+    size_t k;
+
+    if (p >= end)
+        return end;
+    if (*p == '"') {
+        for (; q < end && *q != '"'; q++)
+            if (*q == '\\' && q + 1 < end)
+                q++;
+        return q < end ? q + 1 : end;
+    }
+    if (*p == '-' || is_digit(*p)) {
+        while (q < end &&
+               (is_digit(*q) || *q == '.' || *q == 'e' || *q == 'E' || *q == '+' || *q == '-'))
+            q++;
+        return q;
+    }
+    if (is_alpha(*p)) {
+        while (q < end && is_alpha(*q))
+            q++;
+        return q;
+    }
+    if (*p >= 0x80 && (k = utf8_length(p, end)) > 0)
+        return p + k;
+    return q;
+}
+
 static char *put_utf8(char *out, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -264,6 +340,17 @@ static bool special8(uint64_t x)
     return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | x) & HIGHS;
 }
 
+/* "\\u" at q without four hex digits: jansson stops at the first that is not one. */
+static int bad_hex(struct parser *ps, const unsigned char *tok, const unsigned char *q)
+{
+    int i = 1;
+
+    while (i <= 4 && q + i < ps->end && hex_value(q[i]) >= 0)
+        i++;
+    q += i;
+    return fail(ps, tok, q < ps->end ? q + 1 : q, q, "invalid escape");
+}
+
 /*
  * The escape at *qp (after its backslash), decoded to *out; *qp then points at
  * what follows it. tok is where the string starts, for messages.
@@ -277,31 +364,31 @@ static int escape(struct parser *ps, const unsigned char *tok, const unsigned ch
     int32_t cp, lo;
 
     if (q == ps->end || *q == '\0' || ((m = strchr(plain, *q)) == NULL && *q != 'u'))
-        return fail(ps, tok, q + 1, q - 1, "invalid escape");
+        return fail(ps, tok, q < ps->end ? q + 1 : q, q, "invalid escape");
     if (*q != 'u') {
         *(*out)++ = meant[m - plain];
         *qp = q + 1;
         return 0;
     }
     if ((cp = unicode_escape(q, ps->end)) < 0)
-        return fail(ps, tok, q + 5, q - 1, "invalid escape");
+        return bad_hex(ps, tok, q);
     if (cp >= 0xD800 && cp <= 0xDBFF) {
         /* a high surrogate: a low one must follow at once */
         if (ps->end - q < 7 || q[5] != '\\' || q[6] != 'u')
-            return fail(ps, NULL, NULL, q - 1, "invalid Unicode '\\u%04X'", (unsigned)cp);
+            return fail_token(ps, tok, "invalid Unicode '\\u%04X'", (unsigned)cp);
         if ((lo = unicode_escape(q + 6, ps->end)) < 0)
-            return fail(ps, tok, q + 11, q + 5, "invalid escape");
+            return bad_hex(ps, tok, q + 6);
         if (lo < 0xDC00 || lo > 0xDFFF)
-            return fail(ps, NULL, NULL, q - 1, "invalid Unicode '\\u%04X\\u%04X'", (unsigned)cp,
-                        (unsigned)lo);
+            return fail_token(ps, tok, "invalid Unicode '\\u%04X\\u%04X'", (unsigned)cp,
+                              (unsigned)lo);
         cp = ((cp - 0xD800) << 10) + (lo - 0xDC00) + 0x10000;
         q += 6;
     } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-        return fail(ps, NULL, NULL, q - 1, "invalid Unicode '\\u%04X'", (unsigned)cp);
+        return fail_token(ps, tok, "invalid Unicode '\\u%04X'", (unsigned)cp);
     } else if (cp == 0 && key) {
-        return fail(ps, NULL, NULL, q - 1, "NUL byte in object key not supported");
+        return fail_token(ps, tok, "NUL byte in object key not supported");
     } else if (cp == 0 && !(ps->flags & JSONTAPE_ALLOW_NUL)) {
-        return fail(ps, NULL, NULL, q - 1, "\\u0000 is not allowed in a string");
+        return fail_token(ps, tok, "\\u0000 is not allowed in a string");
     }
     *out = put_utf8(*out, (uint32_t)cp);
     *qp = q + 5;
@@ -344,12 +431,12 @@ static int parse_string(struct parser *ps, bool key)
                 return rc;
         } else if (c < 0x20) {
             if (c == '\n')
-                return fail(ps, tok, q, q, "unexpected newline");
-            return fail(ps, tok, q, q, "control character 0x%x", c);
+                return fail(ps, tok, q, q - 1, "unexpected newline");
+            return fail(ps, tok, q, q - 1, "control character 0x%x", c);
         } else {
             size_t k = utf8_length(q, end);
             if (k == 0)
-                return fail(ps, NULL, NULL, q, "unable to decode byte 0x%x", c);
+                return fail(ps, tok, q, q - 1, "unable to decode byte 0x%x", c);
             memcpy(out, q, k);
             out += k;
             q += k;
@@ -381,12 +468,12 @@ static int parse_number(struct parser *ps)
     if (q < end && *q == '0') {
         q++;
         if (q < end && is_digit(*q))
-            return fail(ps, tok, q + 1, tok, "invalid token");
+            return fail(ps, tok, q, q - 1, "invalid token");
     } else if (q < end && is_digit(*q)) {
         while (q < end && is_digit(*q))
             q++;
     } else {
-        return fail(ps, tok, q, tok, "invalid token");
+        return fail(ps, tok, q, q - 1, "invalid token");
     }
     if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
         uint64_t acc = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
@@ -394,7 +481,8 @@ static int parse_number(struct parser *ps)
         for (d = digits; d < q; d++) {
             unsigned v = *d - '0';
             if (acc > (limit - v) / 10)
-                return fail(ps, tok, q, tok, neg ? "too big negative integer" : "too big integer");
+                return fail(ps, tok, q, q - 1,
+                            neg ? "too big negative integer" : "too big integer");
             acc = acc * 10 + v;
         }
         if ((n = push(ps->t, JSONTAPE_INTEGER)) == NULL)
@@ -406,7 +494,7 @@ static int parse_number(struct parser *ps)
     if (*q == '.') {
         q++;
         if (q == end || !is_digit(*q))
-            return fail(ps, tok, q, tok, "invalid token");
+            return fail(ps, tok, q, q - 1, "invalid token");
         while (q < end && is_digit(*q))
             q++;
     }
@@ -415,7 +503,7 @@ static int parse_number(struct parser *ps)
         if (q < end && (*q == '+' || *q == '-'))
             q++;
         if (q == end || !is_digit(*q))
-            return fail(ps, tok, q, tok, "invalid token");
+            return fail(ps, tok, q, q - 1, "invalid token");
         while (q < end && is_digit(*q))
             q++;
     }
@@ -432,7 +520,7 @@ static int parse_number(struct parser *ps)
         errno = 0;
         v = strtod(copy, &after);
         if ((v == HUGE_VAL || v == -HUGE_VAL) && errno == ERANGE)
-            return fail(ps, tok, q, tok, "real number overflow");
+            return fail(ps, tok, q, q - 1, "real number overflow");
         if ((n = push(ps->t, JSONTAPE_REAL)) == NULL)
             return nomem(ps);
         n->u.real = v;
@@ -458,7 +546,7 @@ static int parse_word(struct parser *ps)
     else if (n == 4 && memcmp(tok, "null", 4) == 0)
         type = JSONTAPE_NULL;
     else
-        return fail(ps, tok, q, tok, "invalid token");
+        return fail(ps, tok, q, q - 1, "invalid token");
     if (push(ps->t, type) == NULL)
         return nomem(ps);
     ps->p = q;
@@ -476,8 +564,8 @@ static int not_a_value(struct parser *ps)
     if (*q < 0x80)
         return fail(ps, *q > 0x20 && *q < 0x7f ? q : NULL, q + 1, q, "invalid token");
     if ((k = utf8_length(q, ps->end)) == 0)
-        return fail(ps, NULL, NULL, q, "unable to decode byte 0x%x", *q);
-    return fail(ps, q, q + k, q, "invalid token");
+        return fail(ps, NULL, NULL, before(ps, q), "unable to decode byte 0x%x", *q);
+    return fail(ps, q, q + k, q + k - 1, "invalid token");
 }
 
 /* ---- the parser --------------------------------------------------------------------------- */
@@ -509,7 +597,7 @@ int jsontape_parse(struct jsontape *t, const char *text, size_t len, unsigned fl
         return nomem(&ps);
     ps.p = skip_ws(ps.p, ps.end);
     if (!(flags & JSONTAPE_DECODE_ANY) && (ps.p == ps.end || (*ps.p != '{' && *ps.p != '[')))
-        return fail(&ps, ps.p, ps.p + 1, ps.p, "'[' or '{' expected");
+        return fail_token(&ps, ps.p, "'[' or '{' expected");
     for (;;) {
         struct jsontape_node *c;
         bool object;
@@ -517,7 +605,7 @@ int jsontape_parse(struct jsontape *t, const char *text, size_t len, unsigned fl
         case VALUE:
             ps.p = skip_ws(ps.p, ps.end);
             if (depth >= t->max_depth)
-                return fail(&ps, NULL, NULL, ps.p, "maximum parsing depth reached");
+                return fail_token(&ps, ps.p, "maximum parsing depth reached");
             if (ps.p == ps.end) {
                 if (depth > 0 && t->nodes[t->stack[depth - 1]].type == JSONTAPE_ARRAY)
                     return fail(&ps, ps.p, ps.p, ps.p, "']' expected");
@@ -568,12 +656,12 @@ int jsontape_parse(struct jsontape *t, const char *text, size_t len, unsigned fl
         case KEY:
             ps.p = skip_ws(ps.p, ps.end);
             if (ps.p == ps.end || *ps.p != '"')
-                return fail(&ps, ps.p, ps.p + 1, ps.p, "string or '}' expected");
+                return fail_token(&ps, ps.p, "string or '}' expected");
             if ((rc = parse_string(&ps, true)) < 0)
                 return rc;
             ps.p = skip_ws(ps.p, ps.end);
             if (ps.p == ps.end || *ps.p != ':')
-                return fail(&ps, ps.p, ps.p + 1, ps.p, "':' expected");
+                return fail_token(&ps, ps.p, "':' expected");
             ps.p++;
             step = VALUE;
             break;
@@ -581,7 +669,7 @@ int jsontape_parse(struct jsontape *t, const char *text, size_t len, unsigned fl
             if (depth == 0) {
                 ps.p = skip_ws(ps.p, ps.end);
                 if (ps.p != ps.end)
-                    return fail(&ps, ps.p, ps.p + 1, ps.p, "end of file expected");
+                    return fail_token(&ps, ps.p, "end of file expected");
                 t->ok = true;
                 return 0;
             }
@@ -597,7 +685,7 @@ int jsontape_parse(struct jsontape *t, const char *text, size_t len, unsigned fl
                 c->span = (uint32_t)(t->nnodes - t->stack[depth - 1]);
                 depth--;
             } else {
-                return fail(&ps, ps.p, ps.p + 1, ps.p, object ? "'}' expected" : "']' expected");
+                return fail_token(&ps, ps.p, object ? "'}' expected" : "']' expected");
             }
             break;
         }
