@@ -318,66 +318,43 @@ fail:
  * take the slots in their own order, so that the first problem named is always the
  * same one, whatever the order of the members.
  */
-enum key {
-    K_STATUS,
-    K_STEP,
-    K_ROW,
-    K_CODE,
-    K_ATTEMPTS,
-    K_SIZE,
-    K_ENHANCED,
-    K_EMAIL,
-    K_REPLY,
-    K_DETAIL,
-    K_RELAY,
-    K_MESSAGE_ID,
-    K_QUEUE_ID,
-    K_FIRST,
-    K_LAST,
-    K_HISTORY,
-    K_BOUNCE,
-    K_TIME,
-    K_PORT,
-    K_TLS,
-    K_CIPHER,
-    K_HOST,
-    K_KIND,
-    K_CLASS,
-    K_RULE,
-    K_DIAGNOSTIC,
-    K_SOURCE,
-    K_COUNT
-};
+#define KEYS(X)                                                                                    \
+    X(STATUS, "status")                                                                            \
+    X(STEP, "step")                                                                                \
+    X(ROW, "row")                                                                                  \
+    X(CODE, "code")                                                                                \
+    X(ATTEMPTS, "attempts")                                                                        \
+    X(SIZE, "size")                                                                                \
+    X(ENHANCED, "enhanced_code")                                                                   \
+    X(EMAIL, "email")                                                                              \
+    X(REPLY, "reply")                                                                              \
+    X(DETAIL, "detail")                                                                            \
+    X(RELAY, "relay")                                                                              \
+    X(MESSAGE_ID, "message_id")                                                                    \
+    X(QUEUE_ID, "queue_id")                                                                        \
+    X(FIRST, "first_attempt")                                                                      \
+    X(LAST, "last_attempt")                                                                        \
+    X(HISTORY, "history")                                                                          \
+    X(BOUNCE, "bounce")                                                                            \
+    X(TIME, "time")                                                                                \
+    X(PORT, "port")                                                                                \
+    X(TLS, "tls")                                                                                  \
+    X(CIPHER, "cipher")                                                                            \
+    X(HOST, "host")                                                                                \
+    X(KIND, "kind")                                                                                \
+    X(CLASS, "class")                                                                              \
+    X(RULE, "rule")                                                                                \
+    X(DIAGNOSTIC, "diagnostic")                                                                    \
+    X(SOURCE, "source")
 
-static const char *const key_names[K_COUNT] = {
-    [K_STATUS] = "status",
-    [K_STEP] = "step",
-    [K_ROW] = "row",
-    [K_CODE] = "code",
-    [K_ATTEMPTS] = "attempts",
-    [K_SIZE] = "size",
-    [K_ENHANCED] = "enhanced_code",
-    [K_EMAIL] = "email",
-    [K_REPLY] = "reply",
-    [K_DETAIL] = "detail",
-    [K_RELAY] = "relay",
-    [K_MESSAGE_ID] = "message_id",
-    [K_QUEUE_ID] = "queue_id",
-    [K_FIRST] = "first_attempt",
-    [K_LAST] = "last_attempt",
-    [K_HISTORY] = "history",
-    [K_BOUNCE] = "bounce",
-    [K_TIME] = "time",
-    [K_PORT] = "port",
-    [K_TLS] = "tls",
-    [K_CIPHER] = "cipher",
-    [K_HOST] = "host",
-    [K_KIND] = "kind",
-    [K_CLASS] = "class",
-    [K_RULE] = "rule",
-    [K_DIAGNOSTIC] = "diagnostic",
-    [K_SOURCE] = "source",
-};
+#define AS_ENUM(id, name) K_##id,
+enum key { KEYS(AS_ENUM) K_COUNT };
+
+#define AS_NAME(id, name) [K_##id] = {name, sizeof name - 1},
+static const struct {
+    const char *name;
+    size_t len;
+} keys[K_COUNT] = {KEYS(AS_NAME)};
 
 /*
  * The keys by their first letter, each + 1 (0 ends a list): a member's key is
@@ -409,29 +386,28 @@ static int key_of(const char *k, size_t n)
 
     if (n == 0 || k[0] < 'a' || k[0] > 'z')
         return -1;
-    for (c = by_letter[k[0] - 'a']; *c != 0; c++) {
-        const char *name = key_names[*c - 1];
-        /* strncmp() stops at name's end, so name[n] is read only when name is that long */
-        if (strncmp(name, k, n) == 0 && name[n] == '\0')
+    for (c = by_letter[k[0] - 'a']; *c != 0; c++)
+        if (keys[*c - 1].len == n && memcmp(keys[*c - 1].name, k, n) == 0)
             return *c - 1;
-    }
     return -1;
 }
 
 struct reader {
     const struct jsontape_node *v[K_COUNT]; /* NULL: not there */
-    const char *where;                      /* "", or "history[3]: " */
+    const char *where;                      /* "", "bounce: "; NULL: "history[index]: " */
+    size_t index;
     struct blast_error *err;
 };
 
 static void gather(struct reader *r, const struct jsontape_node *obj, const char *where,
-                   struct blast_error *err)
+                   size_t index, struct blast_error *err)
 {
     const struct jsontape_node *k;
     int i;
 
     memset(r->v, 0, sizeof r->v);
     r->where = where;
+    r->index = index;
     r->err = err;
     for (k = jsontape_first(obj); k != NULL; k = jsontape_next(obj, k + 1))
         if ((i = key_of(jsontape_string(k), jsontape_size(k))) >= 0)
@@ -440,8 +416,13 @@ static void gather(struct reader *r, const struct jsontape_node *obj, const char
 
 static int wrong(struct reader *r, enum key key, const char *want)
 {
-    return blast_error_set(r->err, BLAST_EINVAL, NULL, 0, 0, "%s\"%s\" is not %s", r->where,
-                           key_names[key], want);
+    char where[40];
+
+    /* formatted only now: the reader runs for every attempt of every recipient */
+    if (r->where == NULL)
+        snprintf(where, sizeof where, "history[%zu]: ", r->index);
+    return blast_error_set(r->err, BLAST_EINVAL, NULL, 0, 0, "%s\"%s\" is not %s",
+                           r->where != NULL ? r->where : where, keys[key].name, want);
 }
 
 /* Not there, or null. */
@@ -534,7 +515,6 @@ static int get_status(struct reader *r, enum outcome_status *out)
 static int read_attempt(const struct jsontape_node *v, size_t index, struct outcome_attempt *a,
                         struct blast_error *err)
 {
-    char where[40];
     struct reader r;
     int64_t code, port;
     int rc;
@@ -543,8 +523,7 @@ static int read_attempt(const struct jsontape_node *v, size_t index, struct outc
     if (!jsontape_is(v, JSONTAPE_OBJECT))
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "history[%zu] is not an object",
                                index);
-    snprintf(where, sizeof where, "history[%zu]: ", index);
-    gather(&r, v, where, err);
+    gather(&r, v, NULL, index, err);
     if ((rc = get_time(&r, K_TIME, &a->time)) < 0 || (rc = get_status(&r, &a->status)) < 0 ||
         (rc = get_step(&r, &a->step)) < 0 || (rc = get_int(&r, K_CODE, 0, 999, &code)) < 0 ||
         (rc = get_int(&r, K_PORT, 0, 65535, &port)) < 0 ||
@@ -572,7 +551,7 @@ static int read_bounce(const struct jsontape_node *v, struct outcome_bounce *x,
 
     if (!jsontape_is(v, JSONTAPE_OBJECT))
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "\"bounce\" is not an object");
-    gather(&r, v, "bounce: ", err);
+    gather(&r, v, "bounce: ", 0, err);
     if ((rc = get_small(&r, K_KIND, x->kind, sizeof x->kind)) < 0 ||
         (rc = get_small(&r, K_CLASS, x->class_, sizeof x->class_)) < 0 ||
         (rc = get_small(&r, K_STATUS, x->enhanced, sizeof x->enhanced)) < 0 ||
@@ -634,7 +613,7 @@ int outcome_from_tape(const struct jsontape_node *entry, struct outcome *o, stru
     outcome_init(o);
     if (!jsontape_is(entry, JSONTAPE_OBJECT))
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "a recipient is not an object");
-    gather(&r, entry, "", err);
+    gather(&r, entry, "", 0, err);
     if ((rc = get_status(&r, &o->status)) < 0 || (rc = get_step(&r, &o->step)) < 0 ||
         (rc = get_int(&r, K_ROW, 0, INT64_MAX, &row)) < 0 ||
         (rc = get_int(&r, K_CODE, 0, 999, &code)) < 0 ||
