@@ -453,6 +453,19 @@ static int parse_string(struct parser *ps, bool key)
     return 0;
 }
 
+/*
+ * Where a number or a word that ends at q is followed by the next token. jansson
+ * reads one byte past such a token and puts it back, and a NUL byte put back is
+ * lost (its buffer takes NUL for "empty"): one NUL right after a number, true,
+ * false or null is skipped, "[0\0]" reads as [0]. RFC 8259 has no such rule; the
+ * tape follows jansson all the same, so that a journal or a report that was read
+ * before is read the same now.
+ */
+static const unsigned char *after_token(const struct parser *ps, const unsigned char *q)
+{
+    return q < ps->end && *q == '\0' ? q + 1 : q;
+}
+
 /* A number at ps->p: an integer unless it has a fraction or an exponent, as in jansson. */
 static int parse_number(struct parser *ps)
 {
@@ -488,7 +501,7 @@ static int parse_number(struct parser *ps)
         if ((n = push(ps->t, JSONTAPE_INTEGER)) == NULL)
             return nomem(ps);
         n->u.integer = !neg ? (int64_t)acc : acc > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)acc;
-        ps->p = q;
+        ps->p = after_token(ps, q);
         return 0;
     }
     if (*q == '.') {
@@ -525,7 +538,7 @@ static int parse_number(struct parser *ps)
             return nomem(ps);
         n->u.real = v;
     }
-    ps->p = q;
+    ps->p = after_token(ps, q);
     return 0;
 }
 
@@ -549,7 +562,7 @@ static int parse_word(struct parser *ps)
         return fail(ps, tok, q, q - 1, "invalid token");
     if (push(ps->t, type) == NULL)
         return nomem(ps);
-    ps->p = q;
+    ps->p = after_token(ps, q);
     return 0;
 }
 

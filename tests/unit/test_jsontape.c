@@ -187,6 +187,33 @@ Test(jsontape, refuses_what_jansson_refuses)
     agree_n("\0", 1, 0, 0);
 }
 
+/*
+ * jansson loses one NUL byte right after a number or a word (it reads a byte past
+ * the token and puts it back, and a NUL put back reads as nothing): the tape
+ * does the same, and no other NUL passes (found by fuzz_jsontape).
+ */
+Test(jsontape, one_nul_after_a_number_or_a_word_is_skipped_as_jansson_skips_it)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+        int verdict;
+    } cases[] = {
+        {"[0\0]", 4, 1},       {"[true\0]", 7, 1},  {"[null\0 ]", 8, 1},
+        {"{\"a\":1\0}", 8, 1}, {"[1.5\0]", 6, 1},   {"[1e5\0]", 6, 1},
+        {"[-1\0,2]", 7, 1},    {"[0\0\n]", 5, 1},   {"[9223372036854775807\0]", 22, 1},
+        {"[0\0\0]", 5, 0},     {"[\"a\"\0]", 6, 0}, {"[0 \0]", 5, 0},
+        {"[0\0x]", 5, 0},      {"[[]\0]", 5, 0},    {"[1]\0", 4, 0},
+        {"[truex\0]", 8, 0},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        agree_n(cases[i].text, cases[i].len, 0, cases[i].verdict);
+    agree_n("0\0", 2, JSONTAPE_DECODE_ANY, 1);
+    agree_n("0\0 ", 3, JSONTAPE_DECODE_ANY | JSONTAPE_ALLOW_NUL, 1);
+}
+
 Test(jsontape, flags_as_jansson_has_them)
 {
     agree("1", JSONTAPE_DECODE_ANY, 1);

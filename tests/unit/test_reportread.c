@@ -660,6 +660,9 @@ Test(reportread, outcomes_read_as_through_jansson)
                       "\"status\":\"delivered\",\"history\":[{\"status\":\"delivered\",\"time\":"
                       "\"2026-12-05T10:51:42.948Z\",\"port\":25}]}\n ]\n,\"campaign\":{}}\n\n"),
                  0);
+    /* a NUL byte after a number, which jansson skips */
+    cr_assert_eq(
+        both_ways("{\"schema_version\":1,\"recipients\":[{\"row\":1\0,\"status\":\"x\"}]}", 59), 0);
     cr_assert_eq(both("{\"schema_version\":1,\"recipients\":[{\"status\":\"x\",\"reply\":"
                       "\"\\u00e9\\ud83d\\ude00 ]} {[ \\\"q\\\"\",\"email\":\"a\",\"email\":\"b\"}],"
                       "\"summary\":{\"k}\":\"v]\"}}"),
