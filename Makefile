@@ -122,7 +122,7 @@ valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
 # crashes to $(FUZZ_DIR)/artifacts/NAME, and each run's final statistics to
 # $(FUZZ_DIR)/summary.txt. `make fuzz-replay` builds them with gcc, ASan and UBSan and a
 # plain main (tests/fuzz/replay.c) and feeds each its committed corpus and regressions.
-FUZZ_ALL     := reply session template campaign csv address report classify bounce
+FUZZ_ALL     := reply session template campaign csv address report classify bounce jsontape
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 240
 FUZZ_JOBS    ?= 2
