@@ -801,8 +801,9 @@ void reportread_close(struct reportread *rd)
  * The push form: each entry to each (or, read as an outcome, to each_outcome),
  * then the rest of the report.
  */
-static int push(struct reportread *rd, reportread_fn each, reportread_outcome_fn each_outcome,
-                void *arg, struct reportread_result *out, struct blast_error *err)
+static int push(struct reportread *rd, bool outcomes, reportread_fn each,
+                reportread_outcome_fn each_outcome, void *arg, struct reportread_result *out,
+                struct blast_error *err)
 {
     struct reportread_result end;
     struct reportread_place at;
@@ -815,10 +816,12 @@ static int push(struct reportread *rd, reportread_fn each, reportread_outcome_fn
     out->schema_version = rd->out.schema_version;
     out->campaign = json_incref(rd->out.campaign);
     for (;;) {
-        if (each_outcome != NULL) {
-            if ((rc = reportread_next_outcome(rd, &o, &at, err)) <= 0)
+        if (outcomes) {
+            if ((rc = reportread_next_outcome(rd, &o, &at, err)) <= 0) {
+                outcome_free(&o);
                 break;
-            rc = each_outcome(arg, &o, i++, &at, err);
+            }
+            rc = each_outcome != NULL ? each_outcome(arg, &o, i++, &at, err) : 0;
             outcome_free(&o);
         } else {
             if ((rc = reportread_next(rd, &entry, &at, err)) <= 0)
@@ -848,7 +851,7 @@ int reportread_stream(FILE *f, const char *name, reportread_fn each, void *arg,
     memset(out, 0, sizeof *out);
     if ((rc = reportread_open_stream(f, name, &rd, err)) < 0)
         return rc;
-    return push(rd, each, NULL, arg, out, err);
+    return push(rd, false, each, NULL, arg, out, err);
 }
 
 int reportread_file(const char *path, reportread_fn each, void *arg, struct reportread_result *out,
@@ -860,7 +863,7 @@ int reportread_file(const char *path, reportread_fn each, void *arg, struct repo
     memset(out, 0, sizeof *out);
     if ((rc = reportread_open(path, 0, &rd, err)) < 0)
         return rc;
-    return push(rd, each, NULL, arg, out, err);
+    return push(rd, false, each, NULL, arg, out, err);
 }
 
 int reportread_stream_outcomes(FILE *f, const char *name, reportread_outcome_fn each, void *arg,
@@ -872,7 +875,7 @@ int reportread_stream_outcomes(FILE *f, const char *name, reportread_outcome_fn 
     memset(out, 0, sizeof *out);
     if ((rc = reportread_open_stream(f, name, &rd, err)) < 0)
         return rc;
-    return push(rd, NULL, each, arg, out, err);
+    return push(rd, true, NULL, each, arg, out, err);
 }
 
 int reportread_file_outcomes(const char *path, reportread_outcome_fn each, void *arg,
@@ -884,7 +887,7 @@ int reportread_file_outcomes(const char *path, reportread_outcome_fn each, void 
     memset(out, 0, sizeof *out);
     if ((rc = reportread_open(path, 0, &rd, err)) < 0)
         return rc;
-    return push(rd, NULL, each, arg, out, err);
+    return push(rd, true, NULL, each, arg, out, err);
 }
 
 void reportread_result_free(struct reportread_result *r)

@@ -99,7 +99,7 @@ typedef int (*reportread_outcome_fn)(void *arg, struct outcome *o, size_t index,
  * and the errors a json_t callback calling reportread_outcome() would meet, in
  * the same order, at the same places, in the same words ("recipient 3: ..." at
  * the recipient's place, "invalid JSON in recipient 3: ..." where the fault is).
- * Allocates nothing per recipient but the outcome's own strings.
+ * each may be NULL. Allocates nothing per recipient but the outcome's own strings.
  */
 int reportread_file_outcomes(const char *path, reportread_outcome_fn each, void *arg,
                              struct reportread_result *out, struct blast_error *err);
