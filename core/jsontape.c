@@ -29,6 +29,7 @@ struct parser {
     struct jsontape *t;
     const unsigned char *start, *p, *end;
     unsigned flags;
+    bool lex_only; /* a token read only to find what jansson's lexer says of it */
     struct blast_error *err;
 };
 
@@ -113,8 +114,9 @@ static int nomem(struct parser *ps)
 
 /*
  * A syntax error found at byte at. Like jansson, the message shows the token read
- * so far, [from, to), when it is short ("near 'tru'"), and says "near end of file"
- * when the text ended before a token began; from NULL shows nothing. The place is
+ * so far, [from, to), when it is short ("near 'tru'"), as it is (control bytes
+ * too), and says "near end of file" when the text ended before a token began (or
+ * the token starts with NUL); from NULL shows nothing. The place is
  * where jansson's position puts it (reportread has always shown that byte): the
  * last byte read when the fault was seen, the end of the offending token.
  */
@@ -147,10 +149,8 @@ static int vfail(struct parser *ps, const unsigned char *from, const unsigned ch
     ps->t->error_offset = (size_t)(at - ps->start);
     if (from != NULL && to > ps->end)
         to = ps->end;
-    for (q = from; from != NULL && q < to; q++)
-        if (*q < 0x20 || *q == 0x7f)
-            from = NULL; /* no control characters in a message */
-    if (from != NULL && from == to && from == ps->end)
+    /* jansson shows the token as it is, and an empty one (or one that starts with NUL) so */
+    if (from != NULL && (from >= to || *from == '\0'))
         return blast_error_set(ps->err, BLAST_ESYNTAX, NULL, line, column, "%s near end of file",
                                msg);
     if (from != NULL && from < to && to - from <= 20)
@@ -181,18 +181,25 @@ static const unsigned char *before(const struct parser *ps, const unsigned char 
     return q > ps->start ? q - 1 : q;
 }
 
-static const unsigned char *token_end(const struct parser *ps, const unsigned char *p);
+static int lex_check(struct parser *ps, const unsigned char *p, const unsigned char **end);
 
-/* A fault seen once the token at tok was read whole: shown, and placed at its end. */
+/*
+ * A fault seen once the token at tok was read whole: shown, and placed at its end.
+ * jansson reads the token before it looks at what it is, and the first error set
+ * is the one it keeps: what its lexer finds in the token (bytes that are not
+ * UTF-8, a bad escape, a number out of range) is named instead.
+ */
 static int fail_token(struct parser *ps, const unsigned char *tok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int fail_token(struct parser *ps, const unsigned char *tok, const char *fmt, ...)
 {
-    const unsigned char *end = token_end(ps, tok);
+    const unsigned char *end;
     va_list ap;
     int rc;
 
+    if ((rc = lex_check(ps, tok, &end)) < 0)
+        return rc;
     va_start(ap, fmt);
     rc = vfail(ps, tok, end, before(ps, end), fmt, ap);
     va_end(ap);
@@ -275,37 +282,16 @@ static size_t utf8_length(const unsigned char *q, const unsigned char *end)
     return n;
 }
 
-/*
- * Where the token at p ends, as jansson's lexer would take it, for messages: a
- * string to its closing quote, a number or a word to its last character.
- */
-static const unsigned char *token_end(const struct parser *ps, const unsigned char *p)
+/* Whether jansson, reading the byte at q, finds it is not UTF-8. */
+static bool undecodable(const struct parser *ps, const unsigned char *q)
 {
-    const unsigned char *q = p + 1, *end = ps->end;
-    size_t k;
+    return q < ps->end && *q >= 0x80 && utf8_length(q, ps->end) == 0;
+}
 
-    if (p >= end)
-        return end;
-    if (*p == '"') {
-        for (; q < end && *q != '"'; q++)
-            if (*q == '\\' && q + 1 < end)
-                q++;
-        return q < end ? q + 1 : end;
-    }
-    if (*p == '-' || is_digit(*p)) {
-        while (q < end &&
-               (is_digit(*q) || *q == '.' || *q == 'e' || *q == 'E' || *q == '+' || *q == '-'))
-            q++;
-        return q;
-    }
-    if (is_alpha(*p)) {
-        while (q < end && is_alpha(*q))
-            q++;
-        return q;
-    }
-    if (*p >= 0x80 && (k = utf8_length(p, end)) > 0)
-        return p + k;
-    return q;
+/* jansson's complaint about the byte at q that is not UTF-8, read after [tok, q). */
+static int fail_decode(struct parser *ps, const unsigned char *tok, const unsigned char *q)
+{
+    return fail(ps, tok < q ? tok : NULL, q, before(ps, q), "unable to decode byte 0x%x", *q);
 }
 
 static char *put_utf8(char *out, uint32_t cp)
@@ -340,7 +326,7 @@ static bool special8(uint64_t x)
     return (((x - ONES * 0x20) & ~x) | ((q - ONES) & ~q) | ((b - ONES) & ~b) | x) & HIGHS;
 }
 
-/* "\\u" at q without four hex digits: jansson stops at the first that is not one. */
+/* "\u" at q (its 'u') without four hex digits: jansson stops at the first that is not one. */
 static int bad_hex(struct parser *ps, const unsigned char *tok, const unsigned char *q)
 {
     int i = 1;
@@ -348,61 +334,137 @@ static int bad_hex(struct parser *ps, const unsigned char *tok, const unsigned c
     while (i <= 4 && q + i < ps->end && hex_value(q[i]) >= 0)
         i++;
     q += i;
+    if (undecodable(ps, q))
+        return fail_decode(ps, tok, q);
     return fail(ps, tok, q < ps->end ? q + 1 : q, q, "invalid escape");
 }
 
 /*
- * The escape at *qp (after its backslash), decoded to *out; *qp then points at
- * what follows it. tok is where the string starts, for messages.
+ * The escape at q (after its backslash) as jansson's first reading of a string
+ * checks it: its length, or an error.
  */
-static int escape(struct parser *ps, const unsigned char *tok, const unsigned char **qp, bool key,
-                  char **out)
+static int escape_length(struct parser *ps, const unsigned char *tok, const unsigned char *q)
+{
+    if (q < ps->end && *q == 'u')
+        return unicode_escape(q, ps->end) < 0 ? bad_hex(ps, tok, q) : 5;
+    if (q < ps->end && *q != '\0' && strchr("\"\\/bfnrt", *q) != NULL)
+        return 1;
+    if (undecodable(ps, q))
+        return fail_decode(ps, tok, q);
+    return fail(ps, tok, q < ps->end ? q + 1 : q, q, "invalid escape");
+}
+
+/*
+ * jansson reads a string whole before it decodes its escapes, so a fault of that
+ * reading (a control character, an escape that is not one, bytes that are not
+ * UTF-8, the end of the text) is the one it names, even after an escape that
+ * decodes to a lone surrogate. From q (inside the string at tok) to its closing
+ * quote: 0 when that reading finds nothing (*close is then the quote), or its error.
+ */
+static int first_reading(struct parser *ps, const unsigned char *tok, const unsigned char *q,
+                         const unsigned char **close)
+{
+    int n;
+
+    for (;;) {
+        if (q == ps->end)
+            return fail(ps, tok, q, q, "premature end of input");
+        if (*q == '"') {
+            *close = q;
+            return 0;
+        }
+        if (*q == '\n')
+            return fail(ps, tok, q, before(ps, q), "unexpected newline");
+        if (*q < 0x20)
+            return fail(ps, tok, q, before(ps, q), "control character 0x%x", *q);
+        if (*q >= 0x80) {
+            size_t k = utf8_length(q, ps->end);
+            if (k == 0)
+                return fail_decode(ps, tok, q);
+            q += k;
+        } else if (*q == '\\') {
+            if ((n = escape_length(ps, tok, q + 1)) < 0)
+                return n;
+            q += 1 + n;
+        } else {
+            q++;
+        }
+    }
+}
+
+/*
+ * A surrogate that pairs with nothing (hi, and lo unless it is -1), as jansson's
+ * second reading of a string names it, once its first reading of the rest of the
+ * string, from rest, found nothing.
+ */
+static int fail_surrogate(struct parser *ps, const unsigned char *tok, const unsigned char *rest,
+                          int32_t hi, int32_t lo)
+{
+    const unsigned char *close = rest;
+    int rc;
+
+    if ((rc = first_reading(ps, tok, rest, &close)) < 0)
+        return rc;
+    if (lo < 0)
+        return fail(ps, tok, close + 1, close, "invalid Unicode '\\u%04X'", (unsigned)hi);
+    return fail(ps, tok, close + 1, close, "invalid Unicode '\\u%04X\\u%04X'", (unsigned)hi,
+                (unsigned)lo);
+}
+
+/*
+ * The escape at *qp (after its backslash), decoded to *out; *qp then points at
+ * what follows it; *nul is set for "\u0000". tok is where the string starts.
+ */
+static int escape(struct parser *ps, const unsigned char *tok, const unsigned char **qp, char **out,
+                  bool *nul)
 {
     static const char plain[] = "\"\\/bfnrt", meant[] = "\"\\/\b\f\n\r\t";
     const unsigned char *q = *qp;
-    const char *m = NULL;
     int32_t cp, lo;
+    int n;
 
-    if (q == ps->end || *q == '\0' || ((m = strchr(plain, *q)) == NULL && *q != 'u'))
-        return fail(ps, tok, q < ps->end ? q + 1 : q, q, "invalid escape");
-    if (*q != 'u') {
-        *(*out)++ = meant[m - plain];
+    if ((n = escape_length(ps, tok, q)) < 0)
+        return n;
+    if (n == 1) {
+        *(*out)++ = meant[strchr(plain, *q) - plain];
         *qp = q + 1;
         return 0;
     }
-    if ((cp = unicode_escape(q, ps->end)) < 0)
-        return bad_hex(ps, tok, q);
+    cp = unicode_escape(q, ps->end);
     if (cp >= 0xD800 && cp <= 0xDBFF) {
         /* a high surrogate: a low one must follow at once */
         if (ps->end - q < 7 || q[5] != '\\' || q[6] != 'u')
-            return fail_token(ps, tok, "invalid Unicode '\\u%04X'", (unsigned)cp);
+            return fail_surrogate(ps, tok, q + 5, cp, -1);
         if ((lo = unicode_escape(q + 6, ps->end)) < 0)
             return bad_hex(ps, tok, q + 6);
         if (lo < 0xDC00 || lo > 0xDFFF)
-            return fail_token(ps, tok, "invalid Unicode '\\u%04X\\u%04X'", (unsigned)cp,
-                              (unsigned)lo);
+            return fail_surrogate(ps, tok, q + 11, cp, lo);
         cp = ((cp - 0xD800) << 10) + (lo - 0xDC00) + 0x10000;
         q += 6;
     } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-        return fail_token(ps, tok, "invalid Unicode '\\u%04X'", (unsigned)cp);
-    } else if (cp == 0 && key) {
-        return fail_token(ps, tok, "NUL byte in object key not supported");
-    } else if (cp == 0 && !(ps->flags & JSONTAPE_ALLOW_NUL)) {
-        return fail_token(ps, tok, "\\u0000 is not allowed in a string");
+        return fail_surrogate(ps, tok, q + 5, cp, -1);
+    } else if (cp == 0) {
+        *nul = true;
     }
     *out = put_utf8(*out, (uint32_t)cp);
     *qp = q + 5;
     return 0;
 }
 
-/* The string whose opening quote is at ps->p, decoded onto a new node. */
+/*
+ * The string whose opening quote is at ps->p, decoded onto a new node (in
+ * lex_only, only read). A NUL in a key, or in a value without JSONTAPE_ALLOW_NUL,
+ * is refused once the string has been read whole, as jansson refuses it.
+ */
 static int parse_string(struct parser *ps, bool key)
 {
     const unsigned char *tok = ps->p, *q = ps->p + 1, *end = ps->end;
     struct jsontape *t = ps->t;
     struct jsontape_node *n;
     char *out = t->text + t->ntext, *s = out;
+    bool nul = false;
     size_t len;
+    int rc;
 
     for (;;) {
         unsigned c;
@@ -425,9 +487,8 @@ static int parse_string(struct parser *ps, bool key)
             *out++ = (char)c;
             q++;
         } else if (c == '\\') {
-            int rc;
             q++;
-            if ((rc = escape(ps, tok, &q, key, &out)) < 0)
+            if ((rc = escape(ps, tok, &q, &out, &nul)) < 0)
                 return rc;
         } else if (c < 0x20) {
             if (c == '\n')
@@ -436,12 +497,19 @@ static int parse_string(struct parser *ps, bool key)
         } else {
             size_t k = utf8_length(q, end);
             if (k == 0)
-                return fail(ps, tok, q, q - 1, "unable to decode byte 0x%x", c);
+                return fail_decode(ps, tok, q);
             memcpy(out, q, k);
             out += k;
             q += k;
         }
     }
+    ps->p = q + 1;
+    if (ps->lex_only)
+        return 0;
+    if (nul && key)
+        return fail(ps, tok, q + 1, q, "NUL byte in object key not supported");
+    if (nul && !(ps->flags & JSONTAPE_ALLOW_NUL))
+        return fail(ps, tok, q + 1, q, "\\u0000 is not allowed in a string");
     len = (size_t)(out - s);
     *out = '\0';
     if ((n = push(t, JSONTAPE_STRING)) == NULL)
@@ -449,7 +517,6 @@ static int parse_string(struct parser *ps, bool key)
     n->size = (uint32_t)len;
     n->u.string = s;
     t->ntext += len + 1;
-    ps->p = q + 1;
     return 0;
 }
 
@@ -466,61 +533,81 @@ static const unsigned char *after_token(const struct parser *ps, const unsigned 
     return q < ps->end && *q == '\0' ? q + 1 : q;
 }
 
-/* A number at ps->p: an integer unless it has a fraction or an exponent, as in jansson. */
-static int parse_number(struct parser *ps)
+/*
+ * How far jansson's lexer reads the number at tok: to *stop, the byte after the
+ * last one it keeps, which it reads too and puts back. Whether it is a number;
+ * *real when it has a fraction or an exponent.
+ */
+static bool number_shape(const struct parser *ps, const unsigned char *tok,
+                         const unsigned char **stop, bool *real)
 {
-    const unsigned char *tok = ps->p, *q = ps->p, *end = ps->end, *digits;
-    struct jsontape_node *n;
-    bool neg = false;
+    const unsigned char *q = tok, *end = ps->end;
+    bool ok = false;
 
-    if (*q == '-') {
-        neg = true;
+    *real = false;
+    if (*q == '-')
         q++;
-    }
-    digits = q;
     if (q < end && *q == '0') {
         q++;
-        if (q < end && is_digit(*q))
-            return fail(ps, tok, q, q - 1, "invalid token");
+        ok = q == end || !is_digit(*q);
     } else if (q < end && is_digit(*q)) {
         while (q < end && is_digit(*q))
             q++;
-    } else {
-        return fail(ps, tok, q, q - 1, "invalid token");
+        ok = true;
     }
-    if (q == end || (*q != '.' && *q != 'e' && *q != 'E')) {
+    if (ok && q < end && *q == '.') {
+        q++;
+        ok = q < end && is_digit(*q);
+        while (ok && q < end && is_digit(*q))
+            q++;
+        *real = true;
+    }
+    if (ok && q < end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < end && (*q == '+' || *q == '-'))
+            q++;
+        ok = q < end && is_digit(*q);
+        while (ok && q < end && is_digit(*q))
+            q++;
+        *real = true;
+    }
+    *stop = q;
+    return ok;
+}
+
+/*
+ * A number at ps->p: an integer unless it has a fraction or an exponent, as in
+ * jansson, whose lexer also refuses one out of range (in lex_only, only that).
+ */
+static int parse_number(struct parser *ps)
+{
+    const unsigned char *tok = ps->p, *q;
+    struct jsontape_node *n;
+    bool real, neg = *tok == '-';
+
+    if (!number_shape(ps, tok, &q, &real)) {
+        if (undecodable(ps, q))
+            return fail_decode(ps, tok, q);
+        return ps->lex_only ? 0 : fail(ps, tok, q, before(ps, q), "invalid token");
+    }
+    if (undecodable(ps, q))
+        return fail_decode(ps, tok, q);
+    if (!real) {
         uint64_t acc = 0, limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
         const unsigned char *d;
-        for (d = digits; d < q; d++) {
+        for (d = tok + neg; d < q; d++) {
             unsigned v = *d - '0';
             if (acc > (limit - v) / 10)
                 return fail(ps, tok, q, q - 1,
                             neg ? "too big negative integer" : "too big integer");
             acc = acc * 10 + v;
         }
+        if (ps->lex_only)
+            return 0;
         if ((n = push(ps->t, JSONTAPE_INTEGER)) == NULL)
             return nomem(ps);
         n->u.integer = !neg ? (int64_t)acc : acc > (uint64_t)INT64_MAX ? INT64_MIN : -(int64_t)acc;
-        ps->p = after_token(ps, q);
-        return 0;
-    }
-    if (*q == '.') {
-        q++;
-        if (q == end || !is_digit(*q))
-            return fail(ps, tok, q, q - 1, "invalid token");
-        while (q < end && is_digit(*q))
-            q++;
-    }
-    if (q < end && (*q == 'e' || *q == 'E')) {
-        q++;
-        if (q < end && (*q == '+' || *q == '-'))
-            q++;
-        if (q == end || !is_digit(*q))
-            return fail(ps, tok, q, q - 1, "invalid token");
-        while (q < end && is_digit(*q))
-            q++;
-    }
-    {
+    } else {
         /*
          * strtod() wants a NUL at the end: the token is copied to the unused end of
          * the string storage, which has room for it (see parse_string). blast never
@@ -534,6 +621,8 @@ static int parse_number(struct parser *ps)
         v = strtod(copy, &after);
         if ((v == HUGE_VAL || v == -HUGE_VAL) && errno == ERANGE)
             return fail(ps, tok, q, q - 1, "real number overflow");
+        if (ps->lex_only)
+            return 0;
         if ((n = push(ps->t, JSONTAPE_REAL)) == NULL)
             return nomem(ps);
         n->u.real = v;
@@ -551,6 +640,8 @@ static int parse_word(struct parser *ps)
 
     while (q < ps->end && is_alpha(*q))
         q++;
+    if (undecodable(ps, q))
+        return fail_decode(ps, tok, q);
     n = (size_t)(q - tok);
     if (n == 4 && memcmp(tok, "true", 4) == 0)
         type = JSONTAPE_TRUE;
@@ -559,11 +650,55 @@ static int parse_word(struct parser *ps)
     else if (n == 4 && memcmp(tok, "null", 4) == 0)
         type = JSONTAPE_NULL;
     else
-        return fail(ps, tok, q, q - 1, "invalid token");
+        return ps->lex_only ? 0 : fail(ps, tok, q, q - 1, "invalid token");
+    if (ps->lex_only)
+        return 0;
     if (push(ps->t, type) == NULL)
         return nomem(ps);
     ps->p = after_token(ps, q);
     return 0;
+}
+
+/*
+ * The token at p read only as jansson's lexer reads it: 0 and *end where the text
+ * it keeps ends, or the error the lexer sets.
+ */
+static int lex_check(struct parser *ps, const unsigned char *p, const unsigned char **end)
+{
+    const unsigned char *save = ps->p;
+    bool real;
+    size_t k;
+    int rc = 0;
+
+    *end = p;
+    if (p >= ps->end)
+        return 0;
+    if (*p >= 0x80) {
+        if ((k = utf8_length(p, ps->end)) == 0)
+            return fail_decode(ps, p, p);
+        *end = p + k;
+        return 0;
+    }
+    if (*p != '"' && *p != '-' && !is_digit(*p) && !is_alpha(*p)) {
+        *end = p + 1;
+        return 0;
+    }
+    ps->p = p;
+    ps->lex_only = true;
+    if (*p == '"') {
+        rc = parse_string(ps, false);
+        *end = ps->p;
+    } else if (is_alpha(*p)) {
+        for (*end = p; *end < ps->end && is_alpha(**end); (*end)++)
+            ;
+        rc = parse_word(ps);
+    } else {
+        number_shape(ps, p, end, &real);
+        rc = parse_number(ps);
+    }
+    ps->lex_only = false;
+    ps->p = save;
+    return rc;
 }
 
 /* What cannot start a value. */
@@ -575,9 +710,9 @@ static int not_a_value(struct parser *ps)
     if (*q == '}' || *q == ']' || *q == ':' || *q == ',')
         return fail(ps, q, q + 1, q, "unexpected token");
     if (*q < 0x80)
-        return fail(ps, *q > 0x20 && *q < 0x7f ? q : NULL, q + 1, q, "invalid token");
+        return fail(ps, q, q + 1, q, "invalid token");
     if ((k = utf8_length(q, ps->end)) == 0)
-        return fail(ps, NULL, NULL, before(ps, q), "unable to decode byte 0x%x", *q);
+        return fail_decode(ps, q, q);
     return fail(ps, q, q + k, q + k - 1, "invalid token");
 }
 
@@ -604,6 +739,7 @@ int jsontape_parse(struct jsontape *t, const char *text, size_t len, unsigned fl
     ps.start = ps.p = (const unsigned char *)(text != NULL ? text : "");
     ps.end = ps.start + len;
     ps.flags = flags;
+    ps.lex_only = false;
     ps.err = err;
     /* every string decodes to at most its source's length, its quotes holding its NUL */
     if (reserve_text(t, len + 1) < 0)
@@ -617,13 +753,13 @@ int jsontape_parse(struct jsontape *t, const char *text, size_t len, unsigned fl
         switch (step) {
         case VALUE:
             ps.p = skip_ws(ps.p, ps.end);
+            /* jansson's order: an array that ends with the text, the depth, the token */
+            if (ps.p == ps.end && depth > 0 && t->nodes[t->stack[depth - 1]].type == JSONTAPE_ARRAY)
+                return fail(&ps, ps.p, ps.p, ps.p, "']' expected");
             if (depth >= t->max_depth)
                 return fail_token(&ps, ps.p, "maximum parsing depth reached");
-            if (ps.p == ps.end) {
-                if (depth > 0 && t->nodes[t->stack[depth - 1]].type == JSONTAPE_ARRAY)
-                    return fail(&ps, ps.p, ps.p, ps.p, "']' expected");
+            if (ps.p == ps.end)
                 return fail(&ps, ps.p, ps.p, ps.p, "unexpected token");
-            }
             switch (*ps.p) {
             case '{':
             case '[':
