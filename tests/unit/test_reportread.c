@@ -691,6 +691,11 @@ Test(reportread, outcome_faults_are_those_through_jansson)
         "{\"schema_version\":1,\"recipients\":[{\"a\":1,}]}",
         "{\"schema_version\":1,\"recipients\":[{\"a\" 1}]}",
         "{\"schema_version\":1,\"recipients\":[{\"a\":99999999999999999999}]}",
+        /* what jansson's lexer finds in a token is named before the token's misplacement */
+        "{\"schema_version\":1,\"recipients\":[{\"email\"\x87:1}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\" \"b\x01\"}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":\"\\ud800\x01\"}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":\x01}]}",
         /* the outcome's own faults, named as reportread_outcome() names them */
         "{\"schema_version\":1,\"recipients\":[{\"status\":\"failed\"},\n  {\"status\":7}]}",
         "{\"schema_version\":1,\"recipients\":[{\"status\":\"failed\",\"history\":[{\"status\":"
