@@ -7,8 +7,12 @@
  * accept and refuse the same ones: the same whitespace, number syntax, escapes,
  * UTF-8 checks (overlong forms, surrogates and code points past U+10FFFF
  * refused), the same treatment of \u0000, the same depth rule (every value counts,
- * the top one is at depth 1). Only the order of two faults in one text may differ,
- * and so which one is named.
+ * the top one is at depth 1). A fault is named where jansson names it and in its
+ * words (but for \u0000, which jansson explains by its flag's name): jansson's
+ * lexer reads a token whole before its parser looks at it, and keeps the first
+ * error set, so the faults inside a token come first (fail_token()). The unit
+ * tests compare place and words with jansson's on their list of faulty texts, and
+ * fuzz_report compares reportread's two forms.
  *
  * Speed: the decoded strings go to storage reserved once for the whole text (a
  * string never decodes longer than its source, quotes included), so the string
@@ -120,6 +124,9 @@ static int nomem(struct parser *ps)
  * where jansson's position puts it (reportread has always shown that byte): the
  * last byte read when the fault was seen, the end of the offending token.
  */
+static bool is_digit(unsigned c);
+static bool is_alpha(unsigned c);
+
 static int vfail(struct parser *ps, const unsigned char *from, const unsigned char *to,
                  const unsigned char *at, const char *fmt, va_list ap)
     __attribute__((format(printf, 5, 0)));
@@ -130,23 +137,31 @@ static int vfail(struct parser *ps, const unsigned char *from, const unsigned ch
     char msg[256];
     const unsigned char *q;
     int line = 1, column = 1;
+    size_t lost = 0;
 
     vsnprintf(msg, sizeof msg, fmt, ap);
     if (at >= ps->end)
         at = ps->end > ps->start ? ps->end - 1 : ps->start;
-    /* the column of the character at holds, counted in characters */
+    /*
+     * The column of the character at holds, counted in characters. jansson does
+     * not count a NUL it lost after a number or a word (after_token()), and such a
+     * NUL is the only one that can come before a fault right after a letter or a
+     * digit (any other is a fault itself): its place is one earlier for each.
+     */
     column = 0;
     for (q = ps->start; q <= at && q < ps->end; q++) {
         if (*q == '\n' && q < at) {
             line++;
             column = 0;
+        } else if (*q == '\0' && q > ps->start && (is_digit(q[-1]) || is_alpha(q[-1]))) {
+            lost++;
         } else if ((*q & 0xC0) != 0x80) {
             column++;
         }
     }
     if (column == 0)
         column = 1;
-    ps->t->error_offset = (size_t)(at - ps->start);
+    ps->t->error_offset = (size_t)(at - ps->start) - lost;
     if (from != NULL && to > ps->end)
         to = ps->end;
     /* jansson shows the token as it is, and an empty one (or one that starts with NUL) so */

@@ -389,6 +389,52 @@ Test(jsontape, errors_are_placed_and_worded_as_jansson_does)
     jsontape_free(&t);
 }
 
+/* The tape refuses text[0..len) where jansson does, in its words, at its place. */
+static void placed_as_jansson(struct jsontape *t, const char *text, size_t len)
+{
+    json_error_t je;
+    struct blast_error err;
+    size_t at;
+    json_t *j = json_loadb(text, len, 0, &je);
+
+    cr_assert_null(j, "'%.*s'", (int)len, text);
+    blast_error_clear(&err);
+    cr_assert_lt(jsontape_parse(t, text, len, 0, &err), 0, "'%.*s'", (int)len, text);
+    at = je.position > 0 ? (size_t)je.position - 1 : 0;
+    cr_assert_eq(t->error_offset, at, "'%.*s': at %zu, jansson %zu (%s / %s)", (int)len, text,
+                 t->error_offset, at, err.text, je.text);
+    cr_assert_eq(err.line, je.line, "'%.*s': line %d, jansson %d", (int)len, text, err.line,
+                 je.line);
+    if (je.column > 0)
+        cr_assert_eq(err.column, je.column, "'%.*s': column %d, jansson %d", (int)len, text,
+                     err.column, je.column);
+    cr_assert_str_eq(err.text, je.text, "'%.*s'", (int)len, text);
+}
+
+/*
+ * A NUL that jansson skips after a number or a word is not counted in its places
+ * either: a later fault is placed one byte (and one column) earlier for each
+ * (found by fuzz_report).
+ */
+Test(jsontape, faults_after_a_skipped_nul_are_placed_as_jansson_places_them)
+{
+    static const struct {
+        const char *text;
+        size_t len;
+    } cases[] = {
+        {"[0\0\0]", 5},         {"[0\0 x]", 6},        {"[0\0", 3},
+        {"[true\0,1\0 2]", 13}, {"[1\0,\n2\0 x]", 10}, {"{\"a\":0\0\0\0}", 9},
+        {"[1\0,\"\x01\"]", 8},
+    };
+    struct jsontape t;
+    size_t i;
+
+    jsontape_init(&t);
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        placed_as_jansson(&t, cases[i].text, cases[i].len);
+    jsontape_free(&t);
+}
+
 /* A value counts as deep as jansson counts it: the top one at 1, at most 2048. */
 Test(jsontape, depth_as_jansson_counts_it)
 {
