@@ -8,11 +8,10 @@
  * UTF-8 checks (overlong forms, surrogates and code points past U+10FFFF
  * refused), the same treatment of \u0000, the same depth rule (every value counts,
  * the top one is at depth 1). A fault is named where jansson names it and in its
- * words (but for \u0000, which jansson explains by its flag's name): jansson's
- * lexer reads a token whole before its parser looks at it, and keeps the first
- * error set, so the faults inside a token come first (fail_token()). The unit
- * tests compare place and words with jansson's on their list of faulty texts, and
- * fuzz_report compares reportread's two forms.
+ * words: jansson's lexer reads a token whole before its parser looks at it, and
+ * keeps the first error set, so the faults inside a token come first
+ * (fail_token()). The unit tests compare place and words with jansson's on their
+ * list of faulty texts, and fuzz_report compares reportread's two forms.
  *
  * Speed: the decoded strings go to storage reserved once for the whole text (a
  * string never decodes longer than its source, quotes included), so the string
@@ -523,8 +522,9 @@ static int parse_string(struct parser *ps, bool key)
         return 0;
     if (nul && key)
         return fail(ps, tok, q + 1, q, "NUL byte in object key not supported");
+    /* jansson's words, its flag's name and all: reports have always named it so */
     if (nul && !(ps->flags & JSONTAPE_ALLOW_NUL))
-        return fail(ps, tok, q + 1, q, "\\u0000 is not allowed in a string");
+        return fail(ps, tok, q + 1, q, "\\u0000 is not allowed without JSON_ALLOW_NUL");
     len = (size_t)(out - s);
     *out = '\0';
     if ((n = push(t, JSONTAPE_STRING)) == NULL)

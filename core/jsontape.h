@@ -13,8 +13,10 @@
  * (an overflow is an error, an underflow is not), true, false, null, objects and
  * arrays nested at most max_depth deep (jansson's 2048 unless lowered); copying a
  * jansson tree onto a tape (jsontape_from_json()); and the accessors.
- * Errors name the byte offset of the fault in the text (and its line and column)
- * with jansson's words ("invalid token near 'tru'", "'}' expected near ','").
+ * Errors name the fault as jansson names it: its words ("invalid token near
+ * 'tru'", "'}' expected near ','"), its place (the last byte jansson read, as a
+ * byte offset in the text, and its line and column). One quirk of jansson's is
+ * kept for that: a NUL byte right after a number or a word is skipped.
  * Does not own: what the values mean (outcome, journal, reportread).
  *
  * Layout: the values in document order; an array's node is followed by its
