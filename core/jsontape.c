@@ -33,6 +33,7 @@ struct parser {
     const unsigned char *start, *p, *end;
     unsigned flags;
     bool lex_only; /* a token read only to find what jansson's lexer says of it */
+    bool hex_nul;  /* the fault is a NUL read for a hex digit of a string's \u */
     struct blast_error *err;
 };
 
@@ -145,14 +146,16 @@ static int vfail(struct parser *ps, const unsigned char *from, const unsigned ch
      * The column of the character at holds, counted in characters. jansson does
      * not count a NUL it lost after a number or a word (after_token()), and such a
      * NUL is the only one that can come before a fault right after a letter or a
-     * digit (any other is a fault itself): its place is one earlier for each.
+     * digit (any other is a fault itself, and only one read for the hex digits of
+     * a "\u" is the fault's own byte): its place is one earlier for each.
      */
     column = 0;
     for (q = ps->start; q <= at && q < ps->end; q++) {
         if (*q == '\n' && q < at) {
             line++;
             column = 0;
-        } else if (*q == '\0' && q > ps->start && (is_digit(q[-1]) || is_alpha(q[-1]))) {
+        } else if (*q == '\0' && q > ps->start && (is_digit(q[-1]) || is_alpha(q[-1])) &&
+                   !(q == at && ps->hex_nul)) {
             lost++;
         } else if ((*q & 0xC0) != 0x80) {
             column++;
@@ -348,6 +351,7 @@ static int bad_hex(struct parser *ps, const unsigned char *tok, const unsigned c
     while (i <= 4 && q + i < ps->end && hex_value(q[i]) >= 0)
         i++;
     q += i;
+    ps->hex_nul = q < ps->end && *q == '\0';
     if (undecodable(ps, q))
         return fail_decode(ps, tok, q);
     return fail(ps, tok, q < ps->end ? q + 1 : q, q, "invalid escape");
@@ -755,6 +759,7 @@ int jsontape_parse(struct jsontape *t, const char *text, size_t len, unsigned fl
     ps.end = ps.start + len;
     ps.flags = flags;
     ps.lex_only = false;
+    ps.hex_nul = false;
     ps.err = err;
     /* every string decodes to at most its source's length, its quotes holding its NUL */
     if (reserve_text(t, len + 1) < 0)

@@ -423,7 +423,8 @@ Test(jsontape, faults_after_a_skipped_nul_are_placed_as_jansson_places_them)
     } cases[] = {
         {"[0\0\0]", 5},         {"[0\0 x]", 6},        {"[0\0", 3},
         {"[true\0,1\0 2]", 13}, {"[1\0,\n2\0 x]", 10}, {"{\"a\":0\0\0\0}", 9},
-        {"[1\0,\"\x01\"]", 8},
+        {"[1\0,\"\x01\"]", 8},  {"[\"\\u02\0\"]", 8},  {"[\"\\u\0\"]", 6},
+        {"[0\0\x87]", 5},
     };
     struct jsontape t;
     size_t i;
