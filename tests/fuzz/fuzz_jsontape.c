@@ -4,12 +4,12 @@
  *
  * The first byte chooses the flags (bit 0: JSONTAPE_DECODE_ANY, bit 1:
  * JSONTAPE_ALLOW_NUL), the rest is the text. Checks (tests/fuzz/jsondiff.h): both
- * accept it or both refuse it; what both accept reads to the same values; a
- * refusal is a syntax error placed inside the text. Then, on what was read: the
- * jansson tree copied onto a tape (jsontape_from_json) reads to the same values
- * again; outcome_from_tape() on the tape and outcome_from_json() on the tree give
- * the same record or the same error; a record that reads is written by
- * outcome_format_json(), and that text parses and reads back to the same text.
+ * accept it or both refuse it; what both accept reads to the same values; what
+ * both refuse, they refuse in the same words at the same place. Then, on what was
+ * read: the jansson tree copied onto a tape (jsontape_from_json) reads to the
+ * same values again; outcome_from_tape() on the tape and outcome_from_json() on
+ * the tree give the same record or the same error; a record that reads is written
+ * by outcome_format_json(), and that text parses and reads back to the same text.
  * One tape is kept from input to input, as the readers keep theirs.
  */
 #include "../../core/jsontape.h"

@@ -99,8 +99,9 @@ static int jsondiff_same(const struct jsontape_node *n, json_t *j, char *why, si
 
 /*
  * Parse data with both (flags are the tape's, given to jansson as its own) onto t.
- * Returns 1 when both accept it and agree, 0 when both refuse it (the tape with a
- * syntax error placed inside the text), -1 when they disagree (why says how).
+ * Returns 1 when both accept it and agree, 0 when both refuse it with the same
+ * words at the same place (jansson's position less one, the tape's offset), -1
+ * when they disagree (why says how).
  */
 static int jsondiff_check(struct jsontape *t, const void *data, size_t len, unsigned flags,
                           char *why, size_t size)
@@ -115,11 +116,15 @@ static int jsondiff_check(struct jsontape *t, const void *data, size_t len, unsi
     blast_error_clear(&err);
     rc = jsontape_parse(t, data, len, flags, &err);
     if (j == NULL && rc < 0) {
+        size_t at = je.position > 0 ? (size_t)je.position - 1 : 0;
         verdict = 0;
         if (rc != BLAST_ESYNTAX || err.code != rc || err.line < 1 || err.column < 1 ||
             t->error_offset > len || jsontape_root(t) != NULL)
             verdict = jsondiff_differ(why, size, "the tape's error is not placed: %d %d:%d @%zu %s",
                                       rc, err.line, err.column, t->error_offset, err.text);
+        else if (t->error_offset != at || strcmp(err.text, je.text) != 0)
+            verdict = jsondiff_differ(why, size, "the tape says %s at %zu, jansson %s at %zu",
+                                      err.text, t->error_offset, je.text, at);
     } else if (j == NULL || rc < 0) {
         verdict = jsondiff_differ(why, size, "jansson %s (%s), the tape %s (%s)",
                                   j != NULL ? "accepts" : "refuses", j != NULL ? "" : je.text,
