@@ -42,7 +42,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 CORE_OBJ := $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
-DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/obj/bench/render_bench.d
+DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/obj/bench/render_bench.d \
+            $(BUILD)/obj/bench/report_read_bench.d
 
 .PHONY: all test unit integration lint demo deps sanitize valgrind install uninstall clean format \
         bench fuzz fuzz-build fuzz-deps fuzz-replay fuzz-seeds fuzz-merge
@@ -63,6 +64,9 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libblast.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs criterion 2>/dev/null)
 
 $(BUILD)/render-bench: $(BUILD)/obj/bench/render_bench.o $(BUILD)/libblast.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/report-read-bench: $(BUILD)/obj/bench/report_read_bench.o $(BUILD)/libblast.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Benchmarks: long, so not part of `make test` or CI (docs/performance.md). Installs
@@ -118,7 +122,8 @@ valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
 # crashes to $(FUZZ_DIR)/artifacts/NAME, and each run's final statistics to
 # $(FUZZ_DIR)/summary.txt. `make fuzz-replay` builds them with gcc, ASan and UBSan and a
 # plain main (tests/fuzz/replay.c) and feeds each its committed corpus and regressions.
-FUZZ_ALL     := reply session template campaign csv address report classify bounce page
+FUZZ_ALL     := reply session template campaign csv address report classify bounce page \
+                jsontape
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 240
 FUZZ_JOBS    ?= 2

@@ -19,13 +19,13 @@
  */
 #include "journal.h"
 #include "buf.h"
+#include "jsontape.h"
 #include "outcome.h"
 #include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +44,7 @@ _Static_assert(sizeof(struct rowinfo) == 8, "a row's index entry is 8 bytes");
 
 #define ATTEMPTS_MAX 4095
 
-static unsigned capped_attempts(json_int_t n)
+static unsigned capped_attempts(int64_t n)
 {
     return n < 0 ? 0 : n > ATTEMPTS_MAX ? ATTEMPTS_MAX : (unsigned)n;
 }
@@ -233,10 +233,21 @@ struct mention {
     enum journal_state state;
 };
 
-static struct mention mention_of(json_t *rec, int64_t offset)
+/* A record's member (absent, or of another type: NULL or 0), as jansson's getters read them. */
+static const char *str(const struct jsontape_node *rec, const char *key)
 {
-    const char *t = json_string_value(json_object_get(rec, "t"));
-    json_int_t row = json_integer_value(json_object_get(rec, "row"));
+    return jsontape_string(jsontape_member(rec, key));
+}
+
+static int64_t num(const struct jsontape_node *rec, const char *key)
+{
+    return jsontape_integer(jsontape_member(rec, key));
+}
+
+static struct mention mention_of(const struct jsontape_node *rec, int64_t offset)
+{
+    const char *t = str(rec, "t");
+    int64_t row = num(rec, "row");
     struct mention m = {0, offset, 0, JOURNAL_NONE};
 
     if (t == NULL || strcmp(t, "run") == 0 || row <= 0)
@@ -244,13 +255,13 @@ static struct mention mention_of(json_t *rec, int64_t offset)
     m.row = (size_t)row;
     if (strcmp(t, "sending") == 0) {
         m.state = JOURNAL_SENDING;
-        m.attempts = capped_attempts(json_integer_value(json_object_get(rec, "attempt")));
+        m.attempts = capped_attempts(num(rec, "attempt"));
     } else {
-        const char *status = json_string_value(json_object_get(rec, "status"));
+        const char *status = str(rec, "status");
         m.state = status != NULL ? state_of_status(outcome_status_parse(status)) : JOURNAL_NONE;
         if (status != NULL && outcome_status_parse(status) < 0)
             m.state = JOURNAL_FINAL;
-        m.attempts = capped_attempts(json_integer_value(json_object_get(rec, "attempts")));
+        m.attempts = capped_attempts(num(rec, "attempts"));
     }
     return m;
 }
@@ -270,7 +281,7 @@ static int index_mention(struct journal *j, const struct mention *m)
     return 0;
 }
 
-static int index_record(struct journal *j, json_t *rec, int64_t offset)
+static int index_record(struct journal *j, const struct jsontape_node *rec, int64_t offset)
 {
     struct mention m = mention_of(rec, offset);
 
@@ -279,19 +290,24 @@ static int index_record(struct journal *j, json_t *rec, int64_t offset)
 
 /* ---- records ------------------------------------------------------------------------------- */
 
-/* Parse "CRC JSON" (without the newline); NULL when torn or damaged. */
-static json_t *parse_line(const char *line, size_t len)
+/*
+ * Parse "CRC JSON" (without the newline) onto t: the record, which t holds until
+ * its next parse, or NULL when torn or damaged. The tape accepts exactly what
+ * jansson did here, so a record the journal took before is taken now.
+ */
+static const struct jsontape_node *parse_line(struct jsontape *t, const char *line, size_t len)
 {
     char *end;
     unsigned long crc;
-    json_error_t jerr;
 
     if (len < 10 || line[8] != ' ')
         return NULL;
     crc = strtoul(line, &end, 16);
     if (end != line + 8 || crc != journal_crc32(line + 9, len - 9))
         return NULL;
-    return json_loadb(line + 9, len - 9, 0, &jerr);
+    if (jsontape_parse(t, line + 9, len - 9, 0, NULL) < 0)
+        return NULL;
+    return jsontape_root(t);
 }
 
 static int fail_io(struct journal *j, struct blast_error *err, const char *what)
@@ -506,33 +522,25 @@ static int append(struct journal *j, struct mention *m, const struct buf *line, 
     return rc;
 }
 
-/* Read the record at offset (pread until its newline). */
-static json_t *read_at(struct journal *j, int64_t offset)
+/* Read the record at offset (pread until its newline into b) onto t; NULL when it cannot be. */
+static const struct jsontape_node *read_at(struct journal *j, int64_t offset, struct buf *b,
+                                           struct jsontape *t)
 {
-    size_t cap = 4096, len = 0;
-    char *b = malloc(cap), *nl = NULL;
-    json_t *rec = NULL;
+    char *nl = NULL;
 
-    while (b != NULL) {
-        ssize_t n = pread(j->fd, b + len, cap - len, offset + (int64_t)len);
+    buf_reset(b);
+    for (;;) {
+        ssize_t n;
+        if (buf_reserve(b, 4096) < 0)
+            return NULL;
+        n = pread(j->fd, b->data + b->len, b->cap - b->len - 1, offset + (int64_t)b->len);
         if (n <= 0)
-            break;
-        nl = memchr(b + len, '\n', (size_t)n);
-        len += (size_t)n;
+            return NULL;
+        nl = memchr(b->data + b->len, '\n', (size_t)n);
+        b->len += (size_t)n;
         if (nl != NULL)
-            break;
-        if (len == cap) {
-            char *bigger = realloc(b, cap * 2);
-            if (bigger == NULL)
-                break;
-            b = bigger;
-            cap *= 2;
-        }
+            return parse_line(t, b->data, (size_t)(nl - b->data));
     }
-    if (b != NULL && nl != NULL)
-        rec = parse_line(b, (size_t)(nl - b));
-    free(b);
-    return rec;
 }
 
 /* ---- opening ------------------------------------------------------------------------------- */
@@ -590,16 +598,18 @@ static int replay(struct journal *j, const struct journal_options *o, struct bla
     int dupfd = dup(j->fd);
     char *last_hash = NULL; /* the campaign as the last run saw it */
     size_t last_hash_line = 0;
+    struct jsontape tape;
 
     if (dupfd < 0 || (f = fdopen(dupfd, "r")) == NULL) {
         if (dupfd >= 0)
             close(dupfd);
         return fail_io(j, err, "cannot read the journal");
     }
+    jsontape_init(&tape);
     rewind(f);
     while ((n = getline(&line, &cap, f)) > 0) {
         bool complete = line[n - 1] == '\n';
-        json_t *rec = complete ? parse_line(line, (size_t)n - 1) : NULL;
+        const struct jsontape_node *rec = complete ? parse_line(&tape, line, (size_t)n - 1) : NULL;
         const char *t;
 
         lineno++;
@@ -619,27 +629,25 @@ static int replay(struct journal *j, const struct journal_options *o, struct bla
                 rc = fail_io(j, err, "cannot cut the torn record");
             break;
         }
-        t = json_string_value(json_object_get(rec, "t"));
+        t = str(rec, "t");
         if (t != NULL && strcmp(t, "run") == 0) {
-            const char *h = json_string_value(json_object_get(rec, "hash"));
+            const char *h = str(rec, "hash");
             if (h != NULL) {
                 free(last_hash);
                 if ((last_hash = strdup(h)) == NULL) {
-                    json_decref(rec);
                     rc = blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
                     break;
                 }
                 last_hash_line = lineno;
             }
         } else if ((rc = index_record(j, rec, offset)) < 0) {
-            json_decref(rec);
             blast_error_set(err, rc, j->path, 0, 0, "out of memory");
             break;
         }
-        json_decref(rec);
         offset += n;
     }
     free(line);
+    jsontape_free(&tape);
     fclose(f);
     /*
      * Only the last run counts: once a changed campaign was resumed with --force,
@@ -874,22 +882,22 @@ int journal_sync(struct journal *j, struct blast_error *err)
  * A record as the row's outcome: a result as it was written; a "sending" left by a
  * run that stopped before its result: unknown, since the message may have gone.
  */
-static int as_outcome(json_t *rec, struct outcome *o, struct blast_error *err)
+static int as_outcome(const struct jsontape_node *rec, struct outcome *o, struct blast_error *err)
 {
-    const char *t = json_string_value(json_object_get(rec, "t"));
+    const char *t = str(rec, "t");
 
     if (t == NULL || strcmp(t, "sending") != 0)
-        return outcome_from_json(rec, o, err);
+        return outcome_from_tape(rec, o, err);
     outcome_init(o);
-    o->row = (size_t)json_integer_value(json_object_get(rec, "row"));
+    o->row = (size_t)num(rec, "row");
     o->status = OUTCOME_UNKNOWN;
-    o->attempts = (int)json_integer_value(json_object_get(rec, "attempt"));
-    if (timeutil_parse_rfc3339(json_string_value(json_object_get(rec, "time")), &o->first) < 0)
+    o->attempts = (int)num(rec, "attempt");
+    if (timeutil_parse_rfc3339(str(rec, "time"), &o->first) < 0)
         o->first.sec = 0;
     o->last = o->first;
-    if (outcome_set(&o->email, json_string_value(json_object_get(rec, "email"))) < 0 ||
-        outcome_set(&o->relay, json_string_value(json_object_get(rec, "relay"))) < 0 ||
-        outcome_set(&o->message_id, json_string_value(json_object_get(rec, "message_id"))) < 0 ||
+    if (outcome_set(&o->email, str(rec, "email")) < 0 ||
+        outcome_set(&o->relay, str(rec, "relay")) < 0 ||
+        outcome_set(&o->message_id, str(rec, "message_id")) < 0 ||
         outcome_set(&o->detail, "the message was on its way when the run stopped; it may have "
                                 "been delivered") < 0) {
         outcome_free(o);
@@ -922,8 +930,8 @@ static int64_t row_offset(struct journal *j, size_t row)
     return offset;
 }
 
-static int outcome_from_record(struct journal *j, json_t *rec, size_t row, struct outcome *o,
-                               struct blast_error *err)
+static int outcome_from_record(struct journal *j, const struct jsontape_node *rec, size_t row,
+                               struct outcome *o, struct blast_error *err)
 {
     struct blast_error e;
     int rc;
@@ -934,29 +942,34 @@ static int outcome_from_record(struct journal *j, json_t *rec, size_t row, struc
     return 0;
 }
 
-/* The record at offset as an outcome in o (empty). */
+/*
+ * The record at offset as an outcome in o (empty). b and t are scratch, the
+ * caller's, so that journal_each() reads every row in the same memory.
+ */
 static int outcome_at(struct journal *j, int64_t offset, size_t row, struct outcome *o,
-                      struct blast_error *err)
+                      struct buf *b, struct jsontape *t, struct blast_error *err)
 {
-    json_t *rec = read_at(j, offset);
-    int rc;
+    const struct jsontape_node *rec = read_at(j, offset, b, t);
 
     if (rec == NULL)
         return blast_error_set(err, BLAST_EIO, j->path, 0, 0,
                                "cannot read back the record of row %zu", row);
-    rc = outcome_from_record(j, rec, row, o, err);
-    json_decref(rec);
-    return rc;
+    return outcome_from_record(j, rec, row, o, err);
 }
 
 int journal_result(struct journal *j, size_t row, struct outcome *o, struct blast_error *err)
 {
     int64_t offset = row_offset(j, row);
+    struct buf b = BUF_INIT;
+    struct jsontape t;
     int rc;
 
     if (offset < 0)
         return 0;
-    rc = outcome_at(j, offset, row, o, err);
+    jsontape_init(&t);
+    rc = outcome_at(j, offset, row, o, &b, &t, err);
+    jsontape_free(&t);
+    buf_free(&b);
     return rc < 0 ? rc : 1;
 }
 
@@ -964,20 +977,25 @@ int journal_each(struct journal *j, size_t rows,
                  int (*fn)(void *arg, const struct outcome *o, struct blast_error *err), void *arg,
                  struct blast_error *err)
 {
+    struct buf b = BUF_INIT;
+    struct jsontape t;
     struct outcome o;
     size_t row;
     int rc = 0;
 
+    jsontape_init(&t);
     for (row = 1; row <= rows && rc == 0; row++) {
         /* under the lock and after the writer caught up: a row appended a moment ago counts */
         int64_t offset = row_offset(j, row);
         if (offset < 0)
             continue;
-        if ((rc = outcome_at(j, offset, row, &o, err)) < 0)
-            return rc;
+        if ((rc = outcome_at(j, offset, row, &o, &b, &t, err)) < 0)
+            break;
         rc = fn(arg, &o, err);
         outcome_free(&o);
     }
+    jsontape_free(&t);
+    buf_free(&b);
     return rc;
 }
 
@@ -985,6 +1003,7 @@ int journal_read_sent(const char *path, int (*fn)(void *arg, const struct journa
                       void *arg, struct blast_error *err)
 {
     FILE *f = fopen(path, "re");
+    struct jsontape tape;
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -993,20 +1012,21 @@ int journal_read_sent(const char *path, int (*fn)(void *arg, const struct journa
     if (f == NULL)
         return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot read the journal: %s",
                                strerror(errno));
+    jsontape_init(&tape);
     while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
-        json_t *rec = line[n - 1] == '\n' ? parse_line(line, (size_t)n - 1) : NULL;
-        const char *t = rec != NULL ? json_string_value(json_object_get(rec, "t")) : NULL;
-        json_int_t row = json_integer_value(json_object_get(rec, "row"));
-        struct journal_sent sent = {(size_t)row, json_string_value(json_object_get(rec, "email")),
-                                    json_string_value(json_object_get(rec, "message_id"))};
+        const struct jsontape_node *rec =
+            line[n - 1] == '\n' ? parse_line(&tape, line, (size_t)n - 1) : NULL;
+        const char *t = str(rec, "t");
+        int64_t row = num(rec, "row");
+        struct journal_sent sent = {(size_t)row, str(rec, "email"), str(rec, "message_id")};
         if (t != NULL && strcmp(t, "sending") == 0 && row > 0 && sent.email != NULL)
             rc = fn(arg, &sent);
-        json_decref(rec);
     }
     if (rc == 0 && ferror(f))
         rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot read the journal: %s",
                              strerror(errno));
     free(line);
+    jsontape_free(&tape);
     fclose(f);
     return rc;
 }

@@ -5,10 +5,12 @@
  * once per recipient per attempt on the sending path, and building thirty nodes to
  * print them at once cost more than the printing (docs/performance.md). The text
  * is what jansson's compact dump gives for the same object (same key order, same
- * escapes), so journals and reports read the same either way. Reading back goes
- * through jansson: it is not on the sending path, and its parser is fuzzed.
+ * escapes), so journals and reports read the same either way. Reading back is
+ * from a tape (jsontape): reports of a million recipients and the journal's
+ * records are read that way, and a jansson tree is copied onto one first.
  */
 #include "outcome.h"
+#include "jsontape.h"
 #include "text.h"
 
 #include <jansson.h>
@@ -309,122 +311,230 @@ fail:
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
+/*
+ * Every key the readers know, of the entry, of an attempt of its history and of its
+ * bounce. An object's members are looked at once, each known key's value put in its
+ * slot (the last one, when a key comes twice, as jansson keeps it); the readers then
+ * take the slots in their own order, so that the first problem named is always the
+ * same one, whatever the order of the members.
+ */
+#define KEYS(X)                                                                                    \
+    X(STATUS, "status")                                                                            \
+    X(STEP, "step")                                                                                \
+    X(ROW, "row")                                                                                  \
+    X(CODE, "code")                                                                                \
+    X(ATTEMPTS, "attempts")                                                                        \
+    X(SIZE, "size")                                                                                \
+    X(ENHANCED, "enhanced_code")                                                                   \
+    X(EMAIL, "email")                                                                              \
+    X(REPLY, "reply")                                                                              \
+    X(DETAIL, "detail")                                                                            \
+    X(RELAY, "relay")                                                                              \
+    X(MESSAGE_ID, "message_id")                                                                    \
+    X(QUEUE_ID, "queue_id")                                                                        \
+    X(FIRST, "first_attempt")                                                                      \
+    X(LAST, "last_attempt")                                                                        \
+    X(HISTORY, "history")                                                                          \
+    X(BOUNCE, "bounce")                                                                            \
+    X(TIME, "time")                                                                                \
+    X(PORT, "port")                                                                                \
+    X(TLS, "tls")                                                                                  \
+    X(CIPHER, "cipher")                                                                            \
+    X(HOST, "host")                                                                                \
+    X(KIND, "kind")                                                                                \
+    X(CLASS, "class")                                                                              \
+    X(RULE, "rule")                                                                                \
+    X(DIAGNOSTIC, "diagnostic")                                                                    \
+    X(SOURCE, "source")
+
+#define AS_ENUM(id, name) K_##id,
+enum key { KEYS(AS_ENUM) K_COUNT };
+
+#define AS_NAME(id, name) [K_##id] = {name, sizeof name - 1},
+static const struct {
+    const char *name;
+    size_t len;
+} keys[K_COUNT] = {KEYS(AS_NAME)};
+
+/*
+ * The keys by their first letter, each + 1 (0 ends a list): a member's key is
+ * compared with two or three names, not all of them, since this runs for every
+ * member of every recipient of a report. The round-trip tests read every key back.
+ */
+static const unsigned char by_letter[26][5] = {
+    ['a' - 'a'] = {K_ATTEMPTS + 1},
+    ['b' - 'a'] = {K_BOUNCE + 1},
+    ['c' - 'a'] = {K_CODE + 1, K_CIPHER + 1, K_CLASS + 1},
+    ['d' - 'a'] = {K_DETAIL + 1, K_DIAGNOSTIC + 1},
+    ['e' - 'a'] = {K_EMAIL + 1, K_ENHANCED + 1},
+    ['f' - 'a'] = {K_FIRST + 1},
+    ['h' - 'a'] = {K_HISTORY + 1, K_HOST + 1},
+    ['k' - 'a'] = {K_KIND + 1},
+    ['l' - 'a'] = {K_LAST + 1},
+    ['m' - 'a'] = {K_MESSAGE_ID + 1},
+    ['p' - 'a'] = {K_PORT + 1},
+    ['q' - 'a'] = {K_QUEUE_ID + 1},
+    ['r' - 'a'] = {K_ROW + 1, K_REPLY + 1, K_RELAY + 1, K_RULE + 1},
+    ['s' - 'a'] = {K_STATUS + 1, K_STEP + 1, K_SIZE + 1, K_SOURCE + 1},
+    ['t' - 'a'] = {K_TIME + 1, K_TLS + 1},
+};
+
+/* The known key k (n bytes, no NUL inside), or -1. */
+static int key_of(const char *k, size_t n)
+{
+    const unsigned char *c;
+
+    if (n == 0 || k[0] < 'a' || k[0] > 'z')
+        return -1;
+    for (c = by_letter[k[0] - 'a']; *c != 0; c++)
+        if (keys[*c - 1].len == n && memcmp(keys[*c - 1].name, k, n) == 0)
+            return *c - 1;
+    return -1;
+}
+
 struct reader {
-    json_t *obj;
-    const char *where; /* "", or "history[3]: " */
+    const struct jsontape_node *v[K_COUNT]; /* NULL: not there */
+    const char *where;                      /* "", "bounce: "; NULL: "history[index]: " */
+    size_t index;
     struct blast_error *err;
 };
 
-static int wrong(struct reader *r, const char *key, const char *want)
+static void gather(struct reader *r, const struct jsontape_node *obj, const char *where,
+                   size_t index, struct blast_error *err)
 {
-    return blast_error_set(r->err, BLAST_EINVAL, NULL, 0, 0, "%s\"%s\" is not %s", r->where, key,
-                           want);
+    const struct jsontape_node *k;
+    int i;
+
+    memset(r->v, 0, sizeof r->v);
+    r->where = where;
+    r->index = index;
+    r->err = err;
+    for (k = jsontape_first(obj); k != NULL; k = jsontape_next(obj, k + 1))
+        if ((i = key_of(jsontape_string(k), jsontape_size(k))) >= 0)
+            r->v[i] = k + 1;
+}
+
+static int wrong(struct reader *r, enum key key, const char *want)
+{
+    char where[40];
+
+    /* formatted only now: the reader runs for every attempt of every recipient */
+    if (r->where == NULL)
+        snprintf(where, sizeof where, "history[%zu]: ", r->index);
+    return blast_error_set(r->err, BLAST_EINVAL, NULL, 0, 0, "%s\"%s\" is not %s",
+                           r->where != NULL ? r->where : where, keys[key].name, want);
+}
+
+/* Not there, or null. */
+static bool none(const struct jsontape_node *v)
+{
+    return v == NULL || jsontape_is(v, JSONTAPE_NULL);
 }
 
 /* A string or null (absent: null) into *field. */
-static int get_string(struct reader *r, const char *key, char **field)
+static int get_string(struct reader *r, enum key key, char **field)
 {
-    json_t *v = json_object_get(r->obj, key);
+    const struct jsontape_node *v = r->v[key];
 
-    if (v == NULL || json_is_null(v))
+    if (none(v))
         return 0;
-    if (!json_is_string(v))
+    if (!jsontape_is(v, JSONTAPE_STRING))
         return wrong(r, key, "a string");
-    if (outcome_set(field, json_string_value(v)) < 0)
+    if (outcome_set(field, jsontape_string(v)) < 0)
         return blast_error_set(r->err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     return 0;
 }
 
 /* A short string or null into a fixed buffer. */
-static int get_small(struct reader *r, const char *key, char *out, size_t size)
+static int get_small(struct reader *r, enum key key, char *out, size_t size)
 {
-    json_t *v = json_object_get(r->obj, key);
+    const struct jsontape_node *v = r->v[key];
 
     out[0] = '\0';
-    if (v == NULL || json_is_null(v))
+    if (none(v))
         return 0;
-    if (!json_is_string(v) || json_string_length(v) >= size)
+    if (!jsontape_is(v, JSONTAPE_STRING) || jsontape_size(v) >= size)
         return wrong(r, key, "a short string");
-    memcpy(out, json_string_value(v), json_string_length(v) + 1);
+    memcpy(out, jsontape_string(v), jsontape_size(v) + 1);
     return 0;
 }
 
 /* An integer from lo to hi, or null (0). */
-static int get_int(struct reader *r, const char *key, json_int_t lo, json_int_t hi, json_int_t *out)
+static int get_int(struct reader *r, enum key key, int64_t lo, int64_t hi, int64_t *out)
 {
-    json_t *v = json_object_get(r->obj, key);
+    const struct jsontape_node *v = r->v[key];
 
     *out = 0;
-    if (v == NULL || json_is_null(v))
+    if (none(v))
         return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+    if (!jsontape_is(v, JSONTAPE_INTEGER) || jsontape_integer(v) < lo || jsontape_integer(v) > hi)
         return wrong(r, key, "a number in range");
-    *out = json_integer_value(v);
+    *out = jsontape_integer(v);
     return 0;
 }
 
-static int get_time(struct reader *r, const char *key, struct timeutil_stamp *out)
+static int get_time(struct reader *r, enum key key, struct timeutil_stamp *out)
 {
-    json_t *v = json_object_get(r->obj, key);
+    const struct jsontape_node *v = r->v[key];
 
     out->sec = 0;
     out->usec = 0;
-    if (v == NULL || json_is_null(v))
+    if (none(v))
         return 0;
-    if (!json_is_string(v) || timeutil_parse_rfc3339(json_string_value(v), out) < 0)
+    if (!jsontape_is(v, JSONTAPE_STRING) || timeutil_parse_rfc3339(jsontape_string(v), out) < 0)
         return wrong(r, key, "an RFC 3339 time");
     return 0;
 }
 
 static int get_step(struct reader *r, enum smtp_state *out)
 {
-    json_t *v = json_object_get(r->obj, "step");
+    const struct jsontape_node *v = r->v[K_STEP];
     int s;
 
     *out = OUTCOME_STEP_NONE;
-    if (v == NULL || json_is_null(v))
+    if (none(v))
         return 0;
-    if (!json_is_string(v) || (s = smtp_state_parse(json_string_value(v))) < 0)
-        return wrong(r, "step", "an SMTP step");
+    if (!jsontape_is(v, JSONTAPE_STRING) || (s = smtp_state_parse(jsontape_string(v))) < 0)
+        return wrong(r, K_STEP, "an SMTP step");
     *out = (enum smtp_state)s;
     return 0;
 }
 
 static int get_status(struct reader *r, enum outcome_status *out)
 {
-    json_t *v = json_object_get(r->obj, "status");
+    const struct jsontape_node *v = r->v[K_STATUS];
     int s;
 
-    if (!json_is_string(v))
-        return wrong(r, "status", "a status");
-    s = outcome_status_parse(json_string_value(v));
+    if (!jsontape_is(v, JSONTAPE_STRING))
+        return wrong(r, K_STATUS, "a status");
+    s = outcome_status_parse(jsontape_string(v));
     *out = s >= 0 ? (enum outcome_status)s : OUTCOME_STATUS_COUNT;
     return 0;
 }
 
-static int read_attempt(json_t *v, size_t index, struct outcome_attempt *a, struct blast_error *err)
+static int read_attempt(const struct jsontape_node *v, size_t index, struct outcome_attempt *a,
+                        struct blast_error *err)
 {
-    char where[40];
-    struct reader r = {v, where, err};
-    json_int_t code, port;
+    struct reader r;
+    int64_t code, port;
     int rc;
 
-    snprintf(where, sizeof where, "history[%zu]: ", index);
     memset(a, 0, sizeof *a);
-    if (!json_is_object(v))
+    if (!jsontape_is(v, JSONTAPE_OBJECT))
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "history[%zu] is not an object",
                                index);
-    if ((rc = get_time(&r, "time", &a->time)) < 0 || (rc = get_status(&r, &a->status)) < 0 ||
-        (rc = get_step(&r, &a->step)) < 0 || (rc = get_int(&r, "code", 0, 999, &code)) < 0 ||
-        (rc = get_int(&r, "port", 0, 65535, &port)) < 0 ||
-        (rc = get_small(&r, "enhanced_code", a->enhanced, sizeof a->enhanced)) < 0 ||
-        (rc = get_small(&r, "tls", a->tls, sizeof a->tls)) < 0 ||
-        (rc = get_small(&r, "cipher", a->cipher, sizeof a->cipher)) < 0 ||
-        (rc = get_string(&r, "relay", &a->relay)) < 0 ||
-        (rc = get_string(&r, "host", &a->host)) < 0 ||
-        (rc = get_string(&r, "reply", &a->reply)) < 0 ||
-        (rc = get_string(&r, "queue_id", &a->queue_id)) < 0 ||
-        (rc = get_string(&r, "detail", &a->detail)) < 0) {
+    gather(&r, v, NULL, index, err);
+    if ((rc = get_time(&r, K_TIME, &a->time)) < 0 || (rc = get_status(&r, &a->status)) < 0 ||
+        (rc = get_step(&r, &a->step)) < 0 || (rc = get_int(&r, K_CODE, 0, 999, &code)) < 0 ||
+        (rc = get_int(&r, K_PORT, 0, 65535, &port)) < 0 ||
+        (rc = get_small(&r, K_ENHANCED, a->enhanced, sizeof a->enhanced)) < 0 ||
+        (rc = get_small(&r, K_TLS, a->tls, sizeof a->tls)) < 0 ||
+        (rc = get_small(&r, K_CIPHER, a->cipher, sizeof a->cipher)) < 0 ||
+        (rc = get_string(&r, K_RELAY, &a->relay)) < 0 ||
+        (rc = get_string(&r, K_HOST, &a->host)) < 0 ||
+        (rc = get_string(&r, K_REPLY, &a->reply)) < 0 ||
+        (rc = get_string(&r, K_QUEUE_ID, &a->queue_id)) < 0 ||
+        (rc = get_string(&r, K_DETAIL, &a->detail)) < 0) {
         outcome_attempt_free(a);
         return rc;
     }
@@ -433,82 +543,125 @@ static int read_attempt(json_t *v, size_t index, struct outcome_attempt *a, stru
     return 0;
 }
 
-static int read_bounce(json_t *v, struct outcome_bounce *x, struct blast_error *err)
+static int read_bounce(const struct jsontape_node *v, struct outcome_bounce *x,
+                       struct blast_error *err)
 {
-    struct reader r = {v, "bounce: ", err};
+    struct reader r;
     int rc;
 
-    if (!json_is_object(v))
+    if (!jsontape_is(v, JSONTAPE_OBJECT))
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "\"bounce\" is not an object");
-    if ((rc = get_small(&r, "kind", x->kind, sizeof x->kind)) < 0 ||
-        (rc = get_small(&r, "class", x->class_, sizeof x->class_)) < 0 ||
-        (rc = get_small(&r, "status", x->enhanced, sizeof x->enhanced)) < 0 ||
-        (rc = get_string(&r, "rule", &x->rule)) < 0 ||
-        (rc = get_string(&r, "diagnostic", &x->diagnostic)) < 0 ||
-        (rc = get_string(&r, "source", &x->source)) < 0 ||
-        (rc = get_time(&r, "time", &x->time)) < 0)
+    gather(&r, v, "bounce: ", 0, err);
+    if ((rc = get_small(&r, K_KIND, x->kind, sizeof x->kind)) < 0 ||
+        (rc = get_small(&r, K_CLASS, x->class_, sizeof x->class_)) < 0 ||
+        (rc = get_small(&r, K_STATUS, x->enhanced, sizeof x->enhanced)) < 0 ||
+        (rc = get_string(&r, K_RULE, &x->rule)) < 0 ||
+        (rc = get_string(&r, K_DIAGNOSTIC, &x->diagnostic)) < 0 ||
+        (rc = get_string(&r, K_SOURCE, &x->source)) < 0 ||
+        (rc = get_time(&r, K_TIME, &x->time)) < 0)
         return rc;
     x->set = true;
     return 0;
 }
 
-int outcome_from_json(json_t *entry, struct outcome *o, struct blast_error *err)
+/*
+ * Append a, whose strings o now owns, to o's history. The reader keeps at most
+ * OUTCOME_HISTORY_MAX, so there is room, and the strings are not copied again as
+ * outcome_add_attempt() would.
+ */
+static int take_attempt(struct outcome *o, const struct outcome_attempt *a)
 {
-    struct reader r = {entry, "", err};
-    json_int_t row, code, attempts, size;
-    json_t *h, *v;
-    size_t i, from;
+    if (o->history == NULL &&
+        (o->history = malloc(OUTCOME_HISTORY_MAX * sizeof *o->history)) == NULL)
+        return BLAST_ENOMEM;
+    o->history[o->nhistory++] = *a;
+    return 0;
+}
+
+static int read_history(struct reader *r, const struct jsontape_node *h, struct outcome *o)
+{
+    const struct jsontape_node *e;
+    size_t i = 0, from;
+    int rc;
+
+    if (none(h))
+        return 0;
+    if (!jsontape_is(h, JSONTAPE_ARRAY))
+        return wrong(r, K_HISTORY, "an array");
+    /* the latest ones, as the writer keeps them */
+    from = jsontape_size(h) > OUTCOME_HISTORY_MAX ? jsontape_size(h) - OUTCOME_HISTORY_MAX : 0;
+    for (e = jsontape_first(h); e != NULL; e = jsontape_next(h, e), i++) {
+        struct outcome_attempt a;
+        if (i < from)
+            continue;
+        if ((rc = read_attempt(e, i, &a, r->err)) < 0)
+            return rc;
+        if (take_attempt(o, &a) < 0) {
+            outcome_attempt_free(&a);
+            return blast_error_set(r->err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        }
+    }
+    return 0;
+}
+
+int outcome_from_tape(const struct jsontape_node *entry, struct outcome *o, struct blast_error *err)
+{
+    struct reader r;
+    int64_t row, code, attempts, size;
     int rc;
 
     outcome_init(o);
-    if (!json_is_object(entry))
+    if (!jsontape_is(entry, JSONTAPE_OBJECT))
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "a recipient is not an object");
+    gather(&r, entry, "", 0, err);
     if ((rc = get_status(&r, &o->status)) < 0 || (rc = get_step(&r, &o->step)) < 0 ||
-        (rc = get_int(&r, "row", 0, INT64_MAX, &row)) < 0 ||
-        (rc = get_int(&r, "code", 0, 999, &code)) < 0 ||
-        (rc = get_int(&r, "attempts", 0, 1000000, &attempts)) < 0 ||
-        (rc = get_int(&r, "size", 0, INT64_MAX, &size)) < 0 ||
-        (rc = get_small(&r, "enhanced_code", o->enhanced, sizeof o->enhanced)) < 0 ||
-        (rc = get_string(&r, "email", &o->email)) < 0 ||
-        (rc = get_string(&r, "reply", &o->reply)) < 0 ||
-        (rc = get_string(&r, "detail", &o->detail)) < 0 ||
-        (rc = get_string(&r, "relay", &o->relay)) < 0 ||
-        (rc = get_string(&r, "message_id", &o->message_id)) < 0 ||
-        (rc = get_string(&r, "queue_id", &o->queue_id)) < 0 ||
-        (rc = get_time(&r, "first_attempt", &o->first)) < 0 ||
-        (rc = get_time(&r, "last_attempt", &o->last)) < 0)
+        (rc = get_int(&r, K_ROW, 0, INT64_MAX, &row)) < 0 ||
+        (rc = get_int(&r, K_CODE, 0, 999, &code)) < 0 ||
+        (rc = get_int(&r, K_ATTEMPTS, 0, 1000000, &attempts)) < 0 ||
+        (rc = get_int(&r, K_SIZE, 0, INT64_MAX, &size)) < 0 ||
+        (rc = get_small(&r, K_ENHANCED, o->enhanced, sizeof o->enhanced)) < 0 ||
+        (rc = get_string(&r, K_EMAIL, &o->email)) < 0 ||
+        (rc = get_string(&r, K_REPLY, &o->reply)) < 0 ||
+        (rc = get_string(&r, K_DETAIL, &o->detail)) < 0 ||
+        (rc = get_string(&r, K_RELAY, &o->relay)) < 0 ||
+        (rc = get_string(&r, K_MESSAGE_ID, &o->message_id)) < 0 ||
+        (rc = get_string(&r, K_QUEUE_ID, &o->queue_id)) < 0 ||
+        (rc = get_time(&r, K_FIRST, &o->first)) < 0 || (rc = get_time(&r, K_LAST, &o->last)) < 0)
         goto fail;
     o->row = (size_t)row;
     o->code = (int)code;
     o->attempts = (int)attempts;
     o->size = (size_t)size;
-    h = json_object_get(entry, "history");
-    if (h != NULL && !json_is_null(h)) {
-        if (!json_is_array(h)) {
-            rc = wrong(&r, "history", "an array");
-            goto fail;
-        }
-        /* the latest ones, as the writer keeps them */
-        from =
-            json_array_size(h) > OUTCOME_HISTORY_MAX ? json_array_size(h) - OUTCOME_HISTORY_MAX : 0;
-        for (i = from; i < json_array_size(h); i++) {
-            struct outcome_attempt a;
-            v = json_array_get(h, i);
-            if ((rc = read_attempt(v, i, &a, err)) < 0)
-                goto fail;
-            rc = outcome_add_attempt(o, &a);
-            outcome_attempt_free(&a);
-            if (rc < 0) {
-                rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-                goto fail;
-            }
-        }
-    }
-    v = json_object_get(entry, "bounce");
-    if (v != NULL && !json_is_null(v) && (rc = read_bounce(v, &o->bounce, err)) < 0)
+    if ((rc = read_history(&r, r.v[K_HISTORY], o)) < 0)
+        goto fail;
+    if (!none(r.v[K_BOUNCE]) && (rc = read_bounce(r.v[K_BOUNCE], &o->bounce, err)) < 0)
         goto fail;
     return 0;
 fail:
     outcome_free(o);
+    return rc;
+}
+
+/*
+ * A tree is read by copying it onto a tape and reading that: the keys, their
+ * types, ranges and messages are then known in one place, outcome_from_tape(),
+ * which the fast readers (reportread, journal) use straight from the text. The
+ * copy costs less than the lookups it replaces (jsontape_from_json() walks the
+ * tree once; each key was a hash lookup), and it is exact: strings keep their
+ * length, numbers their type, and a tree that jansson parsed never nests deeper
+ * than a tape allows (both stop at 2048).
+ */
+int outcome_from_json(json_t *entry, struct outcome *o, struct blast_error *err)
+{
+    struct jsontape t;
+    int rc = 0;
+
+    outcome_init(o);
+    jsontape_init(&t);
+    if (entry != NULL)
+        rc = jsontape_from_json(&t, entry, err);
+    if (rc == 0)
+        rc = outcome_from_tape(jsontape_root(&t), o, err);
+    jsontape_free(&t);
     return rc;
 }

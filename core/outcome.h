@@ -5,9 +5,10 @@
  * the step and the reply that decided it, relay, attempts with their times, queue
  * id, Message-ID, size) with its history of attempts, and the record's JSON form:
  * outcome_format_json() writes a report entry (and, behind the journal's "t", a
- * journal record) straight from the struct, outcome_from_json() reads one back.
- * Those two functions are the only places where an outcome's JSON keys and status
- * names are spelt; every other module works on the struct.
+ * journal record) straight from the struct, outcome_from_tape() reads one back
+ * from a parsed text (outcome_from_json() from a jansson tree, through it).
+ * Those are the only places where an outcome's JSON keys and status names are
+ * spelt; every other module works on the struct.
  * Does not own: deciding a status (smtp makes an attempt's outcome, policy says
  * what happens next), nor files (journal, report).
  *
@@ -134,12 +135,19 @@ int outcome_copy(struct outcome *dst, const struct outcome *src);
 int outcome_format_json(const struct outcome *o, bool journal, struct buf *out);
 
 /*
- * Fill o (empty) from a report entry or a journal "result" record given as parsed
- * JSON. Keys it does not know are ignored; a status it does not know is read as
- * OUTCOME_STATUS_COUNT ("another status", for reports of a later version); a
- * known key with a value of the wrong type is an error. Errors: BLAST_EINVAL
- * (err says which key), BLAST_ENOMEM. On failure o is left empty.
+ * Fill o (empty) from a report entry or a journal "result" record, a JSON object
+ * parsed onto a tape (entry may be NULL: not an object). Keys it does not know are
+ * ignored; a status it does not know is read as OUTCOME_STATUS_COUNT ("another
+ * status", for reports of a later version); a known key with a value of the wrong
+ * type is an error; of a key given twice the last counts; of a history longer
+ * than OUTCOME_HISTORY_MAX the latest are kept. Errors: BLAST_EINVAL (err says
+ * which key), BLAST_ENOMEM. On failure o is left empty. entry is only read.
  */
+struct jsontape_node;
+int outcome_from_tape(const struct jsontape_node *entry, struct outcome *o,
+                      struct blast_error *err);
+
+/* The same from a jansson tree (copied onto a tape, then read as above). */
 struct json_t;
 int outcome_from_json(struct json_t *entry, struct outcome *o, struct blast_error *err);
 

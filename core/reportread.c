@@ -2,17 +2,26 @@
  * reportread - stream a blast report back. See reportread.h.
  *
  * The reader keeps one input chunk and, while a value is being captured, the text
- * of that one value: the tokenizer walks the top-level object byte by byte,
- * knowing only strings (with their escapes), brackets and scalars, and jansson
- * parses each captured value exactly. So the writer's layout (one recipient a
- * line today) is never relied on, and a damaged file is reported where the
- * damage is: a bracket that closes the wrong thing, a missing comma, an end of
- * file inside the recipients, or jansson's own complaint mapped back from its
- * position in the value to the file's line and column.
+ * of that one value: the tokenizer walks the top-level object, knowing only
+ * strings (with their escapes), brackets and scalars, and a parser reads each
+ * captured value exactly: jansson for the json_t forms, a tape (jsontape) for the
+ * outcome forms. So the writer's layout (one recipient a line today) is never
+ * relied on, and a damaged file is reported where the damage is: a bracket that
+ * closes the wrong thing, a missing comma, an end of file inside the recipients,
+ * or the parser's own complaint mapped back from its place in the value to the
+ * file's line and column (the tape places and words its faults as jansson does).
+ *
+ * Speed: a report of a million recipients is 600 MB, so the tokenizer runs over
+ * the chunk in tight loops (runs of plain string bytes eight at a time), a value
+ * that lies in one chunk is parsed where it is rather than copied out, and the
+ * line and column are not counted byte by byte as the walk goes: the place of one
+ * byte of the chunk is kept and brought forward (newlines found with memchr())
+ * only when a place is wanted, at each recipient and at an error.
  */
 #include "reportread.h"
 #include "outcome.h"
 #include "buf.h"
+#include "jsontape.h"
 #include "report.h"
 
 #include <errno.h>
@@ -52,7 +61,9 @@ struct reportread {
     unsigned char *in;
     size_t pos, len;
     bool eof;
-    struct place next; /* where the next character is */
+    /* where in[placed] is: here() brings it forward to pos when a place is wanted */
+    struct place base;
+    size_t placed;
     /* the value being captured: span holds what left the chunk, in[mark..pos) the rest */
     bool capturing;
     size_t mark;
@@ -60,6 +71,9 @@ struct reportread {
     struct place cap_at;
     char cap_what[64];
     struct buf span;
+    const char *cap_text; /* the captured value, once whole: in the chunk, or span's */
+    size_t cap_len;
+    struct jsontape tape; /* the outcome forms' parser, reused from recipient to recipient */
     char stack[REPORTREAD_MAX_DEPTH];
     /* the walk */
     enum top top;
@@ -99,6 +113,28 @@ static int keep(struct reportread *rd, size_t upto)
     return 0;
 }
 
+/* p moved over the n bytes at s: lines at '\n', columns at every byte that starts a character. */
+static void place_advance(struct place *p, const unsigned char *s, size_t n)
+{
+    const unsigned char *end = s + n, *nl;
+
+    while ((nl = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+        p->line++;
+        p->column = 1;
+        s = nl + 1;
+    }
+    for (; s < end; s++)
+        p->column += (*s & 0xC0) != 0x80;
+}
+
+/* The place of the next byte, in[pos]. */
+static struct place here(struct reportread *rd)
+{
+    place_advance(&rd->base, rd->in + rd->placed, rd->pos - rd->placed);
+    rd->placed = rd->pos;
+    return rd->base;
+}
+
 static int peek(struct reportread *rd)
 {
     if (rd->pos < rd->len)
@@ -107,6 +143,8 @@ static int peek(struct reportread *rd)
         return END;
     if (rd->capturing && keep(rd, rd->len) < 0)
         return FAIL;
+    here(rd); /* the chunk is about to go: its bytes counted first */
+    rd->placed = 0;
     rd->mark = 0;
     rd->pos = 0;
     rd->len = fread(rd->in, 1, rd->chunk, rd->f);
@@ -121,17 +159,6 @@ static int peek(struct reportread *rd)
     return rd->in[0];
 }
 
-/* One character further: lines at '\n', columns at every byte that starts a character. */
-static void advance(struct place *p, unsigned char c)
-{
-    if (c == '\n') {
-        p->line++;
-        p->column = 1;
-    } else if ((c & 0xC0) != 0x80) {
-        p->column++;
-    }
-}
-
 static int next(struct reportread *rd)
 {
     int c = peek(rd);
@@ -139,34 +166,53 @@ static int next(struct reportread *rd)
     if (c < 0)
         return c;
     rd->pos++;
-    advance(&rd->next, (unsigned char)c);
     return c;
 }
 
 static int skip_ws(struct reportread *rd)
 {
-    int c;
-
-    while ((c = peek(rd)) == ' ' || c == '\t' || c == '\n' || c == '\r')
-        next(rd);
-    return c;
+    for (;;) {
+        int c;
+        while (rd->pos < rd->len) {
+            c = rd->in[rd->pos];
+            if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
+                return c;
+            rd->pos++;
+        }
+        if ((c = peek(rd)) < 0)
+            return c;
+    }
 }
 
 static void capture_begin(struct reportread *rd, size_t limit, const char *what)
 {
+    size_t n;
+
     buf_reset(&rd->span);
     rd->capturing = true;
     rd->mark = rd->pos;
     rd->limit = limit;
-    rd->cap_at = rd->next;
-    snprintf(rd->cap_what, sizeof rd->cap_what, "%s", what);
+    rd->cap_at = here(rd);
+    /* no snprintf(): this runs for every recipient */
+    n = strnlen(what, sizeof rd->cap_what - 1);
+    memcpy(rd->cap_what, what, n);
+    rd->cap_what[n] = '\0';
 }
 
+/* The value captured whole: where it lay in one chunk, it is read there, not copied. */
 static int capture_end(struct reportread *rd)
 {
-    int rc = keep(rd, rd->pos);
+    int rc = 0;
 
     rd->capturing = false;
+    if (rd->span.len == 0 && rd->pos - rd->mark <= rd->limit) {
+        rd->cap_text = (const char *)rd->in + rd->mark;
+        rd->cap_len = rd->pos - rd->mark;
+        return 0;
+    }
+    rc = keep(rd, rd->pos);
+    rd->cap_text = rd->span.data != NULL ? rd->span.data : "";
+    rd->cap_len = rd->span.len;
     return rc < 0 ? rc : 0;
 }
 
@@ -187,7 +233,7 @@ static int ended(struct reportread *rd, int c, const char *what)
 {
     if (c == FAIL)
         return rd->failure;
-    return fail(rd, BLAST_ESYNTAX, rd->next, "the file ends inside %s (is the report truncated?)",
+    return fail(rd, BLAST_ESYNTAX, here(rd), "the file ends inside %s (is the report truncated?)",
                 what);
 }
 
@@ -205,31 +251,59 @@ static int unexpected(struct reportread *rd, int c, const char *inside, const ch
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    return fail(rd, BLAST_ESYNTAX, rd->next, "%s, not %s", text, shown(c, seen, sizeof seen));
+    return fail(rd, BLAST_ESYNTAX, here(rd), "%s, not %s", text, shown(c, seen, sizeof seen));
+}
+
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Whether any of the 8 bytes of x is a quote or a backslash. */
+static bool quote_or_backslash(uint64_t x)
+{
+    uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
 }
 
 /* A string, from its opening quote (the next character) to its closing one. */
 static int scan_string(struct reportread *rd, const char *what)
 {
-    bool escaped = false;
     int c;
 
-    next(rd);
+    rd->pos++;
     for (;;) {
+        const unsigned char *p = rd->in + rd->pos, *end = rd->in + rd->len;
+        while (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            if (quote_or_backslash(x))
+                break;
+            p += 8;
+        }
+        while (p < end && *p != '"' && *p != '\\')
+            p++;
+        rd->pos = (size_t)(p - rd->in);
+        if (p == end) {
+            if ((c = peek(rd)) < 0)
+                return ended(rd, c, what);
+            continue;
+        }
+        rd->pos++;
+        if (*p == '"')
+            return 0;
+        /* a backslash: the byte after it is escaped, whatever it is */
         if ((c = next(rd)) < 0)
             return ended(rd, c, what);
-        if (escaped)
-            escaped = false;
-        else if (c == '\\')
-            escaped = true;
-        else if (c == '"')
-            return 0;
     }
 }
 
+/* The bytes the walk through a value stops at: strings and brackets. */
+static const bool structural[256] = {
+    ['"'] = true, ['{'] = true, ['}'] = true, ['['] = true, [']'] = true};
+
 /*
  * One JSON value, whitespace before it skipped: its strings and brackets must
- * balance; what is inside is left to jansson (or, for skipped values, unchecked).
+ * balance; what is inside is left to the parser (or, for skipped values, unchecked).
  */
 static int scan_value(struct reportread *rd, const char *what)
 {
@@ -241,28 +315,38 @@ static int scan_value(struct reportread *rd, const char *what)
         return scan_string(rd, what);
     if (c == '{' || c == '[') {
         for (;;) {
-            struct place at = rd->next;
-            if ((c = peek(rd)) < 0)
-                return ended(rd, c, what);
+            const unsigned char *p = rd->in + rd->pos, *end = rd->in + rd->len;
+            while (p < end && !structural[*p])
+                p++;
+            rd->pos = (size_t)(p - rd->in);
+            if (p == end) {
+                if ((c = peek(rd)) < 0)
+                    return ended(rd, c, what);
+                continue;
+            }
+            c = *p;
             if (c == '"') {
                 if ((rc = scan_string(rd, what)) < 0)
                     return rc;
                 continue;
             }
-            next(rd);
             if (c == '{' || c == '[') {
                 if (depth == REPORTREAD_MAX_DEPTH)
-                    return fail(rd, BLAST_ESYNTAX, at, "%s nests more than %d deep", what,
+                    return fail(rd, BLAST_ESYNTAX, here(rd), "%s nests more than %d deep", what,
                                 REPORTREAD_MAX_DEPTH);
                 rd->stack[depth++] = (char)c;
-            } else if (c == '}' || c == ']') {
+            } else {
                 char open = c == '}' ? '{' : '[';
                 if (rd->stack[depth - 1] != open)
-                    return fail(rd, BLAST_ESYNTAX, at, "'%c' where '%c' was to be closed, in %s", c,
+                    return fail(rd, BLAST_ESYNTAX, here(rd),
+                                "'%c' where '%c' was to be closed, in %s", c,
                                 rd->stack[depth - 1] == '{' ? '}' : ']', what);
-                if (--depth == 0)
+                if (--depth == 0) {
+                    rd->pos++;
                     return 0;
+                }
             }
+            rd->pos++;
         }
     }
     /* a number, true, false or null: up to the next delimiter */
@@ -278,16 +362,12 @@ static int scan_value(struct reportread *rd, const char *what)
     return 0;
 }
 
-/* The place of byte index i of the captured span. */
+/* The place of byte index i of the captured value. */
 static struct place place_in_span(const struct reportread *rd, size_t i)
 {
     struct place p = rd->cap_at;
-    size_t k;
 
-    if (i > rd->span.len)
-        i = rd->span.len;
-    for (k = 0; k < i; k++)
-        advance(&p, (unsigned char)rd->span.data[k]);
+    place_advance(&p, (const unsigned char *)rd->cap_text, i < rd->cap_len ? i : rd->cap_len);
     return p;
 }
 
@@ -306,8 +386,7 @@ static int load_value(struct reportread *rd, size_t limit, const char *what, jso
     }
     if ((rc = capture_end(rd)) < 0)
         return rc;
-    *out =
-        json_loadb(rd->span.data != NULL ? rd->span.data : "", rd->span.len, JSON_DECODE_ANY, &je);
+    *out = json_loadb(rd->cap_text, rd->cap_len, JSON_DECODE_ANY, &je);
     if (*out == NULL) {
         /* jansson's position counts the bytes it read: the last one is the culprit */
         size_t at = je.position > 0 ? (size_t)je.position - 1 : 0;
@@ -319,7 +398,7 @@ static int load_value(struct reportread *rd, size_t limit, const char *what, jso
 
 static int load_object(struct reportread *rd, size_t limit, const char *what, json_t **out)
 {
-    struct place at = rd->next;
+    struct place at = here(rd);
     int rc = load_value(rd, limit, what, out);
 
     if (rc == 0 && !json_is_object(*out)) {
@@ -332,7 +411,7 @@ static int load_object(struct reportread *rd, size_t limit, const char *what, js
 
 static int read_version(struct reportread *rd, struct reportread_result *out)
 {
-    struct place at = rd->next;
+    struct place at = here(rd);
     json_t *v;
     int rc = load_value(rd, 64, "\"schema_version\"", &v);
 
@@ -366,7 +445,7 @@ static int open_recipients(struct reportread *rd)
     if (c != '[') {
         if (c < 0)
             return ended(rd, c, RECIPIENTS);
-        return fail(rd, BLAST_EINVAL, rd->next,
+        return fail(rd, BLAST_EINVAL, here(rd),
                     "not a blast report: \"recipients\" is not an array");
     }
     next(rd);
@@ -383,7 +462,7 @@ static int open_recipients(struct reportread *rd)
 static int read_member(struct reportread *rd)
 {
     static const char *const known[] = {"schema_version", "campaign", "recipients", "summary"};
-    struct place at = rd->next;
+    struct place at = here(rd);
     json_t *key;
     char name[64];
     unsigned bit = 0;
@@ -443,7 +522,7 @@ static int walk(struct reportread *rd)
         switch (rd->top) {
         case TOP_START:
             c = skip_ws(rd);
-            rd->start = rd->next;
+            rd->start = here(rd);
             if (c == END)
                 return fail(rd, BLAST_ESYNTAX, rd->start, "the file is empty, not a blast report");
             if (c != '{')
@@ -472,7 +551,7 @@ static int walk(struct reportread *rd)
         case TOP_END:
             if ((c = skip_ws(rd)) != END)
                 return c == FAIL ? rd->failure
-                                 : fail(rd, BLAST_ESYNTAX, rd->next,
+                                 : fail(rd, BLAST_ESYNTAX, here(rd),
                                         "unexpected text after the end of the report object");
             if ((rd->seen & 1) == 0)
                 return fail(rd, BLAST_EINVAL, rd->start,
@@ -487,35 +566,95 @@ static int walk(struct reportread *rd)
     return 0;
 }
 
+/* The recipient the reader stands before: its number for messages, and its place. */
+static void entry_start(struct reportread *rd, char *what, size_t size, struct reportread_place *at)
+{
+    static const char prefix[] = "recipient ";
+    struct place p = here(rd);
+    char digits[24];
+    size_t n = sizeof digits, v = rd->out.recipients + 1;
+
+    /* "recipient N", by hand: this runs for every recipient */
+    do {
+        digits[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    if (size >= sizeof prefix + sizeof digits - n) {
+        memcpy(what, prefix, sizeof prefix - 1);
+        memcpy(what + sizeof prefix - 1, digits + n, sizeof digits - n);
+        what[sizeof prefix - 1 + sizeof digits - n] = '\0';
+    }
+    at->source = rd->name;
+    at->line = p.line;
+    at->column = p.column;
+}
+
+/* After a recipient: the ',' or the ']' that follows it. */
+static int after_entry(struct reportread *rd, const char *what)
+{
+    int c;
+
+    rd->out.recipients++;
+    if ((c = skip_ws(rd)) < 0)
+        return ended(rd, c, RECIPIENTS);
+    if (c != ',' && c != ']')
+        return unexpected(rd, c, RECIPIENTS, "expected ',' or ']' after %s", what);
+    next(rd);
+    if (c == ']')
+        rd->in_array = false;
+    else if ((c = skip_ws(rd)) < 0)
+        return ended(rd, c, RECIPIENTS);
+    return 0;
+}
+
 /* The element the reader stands before, and the ',' or ']' after it. */
 static int read_entry(struct reportread *rd, json_t **entry, struct reportread_place *at)
 {
     char what[64];
-    int c, rc;
+    int rc;
 
-    snprintf(what, sizeof what, "recipient %zu", rd->out.recipients + 1);
-    at->source = rd->name;
-    at->line = rd->next.line;
-    at->column = rd->next.column;
+    entry_start(rd, what, sizeof what, at);
     if ((rc = load_object(rd, REPORTREAD_MAX_ENTRY, what, entry)) < 0)
         return rc;
-    rd->out.recipients++;
-    if ((c = skip_ws(rd)) < 0 || (c != ',' && c != ']')) {
+    if ((rc = after_entry(rd, what)) < 0) {
         json_decref(*entry);
         *entry = NULL;
-        if (c < 0)
-            return ended(rd, c, RECIPIENTS);
-        return unexpected(rd, c, RECIPIENTS, "expected ',' or ']' after %s", what);
     }
-    next(rd);
-    if (c == ']')
-        rd->in_array = false;
-    else if ((c = skip_ws(rd)) < 0) {
-        json_decref(*entry);
-        *entry = NULL;
-        return ended(rd, c, RECIPIENTS);
+    return rc;
+}
+
+/*
+ * The same onto the reader's tape: the element is scanned and captured as for
+ * jansson, and the tape's complaint is placed in the file as jansson's is, so
+ * both forms name the same fault at the same place in the same words.
+ */
+static int read_entry_tape(struct reportread *rd, struct reportread_place *at)
+{
+    struct place start;
+    struct blast_error e;
+    char what[64];
+    int rc;
+
+    entry_start(rd, what, sizeof what, at);
+    start = here(rd);
+    capture_begin(rd, REPORTREAD_MAX_ENTRY, what);
+    if ((rc = scan_value(rd, what)) < 0) {
+        rd->capturing = false;
+        return rc;
     }
-    return 0;
+    if ((rc = capture_end(rd)) < 0)
+        return rc;
+    blast_error_clear(&e);
+    rc = jsontape_parse(&rd->tape, rd->cap_text, rd->cap_len, JSONTAPE_DECODE_ANY, &e);
+    if (rc == BLAST_ESYNTAX)
+        return fail(rd, rc, place_in_span(rd, rd->tape.error_offset), "invalid JSON in %s: %s",
+                    what, e.text);
+    if (rc < 0)
+        return fail(rd, rc, start, "%s", e.text);
+    if (!jsontape_is(jsontape_root(&rd->tape), JSONTAPE_OBJECT))
+        return fail(rd, BLAST_EINVAL, start, "%s is not a JSON object", what);
+    /* the tape holds the recipient now: the chunk under it may move on */
+    return after_entry(rd, what);
 }
 
 static int opened(FILE *f, bool own, size_t chunk, const char *name, struct reportread **out,
@@ -540,9 +679,10 @@ static int opened(FILE *f, bool own, size_t chunk, const char *name, struct repo
     rd->own = own;
     rd->chunk = chunk;
     rd->err = err;
-    rd->next.line = 1;
-    rd->next.column = 1;
+    rd->base.line = 1;
+    rd->base.column = 1;
     buf_init(&rd->span);
+    jsontape_init(&rd->tape);
     if ((rc = walk(rd)) < 0) {
         reportread_close(rd);
         return rc;
@@ -602,6 +742,32 @@ int reportread_next(struct reportread *rd, json_t **entry, struct reportread_pla
     return 1;
 }
 
+int reportread_next_outcome(struct reportread *rd, struct outcome *o, struct reportread_place *at,
+                            struct blast_error *err)
+{
+    struct blast_error e;
+    size_t index;
+    int rc;
+
+    outcome_init(o);
+    rd->err = err;
+    if (rd->failure != 0)
+        return rd->failure;
+    if (!rd->in_array)
+        return 0;
+    index = rd->out.recipients;
+    /* as reportread_next() and then reportread_outcome(): the same faults first */
+    if ((rc = read_entry_tape(rd, at)) == 0 && !rd->in_array)
+        rc = walk(rd);
+    if (rc < 0)
+        return rc;
+    blast_error_clear(&e);
+    if ((rc = outcome_from_tape(jsontape_root(&rd->tape), o, &e)) < 0)
+        return fail(rd, rc, (struct place){at->line, at->column}, "recipient %zu: %s", index + 1,
+                    e.text);
+    return 1;
+}
+
 int reportread_finish(struct reportread *rd, struct reportread_result *out, struct blast_error *err)
 {
     struct reportread_place at;
@@ -627,15 +793,21 @@ void reportread_close(struct reportread *rd)
     reportread_result_free(&rd->out);
     free(rd->in);
     buf_free(&rd->span);
+    jsontape_free(&rd->tape);
     free(rd);
 }
 
-/* The push form: each entry to each, then the rest of the report. */
-static int push(struct reportread *rd, reportread_fn each, void *arg, struct reportread_result *out,
+/*
+ * The push form: each entry to each (or, read as an outcome, to each_outcome),
+ * then the rest of the report.
+ */
+static int push(struct reportread *rd, bool outcomes, reportread_fn each,
+                reportread_outcome_fn each_outcome, void *arg, struct reportread_result *out,
                 struct blast_error *err)
 {
     struct reportread_result end;
     struct reportread_place at;
+    struct outcome o;
     json_t *entry;
     size_t i = 0;
     int rc;
@@ -644,10 +816,19 @@ static int push(struct reportread *rd, reportread_fn each, void *arg, struct rep
     out->schema_version = rd->out.schema_version;
     out->campaign = json_incref(rd->out.campaign);
     for (;;) {
-        if ((rc = reportread_next(rd, &entry, &at, err)) <= 0)
-            break;
-        rc = each != NULL ? each(arg, entry, i++, &at, err) : 0;
-        json_decref(entry);
+        if (outcomes) {
+            if ((rc = reportread_next_outcome(rd, &o, &at, err)) <= 0) {
+                outcome_free(&o);
+                break;
+            }
+            rc = each_outcome != NULL ? each_outcome(arg, &o, i++, &at, err) : 0;
+            outcome_free(&o);
+        } else {
+            if ((rc = reportread_next(rd, &entry, &at, err)) <= 0)
+                break;
+            rc = each != NULL ? each(arg, entry, i++, &at, err) : 0;
+            json_decref(entry);
+        }
         if (rc < 0)
             break;
     }
@@ -670,7 +851,7 @@ int reportread_stream(FILE *f, const char *name, reportread_fn each, void *arg,
     memset(out, 0, sizeof *out);
     if ((rc = reportread_open_stream(f, name, &rd, err)) < 0)
         return rc;
-    return push(rd, each, arg, out, err);
+    return push(rd, false, each, NULL, arg, out, err);
 }
 
 int reportread_file(const char *path, reportread_fn each, void *arg, struct reportread_result *out,
@@ -682,7 +863,31 @@ int reportread_file(const char *path, reportread_fn each, void *arg, struct repo
     memset(out, 0, sizeof *out);
     if ((rc = reportread_open(path, 0, &rd, err)) < 0)
         return rc;
-    return push(rd, each, arg, out, err);
+    return push(rd, false, each, NULL, arg, out, err);
+}
+
+int reportread_stream_outcomes(FILE *f, const char *name, reportread_outcome_fn each, void *arg,
+                               struct reportread_result *out, struct blast_error *err)
+{
+    struct reportread *rd;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = reportread_open_stream(f, name, &rd, err)) < 0)
+        return rc;
+    return push(rd, true, NULL, each, arg, out, err);
+}
+
+int reportread_file_outcomes(const char *path, reportread_outcome_fn each, void *arg,
+                             struct reportread_result *out, struct blast_error *err)
+{
+    struct reportread *rd;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = reportread_open(path, 0, &rd, err)) < 0)
+        return rc;
+    return push(rd, true, NULL, each, arg, out, err);
 }
 
 void reportread_result_free(struct reportread_result *r)

@@ -5,7 +5,9 @@
  * "campaign", "recipients", "summary") with a small tokenizer that knows strings,
  * escapes and nesting, and not the line layout the writer happens to use; handing
  * the exact text of each element of "recipients" to jansson and the parsed object
- * to a callback, so that memory stays flat whatever the number of recipients;
+ * to a callback, or (the outcome forms, much faster) parsing it onto a tape
+ * (jsontape) and handing it over as a struct outcome, so that memory stays flat
+ * whatever the number of recipients;
  * returning "campaign" and "summary" whole; refusing what is not a report this
  * blast reads (no "schema_version" before the recipients, another version, no
  * "recipients" array) and a file that ends early. Every error names the place,
@@ -82,6 +84,29 @@ int reportread_outcome(struct json_t *entry, size_t index, const struct reportre
                        struct outcome *o, struct blast_error *err);
 
 /*
+ * Called once per element of "recipients", in order, read as its outcome: the
+ * outcome forms below. o is borrowed, and freed after the call: the callback may
+ * take what it keeps (outcome_copy(), or its pointers, leaving NULL behind). index
+ * counts from 0. Return 0 to go on, or a negative BLAST_E* code (with err filled)
+ * to stop the reading with that code.
+ */
+typedef int (*reportread_outcome_fn)(void *arg, struct outcome *o, size_t index,
+                                     const struct reportread_place *at, struct blast_error *err);
+
+/*
+ * reportread_file() and reportread_stream() with each recipient read straight
+ * from its text into a struct outcome, without a jansson tree: the same checks,
+ * and the errors a json_t callback calling reportread_outcome() would meet, in
+ * the same order, at the same places, in the same words ("recipient 3: ..." at
+ * the recipient's place, "invalid JSON in recipient 3: ..." where the fault is).
+ * each may be NULL. Allocates nothing per recipient but the outcome's own strings.
+ */
+int reportread_file_outcomes(const char *path, reportread_outcome_fn each, void *arg,
+                             struct reportread_result *out, struct blast_error *err);
+int reportread_stream_outcomes(FILE *f, const char *name, reportread_outcome_fn each, void *arg,
+                               struct reportread_result *out, struct blast_error *err);
+
+/*
  * The pull form, for a reader that takes recipients from several reports at once
  * (the merge). reportread_open() reads the report up to its first recipient (or
  * to its end when it has none), so the "campaign" that precedes the recipients,
@@ -118,6 +143,16 @@ const char *reportread_name(const struct reportread *rd);
  */
 int reportread_next(struct reportread *rd, struct json_t **entry, struct reportread_place *at,
                     struct blast_error *err);
+
+/*
+ * The next recipient read straight into o (outcome_from_tape()), which the caller
+ * frees with outcome_free() whatever is returned: 1 with o filled and at its
+ * place; 0 after the last one; or a negative code, those of reportread_next() and
+ * then those of reportread_outcome(), in its words. After an error every call
+ * returns it again. The two forms may be mixed on one reader.
+ */
+int reportread_next_outcome(struct reportread *rd, struct outcome *o, struct reportread_place *at,
+                            struct blast_error *err);
 
 /*
  * The recipients not taken yet skipped (still checked), then the result into out

@@ -8,12 +8,17 @@
  * Each recipient also goes through outcome_from_json(): one that reads is written
  * again by outcome_format_json(), and that text must be JSON that reads back to
  * the same text (the journal relies on it); one that does not read says why.
+ * Then the same report is read by the outcome form (reportread_stream_outcomes(),
+ * each recipient onto a tape): it must hand over the same outcomes at the same
+ * places and end the same way, with the same error (code, place, words) as the
+ * json_t form with reportread_outcome() in its callback.
  */
 #include "../../core/outcome.h"
 #include "../../core/reportread.h"
 #include "fuzz.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +52,85 @@ static void round_trip(json_t *entry, size_t index)
     outcome_free(&back);
     buf_free(&a);
     buf_free(&b);
+}
+
+/* What one form read: each outcome as text with its place, and how it ended. */
+struct reading {
+    struct buf text;
+    size_t n;
+    int rc;
+    struct blast_error err;
+};
+
+static void note(struct reading *r, const struct outcome *o, const struct reportread_place *at)
+{
+    if (outcome_format_json(o, false, &r->text) < 0 ||
+        buf_printf(&r->text, " @%d:%d\n", at->line, at->column) < 0)
+        fuzz_fail("out of memory");
+    r->n++;
+}
+
+static int via_json(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                    struct blast_error *err)
+{
+    struct outcome o;
+    int rc = reportread_outcome(entry, index, at, &o, err);
+
+    if (rc < 0)
+        return rc;
+    note(arg, &o, at);
+    outcome_free(&o);
+    return 0;
+}
+
+static int via_tape(void *arg, struct outcome *o, size_t index, const struct reportread_place *at,
+                    struct blast_error *err)
+{
+    struct reading *r = arg;
+
+    (void)err;
+    if (index != r->n)
+        fuzz_fail("outcome %zu handed over as %zu", r->n, index);
+    note(r, o, at);
+    return 0;
+}
+
+static void read_form(const uint8_t *data, size_t size, bool tape, struct reading *r)
+{
+    struct reportread_result res = {0};
+    FILE *f = fmemopen((void *)data, size, "r");
+
+    if (f == NULL)
+        fuzz_fail("fmemopen");
+    blast_error_clear(&r->err);
+    r->rc = tape ? reportread_stream_outcomes(f, "fuzz.json", via_tape, r, &res, &r->err)
+                 : reportread_stream(f, "fuzz.json", via_json, r, &res, &r->err);
+    if (r->rc == 0 && res.recipients != r->n)
+        fuzz_fail("%zu recipients counted, %zu outcomes handed over", res.recipients, r->n);
+    reportread_result_free(&res);
+    fclose(f);
+}
+
+/* The outcome form against the json_t form with reportread_outcome(): the same reading. */
+static void both_forms(const uint8_t *data, size_t size)
+{
+    struct reading a, b;
+
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    read_form(data, size, false, &a);
+    read_form(data, size, true, &b);
+    if (a.rc != b.rc || a.n != b.n || a.text.len != b.text.len ||
+        (a.text.len > 0 && memcmp(a.text.data, b.text.data, a.text.len) != 0))
+        fuzz_fail("the outcome form read %zu (%d: %s), through jansson %zu (%d: %s)", b.n, b.rc,
+                  b.err.text, a.n, a.rc, a.err.text);
+    if (a.rc < 0 &&
+        (a.err.code != b.err.code || a.err.line != b.err.line || a.err.column != b.err.column ||
+         strcmp(a.err.text, b.err.text) != 0 || strcmp(a.err.source, b.err.source) != 0))
+        fuzz_fail("the outcome form failed at %d:%d (%s), through jansson at %d:%d (%s)",
+                  b.err.line, b.err.column, b.err.text, a.err.line, a.err.column, a.err.text);
+    buf_free(&a.text);
+    buf_free(&b.text);
 }
 
 static int each(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
@@ -92,5 +176,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     reportread_result_free(&res);
     fclose(f);
+    both_forms(data, size);
     return 0;
 }

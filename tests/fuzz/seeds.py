@@ -133,6 +133,23 @@ def report(base):
         out(base, "report", block)
 
 
+def jsontape(base):
+    # the flags byte (0: an object or an array at the top; 1: any value; 2: NUL allowed),
+    # then texts: the unit tests' JSON, report entries and journal records
+    texts = []
+    for f in ("tests/unit/test_jsontape.c", "tests/unit/test_outcome.c",
+              "tests/unit/test_reportread.c", "tests/unit/test_journal.c"):
+        texts += [s for s in c_strings(f) if s[:1] in (b"{", b"[", b" ", b"\"")]
+    md = read("docs/report.md").decode("utf-8")
+    for block in re.findall(r"```json\n(.*?)```", md, re.S):
+        texts.append(block.encode("utf-8"))
+    for t in texts:
+        out(base, "jsontape", b"\x00" + t)
+    for t in (b"1", b"-0.5e-3", b"\"a\\u0000b\"", b"null", b"[\"\\ud83d\\ude00\"]"):
+        out(base, "jsontape", b"\x01" + t)
+        out(base, "jsontape", b"\x03" + t)
+
+
 GREETING = "220 mx.example.com ESMTP Postfix\r\n"
 EHLO_FULL = ("250-mx.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n"
              "250-ETRN\r\n250-AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2\r\n250-ENHANCEDSTATUSCODES\r\n"
@@ -223,6 +240,7 @@ def main():
     bounce(base)
     reply(base)
     report(base)
+    jsontape(base)
     session(base)
     for name in sorted(os.listdir(base)):
         print("seeds: %-9s %d inputs" % (name, len(os.listdir(os.path.join(base, name)))))

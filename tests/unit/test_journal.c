@@ -726,6 +726,53 @@ Test(journal, damaged_first_record_is_refused, .fini = scratch_remove)
     check_damaged(1, 12); /* the run record */
 }
 
+/* A record as the journal writes it: its CRC, a space, its JSON, a newline. */
+static void append_record(const char *path, const char *json)
+{
+    char line[1024];
+    int n = snprintf(line, sizeof line, "%08lx %s\n", journal_crc32(json, strlen(json)), json);
+
+    cr_assert(n > 0 && (size_t)n < sizeof line);
+    spew(path, line, (size_t)n, "ab");
+}
+
+/*
+ * A record whose checksum holds but whose JSON a strict reader refuses (a lone
+ * surrogate, as jansson refused it) is damaged; what a strict reader takes is read
+ * back, escapes decoded.
+ */
+Test(journal, records_are_read_as_strictly_as_jansson_read_them, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_options o = options(HASH_A);
+    struct blast_error err;
+    struct outcome out;
+    int attempts;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    journal_close(j);
+    append_record(path, "{\"t\":\"result\",\"email\":\"Zo\\u00eb\\ud83d\\ude00@x.example\","
+                        "\"row\":1,\"status\":\"failed\",\"status\":\"delivered\",\"attempts\":2}");
+    j = open_ok(path);
+    cr_assert_eq(journal_state(j, 1, &attempts), JOURNAL_FINAL);
+    cr_assert_eq(attempts, 2);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_result(j, 1, &out, &err), 1, "%s", err.text);
+    cr_assert_str_eq(out.email, "Zo\xc3\xab\xf0\x9f\x98\x80@x.example");
+    cr_assert_eq(out.status, OUTCOME_DELIVERED, "of a key given twice, the last");
+    outcome_free(&out);
+    journal_close(j);
+
+    append_record(path,
+                  "{\"t\":\"result\",\"email\":\"\\ud800@x\",\"row\":2,\"status\":\"failed\"}");
+    append_record(path, "{\"t\":\"result\",\"email\":\"c@x\",\"row\":3,\"status\":\"failed\"}");
+    open_fails(path, &o, BLAST_EINVAL, &err);
+    cr_assert_not_null(strstr(err.text, "damaged"), "%s", err.text);
+    cr_assert_eq(err.line, 4, "after two runs and a result: %s", err.text);
+}
+
 /* ---- the campaign's hash ----------------------------------------------------------------------
  */
 

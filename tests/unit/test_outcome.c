@@ -1,8 +1,9 @@
 /*
  * Unit tests for core/outcome: the status names, the record's ownership, its JSON
  * form written by hand (the same text jansson's compact dump gives), and reading it
- * back.
+ * back, from a tape and from a jansson tree alike.
  */
+#include "../../core/jsontape.h"
 #include "../../core/outcome.h"
 #include "../../core/text.h"
 
@@ -394,4 +395,128 @@ Test(outcome, a_bounce_round_trips)
     outcome_free(&back);
     outcome_free(&o);
     buf_free(&b);
+}
+
+/* text read from its tape and from jansson's tree: the same record, or the same error. */
+static void both_read(const char *text, struct outcome *from_tape, struct blast_error *tape_err,
+                      int *rc)
+{
+    struct jsontape t;
+    struct outcome o;
+    struct blast_error err;
+    json_t *v = parse(text);
+    char *a, *b;
+    int rc_json;
+
+    jsontape_init(&t);
+    blast_error_clear(tape_err);
+    blast_error_clear(&err);
+    cr_assert_eq(jsontape_parse(&t, text, strlen(text), 0, &err), 0, "%s", err.text);
+    *rc = outcome_from_tape(jsontape_root(&t), from_tape, tape_err);
+    rc_json = outcome_from_json(v, &o, &err);
+    cr_assert_eq(*rc, rc_json, "%s", text);
+    cr_assert_str_eq(tape_err->text, err.text);
+    if (*rc == 0) {
+        a = format(from_tape, false);
+        b = format(&o, false);
+        cr_assert_str_eq(a, b);
+        free(a);
+        free(b);
+    }
+    outcome_free(&o);
+    json_decref(v);
+    jsontape_free(&t);
+}
+
+Test(outcome, reads_from_a_tape_as_from_a_tree)
+{
+    struct outcome o, back;
+    struct blast_error err;
+    char *text, *again;
+    int rc;
+
+    sample(&o);
+    o.bounce.set = true;
+    strcpy(o.bounce.kind, "dsn");
+    strcpy(o.bounce.class_, "soft");
+    cr_assert_eq(outcome_set(&o.bounce.rule, "status-4.x.x"), 0);
+    text = format(&o, true);
+    both_read(text, &back, &err, &rc);
+    cr_assert_eq(rc, 0, "%s", err.text);
+    again = format(&back, true);
+    cr_assert_str_eq(again, text);
+    free(text);
+    free(again);
+    outcome_free(&o);
+    outcome_free(&back);
+
+    /* the first problem named is the same, whatever the order of the members */
+    both_read("{\"code\":\"x\",\"row\":-1,\"status\":\"failed\"}", &back, &err, &rc);
+    cr_assert_eq(rc, BLAST_EINVAL);
+    cr_assert_str_eq(err.text, "\"row\" is not a number in range");
+    both_read("{\"status\":\"failed\",\"history\":[{\"status\":\"failed\"},"
+              "{\"status\":\"failed\",\"tls\":\"a string far too long for it\"}]}",
+              &back, &err, &rc);
+    cr_assert_str_eq(err.text, "history[1]: \"tls\" is not a short string");
+    both_read("{\"status\":\"bounced\",\"bounce\":[]}", &back, &err, &rc);
+    cr_assert_str_eq(err.text, "\"bounce\" is not an object");
+    cr_assert_null(back.email);
+}
+
+/* Of a key given twice the last counts on the tape, as in jansson's tree. */
+Test(outcome, a_key_given_twice_reads_as_its_last)
+{
+    struct outcome o;
+    struct blast_error err;
+    int rc;
+
+    both_read("{\"email\":\"a@x\",\"status\":7,\"row\":1,\"status\":\"failed\","
+              "\"email\":\"b@x\"}",
+              &o, &err, &rc);
+    cr_assert_eq(rc, 0, "%s", err.text);
+    cr_assert_str_eq(o.email, "b@x");
+    cr_assert_eq(o.status, OUTCOME_FAILED);
+    outcome_free(&o);
+}
+
+/* A history longer than the writer keeps reads as its latest OUTCOME_HISTORY_MAX. */
+Test(outcome, a_long_history_reads_as_its_latest)
+{
+    struct buf b = BUF_INIT;
+    struct outcome o;
+    struct blast_error err;
+    int i, rc;
+
+    cr_assert_eq(buf_puts(&b, "{\"status\":\"deferred\",\"history\":["), 0);
+    for (i = 0; i < OUTCOME_HISTORY_MAX + 7; i++)
+        cr_assert_eq(
+            buf_printf(&b, "%s{\"status\":\"deferred\",\"reply\":\"try %d\"}", i ? "," : "", i), 0);
+    cr_assert_eq(buf_puts(&b, "]}"), 0);
+    both_read(b.data, &o, &err, &rc);
+    cr_assert_eq(rc, 0, "%s", err.text);
+    cr_assert_eq(o.nhistory, OUTCOME_HISTORY_MAX);
+    cr_assert_str_eq(o.history[0].reply, "try 7");
+    cr_assert_str_eq(o.history[OUTCOME_HISTORY_MAX - 1].reply, "try 26");
+    outcome_free(&o);
+    buf_free(&b);
+
+    /* the ones dropped are not read: a fault there is not one */
+    both_read("{\"status\":\"deferred\",\"history\":[7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,7,"
+              "{\"status\":\"deferred\"}]}",
+              &o, &err, &rc);
+    cr_assert_eq(rc, BLAST_EINVAL, "the 20 latest include a 7");
+    cr_assert_str_eq(err.text, "history[1] is not an object");
+}
+
+Test(outcome, not_an_object_on_a_tape_either)
+{
+    struct blast_error err;
+    struct outcome o;
+
+    blast_error_clear(&err);
+    cr_assert_eq(outcome_from_tape(NULL, &o, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.text, "a recipient is not an object");
+    blast_error_clear(&err);
+    cr_assert_eq(outcome_from_json(NULL, &o, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.text, "a recipient is not an object");
 }

@@ -5,6 +5,7 @@
  * its line and column: truncated at any byte, garbage, another schema_version,
  * invalid JSON inside a recipient, brackets that do not match.
  */
+#include "../../core/outcome.h"
 #include "../../core/report.h"
 #include "../../core/reportread.h"
 
@@ -548,5 +549,274 @@ Test(reportread, the_campaign_is_known_while_recipients_stream)
     cr_assert_not_null(res.campaign);
     cr_assert_not_null(res.summary);
     reportread_result_free(&res);
+    fclose(f);
+}
+
+/* ---- the outcome forms: each recipient straight into a struct outcome ------------------- */
+
+/* What a json_t callback gets through reportread_outcome(), or the outcome form, as text. */
+struct outcomes {
+    struct buf text; /* each outcome as outcome_format_json() writes it, one a line */
+    struct buf places;
+    size_t n;
+};
+
+static void note(struct outcomes *s, const struct outcome *o, size_t index,
+                 const struct reportread_place *at)
+{
+    cr_assert_eq(index, s->n);
+    cr_assert_eq(outcome_format_json(o, false, &s->text), 0);
+    cr_assert_eq(buf_putc(&s->text, '\n'), 0);
+    cr_assert_eq(buf_printf(&s->places, "%s:%d:%d\n", at->source, at->line, at->column), 0);
+    s->n++;
+}
+
+static int via_json(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
+                    struct blast_error *err)
+{
+    struct outcome o;
+    int rc = reportread_outcome(entry, index, at, &o, err);
+
+    if (rc < 0)
+        return rc;
+    note(arg, &o, index, at);
+    outcome_free(&o);
+    return 0;
+}
+
+static int via_tape(void *arg, struct outcome *o, size_t index, const struct reportread_place *at,
+                    struct blast_error *err)
+{
+    (void)err;
+    note(arg, o, index, at);
+    return 0;
+}
+
+/*
+ * text read both ways, through a stream: the same outcomes at the same places, or
+ * the same error (code, place and words). Returns the code.
+ */
+static int both_ways(const char *text, size_t len)
+{
+    struct outcomes a, b;
+    struct reportread_result ra, rb;
+    struct blast_error ea, eb;
+    FILE *f;
+    int rc_a, rc_b;
+
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    blast_error_clear(&ea);
+    blast_error_clear(&eb);
+    f = fmemopen((void *)text, len, "r");
+    cr_assert_not_null(f);
+    rc_a = reportread_stream(f, "mem.json", via_json, &a, &ra, &ea);
+    fclose(f);
+    f = fmemopen((void *)text, len, "r");
+    cr_assert_not_null(f);
+    rc_b = reportread_stream_outcomes(f, "mem.json", via_tape, &b, &rb, &eb);
+    fclose(f);
+    cr_assert_eq(rc_b, rc_a, "%d (%s), through jansson %d (%s): %.*s", rc_b, eb.text, rc_a, ea.text,
+                 (int)len, text);
+    cr_assert_eq(a.n, b.n, "%.*s", (int)len, text);
+    if (rc_a < 0) {
+        cr_assert_eq(eb.code, ea.code);
+        cr_assert_str_eq(eb.text, ea.text, "%.*s", (int)len, text);
+        cr_assert_str_eq(eb.source, ea.source);
+        cr_assert_eq(eb.line, ea.line, "%s: line %d, through jansson %d", eb.text, eb.line,
+                     ea.line);
+        cr_assert_eq(eb.column, ea.column, "%s: column %d, through jansson %d", eb.text, eb.column,
+                     ea.column);
+    } else {
+        cr_assert_eq(rb.recipients, ra.recipients);
+        cr_assert_eq(rb.schema_version, ra.schema_version);
+        cr_assert(json_equal(rb.campaign, ra.campaign) || (!rb.campaign && !ra.campaign));
+        cr_assert(json_equal(rb.summary, ra.summary) || (!rb.summary && !ra.summary));
+        reportread_result_free(&ra);
+        reportread_result_free(&rb);
+    }
+    if (a.n > 0) {
+        cr_assert_str_eq(b.text.data, a.text.data);
+        cr_assert_str_eq(b.places.data, a.places.data);
+    }
+    buf_free(&a.text);
+    buf_free(&a.places);
+    buf_free(&b.text);
+    buf_free(&b.places);
+    return rc_a;
+}
+
+static int both(const char *text)
+{
+    return both_ways(text, strlen(text));
+}
+
+Test(reportread, outcomes_read_as_through_jansson)
+{
+    cr_assert_eq(both(one_line), 0);
+    cr_assert_eq(both("{\"schema_version\":1,\"recipients\":[]}"), 0);
+    cr_assert_eq(both("\r\n\t {  \"schema_version\" :\r\n 1 ,\"recipients\"\n:\n[\n\n  "
+                      "{\"row\" : 7 , \"email\":\"c@x\", \"status\":\"failed\"}\r\n ,\t{\"row\":8, "
+                      "\"status\":\"delivered\",\"history\":[{\"status\":\"delivered\",\"time\":"
+                      "\"2026-12-05T10:51:42.948Z\",\"port\":25}]}\n ]\n,\"campaign\":{}}\n\n"),
+                 0);
+    /* a NUL byte after a number, which jansson skips */
+    cr_assert_eq(
+        both_ways("{\"schema_version\":1,\"recipients\":[{\"row\":1\0,\"status\":\"x\"}]}", 59), 0);
+    cr_assert_eq(both("{\"schema_version\":1,\"recipients\":[{\"status\":\"x\",\"reply\":"
+                      "\"\\u00e9\\ud83d\\ude00 ]} {[ \\\"q\\\"\",\"email\":\"a\",\"email\":\"b\"}],"
+                      "\"summary\":{\"k}\":\"v]\"}}"),
+                 0);
+}
+
+/* Every fault, in both forms: the same code, place and words. */
+Test(reportread, outcome_faults_are_those_through_jansson)
+{
+    static const char *const texts[] = {
+        "",
+        "hello",
+        "{\"schema_version\":1,\"recipients\":[{\"row\":1} {\"row\":2}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"row\":[1}]}",
+        "{\"schema_version\":1,\"recipients\":[,]}",
+        "{\"schema_version\":1,\"recipients\":[1]}",
+        "{\"schema_version\":1,\"recipients\":[\"a\"]}",
+        "{\"schema_version\": 1,\n\"recipients\": [\n{\"email\":\"a@x\",\"row\":1,\"status\":"
+        "\"failed\"},\n{\"email\":\"b@x\",\"row\":2x}\n]}",
+        "{\"schema_version\": 1,\n\"recipients\": [\n{\"name\":\"Zo\xc3\xab \xc3\x9cnal\", "
+        "\"row\":tru}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":\"tab\there\"}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":\"\\ud800\"}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":\"\xff\"}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":01}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":1,}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\" 1}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":99999999999999999999}]}",
+        /* what jansson's lexer finds in a token is named before the token's misplacement */
+        "{\"schema_version\":1,\"recipients\":[{\"email\"\x87:1}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\" \"b\x01\"}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":\"\\ud800\x01\"}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"a\":\x01}]}",
+        /* the outcome's own faults, named as reportread_outcome() names them */
+        "{\"schema_version\":1,\"recipients\":[{\"status\":\"failed\"},\n  {\"status\":7}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"status\":\"failed\",\"history\":[{\"status\":"
+        "\"failed\",\"port\":70000}]}]}",
+        "{\"schema_version\":1,\"recipients\":[{\"status\":\"failed\",\"code\":550.0}]}",
+        /* the last recipient's fault comes after what follows it is checked, as through jansson */
+        "{\"schema_version\":1,\"recipients\":[{\"status\":7}],\"summary\":[]}",
+        "{\"schema_version\":1,\"recipients\":[{\"status\":7}] x",
+        "{\"schema_version\":1,\"recipients\":[{\"status\":7} {\"status\":8}]}",
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        cr_assert_lt(both(texts[i]), 0, "%s", texts[i]);
+}
+
+Test(reportread, outcome_forms_truncated_at_every_byte)
+{
+    static const char text[] =
+        "{\"schema_version\":1,\"campaign\":{\"name\":\"nov\"},\"recipients\":[{\"email\":"
+        "\"a@x.example\",\"row\":1,\"status\":\"delivered\",\"history\":[{\"status\":"
+        "\"delivered\",\"reply\":\"Ok \\\"]}\\\"\"}]},{\"email\":\"b@x\",\"row\":2,\"status\":"
+        "\"failed\"}],\"summary\":{\"total\":2}}";
+    size_t cut;
+
+    for (cut = 0; cut < sizeof text - 1; cut++)
+        cr_assert_eq(both_ways(text, cut), BLAST_ESYNTAX, "cut at %zu", cut);
+    cr_assert_eq(both_ways(text, sizeof text - 1), 0);
+}
+
+/* A report larger than the chunk, values across its edges: both forms, and the pull one. */
+Test(reportread, outcome_forms_across_chunks)
+{
+    char path[] = "/tmp/blast-unit-reportread-XXXXXX";
+    int fd = mkstemp(path);
+    struct buf all = BUF_INIT;
+    struct reportread *rd;
+    struct reportread_place at;
+    struct outcome o;
+    struct blast_error err;
+    FILE *f;
+    size_t i, n = 3000, got = 0;
+    int rc;
+
+    cr_assert_geq(fd, 0);
+    f = fdopen(fd, "w");
+    cr_assert_not_null(f);
+    fputs("{\"schema_version\":1,\n\"recipients\":[", f);
+    for (i = 1; i <= n; i++) {
+        fprintf(f, "%s\n{\"email\":\"user%zu@example.com\",\"row\":%zu,\"status\":\"%s\",",
+                i > 1 ? "," : "", i, i, i % 3 ? "delivered" : "deferred");
+        /* now and then a reply longer than a 4 KiB chunk, with escapes in it */
+        fputs("\"reply\":\"", f);
+        if (i % 97 == 0)
+            for (rc = 0; rc < 600; rc++)
+                fputs("ab\\\"cd\\u00e9\\\\", f);
+        fputs("ok\",\"history\":[{\"status\":\"deferred\",\"time\":\"2026-12-05T10:51:42.948Z\"}]}",
+              f);
+    }
+    fputs("],\"summary\":{}}", f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(buf_read_file(&all, path, NULL), 0);
+    cr_assert_eq(both_ways(all.data, all.len), 0);
+
+    /* the pull form with the smallest chunk, both forms mixed */
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_open(path, 4096, &rd, &err), 0, "%s", err.text);
+    for (;;) {
+        json_t *e = NULL;
+        if (got % 2) {
+            rc = reportread_next(rd, &e, &at, &err);
+            if (rc > 0) {
+                cr_assert_eq(json_integer_value(json_object_get(e, "row")), (json_int_t)got + 1);
+                json_decref(e);
+            }
+        } else {
+            rc = reportread_next_outcome(rd, &o, &at, &err);
+            if (rc > 0) {
+                cr_assert_eq(o.row, got + 1);
+                cr_assert_eq(o.nhistory, 1);
+                cr_assert_eq(o.history[0].time.usec, 948000);
+                cr_assert_eq(at.line, (int)got + 3);
+                cr_assert_eq(at.column, 1);
+                if ((got + 1) % 97 == 0)
+                    cr_assert_eq(strlen(o.reply), 600 * 8 + 2);
+            }
+            outcome_free(&o);
+        }
+        if (rc <= 0)
+            break;
+        got++;
+    }
+    cr_assert_eq(rc, 0, "%s", err.text);
+    cr_assert_eq(got, n);
+    reportread_close(rd);
+    unlink(path);
+    buf_free(&all);
+}
+
+/* An outcome fault stops the pull form and sticks, as any fault does. */
+Test(reportread, pull_outcome_fault_sticks)
+{
+    const char *text = "{\"schema_version\": 1, \"recipients\": [{\"row\":1,\"status\":\"failed\"},"
+                       " {\"row\":2,\"status\":[]}, {\"row\":3,\"status\":\"failed\"}]}";
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct reportread *rd = NULL;
+    struct reportread_place at;
+    struct blast_error err;
+    struct outcome o;
+
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_open_stream(f, "mem.json", &rd, &err), 0, "%s", err.text);
+    cr_assert_eq(reportread_next_outcome(rd, &o, &at, &err), 1, "%s", err.text);
+    cr_assert_eq(o.row, 1);
+    outcome_free(&o);
+    cr_assert_eq(reportread_next_outcome(rd, &o, &at, &err), BLAST_EINVAL);
+    cr_assert_str_eq(err.text, "recipient 2: \"status\" is not a status");
+    cr_assert_eq(err.column, 67, "at the recipient: %d", err.column);
+    cr_assert_null(o.email);
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_next_outcome(rd, &o, &at, &err), BLAST_EINVAL, "the error sticks");
+    reportread_close(rd);
     fclose(f);
 }

@@ -6,6 +6,8 @@
 
 #include <criterion/criterion.h>
 #include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -140,4 +142,86 @@ Test(timeutil, monotonic_clock_advances_in_milliseconds)
     b = timeutil_mono_ms();
     cr_assert_geq(b - a, 25, "slept 30 ms, clock moved %lld ms", (long long)(b - a));
     cr_assert_lt(b - a, 5000);
+}
+
+/* xorshift: the same samples on every run. */
+static uint64_t next_random(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/*
+ * The form timeutil_rfc3339() writes is read without sscanf() and timegm(), and
+ * must read as they read it: every field from 0 to its largest two (or four)
+ * digits, out-of-range ones carried over as timegm() carries them.
+ */
+Test(timeutil, rfc3339_parse_reads_as_timegm_does)
+{
+    static const int edges[][7] = {
+        {1970, 1, 1, 0, 0, 0, 0},       {1969, 12, 31, 23, 59, 59, 0},
+        {2026, 12, 5, 10, 51, 42, 945}, {2024, 2, 29, 12, 0, 0, 1},
+        {2023, 2, 29, 0, 0, 0, 0},      {2000, 0, 0, 0, 0, 0, 0},
+        {0, 1, 1, 0, 0, 0, 0},          {9999, 99, 99, 99, 99, 99, 999},
+        {1900, 3, 1, 0, 0, 60, 0},      {1600, 13, 32, 24, 60, 61, 5},
+    };
+    uint64_t seed = 0x2545F4914F6CDD1Dull;
+    size_t i, n = sizeof edges / sizeof edges[0];
+
+    use_tz("IST-5:30"); /* the local zone must not matter */
+    for (i = 0; i < n + 200000; i++) {
+        int f[7];
+        char text[40];
+        struct tm tm;
+        struct timeutil_stamp got = {0, 0};
+        time_t want;
+        int rc;
+        if (i < n) {
+            memcpy(f, edges[i], sizeof f);
+        } else {
+            f[0] = (int)(next_random(&seed) % 10000);
+            f[1] = (int)(next_random(&seed) % (i % 4 ? 13 : 100));
+            f[2] = (int)(next_random(&seed) % (i % 4 ? 32 : 100));
+            f[3] = (int)(next_random(&seed) % (i % 4 ? 24 : 100));
+            f[4] = (int)(next_random(&seed) % (i % 4 ? 60 : 100));
+            f[5] = (int)(next_random(&seed) % (i % 4 ? 61 : 100));
+            f[6] = (int)(next_random(&seed) % 1000);
+        }
+        snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", f[0], f[1], f[2], f[3],
+                 f[4], f[5], f[6]);
+        memset(&tm, 0, sizeof tm);
+        tm.tm_year = f[0] - 1900;
+        tm.tm_mon = f[1] - 1;
+        tm.tm_mday = f[2];
+        tm.tm_hour = f[3];
+        tm.tm_min = f[4];
+        tm.tm_sec = f[5];
+        want = timegm(&tm);
+        rc = timeutil_parse_rfc3339(text, &got);
+        cr_assert_eq(rc, want == (time_t)-1 ? -1 : 0, "%s", text);
+        cr_assert_eq(got.sec, want, "%s: %lld, timegm %lld", text, (long long)got.sec,
+                     (long long)want);
+        cr_assert_eq(got.usec, f[6] * 1000L, "%s", text);
+    }
+}
+
+/* Other forms sscanf() took are still taken, as before. */
+Test(timeutil, rfc3339_parse_other_forms)
+{
+    struct timeutil_stamp t;
+
+    cr_assert_eq(timeutil_parse_rfc3339("2023-11-14T22:13:20.123Z", &t), 0);
+    cr_assert_eq(t.sec, T0);
+    cr_assert_eq(t.usec, 123000);
+    cr_assert_eq(timeutil_parse_rfc3339("2023-11-14T22:13:20.5Z", &t), 0);
+    cr_assert_eq(t.sec, T0);
+    cr_assert_eq(t.usec, 5000, "as sscanf() reads it");
+    cr_assert_eq(timeutil_parse_rfc3339("2023-11-14T22:13:20Z", &t), -1);
+    cr_assert_eq(timeutil_parse_rfc3339("2023-11-14T22:13:20.123Zx", &t), -1);
+    cr_assert_eq(timeutil_parse_rfc3339("2023-11-14T22:13:20.123+", &t), -1);
+    cr_assert_eq(timeutil_parse_rfc3339("2023-11-14 22:13:20.123Z", &t), -1);
+    cr_assert_eq(timeutil_parse_rfc3339("", &t), -1);
+    cr_assert_eq(timeutil_parse_rfc3339(NULL, &t), -1);
 }
