@@ -282,8 +282,9 @@ struct overlay {
     bool loaded;
     struct intake_later *later;
     size_t changed;
-    json_t *rules; /* "class rule" -> count */
-    reportread_fn next;
+    json_t *rules;                  /* "class rule" -> count */
+    reportread_fn next;             /* csv: the recipients as JSON */
+    reportread_outcome_fn next_out; /* the other formats: as outcomes */
     void *next_arg;
 };
 
@@ -312,6 +313,27 @@ static void load_later(struct overlay *ov)
     }
 }
 
+/* What came back later, into o: 1 when o changed (counted by class and rule), 0, or < 0. */
+static int overlay_apply(struct overlay *ov, struct outcome *o, struct blast_error *err)
+{
+    int rc;
+    char key[96];
+
+    if (!ov->loaded)
+        load_later(ov);
+    if (intake_later_count(ov->later) == 0)
+        return 0;
+    if ((rc = intake_later_apply(ov->later, o)) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    if (rc == 1) {
+        snprintf(key, sizeof key, "%s %s", o->bounce.class_, o->bounce.rule ? o->bounce.rule : "");
+        json_object_set_new(ov->rules, key,
+                            json_integer(json_integer_value(json_object_get(ov->rules, key)) + 1));
+        ov->changed++;
+    }
+    return rc;
+}
+
 static int overlay_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
                          struct blast_error *err)
 {
@@ -324,10 +346,10 @@ static int overlay_entry(void *arg, json_t *entry, size_t index, const struct re
     if (intake_later_count(ov->later) > 0) {
         if ((rc = reportread_outcome(entry, index, at, &o, err)) < 0)
             return rc;
-        rc = intake_later_apply(ov->later, &o);
+        rc = overlay_apply(ov, &o, err);
         if (rc == 1) {
             const struct outcome_bounce *b = &o.bounce;
-            char when[40], key[96];
+            char when[40];
             timeutil_rfc3339(b->time, when, sizeof when);
             json_object_set_new(entry, "status", json_string(outcome_status_name(o.status)));
             json_object_set_new(entry, "bounce",
@@ -335,17 +357,24 @@ static int overlay_entry(void *arg, json_t *entry, size_t index, const struct re
                                           b->kind, "class", b->class_, "rule", b->rule, "status",
                                           b->enhanced[0] ? b->enhanced : NULL, "diagnostic",
                                           b->diagnostic, "source", b->source, "time", when));
-            snprintf(key, sizeof key, "%s %s", b->class_, b->rule ? b->rule : "");
-            json_object_set_new(
-                ov->rules, key,
-                json_integer(json_integer_value(json_object_get(ov->rules, key)) + 1));
-            ov->changed++;
         }
         outcome_free(&o);
         if (rc < 0)
-            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+            return rc;
     }
     return ov->next != NULL ? ov->next(ov->next_arg, entry, index, at, err) : 0;
+}
+
+/* The same for a recipient read as its outcome: o is changed in place. */
+static int overlay_outcome(void *arg, struct outcome *o, size_t index,
+                           const struct reportread_place *at, struct blast_error *err)
+{
+    struct overlay *ov = arg;
+    int rc;
+
+    if ((rc = overlay_apply(ov, o, err)) < 0)
+        return rc;
+    return ov->next_out != NULL ? ov->next_out(ov->next_arg, o, index, at, err) : 0;
 }
 
 /* ---- text ---------------------------------------------------------------------------- */
@@ -353,17 +382,11 @@ static int overlay_entry(void *arg, json_t *entry, size_t index, const struct re
 #define TOP_REASONS 10
 #define TOP_DOMAINS 10
 
-static int count_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
-                       struct blast_error *err)
+static int count_outcome(void *arg, struct outcome *o, size_t index,
+                         const struct reportread_place *at, struct blast_error *err)
 {
-    struct outcome o;
-    int rc;
-
-    if ((rc = reportread_outcome(entry, index, at, &o, err)) < 0)
-        return rc;
-    rc = report_tally_add(arg, &o);
-    outcome_free(&o);
-    if (rc < 0)
+    (void)index;
+    if (report_tally_add(arg, o) < 0)
         return blast_error_set(err, BLAST_ENOMEM, at->source, 0, 0, "out of memory");
     return 0;
 }
@@ -708,17 +731,11 @@ static int print_text(FILE *out, const char *path, const struct reportread_resul
 
 /* ---- html ---------------------------------------------------------------------------- */
 
-static int stats_entry(void *arg, json_t *entry, size_t index, const struct reportread_place *at,
-                       struct blast_error *err)
+static int stats_outcome(void *arg, struct outcome *o, size_t index,
+                         const struct reportread_place *at, struct blast_error *err)
 {
-    struct outcome o;
-    int rc;
-
-    if ((rc = reportread_outcome(entry, index, at, &o, err)) < 0)
-        return rc;
-    rc = runstats_add(arg, &o);
-    outcome_free(&o);
-    if (rc < 0)
+    (void)index;
+    if (runstats_add(arg, o) < 0)
         return blast_error_set(err, BLAST_ENOMEM, at->source, 0, 0, "out of memory");
     return 0;
 }
@@ -838,6 +855,7 @@ int cmd_report(int argc, char **argv)
     struct runstats st;
     struct overlay ov = {0};
     reportread_fn each = NULL;
+    reportread_outcome_fn each_out = NULL;
     void *arg = NULL;
     const char *name;
     char *text = NULL;
@@ -868,25 +886,31 @@ int cmd_report(int argc, char **argv)
             rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
             goto fail;
         }
-        each = stats_entry;
+        each_out = stats_outcome;
         arg = &st;
     } else {
         if (report_tally_init(&t) < 0) {
             rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
             goto fail;
         }
-        each = count_entry;
+        each_out = count_outcome;
         arg = &t;
     }
-    ov = (struct overlay){&o, &res, false, NULL, 0, json_object(), each, arg};
+    ov = (struct overlay){&o, &res, false, NULL, 0, json_object(), each, each_out, arg};
     if (ov.rules == NULL) {
         rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
         goto fail;
     }
-    if (strcmp(o.path, "-") == 0)
+    /* csv writes each recipient's JSON fields; the others count outcomes, read straight
+       from the text (core/jsontape) */
+    if (each != NULL && strcmp(o.path, "-") == 0)
         rc = reportread_stream(stdin, name, overlay_entry, &ov, &res, &err);
-    else
+    else if (each != NULL)
         rc = reportread_file(o.path, overlay_entry, &ov, &res, &err);
+    else if (strcmp(o.path, "-") == 0)
+        rc = reportread_stream_outcomes(stdin, name, overlay_outcome, &ov, &res, &err);
+    else
+        rc = reportread_file_outcomes(o.path, overlay_outcome, &ov, &res, &err);
     if (rc < 0)
         goto fail;
     if (ov.changed > 0 && res.summary != NULL) {
