@@ -74,6 +74,7 @@ struct reportread {
     const char *cap_text; /* the captured value, once whole: in the chunk, or span's */
     size_t cap_len;
     struct jsontape tape; /* the outcome forms' parser, reused from recipient to recipient */
+    const char *const *summary_skip; /* keys of "summary" not read (reportread_skip_summary) */
     char stack[REPORTREAD_MAX_DEPTH];
     /* the walk */
     enum top top;
@@ -409,6 +410,75 @@ static int load_object(struct reportread *rd, size_t limit, const char *what, js
     return rc;
 }
 
+/*
+ * "summary", member by member, leaving out the values of the keys in
+ * rd->summary_skip (their brackets and strings must still balance, as those of an
+ * unknown top-level key must).
+ */
+static int read_summary_without(struct reportread *rd, json_t **out)
+{
+    static const char what[] = "\"summary\"";
+    struct place at = here(rd);
+    json_t *obj, *key = NULL, *v;
+    size_t i;
+    int c, rc;
+
+    *out = NULL;
+    if (skip_ws(rd) != '{')
+        return load_object(rd, REPORTREAD_MAX_OBJECT, what, out); /* its error */
+    next(rd);
+    if ((obj = json_object()) == NULL)
+        return fail(rd, BLAST_ENOMEM, at, "out of memory");
+    if ((c = skip_ws(rd)) == '}') {
+        next(rd);
+        *out = obj;
+        return 0;
+    }
+    for (;;) {
+        bool skip = false;
+        struct place kat = here(rd);
+        if ((rc = load_value(rd, REPORTREAD_MAX_OBJECT, "a key of \"summary\"", &key)) < 0)
+            goto fail;
+        if (!json_is_string(key)) {
+            rc = fail(rd, BLAST_ESYNTAX, kat, "expected a key in quotes in %s", what);
+            goto fail;
+        }
+        for (i = 0; rd->summary_skip[i] != NULL; i++)
+            if (strcmp(json_string_value(key), rd->summary_skip[i]) == 0)
+                skip = true;
+        if ((c = skip_ws(rd)) != ':') {
+            rc = unexpected(rd, c, what, "expected ':' after a key");
+            goto fail;
+        }
+        next(rd);
+        if (skip)
+            rc = scan_value(rd, what);
+        else if ((rc = load_value(rd, REPORTREAD_MAX_OBJECT, what, &v)) == 0 &&
+                 json_object_set_new(obj, json_string_value(key), v) < 0)
+            rc = fail(rd, BLAST_ENOMEM, kat, "out of memory");
+        if (rc < 0)
+            goto fail;
+        json_decref(key);
+        key = NULL;
+        if ((c = skip_ws(rd)) == ',') {
+            next(rd);
+            continue;
+        }
+        if (c == '}') {
+            next(rd);
+            break;
+        }
+        rc = c < 0 ? ended(rd, c, what) : unexpected(rd, c, what, "expected ',' or '}'");
+        goto fail;
+    }
+    *out = obj;
+    return 0;
+fail:
+    json_decref(key);
+    json_decref(obj);
+    return rc;
+}
+
 static int read_version(struct reportread *rd, struct reportread_result *out)
 {
     struct place at = here(rd);
@@ -499,6 +569,8 @@ static int read_member(struct reportread *rd)
                         "not a blast report: \"recipients\" comes before \"schema_version\"");
         return open_recipients(rd);
     case 8:
+        if (rd->summary_skip != NULL)
+            return read_summary_without(rd, &rd->out.summary);
         return load_object(rd, REPORTREAD_MAX_OBJECT, "\"summary\"", &rd->out.summary);
     default: {
         /* a key of a later minor version: its value only has to balance */
@@ -709,6 +781,11 @@ int reportread_open(const char *path, size_t chunk, struct reportread **out,
     /* the reader reads in chunks of its own: no second buffer per open report */
     setvbuf(f, NULL, _IONBF, 0);
     return opened(f, true, chunk, path, out, err);
+}
+
+void reportread_skip_summary(struct reportread *rd, const char *const *keys)
+{
+    rd->summary_skip = keys;
 }
 
 const json_t *reportread_campaign(const struct reportread *rd)

@@ -132,6 +132,15 @@ int reportread_open_stream(FILE *f, const char *name, struct reportread **out,
 /* The report's "campaign" (borrowed), or NULL when it has none before its recipients. */
 const struct json_t *reportread_campaign(const struct reportread *rd);
 
+/*
+ * Leave the values of these keys of "summary" out when it is read after this call
+ * (keys: NULL-terminated, borrowed until reportread_close(); NULL: read it whole).
+ * For a reader that does not need them and would rather not hold them: a summary's
+ * "by_domain" grows with the list's distinct domains. The values skipped must still
+ * balance their brackets and strings; what is inside is not checked.
+ */
+void reportread_skip_summary(struct reportread *rd, const char *const *keys);
+
 /* The name given at open, for messages. */
 const char *reportread_name(const struct reportread *rd);
 

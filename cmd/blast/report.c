@@ -846,8 +846,50 @@ static int merge(const struct report_opts *o)
     return BLAST_EXIT_OK;
 }
 
+/*
+ * The report's recipients handed to each as outcomes, through the pull reader so that
+ * the summary's keys in skip (NULL-terminated, or NULL) are left out when it is read.
+ */
+static int read_outcomes(const char *path, const char *name, const char *const *skip,
+                         reportread_outcome_fn each, void *arg, struct reportread_result *out,
+                         struct blast_error *err)
+{
+    struct reportread *rd = NULL;
+    struct reportread_place at;
+    struct outcome o;
+    size_t i = 0;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    rc = strcmp(path, "-") == 0 ? reportread_open_stream(stdin, name, &rd, err)
+                                : reportread_open(path, 0, &rd, err);
+    if (rc < 0)
+        goto out;
+    reportread_skip_summary(rd, skip);
+    /* the campaign is there for the callback while the recipients stream by */
+    out->campaign = json_incref((json_t *)reportread_campaign(rd));
+    while ((rc = reportread_next_outcome(rd, &o, &at, err)) > 0) {
+        rc = each(arg, &o, i++, &at, err);
+        outcome_free(&o);
+        if (rc < 0)
+            goto out;
+    }
+    outcome_free(&o);
+    if (rc == 0) {
+        json_decref(out->campaign);
+        out->campaign = NULL;
+        rc = reportread_finish(rd, out, err);
+    }
+out:
+    reportread_close(rd);
+    if (rc < 0)
+        reportread_result_free(out);
+    return rc;
+}
+
 int cmd_report(int argc, char **argv)
 {
+    static const char *const lean_summary[] = {"by_domain", NULL};
     struct report_opts o;
     struct reportread_result res;
     struct blast_error err;
@@ -907,10 +949,13 @@ int cmd_report(int argc, char **argv)
         rc = reportread_stream(stdin, name, overlay_entry, &ov, &res, &err);
     else if (each != NULL)
         rc = reportread_file(o.path, overlay_entry, &ov, &res, &err);
-    else if (strcmp(o.path, "-") == 0)
-        rc = reportread_stream_outcomes(stdin, name, overlay_outcome, &ov, &res, &err);
     else
-        rc = reportread_file_outcomes(o.path, overlay_outcome, &ov, &res, &err);
+        /* the page and the metrics count domains from the recipients: the summary's
+           by_domain, as large as the list's distinct domains, is not read */
+        rc = read_outcomes(o.path, name,
+                           o.format == FORMAT_HTML || o.format == FORMAT_PROMETHEUS ? lean_summary
+                                                                                    : NULL,
+                           overlay_outcome, &ov, &res, &err);
     if (rc < 0)
         goto fail;
     if (ov.changed > 0 && res.summary != NULL) {

@@ -820,3 +820,89 @@ Test(reportread, pull_outcome_fault_sticks)
     reportread_close(rd);
     fclose(f);
 }
+
+/* A summary read without some of its keys: the others as written, the skipped absent. */
+static int skip_summary_read(const char *text, json_t **summary, struct blast_error *err)
+{
+    static const char *const skip[] = {"by_domain", "big", NULL};
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    struct reportread *rd = NULL;
+    struct reportread_result res;
+    int rc;
+
+    cr_assert_not_null(f);
+    blast_error_clear(err);
+    *summary = NULL;
+    cr_assert_eq(reportread_open_stream(f, "mem.json", &rd, err), 0, "%s", err->text);
+    reportread_skip_summary(rd, skip);
+    rc = reportread_finish(rd, &res, err);
+    if (rc == 0) {
+        *summary = json_incref(res.summary);
+        reportread_result_free(&res);
+    }
+    reportread_close(rd);
+    fclose(f);
+    return rc;
+}
+
+Test(reportread, summary_keys_left_out)
+{
+    json_t *s;
+    struct blast_error err;
+    char *text;
+
+    cr_assert_eq(skip_summary_read("{\"schema_version\": 1, \"recipients\": [{\"row\":1}],\n"
+                                   "\"summary\": {\"total\": 1, \"by_domain\": {\"x.example\": "
+                                   "{\"delivered\": 1}, \"y\": [\"}\", \"{\"]},\n"
+                                   "\"by_relay\": {\"r\": {\"delivered\": 1}}, \"big\": [[[]]],"
+                                   " \"end\": \"2026\"}}\n",
+                                   &s, &err),
+                 0, "%s", err.text);
+    text = json_dumps(s, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    cr_assert_str_eq(text, "{\"total\":1,\"by_relay\":{\"r\":{\"delivered\":1}},\"end\":\"2026\"}");
+    free(text);
+    json_decref(s);
+    /* an empty summary */
+    cr_assert_eq(skip_summary_read("{\"schema_version\": 1, \"recipients\": [{}], "
+                                   "\"summary\": { }}",
+                                   &s, &err),
+                 0, "%s", err.text);
+    cr_assert_eq(json_object_size(s), 0);
+    json_decref(s);
+}
+
+Test(reportread, a_summary_read_without_keys_is_still_checked)
+{
+    json_t *s;
+    struct blast_error err;
+
+    /* a skipped value must balance */
+    cr_assert_lt(skip_summary_read("{\"schema_version\": 1, \"recipients\": [{}], \"summary\": "
+                                   "{\"by_domain\": {\"a\": [}}, \"total\": 1}",
+                                   &s, &err),
+                 0);
+    cr_assert_eq(err.line, 1);
+    /* the others are parsed */
+    cr_assert_eq(skip_summary_read("{\"schema_version\": 1, \"recipients\": [{}], \"summary\": "
+                                   "{\"total\": tru, \"by_domain\": {}}",
+                                   &s, &err),
+                 BLAST_ESYNTAX);
+    cr_assert_not_null(strstr(err.text, "summary"), "%s", err.text);
+    /* not an object, a missing colon, a missing comma */
+    cr_assert_eq(skip_summary_read(
+                     "{\"schema_version\": 1, \"recipients\": [{}], \"summary\": [1]}", &s, &err),
+                 BLAST_EINVAL);
+    cr_assert_lt(skip_summary_read("{\"schema_version\": 1, \"recipients\": [{}], \"summary\": "
+                                   "{\"total\" 1}",
+                                   &s, &err),
+                 0);
+    cr_assert_lt(skip_summary_read("{\"schema_version\": 1, \"recipients\": [{}], \"summary\": "
+                                   "{\"total\": 1 \"end\": 2}",
+                                   &s, &err),
+                 0);
+    cr_assert_lt(skip_summary_read("{\"schema_version\": 1, \"recipients\": [{}], \"summary\": "
+                                   "{\"total\": 1,",
+                                   &s, &err),
+                 0);
+    cr_assert_not_null(strstr(err.text, "ends"), "%s", err.text);
+}
