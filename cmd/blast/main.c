@@ -33,7 +33,7 @@ static const char usage[] =
     "\n"
     "exit codes: 0 all delivered (or skipped by rule), 1 some failed or deferred,\n"
     "2 usage or campaign error (nothing sent), 3 interrupted, 4 no relay usable.\n"
-    "See docs/ for the campaign file and the report.\n";
+    "The campaign file: blast-campaign(5); the report and the journal: blast-report(5).\n";
 
 static const struct {
     const char *name;
