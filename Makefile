@@ -25,10 +25,12 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-missing-field-initializers \
             -Wno-format-truncation
-# OPT, CFLAGS and LDFLAGS are the caller's to set; the project's own flags always apply.
+# OPT, CPPFLAGS, CFLAGS and LDFLAGS are the caller's to set (dpkg-buildflags sets the
+# last three for the Debian package: fortified functions, stack protector, full RELRO);
+# the project's own flags always apply.
 OPT      ?= -O2 -g
 ALL_CFLAGS  = $(OPT) -std=gnu11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) \
-              -DBLAST_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
+              -DBLAST_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LDLIBS   += $(PKG_LIBS)
 
