@@ -9,6 +9,7 @@
 #                   for FUZZ_SECONDS, two at a time (FUZZ_TARGETS=reply runs one)
 #   make fuzz-replay  every committed fuzz input once, without clang (part of test)
 #   make bench      the benchmarks of bench/ (not part of test)
+#   make container-check  the Dockerfile's steps, run (minutes, Debian's mirror; not part of test)
 #   make install PREFIX=/usr/local   (and DESTDIR; make uninstall takes the same)
 #   make deps       install the Debian packages the build and tests need (idempotent)
 
@@ -47,6 +48,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/obj/bench/render_bench.d
 
 .PHONY: all test unit integration lint demo deps sanitize valgrind install uninstall clean format \
+        container-check \
         bench fuzz fuzz-build fuzz-deps fuzz-replay fuzz-seeds fuzz-merge
 
 all: $(BUILD)/blast
@@ -91,6 +93,13 @@ integration: $(BUILD)/blast
 
 lint:
 	@scripts/lint.sh
+
+# The Dockerfile's steps, run (tests/integration/test_container.py): with Docker where a
+# daemon answers, else each stage in a debootstrap chroot. Minutes and Debian's mirror,
+# so not part of test.
+container-check: $(BUILD)/blast
+	BLAST_CONTAINER_TEST=1 BLAST=$(abspath $(BUILD)/blast) $(PYTHON) -m unittest -v \
+		tests.integration.test_container
 
 demo: deps
 	$(MAKE) --no-print-directory all
