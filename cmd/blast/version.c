@@ -51,13 +51,17 @@ static void line(const char *name, const char *built, const char *running)
 static void print_versions(void)
 {
     const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
-    char gmime_built[32], gmime_running[32], csv[32], hiredis[32];
+    char gmime_built[32], gmime_running[32], glib_built[32], glib_running[32], csv[32], hiredis[32];
 
-    /* these three give numbers, not strings (GMime's as unsigned constants) */
+    /* these give numbers, not strings (GMime's and GLib's as unsigned constants) */
     snprintf(gmime_built, sizeof gmime_built, "%u.%u.%u", (unsigned)GMIME_MAJOR_VERSION,
              (unsigned)GMIME_MINOR_VERSION, (unsigned)GMIME_MICRO_VERSION);
     snprintf(gmime_running, sizeof gmime_running, "%u.%u.%u", gmime_major_version,
              gmime_minor_version, gmime_micro_version);
+    snprintf(glib_built, sizeof glib_built, "%u.%u.%u", (unsigned)GLIB_MAJOR_VERSION,
+             (unsigned)GLIB_MINOR_VERSION, (unsigned)GLIB_MICRO_VERSION);
+    snprintf(glib_running, sizeof glib_running, "%u.%u.%u", glib_major_version, glib_minor_version,
+             glib_micro_version);
     snprintf(csv, sizeof csv, "%d.%d.%d", CSV_MAJOR, CSV_MINOR, CSV_RELEASE);
     snprintf(hiredis, sizeof hiredis, "%d.%d.%d", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
 
@@ -73,6 +77,8 @@ static void print_versions(void)
     line("SQLite", SQLITE_VERSION, sqlite3_libversion());
     line("libidn2", IDN2_VERSION, idn2_check_version(NULL));
     line("GMime", gmime_built, gmime_running);
+    /* GMime's own library, which blast calls too */
+    line("GLib", glib_built, glib_running);
     line("hiredis", hiredis, NULL);
     line("libsodium", SODIUM_VERSION_STRING, sodium_version_string());
 }

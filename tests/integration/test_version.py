@@ -21,6 +21,7 @@ PACKAGES = {
     "SQLite": ("libsqlite3-dev", "libsqlite3-0"),
     "libidn2": ("libidn2-dev", "libidn2-0"),
     "GMime": ("libgmime-3.0-dev", "libgmime-3.0-0"),
+    "GLib": ("libglib2.0-dev", "libglib2.0-0"),
     "hiredis": ("libhiredis-dev", None),
     "libsodium": ("libsodium-dev", "libsodium23"),
 }
