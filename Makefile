@@ -9,7 +9,8 @@
 #                   for FUZZ_SECONDS, two at a time (FUZZ_TARGETS=reply runs one)
 #   make fuzz-replay  every committed fuzz input once, without clang (part of test)
 #   make bench      the benchmarks of bench/ (not part of test)
-#   make install PREFIX=/usr/local
+#   make container-check  the Dockerfile's steps, run (minutes, Debian's mirror; not part of test)
+#   make install PREFIX=/usr/local   (and DESTDIR; make uninstall takes the same)
 #   make deps       install the Debian packages the build and tests need (idempotent)
 
 VERSION  := $(shell cat VERSION)
@@ -25,10 +26,12 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
 WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
             -Wmissing-prototypes -Wno-missing-field-initializers \
             -Wno-format-truncation
-# OPT, CFLAGS and LDFLAGS are the caller's to set; the project's own flags always apply.
+# OPT, CPPFLAGS, CFLAGS and LDFLAGS are the caller's to set (dpkg-buildflags sets the
+# last three for the Debian package: fortified functions, stack protector, full RELRO);
+# the project's own flags always apply.
 OPT      ?= -O2 -g
 ALL_CFLAGS  = $(OPT) -std=gnu11 -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) \
-              -DBLAST_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CFLAGS)
+              -DBLAST_VERSION='"$(VERSION)"' -MMD -MP $(SAN) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 LDLIBS   += $(PKG_LIBS)
 
@@ -46,6 +49,7 @@ DEPS     := $(CORE_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(BUILD)/obj/be
             $(BUILD)/obj/bench/report_read_bench.d
 
 .PHONY: all test unit integration lint demo deps sanitize valgrind install uninstall clean format \
+        container-check \
         bench fuzz fuzz-build fuzz-deps fuzz-replay fuzz-seeds fuzz-merge
 
 all: $(BUILD)/blast
@@ -93,6 +97,13 @@ integration: $(BUILD)/blast
 
 lint:
 	@scripts/lint.sh
+
+# The Dockerfile's steps, run (tests/integration/test_container.py): with Docker where a
+# daemon answers, else each stage in a debootstrap chroot. Minutes and Debian's mirror,
+# so not part of test.
+container-check: $(BUILD)/blast
+	BLAST_CONTAINER_TEST=1 BLAST=$(abspath $(BUILD)/blast) $(PYTHON) -m unittest -v \
+		tests.integration.test_container
 
 demo: deps
 	$(MAKE) --no-print-directory all
@@ -208,14 +219,43 @@ fuzz-replay: $(REPLAY_BINS)
 			timeout 120 $(REPLAY_DIR)/fuzz-$$t $$dirs || { echo "fuzz-replay: $$t failed" >&2; exit 1; }; \
 	done
 
-install: $(BUILD)/blast
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/blast
-	install -m 0755 $(BUILD)/blast $(DESTDIR)$(PREFIX)/bin/blast
-	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/blast/
+# ---- install ----------------------------------------------------------------------------
+#
+# The program, its manual pages, the bash and zsh completions, the documentation and the
+# example campaign, under PREFIX (and DESTDIR, for a package's staging tree). Each place
+# may be set on its own. zsh's: Debian's zsh reads /usr/share/zsh/vendor-completions for
+# packages and /usr/local/share/zsh/site-functions for the rest.
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/blast
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
+INSTALL     ?= install
+MAN1        := man/blast.1
+MAN5        := man/blast-campaign.5 man/blast-report.5
+DOCS        := README.md NEWS $(wildcard docs/*.md) docs/report.schema.json docs/report-page.png
+EXAMPLES    := campaigns/example.yml campaigns/recipients.csv campaigns/unsubscribed.txt
+TEMPLATES   := $(wildcard templates/*)
 
+install: $(BUILD)/blast
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+		$(DESTDIR)$(DOCDIR)/examples/campaigns $(DESTDIR)$(DOCDIR)/examples/templates
+	$(INSTALL) -m 0755 $(BUILD)/blast $(DESTDIR)$(BINDIR)/blast
+	$(INSTALL) -m 0644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 completions/blast.bash $(DESTDIR)$(BASHCOMPDIR)/blast
+	$(INSTALL) -m 0644 completions/_blast $(DESTDIR)$(ZSHCOMPDIR)/_blast
+	$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/campaigns/
+	$(INSTALL) -m 0644 $(TEMPLATES) $(DESTDIR)$(DOCDIR)/examples/templates/
+
+# Removes what install put there, and the directories of blast's own (DOCDIR); shared
+# directories (bin, man1, the completions' directories) stay.
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/blast
-	rm -rf $(DESTDIR)$(PREFIX)/share/doc/blast
+	rm -f $(DESTDIR)$(BINDIR)/blast $(DESTDIR)$(BASHCOMPDIR)/blast $(DESTDIR)$(ZSHCOMPDIR)/_blast
+	rm -f $(MAN1:man/%=$(DESTDIR)$(MANDIR)/man1/%) $(MAN5:man/%=$(DESTDIR)$(MANDIR)/man5/%)
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 format:
 	clang-format -i core/*.c core/*.h cmd/blast/*.c cmd/blast/*.h tests/unit/*.c tests/unit/*.h \

@@ -10,6 +10,10 @@
 #                            sanitizers (-fsanitize=fuzzer); `make test` never needs them
 set -eu
 
+# The last line is what the packaging's tests use: man pages (mandoc -Tlint, man -l),
+# the shell completions (bash-completion, zsh), the Debian package (debhelper,
+# dpkg-dev, fakeroot, lintian) and the container's build steps in a chroot
+# (debootstrap).
 PKGS="gcc make pkg-config libc6-dev
 libssl-dev libsodium-dev libyaml-dev libjansson-dev libcsv-dev libcurl4-openssl-dev libidn2-dev
 libsqlite3-dev libgmime-3.0-dev libhiredis-dev
@@ -19,7 +23,8 @@ dovecot-imapd dovecot-pop3d dovecot-lmtpd munge slurmctld slurmd slurm-client
 python3 python3-aiosmtpd python3-jsonschema python3-dkim python3-cryptography python3-yaml
 python3-gi gir1.2-gmime-3.0 libmime-tools-perl libmailtools-perl spamassassin
 cppcheck clang-format valgrind procps shellcheck
-prometheus chromium python3-pil"
+prometheus chromium python3-pil
+mandoc man-db bash-completion zsh debhelper dpkg-dev fakeroot lintian debootstrap"
 
 FUZZ_PKGS="clang libclang-rt-14-dev"
 

@@ -43,6 +43,7 @@ const char cli_bounces_usage[] =
     "  -q, --quiet          no summary line\n"
     "  -v, --verbose        say what each message was\n"
     "  --log-format FORMAT  text (the default) or json: one JSON object a line\n"
+    "  -h, --help           this text\n"
     "\n"
     "exit codes: 0 done; 1 done, but some messages could not be read (left on the\n"
     "server); 2 usage or campaign error, or the database failed; 3 interrupted; 4 the\n"

@@ -11,10 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifndef BLAST_VERSION
-#define BLAST_VERSION "unknown"
-#endif
-
 static const char usage[] =
     "usage: blast COMMAND [OPTIONS]\n"
     "\n"
@@ -24,15 +20,20 @@ static const char usage[] =
     "  send CAMPAIGN.yml    render and deliver the campaign, write its JSON report\n"
     "  check CAMPAIGN.yml   validate the campaign, its list and templates; send nothing\n"
     "  preview CAMPAIGN.yml write one recipient's message (--row N or --email ADDRESS)\n"
-    "  report REPORT.json   print a delivery report: text, json (its summary) or csv\n"
-    "  suppress DATABASE    list, export, add or remove suppression database entries\n"
+    "  report REPORT.json   print a delivery report (text, json, csv, html, prometheus),\n"
+    "                       or merge the reports of a campaign's shards\n"
+    "  suppress DATABASE    list, export, add, remove or import suppression entries\n"
     "  bounces CAMPAIGN.yml read the bounce mailbox: bounces, complaints, unsubscribes\n"
-    "  version              print the version\n"
+    "  version              print the versions of blast and of its libraries\n"
     "  help [COMMAND]       this text, or a command's options\n"
+    "\n"
+    "options:\n"
+    "  -h, --help           this text (as 'blast help')\n"
+    "  --version            the version (as 'blast version')\n"
     "\n"
     "exit codes: 0 all delivered (or skipped by rule), 1 some failed or deferred,\n"
     "2 usage or campaign error (nothing sent), 3 interrupted, 4 no relay usable.\n"
-    "See docs/ for the campaign file and the report.\n";
+    "The campaign file: blast-campaign(5); the report and the journal: blast-report(5).\n";
 
 static const struct {
     const char *name;
@@ -45,13 +46,15 @@ static const struct {
     {"report", cmd_report, cli_report_usage},
     {"suppress", cmd_suppress, cli_suppress_usage},
     {"bounces", cmd_bounces, cli_bounces_usage},
+    {"version", cmd_version, cli_version_usage},
 };
 
 static int help(const char *topic)
 {
     size_t i;
 
-    if (topic == NULL) {
+    /* `blast help --help` is the help itself, not a command of that name */
+    if (topic == NULL || strcmp(topic, "--help") == 0 || strcmp(topic, "-h") == 0) {
         fputs(usage, stdout);
         return BLAST_EXIT_OK;
     }
@@ -89,10 +92,8 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0)
         return help(argc > 2 ? argv[2] : NULL);
-    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
-        printf("blast %s\n", BLAST_VERSION);
-        return BLAST_EXIT_OK;
-    }
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(argc - 1, argv + 1);
     for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0) {
             int code;

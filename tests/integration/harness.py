@@ -128,18 +128,20 @@ def run_blast(*args, env=None, timeout=180, cwd=None):
                           timeout=timeout)
 
 
-def copy_example(dest, relay):
+def copy_example(dest, relay, source=ROOT):
     """Copy the example campaign, its list and templates into dest, pointed at relay.
 
-    Only the relay's port and CA file change: the rest is the campaign as shipped.
-    Returns the path of the copied campaign file.
+    source holds campaigns/ and templates/: the source tree, or the examples directory
+    of an installed blast. Only the relay's port and CA file change: the rest is the
+    campaign as shipped. Returns the path of the copied campaign file.
     """
     os.makedirs(os.path.join(dest, "campaigns"), exist_ok=True)
-    shutil.copytree(os.path.join(ROOT, "templates"), os.path.join(dest, "templates"),
+    shutil.copytree(os.path.join(source, "templates"), os.path.join(dest, "templates"),
                     dirs_exist_ok=True)
     for name in ("recipients.csv", "unsubscribed.txt"):
-        shutil.copy(os.path.join(ROOT, "campaigns", name), os.path.join(dest, "campaigns", name))
-    with open(os.path.join(ROOT, "campaigns", "example.yml"), encoding="utf-8") as f:
+        shutil.copy(os.path.join(source, "campaigns", name),
+                    os.path.join(dest, "campaigns", name))
+    with open(os.path.join(source, "campaigns", "example.yml"), encoding="utf-8") as f:
         text = f.read()
     text, n1 = re.subn(r"(?m)^(\s*port:\s*)2525\b", rf"\g<1>{relay.port}", text)
     text, n2 = re.subn(r"(?m)^(\s*ca_file:\s*)\S+", rf"\g<1>{relay.ca_file}", text)

@@ -35,7 +35,7 @@ SLURM = os.path.join(harness.ROOT, "deploy", "slurm")
 SLURM_SCRIPTS = ["submit.sh", "blast-campaign.sbatch", "blast-merge.sbatch"]
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 INDEX_FIELD = "batch.kubernetes.io/job-completion-index"
-BLAST_IN_IMAGE = "/usr/local/bin/blast"
+BLAST_IN_IMAGE = "/usr/bin/blast"   # the Dockerfile installs the Debian package
 
 
 # ---- the manifests ----------------------------------------------------------------------
@@ -326,9 +326,10 @@ class Manifests(unittest.TestCase):
             pod = w["spec"]["template"]["spec"] if w["kind"] == "Job" else w["spec"]
             sc = pod["securityContext"]
             self.assertIs(sc.get("runAsNonRoot"), True, name)
-            # the image's USER is a name (nobody): runAsNonRoot needs a numeric user
-            self.assertIsInstance(sc.get("runAsUser"), int, name)
-            self.assertNotEqual(sc["runAsUser"], 0, name)
+            # the image's user (the Dockerfile's USER 10001:10001), said again so that
+            # the volumes' fsGroup and the user agree whatever the image
+            self.assertEqual((sc.get("runAsUser"), sc.get("runAsGroup"), sc.get("fsGroup")),
+                             (10001, 10001, 10001), name)
             self.assertIs(pod.get("automountServiceAccountToken"), False, name)
             self.assertEqual(len(pod["containers"]), 1, name)
             c = pod["containers"][0]

@@ -1071,7 +1071,7 @@ Test(campaign, vars_alias_copies_are_bounded, .fini = scratch_remove)
     cr_assert_not_null(big);
     memcpy(big, "vars:\n  a: &a ", 14);
     memset(big + 14, 'x', n);
-    snprintf(big + 14 + n, 4096, "\n  b: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n");
+    snprintf(big + 14 + n, 4096 - 14, "\n  b: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n");
     expect_vars_error(big, 10, 47, "more than 1048576 bytes");
     free(big);
 }
