@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "jsontape.h"
 #include "outcome.h"
+#include "private.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -545,24 +546,6 @@ static const struct jsontape_node *read_at(struct journal *j, int64_t offset, st
 
 /* ---- opening ------------------------------------------------------------------------------- */
 
-static int make_dirs(const char *path)
-{
-    char *p = strdup(path), *s;
-
-    if (p == NULL)
-        return -1;
-    for (s = p + 1; (s = strchr(s, '/')) != NULL; s++) {
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            free(p);
-            return -1;
-        }
-        *s = '/';
-    }
-    free(p);
-    return 0;
-}
-
 static int take_lock(struct journal *j, struct blast_error *err)
 {
     size_t n = strlen(j->path) + 6;
@@ -571,7 +554,8 @@ static int take_lock(struct journal *j, struct blast_error *err)
     if (lock == NULL)
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
     snprintf(lock, n, "%s.lock", j->path);
-    j->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    /* empty, but its name says which campaign is being sent: private like the journal */
+    j->lockfd = private_open(lock, O_RDWR);
     if (j->lockfd < 0 || flock(j->lockfd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         blast_error_set(err, BLAST_EIO, j->path, 0, 0,
@@ -689,14 +673,15 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
     }
-    if (make_dirs(path) != 0) {
+    /* the directories and files hold recipients' addresses: the owner's only (docs/files.md) */
+    if (private_mkdir_parents(path) != 0) {
         rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot create its directory: %s",
                              strerror(errno));
         goto out;
     }
     if (o->lock && (rc = take_lock(j, err)) < 0)
         goto out;
-    j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    j->fd = private_open(path, O_RDWR | O_APPEND);
     if (j->fd < 0) {
         rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open the journal: %s",
                              strerror(errno));

@@ -9,6 +9,7 @@
  * reasons, capped at MAX_REASONS distinct ones.
  */
 #include "report.h"
+#include "private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,14 +110,14 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
         }
         /* same directory as the target, so rename() is atomic */
         snprintf(r->tmp, n, "%s.tmp.XXXXXX", path);
-        fd = mkstemp(r->tmp);
+        /* 0600: the report lists every recipient; rename() keeps the mode (docs/files.md) */
+        fd = private_mkstemp(r->tmp);
         if (fd < 0) {
             free(r->tmp);
             r->tmp = NULL;
             rc = io_fail(r, err, "cannot create the report");
             goto out;
         }
-        fchmod(fd, 0644);
         r->f = fdopen(fd, "w");
         if (r->f == NULL) {
             close(fd);

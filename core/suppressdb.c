@@ -47,6 +47,7 @@
 #include "address.h"
 #include "addrset.h"
 #include "buf.h"
+#include "private.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,7 +235,7 @@ int suppressdb_open(const char *path, bool create, struct suppressdb **out, stru
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
     }
     /* made private before SQLite opens it: its WAL files take the same mode */
-    if (create && (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+    if (create && (fd = private_open(path, O_RDWR)) >= 0)
         close(fd);
     if (sqlite3_open_v2(path, &d->db,
                         SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |

@@ -24,6 +24,7 @@
 #include "../../core/shard.h"
 #include "../../core/notify.h"
 #include "../../core/policy.h"
+#include "../../core/private.h"
 #include "../../core/pool.h"
 #include "../../core/report.h"
 #include "../../core/secret.h"
@@ -31,6 +32,7 @@
 #include "../../core/timeutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -411,7 +413,8 @@ static char *beside(struct run *r, const char *sub, const char *ext, struct blas
         return NULL;
     }
     snprintf(path, n, "%s/%s", r->c->dir, sub);
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+    /* it holds reports or journals, which list the recipients (docs/files.md) */
+    if (private_mkdir(path, false) != 0) {
         blast_error_set(err, BLAST_EIO, r->c->path, 0, 0, "cannot create the directory %s: %s",
                         path, strerror(errno));
         free(path);
@@ -457,7 +460,7 @@ static int open_journal(struct run *r, struct blast_error *err)
         return rc;
     if (r->opt.dry_run != NULL || r->has_test_to) {
         char tmpl[] = "/tmp/blast-journal.XXXXXX";
-        int fd = mkstemp(tmpl);
+        int fd = private_mkstemp(tmpl);
         if (fd < 0)
             return blast_error_set(err, BLAST_EIO, tmpl, 0, 0, "cannot create: %s",
                                    strerror(errno));
@@ -518,7 +521,8 @@ static int prepare(struct run *r, struct blast_error *err)
             return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "send: --to: %s", aerr.text);
         r->has_test_to = true;
     }
-    if (r->opt.dry_run != NULL && mkdir(r->opt.dry_run, 0755) != 0 && errno != EEXIST)
+    /* one message a recipient in it: the owner's only, its missing parents too */
+    if (r->opt.dry_run != NULL && private_mkdir(r->opt.dry_run, true) != 0)
         return blast_error_set(err, BLAST_EIO, r->opt.dry_run, 0, 0, "cannot create: %s",
                                strerror(errno));
     /* every relay's secret must be there before anything connects */
@@ -572,11 +576,16 @@ static int write_eml(struct run *r, const struct recipients_row *row, struct bla
 {
     char path[4096];
     FILE *f;
+    int fd;
 
     snprintf(path, sizeof path, "%s/%zu.eml", r->opt.dry_run, row->row);
-    f = fopen(path, "wb");
-    if (f == NULL)
-        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot write: %s", strerror(errno));
+    fd = private_open(path, O_WRONLY | O_TRUNC);
+    if (fd < 0 || (f = fdopen(fd, "wb")) == NULL) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot write: %s", strerror(e));
+    }
     if (fwrite(r->msg.message.data, 1, r->msg.message.len, f) != r->msg.message.len) {
         fclose(f);
         return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot write: %s", strerror(errno));

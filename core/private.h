@@ -1,0 +1,57 @@
+/*
+ * private - files and directories that hold recipients' data, kept to their owner.
+ *
+ * Every file blast writes with recipients' addresses in it (the journal and its lock,
+ * the report, dry-run messages, exports with -o, the suppression database) is created
+ * with mode 0600 and every directory blast creates for them 0700, whatever the umask
+ * (docs/files.md). An existing file or directory is never changed: its owner chose its
+ * mode, and private_exposed() tells the commands which ones to warn about.
+ *
+ * These functions set errno and return -1 on failure, like the system calls they wrap,
+ * so that callers word the error for the file they were making.
+ */
+#ifndef BLAST_PRIVATE_H
+#define BLAST_PRIVATE_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define PRIVATE_FILE_MODE 0600
+#define PRIVATE_DIR_MODE  0700
+
+/*
+ * open(path, flags | O_CREAT | O_CLOEXEC): a file that did not exist is created 0600
+ * (fchmod after the open, so neither the umask nor a default ACL widens it); one that
+ * exists keeps its mode. flags holds the access mode and the rest (O_APPEND, O_TRUNC).
+ * Returns the descriptor, or -1 with errno set.
+ */
+int private_open(const char *path, int flags);
+
+/* mkstemp(tmpl), the file made 0600 to be sure, close-on-exec. -1 with errno set. */
+int private_mkstemp(char *tmpl);
+
+/*
+ * The directory path, created 0700 if it is not there; with parents, the missing
+ * directories above it too (each 0700). Directories that exist are left as they are.
+ * 0, or -1 with errno set (ENOTDIR when path or a parent is not a directory).
+ */
+int private_mkdir(const char *path, bool parents);
+
+/* The directories above the file path (not path itself), as private_mkdir(.., true). */
+int private_mkdir_parents(const char *path);
+
+/*
+ * Whether the existing file or directory path is open to other users: a file readable
+ * or writable by its group or others, a directory readable or writable by its group or
+ * others or searchable by others. 1 when it is (*mode set to its permission bits), 0
+ * when it is private or not there, -1 with errno set when it cannot be examined.
+ */
+int private_exposed(const char *path, mode_t *mode);
+
+/*
+ * How a mode found by private_exposed() is open, for a warning: "readable by other
+ * users", "writable by other users" or "searchable by other users".
+ */
+const char *private_exposure(mode_t mode, bool is_dir);
+
+#endif
