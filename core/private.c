@@ -9,7 +9,9 @@
 #include "private.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,4 +156,78 @@ const char *private_exposure(mode_t mode, bool is_dir)
     if (mode & (S_IWGRP | S_IWOTH))
         return "writable by other users";
     return is_dir ? "searchable by other users" : "open to other users";
+}
+
+int private_file_open(struct private_file *pf, const char *path, mode_t mode,
+                      struct blast_error *err)
+{
+    size_t n = strlen(path) + 16;
+    int fd = -1, rc;
+
+    memset(pf, 0, sizeof *pf);
+    if ((pf->path = strdup(path)) == NULL || (pf->tmp = malloc(n)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
+    /* same directory as the target, so rename() is atomic */
+    snprintf(pf->tmp, n, "%s.tmp.XXXXXX", path);
+    if ((fd = private_mkstemp(pf->tmp)) < 0) {
+        free(pf->tmp);
+        pf->tmp = NULL;
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot create: %s", strerror(errno));
+        goto out;
+    }
+    if ((mode != PRIVATE_FILE_MODE && fchmod(fd, mode) != 0) || (pf->f = fdopen(fd, "w")) == NULL) {
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot create: %s", strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        private_file_abort(pf);
+    return rc;
+}
+
+int private_file_commit(struct private_file *pf, struct blast_error *err)
+{
+    char *dir = NULL;
+    int rc = 0, e, dfd;
+
+    if (fflush(pf->f) != 0 || ferror(pf->f) || fsync(fileno(pf->f)) != 0) {
+        e = errno;
+        rc = blast_error_set(err, BLAST_EIO, pf->path, 0, 0, "cannot write: %s", strerror(e));
+        goto out;
+    }
+    e = fclose(pf->f);
+    pf->f = NULL;
+    if (e != 0 || rename(pf->tmp, pf->path) != 0) {
+        rc = blast_error_set(err, BLAST_EIO, pf->path, 0, 0, "cannot write: %s", strerror(errno));
+        goto out;
+    }
+    free(pf->tmp);
+    pf->tmp = NULL;
+    /* make the rename itself durable */
+    if ((dir = strdup(pf->path)) != NULL &&
+        (dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+out:
+    free(dir);
+    private_file_abort(pf);
+    return rc;
+}
+
+void private_file_abort(struct private_file *pf)
+{
+    if (pf->f != NULL)
+        fclose(pf->f);
+    if (pf->tmp != NULL)
+        unlink(pf->tmp);
+    free(pf->tmp);
+    free(pf->path);
+    memset(pf, 0, sizeof *pf);
 }

@@ -13,7 +13,10 @@
 #ifndef BLAST_PRIVATE_H
 #define BLAST_PRIVATE_H
 
+#include "error.h"
+
 #include <stdbool.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define PRIVATE_FILE_MODE 0600
@@ -53,5 +56,28 @@ int private_exposed(const char *path, mode_t *mode);
  * users", "writable by other users" or "searchable by other users".
  */
 const char *private_exposure(mode_t mode, bool is_dir);
+
+/*
+ * A file written whole or not at all: a temporary file beside path (so that rename()
+ * is atomic) of the given mode, whatever the umask; private_file_commit() syncs it and
+ * moves it into place (the rename keeps the mode, and replaces a file that was there),
+ * private_file_abort() removes it. mode is PRIVATE_FILE_MODE for anything that holds
+ * recipients' data; 0644 only for what others must read and holds none (the metrics).
+ */
+struct private_file {
+    char *path; /* where it goes */
+    char *tmp;  /* the temporary file, NULL once committed or aborted */
+    FILE *f;
+};
+
+/* Errors: BLAST_EIO (naming path), BLAST_ENOMEM. */
+int private_file_open(struct private_file *pf, const char *path, mode_t mode,
+                      struct blast_error *err);
+
+/* Flush, fsync, rename, fsync the directory; the file is gone on failure. Frees pf's parts. */
+int private_file_commit(struct private_file *pf, struct blast_error *err);
+
+/* Remove the temporary file and free pf's parts; accepts one never opened (zeroed). */
+void private_file_abort(struct private_file *pf);
 
 #endif

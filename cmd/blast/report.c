@@ -19,6 +19,7 @@
 #include "../../core/htmlreport.h"
 #include "../../core/intake.h"
 #include "../../core/metrics.h"
+#include "../../core/private.h"
 #include "../../core/report.h"
 #include "../../core/reportmerge.h"
 #include "../../core/reportread.h"
@@ -34,7 +35,7 @@
 
 const char cli_report_usage[] =
     "usage: blast report REPORT.json [--format text|json|csv|html|prometheus]\n"
-    "                    [--db PATH | --no-db]\n"
+    "                    [--db PATH | --no-db] [-o PATH]\n"
     "       blast report --merge SHARD.json... -o MERGED.json\n"
     "\n"
     "Print a delivery report written by 'blast send' (REPORT.json may be '-' for\n"
@@ -70,8 +71,10 @@ const char cli_report_usage[] =
     "                  one report of the campaign, by row (docs/sharding.md): every\n"
     "                  shard once, of one campaign and fingerprint, or nothing is\n"
     "                  written\n"
-    "  -o, --output PATH  with --merge: where the merged report goes ('-': standard\n"
-    "                  output); written atomically\n"
+    "  -o, --output PATH  where the output goes rather than standard output ('-'), and\n"
+    "                  with --merge where the merged report goes; written atomically,\n"
+    "                  mode 0600 (it holds recipients' addresses), 0644 for\n"
+    "                  --format prometheus (docs/files.md)\n"
     "  -h, --help      this text\n"
     "\n"
     "exit codes: 0 printed (merged); 2 usage error, a file that cannot be read or is\n"
@@ -168,10 +171,6 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
         o->ninputs = (size_t)(argc - optind);
         return 0;
     }
-    if (o->output != NULL) {
-        cli_fail("report: -o is for --merge");
-        return -1;
-    }
     if (optind >= argc) {
         cli_fail("report: which report? usage: blast report REPORT.json [--format "
                  "text|json|csv]");
@@ -189,10 +188,12 @@ static int parse_args(int argc, char **argv, struct report_opts *o)
     return 0;
 }
 
+/* where the output goes: -o PATH, else standard output */
+static const char *out_name = "standard output";
+
 static int write_failed(struct blast_error *err)
 {
-    return blast_error_set(err, BLAST_EIO, "standard output", 0, 0, "cannot write: %s",
-                           strerror(errno));
+    return blast_error_set(err, BLAST_EIO, out_name, 0, 0, "cannot write: %s", strerror(errno));
 }
 
 /* ---- csv ----------------------------------------------------------------------------- */
@@ -769,7 +770,7 @@ static int print_html(FILE *out, const char *path, const struct reportread_resul
     in.summary = res->summary;
     in.stats = st;
     in.later = ov->changed;
-    rc = htmlreport_write(out, "standard output", &in, err);
+    rc = htmlreport_write(out, out_name, &in, err);
     free(href);
     free(command);
     return rc;
@@ -896,6 +897,8 @@ int cmd_report(int argc, char **argv)
     struct report_tally t;
     struct runstats st;
     struct overlay ov = {0};
+    struct private_file pf = {0};
+    FILE *out = stdout;
     reportread_fn each = NULL;
     reportread_outcome_fn each_out = NULL;
     void *arg = NULL;
@@ -914,15 +917,25 @@ int cmd_report(int argc, char **argv)
     if (o.merge)
         return merge(&o);
     name = strcmp(o.path, "-") == 0 ? "standard input" : o.path;
+    if (o.output != NULL && strcmp(o.output, "-") != 0) {
+        /* recipients' data, the owner's only; the metrics name none and are for
+           node_exporter, which runs as another user (docs/files.md) */
+        if ((rc = private_file_open(&pf, o.output,
+                                    o.format == FORMAT_PROMETHEUS ? 0644 : PRIVATE_FILE_MODE,
+                                    &err)) < 0)
+            goto fail;
+        out = pf.f;
+        out_name = o.output;
+    }
 
     if (o.format == FORMAT_CSV) {
         for (i = 0; i < sizeof csv_columns / sizeof csv_columns[0]; i++)
-            fprintf(stdout, "%s%s", i > 0 ? "," : "", csv_columns[i]);
+            fprintf(out, "%s%s", i > 0 ? "," : "", csv_columns[i]);
         for (i = 0; i < sizeof csv_bounce_columns / sizeof csv_bounce_columns[0]; i++)
-            fprintf(stdout, ",bounce_%s", csv_bounce_columns[i]);
-        fputs("\r\n", stdout);
+            fprintf(out, ",bounce_%s", csv_bounce_columns[i]);
+        fputs("\r\n", out);
         each = csv_row;
-        arg = stdout;
+        arg = out;
     } else if (o.format == FORMAT_HTML) {
         if (runstats_init(&st) < 0) {
             rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
@@ -981,29 +994,32 @@ int cmd_report(int argc, char **argv)
             rc = blast_error_set(&err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
             goto fail;
         }
-        fprintf(stdout, "%s\n", text);
+        fprintf(out, "%s\n", text);
     } else if (o.format == FORMAT_HTML) {
-        if ((rc = print_html(stdout, o.path, &res, &st, &ov, &err)) < 0)
+        if ((rc = print_html(out, o.path, &res, &st, &ov, &err)) < 0)
             goto fail;
     } else if (o.format == FORMAT_TEXT) {
-        if ((rc = print_text(stdout, name, &res, &t, &ov)) < 0) {
+        if ((rc = print_text(out, name, &res, &t, &ov)) < 0) {
             blast_error_set(&err, rc, NULL, 0, 0, "out of memory");
             goto fail;
         }
     } else if (o.format == FORMAT_PROMETHEUS) {
-        if ((rc = print_prometheus(stdout, name, &res, &t, &ov, &err)) < 0)
+        if ((rc = print_prometheus(out, name, &res, &t, &ov, &err)) < 0)
             goto fail;
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+    if (fflush(out) != 0 || ferror(out)) {
         rc = write_failed(&err);
         goto fail;
     }
+    if (pf.f != NULL && (rc = private_file_commit(&pf, &err)) < 0)
+        goto fail;
     code = BLAST_EXIT_OK;
     goto out;
 fail:
     cli_error(&err);
     code = BLAST_EXIT_USAGE;
 out:
+    private_file_abort(&pf);
     free(text);
     report_tally_free(&t);
     runstats_free(&st);
