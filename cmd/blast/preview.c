@@ -5,12 +5,15 @@
  */
 #include "cli.h"
 #include "prepare.h"
+#include "../../core/private.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 const char cli_preview_usage[] =
     "usage: blast preview CAMPAIGN.yml [--row N | --email ADDRESS] [-o FILE]\n"
@@ -143,9 +146,15 @@ int cmd_preview(int argc, char **argv)
                         "row %zu: %s", row.row, msg.reason);
         goto fail;
     }
-    if (o.output != NULL && (f = fopen(o.output, "wb")) == NULL) {
-        blast_error_set(&err, BLAST_EIO, o.output, 0, 0, "cannot write: %s", strerror(errno));
-        goto fail;
+    if (o.output != NULL) {
+        /* one recipient's message: the owner's only, like the dry run's (docs/files.md) */
+        int fd = private_open(o.output, O_WRONLY | O_TRUNC);
+        if (fd < 0 || (f = fdopen(fd, "wb")) == NULL) {
+            blast_error_set(&err, BLAST_EIO, o.output, 0, 0, "cannot write: %s", strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto fail;
+        }
     }
     if (fwrite(msg.message.data, 1, msg.message.len, f) != msg.message.len || fflush(f) != 0 ||
         (f != stdout && fclose(f) != 0)) {
