@@ -145,17 +145,17 @@ int private_exposed(const char *path, mode_t *mode)
         return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
     bits = st.st_mode & (S_ISDIR(st.st_mode) ? DIR_EXPOSED : FILE_EXPOSED);
     if (mode != NULL)
-        *mode = st.st_mode & 07777;
+        *mode = st.st_mode;
     return bits != 0;
 }
 
-const char *private_exposure(mode_t mode, bool is_dir)
+const char *private_exposure(mode_t mode)
 {
     if (mode & (S_IRGRP | S_IROTH))
         return "readable by other users";
     if (mode & (S_IWGRP | S_IWOTH))
         return "writable by other users";
-    return is_dir ? "searchable by other users" : "open to other users";
+    return S_ISDIR(mode) ? "searchable by other users" : "open to other users";
 }
 
 int private_file_open(struct private_file *pf, const char *path, mode_t mode,

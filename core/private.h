@@ -46,16 +46,17 @@ int private_mkdir_parents(const char *path);
 /*
  * Whether the existing file or directory path is open to other users: a file readable
  * or writable by its group or others, a directory readable or writable by its group or
- * others or searchable by others. 1 when it is (*mode set to its permission bits), 0
- * when it is private or not there, -1 with errno set when it cannot be examined.
+ * others or searchable by others. 1 when it is, 0 when it is private or not there, -1
+ * with errno set when it cannot be examined. mode (may be NULL) gets its st_mode, type
+ * bits included, when it is there.
  */
 int private_exposed(const char *path, mode_t *mode);
 
 /*
- * How a mode found by private_exposed() is open, for a warning: "readable by other
+ * How a mode found open by private_exposed() is open, for a warning: "readable by other
  * users", "writable by other users" or "searchable by other users".
  */
-const char *private_exposure(mode_t mode, bool is_dir);
+const char *private_exposure(mode_t mode);
 
 /*
  * A file written whole or not at all: a temporary file beside path (so that rename()

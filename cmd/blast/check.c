@@ -489,6 +489,8 @@ int cmd_check(int argc, char **argv)
             problem(&k, &err);
         scan_list(&k, &p, &n);
     }
+    /* warnings, not problems: the exit code stays what the campaign makes it */
+    prepare_warn_exposed(p.c, &k.sh, NULL, NULL, NULL, &k.log);
     for (i = 0; k.connect && i < p.c->nrelays; i++)
         probe_relay(&k, p.c, &p.c->relays[i]);
     if (k.connect)

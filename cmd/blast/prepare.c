@@ -4,15 +4,18 @@
 #include "prepare.h"
 #include "../../core/shard.h"
 #include "../../core/fingerprint.h"
+#include "../../core/private.h"
 #include "../../core/secret.h"
 #include "../../core/sharedlimit.h"
 
 #include <errno.h>
+#include <libgen.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int prepare_list(const struct campaign *c, struct recipients **out, struct blast_error *err)
 {
@@ -182,4 +185,90 @@ int prepare_limits(const struct campaign *c, const struct log *lg, struct shared
         free(password);
     }
     return rc;
+}
+
+/* ---- files others can read ----------------------------------------------------------- */
+
+#define EXPOSED_MAX 12
+
+struct exposed {
+    const struct log *lg;
+    char *seen[EXPOSED_MAX]; /* the paths warned about (or found private), each once */
+    size_t nseen;
+};
+
+/* One path: a warning when it is there and open to others, once however often named. */
+static void warn_path(struct exposed *x, const char *path, const char *why)
+{
+    mode_t mode;
+    size_t i;
+
+    for (i = 0; i < x->nseen; i++)
+        if (strcmp(x->seen[i], path) == 0)
+            return;
+    if (x->nseen < EXPOSED_MAX && (x->seen[x->nseen] = strdup(path)) != NULL)
+        x->nseen++;
+    if (private_exposed(path, &mode) <= 0)
+        return;
+    log_msg(x->lg, LOG_LEVEL_WARN, "%s is %s (mode %04o): %s; chmod %s it", path,
+            private_exposure(mode), (unsigned)(mode & 07777), why, S_ISDIR(mode) ? "700" : "600");
+}
+
+/*
+ * The file, then the directory that holds it: only when the file is there, since a
+ * directory open to others exposes nothing of blast's until it holds one.
+ */
+static void warn_file(struct exposed *x, const char *path, const char *why)
+{
+    char *d;
+
+    if (path == NULL || strcmp(path, "-") == 0 || access(path, F_OK) != 0)
+        return;
+    warn_path(x, path, why);
+    if ((d = strdup(path)) != NULL)
+        warn_path(x, dirname(d), "it holds files with recipients' addresses");
+    free(d);
+}
+
+/* The setting, else dir/sub/NAME.ext; in the shard's name either way. */
+static char *default_path(const struct campaign *c, const struct shard *s, const char *setting,
+                          const char *sub, const char *ext)
+{
+    size_t n = strlen(c->dir) + strlen(sub) + strlen(c->name) + strlen(ext) + 4;
+    char *d = NULL, *path;
+
+    if (setting == NULL) {
+        if ((d = malloc(n)) == NULL)
+            return NULL;
+        snprintf(d, n, "%s/%s/%s%s", c->dir, sub, c->name, ext);
+    }
+    path = prepare_shard_path(d != NULL ? d : setting, s);
+    free(d);
+    return path;
+}
+
+void prepare_warn_exposed(const struct campaign *c, const struct shard *s, const char *journal,
+                          const char *report, const char *dry_run, const struct log *lg)
+{
+    struct exposed x = {lg, {NULL}, 0};
+    char *j =
+        journal != NULL ? strdup(journal) : default_path(c, s, c->journal, ".blast", ".journal");
+    char *r = report != NULL ? strdup(report) : default_path(c, s, c->report, "reports", ".json");
+    char *lock = NULL;
+    size_t i, n;
+
+    warn_file(&x, j, "it holds recipients' addresses");
+    if (j != NULL && (lock = malloc(n = strlen(j) + 6)) != NULL) {
+        snprintf(lock, n, "%s.lock", j);
+        warn_file(&x, lock, "it is the journal's lock");
+    }
+    warn_file(&x, r, "it holds recipients' addresses");
+    warn_file(&x, c->suppression_db, "it holds recipients' addresses");
+    if (dry_run != NULL)
+        warn_path(&x, dry_run, "it holds the messages rendered for recipients");
+    for (i = 0; i < x.nseen; i++)
+        free(x.seen[i]);
+    free(lock);
+    free(j);
+    free(r);
 }

@@ -76,6 +76,17 @@ char *prepare_shard_path(const char *path, const struct shard *s);
 const char *prepare_shard_place(const char *path);
 
 /*
+ * Warn on lg about each of the campaign's files that exists and that other users (or
+ * the group) can read (core/private, docs/files.md): the journal and its lock, the
+ * report, the suppression database, the dry run's directory, and the directories
+ * holding them. journal and report are the run's (NULL: the campaign's setting, else
+ * the default beside the campaign file, in the shard's name); dry_run may be NULL.
+ * Warnings only: nothing is refused.
+ */
+void prepare_warn_exposed(const struct campaign *c, const struct shard *s, const char *journal,
+                          const char *report, const char *dry_run, const struct log *lg);
+
+/*
  * The campaign's shared limits ('limits: shared', docs/sharding.md), for a run that
  * sends: the password fetched (and wiped after use), Redis reached, the script
  * loaded. *out is NULL when the campaign has none. Errors name the URL, never the

@@ -543,6 +543,9 @@ static int prepare(struct run *r, struct blast_error *err)
         (rc = prepare_reports(&r->p, r->opt.reports, r->opt.nreports, r->report_path, err)) < 0 ||
         (rc = open_journal(r, err)) < 0)
         return rc;
+    /* after the opens, which make what is missing private: only older files are named */
+    prepare_warn_exposed(r->c, &r->shard, r->throwaway ? r->opt.journal : r->journal_path,
+                         r->report_path, r->opt.dry_run, &r->log);
     return 0;
 }
 

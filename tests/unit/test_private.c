@@ -176,11 +176,12 @@ Test(private, exposed, .fini = scratch_remove)
         cr_assert_eq(chmod(d, cases[i].mode), 0);
         cr_expect_eq(private_exposed(f, &m), cases[i].file, "file %o", cases[i].mode);
         cr_expect_eq(private_exposed(d, &m), cases[i].dir, "dir %o", cases[i].mode);
-        cr_expect_eq(m, cases[i].mode);
+        cr_expect_eq(m & 07777, cases[i].mode);
+        cr_expect(S_ISDIR(m));
     }
     chmod(d, 0700);
     cr_expect_eq(private_exposed(missing, &m), 0);
-    cr_expect_str_eq(private_exposure(0644, false), "readable by other users");
-    cr_expect_str_eq(private_exposure(0622, false), "writable by other users");
-    cr_expect_str_eq(private_exposure(0711, true), "searchable by other users");
+    cr_expect_str_eq(private_exposure(S_IFREG | 0644), "readable by other users");
+    cr_expect_str_eq(private_exposure(S_IFREG | 0622), "writable by other users");
+    cr_expect_str_eq(private_exposure(S_IFDIR | 0711), "searchable by other users");
 }
