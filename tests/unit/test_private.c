@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,4 +185,86 @@ Test(private, exposed, .fini = scratch_remove)
     cr_expect_str_eq(private_exposure(S_IFREG | 0644), "readable by other users");
     cr_expect_str_eq(private_exposure(S_IFREG | 0622), "writable by other users");
     cr_expect_str_eq(private_exposure(S_IFDIR | 0711), "searchable by other users");
+}
+
+/* What is in dir besides the file named keep: nothing, once a private_file is done. */
+static int others_in(const char *dir, const char *keep)
+{
+    char cmd[512];
+    FILE *p;
+    int n = 0;
+    char line[256];
+
+    snprintf(cmd, sizeof cmd, "ls -A '%s'", dir);
+    p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    while (fgets(line, sizeof line, p) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strcmp(line, keep) != 0)
+            n++;
+    }
+    pclose(p);
+    return n;
+}
+
+static void write_whole(const char *path, mode_t mode, const char *text)
+{
+    struct private_file pf;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(private_file_open(&pf, path, mode, &err), 0, "%s", err.text);
+    cr_assert_eq(fputs(text, pf.f) >= 0, 1);
+    cr_assert_eq(private_file_commit(&pf, &err), 0, "%s", err.text);
+    cr_expect_null(pf.tmp);
+}
+
+Test(private, a_file_written_whole, .fini = scratch_remove)
+{
+    char path[256], text[64] = "";
+    FILE *f;
+
+    in_scratch(path, sizeof path, "out.csv");
+    umask(0);
+    write_whole(path, PRIVATE_FILE_MODE, "row,email\r\n");
+    cr_expect_eq(mode_of(path), 0600);
+    /* again over an older file that others could read: replaced, private */
+    cr_assert_eq(chmod(path, 0644), 0);
+    write_whole(path, PRIVATE_FILE_MODE, "second\n");
+    cr_expect_eq(mode_of(path), 0600);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(text, sizeof text, f));
+    fclose(f);
+    cr_expect_str_eq(text, "second\n");
+    cr_expect_eq(others_in(scratch_dir, "out.csv"), 0, "no temporary file left");
+}
+
+Test(private, metrics_are_written_0644, .fini = scratch_remove)
+{
+    char path[256];
+
+    in_scratch(path, sizeof path, "blast.prom");
+    umask(077);
+    write_whole(path, 0644, "blast_up 1\n");
+    cr_expect_eq(mode_of(path), 0644);
+}
+
+Test(private, a_file_abandoned_leaves_nothing, .fini = scratch_remove)
+{
+    struct private_file pf;
+    struct blast_error err;
+    char path[256];
+
+    in_scratch(path, sizeof path, "half.json");
+    blast_error_clear(&err);
+    cr_assert_eq(private_file_open(&pf, path, PRIVATE_FILE_MODE, &err), 0);
+    fputs("{\"recipients\": [", pf.f);
+    private_file_abort(&pf);
+    cr_expect_eq(access(path, F_OK), -1);
+    cr_expect_eq(others_in(scratch_dir, ""), 0);
+    /* a directory that is not there: the error names the file */
+    in_scratch(path, sizeof path, "missing/out.json");
+    cr_expect_eq(private_file_open(&pf, path, PRIVATE_FILE_MODE, &err), BLAST_EIO);
+    cr_expect(strstr(err.source, "missing/out.json") != NULL, "%s", err.source);
 }
