@@ -368,6 +368,28 @@ Test(journal, open_creates_the_file_and_its_directory, .fini = scratch_remove)
     json_decref(recs);
 }
 
+Test(journal, its_files_and_directories_are_private, .fini = scratch_remove)
+{
+    static const char *const made[] = {".blast", ".blast/deep", ".blast/deep/campaign.journal",
+                                       ".blast/deep/campaign.journal.lock"};
+    char path[256], p[300];
+    struct journal *j;
+    struct stat st;
+    size_t i;
+
+    /* a umask that would let anyone read them */
+    umask(0);
+    snprintf(path, sizeof path, "%s/.blast/deep/campaign.journal", scratch_make());
+    j = open_ok(path);
+    journal_close(j);
+    for (i = 0; i < sizeof made / sizeof made[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", scratch_dir, made[i]);
+        cr_assert_eq(stat(p, &st), 0, "%s", p);
+        cr_expect_eq(st.st_mode & 07777, S_ISDIR(st.st_mode) ? 0700 : 0600, "%s: %o", made[i],
+                     st.st_mode & 07777);
+    }
+}
+
 Test(journal, every_open_records_a_run, .fini = scratch_remove)
 {
     char path[128];

@@ -214,6 +214,26 @@ Test(report, document_parses_with_schema_campaign_and_recipients, .fini = scratc
     scratch_free(&s);
 }
 
+Test(report, the_file_is_private_under_any_umask, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    struct stat st;
+
+    scratch_new(&s);
+    /* a umask that would let anyone read it, and an older report that anyone could */
+    umask(0);
+    write_text(s.path, "{}");
+    cr_assert_eq(chmod(s.path, 0644), 0);
+    r = open_ok(s.path, &info);
+    add_three(r);
+    commit_ok(r);
+    cr_assert_eq(stat(s.path, &st), 0);
+    cr_expect_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
+    cr_expect_eq(entries(&s), 1, "no temporary file left");
+    scratch_free(&s);
+}
+
 Test(report, summary_counts_by_status_relay_domain_and_code, .fini = scratch_remove)
 {
     struct scratch s;
