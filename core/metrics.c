@@ -524,6 +524,8 @@ int metrics_write_file(const char *path, const struct metrics *m, struct blast_e
         rc = io_fail(path, err, "cannot create the metrics file");
         goto out;
     }
+    /* 0644, unlike the files that hold recipients' data (core/private): node_exporter
+       reads it as another user, and nothing in it names a recipient (docs/files.md) */
     if (fchmod(fd, 0644) != 0 || write_all(fd, &text) < 0) {
         rc = io_fail(path, err, "cannot write the metrics file");
         goto out;
