@@ -93,6 +93,13 @@ class Modes(unittest.TestCase):
             self.assertIn(expected, made)
         self.assert_private(made)
 
+    def test_preview(self):
+        p = blast("preview", "campaign.yml", "--row", "1", "-o", "row1.eml", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        made = self.new_entries()  # the suppression database too, made empty
+        self.assertEqual(made.get("row1.eml"), 0o600, made)
+        self.assert_private(made)
+
     def test_report_outputs(self):
         p = blast("send", "campaign.yml", cwd=self.dir)
         self.assertEqual(p.returncode, 0, p.stderr)
@@ -204,6 +211,15 @@ class Warnings(unittest.TestCase):
         self.assertEqual(len(warned), 4, warned)
         self.assertTrue(any(m.startswith("suppress.db is readable by other users (mode 0640)")
                             for m in warned), warned)
+
+    def test_send_json_lines(self):
+        self.expose()
+        p = blast("send", "campaign.yml", "--log-format", "json", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        warned = [l["message"] for l in map(json.loads, p.stderr.splitlines())
+                  if l["level"] == "warning"]
+        self.assertEqual(len(warned), 3, warned)
+        self.assertTrue(any(".blast is readable by other users (mode 0755)" in m for m in warned))
 
     def test_dry_run_directory(self):
         out = os.path.join(self.dir, "shared-out")
