@@ -9,9 +9,9 @@
 #include "private.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
