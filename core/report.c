@@ -20,12 +20,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 struct report {
     char *path;
     char *tmp; /* NULL when writing to a caller's stream */
     FILE *f;
     bool borrowed; /* f belongs to the caller */
+    int gz_fd;     /* a .gz report's temporary file, under f's gzip stream; else -1 */
     struct report_tally tally;
     json_t *campaign;
     size_t this_run; /* entries decided during this run (last_attempt >= start) */
@@ -38,6 +40,73 @@ struct report {
 
 #define MAX_REASONS 1000 /* distinct failure reasons kept for top_failures */
 #define TOP_REASONS 10
+
+/* A path ending in ".gz" asks for a gzip-compressed report. */
+static bool wants_gzip(const char *path)
+{
+    size_t n = strlen(path);
+
+    return n > 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
+/* fopencookie()'s write: the bytes into the gzip stream, in pieces gzwrite() takes. */
+static ssize_t gz_cookie_write(void *cookie, const char *data, size_t n)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        unsigned piece = n - done > (1u << 30) ? (1u << 30) : (unsigned)(n - done);
+        int w = gzwrite((gzFile)cookie, data + done, piece);
+        if (w <= 0) {
+            int zerr;
+            gzerror((gzFile)cookie, &zerr);
+            if (zerr != Z_ERRNO)
+                errno = EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+
+/* fopencookie()'s close: the gzip trailer is written as the stream ends. */
+static int gz_cookie_close(void *cookie)
+{
+    int rc = gzclose((gzFile)cookie);
+
+    if (rc == Z_OK)
+        return 0;
+    if (rc != Z_ERRNO)
+        errno = EIO;
+    return -1;
+}
+
+/*
+ * The temporary file fd as a stream that compresses what is written (level 6,
+ * gzip's own default): the stdio stream the report writes through, so the rest
+ * of the writer is the same for both. The gzip stream has a descriptor of its
+ * own, so that fd stays open for the fsync() after the trailer.
+ */
+static FILE *gz_stream(int fd)
+{
+    static const cookie_io_functions_t io = {.write = gz_cookie_write, .close = gz_cookie_close};
+    int gfd = dup(fd);
+    gzFile gz;
+    FILE *f;
+
+    if (gfd < 0)
+        return NULL;
+    gz = gzdopen(gfd, "wb6");
+    if (gz == NULL) {
+        close(gfd);
+        errno = errno != 0 ? errno : ENOMEM;
+        return NULL;
+    }
+    f = fopencookie(gz, "w", io);
+    if (f == NULL)
+        gzclose(gz);
+    return f;
+}
 
 static int io_fail(struct report *r, struct blast_error *err, const char *what)
 {
@@ -78,6 +147,7 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
     r = calloc(1, sizeof *r);
     if (r == NULL)
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+    r->gz_fd = -1;
     r->start = info->start.sec != 0 ? info->start : timeutil_now();
     r->path = strdup(path);
     json_t *shard = info->shard_count > 1
@@ -118,7 +188,16 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
             rc = io_fail(r, err, "cannot create the report");
             goto out;
         }
-        r->f = fdopen(fd, "w");
+        if (wants_gzip(path)) {
+            r->gz_fd = fd;
+            r->f = gz_stream(fd);
+            if (r->f == NULL) {
+                rc = io_fail(r, err, "cannot start the compressed report");
+                goto out;
+            }
+        } else {
+            r->f = fdopen(fd, "w");
+        }
         if (r->f == NULL) {
             close(fd);
             rc = io_fail(r, err, "cannot create the report");
@@ -444,8 +523,10 @@ int report_commit(struct report *r, struct blast_error *err)
     }
     if (r->tmp != NULL) {
         char *dir = strdup(r->path);
-        fd = fileno(r->f);
-        if (fsync(fd) != 0) {
+        /* a .gz report's trailer is written when its stream closes: fsync() after that */
+        bool gz = r->gz_fd >= 0;
+        fd = gz ? r->gz_fd : fileno(r->f);
+        if (!gz && fsync(fd) != 0) {
             free(dir);
             rc = io_fail(r, err, "cannot flush the report to disk");
             goto out;
@@ -457,6 +538,16 @@ int report_commit(struct report *r, struct blast_error *err)
             goto out;
         }
         r->f = NULL;
+        if (gz) {
+            int synced = fsync(fd);
+            int closed = close(fd);
+            r->gz_fd = -1;
+            if (synced != 0 || closed != 0) {
+                free(dir);
+                rc = io_fail(r, err, "cannot flush the report to disk");
+                goto out;
+            }
+        }
         if (rename(r->tmp, r->path) != 0) {
             free(dir);
             rc = io_fail(r, err, "cannot move the report into place");
@@ -489,6 +580,8 @@ void report_abort(struct report *r)
         fclose(r->f);
     else if (r->f != NULL)
         fflush(r->f);
+    if (r->gz_fd >= 0)
+        close(r->gz_fd);
     if (r->tmp != NULL) {
         unlink(r->tmp);
         free(r->tmp);

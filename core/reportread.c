@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #define CHUNK 65536
 
@@ -61,6 +62,12 @@ struct reportread {
     unsigned char *in;
     size_t pos, len;
     bool eof;
+    /* a gzip'ed report: the compressed bytes read into zin, inflated into in */
+    bool sniffed; /* the first bytes have been looked at */
+    z_stream *z;  /* NULL: the input is the text itself */
+    unsigned char *zin;
+    bool raw_eof;    /* the compressed input has ended */
+    bool member_end; /* a gzip member has ended; another may follow */
     /* where in[placed] is: here() brings it forward to pos when a place is wanted */
     struct place base;
     size_t placed;
@@ -136,6 +143,114 @@ static struct place here(struct reportread *rd)
     return rd->base;
 }
 
+/* Raw bytes from the file into buf: 0 at its end, or FAIL on a read error. */
+static int read_raw(struct reportread *rd, unsigned char *buf, size_t *n)
+{
+    *n = fread(buf, 1, rd->chunk, rd->f);
+    if (*n == 0 && ferror(rd->f))
+        return fail(rd, BLAST_EIO, (struct place){0, 0}, "read error: %s", strerror(errno));
+    return 0;
+}
+
+/*
+ * The first chunk looked at: gzip's magic bytes (1f 8b) start an inflater, which the
+ * bytes already read are handed to, whatever the name (standard input has none).
+ */
+static int sniff(struct reportread *rd)
+{
+    size_t n;
+
+    rd->sniffed = true;
+    if (read_raw(rd, rd->in, &n) < 0)
+        return FAIL;
+    if (n < 2 || rd->in[0] != 0x1f || rd->in[1] != 0x8b) {
+        rd->len = n;
+        rd->raw_eof = n == 0;
+        return 0;
+    }
+    rd->z = calloc(1, sizeof *rd->z);
+    rd->zin = malloc(rd->chunk);
+    if (rd->z == NULL || rd->zin == NULL) {
+        free(rd->z);
+        rd->z = NULL;
+        return fail(rd, BLAST_ENOMEM, (struct place){0, 0}, "out of memory");
+    }
+    /* 15 + 16: a gzip wrapper, the largest window */
+    if (inflateInit2(rd->z, 15 + 16) != Z_OK) {
+        free(rd->z);
+        rd->z = NULL;
+        return fail(rd, BLAST_ENOMEM, (struct place){0, 0}, "out of memory");
+    }
+    memcpy(rd->zin, rd->in, n);
+    rd->z->next_in = rd->zin;
+    rd->z->avail_in = (uInt)n;
+    rd->len = 0;
+    return 1;
+}
+
+/*
+ * Inflate into the chunk until it is full or the input ends. Members follow one
+ * another (what `cat a.gz b.gz` makes), as gzip reads them. The end of the file
+ * inside a member is a truncated file: said so before the text's own "ends early".
+ */
+static int inflate_chunk(struct reportread *rd)
+{
+    z_stream *z = rd->z;
+    int zr;
+
+    z->next_out = rd->in;
+    z->avail_out = (uInt)rd->chunk;
+    while (z->avail_out > 0) {
+        if (z->avail_in == 0 && !rd->raw_eof) {
+            size_t n;
+            if (read_raw(rd, rd->zin, &n) < 0)
+                return FAIL;
+            rd->raw_eof = n == 0;
+            z->next_in = rd->zin;
+            z->avail_in = (uInt)n;
+        }
+        if (rd->member_end) {
+            if (z->avail_in == 0)
+                break;
+            rd->member_end = false;
+            inflateReset(z);
+        }
+        if (z->avail_in == 0) {
+            if (z->avail_out < rd->chunk)
+                break; /* the text so far first; the next call says the file is cut */
+            return fail(rd, BLAST_ESYNTAX, (struct place){0, 0},
+                        "the compressed report ends early (is it truncated?)");
+        }
+        zr = inflate(z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END)
+            rd->member_end = true;
+        else if (zr == Z_MEM_ERROR)
+            return fail(rd, BLAST_ENOMEM, (struct place){0, 0}, "out of memory");
+        else if (zr != Z_OK && zr != Z_BUF_ERROR)
+            return fail(rd, BLAST_ESYNTAX, (struct place){0, 0}, "is not a valid gzip stream: %s",
+                        z->msg != NULL ? z->msg : "corrupt data");
+    }
+    rd->len = rd->chunk - z->avail_out;
+    return 0;
+}
+
+/* The next chunk of the report's text into in[0..len): len 0 at its end. */
+static int fill(struct reportread *rd)
+{
+    if (!rd->sniffed) {
+        int rc = sniff(rd);
+        if (rc <= 0)
+            return rc;
+    }
+    if (rd->z != NULL)
+        return inflate_chunk(rd);
+    if (rd->raw_eof) {
+        rd->len = 0;
+        return 0;
+    }
+    return read_raw(rd, rd->in, &rd->len);
+}
+
 static int peek(struct reportread *rd)
 {
     if (rd->pos < rd->len)
@@ -148,12 +263,9 @@ static int peek(struct reportread *rd)
     rd->placed = 0;
     rd->mark = 0;
     rd->pos = 0;
-    rd->len = fread(rd->in, 1, rd->chunk, rd->f);
+    if (fill(rd) < 0)
+        return FAIL;
     if (rd->len == 0) {
-        if (ferror(rd->f)) {
-            fail(rd, BLAST_EIO, (struct place){0, 0}, "read error: %s", strerror(errno));
-            return FAIL;
-        }
         rd->eof = true;
         return END;
     }
@@ -867,6 +979,11 @@ void reportread_close(struct reportread *rd)
         return;
     if (rd->own)
         fclose(rd->f);
+    if (rd->z != NULL) {
+        inflateEnd(rd->z);
+        free(rd->z);
+    }
+    free(rd->zin);
     reportread_result_free(&rd->out);
     free(rd->in);
     buf_free(&rd->span);

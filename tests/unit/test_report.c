@@ -4,6 +4,7 @@
  * failures leave the previous report and no temporary file).
  */
 #include "../../core/report.h"
+#include "../../core/reportread.h"
 #include "scratch.h"
 
 #include <criterion/criterion.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 struct scratch {
     char dir[64];
@@ -638,4 +640,51 @@ Test(report, status_names)
 Test(report, abort_accepts_null)
 {
     report_abort(NULL);
+}
+
+Test(report, a_gz_path_is_written_compressed_and_private, .fini = scratch_remove)
+{
+    struct scratch s;
+    struct report *r;
+    struct reportread_result out;
+    struct blast_error err;
+    struct stat st;
+    char text[65536];
+    unsigned char magic[2];
+    gzFile gz;
+    FILE *f;
+    int n;
+    json_t *j;
+    json_error_t jerr;
+
+    scratch_new(&s);
+    snprintf(s.path, sizeof s.path, "%s/report.json.gz", s.dir);
+    umask(0);
+    r = open_ok(s.path, &info);
+    add_three(r);
+    commit_ok(r);
+    cr_assert_eq(stat(s.path, &st), 0);
+    cr_expect_eq(st.st_mode & 07777, 0600, "mode %o", st.st_mode & 07777);
+    cr_expect_eq(entries(&s), 1, "no temporary file left");
+    f = fopen(s.path, "rb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(magic, 1, 2, f), 2);
+    fclose(f);
+    cr_assert(magic[0] == 0x1f && magic[1] == 0x8b, "gzip's magic bytes");
+    gz = gzopen(s.path, "rb");
+    cr_assert_not_null(gz);
+    n = gzread(gz, text, sizeof text - 1);
+    cr_assert_gt(n, 0);
+    text[n] = '\0';
+    cr_assert_eq(gzclose(gz), Z_OK, "a whole gzip stream, trailer and all");
+    j = json_loads(text, 0, &jerr);
+    cr_assert_not_null(j, "%d:%d: %s", jerr.line, jerr.column, jerr.text);
+    cr_assert_eq(json_array_size(json_object_get(j, "recipients")), 3);
+    json_decref(j);
+    blast_error_clear(&err);
+    cr_assert_eq(reportread_file(s.path, NULL, NULL, &out, &err), 0, "%s", err.text);
+    cr_assert_eq(out.recipients, 3);
+    cr_assert_eq(int_at(out.summary, "total"), 3);
+    reportread_result_free(&out);
+    scratch_free(&s);
 }

@@ -3,7 +3,8 @@
  * own layout, one line, pretty-printed, strings full of brackets and escaped
  * quotes, empty recipients; and every way a file is not a report, each named at
  * its line and column: truncated at any byte, garbage, another schema_version,
- * invalid JSON inside a recipient, brackets that do not match.
+ * invalid JSON inside a recipient, brackets that do not match. And the same
+ * reports gzip'ed: read alike, places in the text, truncated or corrupt refused.
  */
 #include "../../core/outcome.h"
 #include "../../core/report.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* What the callback saw. */
 struct seen {
@@ -905,4 +907,176 @@ Test(reportread, a_summary_read_without_keys_is_still_checked)
                                    &s, &err),
                  0);
     cr_assert_not_null(strstr(err.text, "ends"), "%s", err.text);
+}
+
+/* text gzip'ed, in members (1 or 2, split at its middle), into out (malloc'ed). */
+static size_t gzip_text(const char *text, int members, unsigned char **out)
+{
+    size_t len = strlen(text), cap = len + 256, used = 0;
+    unsigned char *buf = malloc(cap);
+    int m;
+
+    cr_assert_not_null(buf);
+    for (m = 0; m < members; m++) {
+        size_t from = m == 0 ? 0 : len / 2, to = members == 1 || m == 1 ? len : len / 2;
+        z_stream z;
+        memset(&z, 0, sizeof z);
+        cr_assert_eq(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+        z.next_in = (unsigned char *)text + from;
+        z.avail_in = (uInt)(to - from);
+        z.next_out = buf + used;
+        z.avail_out = (uInt)(cap - used);
+        cr_assert_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+        used = cap - z.avail_out;
+        deflateEnd(&z);
+    }
+    *out = buf;
+    return used;
+}
+
+/* Read n bytes as a report named "mem.json.gz". */
+static int read_bytes(const unsigned char *data, size_t n, struct seen *s,
+                      struct reportread_result *out, struct blast_error *err)
+{
+    FILE *f = fmemopen((void *)data, n, "r");
+    int rc;
+
+    cr_assert_not_null(f, "fmemopen: %s", strerror(errno));
+    blast_error_clear(err);
+    rc = reportread_stream(f, "mem.json.gz", collect, s, out, err);
+    fclose(f);
+    return rc;
+}
+
+Test(reportread, gzip_stream_reads_as_its_text)
+{
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+    unsigned char *gz;
+    int members;
+
+    for (members = 1; members <= 2; members++) {
+        size_t n = gzip_text(one_line, members, &gz);
+        memset(&s, 0, sizeof s);
+        check_one_line_document(read_bytes(gz, n, &s, &out, &err), &s, &out, &err);
+        reportread_result_free(&out);
+        free(gz);
+    }
+}
+
+Test(reportread, gzip_file_reads_as_the_plain_one)
+{
+    char plain[] = "/tmp/blast-unit-reportread-XXXXXX";
+    char packed[64];
+    struct report_info info = {"nov", "c.yml", false, NULL, NULL, {0, 0}};
+    struct report *r;
+    struct outcome e;
+    struct seen a, b;
+    struct reportread_result ra, rb;
+    struct blast_error err;
+    int fd = mkstemp(plain), i;
+
+    cr_assert_geq(fd, 0);
+    close(fd);
+    snprintf(packed, sizeof packed, "%s.gz", plain);
+    blast_error_clear(&err);
+    /* the writer's own .gz, and the same entries plain */
+    for (int pass = 0; pass < 2; pass++) {
+        cr_assert_eq(report_open(pass == 0 ? plain : packed, &info, &r, &err), 0, "%s", err.text);
+        for (i = 1; i <= 5; i++) {
+            char email[32];
+            outcome_init(&e);
+            snprintf(email, sizeof email, "u%d@x.example", i);
+            e.email = email;
+            e.row = (size_t)i;
+            e.status = i == 3 ? OUTCOME_FAILED : OUTCOME_DELIVERED;
+            e.code = i == 3 ? 550 : 250;
+            cr_assert_eq(report_add(r, &e, &err), 0, "%s", err.text);
+        }
+        cr_assert_eq(report_commit(r, &err), 0, "%s", err.text);
+    }
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    cr_assert_eq(reportread_file(plain, collect, &a, &ra, &err), 0, "%s", err.text);
+    cr_assert_eq(reportread_file(packed, collect, &b, &rb, &err), 0, "%s:%d:%d: %s", err.source,
+                 err.line, err.column, err.text);
+    unlink(plain);
+    unlink(packed);
+    cr_assert_eq(b.n, 5);
+    cr_assert_eq(a.n, b.n);
+    for (i = 0; i < 5; i++) {
+        cr_assert_eq(a.rows[i], b.rows[i]);
+        cr_assert_str_eq(a.emails[i], b.emails[i]);
+        cr_assert_eq(a.at[i].line, b.at[i].line, "places in the text, not the compressed bytes");
+        cr_assert_eq(a.at[i].column, b.at[i].column);
+    }
+    cr_assert_str_eq(b.at[0].source, packed);
+    cr_assert_eq(json_integer_value(json_object_get(rb.summary, "total")), 5);
+    cr_assert(json_equal(json_object_get(ra.summary, "by_status"),
+                         json_object_get(rb.summary, "by_status")));
+    reportread_result_free(&ra);
+    reportread_result_free(&rb);
+}
+
+Test(reportread, gzip_errors_are_placed_in_the_text)
+{
+    const char *text = "{\"schema_version\":1,\"recipients\":[\n{\"row\":1},\n{\"row\" 2}]}";
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error plain, err;
+    unsigned char *gz;
+    size_t n = gzip_text(text, 1, &gz);
+
+    memset(&s, 0, sizeof s);
+    cr_assert_lt(read_text(text, &s, &out, &plain), 0);
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(read_bytes(gz, n, &s, &out, &err), plain.code);
+    free(gz);
+    cr_assert_str_eq(err.source, "mem.json.gz");
+    cr_assert_eq(err.line, plain.line);
+    cr_assert_eq(err.column, plain.column);
+    cr_assert_str_eq(err.text, plain.text);
+}
+
+Test(reportread, truncated_gzip_is_refused_with_the_name)
+{
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+    unsigned char *gz;
+    size_t n = gzip_text(one_line, 1, &gz), cut;
+
+    /* in the header, in the data, in the trailer: every length but the whole */
+    for (cut = 2; cut < n; cut++) {
+        memset(&s, 0, sizeof s);
+        cr_assert_eq(read_bytes(gz, cut, &s, &out, &err), BLAST_ESYNTAX, "cut at %zu: %s", cut,
+                     err.text);
+        cr_assert_str_eq(err.source, "mem.json.gz");
+        cr_assert_not_null(strstr(err.text, "the compressed report ends early"), "cut at %zu: %s",
+                           cut, err.text);
+        cr_assert_null(out.summary);
+    }
+    free(gz);
+}
+
+Test(reportread, corrupt_gzip_is_refused_with_zlibs_reason)
+{
+    struct seen s;
+    struct reportread_result out;
+    struct blast_error err;
+    unsigned char *gz;
+    size_t n = gzip_text(one_line, 1, &gz);
+
+    gz[n - 8] ^= 0xff; /* the CRC-32 of the text */
+    memset(&s, 0, sizeof s);
+    cr_assert_eq(read_bytes(gz, n, &s, &out, &err), BLAST_ESYNTAX, "%s", err.text);
+    cr_assert_str_eq(err.source, "mem.json.gz");
+    cr_assert_not_null(strstr(err.text, "is not a valid gzip stream: incorrect data check"), "%s",
+                       err.text);
+    gz[n - 8] ^= 0xff;
+    gz[2] = 7; /* a compression method gzip does not have */
+    cr_assert_eq(read_bytes(gz, n, &s, &out, &err), BLAST_ESYNTAX, "%s", err.text);
+    cr_assert_not_null(strstr(err.text, "is not a valid gzip stream"), "%s", err.text);
+    free(gz);
 }
