@@ -742,8 +742,8 @@ static int stats_outcome(void *arg, struct outcome *o, size_t index,
 }
 
 /*
- * The page, with a link to the rows as CSV beside the report (R.json: R.csv) and the
- * command that writes it.
+ * The page, with a link to the rows as CSV beside the report (R.json or R.json.gz:
+ * R.csv) and the command that writes it.
  */
 static int print_html(FILE *out, const char *path, const struct reportread_result *res,
                       const struct runstats *st, const struct overlay *ov, struct blast_error *err)
@@ -755,8 +755,10 @@ static int print_html(FILE *out, const char *path, const struct reportread_resul
     int rc;
 
     if (strcmp(path, "-") != 0 && n > 0) {
-        bool json = n > 5 && strcmp(base + n - 5, ".json") == 0;
-        if (asprintf(&href, "%.*s.csv", (int)(json ? n - 5 : n), base) < 0 ||
+        size_t stem = n > 8 && strcmp(base + n - 8, ".json.gz") == 0 ? n - 8
+                      : n > 5 && strcmp(base + n - 5, ".json") == 0  ? n - 5
+                                                                     : n;
+        if (asprintf(&href, "%.*s.csv", (int)stem, base) < 0 ||
             asprintf(&command, "blast report %s --format csv > %s", base, href) < 0) {
             free(href);
             return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
