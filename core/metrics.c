@@ -10,13 +10,13 @@
  * same series.
  */
 #include "metrics.h"
+#include "private.h"
 #include "text.h"
 #include "timeutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -474,36 +474,15 @@ out:
     return found;
 }
 
-static int io_fail(const char *path, struct blast_error *err, const char *what)
-{
-    return blast_error_set(err, BLAST_EIO, path, 0, 0, "%s: %s", what, strerror(errno));
-}
-
-/* Write all of text to fd, a piece at a time. */
-static int write_all(int fd, const struct buf *text)
-{
-    size_t done = 0;
-
-    while (done < text->len) {
-        ssize_t n = write(fd, text->data + done, text->len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        done += (size_t)n;
-    }
-    return 0;
-}
-
 int metrics_write_file(const char *path, const struct metrics *m, struct blast_error *err)
 {
     struct metrics copy = *m; /* shallow: only the last success changes */
+    struct private_file pf;
     struct buf text = BUF_INIT;
-    char *tmp = NULL, *dir = NULL;
-    size_t n = strlen(path) + 16;
-    int fd = -1, rc;
+    int rc;
     double before;
 
+    memset(&pf, 0, sizeof pf);
     if (copy.run_succeeded && copy.has_run) {
         copy.has_last_success = true;
         copy.last_success = copy.run_end;
@@ -511,54 +490,24 @@ int metrics_write_file(const char *path, const struct metrics *m, struct blast_e
         copy.has_last_success = true;
         copy.last_success = before;
     }
-    if (metrics_format(&copy, &text) < 0 || (tmp = malloc(n)) == NULL ||
-        (dir = strdup(path)) == NULL) {
+    if (metrics_format(&copy, &text) < 0) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
     }
-    /* beside the target, so rename() is atomic; not *.prom, so node_exporter skips it */
-    snprintf(tmp, n, "%s.tmp.XXXXXX", path);
-    if ((fd = mkstemp(tmp)) < 0) {
-        free(tmp);
-        tmp = NULL;
-        rc = io_fail(path, err, "cannot create the metrics file");
+    /* written whole beside the target, under a name that is not *.prom, so node_exporter
+       never reads half a file; 0644, unlike the files that hold recipients' data:
+       node_exporter reads it as another user, and nothing in it names a recipient
+       (docs/files.md) */
+    if ((rc = private_file_open_named(&pf, path, 0644, "the metrics file", err)) < 0)
+        goto out;
+    if (fwrite(text.data, 1, text.len, pf.f) != text.len) {
+        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot write the metrics file: %s",
+                             strerror(errno));
         goto out;
     }
-    /* 0644, unlike the files that hold recipients' data (core/private): node_exporter
-       reads it as another user, and nothing in it names a recipient (docs/files.md) */
-    if (fchmod(fd, 0644) != 0 || write_all(fd, &text) < 0) {
-        rc = io_fail(path, err, "cannot write the metrics file");
-        goto out;
-    }
-    if (fsync(fd) != 0) {
-        rc = io_fail(path, err, "cannot flush the metrics file to disk");
-        goto out;
-    }
-    rc = close(fd);
-    fd = -1;
-    if (rc != 0) {
-        rc = io_fail(path, err, "cannot write the metrics file");
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = io_fail(path, err, "cannot move the metrics file into place");
-        goto out;
-    }
-    free(tmp);
-    tmp = NULL;
-    /* make the rename itself durable */
-    fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0)
-        fsync(fd);
-    rc = 0;
+    rc = private_file_commit(&pf, err);
 out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp != NULL) {
-        unlink(tmp);
-        free(tmp);
-    }
-    free(dir);
+    private_file_abort(&pf);
     buf_free(&text);
     return rc;
 }

@@ -158,13 +158,29 @@ const char *private_exposure(mode_t mode)
     return S_ISDIR(mode) ? "searchable by other users" : "open to other users";
 }
 
+/* "cannot create: ..." or, with a name, "cannot create the metrics file: ..." */
+static int io_error(const struct private_file *pf, const char *path, const char *verb, int e,
+                    struct blast_error *err)
+{
+    return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot %s%s%s: %s", verb,
+                           pf->what != NULL ? " " : "", pf->what != NULL ? pf->what : "",
+                           strerror(e));
+}
+
 int private_file_open(struct private_file *pf, const char *path, mode_t mode,
                       struct blast_error *err)
+{
+    return private_file_open_named(pf, path, mode, NULL, err);
+}
+
+int private_file_open_named(struct private_file *pf, const char *path, mode_t mode,
+                            const char *what, struct blast_error *err)
 {
     size_t n = strlen(path) + 16;
     int fd = -1, rc;
 
     memset(pf, 0, sizeof *pf);
+    pf->what = what;
     if ((pf->path = strdup(path)) == NULL || (pf->tmp = malloc(n)) == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
@@ -174,11 +190,11 @@ int private_file_open(struct private_file *pf, const char *path, mode_t mode,
     if ((fd = private_mkstemp(pf->tmp)) < 0) {
         free(pf->tmp);
         pf->tmp = NULL;
-        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot create: %s", strerror(errno));
+        rc = io_error(pf, path, "create", errno, err);
         goto out;
     }
     if ((mode != PRIVATE_FILE_MODE && fchmod(fd, mode) != 0) || (pf->f = fdopen(fd, "w")) == NULL) {
-        rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot create: %s", strerror(errno));
+        rc = io_error(pf, path, "create", errno, err);
         goto out;
     }
     fd = -1;
@@ -197,14 +213,13 @@ int private_file_commit(struct private_file *pf, struct blast_error *err)
     int rc = 0, e, dfd;
 
     if (fflush(pf->f) != 0 || ferror(pf->f) || fsync(fileno(pf->f)) != 0) {
-        e = errno;
-        rc = blast_error_set(err, BLAST_EIO, pf->path, 0, 0, "cannot write: %s", strerror(e));
+        rc = io_error(pf, pf->path, "write", errno, err);
         goto out;
     }
     e = fclose(pf->f);
     pf->f = NULL;
     if (e != 0 || rename(pf->tmp, pf->path) != 0) {
-        rc = blast_error_set(err, BLAST_EIO, pf->path, 0, 0, "cannot write: %s", strerror(errno));
+        rc = io_error(pf, pf->path, "write", errno, err);
         goto out;
     }
     free(pf->tmp);

@@ -66,14 +66,19 @@ const char *private_exposure(mode_t mode);
  * recipients' data; 0644 only for what others must read and holds none (the metrics).
  */
 struct private_file {
-    char *path; /* where it goes */
-    char *tmp;  /* the temporary file, NULL once committed or aborted */
+    char *path;       /* where it goes */
+    const char *what; /* for messages ("the metrics file"), borrowed; NULL: none */
+    char *tmp;        /* the temporary file, NULL once committed or aborted */
     FILE *f;
 };
 
 /* Errors: BLAST_EIO (naming path), BLAST_ENOMEM. */
 int private_file_open(struct private_file *pf, const char *path, mode_t mode,
                       struct blast_error *err);
+
+/* The same, messages saying what the file is: "cannot create the metrics file: ...". */
+int private_file_open_named(struct private_file *pf, const char *path, mode_t mode,
+                            const char *what, struct blast_error *err);
 
 /* Flush, fsync, rename, fsync the directory; the file is gone on failure. Frees pf's parts. */
 int private_file_commit(struct private_file *pf, struct blast_error *err);
