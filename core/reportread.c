@@ -1036,6 +1036,13 @@ static int push(struct reportread *rd, bool outcomes, reportread_fn each,
     return rc;
 }
 
+int reportread_each_outcome(struct reportread *rd, reportread_outcome_fn each, void *arg,
+                            struct reportread_result *out, struct blast_error *err)
+{
+    memset(out, 0, sizeof *out);
+    return push(rd, true, NULL, each, arg, out, err);
+}
+
 int reportread_stream(FILE *f, const char *name, reportread_fn each, void *arg,
                       struct reportread_result *out, struct blast_error *err)
 {

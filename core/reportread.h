@@ -172,6 +172,14 @@ int reportread_finish(struct reportread *rd, struct reportread_result *out,
 
 void reportread_close(struct reportread *rd);
 
+/*
+ * The outcome forms' reading on a reader already open (after reportread_skip_summary(),
+ * say): every recipient handed to each (which may be NULL) as reportread_file_outcomes()
+ * hands them, then the result into out. Closes rd, whatever happens.
+ */
+int reportread_each_outcome(struct reportread *rd, reportread_outcome_fn each, void *arg,
+                            struct reportread_result *out, struct blast_error *err);
+
 /* Release what a result holds and empty it. Accepts an empty result. */
 void reportread_result_free(struct reportread_result *r);
 

@@ -858,36 +858,15 @@ static int read_outcomes(const char *path, const char *name, const char *const *
                          struct blast_error *err)
 {
     struct reportread *rd = NULL;
-    struct reportread_place at;
-    struct outcome o;
-    size_t i = 0;
     int rc;
 
     memset(out, 0, sizeof *out);
     rc = strcmp(path, "-") == 0 ? reportread_open_stream(stdin, name, &rd, err)
                                 : reportread_open(path, 0, &rd, err);
     if (rc < 0)
-        goto out;
+        return rc;
     reportread_skip_summary(rd, skip);
-    /* the campaign is there for the callback while the recipients stream by */
-    out->campaign = json_incref((json_t *)reportread_campaign(rd));
-    while ((rc = reportread_next_outcome(rd, &o, &at, err)) > 0) {
-        rc = each(arg, &o, i++, &at, err);
-        outcome_free(&o);
-        if (rc < 0)
-            goto out;
-    }
-    outcome_free(&o);
-    if (rc == 0) {
-        json_decref(out->campaign);
-        out->campaign = NULL;
-        rc = reportread_finish(rd, out, err);
-    }
-out:
-    reportread_close(rd);
-    if (rc < 0)
-        reportread_result_free(out);
-    return rc;
+    return reportread_each_outcome(rd, each, arg, out, err);
 }
 
 int cmd_report(int argc, char **argv)
