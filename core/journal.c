@@ -16,6 +16,13 @@
  * fdatasync of being appended; a crash in between loses it as it would a record being
  * formatted, and the row's state stays what the file says (docs/delivery.md). A journal
  * that is not durable (tests, dry runs) is written directly by its callers.
+ *
+ * Packs (journal_compact()): a pack record's "z" is the zlib stream of lines "ROW JSON\n",
+ * rows ascending, each row's earlier "sending" records that may have gone first and its
+ * last record last; "rows" lists the rows whose last record it holds, as ranges
+ * ("1-1024,1030"), so that opening a compacted journal indexes them without inflating
+ * anything: the index points such a row at its pack, which is inflated when the row's
+ * record is read (journal_each() keeps the last pack it inflated, so each is inflated once).
  */
 #include "journal.h"
 #include "buf.h"
@@ -27,6 +34,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,6 +43,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 struct rowinfo {
     int64_t offset : 48;    /* of the row's last record; -1 when none */
@@ -81,6 +90,7 @@ struct journal {
     uint32_t *rank; /* set bits before each block of 8 words */
     struct rowinfo elsewhere;
     size_t done_before;
+    size_t loose; /* row records outside packs: in the file at open, and appended since */
 };
 
 /* ---- CRC-32 ------------------------------------------------------------------------- */
@@ -286,7 +296,39 @@ static int index_record(struct journal *j, const struct jsontape_node *rec, int6
 {
     struct mention m = mention_of(rec, offset);
 
+    j->loose += m.row != 0;
     return index_mention(j, &m);
+}
+
+static int pack_ranges(const char *s, int (*fn)(void *arg, size_t first, size_t last), void *arg);
+
+struct pack_indexing {
+    struct journal *j;
+    int64_t offset;
+};
+
+static int index_pack_range(void *arg, size_t first, size_t last)
+{
+    const struct pack_indexing *x = arg;
+    size_t row;
+
+    for (row = first; row <= last; row++) {
+        /* a pack holds rows in a final state only (journal_compact) */
+        struct mention m = {row, x->offset, 0, JOURNAL_FINAL};
+        int rc = index_mention(x->j, &m);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A pack's rows point at it. BLAST_EINVAL when its list of rows is not one. */
+static int index_pack(struct journal *j, const struct jsontape_node *rec, int64_t offset)
+{
+    struct pack_indexing x = {j, offset};
+    int rc = pack_ranges(str(rec, "rows"), index_pack_range, &x);
+
+    return rc == -1 ? BLAST_EINVAL : rc;
 }
 
 /* ---- records ------------------------------------------------------------------------------- */
@@ -463,6 +505,7 @@ static int append_line(struct journal *j, struct mention *m, const char *line, s
     m->offset = j->end;
     if (j->failed)
         return blast_error_set(err, j->failed, j->path, 0, 0, "%s", j->failure);
+    j->loose += m->row != 0;
     if (j->syncer_started) {
         /* the writer writes it (see the top of this file) */
         if (j->pend_len + n > j->pend_cap) {
@@ -544,6 +587,169 @@ static const struct jsontape_node *read_at(struct journal *j, int64_t offset, st
     }
 }
 
+/* ---- packs --------------------------------------------------------------------------------- */
+
+#define PACK_ROWS     1024                /* rows a pack holds at most */
+#define PACK_TEXT_MAX (4u * 1024 * 1024)  /* and inflated bytes, beyond which it is full */
+#define PACK_SIZE_MAX (64u * 1024 * 1024) /* the largest inflated size read back */
+#define PACK_LEVEL    6
+
+/*
+ * Call fn for each range of "1-1024,1030" (first <= last, ascending). -1 when the
+ * text is not such a list, or fn's negative value.
+ */
+static int pack_ranges(const char *s, int (*fn)(void *arg, size_t first, size_t last), void *arg)
+{
+    size_t prev = 0;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (;;) {
+        char *end;
+        unsigned long long a, b;
+        int rc;
+        if (*s < '1' || *s > '9')
+            return -1;
+        a = strtoull(s, &end, 10);
+        b = a;
+        if (*end == '-') {
+            if (end[1] < '1' || end[1] > '9')
+                return -1;
+            b = strtoull(end + 1, &end, 10);
+        }
+        if (a == 0 || b < a || a <= prev || b > (1ULL << 40))
+            return -1;
+        if ((rc = fn(arg, (size_t)a, (size_t)b)) < 0)
+            return rc;
+        prev = (size_t)b;
+        if (*end == '\0')
+            return 0;
+        if (*end != ',')
+            return -1;
+        s = end + 1;
+    }
+}
+
+/* A pack inflated: its text, and where each of its records starts. */
+struct packrec {
+    size_t row;
+    uint32_t start, len; /* the record's JSON in text, without the row and the newline */
+};
+
+struct packview {
+    int64_t offset; /* of its line in the file; -1: none loaded */
+    struct buf text;
+    struct buf bin; /* the deflated bytes, scratch */
+    struct packrec *recs;
+    size_t nrecs, caprecs;
+};
+
+static void packview_init(struct packview *v)
+{
+    memset(v, 0, sizeof *v);
+    v->offset = -1;
+}
+
+static void packview_free(struct packview *v)
+{
+    buf_free(&v->text);
+    buf_free(&v->bin);
+    free(v->recs);
+    packview_init(v);
+}
+
+/*
+ * Inflate the pack record rec (a parsed line, offset its place) into v: its "z"
+ * decoded, inflated to its "size" and cut into records. -1 when it is damaged.
+ */
+static int packview_load(struct packview *v, const struct jsontape_node *rec, int64_t offset)
+{
+    const struct jsontape_node *z = jsontape_member(rec, "z");
+    const char *b64 = jsontape_string(z);
+    size_t b64len = jsontape_size(z), pads = 0, nrec = 0, pos;
+    int64_t size = jsontape_integer(jsontape_member(rec, "size"));
+    int64_t records = jsontape_integer(jsontape_member(rec, "records"));
+    uLongf got;
+    int n;
+
+    v->offset = -1;
+    v->nrecs = 0;
+    if (b64 == NULL || b64len == 0 || b64len % 4 != 0 || b64len > INT32_MAX || size <= 0 ||
+        size > PACK_SIZE_MAX || records <= 0)
+        return -1;
+    pads = (b64[b64len - 1] == '=') + (b64[b64len - 2] == '=');
+    buf_reset(&v->bin);
+    buf_reset(&v->text);
+    if (buf_reserve(&v->bin, b64len / 4 * 3 + 1) < 0 || buf_reserve(&v->text, (size_t)size + 1) < 0)
+        return -1;
+    n = EVP_DecodeBlock((unsigned char *)v->bin.data, (const unsigned char *)b64, (int)b64len);
+    if (n < 0 || (size_t)n < pads)
+        return -1;
+    v->bin.len = (size_t)n - pads;
+    got = (uLongf)size;
+    if (uncompress((Bytef *)v->text.data, &got, (const Bytef *)v->bin.data, (uLong)v->bin.len) !=
+            Z_OK ||
+        got != (uLongf)size)
+        return -1;
+    v->text.len = (size_t)size;
+    v->text.data[v->text.len] = '\0';
+    /* "ROW JSON\n", rows ascending */
+    for (pos = 0; pos < v->text.len;) {
+        char *end, *nl = memchr(v->text.data + pos, '\n', v->text.len - pos);
+        unsigned long long row;
+        if (nl == NULL || v->text.data[pos] < '1' || v->text.data[pos] > '9')
+            return -1;
+        row = strtoull(v->text.data + pos, &end, 10);
+        if (*end != ' ' || end >= nl || (nrec > 0 && row < v->recs[nrec - 1].row))
+            return -1;
+        if (nrec == v->caprecs) {
+            size_t cap = v->caprecs ? v->caprecs * 2 : 1024;
+            struct packrec *r = realloc(v->recs, cap * sizeof *r);
+            if (r == NULL)
+                return -1;
+            v->recs = r;
+            v->caprecs = cap;
+        }
+        v->recs[nrec].row = (size_t)row;
+        v->recs[nrec].start = (uint32_t)(end + 1 - v->text.data);
+        v->recs[nrec].len = (uint32_t)(nl - end - 1);
+        nrec++;
+        pos = (size_t)(nl - v->text.data) + 1;
+    }
+    if (nrec != (size_t)records)
+        return -1;
+    v->nrecs = nrec;
+    v->offset = offset;
+    return 0;
+}
+
+/* The first of row's records in v (they follow one another), or -1. */
+static long packview_first(const struct packview *v, size_t row)
+{
+    size_t lo = 0, hi = v->nrecs;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->recs[mid].row < row)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < v->nrecs && v->recs[lo].row == row ? (long)lo : -1;
+}
+
+/* The last of row's records in v: its last record. -1 when v has none of it. */
+static long packview_last(const struct packview *v, size_t row)
+{
+    long k = packview_first(v, row);
+
+    if (k < 0)
+        return -1;
+    while ((size_t)k + 1 < v->nrecs && v->recs[k + 1].row == row)
+        k++;
+    return k;
+}
+
 /* ---- opening ------------------------------------------------------------------------------- */
 
 static int take_lock(struct journal *j, struct blast_error *err)
@@ -568,6 +774,26 @@ static int take_lock(struct journal *j, struct blast_error *err)
     }
     free(lock);
     return 0;
+}
+
+/*
+ * A compaction that a crash cut short left PATH.compacting: the journal itself is
+ * whole (the old one, never touched), so the leftover goes. Only with the lock held.
+ */
+static int remove_leftover(struct journal *j, struct blast_error *err)
+{
+    char *tmp = NULL;
+    int rc = 0;
+
+    if (asprintf(&tmp, "%s.compacting", j->path) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+    if (unlink(tmp) == 0)
+        log_msg(j->log, LOG_LEVEL_INFO, "%s: removed %s, left by a compaction that did not end",
+                j->path, tmp);
+    else if (errno != ENOENT)
+        rc = blast_error_set(err, BLAST_EIO, tmp, 0, 0, "cannot remove: %s", strerror(errno));
+    free(tmp);
+    return rc;
 }
 
 /* Read earlier runs' records: index them, check the hash, cut a torn last record. */
@@ -623,6 +849,15 @@ static int replay(struct journal *j, const struct journal_options *o, struct bla
                     break;
                 }
                 last_hash_line = lineno;
+            }
+        } else if (t != NULL && strcmp(t, "pack") == 0) {
+            if ((rc = index_pack(j, rec, offset)) < 0) {
+                blast_error_set(err, rc, j->path, (int)lineno, 0,
+                                rc == BLAST_EINVAL ? "record %zu of the journal: a pack whose "
+                                                     "rows cannot be read"
+                                                   : "out of memory",
+                                lineno);
+                break;
             }
         } else if ((rc = index_record(j, rec, offset)) < 0) {
             blast_error_set(err, rc, j->path, 0, 0, "out of memory");
@@ -681,6 +916,8 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
     }
     if (o->lock && (rc = take_lock(j, err)) < 0)
         goto out;
+    if (o->lock && (rc = remove_leftover(j, err)) < 0)
+        goto out;
     j->fd = private_open(path, O_RDWR | O_APPEND);
     if (j->fd < 0) {
         rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot open the journal: %s",
@@ -720,7 +957,8 @@ int journal_open(const char *path, const struct journal_options *o, struct journ
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
     }
-    if ((rc = append(j, &none, &run, NULL, err)) < 0 || (rc = journal_sync(j, err)) < 0)
+    if (!o->no_run &&
+        ((rc = append(j, &none, &run, NULL, err)) < 0 || (rc = journal_sync(j, err)) < 0))
         goto out;
     *out = j;
     j = NULL;
@@ -928,18 +1166,38 @@ static int outcome_from_record(struct journal *j, const struct jsontape_node *re
 }
 
 /*
- * The record at offset as an outcome in o (empty). b and t are scratch, the
- * caller's, so that journal_each() reads every row in the same memory.
+ * The record at offset as an outcome in o (empty); when it is a pack, row's last
+ * record in it. b, t and v are scratch, the caller's, so that journal_each() reads
+ * every row in the same memory and inflates each pack once (v keeps the last one).
  */
 static int outcome_at(struct journal *j, int64_t offset, size_t row, struct outcome *o,
-                      struct buf *b, struct jsontape *t, struct blast_error *err)
+                      struct buf *b, struct jsontape *t, struct packview *v,
+                      struct blast_error *err)
 {
-    const struct jsontape_node *rec = read_at(j, offset, b, t);
+    const struct jsontape_node *rec;
+    const struct packrec *pr;
+    long k;
 
-    if (rec == NULL)
-        return blast_error_set(err, BLAST_EIO, j->path, 0, 0,
-                               "cannot read back the record of row %zu", row);
-    return outcome_from_record(j, rec, row, o, err);
+    if (v->offset != offset) {
+        const char *type;
+        if ((rec = read_at(j, offset, b, t)) == NULL)
+            return blast_error_set(err, BLAST_EIO, j->path, 0, 0,
+                                   "cannot read back the record of row %zu", row);
+        type = str(rec, "t");
+        if (type == NULL || strcmp(type, "pack") != 0)
+            return outcome_from_record(j, rec, row, o, err);
+        if (packview_load(v, rec, offset) < 0)
+            return blast_error_set(err, BLAST_EINVAL, j->path, 0, 0,
+                                   "the pack holding row %zu is damaged", row);
+    }
+    if ((k = packview_last(v, row)) < 0)
+        return blast_error_set(err, BLAST_EINVAL, j->path, 0, 0,
+                               "the pack that should hold row %zu does not", row);
+    pr = &v->recs[k];
+    if (jsontape_parse(t, v->text.data + pr->start, pr->len, 0, NULL) < 0)
+        return blast_error_set(err, BLAST_EINVAL, j->path, 0, 0,
+                               "the packed record of row %zu is damaged", row);
+    return outcome_from_record(j, jsontape_root(t), row, o, err);
 }
 
 int journal_result(struct journal *j, size_t row, struct outcome *o, struct blast_error *err)
@@ -947,12 +1205,15 @@ int journal_result(struct journal *j, size_t row, struct outcome *o, struct blas
     int64_t offset = row_offset(j, row);
     struct buf b = BUF_INIT;
     struct jsontape t;
+    struct packview v;
     int rc;
 
     if (offset < 0)
         return 0;
     jsontape_init(&t);
-    rc = outcome_at(j, offset, row, o, &b, &t, err);
+    packview_init(&v);
+    rc = outcome_at(j, offset, row, o, &b, &t, &v, err);
+    packview_free(&v);
     jsontape_free(&t);
     buf_free(&b);
     return rc < 0 ? rc : 1;
@@ -964,23 +1225,555 @@ int journal_each(struct journal *j, size_t rows,
 {
     struct buf b = BUF_INIT;
     struct jsontape t;
+    struct packview v;
     struct outcome o;
     size_t row;
     int rc = 0;
 
     jsontape_init(&t);
+    packview_init(&v);
     for (row = 1; row <= rows && rc == 0; row++) {
         /* under the lock and after the writer caught up: a row appended a moment ago counts */
         int64_t offset = row_offset(j, row);
         if (offset < 0)
             continue;
-        if ((rc = outcome_at(j, offset, row, &o, &b, &t, err)) < 0)
+        if ((rc = outcome_at(j, offset, row, &o, &b, &t, &v, err)) < 0)
             break;
         rc = fn(arg, &o, err);
         outcome_free(&o);
     }
+    packview_free(&v);
     jsontape_free(&t);
     buf_free(&b);
+    return rc;
+}
+
+/* ---- compaction ---------------------------------------------------------------------------- */
+
+/*
+ * The raw line at offset into b (without its newline), its checksum checked: its
+ * length, or -1 when it cannot be read or is damaged.
+ */
+static long line_at(struct journal *j, int64_t offset, struct buf *b)
+{
+    char *nl = NULL, *end;
+    unsigned long crc;
+    size_t len;
+
+    buf_reset(b);
+    for (;;) {
+        ssize_t n;
+        if (buf_reserve(b, 64 * 1024) < 0)
+            return -1;
+        n = pread(j->fd, b->data + b->len, b->cap - b->len - 1, offset + (int64_t)b->len);
+        if (n <= 0)
+            return -1;
+        nl = memchr(b->data + b->len, '\n', (size_t)n);
+        b->len += (size_t)n;
+        if (nl != NULL)
+            break;
+    }
+    len = (size_t)(nl - b->data);
+    if (len < 10 || b->data[8] != ' ')
+        return -1;
+    crc = strtoul(b->data, &end, 16);
+    if (end != b->data + 8 || crc != journal_crc32(b->data + 9, len - 9))
+        return -1;
+    b->data[len] = '\0';
+    return (long)len;
+}
+
+/* Every record blast writes starts with its type: a pack is known without parsing it. */
+static bool is_pack(const char *json)
+{
+    return strncmp(json, "{\"t\":\"pack\"", 11) == 0;
+}
+
+/* An earlier attempt's "sending" record, kept: its message may have gone. */
+struct kept {
+    size_t row;
+    int64_t offset;
+};
+
+static int kept_cmp(const void *a, const void *b)
+{
+    const struct kept *x = a, *y = b;
+
+    if (x->row != y->row)
+        return x->row < y->row ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+struct compactor {
+    struct journal *j;
+    struct private_file pf;
+    struct buf runs; /* the run records' lines, in order */
+    struct kept *kept;
+    size_t nkept, capkept;
+    int64_t *pending; /* by slot: an unanswered "sending", offset << 16 | attempt; -1: none */
+    size_t npending;
+    size_t *plain; /* rows whose last record stays as it is */
+    size_t nplain, capplain;
+    /* the pack being filled */
+    struct buf text, ranges, z, line;
+    size_t first, last; /* its open range of rows; 0: none */
+    size_t pack_rows, pack_records;
+    struct packview old; /* a pack of the file being compacted, carried over */
+    struct jsontape t;
+    struct buf b;
+    struct journal_compaction st;
+};
+
+static int keep_sending(struct compactor *c, size_t row, int64_t offset)
+{
+    if (c->nkept == c->capkept) {
+        size_t cap = c->capkept ? c->capkept * 2 : 64;
+        struct kept *k = realloc(c->kept, cap * sizeof *k);
+        if (k == NULL)
+            return BLAST_ENOMEM;
+        c->kept = k;
+        c->capkept = cap;
+    }
+    c->kept[c->nkept++] = (struct kept){row, offset};
+    return 0;
+}
+
+/*
+ * Pass 1, over the file in order: the run records, and the "sending" records that
+ * are not a row's last one but whose message may have gone (no result of their own
+ * came after them, or an "unknown" one did): the bounce intake may still need their
+ * Message-ID. A result answers the "sending" of the same attempt; one of another
+ * attempt (a result carried over by an earlier compaction) answers nothing. A row
+ * not in a final state keeps every "sending" (its result is not packed, so it does
+ * not stand in for its attempt's "sending" in journal_read_sent()).
+ */
+static int compact_scan(struct compactor *c, struct blast_error *err)
+{
+    struct journal *j = c->j;
+    FILE *f = NULL;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, i;
+    ssize_t n;
+    int64_t offset = 0;
+    int rc = 0, dupfd;
+
+    c->npending = j->nrows;
+    if ((c->pending = malloc((c->npending ? c->npending : 1) * sizeof *c->pending)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+    for (i = 0; i < c->npending; i++)
+        c->pending[i] = -1;
+    if ((dupfd = dup(j->fd)) < 0 || (f = fdopen(dupfd, "r")) == NULL) {
+        if (dupfd >= 0)
+            close(dupfd);
+        return blast_error_set(err, BLAST_EIO, j->path, 0, 0, "cannot read the journal: %s",
+                               strerror(errno));
+    }
+    rewind(f);
+    while ((n = getline(&line, &cap, f)) > 0 && offset < j->written) {
+        const struct jsontape_node *rec =
+            line[n - 1] == '\n' ? parse_line(&c->t, line, (size_t)n - 1) : NULL;
+        const char *t = str(rec, "t");
+        long k;
+
+        lineno++;
+        if (rec == NULL) {
+            rc = blast_error_set(err, BLAST_EINVAL, j->path, (int)lineno, 0,
+                                 "record %zu of the journal is damaged", lineno);
+            break;
+        }
+        c->st.records_before++;
+        if (t != NULL && strcmp(t, "run") == 0) {
+            if (buf_append(&c->runs, line, (size_t)n) < 0) {
+                rc = blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+                break;
+            }
+        } else if (t != NULL && (strcmp(t, "sending") == 0 || strcmp(t, "result") == 0) &&
+                   num(rec, "row") > 0 && (k = slot(j, (size_t)num(rec, "row"))) >= 0 &&
+                   (size_t)k < c->npending) {
+            size_t row = (size_t)num(rec, "row");
+            int64_t p = c->pending[k];
+            bool sending = strcmp(t, "sending") == 0;
+            const char *status = str(rec, "status");
+            /* a row not final keeps its records as they were, "sending" included */
+            if (p >= 0 &&
+                (sending || j->rows[k].state != JOURNAL_FINAL ||
+                 (status != NULL && strcmp(status, "unknown") == 0) ||
+                 (num(rec, "attempts") & 0xFFFF) != (p & 0xFFFF)) &&
+                keep_sending(c, row, p >> 16) < 0) {
+                rc = blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+                break;
+            }
+            c->pending[k] = sending ? offset << 16 | (num(rec, "attempt") & 0xFFFF) : -1;
+        }
+        offset += n;
+    }
+    if (rc == 0 && ferror(f))
+        rc = blast_error_set(err, BLAST_EIO, j->path, 0, 0, "cannot read the journal: %s",
+                             strerror(errno));
+    free(line);
+    fclose(f);
+    if (rc == 0)
+        qsort(c->kept, c->nkept, sizeof *c->kept, kept_cmp);
+    return rc;
+}
+
+static int compact_write(struct compactor *c, const void *data, size_t len, struct blast_error *err)
+{
+    if (len > 0 && fwrite(data, 1, len, c->pf.f) != len)
+        return blast_error_set(err, BLAST_EIO, c->pf.tmp, 0, 0, "cannot write: %s",
+                               strerror(errno));
+    c->st.bytes_after += (int64_t)len;
+    return 0;
+}
+
+/* The pack being filled, deflated and written as one record. */
+static int pack_flush(struct compactor *c, struct blast_error *err)
+{
+    uLongf zlen;
+    size_t b64;
+
+    if (c->pack_rows == 0)
+        return 0;
+    if (c->text.len > PACK_SIZE_MAX)
+        return blast_error_set(err, BLAST_EINVAL, c->j->path, 0, 0,
+                               "rows %zu to %zu make a pack larger than %u bytes", c->first,
+                               c->last, PACK_SIZE_MAX);
+    if (buf_printf(&c->ranges, "%s%zu", c->ranges.len > 0 ? "," : "", c->first) < 0 ||
+        (c->last > c->first && buf_printf(&c->ranges, "-%zu", c->last) < 0))
+        goto nomem;
+    zlen = compressBound((uLong)c->text.len);
+    buf_reset(&c->z);
+    if (buf_reserve(&c->z, zlen) < 0)
+        goto nomem;
+    if (compress2((Bytef *)c->z.data, &zlen, (const Bytef *)c->text.data, (uLong)c->text.len,
+                  PACK_LEVEL) != Z_OK)
+        goto nomem;
+    b64 = (zlen + 2) / 3 * 4;
+    if (line_start(&c->line) < 0 || buf_puts(&c->line, "{\"t\":\"pack\",\"rows\":\"") < 0 ||
+        buf_append(&c->line, c->ranges.data, c->ranges.len) < 0 ||
+        buf_printf(&c->line, "\",\"records\":%zu,\"size\":%zu,\"z\":\"", c->pack_records,
+                   c->text.len) < 0 ||
+        buf_reserve(&c->line, b64 + 1) < 0)
+        goto nomem;
+    EVP_EncodeBlock((unsigned char *)c->line.data + c->line.len, (const unsigned char *)c->z.data,
+                    (int)zlen);
+    c->line.len += b64;
+    if (buf_puts(&c->line, "\"}") < 0 || line_finish(&c->line) < 0)
+        goto nomem;
+    c->st.packs++;
+    buf_reset(&c->text);
+    buf_reset(&c->ranges);
+    c->first = c->last = 0;
+    c->pack_rows = c->pack_records = 0;
+    return compact_write(c, c->line.data, c->line.len, err);
+nomem:
+    return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
+}
+
+/* "ROW JSON\n" into the pack being filled. */
+static int pack_put(struct compactor *c, size_t row, const char *json, size_t len)
+{
+    c->pack_records++;
+    if (buf_printf(&c->text, "%zu ", row) < 0 || buf_append(&c->text, json, len) < 0 ||
+        buf_putc(&c->text, '\n') < 0)
+        return BLAST_ENOMEM;
+    return 0;
+}
+
+/* The pack of the old file at offset, in c->old. */
+static int old_pack(struct compactor *c, int64_t offset, size_t row, struct blast_error *err)
+{
+    const struct jsontape_node *rec;
+    long len;
+
+    if (c->old.offset == offset)
+        return 0;
+    if ((len = line_at(c->j, offset, &c->b)) < 0 ||
+        (rec = parse_line(&c->t, c->b.data, (size_t)len)) == NULL ||
+        packview_load(&c->old, rec, offset) < 0 || packview_first(&c->old, row) < 0)
+        return blast_error_set(err, BLAST_EINVAL, c->j->path, 0, 0,
+                               "the pack that should hold row %zu cannot be read", row);
+    return 0;
+}
+
+/* A row's earlier "sending" records that may have gone (c->kept from *ki on), as lines in b. */
+static int kept_lines(struct compactor *c, size_t row, size_t *ki,
+                      int (*put)(struct compactor *c, size_t row, const char *line, size_t len,
+                                 struct blast_error *err),
+                      struct blast_error *err)
+{
+    int rc;
+
+    while (*ki < c->nkept && c->kept[*ki].row < row)
+        (*ki)++;
+    for (; *ki < c->nkept && c->kept[*ki].row == row; (*ki)++) {
+        long len = line_at(c->j, c->kept[*ki].offset, &c->b);
+        if (len < 0)
+            return blast_error_set(err, BLAST_EIO, c->j->path, 0, 0,
+                                   "cannot read back a record of row %zu", row);
+        c->st.kept_sending++;
+        if ((rc = put(c, row, c->b.data, (size_t)len, err)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int put_packed(struct compactor *c, size_t row, const char *line, size_t len,
+                      struct blast_error *err)
+{
+    if (pack_put(c, row, line + 9, len - 9) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
+    return 0;
+}
+
+/* A row in a final state: its records into the pack being filled. */
+static int pack_row(struct compactor *c, size_t row, int64_t offset, size_t *ki,
+                    struct blast_error *err)
+{
+    long len = -1;
+    int rc;
+
+    if ((rc = kept_lines(c, row, ki, put_packed, err)) < 0)
+        return rc;
+    if (c->old.offset == offset ||
+        ((len = line_at(c->j, offset, &c->b)) >= 0 && is_pack(c->b.data + 9))) {
+        long k;
+        if ((rc = old_pack(c, offset, row, err)) < 0)
+            return rc;
+        for (k = packview_first(&c->old, row);
+             (size_t)k < c->old.nrecs && c->old.recs[k].row == row; k++)
+            if (pack_put(c, row, c->old.text.data + c->old.recs[k].start, c->old.recs[k].len) < 0)
+                return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
+    } else if (len < 0) {
+        return blast_error_set(err, BLAST_EIO, c->j->path, 0, 0,
+                               "cannot read back the record of row %zu", row);
+    } else if (pack_put(c, row, c->b.data + 9, (size_t)len - 9) < 0) {
+        return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
+    }
+    if (c->last != 0 && c->last + 1 == row) {
+        c->last = row;
+    } else {
+        if (c->last != 0 &&
+            buf_printf(&c->ranges, "%s%zu", c->ranges.len > 0 ? "," : "", c->first) < 0)
+            return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
+        if (c->last > c->first && buf_printf(&c->ranges, "-%zu", c->last) < 0)
+            return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
+        c->first = c->last = row;
+    }
+    c->pack_rows++;
+    c->st.packed++;
+    if (c->pack_rows >= PACK_ROWS || c->text.len >= PACK_TEXT_MAX)
+        return pack_flush(c, err);
+    return 0;
+}
+
+static int put_plain(struct compactor *c, size_t row, const char *line, size_t len,
+                     struct blast_error *err)
+{
+    int rc;
+
+    (void)row;
+    if ((rc = compact_write(c, line, len, err)) < 0 || (rc = compact_write(c, "\n", 1, err)) < 0)
+        return rc;
+    return 0;
+}
+
+/* A row in another state: its records as they were, one line each. */
+static int plain_row(struct compactor *c, size_t row, int64_t offset, size_t *ki,
+                     struct blast_error *err)
+{
+    long len;
+    int rc;
+
+    if ((rc = kept_lines(c, row, ki, put_plain, err)) < 0)
+        return rc;
+    if ((len = line_at(c->j, offset, &c->b)) < 0)
+        return blast_error_set(err, BLAST_EIO, c->j->path, 0, 0,
+                               "cannot read back the record of row %zu", row);
+    if (is_pack(c->b.data + 9)) {
+        /* only rows in a final state go into packs: not one of blast's journals */
+        return blast_error_set(err, BLAST_EINVAL, c->j->path, 0, 0,
+                               "row %zu is in a pack but not in a final state", row);
+    }
+    c->st.plain++;
+    if (compact_write(c, c->b.data, (size_t)len, err) < 0 || compact_write(c, "\n", 1, err) < 0)
+        return BLAST_EIO;
+    return 0;
+}
+
+/* Pass 2: the new file, rows in order: packs of final rows, then the others' records. */
+static int compact_rows(struct compactor *c, struct blast_error *err)
+{
+    struct journal *j = c->j;
+    size_t maxrow = j->only != NULL ? j->only_rows : j->nrows, row, ki = 0, i;
+    int rc;
+
+    if ((rc = compact_write(c, c->runs.data, c->runs.len, err)) < 0)
+        return rc;
+    for (row = 1; row < maxrow; row++) {
+        long k = slot(j, row);
+        if (k < 0 || j->rows[k].offset < 0)
+            continue;
+        c->st.rows++;
+        if (j->rows[k].state == JOURNAL_FINAL) {
+            if ((rc = pack_row(c, row, j->rows[k].offset, &ki, err)) < 0)
+                return rc;
+            continue;
+        }
+        if (c->nplain == c->capplain) {
+            size_t cap = c->capplain ? c->capplain * 2 : 256;
+            size_t *p = realloc(c->plain, cap * sizeof *p);
+            if (p == NULL)
+                return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+            c->plain = p;
+            c->capplain = cap;
+        }
+        c->plain[c->nplain++] = row;
+    }
+    if ((rc = pack_flush(c, err)) < 0)
+        return rc;
+    for (i = 0, ki = 0; i < c->nplain; i++) {
+        long k = slot(j, c->plain[i]);
+        if ((rc = plain_row(c, c->plain[i], j->rows[k].offset, &ki, err)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+size_t journal_loose_records(struct journal *j)
+{
+    size_t n;
+
+    pthread_mutex_lock(&j->mu);
+    n = j->loose;
+    pthread_mutex_unlock(&j->mu);
+    return n;
+}
+
+bool journal_all_final(struct journal *j, size_t rows)
+{
+    bool all = true;
+    size_t row;
+
+    pthread_mutex_lock(&j->mu);
+    for (row = 1; row <= rows && all; row++) {
+        long k = slot(j, row);
+        if (k < 0)
+            all = j->only != NULL; /* another shard's row; or, for the whole list, none yet */
+        else
+            all = j->rows[k].offset >= 0 && j->rows[k].state == JOURNAL_FINAL;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return all;
+}
+
+/* The journal goes on in the file at its path, indexed afresh. */
+static int reopen(struct journal *j, struct blast_error *err)
+{
+    struct journal_options o;
+    int fd = open(j->path, O_RDWR | O_APPEND | O_CLOEXEC);
+    size_t i;
+    int rc;
+
+    if (fd < 0)
+        return fail_io(j, err, "cannot open the compacted journal");
+    memset(&o, 0, sizeof o);
+    o.log = j->log;
+    pthread_mutex_lock(&j->mu);
+    close(j->fd);
+    j->fd = fd;
+    for (i = 0; i < j->caprows; i++)
+        j->rows[i] = (struct rowinfo){-1, 0, JOURNAL_NONE};
+    if (j->only == NULL)
+        j->nrows = 0;
+    j->loose = 0;
+    rc = replay(j, &o, err);
+    if (rc == 0) {
+        for (i = 0; i < j->nrows; i++)
+            if (j->rows[i].state == JOURNAL_SENDING)
+                j->rows[i].state = JOURNAL_UNKNOWN;
+        j->written = j->durable_upto = j->wanted = j->end;
+    } else if (!j->failed) {
+        snprintf(j->failure, sizeof j->failure, "%s", err->text);
+        __atomic_store_n(&j->failed, rc, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return rc;
+}
+
+int journal_compact(struct journal *j, struct journal_compaction *st, struct blast_error *err)
+{
+    struct compactor c;
+    char *tmp = NULL;
+    int rc;
+
+    memset(&c, 0, sizeof c);
+    c.j = j;
+    packview_init(&c.old);
+    jsontape_init(&c.t);
+    if ((rc = journal_sync(j, err)) < 0)
+        goto out;
+    c.st.bytes_before = j->written;
+    if (asprintf(&tmp, "%s.compacting", j->path) < 0) {
+        tmp = NULL;
+        rc = blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
+        goto out;
+    }
+    if ((rc = compact_scan(&c, err)) < 0 ||
+        (rc = private_file_open_fixed(&c.pf, j->path, tmp, PRIVATE_FILE_MODE,
+                                      "the compacted journal", err)) < 0 ||
+        (rc = compact_rows(&c, err)) < 0)
+        goto out;
+    /* the old journal stays whole until the new one is durable and renamed over it */
+    if ((rc = private_file_commit(&c.pf, err)) < 0)
+        goto out;
+    rc = reopen(j, err);
+out:
+    if (c.pf.tmp != NULL)
+        private_file_abort(&c.pf);
+    if (rc == 0 && st != NULL)
+        *st = c.st;
+    free(tmp);
+    free(c.kept);
+    free(c.pending);
+    free(c.plain);
+    buf_free(&c.runs);
+    buf_free(&c.text);
+    buf_free(&c.ranges);
+    buf_free(&c.z);
+    buf_free(&c.line);
+    buf_free(&c.b);
+    packview_free(&c.old);
+    jsontape_free(&c.t);
+    return rc;
+}
+
+/*
+ * A pack's messages that may have gone: its "sending" records, and its results that
+ * name a Message-ID (the attempt that decided them; compaction drops its "sending").
+ */
+static int read_sent_pack(const struct packview *v, struct jsontape *tape,
+                          int (*fn)(void *arg, const struct journal_sent *s), void *arg)
+{
+    size_t k;
+    int rc = 0;
+
+    for (k = 0; k < v->nrecs && rc == 0; k++) {
+        const struct packrec *pr = &v->recs[k];
+        const struct jsontape_node *rec;
+        struct journal_sent sent;
+        const char *t;
+        if (jsontape_parse(tape, v->text.data + pr->start, pr->len, 0, NULL) < 0)
+            continue; /* as a damaged line is */
+        rec = jsontape_root(tape);
+        t = str(rec, "t");
+        sent.row = pr->row;
+        sent.email = str(rec, "email");
+        sent.message_id = str(rec, "message_id");
+        if (t != NULL && sent.email != NULL &&
+            (strcmp(t, "sending") == 0 || (strcmp(t, "result") == 0 && sent.message_id != NULL)))
+            rc = fn(arg, &sent);
+    }
     return rc;
 }
 
@@ -988,6 +1781,7 @@ int journal_read_sent(const char *path, int (*fn)(void *arg, const struct journa
                       void *arg, struct blast_error *err)
 {
     FILE *f = fopen(path, "re");
+    struct packview v;
     struct jsontape tape;
     char *line = NULL;
     size_t cap = 0;
@@ -998,15 +1792,19 @@ int journal_read_sent(const char *path, int (*fn)(void *arg, const struct journa
         return blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot read the journal: %s",
                                strerror(errno));
     jsontape_init(&tape);
+    packview_init(&v);
     while (rc == 0 && (n = getline(&line, &cap, f)) > 0) {
         const struct jsontape_node *rec =
             line[n - 1] == '\n' ? parse_line(&tape, line, (size_t)n - 1) : NULL;
         const char *t = str(rec, "t");
         int64_t row = num(rec, "row");
         struct journal_sent sent = {(size_t)row, str(rec, "email"), str(rec, "message_id")};
-        if (t != NULL && strcmp(t, "sending") == 0 && row > 0 && sent.email != NULL)
+        if (t != NULL && strcmp(t, "pack") == 0 && packview_load(&v, rec, 0) == 0)
+            rc = read_sent_pack(&v, &tape, fn, arg);
+        else if (t != NULL && strcmp(t, "sending") == 0 && row > 0 && sent.email != NULL)
             rc = fn(arg, &sent);
     }
+    packview_free(&v);
     if (rc == 0 && ferror(f))
         rc = blast_error_set(err, BLAST_EIO, path, 0, 0, "cannot read the journal: %s",
                              strerror(errno));

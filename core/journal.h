@@ -19,6 +19,13 @@
  * ...the report's entry...}. A row's state is its last record: a result decides
  * it; a "sending" with no result after it means the message may have gone: unknown.
  *
+ * Compaction (journal_compact()) rewrites the file once its work is done: the run
+ * records, then {"t":"pack", "rows", "records", "size", "z"} records, each holding
+ * the last records of up to 1,024 rows in a final state (with the "sending" records
+ * of their earlier attempts that may have gone), deflated and base64'ed, then the
+ * last records of the other rows as they were. Nothing a resume, the report, or the
+ * bounce intake reads is lost: a row's last record comes back byte for byte.
+ *
  * Thread-safe: appends and syncs may come from any thread.
  */
 #ifndef BLAST_JOURNAL_H
@@ -62,6 +69,7 @@ struct journal_options {
     bool force;                        /* resume even when the hash differs */
     bool durable; /* fdatasync on journal_sync (false for throwaway journals) */
     bool lock;    /* take the lock file PATH.lock */
+    bool no_run;  /* append no "run" record: opened to compact it, not for a run */
     const struct log *log;
 };
 
@@ -130,6 +138,37 @@ int journal_each(struct journal *j, size_t rows,
                  int (*fn)(void *arg, const struct outcome *o, struct blast_error *err), void *arg,
                  struct blast_error *err);
 
+/*
+ * Records of rows the journal holds outside packs (read at open or appended since):
+ * 0 for a journal just compacted, whose runs since added nothing but run records.
+ */
+size_t journal_loose_records(struct journal *j);
+
+/* Whether every row in 1..rows that the journal keeps has a final state (and a record). */
+bool journal_all_final(struct journal *j, size_t rows);
+
+/* What journal_compact() did. */
+struct journal_compaction {
+    size_t rows;           /* rows with a record */
+    size_t packed;         /* rows in a final state: their last records went into packs */
+    size_t plain;          /* the other rows: their last records kept as they were */
+    size_t kept_sending;   /* earlier attempts' "sending" records kept (they may have gone) */
+    size_t packs;          /* pack records written */
+    size_t records_before; /* records in the file before */
+    int64_t bytes_before, bytes_after;
+};
+
+/*
+ * Rewrite the journal to what its rows need (see the top of this file): written to
+ * PATH.compacting, made durable, then renamed over PATH, so that a crash at any
+ * moment leaves either the old journal or the new one, both whole; the journal then
+ * goes on in the new file, appends included. The caller holds the journal open with
+ * its lock (journal_options.lock), and no other thread uses it during the call.
+ * st (may be NULL) says what was done. Errors: BLAST_EIO (the journal is left as it
+ * was), BLAST_EINVAL (a record cannot be read back), BLAST_ENOMEM.
+ */
+int journal_compact(struct journal *j, struct journal_compaction *st, struct blast_error *err);
+
 /* A message a journal says was sent: for the bounce intake. Strings valid during the call. */
 struct journal_sent {
     size_t row;
@@ -139,8 +178,10 @@ struct journal_sent {
 
 /*
  * Read the journal at path without writing to it or taking its lock (a send may be
- * running): fn is called for each "sending" record, in the file's order; a record
- * that is torn or damaged is skipped. fn returning non-zero stops with that value.
+ * running): fn is called for each "sending" record, in the file's order, and, in a
+ * compacted journal, for each packed result that names a Message-ID (the sending
+ * record of the attempt it decided is not kept); a record that is torn or damaged
+ * is skipped. fn returning non-zero stops with that value.
  * Errors: BLAST_EIO (cannot read it), BLAST_ENOMEM.
  */
 int journal_read_sent(const char *path, int (*fn)(void *arg, const struct journal_sent *s),

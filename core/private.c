@@ -207,6 +207,37 @@ out:
     return rc;
 }
 
+int private_file_open_fixed(struct private_file *pf, const char *path, const char *tmp, mode_t mode,
+                            const char *what, struct blast_error *err)
+{
+    int fd = -1, rc;
+
+    memset(pf, 0, sizeof *pf);
+    pf->what = what;
+    if ((pf->path = strdup(path)) == NULL || (pf->tmp = strdup(tmp)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+        goto out;
+    }
+    /* a leftover of a crash: made again from nothing, so its mode is ours */
+    if (unlink(tmp) != 0 && errno != ENOENT) {
+        rc = io_error(pf, tmp, "remove", errno, err);
+        goto out;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, PRIVATE_FILE_MODE);
+    if (fd < 0 || fchmod(fd, mode) != 0 || (pf->f = fdopen(fd, "w")) == NULL) {
+        rc = io_error(pf, tmp, "create", errno, err);
+        goto out;
+    }
+    fd = -1;
+    rc = 0;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0)
+        private_file_abort(pf);
+    return rc;
+}
+
 int private_file_commit(struct private_file *pf, struct blast_error *err)
 {
     char *dir = NULL;

@@ -80,6 +80,14 @@ int private_file_open(struct private_file *pf, const char *path, mode_t mode,
 int private_file_open_named(struct private_file *pf, const char *path, mode_t mode,
                             const char *what, struct blast_error *err);
 
+/*
+ * The same with a temporary file of a fixed name, tmp, that the caller alone may
+ * write (it holds a lock): what a crash left there is replaced. Its name then says
+ * what it is, so that the next run can remove it (the journal's JOURNAL.compacting).
+ */
+int private_file_open_fixed(struct private_file *pf, const char *path, const char *tmp, mode_t mode,
+                            const char *what, struct blast_error *err);
+
 /* Flush, fsync, rename, fsync the directory; the file is gone on failure. Frees pf's parts. */
 int private_file_commit(struct private_file *pf, struct blast_error *err);
 

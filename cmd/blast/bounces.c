@@ -164,68 +164,6 @@ static void run_free(struct bounces_run *r)
     free(r->c);
 }
 
-/* The journal a campaign's send keeps (its 'journal', else .blast/NAME.journal beside it). */
-static char *journal_of(const struct campaign *c)
-{
-    char *p = NULL;
-    if (c->journal != NULL)
-        return strdup(c->journal);
-    if (asprintf(&p, "%s/.blast/%s.journal", c->dir, c->name) < 0)
-        return NULL;
-    return p;
-}
-
-/* s with the characters glob(3) takes for patterns escaped, appended to out. */
-static int glob_escaped(struct buf *out, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((strchr("*?[\\", s[i]) != NULL && buf_append(out, "\\", 1) < 0) ||
-            buf_append(out, s + i, 1) < 0)
-            return -1;
-    return 0;
-}
-
-/*
- * The journals of the campaign's shards beside its own (docs/sharding.md: the
- * shard's part before the extension of the journal's name), each a whole shard
- * name ("NAME.shard-2-of-4.journal"), found by glob(3) into g. Returns -1 when out
- * of memory; no shard journal is not an error.
- */
-static int shard_journals_of(const char *journal, glob_t *g)
-{
-    const char *dot = prepare_shard_place(journal);
-    struct buf pat;
-    size_t i, kept = 0;
-    int rc = -1;
-
-    memset(g, 0, sizeof *g);
-    buf_init(&pat);
-    if (glob_escaped(&pat, journal, (size_t)(dot - journal)) < 0 ||
-        buf_append(&pat, ".shard-*-of-*", 13) < 0 || glob_escaped(&pat, dot, strlen(dot)) < 0 ||
-        buf_append(&pat, "", 1) < 0)
-        goto out;
-    rc = glob(pat.data, 0, NULL, g);
-    if (rc == GLOB_NOSPACE)
-        goto out;
-    rc = 0;
-    /* only I-of-N where the stars stand: a name that merely looks alike is not a shard's */
-    for (i = 0; i < g->gl_pathc; i++) {
-        const char *p = g->gl_pathv[i] + (dot - journal) + 7;
-        unsigned si, sn;
-        int end = 0;
-        if (sscanf(p, "%u-of-%u%n", &si, &sn, &end) == 2 && strcmp(p + end, dot) == 0 && si < sn)
-            g->gl_pathv[kept++] = g->gl_pathv[i];
-        else
-            free(g->gl_pathv[i]);
-    }
-    if (g->gl_pathv != NULL)
-        g->gl_pathv[kept] = NULL;
-    g->gl_pathc = kept;
-out:
-    buf_free(&pat);
-    return rc;
-}
-
 /* Load the campaigns and check that those naming a mailbox agree. Returns an exit code or 0. */
 static int load(struct bounces_run *r, struct blast_error *err)
 {
@@ -246,8 +184,8 @@ static int load(struct bounces_run *r, struct blast_error *err)
             return BLAST_EXIT_USAGE;
         }
         c = r->c[i];
-        if ((r->journals[i] = journal_of(c)) == NULL ||
-            shard_journals_of(r->journals[i], &r->shard_journals[i]) < 0) {
+        if ((r->journals[i] = prepare_journal_of(c)) == NULL ||
+            prepare_shard_journals(r->journals[i], &r->shard_journals[i]) < 0) {
             cli_fail("bounces: out of memory");
             return BLAST_EXIT_USAGE;
         }

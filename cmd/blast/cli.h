@@ -71,6 +71,7 @@ int cmd_report(int argc, char **argv);
 int cmd_suppress(int argc, char **argv);
 int cmd_bounces(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_journal(int argc, char **argv);
 
 /* Usage texts, for `blast help COMMAND` and `blast COMMAND --help`. */
 extern const char cli_send_usage[];
@@ -80,5 +81,11 @@ extern const char cli_report_usage[];
 extern const char cli_suppress_usage[];
 extern const char cli_bounces_usage[];
 extern const char cli_version_usage[];
+extern const char cli_journal_usage[];
+
+/* "PATH: compacted in S s: ..." at info level: what journal_compact() did. */
+struct journal_compaction;
+void cli_log_compaction(const struct log *lg, const char *path, const struct journal_compaction *st,
+                        double secs);
 
 #endif

@@ -3,12 +3,14 @@
  */
 #include "prepare.h"
 #include "../../core/shard.h"
+#include "../../core/buf.h"
 #include "../../core/fingerprint.h"
 #include "../../core/private.h"
 #include "../../core/secret.h"
 #include "../../core/sharedlimit.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <libgen.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -271,4 +273,66 @@ void prepare_warn_exposed(const struct campaign *c, const struct shard *s, const
     free(lock);
     free(j);
     free(r);
+}
+
+/* The journal a campaign's send keeps (its 'journal', else .blast/NAME.journal beside it). */
+char *prepare_journal_of(const struct campaign *c)
+{
+    char *p = NULL;
+    if (c->journal != NULL)
+        return strdup(c->journal);
+    if (asprintf(&p, "%s/.blast/%s.journal", c->dir, c->name) < 0)
+        return NULL;
+    return p;
+}
+
+/* s with the characters glob(3) takes for patterns escaped, appended to out. */
+static int glob_escaped(struct buf *out, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((strchr("*?[\\", s[i]) != NULL && buf_append(out, "\\", 1) < 0) ||
+            buf_append(out, s + i, 1) < 0)
+            return -1;
+    return 0;
+}
+
+/*
+ * The journals of the campaign's shards beside its own (docs/sharding.md: the
+ * shard's part before the extension of the journal's name), each a whole shard
+ * name ("NAME.shard-2-of-4.journal"), found by glob(3) into g. Returns -1 when out
+ * of memory; no shard journal is not an error.
+ */
+int prepare_shard_journals(const char *journal, glob_t *g)
+{
+    const char *dot = prepare_shard_place(journal);
+    struct buf pat;
+    size_t i, kept = 0;
+    int rc = -1;
+
+    memset(g, 0, sizeof *g);
+    buf_init(&pat);
+    if (glob_escaped(&pat, journal, (size_t)(dot - journal)) < 0 ||
+        buf_append(&pat, ".shard-*-of-*", 13) < 0 || glob_escaped(&pat, dot, strlen(dot)) < 0 ||
+        buf_append(&pat, "", 1) < 0)
+        goto out;
+    rc = glob(pat.data, 0, NULL, g);
+    if (rc == GLOB_NOSPACE)
+        goto out;
+    rc = 0;
+    /* only I-of-N where the stars stand: a name that merely looks alike is not a shard's */
+    for (i = 0; i < g->gl_pathc; i++) {
+        const char *p = g->gl_pathv[i] + (dot - journal) + 7;
+        unsigned si, sn;
+        int end = 0;
+        if (sscanf(p, "%u-of-%u%n", &si, &sn, &end) == 2 && strcmp(p + end, dot) == 0 && si < sn)
+            g->gl_pathv[kept++] = g->gl_pathv[i];
+        else
+            free(g->gl_pathv[i]);
+    }
+    if (g->gl_pathv != NULL)
+        g->gl_pathv[kept] = NULL;
+    g->gl_pathc = kept;
+out:
+    buf_free(&pat);
+    return rc;
 }

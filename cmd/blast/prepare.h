@@ -12,6 +12,8 @@
 #include "../../core/recipients.h"
 #include "../../core/screen.h"
 
+#include <glob.h>
+
 struct prepared {
     struct campaign *c;
     struct recipients *list;
@@ -74,6 +76,16 @@ char *prepare_shard_path(const char *path, const struct shard *s);
 
 /* Where in path a shard's ".shard-I-of-N" goes: its file name's extension, or its end. */
 const char *prepare_shard_place(const char *path);
+
+/* The journal a campaign's send keeps (its 'journal', else .blast/NAME.journal beside it): new. */
+char *prepare_journal_of(const struct campaign *c);
+
+/*
+ * The journals of the campaign's shards beside its journal (docs/sharding.md), each
+ * a whole shard name ("NAME.shard-2-of-4.journal"), found by glob(3) into g (the
+ * caller's, globfree() it). -1 when out of memory; no shard journal is not an error.
+ */
+int prepare_shard_journals(const char *journal, glob_t *g);
 
 /*
  * Warn on lg about each of the campaign's files that exists and that other users (or

@@ -63,6 +63,9 @@ const char cli_send_usage[] =
     "  --fresh              forget the journal and start the campaign over\n"
     "  --force              resume even though the campaign, templates or list changed\n"
     "  --resend-unknown     send again the messages whose fate is unknown\n"
+    "  --no-compact         keep the journal whole when the run leaves every\n"
+    "                       recipient final (by default it is compacted then:\n"
+    "                       'blast journal compact')\n"
     "  --exclude-report PREV.json\n"
     "                       skip whom PREV.json (another campaign's report) shows\n"
     "                       delivered: reported as suppressed, \"delivered in PREV.json\"\n"
@@ -113,7 +116,7 @@ struct send_opts {
     const char *shard;   /* --shard I/N, or NULL */
     long shard_count;    /* --shard-count N, 0: none */
     long deadline_ms;    /* 0: none */
-    bool fresh, force, resend_unknown;
+    bool fresh, force, resend_unknown, no_compact;
     int verbose;
     bool quiet;
     bool progress;
@@ -139,7 +142,8 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         O_SUPPRESS_FROM,
         O_SHARD,
         O_SHARD_COUNT,
-        O_METRICS
+        O_METRICS,
+        O_NO_COMPACT
     };
     static const struct option longopts[] = {
         {"dry-run", required_argument, NULL, O_DRY},
@@ -158,6 +162,7 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         {"shard", required_argument, NULL, O_SHARD},
         {"shard-count", required_argument, NULL, O_SHARD_COUNT},
         {"metrics", required_argument, NULL, O_METRICS},
+        {"no-compact", no_argument, NULL, O_NO_COMPACT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -185,6 +190,9 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
             break;
         case O_JOURNAL:
             o->journal = optarg;
+            break;
+        case O_NO_COMPACT:
+            o->no_compact = true;
             break;
         case O_FRESH:
             o->fresh = true;
@@ -948,6 +956,37 @@ static void notify_run(struct run *r, int code)
     json_decref(payload);
 }
 
+/*
+ * A run that left every recipient of the campaign (or of its shard) final: nothing
+ * will be sent again, so the journal shrinks to what the report, a resume and the
+ * bounce intake need (docs/delivery.md, "Compaction"). After the report, which is
+ * written from the journal either way; a failure leaves the journal as it was and
+ * changes no exit code. Not when the journal holds nothing new (a run that found it
+ * done and compacted), nor for throwaway journals.
+ */
+static void compact_journal(struct run *r)
+{
+    struct journal_compaction st;
+    struct blast_error err;
+    int64_t t0 = timeutil_mono_ms();
+
+    if (r->throwaway || r->opt.no_compact || journal_loose_records(r->journal) == 0 ||
+        !journal_all_final(r->journal, r->rows))
+        return;
+    blast_error_clear(&err);
+    if (journal_compact(r->journal, &st, &err) < 0) {
+        char text[512];
+        log_msg(&r->log, LOG_LEVEL_WARN,
+                "%s: the journal was not compacted (%s); it is whole as it was, and 'blast "
+                "journal compact' can try again",
+                r->c->name, blast_error_format(&err, text, sizeof text));
+        return;
+    }
+    if (!r->opt.quiet)
+        cli_log_compaction(&r->log, r->journal_path, &st,
+                           (double)(timeutil_mono_ms() - t0) / 1000.0);
+}
+
 /* The counts progress shows (called from its thread). */
 static void poll_counts(void *arg, struct progress_counts *out)
 {
@@ -1061,6 +1100,8 @@ int cmd_send(int argc, char **argv)
                            &err)) < 0) {
         cli_error(&err);
         code = BLAST_EXIT_INCOMPLETE;
+    } else {
+        compact_journal(&r);
     }
     if (st.messages > 0)
         log_msg(&r.log, LOG_LEVEL_DEBUG, "%zu sessions, %zu messages, %.2f round trips a message",

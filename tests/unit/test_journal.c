@@ -1417,3 +1417,465 @@ Test(journal, a_shards_journal_keeps_its_rows_only, .fini = scratch_remove)
     cr_assert_eq(journal_state(j, 130, NULL), JOURNAL_DEFERRED);
     journal_close(j);
 }
+
+/* ---- compaction ------------------------------------------------------------------------------ */
+
+/* Every row's entry as journal_each() gives it, dumped, in order (free with free_dumps). */
+struct dumps {
+    char **text;
+    size_t *rows;
+    size_t n, cap;
+};
+
+static int dump_one(void *arg, const struct outcome *o, struct blast_error *err)
+{
+    struct dumps *d = arg;
+    struct buf b = BUF_INIT;
+
+    (void)err;
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 256;
+        d->text = realloc(d->text, d->cap * sizeof *d->text);
+        d->rows = realloc(d->rows, d->cap * sizeof *d->rows);
+        cr_assert(d->text != NULL && d->rows != NULL);
+    }
+    cr_assert_eq(outcome_format_json(o, false, &b), 0);
+    d->rows[d->n] = o->row;
+    d->text[d->n++] = buf_steal(&b);
+    return 0;
+}
+
+static struct dumps dump_all(struct journal *j, size_t rows)
+{
+    struct dumps d;
+    struct blast_error err;
+
+    memset(&d, 0, sizeof d);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_each(j, rows, dump_one, &d, &err), 0, "%s", err.text);
+    return d;
+}
+
+static void same_dumps(const struct dumps *a, const struct dumps *b)
+{
+    size_t i;
+
+    cr_assert_eq(a->n, b->n, "%zu rows before, %zu after", a->n, b->n);
+    for (i = 0; i < a->n; i++) {
+        cr_assert_eq(a->rows[i], b->rows[i]);
+        cr_assert_str_eq(a->text[i], b->text[i], "row %zu differs", a->rows[i]);
+    }
+}
+
+static void free_dumps(struct dumps *d)
+{
+    size_t i;
+
+    for (i = 0; i < d->n; i++)
+        free(d->text[i]);
+    free(d->text);
+    free(d->rows);
+    memset(d, 0, sizeof *d);
+}
+
+#define MANY 2600 /* rows: three packs of at most 1,024 */
+
+/*
+ * Rows 1..MANY: mostly delivered; every 7th failed, every 11th deferred (not final),
+ * every 13th invalid, every 97th on its way when the run stopped (unknown), and every
+ * 50th sent twice: a first attempt whose end of data got no reply (the process died),
+ * then delivered with --resend-unknown.
+ */
+static void write_many(struct journal *j)
+{
+    size_t row;
+
+    for (row = 1; row <= MANY; row++) {
+        char email[64];
+        snprintf(email, sizeof email, "reader.%zu@d%zu.example.com", row, row % 17);
+        if (row % 13 == 0) {
+            record_ok(j, row, "not an address", OUTCOME_INVALID, 0);
+        } else if (row % 97 == 0) {
+            sending_ok(j, row, email, 1);
+        } else if (row % 50 == 0) {
+            sending_ok(j, row, email, 1);
+            sending_ok(j, row, email, 2);
+            record_ok(j, row, email, OUTCOME_DELIVERED, 2);
+        } else {
+            enum outcome_status st = row % 7 == 0    ? OUTCOME_FAILED
+                                     : row % 11 == 0 ? OUTCOME_DEFERRED
+                                                     : OUTCOME_DELIVERED;
+            sending_ok(j, row, email, 1);
+            record_ok(j, row, email, st, 1);
+        }
+    }
+}
+
+static void compact_ok(struct journal *j, struct journal_compaction *st)
+{
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(journal_compact(j, st, &err), 0, "%s", err.text);
+}
+
+/* What journal_read_sent() yields, as "ROW EMAIL MESSAGE-ID" lines, sorted. */
+struct sent_list {
+    char **s;
+    size_t n, cap;
+};
+
+static int on_sent(void *arg, const struct journal_sent *s)
+{
+    struct sent_list *l = arg;
+
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->s = realloc(l->s, l->cap * sizeof *l->s);
+        cr_assert_not_null(l->s);
+    }
+    cr_assert(asprintf(&l->s[l->n++], "%zu %s %s", s->row, s->email,
+                       s->message_id ? s->message_id : "-") > 0);
+    return 0;
+}
+
+static bool sent_has(const struct sent_list *l, const char *line)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->s[i], line) == 0)
+            return true;
+    return false;
+}
+
+static struct sent_list read_sent(const char *path)
+{
+    struct sent_list l;
+    struct blast_error err;
+
+    memset(&l, 0, sizeof l);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_read_sent(path, on_sent, &l, &err), 0, "%s", err.text);
+    return l;
+}
+
+static void free_sent(struct sent_list *l)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        free(l->s[i]);
+    free(l->s);
+}
+
+Test(journal, compaction_keeps_each_rows_last_record_byte_for_byte, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_compaction st;
+    struct dumps before, after, reopened;
+    enum journal_state states[MANY + 1];
+    int attempts[MANY + 1];
+    size_t row, packed = 0, plain = 0, deferred = 0;
+    json_t *recs;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_many(j);
+    journal_close(j);
+
+    j = open_ok(path);
+    before = dump_all(j, MANY + 10);
+    for (row = 1; row <= MANY; row++) {
+        states[row] = journal_state(j, row, &attempts[row]);
+        if (states[row] == JOURNAL_FINAL)
+            packed++;
+        else
+            plain++;
+        deferred += states[row] == JOURNAL_DEFERRED;
+    }
+    cr_assert_gt(journal_loose_records(j), 0);
+    compact_ok(j, &st);
+    cr_assert_eq(st.rows, MANY);
+    cr_assert_eq(st.packed, packed);
+    cr_assert_eq(st.plain, plain);
+    cr_assert_eq(st.packs, (packed + 1023) / 1024);
+    cr_assert_eq(st.kept_sending, MANY / 50 - MANY / 650 + deferred,
+                 "the first attempts of rows sent twice, and the deferred rows' attempts");
+    cr_assert_eq((size_t)st.bytes_after, file_size(path));
+    cr_assert_lt(st.bytes_after, st.bytes_before / 4, "%lld -> %lld", (long long)st.bytes_before,
+                 (long long)st.bytes_after);
+    cr_assert_eq(journal_loose_records(j), plain + deferred,
+                 "only the records of rows not final stay loose");
+
+    /* the same journal goes on: the same entries, states, attempts */
+    after = dump_all(j, MANY + 10);
+    same_dumps(&before, &after);
+    for (row = 1; row <= MANY; row++) {
+        int n;
+        cr_assert_eq(journal_state(j, row, &n), states[row], "row %zu", row);
+        if (states[row] != JOURNAL_FINAL)
+            cr_assert_eq(n, attempts[row], "row %zu", row);
+    }
+    /* a record appended after it is read back too */
+    record_ok(j, 11, "reader.11@d11.example.com", OUTCOME_DELIVERED, 2);
+    cr_assert_eq(journal_state(j, 11, NULL), JOURNAL_FINAL);
+    journal_close(j);
+
+    /* and so does a later run */
+    j = open_ok(path);
+    reopened = dump_all(j, MANY + 10);
+    cr_assert_eq(reopened.n, before.n);
+    for (row = 0; row < before.n; row++)
+        if (reopened.rows[row] != 11)
+            cr_assert_str_eq(reopened.text[row], before.text[row]);
+    cr_assert_eq(journal_state(j, 11, NULL), JOURNAL_FINAL);
+    cr_assert_eq(journal_state(j, 97, NULL), JOURNAL_UNKNOWN);
+    cr_assert_eq(journal_state(j, 22, NULL), JOURNAL_DEFERRED);
+    journal_close(j);
+
+    /* whole records: the run records first, then packs, then the rest as they were */
+    recs = records(path);
+    cr_assert_str_eq(str_at(json_array_get(recs, 0), "t"), "run");
+    cr_assert_str_eq(str_at(json_array_get(recs, 1), "t"), "run", "each run's, in order");
+    json_array_remove(recs, 0);
+    cr_assert_str_eq(str_at(json_array_get(recs, 1), "t"), "pack");
+    {
+        /* the first pack: the first 1,024 rows in a final state, as ranges */
+        char want[4096] = "";
+        size_t n = 0, first = 0, last = 0, len = 0;
+        for (row = 1; row <= MANY && n < 1024; row++) {
+            if (states[row] != JOURNAL_FINAL)
+                continue;
+            n++;
+            if (last != 0 && row == last + 1) {
+                last = row;
+                continue;
+            }
+            if (last != 0)
+                len +=
+                    (size_t)snprintf(want + len, sizeof want - len, "%s%zu", len ? "," : "", first);
+            if (last > first)
+                len += (size_t)snprintf(want + len, sizeof want - len, "-%zu", last);
+            first = last = row;
+        }
+        len += (size_t)snprintf(want + len, sizeof want - len, "%s%zu", len ? "," : "", first);
+        if (last > first)
+            snprintf(want + len, sizeof want - len, "-%zu", last);
+        cr_assert_str_eq(str_at(json_array_get(recs, 1), "rows"), want);
+        cr_assert_eq(int_at(json_array_get(recs, 1), "records"), 1024 + 21,
+                     "1,024 rows, 21 of them sent twice");
+    }
+    json_decref(recs);
+    free_dumps(&before);
+    free_dumps(&after);
+    free_dumps(&reopened);
+}
+
+Test(journal, compaction_keeps_what_the_bounce_intake_reads, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct sent_list before, after;
+    size_t i;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_many(j);
+    before = read_sent(path);
+    compact_ok(j, NULL);
+    journal_close(j);
+    after = read_sent(path);
+    /* a first attempt that may have gone, then the one delivered: both Message-IDs */
+    cr_assert(sent_has(&after, "50 reader.50@d16.example.com <50.1@acme.example>"));
+    cr_assert(sent_has(&before, "50 reader.50@d16.example.com <50.1@acme.example>"));
+    /* the attempt a result answered: its result names the message */
+    cr_assert(sent_has(&after, "1 reader.1@d1.example.com <1.2@acme.example>"));
+    /* a message on its way when the run stopped: kept as it was */
+    cr_assert(sent_has(&after, "97 reader.97@d12.example.com <97.1@acme.example>"));
+    /* every address sent to before is still found, by address */
+    for (i = 0; i < before.n; i++) {
+        char row_email[128];
+        size_t k;
+        bool found = false;
+        snprintf(row_email, sizeof row_email, "%.*s",
+                 (int)(strrchr(before.s[i], ' ') - before.s[i]), before.s[i]);
+        for (k = 0; k < after.n && !found; k++)
+            found = strncmp(after.s[k], row_email, strlen(row_email)) == 0 &&
+                    after.s[k][strlen(row_email)] == ' ';
+        cr_assert(found, "%s is gone", row_email);
+    }
+    free_sent(&before);
+    free_sent(&after);
+}
+
+Test(journal, compacting_again_after_more_runs, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct journal_compaction st;
+    struct dumps a, b;
+    size_t row;
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_many(j);
+    compact_ok(j, &st);
+    journal_close(j);
+
+    /* the next run settles the rows left: deferred and unknown, delivered now */
+    j = open_ok(path);
+    for (row = 1; row <= MANY; row++)
+        if (journal_state(j, row, NULL) != JOURNAL_FINAL) {
+            char email[64];
+            snprintf(email, sizeof email, "reader.%zu@d%zu.example.com", row, row % 17);
+            sending_ok(j, row, email, 3);
+            record_ok(j, row, email, OUTCOME_DELIVERED, 3);
+        }
+    cr_assert(journal_all_final(j, MANY));
+    cr_assert(!journal_all_final(j, MANY + 1), "a row without a record is not final");
+    a = dump_all(j, MANY);
+    compact_ok(j, &st);
+    cr_assert_eq(st.plain, 0);
+    cr_assert_eq(st.packed, MANY);
+    cr_assert_eq(journal_loose_records(j), 0);
+    b = dump_all(j, MANY);
+    same_dumps(&a, &b);
+    free_dumps(&b);
+    journal_close(j);
+
+    /* a run that finds it done adds a run record only; compacting a third time changes nothing */
+    j = open_ok(path);
+    cr_assert_eq(journal_loose_records(j), 0);
+    compact_ok(j, &st);
+    cr_assert_eq(st.packed, MANY);
+    b = dump_all(j, MANY);
+    same_dumps(&a, &b);
+    free_dumps(&b);
+    free_dumps(&a);
+    journal_close(j);
+}
+
+Test(journal, compaction_of_a_shards_journal, .fini = scratch_remove)
+{
+    uint64_t bits[64] = {0};
+    struct journal_rowset only = {bits, 64 * 64};
+    struct journal_options o = options(HASH_A);
+    struct journal_compaction st;
+    struct journal *j;
+    struct dumps a, b;
+    char path[128];
+    size_t row;
+
+    for (row = 3; row < 64 * 64; row += 3)
+        bits[row / 64] |= 1ULL << (row % 64);
+    o.only = &only;
+    scratch_journal(path, sizeof path);
+    j = open_with(path, &o);
+    for (row = 3; row < 64 * 64; row += 3)
+        record_ok(j, row, "ada@example.com", row % 9 ? OUTCOME_DELIVERED : OUTCOME_DEFERRED, 1);
+    cr_assert(!journal_all_final(j, 64 * 64 - 1));
+    a = dump_all(j, 64 * 64);
+    compact_ok(j, &st);
+    cr_assert_eq(st.rows, (64 * 64 - 1) / 3);
+    cr_assert_eq(st.plain, (64 * 64 - 1) / 9);
+    journal_close(j);
+    j = open_with(path, &o);
+    b = dump_all(j, 64 * 64);
+    same_dumps(&a, &b);
+    cr_assert_eq(journal_state(j, 9, NULL), JOURNAL_DEFERRED);
+    cr_assert_eq(journal_state(j, 6, NULL), JOURNAL_FINAL);
+    cr_assert_eq(journal_state(j, 4, NULL), JOURNAL_NONE);
+    free_dumps(&a);
+    free_dumps(&b);
+    journal_close(j);
+}
+
+Test(journal, compacted_journal_is_private_and_leaves_no_file_behind, .fini = scratch_remove)
+{
+    char path[128], tmp[160];
+    struct journal *j;
+    struct stat sb;
+    mode_t old = umask(0);
+
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_many(j);
+    compact_ok(j, NULL);
+    journal_close(j);
+    umask(old);
+    cr_assert_eq(stat(path, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0600, "mode %o", sb.st_mode & 0777);
+    snprintf(tmp, sizeof tmp, "%s.compacting", path);
+    cr_assert_neq(access(tmp, F_OK), 0, "%s is left", tmp);
+}
+
+/*
+ * A compaction cut short by a crash leaves PATH.compacting beside a journal that was
+ * never touched: the next open reads the journal as it was and removes the leftover.
+ */
+Test(journal, a_compaction_cut_short_leaves_the_journal_whole, .fini = scratch_remove)
+{
+    char path[128], tmp[160];
+    struct journal *j;
+    struct dumps a, b;
+    size_t len;
+    char *half;
+
+    /* what a crash halfway through would leave: half of a compacted copy */
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_many(j);
+    compact_ok(j, NULL);
+    journal_close(j);
+    half = slurp(path, &len);
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    write_many(j);
+    a = dump_all(j, MANY);
+    journal_close(j);
+    snprintf(tmp, sizeof tmp, "%s.compacting", path);
+    spew(tmp, half, len / 2, "wb");
+    free(half);
+    memset(logged, 0, sizeof logged);
+    j = open_ok(path);
+    cr_assert_neq(access(tmp, F_OK), 0, "the leftover is removed");
+    cr_assert(strstr(logged, "left by a compaction that did not end") != NULL, "%s", logged);
+    b = dump_all(j, MANY);
+    same_dumps(&a, &b);
+    free_dumps(&a);
+    free_dumps(&b);
+    journal_close(j);
+}
+
+/* A pack whose checksum holds but whose contents do not inflate: an error naming the row. */
+Test(journal, a_damaged_pack_is_an_error_naming_the_row, .fini = scratch_remove)
+{
+    char path[128], line[4096];
+    struct journal *j;
+    struct blast_error err;
+    struct dumps d;
+    const char *json = "{\"t\":\"pack\",\"rows\":\"1-2\",\"records\":2,\"size\":40,\"z\":\"AAAA\"}";
+    int n;
+
+    scratch_journal(path, sizeof path);
+    n = snprintf(line, sizeof line, "%08lx %s\n", journal_crc32(json, strlen(json)), json);
+    spew(path, line, (size_t)n, "wb");
+    j = open_ok(path);
+    cr_assert_eq(journal_state(j, 2, NULL), JOURNAL_FINAL);
+    memset(&d, 0, sizeof d);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_each(j, 5, dump_one, &d, &err), BLAST_EINVAL);
+    cr_assert(strstr(err.text, "the pack holding row 1 is damaged") != NULL, "%s", err.text);
+    journal_close(j);
+
+    /* a list of rows that is not one: refused at open, with its place */
+    json = "{\"t\":\"pack\",\"rows\":\"5-2\",\"records\":2,\"size\":40,\"z\":\"AAAA\"}";
+    n = snprintf(line, sizeof line, "%08lx %s\n", journal_crc32(json, strlen(json)), json);
+    spew(path, line, (size_t)n, "wb");
+    open_fails(path, &(struct journal_options){.hash = HASH_A, .lock = true, .log = &capture_log},
+               BLAST_EINVAL, &err);
+    cr_assert_eq(err.line, 1);
+    cr_assert(strstr(err.text, "a pack whose rows cannot be read") != NULL, "%s", err.text);
+}
