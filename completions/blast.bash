@@ -8,7 +8,7 @@
 # Installed as share/bash-completion/completions/blast, where bash-completion loads
 # it the first time blast is completed.
 
-_blast_commands="send check preview report suppress bounces version help"
+_blast_commands="send check preview report suppress bounces journal version help"
 
 _blast()
 {
@@ -94,7 +94,7 @@ _blast()
     case $command in
         send)
             opts='--dry-run --limit --to --report --journal --fresh --force --resend-unknown
-                --exclude-report --suppress-from --shard --shard-count --deadline --metrics
+                --no-compact --exclude-report --suppress-from --shard --shard-count --deadline --metrics
                 --progress --log-format -q --quiet -v --verbose -h --help'
             ;;
         check)
@@ -112,6 +112,9 @@ _blast()
             ;;
         bounces)
             opts='--limit --deadline -q --quiet -v --verbose --log-format -h --help'
+            ;;
+        journal)
+            opts='--journal -q --quiet -h --help'
             ;;
         version)
             opts='-h --help'
@@ -139,6 +142,12 @@ _blast()
             ;;
         report)
             _blast_files json
+            ;;
+        journal)
+            case $operands in
+                0) _blast_words 'compact' ;;
+                1) _blast_files '@(yml|yaml)' ;;
+            esac
             ;;
         suppress)
             case $operands in
