@@ -1251,36 +1251,62 @@ int journal_each(struct journal *j, size_t rows,
 /* ---- compaction ---------------------------------------------------------------------------- */
 
 /*
- * The raw line at offset into b (without its newline), its checksum checked: its
- * length, or -1 when it cannot be read or is damaged.
+ * The file read through a window of WINDOW bytes: the rows' records come mostly in
+ * the file's order, so each byte is read about once, not a pread() a record.
  */
-static long line_at(struct journal *j, int64_t offset, struct buf *b)
+#define WINDOW (1024 * 1024)
+
+struct window {
+    char *data;
+    int64_t start; /* the file offset of data[0] */
+    size_t len;
+    struct buf big; /* a record longer than the window */
+};
+
+/*
+ * The line at offset (without its newline; not NUL-terminated), valid until the
+ * next call: its length, or -1 when it cannot be read or does not look like a
+ * record. Its checksum is not checked again: compact_scan() read every record.
+ */
+static long line_at(struct journal *j, struct window *w, int64_t offset, const char **line)
 {
-    char *nl = NULL, *end;
-    unsigned long crc;
+    char *nl;
     size_t len;
 
-    buf_reset(b);
-    for (;;) {
-        ssize_t n;
-        if (buf_reserve(b, 64 * 1024) < 0)
-            return -1;
-        n = pread(j->fd, b->data + b->len, b->cap - b->len - 1, offset + (int64_t)b->len);
+    if (w->data == NULL && (w->data = malloc(WINDOW)) == NULL)
+        return -1;
+    if (offset < w->start || offset >= w->start + (int64_t)w->len ||
+        (nl = memchr(w->data + (offset - w->start), '\n', w->len - (size_t)(offset - w->start))) ==
+            NULL) {
+        ssize_t n = pread(j->fd, w->data, WINDOW, offset);
         if (n <= 0)
             return -1;
-        nl = memchr(b->data + b->len, '\n', (size_t)n);
-        b->len += (size_t)n;
-        if (nl != NULL)
-            break;
+        w->start = offset;
+        w->len = (size_t)n;
+        nl = memchr(w->data, '\n', w->len);
+        if (nl == NULL) {
+            /* longer than the window: read it whole on its own */
+            buf_reset(&w->big);
+            for (;;) {
+                if (buf_reserve(&w->big, WINDOW) < 0)
+                    return -1;
+                n = pread(j->fd, w->big.data + w->big.len, WINDOW, offset + (int64_t)w->big.len);
+                if (n <= 0)
+                    return -1;
+                nl = memchr(w->big.data + w->big.len, '\n', (size_t)n);
+                w->big.len += (size_t)n;
+                if (nl != NULL)
+                    break;
+            }
+            len = (size_t)(nl - w->big.data);
+            *line = w->big.data;
+            w->len = 0; /* the window's contents are stale: next time, read again */
+            return len < 10 || w->big.data[8] != ' ' ? -1 : (long)len;
+        }
     }
-    len = (size_t)(nl - b->data);
-    if (len < 10 || b->data[8] != ' ')
-        return -1;
-    crc = strtoul(b->data, &end, 16);
-    if (end != b->data + 8 || crc != journal_crc32(b->data + 9, len - 9))
-        return -1;
-    b->data[len] = '\0';
-    return (long)len;
+    *line = w->data + (offset - w->start);
+    len = (size_t)(nl - *line);
+    return len < 10 || (*line)[8] != ' ' ? -1 : (long)len;
 }
 
 /* Every record blast writes starts with its type: a pack is known without parsing it. */
@@ -1320,7 +1346,7 @@ struct compactor {
     size_t pack_rows, pack_records;
     struct packview old; /* a pack of the file being compacted, carried over */
     struct jsontape t;
-    struct buf b;
+    struct window w;
     struct journal_compaction st;
 };
 
@@ -1370,8 +1396,12 @@ static int compact_scan(struct compactor *c, struct blast_error *err)
     }
     rewind(f);
     while ((n = getline(&line, &cap, f)) > 0 && offset < j->written) {
+        /* every checksum was checked when the journal was opened, or written by us since */
         const struct jsontape_node *rec =
-            line[n - 1] == '\n' ? parse_line(&c->t, line, (size_t)n - 1) : NULL;
+            n > 10 && line[n - 1] == '\n' && line[8] == ' ' &&
+                    jsontape_parse(&c->t, line + 9, (size_t)n - 10, 0, NULL) == 0
+                ? jsontape_root(&c->t)
+                : NULL;
         const char *t = str(rec, "t");
         long k;
 
@@ -1484,12 +1514,13 @@ static int pack_put(struct compactor *c, size_t row, const char *json, size_t le
 static int old_pack(struct compactor *c, int64_t offset, size_t row, struct blast_error *err)
 {
     const struct jsontape_node *rec;
+    const char *line;
     long len;
 
     if (c->old.offset == offset)
         return 0;
-    if ((len = line_at(c->j, offset, &c->b)) < 0 ||
-        (rec = parse_line(&c->t, c->b.data, (size_t)len)) == NULL ||
+    if ((len = line_at(c->j, &c->w, offset, &line)) < 0 ||
+        (rec = parse_line(&c->t, line, (size_t)len)) == NULL ||
         packview_load(&c->old, rec, offset) < 0 || packview_first(&c->old, row) < 0)
         return blast_error_set(err, BLAST_EINVAL, c->j->path, 0, 0,
                                "the pack that should hold row %zu cannot be read", row);
@@ -1507,12 +1538,13 @@ static int kept_lines(struct compactor *c, size_t row, size_t *ki,
     while (*ki < c->nkept && c->kept[*ki].row < row)
         (*ki)++;
     for (; *ki < c->nkept && c->kept[*ki].row == row; (*ki)++) {
-        long len = line_at(c->j, c->kept[*ki].offset, &c->b);
+        const char *line;
+        long len = line_at(c->j, &c->w, c->kept[*ki].offset, &line);
         if (len < 0)
             return blast_error_set(err, BLAST_EIO, c->j->path, 0, 0,
                                    "cannot read back a record of row %zu", row);
         c->st.kept_sending++;
-        if ((rc = put(c, row, c->b.data, (size_t)len, err)) < 0)
+        if ((rc = put(c, row, line, (size_t)len, err)) < 0)
             return rc;
     }
     return 0;
@@ -1530,13 +1562,14 @@ static int put_packed(struct compactor *c, size_t row, const char *line, size_t 
 static int pack_row(struct compactor *c, size_t row, int64_t offset, size_t *ki,
                     struct blast_error *err)
 {
+    const char *line = NULL;
     long len = -1;
     int rc;
 
     if ((rc = kept_lines(c, row, ki, put_packed, err)) < 0)
         return rc;
     if (c->old.offset == offset ||
-        ((len = line_at(c->j, offset, &c->b)) >= 0 && is_pack(c->b.data + 9))) {
+        ((len = line_at(c->j, &c->w, offset, &line)) >= 0 && is_pack(line + 9))) {
         long k;
         if ((rc = old_pack(c, offset, row, err)) < 0)
             return rc;
@@ -1547,7 +1580,7 @@ static int pack_row(struct compactor *c, size_t row, int64_t offset, size_t *ki,
     } else if (len < 0) {
         return blast_error_set(err, BLAST_EIO, c->j->path, 0, 0,
                                "cannot read back the record of row %zu", row);
-    } else if (pack_put(c, row, c->b.data + 9, (size_t)len - 9) < 0) {
+    } else if (pack_put(c, row, line + 9, (size_t)len - 9) < 0) {
         return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
     }
     if (c->last != 0 && c->last + 1 == row) {
@@ -1582,21 +1615,22 @@ static int put_plain(struct compactor *c, size_t row, const char *line, size_t l
 static int plain_row(struct compactor *c, size_t row, int64_t offset, size_t *ki,
                      struct blast_error *err)
 {
+    const char *line;
     long len;
     int rc;
 
     if ((rc = kept_lines(c, row, ki, put_plain, err)) < 0)
         return rc;
-    if ((len = line_at(c->j, offset, &c->b)) < 0)
+    if ((len = line_at(c->j, &c->w, offset, &line)) < 0)
         return blast_error_set(err, BLAST_EIO, c->j->path, 0, 0,
                                "cannot read back the record of row %zu", row);
-    if (is_pack(c->b.data + 9)) {
+    if (is_pack(line + 9)) {
         /* only rows in a final state go into packs: not one of blast's journals */
         return blast_error_set(err, BLAST_EINVAL, c->j->path, 0, 0,
                                "row %zu is in a pack but not in a final state", row);
     }
     c->st.plain++;
-    if (compact_write(c, c->b.data, (size_t)len, err) < 0 || compact_write(c, "\n", 1, err) < 0)
+    if (compact_write(c, line, (size_t)len, err) < 0 || compact_write(c, "\n", 1, err) < 0)
         return BLAST_EIO;
     return 0;
 }
@@ -1742,7 +1776,8 @@ out:
     buf_free(&c.ranges);
     buf_free(&c.z);
     buf_free(&c.line);
-    buf_free(&c.b);
+    free(c.w.data);
+    buf_free(&c.w.big);
     packview_free(&c.old);
     jsontape_free(&c.t);
     return rc;

@@ -1879,3 +1879,41 @@ Test(journal, a_damaged_pack_is_an_error_naming_the_row, .fini = scratch_remove)
     cr_assert_eq(err.line, 1);
     cr_assert(strstr(err.text, "a pack whose rows cannot be read") != NULL, "%s", err.text);
 }
+
+/* A record longer than the window compaction reads the file through (1 MiB). */
+Test(journal, compaction_of_a_record_longer_than_its_window, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct blast_error err;
+    struct outcome e;
+    struct dumps a, b;
+    size_t n = 3 * 1024 * 1024 / 2;
+    char *big = malloc(n + 1);
+
+    cr_assert_not_null(big);
+    memset(big, 'x', n);
+    big[n] = '\0';
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    record_ok(j, 1, "ada@example.com", OUTCOME_DELIVERED, 1);
+    fill(&e, 2, "bob@example.com", OUTCOME_FAILED, 1);
+    cr_assert_eq(outcome_set(&e.detail, big), 0);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_record(j, &e, &err), 0, "%s", err.text);
+    outcome_free(&e);
+    record_ok(j, 3, "cy@example.com", OUTCOME_DELIVERED, 1);
+    a = dump_all(j, 3);
+    compact_ok(j, NULL);
+    b = dump_all(j, 3);
+    same_dumps(&a, &b);
+    free_dumps(&b);
+    journal_close(j);
+    j = open_ok(path);
+    b = dump_all(j, 3);
+    same_dumps(&a, &b);
+    free_dumps(&a);
+    free_dumps(&b);
+    journal_close(j);
+    free(big);
+}
