@@ -24,6 +24,7 @@ static const char usage[] =
     "                       or merge the reports of a campaign's shards\n"
     "  suppress DATABASE    list, export, add, remove or import suppression entries\n"
     "  bounces CAMPAIGN.yml read the bounce mailbox: bounces, complaints, unsubscribes\n"
+    "  prune PATH...        remove old campaigns' journals, reports and dry-run output\n"
     "  version              print the versions of blast and of its libraries\n"
     "  help [COMMAND]       this text, or a command's options\n"
     "\n"
@@ -46,6 +47,7 @@ static const struct {
     {"report", cmd_report, cli_report_usage},
     {"suppress", cmd_suppress, cli_suppress_usage},
     {"bounces", cmd_bounces, cli_bounces_usage},
+    {"prune", cmd_prune, cli_prune_usage},
     {"version", cmd_version, cli_version_usage},
 };
 
