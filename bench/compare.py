@@ -355,7 +355,8 @@ class Work:
             f.readline()
             addrs = [next(f).split(",", 1)[0] for _ in range(count)]
         jobs = f"{self.dir}/jobs-{count}"
-        files = sorted(os.listdir(d), key=lambda n: int(n.split(".")[0]))
+        files = sorted((n for n in os.listdir(d) if n.endswith(".eml")),
+                       key=lambda n: int(n.split(".")[0]))
         if len(files) != count:
             raise RuntimeError(f"blast --dry-run wrote {len(files)} files, not {count}")
         with open(jobs, "w") as f:

@@ -40,7 +40,7 @@ fi
     "$BLAST" send "$WORK/campaign.yml" --dry-run "$DIR/eml" --quiet --fresh \
     --journal "$DIR/journal" --report "$DIR/report.json"
 read -r wall user sys rss <"$WORK/time"
-files=$(find "$DIR/eml" -type f | wc -l)
+files=$(find "$DIR/eml" -type f -name '*.eml' | wc -l)
 rendered=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["summary"]["by_status"]["rendered"])' "$DIR/report.json")
 bytes=$(du -s -b "$DIR/eml" | cut -f1)
 if [ "$files" -ne "$ROWS" ] || [ "$rendered" -ne "$ROWS" ]; then

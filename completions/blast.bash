@@ -3,12 +3,13 @@
 #
 # Commands, each command's options, the values of options that take one of a fixed
 # set, and files where a file is expected: campaign files (*.yml, *.yaml) for send,
-# check, preview and bounces, reports (*.json) for report. The lists follow each
+# check, preview and bounces, and with directories for prune; reports (*.json) for
+# report. The lists follow each
 # command's --help; tests/integration/test_completion.py holds them to it.
 # Installed as share/bash-completion/completions/blast, where bash-completion loads
 # it the first time blast is completed.
 
-_blast_commands="send check preview report suppress bounces journal version help"
+_blast_commands="send check preview report suppress bounces journal prune version help"
 
 _blast()
 {
@@ -37,7 +38,7 @@ _blast()
                 --dry-run | --limit | --to | --report | --journal | --exclude-report | \
                     --suppress-from | --shard | --shard-count | --deadline | --metrics | \
                     --log-format | --max-problems | --row | --email | -o | --output | \
-                    --format | --db | --class | --rule | --campaign) ;;
+                    --format | --db | --class | --rule | --campaign | --older-than) ;;
                 *) ops+=("${words[i]}") ;;
             esac
         fi
@@ -72,8 +73,11 @@ _blast()
             return
             ;;
         --dry-run)
-            _blast_files -d
-            return
+            # prune's is a flag: its operands follow
+            if [[ $command != prune ]]; then
+                _blast_files -d
+                return
+            fi
             ;;
         --exclude-report | --suppress-from)
             _blast_files json
@@ -84,7 +88,7 @@ _blast()
             return
             ;;
         --limit | --to | --shard | --shard-count | --deadline | --max-problems | --row | \
-            --email | --rule | --campaign)
+            --email | --rule | --campaign | --older-than)
             # a number, an address, a name: nothing to offer
             return
             ;;
@@ -116,6 +120,9 @@ _blast()
         journal)
             opts='--journal -q --quiet -h --help'
             ;;
+        prune)
+            opts='--older-than --dry-run -q --quiet --log-format -h --help'
+            ;;
         version)
             opts='-h --help'
             ;;
@@ -137,7 +144,7 @@ _blast()
         send | check | preview)
             [[ $operands -eq 0 ]] && _blast_files '@(yml|yaml)'
             ;;
-        bounces)
+        bounces | prune)
             _blast_files '@(yml|yaml)'
             ;;
         report)

@@ -70,6 +70,7 @@ int cmd_preview(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_suppress(int argc, char **argv);
 int cmd_bounces(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 int cmd_journal(int argc, char **argv);
 
@@ -80,6 +81,7 @@ extern const char cli_preview_usage[];
 extern const char cli_report_usage[];
 extern const char cli_suppress_usage[];
 extern const char cli_bounces_usage[];
+extern const char cli_prune_usage[];
 extern const char cli_version_usage[];
 extern const char cli_journal_usage[];
 

@@ -26,6 +26,7 @@ static const char usage[] =
     "  bounces CAMPAIGN.yml read the bounce mailbox: bounces, complaints, unsubscribes\n"
     "  journal compact CAMPAIGN.yml\n"
     "                       shrink the campaign's journals to what their rows need\n"
+    "  prune PATH...        remove old campaigns' journals, reports and dry-run output\n"
     "  version              print the versions of blast and of its libraries\n"
     "  help [COMMAND]       this text, or a command's options\n"
     "\n"
@@ -49,6 +50,7 @@ static const struct {
     {"suppress", cmd_suppress, cli_suppress_usage},
     {"bounces", cmd_bounces, cli_bounces_usage},
     {"journal", cmd_journal, cli_journal_usage},
+    {"prune", cmd_prune, cli_prune_usage},
     {"version", cmd_version, cli_version_usage},
 };
 

@@ -27,6 +27,7 @@
 #include "../../core/private.h"
 #include "../../core/pool.h"
 #include "../../core/report.h"
+#include "../../core/retention.h"
 #include "../../core/secret.h"
 #include "../../core/sharedlimit.h"
 #include "../../core/timeutil.h"
@@ -533,6 +534,10 @@ static int prepare(struct run *r, struct blast_error *err)
     if (r->opt.dry_run != NULL && private_mkdir(r->opt.dry_run, true) != 0)
         return blast_error_set(err, BLAST_EIO, r->opt.dry_run, 0, 0, "cannot create: %s",
                                strerror(errno));
+    /* and a marker that says whose messages they are, for blast prune (docs/files.md) */
+    if (r->opt.dry_run != NULL &&
+        (rc = retention_mark_write(r->opt.dry_run, r->c->name, r->opt.campaign, err)) < 0)
+        return rc;
     /* every relay's secret must be there before anything connects */
     r->passwords = calloc(r->c->nrelays, sizeof *r->passwords);
     if (r->passwords == NULL)

@@ -224,7 +224,7 @@ class Rules(unittest.TestCase):
         p = harness.run_blast("send", "campaign.yml", "--dry-run", out, "--report", "r.json",
                               cwd=self.dir)
         self.assertEqual(p.returncode, 0, p.stderr)
-        self.assertEqual(sorted(os.listdir(out)), ["1.eml", "5.eml", "6.eml"])
+        self.assertEqual(sorted(os.listdir(out)), [".blast-dry-run", "1.eml", "5.eml", "6.eml"])
         statuses = [e["status"] for e in
                     harness.load_report(os.path.join(self.dir, "r.json"))["recipients"]]
         self.assertEqual(statuses, ["rendered", "suppressed", "suppressed", "duplicate",

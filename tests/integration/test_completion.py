@@ -119,6 +119,14 @@ class Completion:
         self.assertEqual(self.complete("blast", "bounces", "news.yml", ""),
                          {"news.yml", "old.yaml", "out"})
 
+    def test_prune_takes_campaign_files_and_directories(self):
+        want = {"news.yml", "old.yaml", "out"}
+        self.assertEqual(self.complete("blast", "prune", ""), want)
+        # prune's --dry-run takes no value: operands follow it
+        self.assertEqual(self.complete("blast", "prune", "--dry-run", ""), want)
+        self.assertEqual(self.complete("blast", "prune", "--older-than", "30d", "news.yml", ""),
+                         want)
+
     def test_report_files(self):
         self.assertEqual(self.complete("blast", "report", ""), {"report.json", "out"})
         self.assertEqual(self.complete("blast", "send", "news.yml", "--exclude-report", ""),

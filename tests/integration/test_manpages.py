@@ -112,7 +112,7 @@ class Options(unittest.TestCase):
 
     def test_blast_help_lists_the_commands(self):
         self.assertEqual(self.commands, ["send", "check", "preview", "report", "suppress",
-                                         "bounces", "journal", "version", "help"])
+                                         "bounces", "journal", "prune", "version", "help"])
 
     def test_a_subsection_for_every_command(self):
         self.assertEqual(list(self.sections), self.commands)

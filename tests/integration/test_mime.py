@@ -148,7 +148,7 @@ class MimeMatrix(unittest.TestCase):
     def test_dry_run_renders_every_row(self):
         self.assertEqual(self.result.returncode, 0, self.result.stderr)
         self.assertEqual(sorted(os.listdir(self.out)),
-                         sorted(f"{i}.eml" for i in range(1, len(ROWS) + 1)))
+                         sorted([".blast-dry-run"] + [f"{i}.eml" for i in range(1, len(ROWS) + 1)]))
 
     def test_every_message_parses_and_round_trips(self):
         self.assertEqual(self.result.returncode, 0, self.result.stderr)

@@ -104,7 +104,7 @@ class SendExample(unittest.TestCase):
         out = os.path.join(self.dir, "out")
         p = harness.run_blast("send", self.campaign, "--dry-run", out, "--report", self.report)
         self.assertEqual(p.returncode, 0, p.stderr)
-        emls = sorted(os.listdir(out))
+        emls = sorted(n for n in os.listdir(out) if n.endswith(".eml"))
         self.assertEqual(len(emls), 20)  # 22 rows: a duplicate and a suppressed one skipped
         with open(os.path.join(out, "1.eml"), "rb") as f:
             raw = f.read()
