@@ -173,11 +173,44 @@ int private_file_open(struct private_file *pf, const char *path, mode_t mode,
     return private_file_open_named(pf, path, mode, NULL, err);
 }
 
+/*
+ * The temporary file pf->tmp: tmpl set makes it with mkstemp() from that template,
+ * else it is made at that fixed name, replacing a leftover. Then mode and a stream.
+ */
+static int open_tmp(struct private_file *pf, const char *path, bool tmpl, mode_t mode,
+                    struct blast_error *err)
+{
+    int fd;
+
+    if (tmpl) {
+        fd = private_mkstemp(pf->tmp);
+    } else {
+        /* a leftover of a crash: made again from nothing, so its mode is ours */
+        if (unlink(pf->tmp) != 0 && errno != ENOENT)
+            return io_error(pf, pf->tmp, "remove", errno, err);
+        fd = open(pf->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, PRIVATE_FILE_MODE);
+    }
+    if (fd < 0) {
+        int e = errno;
+        if (tmpl) {
+            free(pf->tmp); /* nothing was made: nothing to remove */
+            pf->tmp = NULL;
+        }
+        return io_error(pf, path, "create", e, err);
+    }
+    if ((mode != PRIVATE_FILE_MODE && fchmod(fd, mode) != 0) || (pf->f = fdopen(fd, "w")) == NULL) {
+        int e = errno;
+        close(fd);
+        return io_error(pf, path, "create", e, err);
+    }
+    return 0;
+}
+
 int private_file_open_named(struct private_file *pf, const char *path, mode_t mode,
                             const char *what, struct blast_error *err)
 {
     size_t n = strlen(path) + 16;
-    int fd = -1, rc;
+    int rc;
 
     memset(pf, 0, sizeof *pf);
     pf->what = what;
@@ -187,21 +220,8 @@ int private_file_open_named(struct private_file *pf, const char *path, mode_t mo
     }
     /* same directory as the target, so rename() is atomic */
     snprintf(pf->tmp, n, "%s.tmp.XXXXXX", path);
-    if ((fd = private_mkstemp(pf->tmp)) < 0) {
-        free(pf->tmp);
-        pf->tmp = NULL;
-        rc = io_error(pf, path, "create", errno, err);
-        goto out;
-    }
-    if ((mode != PRIVATE_FILE_MODE && fchmod(fd, mode) != 0) || (pf->f = fdopen(fd, "w")) == NULL) {
-        rc = io_error(pf, path, "create", errno, err);
-        goto out;
-    }
-    fd = -1;
-    rc = 0;
+    rc = open_tmp(pf, path, true, mode, err);
 out:
-    if (fd >= 0)
-        close(fd);
     if (rc < 0)
         private_file_abort(pf);
     return rc;
@@ -210,7 +230,7 @@ out:
 int private_file_open_fixed(struct private_file *pf, const char *path, const char *tmp, mode_t mode,
                             const char *what, struct blast_error *err)
 {
-    int fd = -1, rc;
+    int rc;
 
     memset(pf, 0, sizeof *pf);
     pf->what = what;
@@ -218,21 +238,8 @@ int private_file_open_fixed(struct private_file *pf, const char *path, const cha
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
         goto out;
     }
-    /* a leftover of a crash: made again from nothing, so its mode is ours */
-    if (unlink(tmp) != 0 && errno != ENOENT) {
-        rc = io_error(pf, tmp, "remove", errno, err);
-        goto out;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, PRIVATE_FILE_MODE);
-    if (fd < 0 || fchmod(fd, mode) != 0 || (pf->f = fdopen(fd, "w")) == NULL) {
-        rc = io_error(pf, tmp, "create", errno, err);
-        goto out;
-    }
-    fd = -1;
-    rc = 0;
+    rc = open_tmp(pf, tmp, false, mode, err);
 out:
-    if (fd >= 0)
-        close(fd);
     if (rc < 0)
         private_file_abort(pf);
     return rc;

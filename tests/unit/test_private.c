@@ -268,3 +268,36 @@ Test(private, a_file_abandoned_leaves_nothing, .fini = scratch_remove)
     cr_expect_eq(private_file_open(&pf, path, PRIVATE_FILE_MODE, &err), BLAST_EIO);
     cr_expect(strstr(err.source, "missing/out.json") != NULL, "%s", err.source);
 }
+
+/* A temporary file of a fixed name (the journal's JOURNAL.compacting): a leftover that
+ * others could read is replaced by a private one, and the rename leaves nothing. */
+Test(private, a_file_written_whole_through_a_fixed_name, .fini = scratch_remove)
+{
+    struct private_file pf;
+    struct blast_error err;
+    char path[256], tmp[300];
+    FILE *f;
+
+    in_scratch(path, sizeof path, "j.journal");
+    snprintf(tmp, sizeof tmp, "%s.compacting", path);
+    umask(0);
+    f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs("half of an earlier try\n", f);
+    fclose(f);
+    cr_assert_eq(chmod(tmp, 0644), 0);
+    blast_error_clear(&err);
+    cr_assert_eq(private_file_open_fixed(&pf, path, tmp, PRIVATE_FILE_MODE, "the journal", &err), 0,
+                 "%s", err.text);
+    cr_expect_eq(mode_of(tmp), 0600);
+    cr_assert_eq(fputs("whole\n", pf.f) >= 0, 1);
+    cr_assert_eq(private_file_commit(&pf, &err), 0, "%s", err.text);
+    cr_expect_eq(mode_of(path), 0600);
+    cr_expect_eq(others_in(scratch_dir, "j.journal"), 0, "no temporary file left");
+    /* a directory in its place cannot be removed: the error names it */
+    cr_assert_eq(mkdir(tmp, 0700), 0);
+    cr_assert_eq(private_file_open_fixed(&pf, path, tmp, PRIVATE_FILE_MODE, "the journal", &err),
+                 BLAST_EIO);
+    cr_expect(strstr(err.text, "cannot remove the journal") != NULL, "%s", err.text);
+    cr_expect_str_eq(err.source, tmp);
+}
