@@ -592,7 +592,7 @@ static const struct jsontape_node *read_at(struct journal *j, int64_t offset, st
 #define PACK_ROWS     1024                /* rows a pack holds at most */
 #define PACK_TEXT_MAX (4u * 1024 * 1024)  /* and inflated bytes, beyond which it is full */
 #define PACK_SIZE_MAX (64u * 1024 * 1024) /* the largest inflated size read back */
-#define PACK_LEVEL    6
+#define PACK_LEVEL    3                   /* level 6 saves 14% of the size for 25% more time */
 
 /*
  * Call fn for each range of "1-1024,1030" (first <= last, ascending). -1 when the
