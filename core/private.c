@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* group or others may read or write; a directory also when others may enter it */
 #define FILE_EXPOSED (S_IRGRP | S_IWGRP | S_IROTH | S_IWOTH)
@@ -158,6 +159,66 @@ const char *private_exposure(mode_t mode)
     return S_ISDIR(mode) ? "searchable by other users" : "open to other users";
 }
 
+bool private_wants_gzip(const char *path)
+{
+    size_t n = strlen(path);
+
+    return n > 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
+/* fopencookie()'s write: the bytes into the gzip stream, in pieces gzwrite() takes. */
+static ssize_t gz_cookie_write(void *cookie, const char *data, size_t n)
+{
+    size_t done = 0;
+
+    while (done < n) {
+        unsigned piece = n - done > (1u << 30) ? (1u << 30) : (unsigned)(n - done);
+        int w = gzwrite((gzFile)cookie, data + done, piece);
+        if (w <= 0) {
+            int zerr;
+            gzerror((gzFile)cookie, &zerr);
+            if (zerr != Z_ERRNO)
+                errno = EIO;
+            return -1;
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)done;
+}
+
+/* fopencookie()'s close: the gzip trailer is written as the stream ends. */
+static int gz_cookie_close(void *cookie)
+{
+    int rc = gzclose((gzFile)cookie);
+
+    if (rc == Z_OK)
+        return 0;
+    if (rc != Z_ERRNO)
+        errno = EIO;
+    return -1;
+}
+
+FILE *private_gzip_stream(int fd)
+{
+    static const cookie_io_functions_t io = {.write = gz_cookie_write, .close = gz_cookie_close};
+    int gfd = dup(fd);
+    gzFile gz;
+    FILE *f;
+
+    if (gfd < 0)
+        return NULL;
+    gz = gzdopen(gfd, "wb6");
+    if (gz == NULL) {
+        close(gfd);
+        errno = errno != 0 ? errno : ENOMEM;
+        return NULL;
+    }
+    f = fopencookie(gz, "w", io);
+    if (f == NULL)
+        gzclose(gz);
+    return f;
+}
+
 /* "cannot create: ..." or, with a name, "cannot create the metrics file: ..." */
 static int io_error(const struct private_file *pf, const char *path, const char *verb, int e,
                     struct blast_error *err)
@@ -213,6 +274,7 @@ int private_file_open_named(struct private_file *pf, const char *path, mode_t mo
     int rc;
 
     memset(pf, 0, sizeof *pf);
+    pf->fd = -1;
     pf->what = what;
     if ((pf->path = strdup(path)) == NULL || (pf->tmp = malloc(n)) == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
@@ -233,6 +295,7 @@ int private_file_open_fixed(struct private_file *pf, const char *path, const cha
     int rc;
 
     memset(pf, 0, sizeof *pf);
+    pf->fd = -1;
     pf->what = what;
     if ((pf->path = strdup(path)) == NULL || (pf->tmp = strdup(tmp)) == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
@@ -245,16 +308,37 @@ out:
     return rc;
 }
 
+int private_file_gzip(struct private_file *pf, struct blast_error *err)
+{
+    int fd = fileno(pf->f);
+    FILE *gz;
+
+    /* the gzip stream writes through a descriptor of its own: fd stays for the fsync */
+    if ((pf->fd = dup(fd)) < 0 || (gz = private_gzip_stream(fd)) == NULL)
+        return io_error(pf, pf->path, "create", errno, err);
+    fclose(pf->f);
+    pf->f = gz;
+    return 0;
+}
+
 int private_file_commit(struct private_file *pf, struct blast_error *err)
 {
     char *dir = NULL;
     int rc = 0, e, dfd;
 
-    if (fflush(pf->f) != 0 || ferror(pf->f) || fsync(fileno(pf->f)) != 0) {
+    if (pf->fd >= 0) {
+        /* gzip'ed: its trailer is written as the stream closes, then the file is synced */
+        e = fclose(pf->f);
+        pf->f = NULL;
+        if (e != 0 || fsync(pf->fd) != 0) {
+            rc = io_error(pf, pf->path, "write", errno, err);
+            goto out;
+        }
+    } else if (fflush(pf->f) != 0 || ferror(pf->f) || fsync(fileno(pf->f)) != 0) {
         rc = io_error(pf, pf->path, "write", errno, err);
         goto out;
     }
-    e = fclose(pf->f);
+    e = pf->f != NULL ? fclose(pf->f) : 0;
     pf->f = NULL;
     if (e != 0 || rename(pf->tmp, pf->path) != 0) {
         rc = io_error(pf, pf->path, "write", errno, err);
@@ -278,6 +362,8 @@ void private_file_abort(struct private_file *pf)
 {
     if (pf->f != NULL)
         fclose(pf->f);
+    if (pf->fd > 0)
+        close(pf->fd);
     if (pf->tmp != NULL)
         unlink(pf->tmp);
     free(pf->tmp);

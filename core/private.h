@@ -70,6 +70,7 @@ struct private_file {
     const char *what; /* for messages ("the metrics file"), borrowed; NULL: none */
     char *tmp;        /* the temporary file, NULL once committed or aborted */
     FILE *f;
+    int fd; /* the temporary file's descriptor once f is a gzip stream, else -1 (0 zeroed) */
 };
 
 /* Errors: BLAST_EIO (naming path), BLAST_ENOMEM. */
@@ -88,10 +89,27 @@ int private_file_open_named(struct private_file *pf, const char *path, mode_t mo
 int private_file_open_fixed(struct private_file *pf, const char *path, const char *tmp, mode_t mode,
                             const char *what, struct blast_error *err);
 
+/*
+ * Make what is written through pf->f gzip'ed (level 6), as for a path ending in ".gz"
+ * (private_wants_gzip()). Right after the open, before anything is written.
+ * Errors: BLAST_EIO (pf is then to be aborted).
+ */
+int private_file_gzip(struct private_file *pf, struct blast_error *err);
+
 /* Flush, fsync, rename, fsync the directory; the file is gone on failure. Frees pf's parts. */
 int private_file_commit(struct private_file *pf, struct blast_error *err);
 
 /* Remove the temporary file and free pf's parts; accepts one never opened (zeroed). */
 void private_file_abort(struct private_file *pf);
+
+/* A path ending in ".gz" asks for gzip'ed contents (reports, exports). */
+bool private_wants_gzip(const char *path);
+
+/*
+ * A stdio stream that gzip's what is written to it (level 6, gzip's own default) into
+ * the file fd, through a descriptor of its own (so that fd stays open for an fsync()
+ * after the trailer, which fclose() writes). NULL with errno set on failure.
+ */
+FILE *private_gzip_stream(int fd);
 
 #endif

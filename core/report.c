@@ -41,73 +41,6 @@ struct report {
 #define MAX_REASONS 1000 /* distinct failure reasons kept for top_failures */
 #define TOP_REASONS 10
 
-/* A path ending in ".gz" asks for a gzip-compressed report. */
-static bool wants_gzip(const char *path)
-{
-    size_t n = strlen(path);
-
-    return n > 3 && strcmp(path + n - 3, ".gz") == 0;
-}
-
-/* fopencookie()'s write: the bytes into the gzip stream, in pieces gzwrite() takes. */
-static ssize_t gz_cookie_write(void *cookie, const char *data, size_t n)
-{
-    size_t done = 0;
-
-    while (done < n) {
-        unsigned piece = n - done > (1u << 30) ? (1u << 30) : (unsigned)(n - done);
-        int w = gzwrite((gzFile)cookie, data + done, piece);
-        if (w <= 0) {
-            int zerr;
-            gzerror((gzFile)cookie, &zerr);
-            if (zerr != Z_ERRNO)
-                errno = EIO;
-            return -1;
-        }
-        done += (size_t)w;
-    }
-    return (ssize_t)done;
-}
-
-/* fopencookie()'s close: the gzip trailer is written as the stream ends. */
-static int gz_cookie_close(void *cookie)
-{
-    int rc = gzclose((gzFile)cookie);
-
-    if (rc == Z_OK)
-        return 0;
-    if (rc != Z_ERRNO)
-        errno = EIO;
-    return -1;
-}
-
-/*
- * The temporary file fd as a stream that compresses what is written (level 6,
- * gzip's own default): the stdio stream the report writes through, so the rest
- * of the writer is the same for both. The gzip stream has a descriptor of its
- * own, so that fd stays open for the fsync() after the trailer.
- */
-static FILE *gz_stream(int fd)
-{
-    static const cookie_io_functions_t io = {.write = gz_cookie_write, .close = gz_cookie_close};
-    int gfd = dup(fd);
-    gzFile gz;
-    FILE *f;
-
-    if (gfd < 0)
-        return NULL;
-    gz = gzdopen(gfd, "wb6");
-    if (gz == NULL) {
-        close(gfd);
-        errno = errno != 0 ? errno : ENOMEM;
-        return NULL;
-    }
-    f = fopencookie(gz, "w", io);
-    if (f == NULL)
-        gzclose(gz);
-    return f;
-}
-
 static int io_fail(struct report *r, struct blast_error *err, const char *what)
 {
     return blast_error_set(err, BLAST_EIO, r->path, 0, 0, "%s: %s", what, strerror(errno));
@@ -188,9 +121,9 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
             rc = io_fail(r, err, "cannot create the report");
             goto out;
         }
-        if (wants_gzip(path)) {
+        if (private_wants_gzip(path)) {
             r->gz_fd = fd;
-            r->f = gz_stream(fd);
+            r->f = private_gzip_stream(fd);
             if (r->f == NULL) {
                 rc = io_fail(r, err, "cannot start the compressed report");
                 goto out;

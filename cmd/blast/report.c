@@ -74,7 +74,8 @@ const char cli_report_usage[] =
     "  -o, --output PATH  where the output goes rather than standard output ('-'), and\n"
     "                  with --merge where the merged report goes; written atomically,\n"
     "                  mode 0600 (it holds recipients' addresses), 0644 for\n"
-    "                  --format prometheus (docs/files.md)\n"
+    "                  --format prometheus (docs/files.md); a PATH ending in .gz\n"
+    "                  is written gzip'ed\n"
     "  -h, --help      this text\n"
     "\n"
     "exit codes: 0 printed (merged); 2 usage error, a file that cannot be read or is\n"
@@ -903,7 +904,8 @@ int cmd_report(int argc, char **argv)
            node_exporter, which runs as another user (docs/files.md) */
         if ((rc = private_file_open(&pf, o.output,
                                     o.format == FORMAT_PROMETHEUS ? 0644 : PRIVATE_FILE_MODE,
-                                    &err)) < 0)
+                                    &err)) < 0 ||
+            (private_wants_gzip(o.output) && (rc = private_file_gzip(&pf, &err)) < 0))
             goto fail;
         out = pf.f;
         out_name = o.output;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <yaml.h>
+#include <zlib.h>
 
 #ifndef BLAST_VERSION
 #define BLAST_VERSION "unknown"
@@ -81,6 +82,7 @@ static void print_versions(void)
     line("GLib", glib_built, glib_running);
     line("hiredis", hiredis, NULL);
     line("libsodium", SODIUM_VERSION_STRING, sodium_version_string());
+    line("zlib", ZLIB_VERSION, zlibVersion());
 }
 
 int cmd_version(int argc, char **argv)

@@ -2,7 +2,8 @@
 gzip'ed, against Postfix's smtp-sink, and every reader of reports reads it as the
 plain report: `blast report` in every format (from a file and from standard input),
 `send --exclude-report` and `--suppress-from`, and `blast report --merge`, which
-also writes one. A truncated one is refused, naming the file.
+also writes one; `blast report -o PATH.gz` writes its export gzip'ed. A truncated
+one is refused, naming the file.
 """
 
 import gzip
@@ -120,6 +121,25 @@ class GzReports(unittest.TestCase):
         self.assertIn(p.returncode, (0, 1), p.stderr)
         with gzip.open(os.path.join(c.dir, "out.json.gz"), "rt", encoding="utf-8") as f:
             harness.check_report(json.load(f))
+
+    def test_exports_to_a_path_ending_in_gz_are_gzip_and_private(self):
+        for fmt in ("text", "json", "csv", "html", "prometheus"):
+            out = os.path.join(self.c.dir, f"export.{fmt}.gz")
+            p = harness.run_blast("report", self.plain, "--format", fmt, "--no-db", "-o", out)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            same = harness.run_blast("report", self.plain, "--format", fmt, "--no-db")
+            with open(out, "rb") as f:
+                self.assertEqual(f.read(2), b"\x1f\x8b", fmt)
+            with gzip.open(out, "rt", encoding="utf-8") as f:
+                written = f.read()
+            if fmt != "prometheus":  # its timestamps are the moment's
+                self.assertEqual(written, same.stdout, fmt)
+            else:
+                self.assertIn("blast_recipients", written)
+            want = 0o644 if fmt == "prometheus" else 0o600
+            self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), want, fmt)
+        leftovers = [n for n in os.listdir(self.c.dir) if ".tmp." in n]
+        self.assertEqual(leftovers, [])
 
     def test_a_truncated_gz_is_refused_with_its_name(self):
         with open(self.gz, "rb") as f:

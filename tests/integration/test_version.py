@@ -24,19 +24,20 @@ PACKAGES = {
     "GLib": ("libglib2.0-dev", "libglib2.0-0"),
     "hiredis": ("libhiredis-dev", None),
     "libsodium": ("libsodium-dev", "libsodium23"),
+    "zlib": ("zlib1g-dev", "zlib1g"),
 }
 
 
 def upstream(package):
     """The upstream part of an installed package's version: 1:3.0.19-1~deb12u2 -> 3.0.19,
-    3.0.3+dfsg-6 -> 3.0.3."""
+    3.0.3+dfsg-6 -> 3.0.3, 1:1.2.13.dfsg-1 -> 1.2.13."""
     p = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     if p.returncode != 0 or not p.stdout:
         return None
     v = p.stdout.split(":", 1)[-1]
     v = v.rsplit("-", 1)[0] if "-" in v else v
-    return re.split(r"[+~]", v)[0]
+    return re.split(r"[+~]|\.dfsg", v)[0]
 
 
 def versions():

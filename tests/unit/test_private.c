@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static mode_t mode_of(const char *path)
 {
@@ -300,4 +301,42 @@ Test(private, a_file_written_whole_through_a_fixed_name, .fini = scratch_remove)
                  BLAST_EIO);
     cr_expect(strstr(err.text, "cannot remove the journal") != NULL, "%s", err.text);
     cr_expect_str_eq(err.source, tmp);
+}
+
+/* A file written whole, gzip'ed: whole (its trailer written before the rename) and private. */
+Test(private, a_file_written_whole_gzipped, .fini = scratch_remove)
+{
+    struct private_file pf;
+    struct blast_error err;
+    char path[256], text[64] = "";
+    gzFile gz;
+    int i, n;
+
+    in_scratch(path, sizeof path, "out.csv.gz");
+    umask(0);
+    cr_assert(private_wants_gzip(path));
+    cr_assert(!private_wants_gzip("out.gz.csv"));
+    cr_assert(!private_wants_gzip(".gz"));
+    blast_error_clear(&err);
+    cr_assert_eq(private_file_open(&pf, path, PRIVATE_FILE_MODE, &err), 0, "%s", err.text);
+    cr_assert_eq(private_file_gzip(&pf, &err), 0, "%s", err.text);
+    for (i = 0; i < 10000; i++)
+        cr_assert_eq(fputs("row,email\n", pf.f) >= 0, 1);
+    cr_assert_eq(private_file_commit(&pf, &err), 0, "%s", err.text);
+    cr_expect_eq(mode_of(path), 0600);
+    cr_expect_eq(others_in(scratch_dir, "out.csv.gz"), 0, "no temporary file left");
+    gz = gzopen(path, "rb");
+    cr_assert_not_null(gz);
+    for (i = 0; (n = gzread(gz, text, 10)) == 10; i++)
+        cr_assert_eq(memcmp(text, "row,email\n", 10), 0);
+    cr_expect_eq(i, 10000);
+    cr_expect_eq(n, 0, "the stream ends where it should");
+    gzclose(gz);
+
+    /* abandoned: nothing left */
+    cr_assert_eq(private_file_open(&pf, path, PRIVATE_FILE_MODE, &err), 0, "%s", err.text);
+    cr_assert_eq(private_file_gzip(&pf, &err), 0, "%s", err.text);
+    fputs("half", pf.f);
+    private_file_abort(&pf);
+    cr_expect_eq(others_in(scratch_dir, "out.csv.gz"), 0, "no temporary file left");
 }
