@@ -302,10 +302,27 @@ static int index_record(struct journal *j, const struct jsontape_node *rec, int6
 
 static int pack_ranges(const char *s, int (*fn)(void *arg, size_t first, size_t last), void *arg);
 
+/* The most records a pack read back may say it has (compaction writes at most PACK_ROWS
+ * rows, each with its last record and the "sending" records kept before it). */
+#define PACK_RECORDS_MAX (1u << 20)
+
 struct pack_indexing {
     struct journal *j;
     int64_t offset;
+    size_t left; /* rows the pack may still list: one record at least each */
 };
+
+/* Each range's size is checked before any row of it is indexed: a damaged list cannot
+ * make the index grow beyond what the pack's records could hold. */
+static int count_pack_range(void *arg, size_t first, size_t last)
+{
+    struct pack_indexing *x = arg;
+
+    if (last - first + 1 > x->left)
+        return -1;
+    x->left -= last - first + 1;
+    return 0;
+}
 
 static int index_pack_range(void *arg, size_t first, size_t last)
 {
@@ -322,12 +339,22 @@ static int index_pack_range(void *arg, size_t first, size_t last)
     return 0;
 }
 
-/* A pack's rows point at it. BLAST_EINVAL when its list of rows is not one. */
+/*
+ * A pack's rows point at it. BLAST_EINVAL when its list of rows is not one, or lists
+ * more rows than it has records (at most PACK_RECORDS_MAX).
+ */
 static int index_pack(struct journal *j, const struct jsontape_node *rec, int64_t offset)
 {
-    struct pack_indexing x = {j, offset};
-    int rc = pack_ranges(str(rec, "rows"), index_pack_range, &x);
+    int64_t records = num(rec, "records");
+    struct pack_indexing x = {j, offset, 0};
+    int rc;
 
+    if (records <= 0 || records > PACK_RECORDS_MAX)
+        return BLAST_EINVAL;
+    x.left = (size_t)records;
+    if (pack_ranges(str(rec, "rows"), count_pack_range, &x) < 0)
+        return BLAST_EINVAL;
+    rc = pack_ranges(str(rec, "rows"), index_pack_range, &x);
     return rc == -1 ? BLAST_EINVAL : rc;
 }
 
@@ -675,7 +702,7 @@ static int packview_load(struct packview *v, const struct jsontape_node *rec, in
     v->offset = -1;
     v->nrecs = 0;
     if (b64 == NULL || b64len == 0 || b64len % 4 != 0 || b64len > INT32_MAX || size <= 0 ||
-        size > PACK_SIZE_MAX || records <= 0)
+        size > PACK_SIZE_MAX || records <= 0 || records > PACK_RECORDS_MAX)
         return -1;
     pads = (b64[b64len - 1] == '=') + (b64[b64len - 2] == '=');
     buf_reset(&v->bin);
@@ -1595,7 +1622,8 @@ static int pack_row(struct compactor *c, size_t row, int64_t offset, size_t *ki,
     }
     c->pack_rows++;
     c->st.packed++;
-    if (c->pack_rows >= PACK_ROWS || c->text.len >= PACK_TEXT_MAX)
+    if (c->pack_rows >= PACK_ROWS || c->text.len >= PACK_TEXT_MAX ||
+        c->pack_records >= PACK_RECORDS_MAX / 2)
         return pack_flush(c, err);
     return 0;
 }

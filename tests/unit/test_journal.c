@@ -1878,6 +1878,14 @@ Test(journal, a_damaged_pack_is_an_error_naming_the_row, .fini = scratch_remove)
                BLAST_EINVAL, &err);
     cr_assert_eq(err.line, 1);
     cr_assert(strstr(err.text, "a pack whose rows cannot be read") != NULL, "%s", err.text);
+
+    /* more rows than records: refused before the index grows for them */
+    json = "{\"t\":\"pack\",\"rows\":\"1-1000000000\",\"records\":2,\"size\":40,\"z\":\"AAAA\"}";
+    n = snprintf(line, sizeof line, "%08lx %s\n", journal_crc32(json, strlen(json)), json);
+    spew(path, line, (size_t)n, "wb");
+    open_fails(path, &(struct journal_options){.hash = HASH_A, .lock = true, .log = &capture_log},
+               BLAST_EINVAL, &err);
+    cr_assert(strstr(err.text, "a pack whose rows cannot be read") != NULL, "%s", err.text);
 }
 
 /* A record longer than the window compaction reads the file through (1 MiB). */
