@@ -1,8 +1,8 @@
 """Personal data at rest (docs/files.md): under umask 000, every file blast writes with
 recipients' data in it is made 0600 and every directory it makes for them 0700 (send to
-smtp-sink, send --dry-run, report -o in each format, report --merge -o); the metrics
-file stays 0644; and check and send warn about an older file or directory that other
-users can read, naming it, and say nothing about private ones."""
+smtp-sink, the journal's compaction, send --dry-run, report -o in each format, report
+--merge -o); the metrics file stays 0644; and check and send warn about an older file
+or directory that other users can read, naming it, and say nothing about private ones."""
 
 import json
 import os
@@ -82,6 +82,24 @@ class Modes(unittest.TestCase):
         # the metrics name no recipient and are read by node_exporter as another user
         self.assertEqual(made.get("private.prom"), 0o644, made)
         self.assert_private(made, exempt=("private.prom",))
+
+    def test_compaction(self):
+        # the run compacts the journal on its own (everyone delivered): the new file private
+        p = blast("send", "campaign.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("compacted", p.stderr)
+        made = self.new_entries()
+        self.assertNotIn(".blast/private.journal.compacting", made)
+        self.assert_private(made)
+        # and on demand, after a run that kept it whole
+        p = blast("send", "campaign.yml", "--fresh", "--no-compact", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = blast("journal", "compact", "campaign.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        made = self.new_entries()
+        self.assertEqual(sorted(k for k in made if k.startswith(".blast/")),
+                         [".blast/private.journal", ".blast/private.journal.lock"])
+        self.assert_private(made)
 
     def test_dry_run(self):
         p = blast("send", "campaign.yml", "--dry-run", "out/messages", cwd=self.dir)
