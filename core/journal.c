@@ -1469,7 +1469,7 @@ static int compact_scan(struct compactor *c, struct blast_error *err)
                              strerror(errno));
     free(line);
     fclose(f);
-    if (rc == 0)
+    if (rc == 0 && c->nkept > 1)
         qsort(c->kept, c->nkept, sizeof *c->kept, kept_cmp);
     return rc;
 }

@@ -8,6 +8,7 @@ requests are built with Python's email package.
 """
 
 import base64
+import json
 import os
 import random
 import re
@@ -253,6 +254,10 @@ class Crafted(Mailbox):
 
     def test_without_return_path_by_final_recipient_or_message_id(self):
         c, entries, _ = self.sent(return_path=False, after="delete")
+        # everyone delivered: the journal read below is the compacted one (packs only)
+        with open(os.path.join(c.dir, ".blast", "bounce-test.journal"), encoding="utf-8") as f:
+            kinds = {json.loads(line[9:])["t"] for line in f}
+        self.assertEqual(kinds, {"run", "pack"})
         d = self.dovecot
         # Final-Recipient only: the returned headers carry no Message-ID
         d.deliver(mailservers.dsn("ok1@nowhere.test", to="tests@acme.example",
