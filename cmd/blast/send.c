@@ -975,8 +975,9 @@ static void compact_journal(struct run *r)
     struct blast_error err;
     int64_t t0 = timeutil_mono_ms();
 
-    if (r->throwaway || r->opt.no_compact || journal_loose_records(r->journal) == 0 ||
-        !journal_all_final(r->journal, r->rows))
+    /* --limit: the rows past it were not looked at, whatever the first ones became */
+    if (r->throwaway || r->opt.no_compact || r->opt.limit > 0 ||
+        journal_loose_records(r->journal) == 0 || !journal_all_final(r->journal, r->rows))
         return;
     blast_error_clear(&err);
     if (journal_compact(r->journal, &st, &err) < 0) {

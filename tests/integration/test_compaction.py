@@ -108,6 +108,19 @@ class Compaction(unittest.TestCase):
         self.assertEqual(kinds(self.journal), ["run", "pack", "run"])
         self.assertEqual(report_csv(self.dir, self.report), before)
 
+    def test_a_run_with_limit_does_not_compact(self):
+        sink = self.sink()
+        write_list(self.dir, 10)
+        write_campaign(self.dir, sink.port)
+        p = blast("send", "compact.yml", "--limit", "4", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("compacted", p.stderr)
+        self.assertNotIn("pack", kinds(self.journal))
+        p = blast("send", "compact.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("compacted", p.stderr)
+        self.assertEqual(len(sink.messages()), 10)
+
     def test_no_compact_keeps_the_journal_whole(self):
         sink = self.sink()
         write_list(self.dir, 20)
