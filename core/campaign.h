@@ -118,6 +118,20 @@ struct campaign_domain_rate {
 };
 
 /*
+ * providers: changes to the shipped table of mailbox providers (core/provider): a
+ * provider's rate, one of the campaign's own (with the MX host names that make it),
+ * or one switched off (its domains then count alone).
+ */
+struct campaign_provider {
+    char *name;
+    bool off;
+    struct campaign_rate rate; /* .set false: the shipped one */
+    char **mx;                 /* host names or their parent domains; NULL: the shipped ones */
+    size_t nmx;
+    struct campaign_place place;
+};
+
+/*
  * notify: the webhook told when a `blast send` run ends (docs/report.md, "Webhook").
  * The Authorization value is never in the campaign file: authorization_env names the
  * variable that holds it, read when the request is made.
@@ -248,6 +262,8 @@ struct campaign {
     size_t ndomain_rates;
 
     struct campaign_limits limits;
+    struct campaign_provider *providers; /* `providers:` (core/provider); none read yet */
+    size_t nproviders;
 
     struct {
         struct campaign_place place; /* line 0: the defaults */

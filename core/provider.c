@@ -1,0 +1,211 @@
+/*
+ * provider - mailbox providers by their MX hosts, and their pace. See provider.h.
+ */
+#include "provider.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/*
+ * The shipped table (docs/campaign.md, "Providers"). The host names are those the
+ * providers publish for the domains they host (their own and their customers'); the
+ * rates are where a sender with an established reputation starts, not a provider's
+ * published limit (none publishes one): a provider that finds a sender too fast says
+ * so with 421 or 4.7.x replies, which slow the relay down (docs/delivery.md).
+ */
+static const struct {
+    const char *name;
+    const char *mx[6];
+    double rate;
+} shipped[] = {
+    {"google", {"google.com", "googlemail.com", NULL}, 50},
+    {"microsoft", {"outlook.com", "hotmail.com", NULL}, 50},
+    {"yahoo", {"yahoodns.net", NULL}, 20},
+    {"apple", {"icloud.com", "me.com", NULL}, 20},
+    {"mailru", {"mail.ru", NULL}, 20},
+    {"yandex", {"yandex.net", "yandex.ru", NULL}, 20},
+    {"gmx", {"gmx.net", "web.de", "1und1.de", "ionos.com", NULL}, 20},
+    {"zoho", {"zoho.com", "zoho.eu", "zohomail.com", NULL}, 20},
+    {"proton", {"protonmail.ch", NULL}, 20},
+    {"fastmail", {"messagingengine.com", NULL}, 20},
+};
+
+#define NSHIPPED (sizeof shipped / sizeof shipped[0])
+
+bool provider_shipped(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < NSHIPPED; i++)
+        if (strcmp(shipped[i].name, name) == 0)
+            return true;
+    return false;
+}
+
+/* Edit distance of a and b, each at most 63 bytes (longer: a large number). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), i, j, row[64];
+
+    if (la >= 64 || lb >= 64)
+        return 64;
+    for (j = 0; j <= lb; j++)
+        row[j] = j;
+    for (i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+const char *provider_suggest(const char *name)
+{
+    const char *best = NULL;
+    size_t i, d, least = 3; /* at most two edits away */
+
+    for (i = 0; i < NSHIPPED; i++)
+        if ((d = distance(name, shipped[i].name)) < least) {
+            least = d;
+            best = shipped[i].name;
+        }
+    return best;
+}
+
+void provider_table_free(struct provider_table *t)
+{
+    size_t i, k;
+
+    if (t == NULL)
+        return;
+    for (i = 0; i < t->n; i++) {
+        free(t->p[i].name);
+        for (k = 0; k < t->p[i].nmx; k++)
+            free(t->p[i].mx[k]);
+        free(t->p[i].mx);
+    }
+    free(t->p);
+    t->p = NULL;
+    t->n = 0;
+}
+
+/* A copy of names[0..n) into p->mx, lower-case, without a final dot. */
+static int set_mx(struct provider *p, const char *const *names, size_t n)
+{
+    size_t k;
+
+    for (k = 0; k < p->nmx; k++)
+        free(p->mx[k]);
+    free(p->mx);
+    p->nmx = 0;
+    if ((p->mx = calloc(n ? n : 1, sizeof *p->mx)) == NULL)
+        return BLAST_ENOMEM;
+    for (k = 0; k < n; k++) {
+        size_t len = strlen(names[k]), i;
+        char *m;
+        if (len > 0 && names[k][len - 1] == '.')
+            len--;
+        if ((m = strndup(names[k], len)) == NULL)
+            return BLAST_ENOMEM;
+        for (i = 0; i < len; i++)
+            if (m[i] >= 'A' && m[i] <= 'Z')
+                m[i] = (char)(m[i] - 'A' + 'a');
+        p->mx[p->nmx++] = m;
+    }
+    return 0;
+}
+
+static struct provider *find(struct provider_table *t, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++)
+        if (strcmp(t->p[i].name, name) == 0)
+            return &t->p[i];
+    return NULL;
+}
+
+int provider_table_load(const struct campaign *c, struct provider_table *t, struct blast_error *err)
+{
+    size_t i, nc = c != NULL ? c->nproviders : 0, n;
+    int rc = 0;
+
+    t->n = 0;
+    if ((t->p = calloc(NSHIPPED + nc, sizeof *t->p)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    for (i = 0; i < NSHIPPED; i++) {
+        struct provider *p = &t->p[t->n++];
+        for (n = 0; shipped[i].mx[n] != NULL; n++)
+            ;
+        p->shipped = true;
+        p->rate = shipped[i].rate;
+        if ((p->name = strdup(shipped[i].name)) == NULL ||
+            set_mx(p, (const char *const *)shipped[i].mx, n) < 0)
+            goto nomem;
+    }
+    for (i = 0; i < nc; i++) {
+        const struct campaign_provider *cp = &c->providers[i];
+        struct provider *p = find(t, cp->name);
+        if (p == NULL && cp->mx == NULL && !cp->off) {
+            const char *near = provider_suggest(cp->name);
+            rc = blast_error_set(err, BLAST_EINVAL, c->path, cp->place.line, cp->place.column,
+                                 "'providers': '%s' is not a provider blast knows%s%s%s; give "
+                                 "its 'mx' host names to make it one",
+                                 cp->name, near != NULL ? " (did you mean '" : "",
+                                 near != NULL ? near : "", near != NULL ? "'?)" : "");
+            goto fail;
+        }
+        if (p == NULL) {
+            p = &t->p[t->n++];
+            if ((p->name = strdup(cp->name)) == NULL)
+                goto nomem;
+        }
+        if (cp->mx != NULL && set_mx(p, (const char *const *)cp->mx, cp->nmx) < 0)
+            goto nomem;
+        if (cp->rate.set)
+            p->rate = cp->rate.per_second;
+        if (cp->off && set_mx(p, NULL, 0) < 0) /* nothing is its own: its domains count alone */
+            goto nomem;
+    }
+    return 0;
+nomem:
+    rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+fail:
+    provider_table_free(t);
+    return rc;
+}
+
+/* Whether host (a final dot allowed) is name or under it, case-insensitively. */
+static bool under(const char *host, size_t len, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (len < n || strncasecmp(host + len - n, name, n) != 0)
+        return false;
+    return len == n || host[len - n - 1] == '.';
+}
+
+long provider_match(const struct provider_table *t, const char *const *hosts, size_t n)
+{
+    size_t h, i, k;
+
+    for (h = 0; h < n; h++) {
+        size_t len = strlen(hosts[h]);
+        if (len > 0 && hosts[h][len - 1] == '.')
+            len--;
+        for (i = 0; i < t->n; i++)
+            for (k = 0; k < t->p[i].nmx; k++)
+                if (under(hosts[h], len, t->p[i].mx[k]))
+                    return (long)i;
+    }
+    return -1;
+}
