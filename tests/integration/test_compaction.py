@@ -140,6 +140,27 @@ class Compaction(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(report_csv(self.dir, self.report), before)
 
+    def test_a_campaigns_shards_are_compacted_together(self):
+        sink = self.sink()
+        write_list(self.dir, 40)
+        write_campaign(self.dir, sink.port)
+        for i in range(2):
+            p = blast("send", "compact.yml", "--shard", f"{i}/2", "--no-compact", cwd=self.dir)
+            self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.exists(self.journal), "only the shards' journals")
+        p = blast("journal", "compact", "compact.yml", cwd=self.dir)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("no journal", p.stderr)
+        rows = 0
+        for i in range(2):
+            shard = os.path.join(self.dir, ".blast", f"compact.shard-{i}-of-2.journal")
+            self.assertIn(f"compact.shard-{i}-of-2.journal: compacted", p.stderr)
+            self.assertEqual([k for k in kinds(shard) if k != "run"], ["pack"])
+            with open(shard, encoding="utf-8") as f:
+                rows += sum(json.loads(line[9:]).get("records", 0) for line in f)
+        self.assertEqual(rows, 40, "every row once, in one shard or the other")
+        self.assertEqual(len(sink.messages()), 40)
+
     def test_rows_not_final_stay_and_a_later_run_goes_on(self):
         # every end of data cut off: each row ends unknown, so nothing is compacted
         write_list(self.dir, 6)
