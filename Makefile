@@ -18,7 +18,7 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 CC       ?= cc
 PYTHON   := /usr/bin/python3
-PKGS     := yaml-0.1 jansson openssl libsodium libidn2 libcurl sqlite3 gmime-3.0 hiredis zlib
+PKGS     := yaml-0.1 jansson openssl libsodium libidn2 libcurl sqlite3 gmime-3.0 hiredis zlib libcares
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
