@@ -594,14 +594,14 @@ static const char *run(struct dns *d, struct entry **which, size_t n, int64_t de
             snprintf(why, size, "out of memory");
             break;
         }
-        launch(d, which, n, &next);
-        if (d->inflight == 0)
-            return NULL;
         now = timeutil_mono_ms();
         if (deadline != 0 && now >= deadline) {
             snprintf(why, size, WHY_DEADLINE);
             break;
         }
+        launch(d, which, n, &next);
+        if (d->inflight == 0)
+            return NULL;
         polled = d->nsocks;
         memcpy(d->polled, d->socks, polled * sizeof *d->polled);
         ready = poll(d->polled, (nfds_t)polled, wait_ms(d, now, deadline));
