@@ -18,7 +18,7 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 CC       ?= cc
 PYTHON   := /usr/bin/python3
-PKGS     := yaml-0.1 jansson openssl libsodium libidn2 libcurl sqlite3 gmime-3.0 hiredis zlib
+PKGS     := yaml-0.1 jansson openssl libsodium libidn2 libcurl sqlite3 gmime-3.0 hiredis zlib libcares
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
@@ -121,7 +121,7 @@ sanitize: deps
 
 valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
 	cd tests/unit && valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
-		--trace-children=yes -q ../../$(BUILD)/unit-tests --jobs 1
+		--trace-children=yes --trace-children-skip='*/dnsmasq' -q ../../$(BUILD)/unit-tests --jobs 1
 	BLAST_VALGRIND=1 BLAST=$(abspath $(BUILD)/blast) $(PYTHON) -m unittest -v \
 		tests.integration.test_send.SendExample
 

@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 
+#include <ares.h>
 #include <csv.h>
 #include <curl/curl.h>
 #include <getopt.h>
@@ -83,6 +84,7 @@ static void print_versions(void)
     line("hiredis", hiredis, NULL);
     line("libsodium", SODIUM_VERSION_STRING, sodium_version_string());
     line("zlib", ZLIB_VERSION, zlibVersion());
+    line("c-ares", ARES_VERSION_STR, ares_version(NULL));
 }
 
 int cmd_version(int argc, char **argv)

@@ -25,6 +25,7 @@ PACKAGES = {
     "hiredis": ("libhiredis-dev", None),
     "libsodium": ("libsodium-dev", "libsodium23"),
     "zlib": ("zlib1g-dev", "zlib1g"),
+    "c-ares": ("libc-ares-dev", "libc-ares2"),
 }
 
 

@@ -1,0 +1,734 @@
+/*
+ * test_dns - core/dns against a real DNS server: dnsmasq (Debian's dnsmasq-base, the
+ * program without its system service) started by each test on 127.0.0.1 with free
+ * ports and its records given on the command line, stopped after it.
+ *
+ * The one the module asks answers for the zone test. itself (--local=/test/: a name it
+ * has no record for is NXDOMAIN, never forwarded): MX records, an A or AAAA only, a
+ * null MX and a "." beside a real MX as raw MX rdata (--dns-rr), a name with a TXT
+ * record only. Everything else it forwards to a second dnsmasq while validating
+ * DNSSEC under a made-up root trust anchor: what the second one answers
+ * (servfail.example) fails validation and comes back SERVFAIL, and what it refuses is
+ * REFUSED. slow.example is forwarded to a UDP socket of the test's that never answers,
+ * and so is every query of a resolver pointed at that socket itself: timeouts.
+ */
+#include "../../core/dns.h"
+#include "../../core/timeutil.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define DNSMASQ "/usr/sbin/dnsmasq"
+#define BULK    500
+#define MANY    (DNS_MX_MAX + 6)
+
+/* ---- the servers --------------------------------------------------------------------------- */
+
+static struct {
+    pid_t main, upstream;
+    int port, upstream_port;
+    int silent_fd, silent_port; /* a bound UDP socket nobody reads */
+} srv = {.silent_fd = -1};
+
+/* A port free for both UDP and TCP on 127.0.0.1, as far as one can tell. */
+static int free_port(void)
+{
+    int tries;
+
+    for (tries = 0; tries < 50; tries++) {
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof a;
+        int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+        cr_assert(u >= 0 && t >= 0);
+        if (bind(u, (struct sockaddr *)&a, sizeof a) == 0 &&
+            getsockname(u, (struct sockaddr *)&a, &len) == 0 &&
+            bind(t, (struct sockaddr *)&a, sizeof a) == 0)
+            port = ntohs(a.sin_port);
+        close(u);
+        close(t);
+        if (port > 0)
+            return port;
+    }
+    cr_assert_fail("no free port on 127.0.0.1");
+    return -1;
+}
+
+/* Whether something accepts TCP connections on 127.0.0.1:port (dnsmasq listens on both). */
+static bool listening(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/*
+ * Start dnsmasq with args (NULL-terminated) on a free port; its pid into *pid, the port
+ * returned. A port taken between the choice and the start makes it exit: another one
+ * is tried.
+ */
+static int start_dnsmasq(const char *const *extra, pid_t *pid)
+{
+    int attempt;
+
+    for (attempt = 0; attempt < 5; attempt++) {
+        char portarg[32];
+        const char *argv[1024];
+        size_t n = 0, i;
+        int port = free_port(), status, waited;
+        pid_t p;
+
+        snprintf(portarg, sizeof portarg, "--port=%d", port);
+        argv[n++] = DNSMASQ;
+        argv[n++] = "--no-daemon";
+        argv[n++] = "--conf-file=/dev/null";
+        argv[n++] = "--no-resolv";
+        argv[n++] = "--no-hosts";
+        argv[n++] = "--pid-file=";
+        argv[n++] = "--log-facility=-";
+        argv[n++] = "--listen-address=127.0.0.1";
+        argv[n++] = "--bind-interfaces";
+        argv[n++] = portarg;
+        for (i = 0; extra[i] != NULL; i++) {
+            cr_assert(n < sizeof argv / sizeof *argv - 1);
+            argv[n++] = extra[i];
+        }
+        argv[n] = NULL;
+        p = fork();
+        cr_assert(p >= 0, "fork: %s", strerror(errno));
+        if (p == 0) {
+            int null = open("/dev/null", O_RDWR);
+
+            /* gone with the test's process, even one that crashed */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+            if (null >= 0) {
+                dup2(null, 0);
+                dup2(null, 1);
+                dup2(null, 2);
+            }
+            execv(DNSMASQ, (char *const *)argv);
+            _exit(127);
+        }
+        for (waited = 0; waited < 500; waited++) {
+            if (listening(port)) {
+                *pid = p;
+                return port;
+            }
+            if (waitpid(p, &status, WNOHANG) == p)
+                break; /* it exited: the port was taken, most likely */
+            usleep(10000);
+        }
+        if (waited == 500) {
+            kill(p, SIGKILL);
+            waitpid(p, &status, 0);
+        }
+    }
+    cr_assert_fail("dnsmasq did not start");
+    return -1;
+}
+
+static void stop(pid_t *pid)
+{
+    int status;
+
+    if (*pid <= 0)
+        return;
+    kill(*pid, SIGTERM);
+    waitpid(*pid, &status, 0);
+    *pid = 0;
+}
+
+static void servers_stop(void)
+{
+    stop(&srv.main);
+    stop(&srv.upstream);
+    if (srv.silent_fd >= 0)
+        close(srv.silent_fd);
+    srv.silent_fd = -1;
+}
+
+/* A UDP socket on 127.0.0.1 that is bound (so no ICMP "port unreachable") and never read. */
+static void silent_socket(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+
+    srv.silent_fd = socket(AF_INET, SOCK_DGRAM, 0);
+    cr_assert(srv.silent_fd >= 0);
+    cr_assert_eq(bind(srv.silent_fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(getsockname(srv.silent_fd, (struct sockaddr *)&a, &len), 0);
+    srv.silent_port = ntohs(a.sin_port);
+}
+
+static void servers_start(void)
+{
+    static const char *const upstream[] = {
+        "--local=/example/",
+        "--host-record=servfail.example,127.0.0.3",
+        "--mx-host=servfail.example,mx.servfail.example,5",
+        NULL,
+    };
+    char up[64], slow[64], bulk[BULK / 5][64], many[MANY][64];
+    const char *args[64 + BULK / 5 + MANY];
+    size_t n = 0, i;
+
+    if (access(DNSMASQ, X_OK) != 0)
+        cr_skip_test("%s is not installed (Debian's dnsmasq-base; make deps installs it)", DNSMASQ);
+    silent_socket();
+    srv.upstream_port = start_dnsmasq(upstream, &srv.upstream);
+    snprintf(up, sizeof up, "--server=127.0.0.1#%d", srv.upstream_port);
+    snprintf(slow, sizeof slow, "--server=/slow.example/127.0.0.1#%d", srv.silent_port);
+    args[n++] = "--local=/test/";
+    args[n++] = "--mx-host=google-hosted.test,aspmx.l.google.com,1";
+    args[n++] = "--mx-host=multi.test,alt2.aspmx.l.google.com,20";
+    args[n++] = "--mx-host=multi.test,aspmx.l.google.com,10";
+    args[n++] = "--mx-host=multi.test,alt1.aspmx.l.google.com,20";
+    args[n++] = "--host-record=aonly.test,127.0.0.2";
+    args[n++] = "--host-record=v6only.test,::2";
+    /* MX rdata: preference 0, then the root name */
+    args[n++] = "--dns-rr=nullmx.test,15,000000";
+    /* a "." of preference 5 beside a real MX */
+    args[n++] = "--mx-host=mixed.test,mx1.mixed.test,10";
+    args[n++] = "--dns-rr=mixed.test,15,000500";
+    /* MX 5 MX.UPPER.TEST, upper case on the wire (dnsmasq's own MX records are lowered) */
+    args[n++] = "--dns-rr=upper.test,15,0005024D58055550504552045445535400";
+    args[n++] = "--txt-record=txtonly.test,no mail here";
+    for (i = 0; i < BULK / 5; i++) {
+        snprintf(bulk[i], sizeof bulk[i], "--mx-host=n%zu.test,mx%zu.bulk.test,%zu", i * 5, i,
+                 i % 7);
+        args[n++] = bulk[i];
+    }
+    /* more MX records than are kept, more than a UDP answer holds: asked again over TCP;
+       listed from the least preferred, so that those kept are not the first given */
+    for (i = 0; i < MANY; i++) {
+        snprintf(many[i], sizeof many[i], "--mx-host=many.test,mx%02zu.many.test,%zu", MANY - 1 - i,
+                 MANY - 1 - i);
+        args[n++] = many[i];
+    }
+    args[n++] = slow;
+    /* the rest goes to the upstream, through DNSSEC validation that cannot succeed */
+    args[n++] = up;
+    args[n++] = "--dnssec";
+    args[n++] = "--trust-anchor=.,12345,8,2,"
+                "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
+    args[n] = NULL;
+    srv.port = start_dnsmasq(args, &srv.main);
+}
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static struct dns *open_at(const char *servers, long timeout_ms, int tries, int inflight,
+                           long deadline_ms)
+{
+    struct dns_options o = {.servers = servers,
+                            .timeout_ms = timeout_ms,
+                            .tries = tries,
+                            .max_inflight = inflight,
+                            .deadline_ms = deadline_ms};
+    struct blast_error err;
+    struct dns *d = NULL;
+    int rc;
+
+    blast_error_clear(&err);
+    rc = dns_open(&o, &d, &err);
+    cr_assert_eq(rc, 0, "dns_open(%s): %s", servers, err.text);
+    cr_assert_not_null(d);
+    return d;
+}
+
+/* A resolver asking the test's dnsmasq. */
+static struct dns *open_local(int inflight, long deadline_ms)
+{
+    char servers[64];
+
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", srv.port);
+    return open_at(servers, 1000, 2, inflight, deadline_ms);
+}
+
+static void resolve(struct dns *d, const char *const *names, size_t n, struct dns_answer *out)
+{
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(dns_resolve_mail(d, names, n, out, &err), 0, "%s", err.text);
+}
+
+/* One name's answer (freed by the caller). */
+static struct dns_answer one(struct dns *d, const char *name)
+{
+    struct dns_answer a;
+
+    resolve(d, &name, 1, &a);
+    return a;
+}
+
+static void expect(struct dns *d, const char *name, enum dns_verdict v, const char *why)
+{
+    struct dns_answer a = one(d, name);
+
+    cr_assert_eq(a.verdict, v, "%s: %s (%s), not %s", name, dns_verdict_name(a.verdict), a.why,
+                 dns_verdict_name(v));
+    cr_assert_str_eq(a.why, why, "%s", name);
+    if (v != DNS_MAIL) {
+        cr_assert_null(a.mx, "%s", name);
+        cr_assert_eq(a.nmx, 0, "%s", name);
+    }
+    dns_answer_free(&a);
+}
+
+static void expect_mx(const struct dns_answer *a, size_t i, unsigned pref, const char *host)
+{
+    cr_assert(i < a->nmx, "MX %zu of %zu", i, a->nmx);
+    cr_assert_eq(a->mx[i].preference, pref, "MX %zu: %u", i, a->mx[i].preference);
+    cr_assert_str_eq(a->mx[i].host, host, "MX %zu", i);
+}
+
+static double seconds_since(int64_t start)
+{
+    return (double)(timeutil_mono_ms() - start) / 1000.0;
+}
+
+/* ---- verdicts ------------------------------------------------------------------------------ */
+
+Test(dns, mx_records_sorted_by_preference_then_host, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_answer a = one(d, "google-hosted.test");
+
+    cr_assert_eq(a.verdict, DNS_MAIL, "%s", a.why);
+    cr_assert_not(a.implicit);
+    cr_assert_str_eq(a.why, "");
+    cr_assert_eq(a.nmx, 1);
+    expect_mx(&a, 0, 1, "aspmx.l.google.com");
+    dns_answer_free(&a);
+    cr_assert_null(a.mx);
+    cr_assert_eq(a.nmx, 0);
+
+    a = one(d, "multi.test");
+    cr_assert_eq(a.verdict, DNS_MAIL, "%s", a.why);
+    cr_assert_eq(a.nmx, 3);
+    expect_mx(&a, 0, 10, "aspmx.l.google.com");
+    expect_mx(&a, 1, 20, "alt1.aspmx.l.google.com");
+    expect_mx(&a, 2, 20, "alt2.aspmx.l.google.com");
+    dns_answer_free(&a);
+    dns_close(d);
+}
+
+Test(dns, at_most_DNS_MX_MAX_hosts_the_most_preferred, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_answer a = one(d, "many.test");
+    char host[32];
+    size_t i;
+
+    cr_assert_eq(a.verdict, DNS_MAIL, "%s", a.why);
+    cr_assert_eq(a.nmx, DNS_MX_MAX);
+    for (i = 0; i < DNS_MX_MAX; i++) {
+        snprintf(host, sizeof host, "mx%02zu.many.test", i);
+        expect_mx(&a, i, (unsigned)i, host);
+    }
+    dns_answer_free(&a);
+    dns_close(d);
+}
+
+Test(dns, an_address_record_alone_is_the_implicit_mx, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    const char *names[] = {"aonly.test", "v6only.test"};
+    struct dns_answer a[2];
+    size_t i;
+
+    resolve(d, names, 2, a);
+    for (i = 0; i < 2; i++) {
+        cr_assert_eq(a[i].verdict, DNS_MAIL, "%s: %s", names[i], a[i].why);
+        cr_assert(a[i].implicit, "%s", names[i]);
+        cr_assert_eq(a[i].nmx, 1);
+        expect_mx(&a[i], 0, 0, names[i]);
+        dns_answer_free(&a[i]);
+    }
+    dns_close(d);
+}
+
+Test(dns, null_mx, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_answer a;
+    struct dns_stats st;
+
+    expect(d, "nullmx.test", DNS_NULL_MX, "null MX (RFC 7505)");
+    /* no A or AAAA asked: the MX said it all */
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 1);
+
+    /* a "." beside a real MX is left out */
+    a = one(d, "mixed.test");
+    cr_assert_eq(a.verdict, DNS_MAIL, "%s", a.why);
+    cr_assert_eq(a.nmx, 1);
+    expect_mx(&a, 0, 10, "mx1.mixed.test");
+    dns_answer_free(&a);
+    dns_close(d);
+}
+
+Test(dns, no_mail, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_stats st;
+
+    /* --local=/test/: a name of the zone without records does not exist */
+    expect(d, "nothing.test", DNS_NO_MAIL, "NXDOMAIN");
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 1, "NXDOMAIN on MX asks nothing more: %zu", st.queries);
+    /* the name exists (a TXT record), with nothing to route mail by: MX, A, AAAA asked */
+    expect(d, "txtonly.test", DNS_NO_MAIL, "no MX, A or AAAA record");
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 4);
+    dns_close(d);
+}
+
+Test(dns, names_that_are_not_domain_names_are_not_asked, .init = servers_start,
+     .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    char long_name[300], long_label[80];
+    struct dns_stats st;
+    size_t i;
+
+    /* "aa.a.a. ... a.test": 253 characters, the most allowed */
+    memcpy(long_name, "aa.", 3);
+    for (i = 0; i < 123; i++)
+        memcpy(long_name + 3 + 2 * i, "a.", 2);
+    snprintf(long_name + 249, sizeof long_name - 249, "test");
+    cr_assert_eq(strlen(long_name), 253);
+    memset(long_label, 'b', 64);
+    snprintf(long_label + 64, sizeof long_label - 64, ".test");
+    {
+        const char *bad[] = {"",
+                             ".",
+                             "a..test",
+                             ".test",
+                             "test..",
+                             "ex ample.test",
+                             "b\xc3\xbc"
+                             "cher.test",
+                             "x\\.y.test",
+                             "[127.0.0.1]",
+                             "a@b.test",
+                             long_label};
+
+        for (i = 0; i < sizeof bad / sizeof *bad; i++)
+            expect(d, bad[i], DNS_NO_MAIL, "not a domain name");
+    }
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 0);
+    /* 253 characters is a name (that does not exist), with a trailing dot too; 254 is not */
+    expect(d, long_name, DNS_NO_MAIL, "NXDOMAIN");
+    long_name[253] = '.';
+    long_name[254] = '\0';
+    expect(d, long_name, DNS_NO_MAIL, "NXDOMAIN");
+    long_name[253] = 's';
+    cr_assert_eq(strlen(long_name), 254); /* ".tests" */
+    expect(d, long_name, DNS_NO_MAIL, "not a domain name");
+    /* a 63-character label is fine */
+    long_label[63] = '\0';
+    snprintf(long_label + 63, sizeof long_label - 63, ".test");
+    expect(d, long_label, DNS_NO_MAIL, "NXDOMAIN");
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 2, "the name with a trailing dot is the same: %zu", st.queries);
+    dns_close(d);
+}
+
+Test(dns, servfail_and_refused_are_unknown, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_stats st;
+
+    /* the upstream's answer fails DNSSEC validation in the dnsmasq asked: SERVFAIL */
+    expect(d, "servfail.example", DNS_UNKNOWN, "SERVFAIL");
+    /* the upstream serves only example.: REFUSED, passed on */
+    expect(d, "refused.invalid", DNS_UNKNOWN, "REFUSED");
+    dns_stats(d, &st);
+    cr_assert_eq(st.timeouts, 0);
+    dns_close(d);
+}
+
+/* ---- time ---------------------------------------------------------------------------------- */
+
+Test(dns, a_server_that_does_not_answer_times_out, .init = servers_start, .fini = servers_stop)
+{
+    char servers[64];
+    struct dns *d;
+    struct dns_stats st;
+    const char *names[] = {"google-hosted.test", "aonly.test", "example.com"};
+    struct dns_answer a[3];
+    int64_t start;
+    size_t i;
+
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", srv.silent_port);
+    d = open_at(servers, 200, 1, 0, 0);
+    start = timeutil_mono_ms();
+    resolve(d, names, 3, a);
+    cr_assert_lt(seconds_since(start), 3.0, "%.2f s", seconds_since(start));
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(a[i].verdict, DNS_UNKNOWN, "%s", names[i]);
+        cr_assert_str_eq(a[i].why, "timed out");
+        dns_answer_free(&a[i]);
+    }
+    dns_stats(d, &st);
+    cr_assert_eq(st.timeouts, 3);
+    cr_assert_eq(st.queries, 3);
+    dns_close(d);
+}
+
+Test(dns, the_deadline_bounds_a_call, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 400);
+    const char *names[] = {"x.slow.example", "google-hosted.test", "y.slow.example",
+                           "x.slow.example"};
+    struct dns_answer a[4];
+    struct dns_stats st;
+    int64_t start;
+    size_t i;
+
+    start = timeutil_mono_ms();
+    resolve(d, names, 4, a);
+    /* dnsmasq forwards slow.example to a socket that never answers: only the deadline ends
+       the call, long before its two tries (1 s, then 2 s) would have timed out */
+    cr_assert_lt(seconds_since(start), 2.0, "%.2f s", seconds_since(start));
+    cr_assert_geq(seconds_since(start), 0.39, "%.2f s", seconds_since(start));
+    cr_assert_eq(a[1].verdict, DNS_MAIL, "%s", a[1].why);
+    for (i = 0; i < 4; i++) {
+        if (i == 1)
+            continue;
+        cr_assert_eq(a[i].verdict, DNS_UNKNOWN, "%s", names[i]);
+        cr_assert_str_eq(a[i].why, "the lookups' deadline passed");
+    }
+    for (i = 0; i < 4; i++)
+        dns_answer_free(&a[i]);
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 3);
+    cr_assert_eq(st.cached, 0);
+
+    /* not kept: asked again (and cut again) by the next call */
+    start = timeutil_mono_ms();
+    a[0] = one(d, "x.slow.example");
+    cr_assert_lt(seconds_since(start), 2.0, "%.2f s", seconds_since(start));
+    cr_assert_str_eq(a[0].why, "the lookups' deadline passed");
+    dns_answer_free(&a[0]);
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 4);
+    cr_assert_eq(st.cached, 0);
+    dns_close(d);
+}
+
+/* ---- the cache ----------------------------------------------------------------------------- */
+
+Test(dns, a_name_asked_before_is_answered_from_the_cache, .init = servers_start,
+     .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    const char *names[] = {"google-hosted.test", "aonly.test", "nothing.test", "nullmx.test",
+                           "servfail.example"};
+    struct dns_answer first[5], again[5];
+    struct dns_stats before, after;
+    size_t i, j;
+
+    resolve(d, names, 5, first);
+    dns_stats(d, &before);
+    /* MX each; A and AAAA for aonly.test, of which the first back settles it */
+    cr_assert(before.queries >= 6 && before.queries <= 7, "%zu", before.queries);
+    cr_assert_eq(before.cached, 0);
+
+    resolve(d, names, 5, again);
+    dns_stats(d, &after);
+    cr_assert_eq(after.queries, before.queries);
+    cr_assert_eq(after.cached, 5);
+    for (i = 0; i < 5; i++) {
+        cr_assert_eq(again[i].verdict, first[i].verdict, "%s", names[i]);
+        cr_assert_str_eq(again[i].why, first[i].why, "%s", names[i]);
+        cr_assert_eq(again[i].implicit, first[i].implicit, "%s", names[i]);
+        cr_assert_eq(again[i].nmx, first[i].nmx, "%s", names[i]);
+        for (j = 0; j < first[i].nmx; j++) {
+            cr_assert_neq(again[i].mx[j].host, first[i].mx[j].host, "a copy each");
+            cr_assert_str_eq(again[i].mx[j].host, first[i].mx[j].host);
+        }
+        dns_answer_free(&first[i]);
+        dns_answer_free(&again[i]);
+    }
+    dns_close(d);
+}
+
+Test(dns, a_name_twice_in_one_call_is_asked_once, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    const char *names[] = {"multi.test", "MULTI.test", "multi.test.", "nothing.test",
+                           "Nothing.Test"};
+    struct dns_answer a[5];
+    struct dns_stats st;
+    size_t i;
+
+    resolve(d, names, 5, a);
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 2);
+    cr_assert_eq(st.cached, 3);
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(a[i].verdict, DNS_MAIL);
+        cr_assert_eq(a[i].nmx, 3);
+        expect_mx(&a[i], 0, 10, "aspmx.l.google.com");
+    }
+    for (i = 3; i < 5; i++)
+        cr_assert_str_eq(a[i].why, "NXDOMAIN");
+    for (i = 0; i < 5; i++)
+        dns_answer_free(&a[i]);
+    dns_close(d);
+}
+
+Test(dns, names_and_hosts_are_matched_without_regard_to_case, .init = servers_start,
+     .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_answer a = one(d, "GOOGLE-Hosted.TEST");
+    struct dns_stats st;
+
+    cr_assert_eq(a.verdict, DNS_MAIL, "%s", a.why);
+    expect_mx(&a, 0, 1, "aspmx.l.google.com");
+    dns_answer_free(&a);
+    a = one(d, "google-hosted.test.");
+    cr_assert_eq(a.verdict, DNS_MAIL, "%s", a.why);
+    dns_answer_free(&a);
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 1);
+    cr_assert_eq(st.cached, 1);
+
+    /* the exchange came in upper case */
+    a = one(d, "Upper.Test");
+    cr_assert_eq(a.verdict, DNS_MAIL, "%s", a.why);
+    expect_mx(&a, 0, 5, "mx.upper.test");
+    dns_answer_free(&a);
+    /* the implicit MX is the name as asked, lowered */
+    a = one(d, "AOnly.TEST.");
+    cr_assert(a.implicit);
+    expect_mx(&a, 0, 0, "aonly.test");
+    dns_answer_free(&a);
+    dns_close(d);
+}
+
+Test(dns, five_hundred_names_eight_at_a_time, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(8, 0);
+    static char names_buf[BULK][32];
+    const char *names[BULK];
+    static struct dns_answer a[BULK];
+    struct dns_stats st;
+    size_t i, mail = 0;
+    char host[32];
+
+    for (i = 0; i < BULK; i++) {
+        snprintf(names_buf[i], sizeof names_buf[i], "n%zu.test", i);
+        names[i] = names_buf[i];
+    }
+    resolve(d, names, BULK, a);
+    for (i = 0; i < BULK; i++) {
+        if (i % 5 == 0) {
+            cr_assert_eq(a[i].verdict, DNS_MAIL, "%s: %s", names[i], a[i].why);
+            snprintf(host, sizeof host, "mx%zu.bulk.test", i / 5);
+            expect_mx(&a[i], 0, (unsigned)(i / 5 % 7), host);
+            mail++;
+        } else {
+            cr_assert_eq(a[i].verdict, DNS_NO_MAIL, "%s: %s", names[i], a[i].why);
+            cr_assert_str_eq(a[i].why, "NXDOMAIN");
+        }
+        dns_answer_free(&a[i]);
+    }
+    cr_assert_eq(mail, BULK / 5);
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, BULK);
+    cr_assert_eq(st.timeouts, 0);
+    dns_close(d);
+}
+
+/* ---- opening ------------------------------------------------------------------------------- */
+
+static void bad_servers(const char *servers, const char *says)
+{
+    struct dns_options o = {.servers = servers};
+    struct blast_error err;
+    struct dns *d = (struct dns *)&o;
+
+    blast_error_clear(&err);
+    cr_assert_eq(dns_open(&o, &d, &err), BLAST_EINVAL, "%s", servers);
+    cr_assert_null(d);
+    cr_assert(strstr(err.text, says) != NULL, "%s: '%s' does not say '%s'", servers, err.text,
+              says);
+}
+
+Test(dns, a_bad_servers_string_is_refused_naming_the_entry)
+{
+    bad_servers("127.0.0.1:99999", "'127.0.0.1:99999' is not an IP address");
+    bad_servers("127.0.0.1:0", "'127.0.0.1:0'");
+    bad_servers("127.0.0.1:", "'127.0.0.1:'");
+    bad_servers("127.0.0.1:53x", "'127.0.0.1:53x'");
+    bad_servers("localhost", "'localhost' is not an IP address");
+    bad_servers("192.0.2.1, 300.1.1.1:53", "'300.1.1.1:53'");
+    bad_servers("[::1", "'[::1'");
+    bad_servers("[::1]53", "'[::1]53'");
+    bad_servers("[127.0.0.1]:53", "'[127.0.0.1]:53'");
+    bad_servers("", "an empty entry");
+    bad_servers("192.0.2.1,,192.0.2.2", "an empty entry");
+    bad_servers("192.0.2.1,", "an empty entry");
+    bad_servers("1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,1.1.1.8,1.1.1.9,1.1.1.10,"
+                "1.1.1.11,1.1.1.12,1.1.1.13,1.1.1.14,1.1.1.15,1.1.1.16,1.1.1.17",
+                "at most 16 servers");
+}
+
+Test(dns, server_forms_and_options)
+{
+    struct dns_options o = {0};
+    struct blast_error err;
+    struct dns *d = NULL;
+
+    dns_close(open_at("127.0.0.1", 0, 0, 0, 0));
+    dns_close(open_at("192.0.2.1:5353, [2001:db8::1]:53,[::1] , ::1", 0, 0, 0, 0));
+    /* the system's configuration, and every default */
+    cr_assert_eq(dns_open(NULL, &d, NULL), 0);
+    dns_close(d);
+    blast_error_clear(&err);
+    o.tries = -1;
+    cr_assert_eq(dns_open(&o, &d, &err), BLAST_EINVAL);
+    cr_assert_null(d);
+    cr_assert(strstr(err.text, "must be 0 (the default) or more") != NULL, "%s", err.text);
+    dns_close(NULL);
+    dns_answer_free(NULL);
+}
+
+Test(dns, an_empty_call_and_the_verdict_names)
+{
+    struct dns *d = open_at("127.0.0.1:9", 0, 0, 0, 0);
+    struct dns_stats st;
+
+    cr_assert_eq(dns_resolve_mail(d, NULL, 0, NULL, NULL), 0);
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries + st.cached + st.timeouts, 0);
+    dns_close(d);
+    cr_assert_str_eq(dns_verdict_name(DNS_MAIL), "mail");
+    cr_assert_str_eq(dns_verdict_name(DNS_NULL_MX), "null MX");
+    cr_assert_str_eq(dns_verdict_name(DNS_NO_MAIL), "no mail");
+    cr_assert_str_eq(dns_verdict_name(DNS_UNKNOWN), "unknown");
+}
