@@ -18,7 +18,9 @@
 #include "campaign.h"
 #include "verp.h"
 #include "address.h"
+#include "buf.h"
 #include "conn.h"
+#include "provider.h"
 #include "sharedlimit.h"
 #include "url.h"
 #include "text.h"
@@ -728,7 +730,10 @@ static const char *const top_known[] = {
     "inline",      "headers",    "list_unsubscribe", "feedback_id", "dkim",
     "relays",      "rate",       "domain_rates",     "retry",       "dsn",
     "chunking",    "vars",       "report",           "journal",     "notify",
-    "return_path", "bounces",    "suppression_db",   "limits",      NULL};
+    "return_path", "bounces",    "suppression_db",   "limits",      "dns",
+    "providers",   NULL};
+static const char *const dns_known[] = {"lookups", "servers", "timeout", NULL};
+static const char *const provider_known[] = {"rate", "mx", NULL};
 static const char *const limits_known[] = {"shared",          "password_env", "password_file",
                                            "allow_plaintext", "max_outage",   NULL};
 static const char *const bounces_known[] = {
@@ -1539,6 +1544,151 @@ static int load_limits(struct loader *L, const struct ynode *root)
     return 0;
 }
 
+/* What an IP address with an optional port is made of (core/dns checks the rest). */
+#define SERVER_CHARS "0123456789abcdefABCDEF.:[]"
+
+/* dns: lookups on or off, the servers to ask (a string or a list of them), each try's timeout. */
+static int load_dns(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "dns"), *v;
+    struct campaign_dns *d = &L->c->dns;
+    struct buf list = BUF_INIT;
+    size_t i;
+    int rc;
+
+    d->lookups = true;
+    d->timeout_ms = 2000;
+    if (m == NULL || is_null(m))
+        return 0;
+    d->place = place_of(m);
+    if ((rc = check_map(L, m, dns_known, "'dns'")) < 0 ||
+        (rc = get_bool(L, m, "lookups", &d->lookups)) < 0 ||
+        (rc = get_duration(L, m, "timeout", &d->timeout_ms)) < 0)
+        return rc;
+    if (d->timeout_ms > 60000)
+        return fail(L, map_get(m, "timeout"), "'dns': 'timeout' is at most 60s");
+    v = map_get(m, "servers");
+    if (v == NULL || is_null(v))
+        return 0;
+    if (v->kind == YNODE_SCALAR) {
+        if ((d->servers = strdup(v->value)) == NULL)
+            return oom(L);
+    } else if (v->kind == YNODE_SEQ && v->nitems > 0) {
+        for (i = 0; i < v->nitems; i++) {
+            const struct ynode *it = v->items[i];
+            if (it->kind != YNODE_SCALAR || it->value[0] == '\0' ||
+                strspn(it->value, SERVER_CHARS) != strlen(it->value)) {
+                buf_free(&list);
+                return fail(L, it,
+                            "'dns': 'servers' are IP addresses with an optional port "
+                            "(HOST:PORT, [IPv6]:PORT), not '%s'",
+                            it->kind == YNODE_SCALAR ? it->value : "?");
+            }
+            if ((i > 0 && buf_putc(&list, ',') < 0) || buf_puts(&list, v->items[i]->value) < 0) {
+                buf_free(&list);
+                return oom(L);
+            }
+        }
+        if ((d->servers = buf_steal(&list)) == NULL)
+            return oom(L);
+    } else {
+        return fail(L, v,
+                    "'dns': 'servers' is HOST:PORT or a list of them, e.g. "
+                    "[127.0.0.1:53]");
+    }
+    if (strspn(d->servers, SERVER_CHARS ",") != strlen(d->servers))
+        return fail(L, v,
+                    "'dns': 'servers' are IP addresses with an optional port (HOST:PORT, "
+                    "[IPv6]:PORT), not '%s'",
+                    d->servers);
+    return 0;
+}
+
+static bool provider_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    return n > 0 && n <= 32 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/*
+ * providers: NAME: false (switched off), or {rate, mx}: another rate for a shipped
+ * provider, or a provider of the campaign's own (core/provider checks that one
+ * without mx is a shipped one).
+ */
+static int load_providers(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "providers");
+    struct campaign *c = L->c;
+    size_t i, k;
+    int rc;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    if (m->kind != YNODE_MAP)
+        return fail(L, m,
+                    "'providers' maps provider names to {rate, mx} or false, e.g. "
+                    "{google: {rate: 20/s}}");
+    if ((c->providers = calloc(m->nitems / 2 + 1, sizeof *c->providers)) == NULL)
+        return oom(L);
+    for (i = 0; i + 1 < m->nitems; i += 2) {
+        const struct ynode *key = m->items[i], *v = m->items[i + 1], *mx;
+        struct campaign_provider *p = &c->providers[c->nproviders];
+        char what[96];
+
+        if (key->kind != YNODE_SCALAR || !provider_name_ok(key->value))
+            return fail(L, key,
+                        "'providers': a provider's name is lower-case letters, digits "
+                        "and '-', not '%s'",
+                        key->kind == YNODE_SCALAR ? key->value : "?");
+        for (k = 0; k < c->nproviders; k++)
+            if (strcmp(c->providers[k].name, key->value) == 0)
+                return fail(L, key, "'providers': '%s' is there twice", key->value);
+        if ((p->name = strdup(key->value)) == NULL)
+            return oom(L);
+        p->place = place_of(key);
+        c->nproviders++;
+        if (v->kind == YNODE_SCALAR && strcmp(v->value, "false") == 0) {
+            p->off = true;
+            continue;
+        }
+        if (v->kind != YNODE_MAP)
+            return fail(L, v, "'providers': '%s' is {rate: N/s, mx: [HOST, ...]} or false",
+                        key->value);
+        snprintf(what, sizeof what, "'providers': '%s'", key->value);
+        if ((rc = check_map(L, v, provider_known, what)) < 0 ||
+            (rc = get_rate(L, v, "rate", &p->rate)) < 0)
+            return rc;
+        mx = map_get(v, "mx");
+        if ((mx == NULL || is_null(mx)) && !provider_shipped(p->name)) {
+            const char *near = provider_suggest(p->name);
+            return fail(L, key,
+                        "'providers': '%s' is not a provider blast knows%s%s%s; give its "
+                        "'mx' host names to make it one",
+                        p->name, near != NULL ? " (did you mean '" : "", near != NULL ? near : "",
+                        near != NULL ? "'?)" : "");
+        }
+        if (mx == NULL || is_null(mx))
+            continue;
+        if (mx->kind == YNODE_SCALAR)
+            mx = NULL; /* one name: below, as a list of one */
+        if (mx != NULL && (mx->kind != YNODE_SEQ || mx->nitems == 0))
+            return fail(L, map_get(v, "mx"), "%s: 'mx' is a list of host names", what);
+        p->nmx = mx != NULL ? mx->nitems : 1;
+        if ((p->mx = calloc(p->nmx, sizeof *p->mx)) == NULL)
+            return oom(L);
+        for (k = 0; k < p->nmx; k++) {
+            const struct ynode *h = mx != NULL ? mx->items[k] : map_get(v, "mx");
+            if (h->kind != YNODE_SCALAR || !domain_ok(h->value))
+                return fail(L, h, "%s: '%s' is not a host name", what,
+                            h->kind == YNODE_SCALAR ? h->value : "?");
+            if ((p->mx[k] = strdup(h->value)) == NULL)
+                return oom(L);
+        }
+    }
+    return 0;
+}
+
 static int load_dsn(struct loader *L, const struct ynode *root)
 {
     const char *const *notify_names = smtp_dsn_notify_names;
@@ -1876,6 +2026,7 @@ static int load_root(struct loader *L, const struct ynode *root)
             0 ||
         (rc = load_notify(L, root)) < 0 || (rc = load_return_path(L, root)) < 0 ||
         (rc = load_bounces(L, root)) < 0 || (rc = load_limits(L, root)) < 0 ||
+        (rc = load_dns(L, root)) < 0 || (rc = load_providers(L, root)) < 0 ||
         (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,
                        &c->suppression_db_place)) < 0)
         return rc;
@@ -2008,6 +2159,15 @@ void campaign_free(struct campaign *c)
     for (i = 0; i < c->ndomain_rates; i++)
         free(c->domain_rates[i].domain);
     free(c->domain_rates);
+    free(c->dns.servers);
+    for (i = 0; i < c->nproviders; i++) {
+        size_t k;
+        free(c->providers[i].name);
+        for (k = 0; k < c->providers[i].nmx; k++)
+            free(c->providers[i].mx[k]);
+        free(c->providers[i].mx);
+    }
+    free(c->providers);
     value_free(&c->vars);
     free(c->list_unsubscribe.url);
     free(c->list_unsubscribe.mailto);

@@ -118,6 +118,18 @@ struct campaign_domain_rate {
 };
 
 /*
+ * dns: how recipient domains are looked up (docs/campaign.md, "Providers"): MX records
+ * tell which provider hosts a domain's mail, and which domains accept none. The
+ * environment's BLAST_DNS_SERVERS, when set, overrides servers ("off": no lookups).
+ */
+struct campaign_dns {
+    bool lookups;    /* false: none (no provider pace, no null-MX check) */
+    char *servers;   /* "127.0.0.1:5353,[::1]:53"; NULL: the system's resolver */
+    long timeout_ms; /* each lookup's try */
+    struct campaign_place place;
+};
+
+/*
  * providers: changes to the shipped table of mailbox providers (core/provider): a
  * provider's rate, one of the campaign's own (with the MX host names that make it),
  * or one switched off (its domains then count alone).
@@ -262,7 +274,8 @@ struct campaign {
     size_t ndomain_rates;
 
     struct campaign_limits limits;
-    struct campaign_provider *providers; /* `providers:` (core/provider); none read yet */
+    struct campaign_dns dns;
+    struct campaign_provider *providers;
     size_t nproviders;
 
     struct {

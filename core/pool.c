@@ -9,6 +9,7 @@
  * returns it; done() records the outcome or schedules a retry.
  */
 #include "pool.h"
+#include "provider.h"
 #include "outcome.h"
 #include "policy.h"
 #include "ratelimit.h"
@@ -33,6 +34,7 @@ struct job {
     struct address to;
     char domain[256]; /* lower-case ASCII, for domain_rates */
     long drate;       /* its entry in domain_rates (and p->domains), or -1 */
+    long prate;       /* its provider's entry in o.providers (and p->providers), or -1 */
     struct buf fields;
     const char **ptrs;
     size_t *lens;
@@ -112,6 +114,7 @@ struct pool {
     struct blast_error fatal_err;
     struct ratelimit global;
     struct ratelimit *domains;
+    struct ratelimit *providers; /* one a provider of o.providers that has a pace */
     /*
      * Shared limits (o.shared, docs/sharding.md): until when Redis said the global
      * rate and each domain's are spent, and when it may be asked again after it
@@ -366,21 +369,39 @@ static long domain_index(const struct pool *p, const char *domain)
     return -1;
 }
 
+/* The index of the provider whose pace the domain keeps, or -1. */
+static long provider_index(const struct pool *p, const char *domain)
+{
+    const struct provider_route *r = provider_routes_get(p->o.routes, domain);
+
+    if (r == NULL || r->provider < 0 || p->o.providers == NULL ||
+        (size_t)r->provider >= p->o.providers->n || p->o.providers->p[r->provider].rate <= 0)
+        return -1;
+    return r->provider;
+}
+
 static int64_t held(int64_t until, int64_t now)
 {
     return until > now ? until - now : 0;
 }
 
-/* How long j's domain limit holds it back: the local one, or what Redis said. */
+/*
+ * How long j's domain limit holds it back: the local one, or what Redis said; and its
+ * provider's pace, which all the provider's domains share.
+ */
 static int64_t domain_wait(const struct pool *p, const struct job *j, int64_t now)
 {
     long d = j->drate;
-    int64_t w, h;
+    int64_t w = 0, h = 0;
 
-    if (d < 0)
-        return 0;
-    w = ratelimit_wait(&p->domains[d], now);
-    h = held(p->domain_holds[d], now);
+    if (d >= 0) {
+        w = ratelimit_wait(&p->domains[d], now);
+        h = held(p->domain_holds[d], now);
+    }
+    if (j->prate >= 0) {
+        int64_t pw = ratelimit_wait(&p->providers[j->prate], now);
+        h = h > pw ? h : pw;
+    }
     return w > h ? w : h;
 }
 
@@ -504,6 +525,8 @@ static void take(struct pool *p, struct relay_state *rs, const struct job *j, in
     ratelimit_take(&rs->limit, now);
     if (d >= 0)
         ratelimit_take(&p->domains[d], now);
+    if (j->prate >= 0)
+        ratelimit_take(&p->providers[j->prate], now);
     rs->times[rs->ntimes++ % 64] = now;
     rs->sent++;
 }
@@ -1250,11 +1273,12 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     p->relays = calloc(c->nrelays, sizeof *p->relays);
     p->domains = calloc(c->ndomain_rates + 1, sizeof *p->domains);
     p->domain_holds = calloc(c->ndomain_rates + 1, sizeof *p->domain_holds);
+    p->providers = calloc(o->providers != NULL ? o->providers->n + 1 : 1, sizeof *p->providers);
     for (i = 0; i < c->nrelays; i++)
         n += (size_t)c->relays[i].connections;
     p->workers = calloc(n, sizeof *p->workers);
     if (p->ready == NULL || p->relays == NULL || p->domains == NULL || p->domain_holds == NULL ||
-        p->workers == NULL) {
+        p->providers == NULL || p->workers == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
         goto fail;
     }
@@ -1262,6 +1286,8 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     ratelimit_init(&p->global, c->rate.set && o->shared == NULL ? c->rate.per_second : 0);
     for (i = 0; i < c->ndomain_rates; i++)
         ratelimit_init(&p->domains[i], o->shared == NULL ? c->domain_rates[i].rate.per_second : 0);
+    for (i = 0; o->providers != NULL && i < o->providers->n; i++)
+        ratelimit_init(&p->providers[i], o->providers->p[i].rate);
     if ((rc = relays_init(p, err)) < 0)
         goto fail;
     for (i = 0, k = 0; i < c->nrelays; i++)
@@ -1319,6 +1345,7 @@ int pool_submit(struct pool *p, const struct recipients_row *row, const struct a
     if (j == NULL)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     j->drate = domain_index(p, j->domain); /* once, not at every pick */
+    j->prate = provider_index(p, j->domain);
     if (earlier != NULL) {
         j->attempts = earlier->attempts;
         j->charged = j->attempts; /* earlier runs: counted in full, to stay bounded */
@@ -1485,6 +1512,7 @@ void pool_free(struct pool *p)
     free(p->relays);
     free(p->domains);
     free(p->domain_holds);
+    free(p->providers);
     free(p->workers);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work);

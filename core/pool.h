@@ -31,6 +31,7 @@
 #include "journal.h"
 #include "log.h"
 #include "outcome.h"
+#include "provider.h"
 #include "recipients.h"
 #include "sharedlimit.h"
 #include "smtp.h"
@@ -56,6 +57,14 @@ struct pool_options {
      * pool's own limiters only slow a relay down (421, 4.7.x).
      */
     struct sharedlimit *shared;
+    /*
+     * Mailbox providers (core/provider, borrowed; NULL: none): a recipient whose
+     * domain routes (by its MX hosts) to a provider waits for that provider's pace,
+     * which every domain of the provider shares, as well as its domain's. Kept by
+     * this process even with shared limits.
+     */
+    const struct provider_table *providers;
+    const struct provider_routes *routes;
     size_t queue_size; /* recipients waiting to be sent; 0: 1024 */
     int idle_close_ms; /* close a connection idle this long; 0: 5000 */
     int drain_ms;      /* after pool_stop, how long transactions may finish; 0: 30000 */

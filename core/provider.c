@@ -3,6 +3,7 @@
  */
 #include "provider.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -208,4 +209,91 @@ long provider_match(const struct provider_table *t, const char *const *hosts, si
                     return (long)i;
     }
     return -1;
+}
+
+struct provider_routes {
+    struct provider_route *r;
+    size_t n;
+};
+
+static int route_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct provider_route *)a)->domain,
+                  ((const struct provider_route *)b)->domain);
+}
+
+void provider_routes_free(struct provider_routes *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->n; i++)
+        free((char *)r->r[i].domain);
+    free(r->r);
+    free(r);
+}
+
+int provider_routes_build(const struct provider_table *t, struct dns *d, const char *const *domains,
+                          size_t n, struct provider_routes **out, struct blast_error *err)
+{
+    struct provider_routes *r = calloc(1, sizeof *r);
+    struct dns_answer *a = calloc(n ? n : 1, sizeof *a);
+    const char **hosts = NULL;
+    size_t i, k;
+    int rc = 0;
+
+    *out = NULL;
+    if (r == NULL || a == NULL || (r->r = calloc(n ? n : 1, sizeof *r->r)) == NULL ||
+        (hosts = calloc(DNS_MX_MAX, sizeof *hosts)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        goto out;
+    }
+    if ((rc = dns_resolve_mail(d, domains, n, a, err)) < 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        struct provider_route *x = &r->r[r->n];
+        if ((x->domain = strdup(domains[i])) == NULL) {
+            rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+            goto out;
+        }
+        r->n++;
+        x->verdict = a[i].verdict;
+        x->provider = -1;
+        snprintf(x->why, sizeof x->why, "%s", a[i].why);
+        for (k = 0; k < a[i].nmx && k < DNS_MX_MAX; k++)
+            hosts[k] = a[i].mx[k].host;
+        if (a[i].verdict == DNS_MAIL)
+            x->provider = provider_match(t, hosts, k);
+    }
+    qsort(r->r, r->n, sizeof *r->r, route_cmp);
+    *out = r;
+    r = NULL;
+out:
+    for (i = 0; a != NULL && i < n; i++)
+        dns_answer_free(&a[i]);
+    free(a);
+    free(hosts);
+    provider_routes_free(r);
+    return rc;
+}
+
+const struct provider_route *provider_routes_get(const struct provider_routes *r,
+                                                 const char *domain)
+{
+    struct provider_route key = {domain, -1, DNS_UNKNOWN, ""};
+
+    if (r == NULL || r->n == 0)
+        return NULL;
+    return bsearch(&key, r->r, r->n, sizeof *r->r, route_cmp);
+}
+
+size_t provider_routes_count(const struct provider_routes *r)
+{
+    return r != NULL ? r->n : 0;
+}
+
+const struct provider_route *provider_routes_at(const struct provider_routes *r, size_t i)
+{
+    return &r->r[i];
 }

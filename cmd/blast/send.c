@@ -19,7 +19,10 @@
 #include "prepare.h"
 #include "progress.h"
 #include "../../core/intake.h"
+#include "../../core/countmap.h"
+#include "../../core/dns.h"
 #include "../../core/journal.h"
+#include "../../core/provider.h"
 #include "../../core/metrics.h"
 #include "../../core/shard.h"
 #include "../../core/notify.h"
@@ -32,6 +35,7 @@
 #include "../../core/sharedlimit.h"
 #include "../../core/timeutil.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -282,6 +286,9 @@ struct run {
     struct journal *journal;
     struct pool *pool;
     struct sharedlimit *shared; /* the campaign's limits in Redis, or NULL */
+    struct countmap *domains;   /* the recipients' domains (validate()), for the lookups */
+    struct provider_table providers;
+    struct provider_routes *routes; /* NULL: no lookups (docs/campaign.md, "Providers") */
     struct screen_result who;
     struct compose_result msg; /* dry runs render here */
     size_t rows;               /* data rows in the list (after --limit) */
@@ -307,6 +314,9 @@ static void run_free(struct run *r)
 
     pool_free(r->pool);
     sharedlimit_free(r->shared);
+    countmap_free(r->domains);
+    provider_table_free(&r->providers);
+    provider_routes_free(r->routes);
     if (r->throwaway)
         journal_discard(r->journal);
     else
@@ -377,6 +387,152 @@ static int size_the_set(struct run *r, struct blast_error *err)
                           err);
 }
 
+/* The recipient's domain (lower case, A-label form) into r->domains, when lookups are on. */
+static int count_domain(struct run *r, struct blast_error *err)
+{
+    const char *at = strrchr(r->who.to.envelope, '@');
+    char domain[256];
+    size_t i;
+
+    if (r->domains == NULL || at == NULL)
+        return 0;
+    for (i = 0; at[1 + i] != '\0' && i + 1 < sizeof domain; i++)
+        domain[i] = (char)tolower((unsigned char)at[1 + i]);
+    domain[i] = '\0';
+    if (countmap_add(r->domains, domain, OUTCOME_DELIVERED, 1) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    return 0;
+}
+
+/*
+ * Whether this run looks the recipients' domains up (docs/campaign.md, "Providers"):
+ * the campaign's dns.lookups, unless BLAST_DNS_SERVERS is "off"; never for a dry run
+ * or a test send, which deliver to no provider. *servers: the environment's, else the
+ * campaign's, else NULL (the system's resolver).
+ */
+static bool lookups_wanted(const struct run *r, const char **servers)
+{
+    const char *env = getenv("BLAST_DNS_SERVERS");
+
+    *servers = env != NULL && env[0] != '\0' ? env : r->c->dns.servers;
+    if (r->opt.dry_run != NULL || r->opt.to != NULL || !r->c->dns.lookups)
+        return false;
+    return *servers == NULL || strcmp(*servers, "off") != 0;
+}
+
+/*
+ * The recipients' domains looked up once, before anything is sent: which provider's
+ * pace each keeps, and which take no mail (core/dns, core/provider). A lookup that
+ * fails leaves that domain to its own limits; lookups that cannot start at all (a bad
+ * server) are an error, since the campaign asked for them.
+ */
+static int resolve_domains(struct run *r, struct blast_error *err)
+{
+    struct dns_options o;
+    struct dns *d = NULL;
+    const char **names = NULL;
+    const char *servers;
+    size_t n, i, nomail = 0, unknown = 0;
+    int rc;
+
+    if (r->domains == NULL || (n = countmap_size(r->domains)) == 0)
+        return 0;
+    lookups_wanted(r, &servers);
+    memset(&o, 0, sizeof o);
+    o.servers = servers;
+    o.timeout_ms = r->c->dns.timeout_ms;
+    o.tries = 2;
+    o.max_inflight = 64;
+    o.deadline_ms = 60000;
+    if ((rc = provider_table_load(r->c, &r->providers, err)) < 0)
+        return rc;
+    /* a shard keeps 1/N of every pace, as of the campaign's other rates (docs/sharding.md) */
+    for (i = 0; r->shard.count > 1 && i < r->providers.n; i++)
+        r->providers.p[i].rate /= r->shard.count;
+    if ((names = calloc(n, sizeof *names)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    for (i = 0; i < n; i++)
+        names[i] = countmap_at(r->domains, i)->name;
+    if ((rc = dns_open(&o, &d, err)) == 0)
+        rc = provider_routes_build(&r->providers, d, names, n, &r->routes, err);
+    if (rc == BLAST_EINVAL) {
+        /* a server that is not one: said where it was set */
+        char why[sizeof err->text];
+        const char *w = err->text;
+        bool campaigns = servers == r->c->dns.servers;
+        if (strncmp(w, "dns servers", 11) == 0)
+            w += 11 + (w[11] == ':');
+        snprintf(why, sizeof why, "%s", w + strspn(w, " "));
+        blast_error_replace(err, rc, campaigns ? r->c->path : NULL,
+                            campaigns ? r->c->dns.place.line : 0,
+                            campaigns ? r->c->dns.place.column : 0, "%s: %s",
+                            campaigns ? "'dns': 'servers'" : "BLAST_DNS_SERVERS", why);
+    }
+    dns_close(d);
+    free(names);
+    if (rc < 0)
+        return rc;
+    for (i = 0; i < provider_routes_count(r->routes); i++) {
+        const struct provider_route *x = provider_routes_at(r->routes, i);
+        nomail += x->verdict == DNS_NULL_MX || x->verdict == DNS_NO_MAIL;
+        unknown += x->verdict == DNS_UNKNOWN;
+    }
+    log_msg(&r->log, LOG_LEVEL_INFO,
+            "%s: %zu recipient domain%s looked up: %zu take no mail, %zu not known (their own "
+            "limits only)",
+            r->c->name, n, n == 1 ? "" : "s", nomail, unknown);
+    for (i = 0; i < provider_routes_count(r->routes); i++) {
+        const struct provider_route *x = provider_routes_at(r->routes, i);
+        if (x->provider >= 0)
+            log_msg(&r->log, LOG_LEVEL_DEBUG, "%s: %s is %s's (%.3g/s)", r->c->name, x->domain,
+                    r->providers.p[x->provider].name, r->providers.p[x->provider].rate);
+        else if (x->verdict != DNS_MAIL)
+            log_msg(&r->log, LOG_LEVEL_DEBUG, "%s: %s: %s (%s)", r->c->name, x->domain,
+                    dns_verdict_name(x->verdict), x->why);
+    }
+    return 0;
+}
+
+/*
+ * A domain that DNS says takes no mail: its recipients fail before any relay is
+ * asked, with the enhanced code a relay would give (RFC 7505 §4.3: 5.1.10 for a null
+ * MX; RFC 3463: 5.1.2, a bad destination system), so that --suppress-from takes them
+ * as bad addresses. 0: the row's domain takes mail (or was not looked up).
+ */
+static int no_mail(struct run *r, const struct recipients_row *row, struct blast_error *err)
+{
+    const char *at = strrchr(r->who.to.envelope, '@');
+    char domain[256], detail[256];
+    const struct provider_route *x;
+    struct outcome o;
+    size_t i;
+    int rc;
+
+    if (r->routes == NULL || at == NULL)
+        return 0;
+    for (i = 0; at[1 + i] != '\0' && i + 1 < sizeof domain; i++)
+        domain[i] = (char)tolower((unsigned char)at[1 + i]);
+    domain[i] = '\0';
+    x = provider_routes_get(r->routes, domain);
+    if (x == NULL || (x->verdict != DNS_NULL_MX && x->verdict != DNS_NO_MAIL))
+        return 0;
+    snprintf(detail, sizeof detail, "the domain %s takes no mail: %s", domain, x->why);
+    outcome_init(&o);
+    o.row = row->row;
+    o.status = OUTCOME_FAILED;
+    snprintf(o.enhanced, sizeof o.enhanced, "%s", x->verdict == DNS_NULL_MX ? "5.1.10" : "5.1.2");
+    if (outcome_set(&o.email, r->who.email) < 0 || outcome_set(&o.detail, detail) < 0) {
+        outcome_free(&o);
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    rc = journal_record(r->journal, &o, err);
+    outcome_free(&o);
+    if (rc < 0)
+        return rc;
+    __atomic_fetch_add(&r->ruled, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
 /* Step 1: read the whole list once; a structural error stops everything. */
 static int validate(struct run *r, struct blast_error *err)
 {
@@ -388,6 +544,8 @@ static int validate(struct run *r, struct blast_error *err)
             return rc;
         r->rows++;
         r->others += r->who.verdict == SCREEN_OTHER_SHARD;
+        if (r->who.verdict == SCREEN_OK && (rc = count_domain(r, err)) < 0)
+            return rc;
         if (r->shard.count > 1 && r->who.verdict != SCREEN_OTHER_SHARD &&
             (rc = set_bit(&r->mine, &r->mine_words, r->rows, err)) < 0)
             return rc;
@@ -521,6 +679,11 @@ static int prepare(struct run *r, struct blast_error *err)
     else if (r->shard.count > 1)
         log_msg(&r->log, LOG_LEVEL_INFO, "%s: shard %u of %u (0-based): every rate is 1/%u",
                 r->c->name, r->shard.index, r->shard.count, r->shard.count);
+    {
+        const char *servers;
+        if (lookups_wanted(r, &servers) && (r->domains = countmap_new()) == NULL)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
     if ((rc = validate(r, err)) < 0)
         return rc;
     if (r->opt.to != NULL) {
@@ -559,7 +722,7 @@ static int prepare(struct run *r, struct blast_error *err)
     /* after the opens, which make what is missing private: only older files are named */
     prepare_warn_exposed(r->c, &r->shard, r->throwaway ? r->opt.journal : r->journal_path,
                          r->report_path, r->opt.dry_run, &r->log);
-    return 0;
+    return resolve_domains(r, err);
 }
 
 static int record_row(struct run *r, const struct recipients_row *row, enum outcome_status status,
@@ -669,6 +832,8 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
                             r->who.reason, false, err);
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
+        } else if ((rc = no_mail(r, &row, err)) != 0) {
+            rc = rc < 0 ? rc : 0;
         } else {
             struct outcome earlier;
             int have = st == JOURNAL_NONE ? 0 : journal_result(r->journal, row.row, &earlier, err);
@@ -1070,6 +1235,8 @@ int cmd_send(int argc, char **argv)
         po.test_to = r.has_test_to ? &r.test_to : NULL;
         po.log = &r.log;
         po.shared = r.shared;
+        po.providers = r.routes != NULL ? &r.providers : NULL;
+        po.routes = r.routes;
         if ((rc = pool_start(&po, &r.pool, &err)) < 0)
             goto fail;
     }

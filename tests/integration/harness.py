@@ -22,6 +22,10 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 import localrelay  # noqa: E402
 
 BLAST = os.environ.get("BLAST") or os.path.join(ROOT, "build", "blast")
+# No recipient domain is looked up in DNS unless a test points blast at its own server
+# on loopback (docs/campaign.md, "Providers"): the tests' domains are fictional, and no
+# query may leave the machine.
+os.environ.setdefault("BLAST_DNS_SERVERS", "off")
 SCHEMA = os.path.join(ROOT, "docs", "report.schema.json")
 _validator = None
 

@@ -588,3 +588,44 @@ class Raw:
         self.sock.close()
         for t in self.threads:
             t.join(10)
+
+
+# ---- DNS ---------------------------------------------------------------------------------
+
+class Dnsmasq:
+    """dnsmasq (Debian's dnsmasq-base) answering for the names the test gives it, on
+    127.0.0.1 and a free port, forwarding nothing: args are its record options
+    (--mx-host=..., --dns-rr=..., --local=/test/ ...). Names it has no record for in a
+    --local domain are NXDOMAIN. stop() ends it."""
+
+    BINARY = "/usr/sbin/dnsmasq"
+
+    def __init__(self, *args):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [self.BINARY, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+             "--pid-file=", "--log-facility=-", "--listen-address=127.0.0.1",
+             "--bind-interfaces", f"--port={self.port}", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_port(self.port)
+
+    @property
+    def servers(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        terminate(self.proc)
+
+
+class SilentUDP:
+    """A UDP port on 127.0.0.1 that takes queries and never answers (a DNS server that
+    does not answer in time): bound, never read."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def stop(self):
+        self.sock.close()

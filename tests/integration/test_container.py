@@ -341,7 +341,8 @@ class Image(unittest.TestCase):
         builder = Builder(self, self.work, self.base())
         root, config = builder.build(self.ctx)
         self.assertEqual(config["user"], f"{UID}:{UID}")
-        env = {"PATH": DOCKER_PATH, "HOME": "/var/lib/blast"}
+        env = {"PATH": DOCKER_PATH, "HOME": "/var/lib/blast",
+               "BLAST_DNS_SERVERS": os.environ["BLAST_DNS_SERVERS"]}
 
         def run(*args, env_extra=None):
             cmd = " ".join(shlex.quote(a) for a in config["entrypoint"] + list(args))

@@ -155,7 +155,8 @@ class Pod:
     def environ(self):
         # a container's environment: the manifest's and a PATH, nothing of this machine's
         # (no SLURM_* in particular, which blast would take before JOB_COMPLETION_INDEX)
-        return dict(self.env, PATH="/usr/local/bin:/usr/bin:/bin")
+        return dict(self.env, PATH="/usr/local/bin:/usr/bin:/bin",
+                    BLAST_DNS_SERVERS=os.environ["BLAST_DNS_SERVERS"])
 
     def start(self):
         return subprocess.Popen(self.argv(), env=self.environ(), cwd=self.root,
@@ -565,6 +566,7 @@ class SlurmScripts(unittest.TestCase):
     def env(self, **kw):
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("SLURM_", "SBATCH_", "BLAST_"))}
+        env["BLAST_DNS_SERVERS"] = os.environ["BLAST_DNS_SERVERS"]  # no lookup leaves loopback
         env.update(kw)
         return env
 

@@ -1369,3 +1369,78 @@ Test(campaign, a_campaign_without_the_key_has_no_bounce_mailbox)
     cr_assert_null(c->bounces.url, "no bounces: no mailbox");
     campaign_free(c);
 }
+
+/* ---- dns and providers ------------------------------------------------------------------ */
+
+Test(campaign, providers_unknown_with_suggestion)
+{
+    check_invalid("providers_unknown", BLAST_EINVAL);
+}
+
+Test(campaign, providers_bad_value)
+{
+    check_invalid("providers_bad_value", BLAST_EINVAL);
+}
+
+Test(campaign, providers_bad_mx)
+{
+    check_invalid("providers_bad_mx", BLAST_EINVAL);
+}
+
+Test(campaign, dns_bad_servers)
+{
+    check_invalid("dns_bad_servers", BLAST_EINVAL);
+}
+
+Test(campaign, dns_unknown_key)
+{
+    check_invalid("dns_unknown_key", BLAST_EINVAL);
+}
+
+Test(campaign, dns_and_providers_are_read, .fini = scratch_remove)
+{
+    char path[512];
+    struct campaign *c;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/campaign.yml", scratch_make());
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\n"
+          "dns: {servers: [127.0.0.1:5353, \"[::1]:53\"], timeout: 500ms}\n"
+          "providers:\n  google: {rate: 20/s}\n  yahoo: false\n"
+          "  acme-mail: {mx: [mx1.acme-mail.example, mx2.acme-mail.example], rate: 1/s}\n"
+          "  one: {mx: mx.one.example}\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert(c->dns.lookups);
+    cr_assert_str_eq(c->dns.servers, "127.0.0.1:5353,[::1]:53");
+    cr_assert_eq(c->dns.timeout_ms, 500);
+    cr_assert_eq(c->nproviders, 4);
+    cr_assert_str_eq(c->providers[0].name, "google");
+    cr_assert(c->providers[0].rate.set);
+    cr_assert_float_eq(c->providers[0].rate.per_second, 20.0, 1e-9);
+    cr_assert(c->providers[1].off);
+    cr_assert_eq(c->providers[2].nmx, 2);
+    cr_assert_str_eq(c->providers[2].mx[1], "mx2.acme-mail.example");
+    cr_assert_eq(c->providers[3].nmx, 1, "one name, not a list");
+    cr_assert(!c->providers[3].rate.set);
+    campaign_free(c);
+
+    /* the defaults */
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\n"
+          "dns: {lookups: false}\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert(!c->dns.lookups);
+    cr_assert_null(c->dns.servers);
+    cr_assert_eq(c->dns.timeout_ms, 2000);
+    cr_assert_eq(c->nproviders, 0);
+    campaign_free(c);
+}
