@@ -470,6 +470,9 @@ static int resolve_domains(struct run *r, struct blast_error *err)
     }
     dns_close(d);
     free(names);
+    /* the routes hold the names now */
+    countmap_free(r->domains);
+    r->domains = NULL;
     if (rc < 0)
         return rc;
     for (i = 0; i < provider_routes_count(r->routes); i++) {
