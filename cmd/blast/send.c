@@ -387,18 +387,28 @@ static int size_the_set(struct run *r, struct blast_error *err)
                           err);
 }
 
-/* The recipient's domain (lower case, A-label form) into r->domains, when lookups are on. */
-static int count_domain(struct run *r, struct blast_error *err)
+/* The screened recipient's domain, lower case, A-label form (as the pool keys it): false for none.
+ */
+static bool domain_of(const struct run *r, char *out, size_t size)
 {
     const char *at = strrchr(r->who.to.envelope, '@');
-    char domain[256];
     size_t i;
 
-    if (r->domains == NULL || at == NULL)
+    if (at == NULL)
+        return false;
+    for (i = 0; at[1 + i] != '\0' && i + 1 < size; i++)
+        out[i] = (char)tolower((unsigned char)at[1 + i]);
+    out[i] = '\0';
+    return true;
+}
+
+/* The recipient's domain into r->domains, when lookups are on. */
+static int count_domain(struct run *r, struct blast_error *err)
+{
+    char domain[256];
+
+    if (r->domains == NULL || !domain_of(r, domain, sizeof domain))
         return 0;
-    for (i = 0; at[1 + i] != '\0' && i + 1 < sizeof domain; i++)
-        domain[i] = (char)tolower((unsigned char)at[1 + i]);
-    domain[i] = '\0';
     if (countmap_add(r->domains, domain, OUTCOME_DELIVERED, 1) < 0)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     return 0;
@@ -504,18 +514,13 @@ static int resolve_domains(struct run *r, struct blast_error *err)
  */
 static int no_mail(struct run *r, const struct recipients_row *row, struct blast_error *err)
 {
-    const char *at = strrchr(r->who.to.envelope, '@');
     char domain[256], detail[256];
     const struct provider_route *x;
     struct outcome o;
-    size_t i;
     int rc;
 
-    if (r->routes == NULL || at == NULL)
+    if (r->routes == NULL || !domain_of(r, domain, sizeof domain))
         return 0;
-    for (i = 0; at[1 + i] != '\0' && i + 1 < sizeof domain; i++)
-        domain[i] = (char)tolower((unsigned char)at[1 + i]);
-    domain[i] = '\0';
     x = provider_routes_get(r->routes, domain);
     if (x == NULL || (x->verdict != DNS_NULL_MX && x->verdict != DNS_NO_MAIL))
         return 0;
