@@ -98,7 +98,7 @@ _blast()
     case $command in
         send)
             opts='--dry-run --limit --to --report --journal --fresh --force --resend-unknown
-                --no-compact --exclude-report --suppress-from --shard --shard-count --deadline --metrics
+                --no-compact --no-breaker --exclude-report --suppress-from --shard --shard-count --deadline --metrics
                 --progress --log-format -q --quiet -v --verbose -h --help'
             ;;
         check)

@@ -724,14 +724,40 @@ static int get_rate(struct loader *L, const struct ynode *map, const char *key,
 
 /* ---- the campaign ------------------------------------------------------------------ */
 
-static const char *const top_known[] = {
-    "name",        "from",       "envelope_from",    "reply_to",    "subject",
-    "helo",        "recipients", "suppression",      "body",        "attachments",
-    "inline",      "headers",    "list_unsubscribe", "feedback_id", "dkim",
-    "relays",      "rate",       "domain_rates",     "retry",       "dsn",
-    "chunking",    "vars",       "report",           "journal",     "notify",
-    "return_path", "bounces",    "suppression_db",   "limits",      "dns",
-    "providers",   NULL};
+static const char *const top_known[] = {"name",
+                                        "from",
+                                        "envelope_from",
+                                        "reply_to",
+                                        "subject",
+                                        "helo",
+                                        "recipients",
+                                        "suppression",
+                                        "body",
+                                        "attachments",
+                                        "inline",
+                                        "headers",
+                                        "list_unsubscribe",
+                                        "feedback_id",
+                                        "dkim",
+                                        "relays",
+                                        "rate",
+                                        "domain_rates",
+                                        "retry",
+                                        "dsn",
+                                        "chunking",
+                                        "vars",
+                                        "report",
+                                        "journal",
+                                        "notify",
+                                        "return_path",
+                                        "bounces",
+                                        "suppression_db",
+                                        "limits",
+                                        "dns",
+                                        "providers",
+                                        "breaker",
+                                        NULL};
+static const char *const breaker_known[] = {"after", "failures", "blocks", "throttles", NULL};
 static const char *const dns_known[] = {"lookups", "servers", "timeout", NULL};
 static const char *const provider_known[] = {"rate", "mx", NULL};
 static const char *const limits_known[] = {"shared",          "password_env", "password_file",
@@ -1604,6 +1630,62 @@ static int load_dns(struct loader *L, const struct ynode *root)
     return 0;
 }
 
+/* A share written "N%" (0 to 100, decimals allowed) into *out (0 to 1); absent: unchanged. */
+static int get_share(struct loader *L, const struct ynode *map, const char *key, double *out)
+{
+    const struct ynode *v = map_get(map, key);
+    char *end;
+    double x;
+
+    if (v == NULL)
+        return 0;
+    if (v->kind == YNODE_SCALAR) {
+        errno = 0;
+        x = strtod(v->value, &end);
+        if (end != v->value && strcmp(end, "%") == 0 && errno == 0 && x >= 0 && x <= 100) {
+            *out = x / 100.0;
+            return 0;
+        }
+    }
+    return fail(L, v, "'breaker': '%s' is a share such as 30%% (0%% to 100%%; 0%%: not judged)",
+                key);
+}
+
+/*
+ * breaker: false (off), or {after, failures, blocks, throttles}: the first attempts
+ * judged and the share of each kind that stops the run (core/breaker). Absent: the
+ * defaults.
+ */
+static int load_breaker(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "breaker");
+    struct breaker_options *b = &L->c->breaker;
+    int after;
+    int rc;
+
+    breaker_defaults(b);
+    if (m == NULL || is_null(m))
+        return 0;
+    L->c->breaker_place = place_of(m);
+    if (m->kind == YNODE_SCALAR && strcmp(m->value, "false") == 0) {
+        b->after = 0;
+        return 0;
+    }
+    if (m->kind != YNODE_MAP)
+        return fail(L, m,
+                    "'breaker' is false or {after: N, failures: 30%%, blocks: 10%%, "
+                    "throttles: 50%%}");
+    after = (int)b->after;
+    if ((rc = check_map(L, m, breaker_known, "'breaker'")) < 0 ||
+        (rc = get_int(L, m, "after", 1, 1000000, &after, NULL)) < 0 ||
+        (rc = get_share(L, m, "failures", &b->failures)) < 0 ||
+        (rc = get_share(L, m, "blocks", &b->blocks)) < 0 ||
+        (rc = get_share(L, m, "throttles", &b->throttles)) < 0)
+        return rc;
+    b->after = (size_t)after;
+    return 0;
+}
+
 static bool provider_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -2027,6 +2109,7 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = load_notify(L, root)) < 0 || (rc = load_return_path(L, root)) < 0 ||
         (rc = load_bounces(L, root)) < 0 || (rc = load_limits(L, root)) < 0 ||
         (rc = load_dns(L, root)) < 0 || (rc = load_providers(L, root)) < 0 ||
+        (rc = load_breaker(L, root)) < 0 ||
         (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,
                        &c->suppression_db_place)) < 0)
         return rc;

@@ -14,6 +14,7 @@
 #ifndef BLAST_CAMPAIGN_H
 #define BLAST_CAMPAIGN_H
 
+#include "breaker.h"
 #include "error.h"
 #include "smtp.h"
 
@@ -275,6 +276,8 @@ struct campaign {
 
     struct campaign_limits limits;
     struct campaign_dns dns;
+    struct breaker_options breaker; /* breaker: (after 0: off) */
+    struct campaign_place breaker_place;
     struct campaign_provider *providers;
     size_t nproviders;
 

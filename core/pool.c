@@ -115,6 +115,7 @@ struct pool {
     struct ratelimit global;
     struct ratelimit *domains;
     struct ratelimit *providers; /* one a provider of o.providers that has a pace */
+    struct breaker breaker;      /* the first attempts judged (under mu) */
     /*
      * Shared limits (o.shared, docs/sharding.md): until when Redis said the global
      * rate and each domain's are spent, and when it may be asked again after it
@@ -874,6 +875,16 @@ static void feed_done(void *arg, struct smtp_txn *t)
     add_history(j, w, r, status);
     pthread_mutex_lock(&p->mu);
     p->inflight--;
+    if (breaker_note(&p->breaker, r->reply.code, r->reply.enhanced)) {
+        char why[400];
+        log_msg(p->o.log, LOG_LEVEL_ERROR,
+                "the circuit breaker stopped the run: %s; the rest stay deferred for the next "
+                "run ('breaker:' in the campaign, or send --no-breaker)",
+                p->breaker.why);
+        snprintf(why, sizeof why, "not attempted: the circuit breaker stopped the run (%s)",
+                 p->breaker.why);
+        stop_locked(p, why);
+    }
     w->answered += r->reply.code != 0;
     if (r->reply.code != 0)
         relay_event(p, rs, r->reply.code == 421 ? POLICY_RELAY_REFUSED : POLICY_RELAY_ANSWERED,
@@ -1288,6 +1299,7 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
         ratelimit_init(&p->domains[i], o->shared == NULL ? c->domain_rates[i].rate.per_second : 0);
     for (i = 0; o->providers != NULL && i < o->providers->n; i++)
         ratelimit_init(&p->providers[i], o->providers->p[i].rate);
+    breaker_init(&p->breaker, &o->breaker);
     if ((rc = relays_init(p, err)) < 0)
         goto fail;
     for (i = 0, k = 0; i < c->nrelays; i++)
@@ -1487,6 +1499,8 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     out->queued = p->rcount;
     out->retrying = p->hcount;
     out->inflight = p->inflight;
+    out->tripped = p->breaker.tripped;
+    snprintf(out->breaker_why, sizeof out->breaker_why, "%s", p->breaker.why);
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -24,6 +24,7 @@
 #define BLAST_POOL_H
 
 #include "address.h"
+#include "breaker.h"
 #include "campaign.h"
 #include "compose.h"
 #include "conn.h"
@@ -65,6 +66,12 @@ struct pool_options {
      */
     const struct provider_table *providers;
     const struct provider_routes *routes;
+    /*
+     * The circuit breaker (core/breaker; after 0: off): when the run's first attempts
+     * are refused, blocked or throttled past their shares, the pool stops as
+     * pool_stop() does, and pool_stats() says why.
+     */
+    struct breaker_options breaker;
     size_t queue_size; /* recipients waiting to be sent; 0: 1024 */
     int idle_close_ms; /* close a connection idle this long; 0: 5000 */
     int drain_ms;      /* after pool_stop, how long transactions may finish; 0: 30000 */
@@ -112,6 +119,8 @@ struct pool_stats {
     size_t messages, round_trips;
     size_t results[OUTCOME_STATUS_COUNT]; /* results recorded so far, by status */
     size_t queued, retrying, inflight;    /* waiting, waiting for a retry, on their way */
+    bool tripped;                         /* the circuit breaker stopped the run */
+    char breaker_why[256];                /* its figures, when tripped */
 };
 void pool_stats(struct pool *p, struct pool_stats *out);
 

@@ -22,6 +22,7 @@ enum blast_exit {
     BLAST_EXIT_USAGE = 2,       /* usage or campaign error: nothing sent */
     BLAST_EXIT_INTERRUPTED = 3, /* stopped by a signal; a rerun resumes */
     BLAST_EXIT_NO_RELAY = 4,    /* no relay usable */
+    BLAST_EXIT_BREAKER = 5,     /* the circuit breaker stopped the run; the rest is deferred */
 };
 
 /* Print "blast: FILE:LINE:COL: message" for err to stderr. */

@@ -35,7 +35,8 @@ static const char usage[] =
     "  --version            the version (as 'blast version')\n"
     "\n"
     "exit codes: 0 all delivered (or skipped by rule), 1 some failed or deferred,\n"
-    "2 usage or campaign error (nothing sent), 3 interrupted, 4 no relay usable.\n"
+    "2 usage or campaign error (nothing sent), 3 interrupted, 4 no relay usable,\n"
+    "5 stopped by the circuit breaker (the rest deferred).\n"
     "The campaign file: blast-campaign(5); the report and the journal: blast-report(5).\n";
 
 static const struct {

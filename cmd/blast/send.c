@@ -68,6 +68,9 @@ const char cli_send_usage[] =
     "  --fresh              forget the journal and start the campaign over\n"
     "  --force              resume even though the campaign, templates or list changed\n"
     "  --resend-unknown     send again the messages whose fate is unknown\n"
+    "  --no-breaker         send on whatever the first attempts say (the campaign's\n"
+    "                       'breaker' stops a run whose first attempts are mostly\n"
+    "                       refused, blocked or throttled: exit 5)\n"
     "  --no-compact         keep the journal whole when the run leaves every\n"
     "                       recipient final (by default it is compacted then:\n"
     "                       'blast journal compact')\n"
@@ -121,7 +124,7 @@ struct send_opts {
     const char *shard;   /* --shard I/N, or NULL */
     long shard_count;    /* --shard-count N, 0: none */
     long deadline_ms;    /* 0: none */
-    bool fresh, force, resend_unknown, no_compact;
+    bool fresh, force, resend_unknown, no_compact, no_breaker;
     int verbose;
     bool quiet;
     bool progress;
@@ -148,7 +151,8 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         O_SHARD,
         O_SHARD_COUNT,
         O_METRICS,
-        O_NO_COMPACT
+        O_NO_COMPACT,
+        O_NO_BREAKER
     };
     static const struct option longopts[] = {
         {"dry-run", required_argument, NULL, O_DRY},
@@ -168,6 +172,7 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
         {"shard-count", required_argument, NULL, O_SHARD_COUNT},
         {"metrics", required_argument, NULL, O_METRICS},
         {"no-compact", no_argument, NULL, O_NO_COMPACT},
+        {"no-breaker", no_argument, NULL, O_NO_BREAKER},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -198,6 +203,9 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
             break;
         case O_NO_COMPACT:
             o->no_compact = true;
+            break;
+        case O_NO_BREAKER:
+            o->no_breaker = true;
             break;
         case O_FRESH:
             o->fresh = true;
@@ -296,6 +304,7 @@ struct run {
     size_t ruled;              /* rows settled here, not by the pool (atomic) */
     size_t rendered;           /* dry runs: messages rendered (atomic) */
     bool stopped;              /* a signal or the deadline stopped the run */
+    bool tripped;              /* the circuit breaker stopped it (exit 5) */
     struct timeutil_stamp started;
     struct shard shard;  /* count 0: the whole list */
     size_t others;       /* rows of other shards */
@@ -934,10 +943,11 @@ static int exit_code(const struct run *r, const struct report *rep, bool no_rela
 
     if (interrupted)
         return BLAST_EXIT_INTERRUPTED;
+    if (r->tripped)
+        return BLAST_EXIT_BREAKER;
     if (no_relay && report_count(rep, OUTCOME_DELIVERED) == 0)
         return BLAST_EXIT_NO_RELAY;
     /* duplicates and suppressed recipients are skipped by rule */
-    (void)r;
     return undone == 0 ? BLAST_EXIT_OK : BLAST_EXIT_INCOMPLETE;
 }
 
@@ -1244,6 +1254,9 @@ int cmd_send(int argc, char **argv)
         po.log = &r.log;
         po.shared = r.shared;
         po.providers = r.routes != NULL ? &r.providers : NULL;
+        po.breaker = r.c->breaker;
+        if (r.opt.no_breaker)
+            po.breaker.after = 0;
         po.routes = r.routes;
         if ((rc = pool_start(&po, &r.pool, &err)) < 0)
             goto fail;
@@ -1262,6 +1275,7 @@ int cmd_send(int argc, char **argv)
             rc = ferr.code;
         }
         pool_stats(r.pool, &st);
+        r.tripped = st.tripped;
     }
     progress_stop(prog);
     if (rc < 0) {
