@@ -1444,3 +1444,54 @@ Test(campaign, dns_and_providers_are_read, .fini = scratch_remove)
     cr_assert_eq(c->nproviders, 0);
     campaign_free(c);
 }
+
+Test(campaign, breaker_bad_share)
+{
+    check_invalid("breaker_bad_share", BLAST_EINVAL);
+}
+
+Test(campaign, breaker_not_a_map)
+{
+    check_invalid("breaker_not_a_map", BLAST_EINVAL);
+}
+
+Test(campaign, breaker_is_read, .fini = scratch_remove)
+{
+    char path[512];
+    struct campaign *c;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/campaign.yml", scratch_make());
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\n"
+          "breaker: {after: 200, failures: 20%, blocks: 2.5%, throttles: 0%}\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert_eq(c->breaker.after, 200);
+    cr_assert_float_eq(c->breaker.failures, 0.20, 1e-9);
+    cr_assert_float_eq(c->breaker.blocks, 0.025, 1e-9);
+    cr_assert_float_eq(c->breaker.throttles, 0.0, 1e-9);
+    campaign_free(c);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\nbreaker: false\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert_eq(c->breaker.after, 0, "off");
+    campaign_free(c);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert_eq(c->breaker.after, 100, "the default");
+    cr_assert_float_eq(c->breaker.blocks, 0.10, 1e-9);
+    campaign_free(c);
+}
