@@ -2,6 +2,7 @@
  * provider - mailbox providers by their MX hosts, and their pace. See provider.h.
  */
 #include "provider.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,38 +45,13 @@ bool provider_shipped(const char *name)
     return false;
 }
 
-/* Edit distance of a and b, each at most 63 bytes (longer: a large number). */
-static size_t distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), i, j, row[64];
-
-    if (la >= 64 || lb >= 64)
-        return 64;
-    for (j = 0; j <= lb; j++)
-        row[j] = j;
-    for (i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
-
 const char *provider_suggest(const char *name)
 {
     const char *best = NULL;
     size_t i, d, least = 3; /* at most two edits away */
 
     for (i = 0; i < NSHIPPED; i++)
-        if ((d = distance(name, shipped[i].name)) < least) {
+        if ((d = text_edit_distance(name, shipped[i].name)) < least) {
             least = d;
             best = shipped[i].name;
         }
