@@ -35,6 +35,7 @@ struct report {
     struct timeutil_stamp end; /* with fixed_run: report_set_merged()'s, or the first summary's */
     bool fixed_run;
     json_t *shards;  /* a merged report's, for the summary */
+    char *breaker;   /* report_info.breaker, copied; NULL: none */
     struct buf line; /* the entry being written */
 };
 
@@ -83,6 +84,11 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
     r->gz_fd = -1;
     r->start = info->start.sec != 0 ? info->start : timeutil_now();
     r->path = strdup(path);
+    if (info->breaker != NULL && (r->breaker = strdup(info->breaker)) == NULL) {
+        free(r->path);
+        free(r);
+        return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+    }
     json_t *shard = info->shard_count > 1
                         ? json_pack("{s:I, s:I}", "index", (json_int_t)info->shard_index, "count",
                                     (json_int_t)info->shard_count)
@@ -436,6 +442,12 @@ json_t *report_summary(struct report *r)
         json_decref(s);
         return NULL;
     }
+    /* docs/report.md: only in the report of the run the breaker stopped */
+    if (s != NULL && r->breaker != NULL &&
+        json_object_set_new(s, "breaker", json_pack("{s:s}", "reason", r->breaker)) < 0) {
+        json_decref(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -523,6 +535,7 @@ void report_abort(struct report *r)
     json_decref(r->shards);
     report_tally_free(&r->tally);
     buf_free(&r->line);
+    free(r->breaker);
     free(r->path);
     free(r);
 }

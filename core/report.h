@@ -53,6 +53,8 @@ struct report_info {
     const struct report_dkim *dkim;
     size_t ndkim;
     bool settings_unknown;
+    /* this run was stopped by the circuit breaker (core/breaker): its figures; else NULL */
+    const char *breaker;
 };
 
 struct report;

@@ -609,6 +609,8 @@ static void print_head(FILE *out, const char *path, json_t *campaign, json_t *su
     json_t *this_run = json_object_get(summary, "messages_this_run");
     const char *start = json_string_value(json_object_get(summary, "start"));
     const char *end = json_string_value(json_object_get(summary, "end"));
+    const char *breaker =
+        json_string_value(json_object_get(json_object_get(summary, "breaker"), "reason"));
 
     fputs("report      ", out);
     put_safe(out, path, 200);
@@ -646,6 +648,11 @@ static void print_head(FILE *out, const char *path, json_t *campaign, json_t *su
         if (json_is_number(rate))
             fprintf(out, ", %.1f messages a second", json_number_value(rate));
         fputc('\n', out);
+    }
+    if (breaker != NULL) {
+        fputs("stopped     by the circuit breaker: ", out);
+        put_safe(out, breaker, 300);
+        fputs("; the rest are deferred\n", out);
     }
 }
 

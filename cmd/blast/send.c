@@ -305,6 +305,7 @@ struct run {
     size_t rendered;           /* dry runs: messages rendered (atomic) */
     bool stopped;              /* a signal or the deadline stopped the run */
     bool tripped;              /* the circuit breaker stopped it (exit 5) */
+    char breaker_why[256];     /* its figures, for the report */
     struct timeutil_stamp started;
     struct shard shard;  /* count 0: the whole list */
     size_t others;       /* rows of other shards */
@@ -989,6 +990,7 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.fingerprint = r->hash[0] != '\0' ? r->hash : NULL;
     info.start = r->started;
     info.rate_per_second = whole_rate(&r->c->rate);
+    info.breaker = r->tripped ? r->breaker_why : NULL;
     info.dkim = dkim;
     info.ndkim = r->c->ndkim;
     if (strcmp(r->report_path, "-") == 0)
@@ -1276,6 +1278,7 @@ int cmd_send(int argc, char **argv)
         }
         pool_stats(r.pool, &st);
         r.tripped = st.tripped;
+        snprintf(r.breaker_why, sizeof r.breaker_why, "%s", st.breaker_why);
     }
     progress_stop(prog);
     if (rc < 0) {

@@ -6,7 +6,7 @@ trips it."""
 
 import unittest
 
-from tests.integration import servers
+from tests.integration import harness, servers
 from tests.integration.test_delivery import Campaign, relay
 
 N = 300
@@ -41,11 +41,19 @@ class Breaker(unittest.TestCase):
         self.assertLess(len(failed), 30, f"{len(failed)} refused before it stopped")
         self.assertGreater(len(deferred), N - 40)
         self.assertIn("the circuit breaker stopped the run", deferred[-1]["detail"])
+        # the report says so, and so does blast report
+        report = harness.load_report(c.report)
+        harness.check_report(report)
+        self.assertIn("blocked by policy (5.7.x)", report["summary"]["breaker"]["reason"])
+        text = harness.run_blast("report", c.report, "--no-db")
+        self.assertEqual(text.returncode, 0, text.stderr)
+        self.assertIn("stopped     by the circuit breaker: 10 of the first", text.stdout)
         # the next run, told to go on regardless, sends the rest
         p = c.send("--no-breaker")
         self.assertEqual(p.returncode, 1, p.stderr)
         statuses = {e["status"] for e in c.entries()}
         self.assertEqual(statuses, {"delivered", "failed"})
+        self.assertNotIn("breaker", harness.load_report(c.report)["summary"], "this run's only")
 
     def test_breaker_false_never_stops(self):
         probe = self.campaign(1)

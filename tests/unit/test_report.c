@@ -475,6 +475,32 @@ Test(report, test_send_and_dry_run_are_recorded, .fini = scratch_remove)
     scratch_free(&s);
 }
 
+Test(report, a_run_the_breaker_stopped_says_why, .fini = scratch_remove)
+{
+    struct report_info bi = info;
+    struct scratch s;
+    struct report *r;
+    json_t *j, *summary;
+
+    scratch_new(&s);
+    bi.breaker = "10 of the first 14 attempts were blocked by policy (5.7.x)";
+    r = open_ok(s.path, &bi);
+    add_three(r);
+    commit_ok(r);
+    j = load(s.path);
+    summary = json_object_get(j, "summary");
+    cr_assert_str_eq(str_at(json_object_get(summary, "breaker"), "reason"),
+                     "10 of the first 14 attempts were blocked by policy (5.7.x)");
+    json_decref(j);
+    /* a run it did not stop: no breaker at all */
+    r = open_ok(s.path, &info);
+    commit_ok(r);
+    j = load(s.path);
+    cr_assert_null(json_object_get(json_object_get(j, "summary"), "breaker"));
+    json_decref(j);
+    scratch_free(&s);
+}
+
 Test(report, control_characters_in_server_text_stay_json, .fini = scratch_remove)
 {
     struct scratch s;
