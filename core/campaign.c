@@ -1695,8 +1695,7 @@ static bool provider_name_ok(const char *s)
 
 /*
  * providers: NAME: false (switched off), or {rate, mx}: another rate for a shipped
- * provider, or a provider of the campaign's own (core/provider checks that one
- * without mx is a shipped one).
+ * provider, or a provider of the campaign's own, which needs its mx.
  */
 static int load_providers(struct loader *L, const struct ynode *root)
 {

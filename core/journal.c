@@ -1483,6 +1483,15 @@ static int compact_write(struct compactor *c, const void *data, size_t len, stru
     return 0;
 }
 
+/* The open range of rows, first..last, onto the pack's list ("1-10,12"). */
+static int end_range(struct compactor *c)
+{
+    if (buf_printf(&c->ranges, "%s%zu", c->ranges.len > 0 ? "," : "", c->first) < 0 ||
+        (c->last > c->first && buf_printf(&c->ranges, "-%zu", c->last) < 0))
+        return BLAST_ENOMEM;
+    return 0;
+}
+
 /* The pack being filled, deflated and written as one record. */
 static int pack_flush(struct compactor *c, struct blast_error *err)
 {
@@ -1495,8 +1504,7 @@ static int pack_flush(struct compactor *c, struct blast_error *err)
         return blast_error_set(err, BLAST_EINVAL, c->j->path, 0, 0,
                                "rows %zu to %zu make a pack larger than %u bytes", c->first,
                                c->last, PACK_SIZE_MAX);
-    if (buf_printf(&c->ranges, "%s%zu", c->ranges.len > 0 ? "," : "", c->first) < 0 ||
-        (c->last > c->first && buf_printf(&c->ranges, "-%zu", c->last) < 0))
+    if (end_range(c) < 0)
         goto nomem;
     zlen = compressBound((uLong)c->text.len);
     buf_reset(&c->z);
@@ -1613,10 +1621,7 @@ static int pack_row(struct compactor *c, size_t row, int64_t offset, size_t *ki,
     if (c->last != 0 && c->last + 1 == row) {
         c->last = row;
     } else {
-        if (c->last != 0 &&
-            buf_printf(&c->ranges, "%s%zu", c->ranges.len > 0 ? "," : "", c->first) < 0)
-            return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
-        if (c->last > c->first && buf_printf(&c->ranges, "-%zu", c->last) < 0)
+        if (c->last != 0 && end_range(c) < 0)
             return blast_error_set(err, BLAST_ENOMEM, c->j->path, 0, 0, "out of memory");
         c->first = c->last = row;
     }

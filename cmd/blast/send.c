@@ -35,7 +35,6 @@
 #include "../../core/sharedlimit.h"
 #include "../../core/timeutil.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -397,27 +396,23 @@ static int size_the_set(struct run *r, struct blast_error *err)
                           err);
 }
 
-/* The screened recipient's domain, lower case, A-label form (as the pool keys it): false for none.
+/*
+ * The screened recipient's domain, as the pool keys it: the envelope's, already in its
+ * lower-case A-label form (core/address). NULL for none.
  */
-static bool domain_of(const struct run *r, char *out, size_t size)
+static const char *domain_of(const struct run *r)
 {
     const char *at = strrchr(r->who.to.envelope, '@');
-    size_t i;
 
-    if (at == NULL)
-        return false;
-    for (i = 0; at[1 + i] != '\0' && i + 1 < size; i++)
-        out[i] = (char)tolower((unsigned char)at[1 + i]);
-    out[i] = '\0';
-    return true;
+    return at != NULL ? at + 1 : NULL;
 }
 
 /* The recipient's domain into r->domains, when lookups are on. */
 static int count_domain(struct run *r, struct blast_error *err)
 {
-    char domain[256];
+    const char *domain = domain_of(r);
 
-    if (r->domains == NULL || !domain_of(r, domain, sizeof domain))
+    if (r->domains == NULL || domain == NULL)
         return 0;
     if (countmap_add(r->domains, domain, OUTCOME_DELIVERED, 1) < 0)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
@@ -524,12 +519,13 @@ static int resolve_domains(struct run *r, struct blast_error *err)
  */
 static int no_mail(struct run *r, const struct recipients_row *row, struct blast_error *err)
 {
-    char domain[256], detail[256];
+    const char *domain = domain_of(r);
+    char detail[256];
     const struct provider_route *x;
     struct outcome o;
     int rc;
 
-    if (r->routes == NULL || !domain_of(r, domain, sizeof domain))
+    if (r->routes == NULL || domain == NULL)
         return 0;
     x = provider_routes_get(r->routes, domain);
     if (x == NULL || (x->verdict != DNS_NULL_MX && x->verdict != DNS_NO_MAIL))
