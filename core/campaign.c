@@ -756,7 +756,9 @@ static const char *const top_known[] = {"name",
                                         "dns",
                                         "providers",
                                         "breaker",
+                                        "seeds",
                                         NULL};
+static const char *const seeds_known[] = {"addresses", "wait", NULL};
 static const char *const breaker_known[] = {"after", "failures", "blocks", "throttles", NULL};
 static const char *const dns_known[] = {"lookups", "servers", "timeout", NULL};
 static const char *const provider_known[] = {"rate", "mx", NULL};
@@ -1686,6 +1688,72 @@ static int load_breaker(struct loader *L, const struct ynode *root)
     return 0;
 }
 
+#define SEEDS_MAX 100
+
+/*
+ * seeds: a list of mailboxes, or {addresses, wait}. They get the message first (the
+ * first recipient's, cmd/blast/send.c); a seed written twice is an error, as a
+ * duplicate would be mailed twice.
+ */
+static int load_seeds(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "seeds"), *list = m;
+    struct campaign *c = L->c;
+    size_t i, k;
+    int rc;
+
+    c->seeds.wait = 60000;
+    if (m == NULL || is_null(m))
+        return 0;
+    c->seeds.place = place_of(m);
+    if (m->kind == YNODE_MAP) {
+        if ((rc = check_map(L, m, seeds_known, "'seeds'")) < 0 ||
+            (rc = get_duration(L, m, "wait", &c->seeds.wait)) < 0)
+            return rc;
+        if ((list = map_get(m, "addresses")) == NULL)
+            return fail(L, m, "'seeds' needs 'addresses', a list of mailboxes");
+    }
+    if (list->kind != YNODE_SEQ || list->nitems == 0)
+        return fail(L, list,
+                    "'seeds' is a list of mailboxes (the team's own), e.g. [qa@example.com], or "
+                    "{addresses: [...], wait: 60s}");
+    if (list->nitems > SEEDS_MAX)
+        return fail(L, list->items[SEEDS_MAX], "'seeds': at most %d addresses", SEEDS_MAX);
+    if ((c->seeds.addresses = calloc(list->nitems, sizeof *c->seeds.addresses)) == NULL ||
+        (c->seeds.places = calloc(list->nitems, sizeof *c->seeds.places)) == NULL)
+        return oom(L);
+    for (i = 0; i < list->nitems; i++) {
+        const struct ynode *it = list->items[i];
+        struct address a;
+        struct blast_error aerr;
+
+        if (it->kind != YNODE_SCALAR || it->value[0] == '\0')
+            return fail(L, it, "'seeds': each item is a mailbox such as qa@example.com");
+        blast_error_clear(&aerr);
+        if (address_parse_mailbox(it->value, &a, &aerr) < 0)
+            return fail(L, it, "'seeds': %s", aerr.text);
+        for (k = 0; k < i; k++) {
+            struct address b;
+            bool same;
+            if (address_parse_mailbox(c->seeds.addresses[k], &b, &aerr) < 0)
+                continue;
+            same = strcasecmp(a.envelope, b.envelope) == 0;
+            address_free(&b);
+            if (same) {
+                address_free(&a);
+                return fail(L, it, "'seeds': %s is listed twice (line %d)", it->value,
+                            c->seeds.places[k].line);
+            }
+        }
+        address_free(&a);
+        if ((c->seeds.addresses[i] = strdup(it->value)) == NULL)
+            return oom(L);
+        c->seeds.places[i] = place_of(it);
+        c->seeds.n++;
+    }
+    return 0;
+}
+
 static bool provider_name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -2108,7 +2176,7 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = load_notify(L, root)) < 0 || (rc = load_return_path(L, root)) < 0 ||
         (rc = load_bounces(L, root)) < 0 || (rc = load_limits(L, root)) < 0 ||
         (rc = load_dns(L, root)) < 0 || (rc = load_providers(L, root)) < 0 ||
-        (rc = load_breaker(L, root)) < 0 ||
+        (rc = load_breaker(L, root)) < 0 || (rc = load_seeds(L, root)) < 0 ||
         (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,
                        &c->suppression_db_place)) < 0)
         return rc;
@@ -2273,6 +2341,10 @@ void campaign_free(struct campaign *c)
     free(c->return_path.address);
     free(c->return_path.secret_env);
     free(c->return_path.secret_file);
+    for (size_t s = 0; s < c->seeds.n; s++)
+        free(c->seeds.addresses[s]);
+    free(c->seeds.addresses);
+    free(c->seeds.places);
     free(c->reply_to);
     free(c->subject);
     free(c->helo);

@@ -281,6 +281,18 @@ struct campaign {
     struct campaign_provider *providers;
     size_t nproviders;
 
+    /*
+     * seeds: the team's own mailboxes, sent the message before the list (a canary):
+     * addresses as written (a mailbox, "Name <a@b>" allowed), each with its place.
+     */
+    struct {
+        char **addresses;
+        struct campaign_place *places;
+        size_t n;
+        long wait; /* ms the list waits for the seeds' outcomes, default 60 s */
+        struct campaign_place place;
+    } seeds;
+
     struct {
         struct campaign_place place; /* line 0: the defaults */
         int attempts;                /* delivery attempts in all, default 5 */

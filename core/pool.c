@@ -625,7 +625,7 @@ static int build(struct worker *w, struct job *j, struct blast_error *err)
     struct recipients_row row;
     int rc;
 
-    row.row = j->row;
+    row.row = p->o.seeds ? 0 : j->row;
     row.line = j->line;
     row.nfields = j->nfields;
     row.fields = j->ptrs;
@@ -651,7 +651,7 @@ static int build(struct worker *w, struct job *j, struct blast_error *err)
     j->t.data = w->res.message.data;
     j->t.len = w->res.message.len;
     j->t.user = j;
-    snprintf(j->envid, sizeof j->envid, "%s.%zu", p->c->name, j->row);
+    snprintf(j->envid, sizeof j->envid, "%s.%zu", p->c->name, p->o.seeds ? 0 : j->row);
     j->t.envid = j->envid;
     snprintf(j->message_id, sizeof j->message_id, "%s", w->res.message_id);
     j->size = w->res.message.len;

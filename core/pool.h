@@ -72,6 +72,13 @@ struct pool_options {
      * pool_stop() does, and pool_stats() says why.
      */
     struct breaker_options breaker;
+    /*
+     * The recipients are the campaign's seeds (cmd/blast/send.c), each submitted with
+     * the row it is sent (the first recipient's fields) and its own index as the row
+     * the journal keeps: the message carries row 0 in its return path token and
+     * envelope id, so that what comes back for a seed is never taken for a recipient's.
+     */
+    bool seeds;
     size_t queue_size; /* recipients waiting to be sent; 0: 1024 */
     int idle_close_ms; /* close a connection idle this long; 0: 5000 */
     int drain_ms;      /* after pool_stop, how long transactions may finish; 0: 30000 */

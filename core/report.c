@@ -36,6 +36,7 @@ struct report {
     bool fixed_run;
     json_t *shards;  /* a merged report's, for the summary */
     char *breaker;   /* report_info.breaker, copied; NULL: none */
+    json_t *seeds;   /* report_info.seeds as entries; NULL: none */
     struct buf line; /* the entry being written */
 };
 
@@ -45,6 +46,32 @@ struct report {
 static int io_fail(struct report *r, struct blast_error *err, const char *what)
 {
     return blast_error_set(err, BLAST_EIO, r->path, 0, 0, "%s: %s", what, strerror(errno));
+}
+
+/* The seeds' outcomes as report entries (row: the seed's place in the campaign's seeds). */
+static json_t *seed_entries(const struct report_info *info)
+{
+    json_t *a = json_array();
+    struct buf b;
+    size_t i;
+
+    buf_init(&b);
+    for (i = 0; a != NULL && i < info->nseeds; i++) {
+        json_t *e;
+        buf_reset(&b);
+        if (outcome_format_json(&info->seeds[i], false, &b) < 0 ||
+            (e = json_loadb(b.data, b.len, 0, NULL)) == NULL) {
+            json_decref(a);
+            a = NULL;
+            break;
+        }
+        if (json_array_append_new(a, e) < 0) {
+            json_decref(a);
+            a = NULL;
+        }
+    }
+    buf_free(&b);
+    return a;
 }
 
 /* The campaign's rate_per_second and dkim: the settings a dashboard shows beside the figures. */
@@ -85,6 +112,12 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
     r->start = info->start.sec != 0 ? info->start : timeutil_now();
     r->path = strdup(path);
     if (info->breaker != NULL && (r->breaker = strdup(info->breaker)) == NULL) {
+        free(r->path);
+        free(r);
+        return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+    }
+    if (info->nseeds > 0 && (r->seeds = seed_entries(info)) == NULL) {
+        free(r->breaker);
         free(r->path);
         free(r);
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
@@ -442,6 +475,10 @@ json_t *report_summary(struct report *r)
         json_decref(s);
         return NULL;
     }
+    if (s != NULL && r->seeds != NULL && json_object_set(s, "seeds", r->seeds) < 0) {
+        json_decref(s);
+        return NULL;
+    }
     /* docs/report.md: only in the report of the run the breaker stopped */
     if (s != NULL && r->breaker != NULL &&
         json_object_set_new(s, "breaker", json_pack("{s:s}", "reason", r->breaker)) < 0) {
@@ -536,6 +573,7 @@ void report_abort(struct report *r)
     report_tally_free(&r->tally);
     buf_free(&r->line);
     free(r->breaker);
+    json_decref(r->seeds);
     free(r->path);
     free(r);
 }

@@ -55,6 +55,9 @@ struct report_info {
     bool settings_unknown;
     /* this run was stopped by the circuit breaker (core/breaker): its figures; else NULL */
     const char *breaker;
+    /* the campaign's seeds' last outcomes (borrowed, nseeds of them; docs/report.md) */
+    const struct outcome *seeds;
+    size_t nseeds;
 };
 
 struct report;

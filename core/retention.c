@@ -115,7 +115,7 @@ static bool base_or_shard(const char *s, size_t n, const char *base)
 
 enum retention_role retention_journal_role(const char *base, const char *name)
 {
-    static const char *const suffixes[] = {"", ".lock", ".compacting"};
+    static const char *const suffixes[] = {"", ".lock", ".compacting", ".seeds"};
     size_t n = strlen(name);
 
     if (base[0] == '\0')

@@ -4,15 +4,14 @@
  * directory recognisable as blast's.
  *
  * Owns: which names belong to a campaign's journal (the journal, its lock, a
- * compaction's leftover JOURNAL.compacting, the same for each shard's journal) and
- * to its report (the report, its .gz twin, each shard's report, the temporary files
- * REPORT.tmp.XXXXXX a crash leaves), found in the directories that hold them; the
- * dry-run marker DIR/.blast-dry-run (JSON: the campaign's name, its file's absolute
- * path, the time; 0600), written by `send --dry-run` and read here; which files of
- * a dry-run directory are blast's (the marker and ROW.eml) and which are not.
- * Does not own: where a campaign's journal and report are (the caller: the
- * campaign's settings or the defaults beside its file), whether a run holds a
- * journal's lock, what to remove and when, removing (cmd/blast/prune.c).
+ * compaction's leftover JOURNAL.compacting, the seeds' JOURNAL.seeds, the same for
+ * each shard's journal) and to its report (the report, its .gz twin, each shard's
+ * report, the temporary files REPORT.tmp.XXXXXX a crash leaves), found in the directories that hold
+ * them; the dry-run marker DIR/.blast-dry-run (JSON: the campaign's name, its file's absolute path,
+ * the time; 0600), written by `send --dry-run` and read here; which files of a dry-run directory
+ * are blast's (the marker and ROW.eml) and which are not. Does not own: where a campaign's journal
+ * and report are (the caller: the campaign's settings or the defaults beside its file), whether a
+ * run holds a journal's lock, what to remove and when, removing (cmd/blast/prune.c).
  *
  * Only reads, with lstat(2): a symbolic link is listed as one, never followed, and a
  * directory inside a dry-run directory is not entered.
@@ -65,7 +64,7 @@ void retention_list_free(struct retention_list *l);
 
 /*
  * What name (a file name, no directory) is to the journal whose file name is base
- * ("news.journal"): base, base.lock and base.compacting, and the same for each shard's
+ * ("news.journal"): base, base.lock, base.compacting and base.seeds, and the same for each shard's
  * journal ("news.shard-2-of-4.journal", docs/sharding.md: the shard's part before the
  * name's extension, 0 <= I < N, 1 < N <= SHARD_MAX, written as blast writes them).
  */

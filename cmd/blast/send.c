@@ -69,7 +69,8 @@ const char cli_send_usage[] =
     "  --resend-unknown     send again the messages whose fate is unknown\n"
     "  --no-breaker         send on whatever the first attempts say (the campaign's\n"
     "                       'breaker' stops a run whose first attempts are mostly\n"
-    "                       refused, blocked or throttled: exit 5)\n"
+    "                       refused, blocked or throttled, and its 'seeds' one\n"
+    "                       whose seeds are all refused: exit 5)\n"
     "  --no-compact         keep the journal whole when the run leaves every\n"
     "                       recipient final (by default it is compacted then:\n"
     "                       'blast journal compact')\n"
@@ -304,7 +305,9 @@ struct run {
     size_t rendered;           /* dry runs: messages rendered (atomic) */
     bool stopped;              /* a signal or the deadline stopped the run */
     bool tripped;              /* the circuit breaker stopped it (exit 5) */
-    char breaker_why[256];     /* its figures, for the report */
+    struct outcome *seeds;     /* the seeds' outcomes, for the report (nseeds of them) */
+    size_t nseeds;
+    char breaker_why[256]; /* its figures, for the report */
     struct timeutil_stamp started;
     struct shard shard;  /* count 0: the whole list */
     size_t others;       /* rows of other shards */
@@ -342,6 +345,9 @@ static void run_free(struct run *r)
     screen_result_free(&r->who);
     address_free(&r->test_to);
     json_decref(r->summary);
+    for (i = 0; i < r->nseeds; i++)
+        outcome_free(&r->seeds[i]);
+    free(r->seeds);
     free(r->mine);
     free(r->dups);
     prepare_close(&r->p);
@@ -863,6 +869,229 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
     return rc < 0 ? rc : 0;
 }
 
+/* ---- seeds ------------------------------------------------------------------------- */
+
+/*
+ * Whether feed_rows() would hand this row to the pool (the row just screened into
+ * r->who): the first such row is what the seeds are sent.
+ */
+static bool to_be_sent(struct run *r, const struct recipients_row *row)
+{
+    const struct provider_route *x;
+    const char *domain;
+    enum journal_state st;
+    int attempts;
+
+    if (r->who.verdict != SCREEN_OK)
+        return false;
+    st = journal_state(r->journal, row->row, &attempts);
+    if (st == JOURNAL_FINAL ||
+        ((st == JOURNAL_UNKNOWN || st == JOURNAL_SENDING) && !r->opt.resend_unknown))
+        return false;
+    domain = domain_of(r);
+    x = r->routes != NULL && domain != NULL ? provider_routes_get(r->routes, domain) : NULL;
+    return x == NULL || (x->verdict != DNS_NULL_MX && x->verdict != DNS_NO_MAIL);
+}
+
+/*
+ * Whether seed i (1-based) is to be sent in this run: unless it was delivered (or
+ * its message may have gone), whatever refused it may have been put right since.
+ */
+static int seed_pending(struct journal *sj, size_t i, struct blast_error *err)
+{
+    struct outcome o;
+    int attempts, have;
+    enum journal_state st = journal_state(sj, i, &attempts);
+    bool pending;
+
+    if (st == JOURNAL_NONE || st == JOURNAL_DEFERRED)
+        return 1;
+    if (st != JOURNAL_FINAL)
+        return 0;
+    if ((have = journal_result(sj, i, &o, err)) <= 0)
+        return have;
+    pending = o.status != OUTCOME_DELIVERED;
+    outcome_free(&o);
+    return pending;
+}
+
+/*
+ * Hand the seeds that were not delivered yet the message of the first row this
+ * run sends, through a pool of their own; 1 when a seed was submitted (the list
+ * was not touched), 0 when there was nothing to send them. The list is rewound
+ * for feed_rows() either way.
+ */
+static int submit_seeds(struct run *r, struct journal *sj, struct pool *sp, struct blast_error *err)
+{
+    struct recipients_row row;
+    struct address to;
+    size_t i, sent = 0;
+    bool found = false;
+    int rc;
+
+    while ((rc = recipients_next(r->p.list, &row, err)) == 1) {
+        if (r->opt.limit > 0 && (long)row.row > r->opt.limit)
+            break;
+        if ((rc = screen_row(r->p.screen, &row, &r->who, err)) < 0)
+            return rc;
+        if (r->who.verdict != SCREEN_OTHER_SHARD && to_be_sent(r, &row)) {
+            found = true;
+            break;
+        }
+    }
+    if (rc < 0)
+        return rc;
+    for (i = 0; found && i < r->c->seeds.n; i++) {
+        if ((rc = seed_pending(sj, i + 1, err)) < 0)
+            return rc;
+        if (rc == 0)
+            continue;
+        if (address_parse_mailbox(r->c->seeds.addresses[i], &to, err) < 0)
+            return err->code;
+        struct recipients_row as = row;
+        as.row = i + 1; /* the seed's own row in its journal; the pool sends row 0 */
+        rc = pool_submit(sp, &as, &to, to.envelope, NULL, err);
+        address_free(&to);
+        if (rc < 0)
+            return rc;
+        sent++;
+    }
+    if ((rc = recipients_rewind(r->p.list, err)) < 0 || (rc = screen_restart(r->p.screen, err)) < 0)
+        return rc;
+    return sent > 0;
+}
+
+/*
+ * The seeds' verdict: the run goes on unless every seed that was answered was
+ * refused for good (a template a filter rejects, a blocked sender), which stops
+ * it as the circuit breaker does, before any recipient.
+ */
+static void judge_seeds(struct run *r)
+{
+    size_t i, failed = 0, answered = 0;
+    const struct outcome *first = NULL;
+
+    for (i = 0; i < r->nseeds; i++) {
+        const struct outcome *o = &r->seeds[i];
+        if (o->status == OUTCOME_DELIVERED || o->status == OUTCOME_FAILED)
+            answered++;
+        if (o->status == OUTCOME_FAILED) {
+            failed++;
+            if (first == NULL)
+                first = o;
+        }
+    }
+    if (answered == 0 || failed < answered)
+        return;
+    if (r->opt.no_breaker) {
+        log_msg(&r->log, LOG_LEVEL_WARN,
+                "%s: every seed was refused; sending the list anyway (--no-breaker)", r->c->name);
+        return;
+    }
+    r->tripped = true;
+    snprintf(r->breaker_why, sizeof r->breaker_why, "%zu of %zu seeds refused: %s: %d %s%s%s",
+             failed, r->nseeds, first->email != NULL ? first->email : "?", first->code,
+             first->enhanced, first->enhanced[0] != '\0' ? " " : "",
+             first->reply != NULL    ? first->reply
+             : first->detail != NULL ? first->detail
+                                     : "");
+    log_msg(&r->log, LOG_LEVEL_ERROR,
+            "%s: the seeds were refused (%s); the list is not sent: it stays deferred for the "
+            "next run ('seeds:' in the campaign, or send --no-breaker)",
+            r->c->name, r->breaker_why);
+}
+
+static int keep_seed(void *arg, const struct outcome *o, struct blast_error *err)
+{
+    struct run *r = arg;
+
+    if (r->nseeds >= r->c->seeds.n)
+        return 0;
+    outcome_init(&r->seeds[r->nseeds]);
+    if (outcome_copy(&r->seeds[r->nseeds], o) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    r->nseeds++;
+    return 0;
+}
+
+/*
+ * Step 2b (docs/campaign.md, "seeds"): the seeds get the message first, through
+ * their own pool and journal (JOURNAL.seeds), and the list waits for their
+ * outcomes, at most seeds.wait. Only a real run of the whole campaign or of its
+ * first shard sends them, once: a seed with a final outcome is not sent again.
+ */
+static int send_seeds(struct run *r, int64_t deadline, struct blast_error *err)
+{
+    struct journal_options jo;
+    struct journal *sj = NULL;
+    struct pool *sp = NULL;
+    struct pool_options po;
+    struct blast_error ferr;
+    char *path = NULL;
+    size_t i, pending;
+    int64_t until;
+    int rc;
+
+    if (r->c->seeds.n == 0 || r->opt.dry_run != NULL || r->has_test_to || r->throwaway ||
+        (r->shard.count > 1 && r->shard.index != 0))
+        return 0;
+    if (asprintf(&path, "%s.seeds", r->journal_path) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    memset(&jo, 0, sizeof jo);
+    jo.log = &r->log;
+    jo.hash = r->hash;
+    jo.fresh = r->opt.fresh;
+    jo.force = true; /* the campaign's own journal has judged a changed campaign */
+    jo.durable = true;
+    if ((rc = journal_open(path, &jo, &sj, err)) < 0)
+        goto out;
+    for (pending = 0, i = 0; i < r->c->seeds.n; i++)
+        if ((rc = seed_pending(sj, i + 1, err)) < 0)
+            goto out;
+        else
+            pending += (size_t)rc;
+    if (pending == 0)
+        goto judge;
+    memset(&po, 0, sizeof po);
+    po.c = r->c;
+    po.compose = r->p.cp;
+    po.journal = sj;
+    po.passwords = r->passwords;
+    po.log = &r->log;
+    po.seeds = true;
+    if ((rc = pool_start(&po, &sp, err)) < 0)
+        goto out;
+    rc = submit_seeds(r, sj, sp, err);
+    if (rc < 0)
+        pool_stop(sp, "not attempted: the run stopped on an error");
+    else if (rc > 0)
+        log_msg(&r->log, LOG_LEVEL_INFO, "%s: sending to the seeds first", r->c->name);
+    until = timeutil_mono_ms() + r->c->seeds.wait;
+    if (deadline > 0 && deadline < until)
+        until = deadline;
+    blast_error_clear(&ferr);
+    if (pool_finish(sp, &interrupted, until, &ferr) < 0 && rc >= 0) {
+        *err = ferr;
+        rc = ferr.code;
+    }
+    if (rc < 0)
+        goto out;
+judge:
+    if ((r->seeds = calloc(r->c->seeds.n, sizeof *r->seeds)) == NULL) {
+        rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        goto out;
+    }
+    /* every seed's last outcome, sent in this run or an earlier one */
+    if ((rc = journal_each(sj, r->c->seeds.n, keep_seed, r, err)) < 0)
+        goto out;
+    judge_seeds(r);
+out:
+    pool_free(sp);
+    journal_close(sj);
+    free(path);
+    return rc < 0 ? rc : 0;
+}
+
 /* Step 4: the report from the journal, every row of the list in order. */
 /* The report being written, and what came back for the campaign since it was sent. */
 struct adding {
@@ -987,6 +1216,8 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.start = r->started;
     info.rate_per_second = whole_rate(&r->c->rate);
     info.breaker = r->tripped ? r->breaker_why : NULL;
+    info.seeds = r->seeds;
+    info.nseeds = r->nseeds;
     info.dkim = dkim;
     info.ndkim = r->c->ndkim;
     if (strcmp(r->report_path, "-") == 0)
@@ -1241,6 +1472,14 @@ int cmd_send(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    if ((rc = send_seeds(&r, deadline, &err)) < 0) {
+        cli_error(&err);
+        cli_fail("%s: stopped while sending to the seeds; the journal %s keeps what was done, "
+                 "and the next run resumes",
+                 r.c->name, r.journal_path);
+        code = BLAST_EXIT_INCOMPLETE;
+        goto out;
+    }
     if (r.opt.dry_run == NULL) {
         struct pool_options po;
         memset(&po, 0, sizeof po);
@@ -1258,6 +1497,13 @@ int cmd_send(int argc, char **argv)
         po.routes = r.routes;
         if ((rc = pool_start(&po, &r.pool, &err)) < 0)
             goto fail;
+        if (r.tripped) {
+            /* the seeds were refused: no recipient is tried (judge_seeds) */
+            char why[400];
+            snprintf(why, sizeof why, "not attempted: the seeds were refused (%s)", r.breaker_why);
+            r.stopped = true;
+            pool_stop(r.pool, why);
+        }
     }
     if (progress_start(progress_mode(&r.opt), 0, poll_counts, &r, &r.log, &prog) < 0)
         log_msg(&r.log, LOG_LEVEL_DEBUG, "no progress display: cannot start its thread");
@@ -1273,8 +1519,10 @@ int cmd_send(int argc, char **argv)
             rc = ferr.code;
         }
         pool_stats(r.pool, &st);
-        r.tripped = st.tripped;
-        snprintf(r.breaker_why, sizeof r.breaker_why, "%s", st.breaker_why);
+        if (st.tripped) {
+            r.tripped = true;
+            snprintf(r.breaker_why, sizeof r.breaker_why, "%s", st.breaker_why);
+        }
     }
     progress_stop(prog);
     if (rc < 0) {

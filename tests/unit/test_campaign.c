@@ -1455,6 +1455,46 @@ Test(campaign, breaker_not_a_map)
     check_invalid("breaker_not_a_map", BLAST_EINVAL);
 }
 
+Test(campaign, seeds_errors)
+{
+    check_invalid("seeds_twice", BLAST_EINVAL);
+    check_invalid("seeds_bad_address", BLAST_EINVAL);
+    check_invalid("seeds_not_a_list", BLAST_EINVAL);
+}
+
+Test(campaign, seeds_are_read, .fini = scratch_remove)
+{
+    char path[512];
+    struct campaign *c;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/campaign.yml", scratch_make());
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\n"
+          "seeds: [qa@team.example, \"QA Two <qa2@team.example>\"]\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert_eq(c->seeds.n, 2);
+    cr_assert_str_eq(c->seeds.addresses[1], "QA Two <qa2@team.example>");
+    cr_assert_eq(c->seeds.places[1].line, 7);
+    cr_assert_eq(c->seeds.wait, 60000, "the default");
+    campaign_free(c);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\n"
+          "seeds: {addresses: [qa@team.example], wait: 2m}\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert_eq(c->seeds.n, 1);
+    cr_assert_eq(c->seeds.wait, 120000);
+    campaign_free(c);
+}
+
 Test(campaign, breaker_is_read, .fini = scratch_remove)
 {
     char path[512];

@@ -26,7 +26,9 @@ Test(retention, journal_names)
         {"news.journal", RETENTION_DATA},
         {"news.journal.lock", RETENTION_LOCK},
         {"news.journal.compacting", RETENTION_DATA},
+        {"news.journal.seeds", RETENTION_DATA},
         {"news.shard-0-of-4.journal", RETENTION_DATA},
+        {"news.shard-0-of-4.journal.seeds", RETENTION_DATA},
         {"news.shard-3-of-4.journal.lock", RETENTION_LOCK},
         {"news.shard-12-of-10000.journal.compacting", RETENTION_DATA},
         {"news.shard-4-of-4.journal", RETENTION_NOT_OURS},     /* index past the count */
@@ -146,6 +148,7 @@ Test(retention, campaign_files, .fini = scratch_remove)
     touch(journals, "news.shard-1-of-2.journal");
     touch(journals, "news.shard-1-of-2.journal.lock");
     touch(journals, "news.journal.compacting");
+    touch(journals, "news.journal.seeds");
     touch(journals, "other.journal");
     touch(reports, "news.json.gz");
     touch(reports, "news.json.tmp.ABCdef");
@@ -157,7 +160,7 @@ Test(retention, campaign_files, .fini = scratch_remove)
     snprintf(report, sizeof report, "%s/news.json", reports);
     blast_error_clear(&err);
     cr_assert_eq(retention_campaign_files(journal, report, &l, &err), 0, "%s", err.text);
-    cr_expect_eq(l.n, 8, "%zu files", l.n);
+    cr_expect_eq(l.n, 9, "%zu files", l.n);
     cr_assert_not_null(f = find(&l, journal));
     cr_expect_eq(f->role, RETENTION_DATA);
     cr_expect_eq(f->keep, RETENTION_REMOVABLE);
@@ -177,7 +180,7 @@ Test(retention, campaign_files, .fini = scratch_remove)
     cr_expect_null(find(&l, path));
     /* asked again, nothing is listed twice */
     cr_assert_eq(retention_campaign_files(journal, report, &l, &err), 0);
-    cr_expect_eq(l.n, 8);
+    cr_expect_eq(l.n, 9);
     retention_list_free(&l);
     cr_expect_eq(l.n, 0);
 }

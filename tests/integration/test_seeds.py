@@ -1,0 +1,119 @@
+"""Seeds, the canary (docs/campaign.md, "seeds"): the team's mailboxes get the first
+recipient's message before the list, once; when every seed is refused for good the
+list is not sent (exit 5, every recipient deferred with the reason), and a rerun tries
+the seeds again; --no-breaker sends the list regardless."""
+
+import os
+import stat
+import unittest
+
+from tests.integration import harness, servers
+from tests.integration.test_delivery import Campaign, relay
+
+N = 20
+SEEDS = "seeds: [qa@team.example, \"QA Two <qa2@team.example>\"]\n"
+
+
+def rcpts(server):
+    return [r for _, tos, _ in server.messages for r in tos]
+
+
+class Seeds(unittest.TestCase):
+    def campaign(self, port, extra=SEEDS):
+        c = Campaign(N, [relay(port, connections=2)], extra="retry: {attempts: 1}\n" + extra)
+        self.addCleanup(c.remove)
+        return c
+
+    def server(self, script=None):
+        s = servers.Scripted(script)
+        self.addCleanup(s.stop)
+        return s
+
+    def test_seeds_get_the_first_message_first_and_once(self):
+        s = self.server()
+        c = self.campaign(s.port)
+        p = c.send("--limit", "5")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = rcpts(s)
+        self.assertEqual(sorted(got[:2]), ["qa2@team.example", "qa@team.example"], got)
+        self.assertEqual(sorted(got[2:]), sorted(c.addresses[:5]))
+        # the first recipient's message, addressed to the seed
+        seed_msgs = [m for _, tos, m in s.messages if tos[0].endswith("@team.example")]
+        for m in seed_msgs:
+            text = m.decode() if isinstance(m, bytes) else m
+            self.assertIn("Subject: Hi user1", text)
+            self.assertNotIn("To: user1@example.com", text)
+            # row 0 in the envelope id: what comes back for a seed is no recipient's
+        self.assertIn("To: QA Two <qa2@team.example>",
+                      "\n".join(m.decode() for _, tos, m in s.messages
+                                if tos == ["qa2@team.example"]))
+        report = harness.load_report(c.report)
+        harness.check_report(report)
+        seeds = report["summary"]["seeds"]
+        self.assertEqual([e["email"] for e in seeds], ["qa@team.example", "qa2@team.example"])
+        self.assertEqual({e["status"] for e in seeds}, {"delivered"})
+        self.assertEqual([e["row"] for e in seeds], [1, 2])
+        # the list's entries are the list's only
+        self.assertEqual(len(report["recipients"]), 5)
+        path = c.journal + ".seeds"
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        # the rest of the list: the seeds had it already
+        p = c.send()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = rcpts(s)
+        self.assertEqual(got.count("qa@team.example"), 1, got)
+        self.assertEqual(len(got), N + 2)
+        self.assertEqual({e["status"] for e in harness.load_report(c.report)["summary"]["seeds"]},
+                         {"delivered"})
+
+    def test_refused_seeds_stop_the_list(self):
+        block = "550 5.7.1 Message rejected: content looks like spam"
+        s = self.server(servers.Script(rcpt={"qa@team.example": block,
+                                             "qa2@team.example": block}))
+        c = self.campaign(s.port)
+        p = c.send()
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertIn("the seeds were refused", p.stderr)
+        self.assertEqual(rcpts(s), [], "no recipient of the list was tried")
+        entries = c.entries()
+        self.assertEqual(len(entries), N)
+        self.assertEqual({e["status"] for e in entries}, {"deferred"})
+        self.assertIn("the seeds were refused", entries[0]["detail"])
+        self.assertEqual(entries[0]["attempts"], 0)
+        summary = harness.load_report(c.report)["summary"]
+        self.assertIn("2 of 2 seeds refused: qa@team.example: 550 5.7.1",
+                      summary["breaker"]["reason"])
+        self.assertEqual({e["status"] for e in summary["seeds"]}, {"failed"})
+        # a rerun tries the seeds again: still refused, still stopped
+        p = c.send()
+        self.assertEqual(p.returncode, 5, p.stderr)
+        # a deliberate run sends the list whatever the seeds say
+        p = c.send("--no-breaker")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("every seed was refused; sending the list anyway", p.stderr)
+        self.assertEqual(sorted(rcpts(s)), sorted(c.addresses))
+
+    def test_one_seed_delivered_is_enough(self):
+        s = self.server(servers.Script(rcpt={"qa@team.example": "550 5.1.1 no such user"}))
+        c = self.campaign(s.port)
+        p = c.send()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(rcpts(s)), N + 1)
+
+    def test_no_seeds_for_test_sends_dry_runs_and_other_shards(self):
+        s = self.server()
+        c = self.campaign(s.port)
+        p = c.send("--to", "me@team.example", "--limit", "1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(rcpts(s), ["me@team.example"])
+        self.assertFalse(os.path.exists(c.journal + ".seeds"))
+        p = c.send("--shard", "1/2")
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        self.assertNotIn("qa@team.example", rcpts(s))
+        p = c.send("--shard", "0/2")
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        self.assertEqual(rcpts(s).count("qa@team.example"), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
