@@ -363,6 +363,45 @@ static void fact(FILE *out, const char *term, const char *id)
     fprintf(out, "<dt>%s</dt><dd id=\"%s\">", term, id);
 }
 
+/* The breaker's decision, the seeds, and who was held back on purpose (summary). */
+static void held_facts(FILE *out, const json_t *sum)
+{
+    json_t *held = json_object_get(sum, "held"), *seeds = json_object_get(sum, "seeds"), *e;
+    const char *breaker = string_of(json_object_get(sum, "breaker"), "reason");
+    json_int_t window = json_integer_value(json_object_get(held, "window"));
+    json_int_t warmup = json_integer_value(json_object_get(held, "warmup"));
+    size_t i, delivered = 0;
+
+    if (breaker != NULL) {
+        fact(out, "stopped", "breaker");
+        fputs("by the circuit breaker: ", out);
+        put_text(out, breaker, 300);
+        fputs("; the rest are deferred</dd>\n", out);
+    }
+    if (json_is_array(seeds) && json_array_size(seeds) > 0) {
+        json_array_foreach(seeds, i, e)
+        {
+            const char *st = string_of(e, "status");
+            delivered += st != NULL && strcmp(st, "delivered") == 0;
+        }
+        fact(out, "seeds", "seeds");
+        put_count(out, delivered);
+        fputs(" of ", out);
+        put_count(out, json_array_size(seeds));
+        fputs(" delivered</dd>\n", out);
+    }
+    if (window > 0) {
+        fact(out, "held by the send window", "held-window");
+        put_count(out, (uintmax_t)window);
+        fputs(" deferred for a later run</dd>\n", out);
+    }
+    if (warmup > 0) {
+        fact(out, "held by warm-up caps", "held-warmup");
+        put_count(out, (uintmax_t)warmup);
+        fputs(" deferred for a later run</dd>\n", out);
+    }
+}
+
 static void run_section(FILE *out, const struct htmlreport_input *in)
 {
     const json_t *c = in->campaign, *sum = in->summary;
@@ -437,6 +476,7 @@ static void run_section(FILE *out, const struct htmlreport_input *in)
                 share ? ", this shard's share of the campaign's" : "");
         fputs("</dd>\n", out);
     }
+    held_facts(out, sum);
     if (string_of(c, "fingerprint") != NULL) {
         fact(out, "fingerprint", "fingerprint");
         fputs("<code>", out);

@@ -393,6 +393,10 @@ int report_tally_add(struct report_tally *t, const struct outcome *o)
         t->accepted++;
         t->accepted_bytes += o->size;
     }
+    if (o->status == OUTCOME_DEFERRED && o->detail != NULL) {
+        t->held_window += strncmp(o->detail, REPORT_HELD_WINDOW, strlen(REPORT_HELD_WINDOW)) == 0;
+        t->held_warmup += strncmp(o->detail, REPORT_HELD_WARMUP, strlen(REPORT_HELD_WARMUP)) == 0;
+    }
     /* domains are case-insensitive (RFC 5321 §2.4) */
     snprintf(domain, sizeof domain, "%s", domain_of(o->email != NULL ? o->email : ""));
     for (i = 0; domain[i] != '\0'; i++)
@@ -472,6 +476,14 @@ json_t *report_summary(struct report *r)
         "bytes_accepted", (json_int_t)r->tally.accepted_bytes, "dry_run",
         json_object_get(campaign, "dry_run"), "test_to", json_object_get(campaign, "test_to"));
     if (s != NULL && r->shards != NULL && json_object_set(s, "shards", r->shards) < 0) {
+        json_decref(s);
+        return NULL;
+    }
+    /* docs/report.md: only when some were held */
+    if (s != NULL && (r->tally.held_window > 0 || r->tally.held_warmup > 0) &&
+        json_object_set_new(s, "held",
+                            json_pack("{s:I, s:I}", "window", (json_int_t)r->tally.held_window,
+                                      "warmup", (json_int_t)r->tally.held_warmup)) < 0) {
         json_decref(s);
         return NULL;
     }

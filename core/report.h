@@ -91,6 +91,13 @@ int report_add(struct report *r, const struct outcome *o, struct blast_error *er
  * whose summary lacks something. Memory grows with distinct relays, domains,
  * codes and reasons, not with recipients.
  */
+/*
+ * How the reasons of recipients held back on purpose begin (cmd/blast/send.c writes
+ * them): the tally counts the deferred entries whose detail starts so.
+ */
+#define REPORT_HELD_WINDOW "send window: "
+#define REPORT_HELD_WARMUP "warm-up cap: "
+
 struct report_tally {
     size_t entries;
     size_t counts[OUTCOME_STATUS_COUNT];
@@ -107,6 +114,8 @@ struct report_tally {
     unsigned long long attempts;
     size_t accepted;
     unsigned long long accepted_bytes;
+    /* deferred, not sent now: outside their send window, past a warm-up cap */
+    size_t held_window, held_warmup;
 };
 
 /* Errors: BLAST_ENOMEM. Free with report_tally_free() (also after a failed init). */

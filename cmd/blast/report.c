@@ -598,6 +598,49 @@ static int print_failures(FILE *out, json_t *summary, const struct report_tally 
     return 0;
 }
 
+/* Recipients held back on purpose (summary.held), deferred for a later run. */
+static void print_held(FILE *out, json_t *summary)
+{
+    json_t *held = json_object_get(summary, "held");
+    json_int_t window = json_integer_value(json_object_get(held, "window"));
+    json_int_t warmup = json_integer_value(json_object_get(held, "warmup"));
+
+    if (window <= 0 && warmup <= 0)
+        return;
+    fputs("held        ", out);
+    if (window > 0)
+        fprintf(out, "%" JSON_INTEGER_FORMAT " outside their send window", window);
+    if (warmup > 0)
+        fprintf(out, "%s%" JSON_INTEGER_FORMAT " past a warm-up cap", window > 0 ? ", " : "",
+                warmup);
+    fputs(" (deferred for a later run)\n", out);
+}
+
+/* The seeds (summary.seeds): how many had the message, and the first refusal. */
+static void print_seeds(FILE *out, json_t *summary)
+{
+    json_t *seeds = json_object_get(summary, "seeds"), *e;
+    size_t i, delivered = 0;
+    const char *refused = NULL;
+
+    if (!json_is_array(seeds) || json_array_size(seeds) == 0)
+        return;
+    json_array_foreach(seeds, i, e)
+    {
+        const char *st = json_string_value(json_object_get(e, "status"));
+        if (st != NULL && strcmp(st, "delivered") == 0)
+            delivered++;
+        else if (refused == NULL && st != NULL && strcmp(st, "failed") == 0)
+            refused = json_string_value(json_object_get(e, "email"));
+    }
+    fprintf(out, "seeds       %zu of %zu delivered", delivered, json_array_size(seeds));
+    if (refused != NULL) {
+        fputs("; refused: ", out);
+        put_safe(out, refused, 200);
+    }
+    fputc('\n', out);
+}
+
 static void print_head(FILE *out, const char *path, json_t *campaign, json_t *summary)
 {
     const char *name = json_string_value(json_object_get(campaign, "name"));
@@ -654,6 +697,8 @@ static void print_head(FILE *out, const char *path, json_t *campaign, json_t *su
         put_safe(out, breaker, 300);
         fputs("; the rest are deferred\n", out);
     }
+    print_held(out, summary);
+    print_seeds(out, summary);
 }
 
 /* A rule and how often it was shown, for sorting. */

@@ -501,6 +501,69 @@ Test(report, a_run_the_breaker_stopped_says_why, .fini = scratch_remove)
     scratch_free(&s);
 }
 
+static void add_deferred(struct report *r, size_t row, const char *detail)
+{
+    struct outcome o;
+    struct blast_error err;
+
+    outcome_init(&o);
+    o.row = row;
+    o.status = OUTCOME_DEFERRED;
+    o.email = (char *)"x@example.com";
+    o.detail = (char *)detail;
+    blast_error_clear(&err);
+    cr_assert_eq(report_add(r, &o, &err), 0, "%s", err.text);
+}
+
+Test(report, held_recipients_and_seeds_are_in_the_summary, .fini = scratch_remove)
+{
+    struct report_info si = info;
+    struct outcome seeds[2];
+    struct scratch s;
+    struct report *r;
+    json_t *j, *summary, *held, *a;
+
+    scratch_new(&s);
+    outcome_init(&seeds[0]);
+    outcome_init(&seeds[1]);
+    seeds[0].row = 1;
+    seeds[0].status = OUTCOME_DELIVERED;
+    seeds[0].email = (char *)"qa@team.example";
+    seeds[1].row = 2;
+    seeds[1].status = OUTCOME_FAILED;
+    seeds[1].code = 550;
+    seeds[1].email = (char *)"qa2@team.example";
+    si.seeds = seeds;
+    si.nseeds = 2;
+    r = open_ok(s.path, &si);
+    add_deferred(r, 1, "send window: closed for America/New_York (Mon-Fri 09:00-17:00)");
+    add_deferred(r, 2, "warm-up cap: google has had today's 200");
+    add_deferred(r, 3, "warm-up cap: other has had today's 200");
+    add_deferred(r, 4, "not attempted: the run was interrupted");
+    add_deferred(r, 5, "the reply said send window: no");
+    commit_ok(r);
+    j = load(s.path);
+    summary = json_object_get(j, "summary");
+    held = json_object_get(summary, "held");
+    cr_assert_eq(json_integer_value(json_object_get(held, "window")), 1);
+    cr_assert_eq(json_integer_value(json_object_get(held, "warmup")), 2);
+    a = json_object_get(summary, "seeds");
+    cr_assert_eq(json_array_size(a), 2);
+    cr_assert_str_eq(str_at(json_array_get(a, 0), "email"), "qa@team.example");
+    cr_assert_str_eq(str_at(json_array_get(a, 1), "status"), "failed");
+    cr_assert_eq(json_integer_value(json_object_get(json_array_get(a, 1), "row")), 2);
+    json_decref(j);
+    /* none held, no seeds: neither key */
+    r = open_ok(s.path, &info);
+    add_three(r);
+    commit_ok(r);
+    j = load(s.path);
+    cr_assert_null(json_object_get(json_object_get(j, "summary"), "held"));
+    cr_assert_null(json_object_get(json_object_get(j, "summary"), "seeds"));
+    json_decref(j);
+    scratch_free(&s);
+}
+
 Test(report, control_characters_in_server_text_stay_json, .fini = scratch_remove)
 {
     struct scratch s;
