@@ -79,6 +79,9 @@ int64_t warmup_days(const struct warmup_schedule *s);
 /* The day of the ramp that calendar day today is for a provider first sent to on first_day. */
 int64_t warmup_ramp_day(int64_t first_day, int64_t today);
 
+/* Counts this many days older than the latest day counted are dropped on opening. */
+#define WARMUP_KEEP_DAYS 400
+
 struct warmup_store;
 
 /*
@@ -89,7 +92,6 @@ struct warmup_store;
  * err names the path), BLAST_EINVAL (a SQLite file that is not blast's, or warm-up
  * tables of a later version), BLAST_ENOMEM. *out is the caller's, for warmup_store_close().
  */
-#define WARMUP_KEEP_DAYS 400
 int warmup_store_open(const char *path, struct warmup_store **out, struct blast_error *err);
 
 /* Close and free. Accepts NULL. */
