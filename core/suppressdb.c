@@ -30,6 +30,8 @@
  *     mailbox TEXT NOT NULL, uid TEXT NOT NULL, PRIMARY KEY (mailbox, uid)) WITHOUT ROWID;
  *
  * A file of version 1 gains the tables of version 2 when it is opened.
+ * The file may also hold core/warmup's tables (warmup_*, versioned in their own
+ * warmup_meta): a file with only those is still made a suppression database.
  *
  * A list is screened against the hashes, loaded from the index alone (8 bytes an
  * entry, read as integers): at a million entries that is a tenth of the time that
@@ -147,7 +149,11 @@ static int schema(struct suppressdb *d, bool create, struct blast_error *err)
         return rc;
     if (app == 0 && version == 0) {
         int tables = 0;
-        if ((rc = query_int(d, "SELECT count(*) FROM sqlite_master", &tables, err)) < 0)
+        /* core/warmup's tables may be there first: the file can hold both */
+        if ((rc = query_int(d,
+                            "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE "
+                            "'warmup\\_%' ESCAPE '\\'",
+                            &tables, err)) < 0)
             return rc;
         if (tables > 0 || !create)
             return blast_error_set(err, BLAST_EINVAL, d->path, 0, 0,
