@@ -757,7 +757,12 @@ static const char *const top_known[] = {"name",
                                         "providers",
                                         "breaker",
                                         "seeds",
+                                        "timezone",
+                                        "warmup",
                                         NULL};
+static const char *const warmup_known[] = {"daily", "first",  "growth", "until",
+                                           "start", "store", "providers", NULL};
+static const char *const warmup_ramp_known[] = {"daily", "first", "growth", "until", NULL};
 static const char *const seeds_known[] = {"addresses", "wait", NULL};
 static const char *const breaker_known[] = {"after", "failures", "blocks", "throttles", NULL};
 static const char *const dns_known[] = {"lookups", "servers", "timeout", NULL};
@@ -1688,6 +1693,168 @@ static int load_breaker(struct loader *L, const struct ynode *root)
     return 0;
 }
 
+static bool provider_name_ok(const char *s);
+
+/* A whole number 1..WARMUP_MAX_CAP (what a cap may be). */
+static int cap_of(struct loader *L, const struct ynode *v, const char *what, uint64_t *out)
+{
+    char *end;
+    unsigned long long n;
+
+    if (v->kind == YNODE_SCALAR && v->plain && v->len > 0 && v->value[0] >= '0' &&
+        v->value[0] <= '9') {
+        errno = 0;
+        n = strtoull(v->value, &end, 10);
+        if (*end == '\0' && errno == 0 && n >= 1 && n <= WARMUP_MAX_CAP) {
+            *out = n;
+            return 0;
+        }
+    }
+    return fail(L, v, "'warmup': %s is a whole number of messages a day, 1 to %llu", what,
+                (unsigned long long)WARMUP_MAX_CAP);
+}
+
+/* A ramp: daily: [caps], or first/growth/until (each optional: the default's). */
+static int load_ramp(struct loader *L, const struct ynode *m, struct warmup_schedule *s)
+{
+    const struct ynode *daily = map_get(m, "daily"), *v;
+    struct blast_error e;
+    size_t i;
+    int rc;
+
+    warmup_schedule_default(s);
+    if (daily != NULL && !is_null(daily)) {
+        if (map_get(m, "first") != NULL || map_get(m, "growth") != NULL ||
+            map_get(m, "until") != NULL)
+            return fail(L, daily,
+                        "'warmup': 'daily' lists each day's cap; 'first', 'growth' and 'until' "
+                        "make a ramp instead: give one or the other");
+        if (daily->kind != YNODE_SEQ || daily->nitems == 0 || daily->nitems > 3650)
+            return fail(L, daily,
+                        "'warmup': 'daily' is a list of daily caps (day 1 first), e.g. [200, 500, "
+                        "1000]");
+        if ((s->daily = calloc(daily->nitems, sizeof *s->daily)) == NULL)
+            return oom(L);
+        s->ndaily = daily->nitems;
+        for (i = 0; i < daily->nitems; i++) {
+            char what[48];
+            snprintf(what, sizeof what, "day %zu of 'daily'", i + 1);
+            if ((rc = cap_of(L, daily->items[i], what, &s->daily[i])) < 0)
+                return rc;
+        }
+        return 0;
+    }
+    if ((v = map_get(m, "first")) != NULL && (rc = cap_of(L, v, "'first'", &s->first)) < 0)
+        return rc;
+    if ((v = map_get(m, "until")) != NULL && (rc = cap_of(L, v, "'until'", &s->until)) < 0)
+        return rc;
+    if ((v = map_get(m, "growth")) != NULL) {
+        char *end;
+        double g = v->kind == YNODE_SCALAR ? strtod(v->value, &end) : 0;
+        if (v->kind != YNODE_SCALAR || *end != '\0' || !(g >= WARMUP_GROWTH_MIN) ||
+            g > WARMUP_GROWTH_MAX)
+            return fail(L, v, "'warmup': 'growth' is a factor from %.2f to %.0f, e.g. 1.4",
+                        WARMUP_GROWTH_MIN, WARMUP_GROWTH_MAX);
+        s->growth = g;
+    }
+    blast_error_clear(&e);
+    if (warmup_schedule_check(s, &e) < 0)
+        return fail(L, m, "'warmup': %s", e.text);
+    return 0;
+}
+
+/* "2026-12-01" into days since 1970-01-01; -1 when it is not such a date. */
+static int64_t day_of_date(const char *s)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y, mo, d;
+    char tail;
+    int64_t era, yoe, doy, doe;
+
+    if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) != 3 || y < 1970 ||
+        y > 9999 || mo < 1 || mo > 12 || d < 1)
+        return -1;
+    if (d > mdays[mo - 1] + (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
+        return -1;
+    /* days from civil (the proleptic Gregorian calendar), as in H. Hinnant's algorithm */
+    y -= mo <= 2;
+    era = y / 400;
+    yoe = y - era * 400;
+    doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/*
+ * warmup: true (the default ramp), false/absent (none), or {daily | first, growth,
+ * until; start; store; providers: {NAME: ramp | false}}.
+ */
+static int load_warmup(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "warmup"), *v, *ps;
+    struct campaign *c = L->c;
+    size_t i;
+    int rc;
+
+    c->warmup.start = -1;
+    if (m == NULL || is_null(m))
+        return 0;
+    c->warmup.place = place_of(m);
+    if (m->kind == YNODE_SCALAR && (strcmp(m->value, "false") == 0 || strcmp(m->value, "true") == 0)) {
+        c->warmup.enabled = m->value[0] == 't';
+        warmup_schedule_default(&c->warmup.schedule);
+        return 0;
+    }
+    if (m->kind != YNODE_MAP)
+        return fail(L, m,
+                    "'warmup' is true (the default ramp), false, or {daily: [...]} or {first: "
+                    "200, growth: 1.4, until: 100000}, with start, store and providers");
+    c->warmup.enabled = true;
+    if ((rc = check_map(L, m, warmup_known, "'warmup'")) < 0 ||
+        (rc = load_ramp(L, m, &c->warmup.schedule)) < 0 ||
+        (rc = get_path(L, m, "store", false, "'warmup'", &c->warmup.store,
+                       &c->warmup.store_place)) < 0)
+        return rc;
+    if ((v = map_get(m, "start")) != NULL && !is_null(v)) {
+        if (v->kind != YNODE_SCALAR || (c->warmup.start = day_of_date(v->value)) < 0)
+            return fail(L, v, "'warmup': 'start' is the ramp's first day, a date such as 2026-12-01");
+    }
+    if ((ps = map_get(m, "providers")) == NULL || is_null(ps))
+        return 0;
+    if (ps->kind != YNODE_MAP)
+        return fail(L, ps,
+                    "'warmup': 'providers' maps provider names to their own ramp or false, e.g. "
+                    "{google: {daily: [100, 300]}}");
+    if ((c->warmup.providers = calloc(ps->nitems / 2 + 1, sizeof *c->warmup.providers)) == NULL)
+        return oom(L);
+    for (i = 0; i + 1 < ps->nitems; i += 2) {
+        const struct ynode *key = ps->items[i], *r = ps->items[i + 1];
+        struct campaign_warmup_provider *p = &c->warmup.providers[c->warmup.nproviders];
+
+        if (key->kind != YNODE_SCALAR ||
+            (!provider_name_ok(key->value) && strcmp(key->value, WARMUP_OTHER) != 0))
+            return fail(L, key,
+                        "'warmup': 'providers': '%s' is not a provider name (lower-case letters, "
+                        "digits and '-')",
+                        key->kind == YNODE_SCALAR ? key->value : "?");
+        if ((p->name = strdup(key->value)) == NULL)
+            return oom(L);
+        p->place = place_of(key);
+        c->warmup.nproviders++;
+        if (r->kind == YNODE_SCALAR && strcmp(r->value, "false") == 0) {
+            p->off = true;
+            continue;
+        }
+        if (r->kind != YNODE_MAP)
+            return fail(L, r, "'warmup': 'providers': '%s' is a ramp {daily | first, growth, until} or false",
+                        key->value);
+        if ((rc = check_map(L, r, warmup_ramp_known, "'warmup': 'providers'")) < 0 ||
+            (rc = load_ramp(L, r, &p->schedule)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
 #define SEEDS_MAX 100
 
 /*
@@ -2177,6 +2344,9 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = load_bounces(L, root)) < 0 || (rc = load_limits(L, root)) < 0 ||
         (rc = load_dns(L, root)) < 0 || (rc = load_providers(L, root)) < 0 ||
         (rc = load_breaker(L, root)) < 0 || (rc = load_seeds(L, root)) < 0 ||
+        (rc = load_warmup(L, root)) < 0 ||
+        (rc = get_string(L, root, "timezone", false, "the campaign", &c->timezone,
+                         &c->timezone_place)) < 0 ||
         (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,
                        &c->suppression_db_place)) < 0)
         return rc;
@@ -2341,6 +2511,14 @@ void campaign_free(struct campaign *c)
     free(c->return_path.address);
     free(c->return_path.secret_env);
     free(c->return_path.secret_file);
+    free(c->timezone);
+    free(c->warmup.schedule.daily);
+    free(c->warmup.store);
+    for (size_t w = 0; w < c->warmup.nproviders; w++) {
+        free(c->warmup.providers[w].name);
+        free(c->warmup.providers[w].schedule.daily);
+    }
+    free(c->warmup.providers);
     for (size_t s = 0; s < c->seeds.n; s++)
         free(c->seeds.addresses[s]);
     free(c->seeds.addresses);

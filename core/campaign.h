@@ -15,6 +15,7 @@
 #define BLAST_CAMPAIGN_H
 
 #include "breaker.h"
+#include "warmup.h"
 #include "error.h"
 #include "smtp.h"
 
@@ -201,6 +202,14 @@ struct campaign_value {
     size_t n;
 };
 
+/* A provider's own warm-up (warmup: providers:). */
+struct campaign_warmup_provider {
+    char *name;
+    bool off; /* false in the file: no warm-up for it */
+    struct warmup_schedule schedule;
+    struct campaign_place place;
+};
+
 struct campaign {
     char *path; /* the campaign file as given */
     char *dir;  /* its directory, against which relative paths were resolved */
@@ -280,6 +289,24 @@ struct campaign {
     struct campaign_place breaker_place;
     struct campaign_provider *providers;
     size_t nproviders;
+
+    /* timezone: an IANA zone name for windows and warm-up days, or NULL: the system's */
+    char *timezone;
+    struct campaign_place timezone_place;
+
+    /*
+     * warmup: a new sender's daily caps per mailbox provider (core/warmup), counted
+     * in store across runs and campaigns. Schedules' lists are owned here.
+     */
+    struct {
+        bool enabled;
+        struct warmup_schedule schedule; /* every provider's, unless below */
+        struct campaign_warmup_provider *providers;
+        size_t nproviders;
+        int64_t start; /* day 1 of the ramp (days since 1970-01-01), or -1: the store's */
+        char *store;   /* resolved path; NULL: suppression_db, else .blast/warmup.db */
+        struct campaign_place place, store_place;
+    } warmup;
 
     /*
      * seeds: the team's own mailboxes, sent the message before the list (a canary):
