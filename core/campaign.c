@@ -24,6 +24,7 @@
 #include "sharedlimit.h"
 #include "url.h"
 #include "text.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -1769,20 +1770,13 @@ static int64_t day_of_date(const char *s)
     static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, mo, d;
     char tail;
-    int64_t era, yoe, doy, doe;
 
     if (strlen(s) != 10 || sscanf(s, "%4d-%2d-%2d%c", &y, &mo, &d, &tail) != 3 || y < 1970 ||
         y > 9999 || mo < 1 || mo > 12 || d < 1)
         return -1;
     if (d > mdays[mo - 1] + (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))))
         return -1;
-    /* days from civil (the proleptic Gregorian calendar), as in H. Hinnant's algorithm */
-    y -= mo <= 2;
-    era = y / 400;
-    yoe = y - era * 400;
-    doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
+    return timeutil_days_from_civil(y, mo, d);
 }
 
 /*

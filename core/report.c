@@ -37,6 +37,7 @@ struct report {
     json_t *shards;  /* a merged report's, for the summary */
     char *breaker;   /* report_info.breaker, copied; NULL: none */
     json_t *seeds;   /* report_info.seeds as entries; NULL: none */
+    json_t *warmup;  /* report_info.warmup; NULL: none */
     struct buf line; /* the entry being written */
 };
 
@@ -72,6 +73,29 @@ static json_t *seed_entries(const struct report_info *info)
     }
     buf_free(&b);
     return a;
+}
+
+/* summary.warmup: {sender, day, providers: {NAME: {ramp_day, cap, sent, held, reached}}}. */
+static json_t *warmup_object(const struct report_info *info)
+{
+    json_t *ps = json_object(), *w;
+    size_t i;
+
+    if (ps == NULL)
+        return NULL;
+    for (i = 0; i < info->nwarmup; i++) {
+        const struct report_warmup *x = &info->warmup[i];
+        json_t *e = json_pack("{s:I, s:I, s:I, s:I, s:b}", "ramp_day", (json_int_t)x->ramp_day,
+                              "cap", (json_int_t)x->cap, "sent", (json_int_t)x->sent, "held",
+                              (json_int_t)x->held, "reached", x->sent >= x->cap);
+        if (e == NULL || json_object_set_new(ps, x->provider, e) < 0) {
+            json_decref(ps);
+            return NULL;
+        }
+    }
+    w = json_pack("{s:s, s:s, s:o}", "sender", info->warmup_sender ? info->warmup_sender : "",
+                  "day", info->warmup_day ? info->warmup_day : "", "providers", ps);
+    return w;
 }
 
 /* The campaign's rate_per_second and dkim: the settings a dashboard shows beside the figures. */
@@ -116,7 +140,9 @@ static int start(const char *path, FILE *stream, const struct report_info *info,
         free(r);
         return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
     }
-    if (info->nseeds > 0 && (r->seeds = seed_entries(info)) == NULL) {
+    if ((info->nseeds > 0 && (r->seeds = seed_entries(info)) == NULL) ||
+        (info->nwarmup > 0 && (r->warmup = warmup_object(info)) == NULL)) {
+        json_decref(r->seeds);
         free(r->breaker);
         free(r->path);
         free(r);
@@ -487,6 +513,10 @@ json_t *report_summary(struct report *r)
         json_decref(s);
         return NULL;
     }
+    if (s != NULL && r->warmup != NULL && json_object_set(s, "warmup", r->warmup) < 0) {
+        json_decref(s);
+        return NULL;
+    }
     if (s != NULL && r->seeds != NULL && json_object_set(s, "seeds", r->seeds) < 0) {
         json_decref(s);
         return NULL;
@@ -586,6 +616,7 @@ void report_abort(struct report *r)
     buf_free(&r->line);
     free(r->breaker);
     json_decref(r->seeds);
+    json_decref(r->warmup);
     free(r->path);
     free(r);
 }

@@ -33,6 +33,15 @@ struct report_dkim {
     const char *algorithm; /* "rsa-sha256", "ed25519-sha256" */
 };
 
+/* A provider's warm-up in the run (docs/report.md, summary.warmup). Strings borrowed. */
+struct report_warmup {
+    const char *provider;
+    long long ramp_day; /* 1: the ramp's first day */
+    uint64_t cap;       /* today's */
+    uint64_t sent;      /* counted today, by every run of the sender */
+    size_t held;        /* recipients of this run it held back */
+};
+
 struct report_info {
     const char *campaign;      /* campaign name */
     const char *campaign_file; /* path as given on the command line */
@@ -58,6 +67,11 @@ struct report_info {
     /* the campaign's seeds' last outcomes (borrowed, nseeds of them; docs/report.md) */
     const struct outcome *seeds;
     size_t nseeds;
+    /* the warm-up's caps this run went by (borrowed; nwarmup 0: none), its sender and day */
+    const struct report_warmup *warmup;
+    size_t nwarmup;
+    const char *warmup_sender; /* "acme.example" */
+    const char *warmup_day;    /* "2026-12-07", in the campaign's time zone */
 };
 
 struct report;

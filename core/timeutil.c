@@ -169,3 +169,15 @@ int timeutil_parse_rfc3339(const char *s, struct timeutil_stamp *out)
     out->usec = ms * 1000L;
     return out->sec == (time_t)-1 ? -1 : 0;
 }
+
+int64_t timeutil_days_from_civil(int year, int month, int day)
+{
+    /* H. Hinnant's days_from_civil: eras of 400 years, years starting in March */
+    int64_t y = (int64_t)year - (month <= 2);
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + doe - 719468;
+}

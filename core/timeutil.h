@@ -31,4 +31,10 @@ void timeutil_rfc3339(struct timeutil_stamp t, char *out, size_t size);
 /* Parse what timeutil_rfc3339() writes ("2026-11-22T15:20:00.123Z"). Returns 0 or -1. */
 int timeutil_parse_rfc3339(const char *s, struct timeutil_stamp *out);
 
+/*
+ * Days since 1970-01-01 of a date of the proleptic Gregorian calendar (month 1-12;
+ * a day out of range carries over, as mktime's does).
+ */
+int64_t timeutil_days_from_civil(int year, int month, int day);
+
 #endif

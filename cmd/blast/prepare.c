@@ -8,6 +8,8 @@
 #include "../../core/private.h"
 #include "../../core/secret.h"
 #include "../../core/sharedlimit.h"
+#include "../../core/timeutil.h"
+#include "../../core/tzone.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -335,4 +337,47 @@ int prepare_shard_journals(const char *journal, glob_t *g)
 out:
     buf_free(&pat);
     return rc;
+}
+
+int prepare_clock(int64_t *offset, struct blast_error *err)
+{
+    const char *s = getenv("BLAST_NOW");
+    struct timeutil_stamp at;
+    char canon[32];
+    int y, mo, d, h, mi, sec, n = 0;
+
+    *offset = 0;
+    if (s == NULL || *s == '\0')
+        return 0;
+    /* whole seconds ("...:00Z") or what reports write ("...:00.000Z") */
+    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) == 6 &&
+        s[n] == '\0') {
+        snprintf(canon, sizeof canon, "%04d-%02d-%02dT%02d:%02d:%02d.000Z", y, mo, d, h, mi, sec);
+        s = canon;
+    }
+    if (timeutil_parse_rfc3339(s, &at) < 0)
+        return blast_error_set(err, BLAST_EINVAL, "BLAST_NOW", 0, 0,
+                               "not an instant such as 2026-12-07T08:30:00Z: '%.40s'",
+                               getenv("BLAST_NOW"));
+    *offset = (int64_t)at.sec - (int64_t)time(NULL);
+    return 0;
+}
+
+int64_t prepare_clock_now(int64_t offset)
+{
+    return (int64_t)time(NULL) + offset;
+}
+
+int prepare_zone(const struct campaign *c, struct tzone **out, struct blast_error *err)
+{
+    struct blast_error e;
+    int rc;
+
+    if (c->timezone == NULL)
+        return tzone_load_local(out, err);
+    blast_error_clear(&e);
+    if ((rc = tzone_load(c->timezone, out, &e)) < 0)
+        return blast_error_set(err, rc, c->path, c->timezone_place.line, c->timezone_place.column,
+                               "'timezone': %s", e.text);
+    return 0;
 }

@@ -108,4 +108,21 @@ struct sharedlimit;
 int prepare_limits(const struct campaign *c, const struct log *lg, struct sharedlimit **out,
                    struct blast_error *err);
 
+/*
+ * The campaign clock, which send windows and warm-up days are judged by (docs/
+ * campaign.md, "The campaign clock"): the real time, or, with BLAST_NOW set to an
+ * instant ("2026-12-07T08:30:00Z"), that instant at the start of the run, going on
+ * from there. *offset is what is added to the real time. Errors: BLAST_EINVAL, a
+ * BLAST_NOW that is not such an instant.
+ */
+int prepare_clock(int64_t *offset, struct blast_error *err);
+int64_t prepare_clock_now(int64_t offset); /* seconds since the epoch */
+
+/*
+ * The campaign's time zone ('timezone', else the system's, core/tzone). Errors name
+ * the campaign's place for an unknown zone. *out is the caller's to tzone_free().
+ */
+struct tzone;
+int prepare_zone(const struct campaign *c, struct tzone **out, struct blast_error *err);
+
 #endif

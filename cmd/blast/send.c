@@ -34,6 +34,8 @@
 #include "../../core/secret.h"
 #include "../../core/sharedlimit.h"
 #include "../../core/timeutil.h"
+#include "../../core/tzone.h"
+#include "../../core/warmup.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -280,6 +282,19 @@ static int parse_args(int argc, char **argv, struct send_opts *o)
 }
 
 /* Everything one run holds; freed by run_free(). */
+/* One provider's warm-up in this run (docs/campaign.md, "warmup"). */
+struct warm {
+    const char *name;                   /* the provider's, or WARMUP_OTHER */
+    const struct warmup_schedule *ramp; /* NULL: no warm-up for it */
+    bool started;                       /* its ramp day and cap are known */
+    int64_t ramp_day;
+    uint64_t cap;      /* today's (a shard's part), or WARMUP_NO_CAP */
+    uint64_t held;     /* taken from the store and not used yet */
+    uint64_t used;     /* recipients sent under it in this run */
+    bool exhausted;    /* the store gave nothing more today */
+    size_t deferred;   /* recipients held by it in this run */
+};
+
 struct run {
     struct send_opts opt;
     struct log log;
@@ -307,6 +322,14 @@ struct run {
     bool tripped;              /* the circuit breaker stopped it (exit 5) */
     struct outcome *seeds;     /* the seeds' outcomes, for the report (nseeds of them) */
     size_t nseeds;
+    int64_t clock;        /* the campaign clock's offset (prepare_clock) */
+    struct tzone *zone;   /* the campaign's time zone */
+    int64_t today;        /* the run's day in it (days since 1970-01-01), at its start */
+    char day_text[16];    /* the same, "2026-12-07" */
+    struct warmup_store *warm_store;
+    struct warm *warm;    /* a provider's warm-up each, and "other" last; NULL: none */
+    size_t nwarm;
+    char sender[300];     /* the From domain the warm-up counts for (a shard's own key) */
     char breaker_why[256]; /* its figures, for the report */
     struct timeutil_stamp started;
     struct shard shard;  /* count 0: the whole list */
@@ -320,11 +343,30 @@ struct run {
     size_t dup_words;
 };
 
+/* What was taken from the warm-up store and not used goes back (the run is over). */
+static void warm_release(struct run *r)
+{
+    struct blast_error e;
+
+    for (size_t i = 0; i < r->nwarm; i++) {
+        struct warm *w = &r->warm[i];
+        blast_error_clear(&e);
+        if (w->held > 0 && warmup_release(r->warm_store, r->sender, w->name, r->today, w->held,
+                                          &e) < 0)
+            log_msg(&r->log, LOG_LEVEL_WARN, "%s: %s", e.source, e.text);
+        w->held = 0;
+    }
+}
+
 static void run_free(struct run *r)
 {
     size_t i;
 
     pool_free(r->pool);
+    warm_release(r);
+    warmup_store_close(r->warm_store);
+    free(r->warm);
+    tzone_free(r->zone);
     sharedlimit_free(r->shared);
     countmap_free(r->domains);
     provider_table_free(&r->providers);
@@ -682,6 +724,18 @@ static int make_report_path(struct run *r, struct blast_error *err)
     return r->report_path == NULL ? err->code : 0;
 }
 
+static int warm_start(struct run *r, struct blast_error *err);
+
+/* The run's day: the one instant t falls on in the campaign's time zone. */
+static void run_day(struct run *r, int64_t t)
+{
+    struct tzone_tm tm;
+
+    tzone_local(r->zone, t, &tm);
+    r->today = timeutil_days_from_civil(tm.year, tm.month, tm.day);
+    snprintf(r->day_text, sizeof r->day_text, "%04d-%02d-%02d", tm.year, tm.month, tm.day);
+}
+
 /* Steps 1 and 2: everything that can be refused before a connection is opened. */
 static int prepare(struct run *r, struct blast_error *err)
 {
@@ -742,7 +796,11 @@ static int prepare(struct run *r, struct blast_error *err)
     /* after the opens, which make what is missing private: only older files are named */
     prepare_warn_exposed(r->c, &r->shard, r->throwaway ? r->opt.journal : r->journal_path,
                          r->report_path, r->opt.dry_run, &r->log);
-    return resolve_domains(r, err);
+    if ((rc = resolve_domains(r, err)) < 0 || (rc = prepare_clock(&r->clock, err)) < 0 ||
+        (rc = prepare_zone(r->c, &r->zone, err)) < 0)
+        return rc;
+    run_day(r, prepare_clock_now(r->clock));
+    return warm_start(r, err);
 }
 
 static int record_row(struct run *r, const struct recipients_row *row, enum outcome_status status,
@@ -809,6 +867,143 @@ static int render_row(struct run *r, const struct recipients_row *row, struct bl
     return record_row(r, row, OUTCOME_RENDERED, NULL, true, err);
 }
 
+/* The warm-up entry of a recipient's domain ("other" for a domain of no provider). */
+static struct warm *warm_of(struct run *r, const char *domain)
+{
+    const struct provider_route *x =
+        r->routes != NULL && domain != NULL ? provider_routes_get(r->routes, domain) : NULL;
+
+    return &r->warm[x != NULL && x->provider >= 0 ? (size_t)x->provider : r->nwarm - 1];
+}
+
+/*
+ * The warm-up of a run that sends (docs/campaign.md, "warmup"): its store opened,
+ * and a ramp for each provider (the campaign's own for it, its default, or none).
+ * The counts are the From domain's; a shard keeps its own, with 1/N of each cap.
+ */
+static int warm_start(struct run *r, struct blast_error *err)
+{
+    const struct campaign *c = r->c;
+    struct address from;
+    char *path = NULL;
+    const char *at;
+    size_t i, k;
+    int rc;
+
+    if (!c->warmup.enabled || r->opt.dry_run != NULL || r->has_test_to)
+        return 0;
+    if (r->providers.p == NULL && (rc = provider_table_load(c, &r->providers, err)) < 0)
+        return rc;
+    for (k = 0; k < c->warmup.nproviders; k++) {
+        const struct campaign_warmup_provider *cp = &c->warmup.providers[k];
+        bool known = strcmp(cp->name, WARMUP_OTHER) == 0;
+        for (i = 0; !known && i < r->providers.n; i++)
+            known = strcmp(r->providers.p[i].name, cp->name) == 0;
+        if (!known)
+            return blast_error_set(err, BLAST_EINVAL, c->path, cp->place.line, cp->place.column,
+                                   "'warmup': 'providers': no provider is called '%s' (the "
+                                   "shipped ones, those of 'providers', or other)",
+                                   cp->name);
+    }
+    if ((r->warm = calloc(r->providers.n + 1, sizeof *r->warm)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    r->nwarm = r->providers.n + 1;
+    for (i = 0; i < r->nwarm; i++) {
+        struct warm *w = &r->warm[i];
+        w->name = i < r->providers.n ? r->providers.p[i].name : WARMUP_OTHER;
+        w->ramp = &c->warmup.schedule;
+        for (k = 0; k < c->warmup.nproviders; k++)
+            if (strcmp(c->warmup.providers[k].name, w->name) == 0)
+                w->ramp = c->warmup.providers[k].off ? NULL : &c->warmup.providers[k].schedule;
+    }
+    if (address_parse_mailbox(c->from, &from, err) < 0)
+        return err->code;
+    at = strrchr(from.envelope, '@');
+    snprintf(r->sender, sizeof r->sender, "%s", at != NULL ? at + 1 : from.envelope);
+    address_free(&from);
+    if (r->shard.count > 1) {
+        size_t n = strlen(r->sender);
+        snprintf(r->sender + n, sizeof r->sender - n, " (shard %u/%u)", r->shard.index,
+                 r->shard.count);
+    }
+    if (c->warmup.store == NULL && c->suppression_db == NULL) {
+        /* .blast/warmup.db beside the campaign file: campaigns beside it share it */
+        if (asprintf(&path, "%s/.blast", c->dir) < 0)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        if (private_mkdir(path, false) != 0) {
+            rc = blast_error_set(err, BLAST_EIO, c->path, 0, 0, "cannot create the directory %s: %s",
+                                 path, strerror(errno));
+            free(path);
+            return rc;
+        }
+        free(path);
+        if (asprintf(&path, "%s/.blast/warmup.db", c->dir) < 0)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    rc = warmup_store_open(c->warmup.store != NULL  ? c->warmup.store
+                           : c->suppression_db != NULL ? c->suppression_db
+                                                       : path,
+                           &r->warm_store, err);
+    free(path);
+    return rc;
+}
+
+/*
+ * Whether the warm-up lets this row go today: 0 yes (one of its provider's cap taken),
+ * 1 no (recorded deferred, "warm-up cap: ..."). Reservations are taken from the store
+ * a few at a time, so that other runs counting for the same sender see them at once.
+ */
+static int warm_hold(struct run *r, const struct recipients_row *row, struct blast_error *err)
+{
+    const char *domain = domain_of(r);
+    struct warm *w;
+    char detail[400];
+    uint64_t got;
+    int rc;
+
+    if (r->warm == NULL)
+        return 0;
+    w = warm_of(r, domain);
+    if (w->ramp == NULL)
+        return 0;
+    if (!w->started) {
+        int64_t first = r->c->warmup.start;
+        if (first < 0 && (rc = warmup_first_day(r->warm_store, r->sender, w->name, r->today,
+                                                &first, err)) < 0)
+            return rc;
+        w->ramp_day = warmup_ramp_day(first, r->today);
+        w->cap = warmup_cap(w->ramp, w->ramp_day);
+        if (w->cap != WARMUP_NO_CAP && r->shard.count > 1)
+            w->cap = w->cap / r->shard.count > 0 ? w->cap / r->shard.count : 1;
+        w->started = true;
+        if (w->cap != WARMUP_NO_CAP)
+            log_msg(&r->log, LOG_LEVEL_INFO, "%s: warm-up: %s, day %lld of the ramp: %llu today",
+                    r->c->name, w->name, (long long)w->ramp_day, (unsigned long long)w->cap);
+    }
+    if (w->cap == WARMUP_NO_CAP)
+        return 0;
+    if (w->held == 0 && !w->exhausted) {
+        if ((rc = warmup_reserve(r->warm_store, r->sender, w->name, r->today, w->cap, 32, &got,
+                                 err)) < 0)
+            return rc;
+        w->held = got;
+        w->exhausted = got == 0;
+    }
+    if (w->held > 0) {
+        w->held--;
+        w->used++;
+        return 0;
+    }
+    w->deferred++;
+    snprintf(detail, sizeof detail,
+             REPORT_HELD_WARMUP "%s has had today's %llu from %s (day %lld of the ramp); left for "
+                                "a later run",
+             w->name, (unsigned long long)w->cap, r->sender, (long long)w->ramp_day);
+    if ((rc = record_row(r, row, OUTCOME_DEFERRED, detail, false, err)) < 0)
+        return rc;
+    return 1;
+}
+
 /* When an earlier run first tried this row (to keep its retry window). */
 /* Step 3: each row, unless an earlier run already settled it. */
 static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
@@ -852,7 +1047,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
                             r->who.reason, false, err);
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
-        } else if ((rc = no_mail(r, &row, err)) != 0) {
+        } else if ((rc = no_mail(r, &row, err)) != 0 || (rc = warm_hold(r, &row, err)) != 0) {
             rc = rc < 0 ? rc : 0;
         } else {
             struct outcome earlier;
@@ -1188,6 +1383,86 @@ static double whole_rate(const struct campaign_rate *rate)
     return (double)rate->count / (rate->unit == 'h' ? 3600.0 : rate->unit == 'm' ? 60.0 : 1.0);
 }
 
+static int unsent_entry(void *arg, const struct outcome *o, struct blast_error *err)
+{
+    struct run *r = arg;
+    const char *at = o->email != NULL ? strrchr(o->email, '@') : NULL;
+    char domain[256];
+    struct warm *w;
+    size_t i;
+
+    (void)err;
+    if (o->status != OUTCOME_DEFERRED || o->detail == NULL ||
+        strncmp(o->detail, "not attempted: ", 15) != 0 || at == NULL)
+        return 0;
+    for (i = 0; at[i + 1] != '\0' && i + 1 < sizeof domain; i++)
+        domain[i] = (char)(at[i + 1] >= 'A' && at[i + 1] <= 'Z' ? at[i + 1] - 'A' + 'a' : at[i + 1]);
+    domain[i] = '\0';
+    w = warm_of(r, domain);
+    if (w->started && w->cap != WARMUP_NO_CAP && w->used > 0) {
+        w->used--;
+        w->held++;
+    }
+    return 0;
+}
+
+/*
+ * A run that stopped early (a signal, --deadline, the breaker, no relay) took
+ * warm-up counts for recipients it never tried ("not attempted: ..."): they go back, so that a later run
+ * the same day may send them. (A run killed outright cannot: its recipients waiting
+ * to be sent stay counted for that day, which errs on the safe side.)
+ */
+static void warm_settle(struct run *r)
+{
+    struct blast_error e;
+    bool used = false;
+
+    for (size_t i = 0; i < r->nwarm; i++)
+        used |= r->warm[i].used > 0;
+    blast_error_clear(&e);
+    if (used && journal_each(r->journal, r->rows, unsent_entry, r, &e) < 0)
+        log_msg(&r->log, LOG_LEVEL_WARN, "%s: warm-up counts not given back: %s", r->c->name,
+                e.text);
+    warm_release(r);
+}
+
+/*
+ * The warm-up's figures for the report: each provider whose cap this run went by,
+ * with what the store counts for today (every run of the sender). info->warmup is
+ * the caller's to free.
+ */
+static int warm_figures(struct run *r, struct report_info *info, struct blast_error *err)
+{
+    struct report_warmup *v;
+    size_t i, n = 0;
+    int rc;
+
+    if (r->warm == NULL)
+        return 0;
+    if ((v = calloc(r->nwarm, sizeof *v)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    for (i = 0; i < r->nwarm; i++) {
+        const struct warm *w = &r->warm[i];
+        if (!w->started || w->cap == WARMUP_NO_CAP)
+            continue;
+        v[n].provider = w->name;
+        v[n].ramp_day = (long long)w->ramp_day;
+        v[n].cap = w->cap;
+        v[n].held = w->deferred;
+        if ((rc = warmup_count(r->warm_store, r->sender, w->name, r->today, &v[n].sent, err)) <
+            0) {
+            free(v);
+            return rc;
+        }
+        n++;
+    }
+    info->warmup = v;
+    info->nwarmup = n;
+    info->warmup_sender = r->sender;
+    info->warmup_day = r->day_text;
+    return 0;
+}
+
 static int write_report(struct run *r, double secs, bool no_relay, int *code,
                         struct blast_error *err)
 {
@@ -1218,6 +1493,10 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     info.breaker = r->tripped ? r->breaker_why : NULL;
     info.seeds = r->seeds;
     info.nseeds = r->nseeds;
+    if ((rc = warm_figures(r, &info, err)) < 0) {
+        free(dkim);
+        return rc;
+    }
     info.dkim = dkim;
     info.ndkim = r->c->ndkim;
     if (strcmp(r->report_path, "-") == 0)
@@ -1225,6 +1504,7 @@ static int write_report(struct run *r, double secs, bool no_relay, int *code,
     else
         rc = report_open(r->report_path, &info, &rep, err);
     free(dkim); /* the report holds its own copy */
+    free((void *)info.warmup);
     if (rc < 0)
         return rc;
     struct adding a = {rep, load_later(r)};
@@ -1538,6 +1818,7 @@ int cmd_send(int argc, char **argv)
         code = BLAST_EXIT_NO_RELAY;
         goto out;
     }
+    warm_settle(&r);
     if ((rc = write_report(&r, (double)(timeutil_mono_ms() - t0) / 1000.0, st.no_relay, &code,
                            &err)) < 0) {
         cli_error(&err);
