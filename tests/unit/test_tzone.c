@@ -371,6 +371,41 @@ Test(tzone, version_1_file, .fini = scratch_remove)
     tzone_free(z);
 }
 
+/*
+ * A "slim" file (zic -b slim, as some distributions build tzdata): no transitions past
+ * the point the footer's rule takes over, so the rule alone gives today's offsets.
+ */
+Test(tzone, slim_file_follows_its_footer, .fini = scratch_remove)
+{
+    static const char source[] = "Rule EU 1900 only - Jan 1 0:00 0 -\n"
+                                 "Rule EU 1981 max - Mar lastSun 1:00u 1:00 S\n"
+                                 "Rule EU 1996 max - Oct lastSun 1:00u 0 -\n"
+                                 "Zone Test/Slim 0:09:21 - LMT 1911 Mar 11\n"
+                                 "  1:00 EU CE%sT\n";
+    const char *dir = scratch_make();
+    char path[256], cmd[600];
+    struct tzone *z;
+    int64_t t;
+
+    scratch_write_file(dir, "slim.zi", source, path, sizeof path);
+    snprintf(cmd, sizeof cmd, "zic -b slim -d %s %s 2>&1", dir, path);
+    if (system(cmd) != 0)
+        cr_skip_test("zic is not available");
+    cr_assert_eq(setenv("TZDIR", dir, 1), 0);
+    z = load("Test/Slim");
+    cr_assert(tzone_next_change(z, 0) > 0);
+    cr_assert_eq(setenv("TZ", "Test/Slim", 1), 0);
+    tzset();
+    for (t = -2208988800LL; t < 4102444800LL; t += 2 * DAY + 3607)
+        same_as_libc(z, t);
+    for (t = tzone_next_change(z, 0); t < 4102444800LL; t = tzone_next_change(z, t)) {
+        same_as_libc(z, t - 1);
+        same_as_libc(z, t);
+    }
+    expect_local(z, 1782900000, "2026-07-01 12:00:00 CEST");
+    tzone_free(z);
+}
+
 Test(tzone, local_zone_from_tz)
 {
     struct blast_error err;
