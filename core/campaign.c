@@ -760,8 +760,10 @@ static const char *const top_known[] = {"name",
                                         "seeds",
                                         "timezone",
                                         "warmup",
+                                        "window",
                                         NULL};
-static const char *const warmup_known[] = {"daily", "first",  "growth", "until",
+static const char *const window_known[] = {"days", "hours", "zone_column", NULL};
+static const char *const warmup_known[] = {"daily", "first", "growth",    "until",
                                            "start", "store", "providers", NULL};
 static const char *const warmup_ramp_known[] = {"daily", "first", "growth", "until", NULL};
 static const char *const seeds_known[] = {"addresses", "wait", NULL};
@@ -1794,7 +1796,8 @@ static int load_warmup(struct loader *L, const struct ynode *root)
     if (m == NULL || is_null(m))
         return 0;
     c->warmup.place = place_of(m);
-    if (m->kind == YNODE_SCALAR && (strcmp(m->value, "false") == 0 || strcmp(m->value, "true") == 0)) {
+    if (m->kind == YNODE_SCALAR &&
+        (strcmp(m->value, "false") == 0 || strcmp(m->value, "true") == 0)) {
         c->warmup.enabled = m->value[0] == 't';
         warmup_schedule_default(&c->warmup.schedule);
         return 0;
@@ -1811,7 +1814,8 @@ static int load_warmup(struct loader *L, const struct ynode *root)
         return rc;
     if ((v = map_get(m, "start")) != NULL && !is_null(v)) {
         if (v->kind != YNODE_SCALAR || (c->warmup.start = day_of_date(v->value)) < 0)
-            return fail(L, v, "'warmup': 'start' is the ramp's first day, a date such as 2026-12-01");
+            return fail(L, v,
+                        "'warmup': 'start' is the ramp's first day, a date such as 2026-12-01");
     }
     if ((ps = map_get(m, "providers")) == NULL || is_null(ps))
         return 0;
@@ -1840,13 +1844,84 @@ static int load_warmup(struct loader *L, const struct ynode *root)
             continue;
         }
         if (r->kind != YNODE_MAP)
-            return fail(L, r, "'warmup': 'providers': '%s' is a ramp {daily | first, growth, until} or false",
-                        key->value);
+            return fail(
+                L, r,
+                "'warmup': 'providers': '%s' is a ramp {daily | first, growth, until} or false",
+                key->value);
         if ((rc = check_map(L, r, warmup_ramp_known, "'warmup': 'providers'")) < 0 ||
             (rc = load_ramp(L, r, &p->schedule)) < 0)
             return rc;
     }
     return 0;
+}
+
+/* A scalar, or a list of scalars joined with sep, into buf (for the window's texts). */
+static int joined(struct loader *L, const struct ynode *v, const char *sep, const char *what,
+                  struct buf *out)
+{
+    size_t i;
+
+    if (v->kind == YNODE_SCALAR)
+        return buf_puts(out, v->value) < 0 ? oom(L) : 0;
+    if (v->kind != YNODE_SEQ || v->nitems == 0)
+        return fail(L, v, "'window': %s", what);
+    for (i = 0; i < v->nitems; i++) {
+        if (v->items[i]->kind != YNODE_SCALAR)
+            return fail(L, v->items[i], "'window': %s", what);
+        if ((i > 0 && buf_puts(out, sep) < 0) || buf_puts(out, v->items[i]->value) < 0)
+            return oom(L);
+    }
+    return 0;
+}
+
+/*
+ * window: {days, hours, zone_column}: the days ("mon-fri", [mon, wed]) and hours
+ * ("09:00-17:00", ["08:00-12:00", "14:00-18:00"]) recipients may be sent to, on their
+ * wall clock. Absent: any time.
+ */
+static int load_window(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "window"), *v;
+    struct campaign *c = L->c;
+    char why[160];
+    struct buf b;
+    int rc;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    c->window.place = place_of(m);
+    if (m->kind != YNODE_MAP)
+        return fail(L, m,
+                    "'window' is {days: mon-fri, hours: \"09:00-17:00\", zone_column: tz} (each "
+                    "optional)");
+    if ((rc = check_map(L, m, window_known, "'window'")) < 0 ||
+        (rc = get_string(L, m, "zone_column", false, "'window'", &c->window.zone_column,
+                         &c->window.zone_column_place)) < 0)
+        return rc;
+    c->window.set = true;
+    buf_init(&b);
+    if ((v = map_get(m, "days")) != NULL && !is_null(v)) {
+        if ((rc = joined(L, v, ",", "'days' is a text such as mon-fri, or a list of days", &b)) < 0)
+            goto out;
+        if (window_parse_days(b.data, &c->window.w.days, why, sizeof why) < 0) {
+            rc = fail(L, v, "'window': 'days': %s", why);
+            goto out;
+        }
+    }
+    buf_reset(&b);
+    if ((v = map_get(m, "hours")) != NULL && !is_null(v)) {
+        if ((rc = joined(L, v, ", ", "'hours' is a text such as \"09:00-17:00\", or a list of them",
+                         &b)) < 0)
+            goto out;
+        if (window_parse_hours(b.data, &c->window.w, why, sizeof why) < 0) {
+            rc = fail(L, v, "'window': 'hours': %s", why);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    buf_free(&b);
+    return rc;
 }
 
 #define SEEDS_MAX 100
@@ -2338,7 +2413,7 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = load_bounces(L, root)) < 0 || (rc = load_limits(L, root)) < 0 ||
         (rc = load_dns(L, root)) < 0 || (rc = load_providers(L, root)) < 0 ||
         (rc = load_breaker(L, root)) < 0 || (rc = load_seeds(L, root)) < 0 ||
-        (rc = load_warmup(L, root)) < 0 ||
+        (rc = load_warmup(L, root)) < 0 || (rc = load_window(L, root)) < 0 ||
         (rc = get_string(L, root, "timezone", false, "the campaign", &c->timezone,
                          &c->timezone_place)) < 0 ||
         (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,
@@ -2506,6 +2581,7 @@ void campaign_free(struct campaign *c)
     free(c->return_path.secret_env);
     free(c->return_path.secret_file);
     free(c->timezone);
+    free(c->window.zone_column);
     free(c->warmup.schedule.daily);
     free(c->warmup.store);
     for (size_t w = 0; w < c->warmup.nproviders; w++) {

@@ -16,6 +16,7 @@
 
 #include "breaker.h"
 #include "warmup.h"
+#include "window.h"
 #include "error.h"
 #include "smtp.h"
 
@@ -289,6 +290,17 @@ struct campaign {
     struct campaign_place breaker_place;
     struct campaign_provider *providers;
     size_t nproviders;
+
+    /*
+     * window: when recipients may be sent to (core/window), on the wall clock of the
+     * campaign's time zone, or of each recipient's from the list's zone_column.
+     */
+    struct {
+        bool set;
+        struct window w;
+        char *zone_column; /* NULL: every recipient in the campaign's zone */
+        struct campaign_place place, zone_column_place;
+    } window;
 
     /* timezone: an IANA zone name for windows and warm-up days, or NULL: the system's */
     char *timezone;

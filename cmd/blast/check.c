@@ -13,6 +13,13 @@
 #include "../../core/pool.h"
 #include "../../core/secret.h"
 #include "../../core/sharedlimit.h"
+#include "../../core/address.h"
+#include "../../core/provider.h"
+#include "../../core/tzone.h"
+#include "../../core/warmup.h"
+#include "../../core/window.h"
+
+#include <unistd.h>
 
 #include <getopt.h>
 #include <openssl/crypto.h>
@@ -55,6 +62,9 @@ struct check {
     struct shard sh;    /* the shard checked; count 0: the whole list */
     char pong[64];      /* --connect: the shared limits' Redis answered PING with this */
     struct log log;
+    int64_t clock;                /* the campaign clock's offset (BLAST_NOW) */
+    struct tzone *zone;           /* the campaign's time zone, or NULL when it failed */
+    struct prepare_window window; /* the send window over the list */
 };
 
 static void problem(void *arg, const struct blast_error *e)
@@ -127,7 +137,8 @@ static int parse_args(int argc, char **argv, struct check *k)
 
 struct list_counts {
     size_t rows, valid, invalid, duplicate, suppressed, others;
-    bool read; /* the whole list (or --limit rows) was read */
+    size_t open_now; /* valid rows whose send window is open on the campaign clock */
+    bool read;       /* the whole list (or --limit rows) was read */
 };
 
 static void row_problem(struct check *k, const struct prepared *p, const struct recipients_row *row,
@@ -161,6 +172,21 @@ static int scan_list(struct check *k, struct prepared *p, struct list_counts *n)
         switch (who.verdict) {
         case SCREEN_OK:
             n->valid++;
+            if (k->window.w != NULL) {
+                const struct tzone *z;
+                struct blast_error ze;
+                int64_t opens;
+                blast_error_clear(&ze);
+                if (prepare_window_zone(&k->window, p->c, p->list, &row, &z, &ze) < 0) {
+                    k->problems++;
+                    if ((long)k->listed_rows < k->max_problems) {
+                        k->listed_rows++;
+                        cli_error(&ze);
+                    }
+                } else if (window_open(k->window.w, z, prepare_clock_now(k->clock), &opens)) {
+                    n->open_now++;
+                }
+            }
             break;
         case SCREEN_INVALID:
             n->invalid++;
@@ -412,6 +438,115 @@ static void print_notify(const struct campaign *c)
     printf("\n");
 }
 
+static void print_seeds(const struct campaign *c)
+{
+    if (c->seeds.n == 0)
+        return;
+    printf("seeds       %zu (%s%s), sent first; the list waits up to %.0f s for them\n", c->seeds.n,
+           c->seeds.addresses[0], c->seeds.n > 1 ? ", ..." : "", (double)c->seeds.wait / 1000.0);
+}
+
+/* The window, and whom a run started now would send (on the campaign clock). */
+static void print_window(const struct check *k, const struct campaign *c,
+                         const struct list_counts *n)
+{
+    char text[160];
+
+    if (!c->window.set || k->zone == NULL)
+        return;
+    window_describe(&c->window.w, text, sizeof text);
+    printf("window      %s, ", text);
+    if (c->window.zone_column != NULL)
+        printf("each recipient's zone from column '%s' (else %s)", c->window.zone_column,
+               tzone_name(k->zone));
+    else
+        printf("in %s", tzone_name(k->zone));
+    if (n->read)
+        printf(": open now for %zu of %zu valid recipient%s", n->open_now, n->valid,
+               n->valid == 1 ? "" : "s");
+    putchar('\n');
+}
+
+struct warm_print {
+    const struct campaign *c;
+    int64_t today;
+    size_t shown;
+};
+
+static const struct warmup_schedule *ramp_of(const struct campaign *c, const char *provider)
+{
+    for (size_t i = 0; i < c->warmup.nproviders; i++)
+        if (strcmp(c->warmup.providers[i].name, provider) == 0)
+            return c->warmup.providers[i].off ? NULL : &c->warmup.providers[i].schedule;
+    return &c->warmup.schedule;
+}
+
+static int print_warm_row(void *arg, const struct warmup_row *w)
+{
+    struct warm_print *wp = arg;
+    const struct warmup_schedule *ramp = ramp_of(wp->c, w->provider);
+    int64_t day = wp->c->warmup.start >= 0 ? warmup_ramp_day(wp->c->warmup.start, wp->today)
+                                           : warmup_ramp_day(w->first_day, wp->today);
+    uint64_t cap;
+
+    if (ramp == NULL)
+        return 0;
+    cap = warmup_cap(ramp, day);
+    if (cap == WARMUP_NO_CAP)
+        printf("            %s: day %lld, past the ramp: no cap\n", w->provider, (long long)day);
+    else
+        printf("            %s: day %lld of %lld: %llu today, %llu sent, %llu left\n", w->provider,
+               (long long)day, (long long)warmup_days(ramp), (unsigned long long)cap,
+               (unsigned long long)w->sent,
+               (unsigned long long)(w->sent < cap ? cap - w->sent : 0));
+    wp->shown++;
+    return 0;
+}
+
+/*
+ * The warm-up: today's caps and what remains, from the store (not created here), for
+ * the providers the sender has sent to; the others start at day 1 of their ramp.
+ */
+static void print_warmup(struct check *k, const struct campaign *c)
+{
+    struct warmup_store *st = NULL;
+    struct warm_print wp = {c, 0, 0};
+    struct blast_error err;
+    struct address from;
+    char path[4096], sender[300];
+    struct tzone_tm tm;
+    const char *at;
+
+    if (!c->warmup.enabled || k->zone == NULL)
+        return;
+    snprintf(path, sizeof path, "%s",
+             c->warmup.store != NULL     ? c->warmup.store
+             : c->suppression_db != NULL ? c->suppression_db
+                                         : "");
+    if (path[0] == '\0')
+        snprintf(path, sizeof path, "%s/.blast/warmup.db", c->dir);
+    blast_error_clear(&err);
+    if (address_parse_mailbox(c->from, &from, &err) < 0)
+        return;
+    at = strrchr(from.envelope, '@');
+    snprintf(sender, sizeof sender, "%s", at != NULL ? at + 1 : from.envelope);
+    address_free(&from);
+    tzone_local(k->zone, prepare_clock_now(k->clock), &tm);
+    wp.today = timeutil_days_from_civil(tm.year, tm.month, tm.day);
+    printf("warm-up     %s on %04d-%02d-%02d (%s), counted in %s\n", sender, tm.year, tm.month,
+           tm.day, tzone_name(k->zone), path);
+    if (access(path, F_OK) == 0) {
+        if (warmup_store_open(path, &st, &err) < 0 ||
+            warmup_each(st, sender, wp.today, print_warm_row, &wp, &err) < 0)
+            problem(k, &err);
+        warmup_store_close(st);
+    }
+    if (ramp_of(c, WARMUP_OTHER) != NULL || c->warmup.nproviders == 0)
+        printf("            %s: day 1 caps %llu\n",
+               wp.shown > 0 ? "other providers" : "every provider",
+               (unsigned long long)warmup_cap(&c->warmup.schedule, 1));
+}
+
 int cmd_check(int argc, char **argv)
 {
     struct check k;
@@ -477,6 +612,12 @@ int cmd_check(int argc, char **argv)
     if (dkim_new(p.c, &k.log, &diag, &p.dkim, &err) < 0 && err.code == BLAST_ENOMEM)
         problem(&k, &err);
     blast_error_clear(&err);
+    if (prepare_clock(&k.clock, &err) < 0)
+        problem(&k, &err);
+    blast_error_clear(&err);
+    if (prepare_zone(p.c, &k.zone, &err) < 0)
+        problem(&k, &err);
+    blast_error_clear(&err);
     if (prepare_list(p.c, &p.list, &err) < 0) {
         problem(&k, &err);
     } else if (screen_new(p.c, p.list, &p.screen, &err) < 0) {
@@ -486,6 +627,9 @@ int cmd_check(int argc, char **argv)
     } else {
         blast_error_clear(&err);
         if (compose_new(p.c, p.list, p.screen, &diag, &p.cp, &err) < 0 && k.problems == 0)
+            problem(&k, &err);
+        blast_error_clear(&err);
+        if (k.zone != NULL && prepare_window_open(p.c, p.list, k.zone, &k.window, &err) < 0)
             problem(&k, &err);
         scan_list(&k, &p, &n);
     }
@@ -526,12 +670,17 @@ int cmd_check(int argc, char **argv)
         print_limits(&k, p.c);
         print_notify(p.c);
         print_dkim(p.dkim);
+        print_seeds(p.c);
+        print_window(&k, p.c, &n);
+        print_warmup(&k, p.c);
         if (k.problems == 0)
             printf("result      ok: nothing to fix\n");
         else
             printf("result      %zu problem%s (listed above)\n", k.problems,
                    k.problems == 1 ? "" : "s");
     }
+    prepare_window_close(&k.window);
+    tzone_free(k.zone);
     prepare_close(&p);
     return k.problems == 0 ? BLAST_EXIT_OK : BLAST_EXIT_USAGE;
 }

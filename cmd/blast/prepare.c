@@ -381,3 +381,64 @@ int prepare_zone(const struct campaign *c, struct tzone **out, struct blast_erro
                                "'timezone': %s", e.text);
     return 0;
 }
+
+int prepare_window_open(const struct campaign *c, const struct recipients *list,
+                        const struct tzone *zone, struct prepare_window *pw,
+                        struct blast_error *err)
+{
+    memset(pw, 0, sizeof *pw);
+    pw->col = -1;
+    if (!c->window.set)
+        return 0;
+    pw->w = &c->window.w;
+    pw->zone = zone;
+    if (c->window.zone_column == NULL)
+        return 0;
+    if ((pw->col = recipients_column_index(list, c->window.zone_column)) < 0)
+        return blast_error_set(err, BLAST_EINVAL, c->path, c->window.zone_column_place.line,
+                               c->window.zone_column_place.column,
+                               "'window': 'zone_column': the list %s has no column '%s'",
+                               recipients_path(list), c->window.zone_column);
+    return tzone_cache_new(&pw->cache, err);
+}
+
+int prepare_window_zone(struct prepare_window *pw, const struct campaign *c,
+                        const struct recipients *list, const struct recipients_row *row,
+                        const struct tzone **z, struct blast_error *err)
+{
+    char name[128];
+    const char *s;
+    size_t n;
+    struct blast_error e;
+
+    *z = pw->zone;
+    if (pw->col < 0 || (size_t)pw->col >= row->nfields)
+        return 0;
+    s = row->fields[pw->col];
+    n = row->lens[pw->col];
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return 0; /* no zone of its own: the campaign's */
+    blast_error_clear(&e);
+    if (n >= sizeof name || memchr(s, '\0', n) != NULL)
+        blast_error_set(&e, BLAST_EINVAL, NULL, 0, 0, "not a time zone name");
+    else {
+        memcpy(name, s, n);
+        name[n] = '\0';
+        if (tzone_cache_get(pw->cache, name, z, &e) == 0)
+            return 0;
+    }
+    return blast_error_set(err, e.code, recipients_path(list), (int)row->line, 0,
+                           "row %zu, column '%s': %s", row->row, c->window.zone_column, e.text);
+}
+
+void prepare_window_close(struct prepare_window *pw)
+{
+    tzone_cache_free(pw->cache);
+    pw->cache = NULL;
+}

@@ -125,4 +125,25 @@ int64_t prepare_clock_now(int64_t offset); /* seconds since the epoch */
 struct tzone;
 int prepare_zone(const struct campaign *c, struct tzone **out, struct blast_error *err);
 
+/*
+ * The campaign's send window (docs/campaign.md, "window") over a list: each row's
+ * zone, from the list's zone_column (loaded once per name) or the campaign's.
+ */
+struct tzone_cache;
+struct prepare_window {
+    const struct window *w;   /* NULL: the campaign has no window */
+    const struct tzone *zone; /* the campaign's (borrowed) */
+    int col;                  /* the zone column's index, or -1 */
+    struct tzone_cache *cache;
+};
+/* Errors: the zone_column is not a column of the list (its place in the campaign). */
+int prepare_window_open(const struct campaign *c, const struct recipients *list,
+                        const struct tzone *zone, struct prepare_window *pw,
+                        struct blast_error *err);
+/* The row's zone; an unknown name is an error naming the list, its line, row and column. */
+int prepare_window_zone(struct prepare_window *pw, const struct campaign *c,
+                        const struct recipients *list, const struct recipients_row *row,
+                        const struct tzone **z, struct blast_error *err);
+void prepare_window_close(struct prepare_window *pw);
+
 #endif

@@ -288,11 +288,11 @@ struct warm {
     const struct warmup_schedule *ramp; /* NULL: no warm-up for it */
     bool started;                       /* its ramp day and cap are known */
     int64_t ramp_day;
-    uint64_t cap;      /* today's (a shard's part), or WARMUP_NO_CAP */
-    uint64_t held;     /* taken from the store and not used yet */
-    uint64_t used;     /* recipients sent under it in this run */
-    bool exhausted;    /* the store gave nothing more today */
-    size_t deferred;   /* recipients held by it in this run */
+    uint64_t cap;    /* today's (a shard's part), or WARMUP_NO_CAP */
+    uint64_t held;   /* taken from the store and not used yet */
+    uint64_t used;   /* recipients sent under it in this run */
+    bool exhausted;  /* the store gave nothing more today */
+    size_t deferred; /* recipients held by it in this run */
 };
 
 struct run {
@@ -322,14 +322,16 @@ struct run {
     bool tripped;              /* the circuit breaker stopped it (exit 5) */
     struct outcome *seeds;     /* the seeds' outcomes, for the report (nseeds of them) */
     size_t nseeds;
-    int64_t clock;        /* the campaign clock's offset (prepare_clock) */
-    struct tzone *zone;   /* the campaign's time zone */
-    int64_t today;        /* the run's day in it (days since 1970-01-01), at its start */
-    char day_text[16];    /* the same, "2026-12-07" */
+    int64_t clock;      /* the campaign clock's offset (prepare_clock) */
+    struct tzone *zone; /* the campaign's time zone */
+    int64_t today;      /* the run's day in it (days since 1970-01-01), at its start */
+    char day_text[16];  /* the same, "2026-12-07" */
     struct warmup_store *warm_store;
-    struct warm *warm;    /* a provider's warm-up each, and "other" last; NULL: none */
+    struct prepare_window window; /* the send window, and the list's zones */
+    size_t held_window;           /* recipients it held in this run (atomic) */
+    struct warm *warm;            /* a provider's warm-up each, and "other" last; NULL: none */
     size_t nwarm;
-    char sender[300];     /* the From domain the warm-up counts for (a shard's own key) */
+    char sender[300];      /* the From domain the warm-up counts for (a shard's own key) */
     char breaker_why[256]; /* its figures, for the report */
     struct timeutil_stamp started;
     struct shard shard;  /* count 0: the whole list */
@@ -351,8 +353,8 @@ static void warm_release(struct run *r)
     for (size_t i = 0; i < r->nwarm; i++) {
         struct warm *w = &r->warm[i];
         blast_error_clear(&e);
-        if (w->held > 0 && warmup_release(r->warm_store, r->sender, w->name, r->today, w->held,
-                                          &e) < 0)
+        if (w->held > 0 &&
+            warmup_release(r->warm_store, r->sender, w->name, r->today, w->held, &e) < 0)
             log_msg(&r->log, LOG_LEVEL_WARN, "%s: %s", e.source, e.text);
         w->held = 0;
     }
@@ -366,6 +368,7 @@ static void run_free(struct run *r)
     warm_release(r);
     warmup_store_close(r->warm_store);
     free(r->warm);
+    prepare_window_close(&r->window);
     tzone_free(r->zone);
     sharedlimit_free(r->shared);
     countmap_free(r->domains);
@@ -604,6 +607,11 @@ static int validate(struct run *r, struct blast_error *err)
     while ((rc = recipients_next(r->p.list, &row, err)) == 1) {
         if ((rc = screen_row(r->p.screen, &row, &r->who, err)) < 0)
             return rc;
+        if (r->window.col >= 0 && r->who.verdict == SCREEN_OK) {
+            const struct tzone *z;
+            if ((rc = prepare_window_zone(&r->window, r->c, r->p.list, &row, &z, err)) < 0)
+                return rc;
+        }
         r->rows++;
         r->others += r->who.verdict == SCREEN_OTHER_SHARD;
         if (r->who.verdict == SCREEN_OK && (rc = count_domain(r, err)) < 0)
@@ -758,6 +766,11 @@ static int prepare(struct run *r, struct blast_error *err)
         if (lookups_wanted(r, &servers) && (r->domains = countmap_new()) == NULL)
             return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     }
+    /* the clock and the zones first: validate() checks every row's zone */
+    if ((rc = prepare_clock(&r->clock, err)) < 0 || (rc = prepare_zone(r->c, &r->zone, err)) < 0 ||
+        (rc = prepare_window_open(r->c, r->p.list, r->zone, &r->window, err)) < 0)
+        return rc;
+    run_day(r, prepare_clock_now(r->clock));
     if ((rc = validate(r, err)) < 0)
         return rc;
     if (r->opt.to != NULL) {
@@ -796,10 +809,8 @@ static int prepare(struct run *r, struct blast_error *err)
     /* after the opens, which make what is missing private: only older files are named */
     prepare_warn_exposed(r->c, &r->shard, r->throwaway ? r->opt.journal : r->journal_path,
                          r->report_path, r->opt.dry_run, &r->log);
-    if ((rc = resolve_domains(r, err)) < 0 || (rc = prepare_clock(&r->clock, err)) < 0 ||
-        (rc = prepare_zone(r->c, &r->zone, err)) < 0)
+    if ((rc = resolve_domains(r, err)) < 0)
         return rc;
-    run_day(r, prepare_clock_now(r->clock));
     return warm_start(r, err);
 }
 
@@ -867,6 +878,47 @@ static int render_row(struct run *r, const struct recipients_row *row, struct bl
     return record_row(r, row, OUTCOME_RENDERED, NULL, true, err);
 }
 
+/*
+ * Whether the send window lets this row go now: 0 yes, 1 no (recorded deferred,
+ * "send window: ...", with when it opens). Judged when the row is handed to the
+ * connections, on the campaign clock.
+ */
+static int window_hold(struct run *r, const struct recipients_row *row, struct blast_error *err)
+{
+    const struct tzone *z;
+    struct tzone_tm tm;
+    char when[96], detail[400], text[160];
+    int64_t now, opens;
+    int rc;
+
+    if (r->window.w == NULL || r->has_test_to)
+        return 0;
+    if ((rc = prepare_window_zone(&r->window, r->c, r->p.list, row, &z, err)) < 0)
+        return rc;
+    now = prepare_clock_now(r->clock);
+    if (window_open(r->window.w, z, now, &opens))
+        return 0;
+    window_describe(r->window.w, text, sizeof text);
+    if (opens == INT64_MAX) {
+        snprintf(when, sizeof when, "not within a week");
+    } else {
+        time_t t = (time_t)opens;
+        struct tm u;
+        char utc[32];
+        tzone_local(z, opens, &tm);
+        gmtime_r(&t, &u);
+        strftime(utc, sizeof utc, "%Y-%m-%dT%H:%M:%SZ", &u);
+        snprintf(when, sizeof when, "%04d-%02d-%02d %02d:%02d %s (%s)", tm.year, tm.month, tm.day,
+                 tm.hour, tm.minute, tm.abbr, utc);
+    }
+    snprintf(detail, sizeof detail, REPORT_HELD_WINDOW "closed in %s (%s); opens %s", tzone_name(z),
+             text, when);
+    if ((rc = record_row(r, row, OUTCOME_DEFERRED, detail, false, err)) < 0)
+        return rc;
+    __atomic_fetch_add(&r->held_window, 1, __ATOMIC_RELAXED);
+    return 1;
+}
+
 /* The warm-up entry of a recipient's domain ("other" for a domain of no provider). */
 static struct warm *warm_of(struct run *r, const char *domain)
 {
@@ -931,8 +983,8 @@ static int warm_start(struct run *r, struct blast_error *err)
         if (asprintf(&path, "%s/.blast", c->dir) < 0)
             return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
         if (private_mkdir(path, false) != 0) {
-            rc = blast_error_set(err, BLAST_EIO, c->path, 0, 0, "cannot create the directory %s: %s",
-                                 path, strerror(errno));
+            rc = blast_error_set(err, BLAST_EIO, c->path, 0, 0,
+                                 "cannot create the directory %s: %s", path, strerror(errno));
             free(path);
             return rc;
         }
@@ -940,7 +992,7 @@ static int warm_start(struct run *r, struct blast_error *err)
         if (asprintf(&path, "%s/.blast/warmup.db", c->dir) < 0)
             return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     }
-    rc = warmup_store_open(c->warmup.store != NULL  ? c->warmup.store
+    rc = warmup_store_open(c->warmup.store != NULL     ? c->warmup.store
                            : c->suppression_db != NULL ? c->suppression_db
                                                        : path,
                            &r->warm_store, err);
@@ -968,8 +1020,8 @@ static int warm_hold(struct run *r, const struct recipients_row *row, struct bla
         return 0;
     if (!w->started) {
         int64_t first = r->c->warmup.start;
-        if (first < 0 && (rc = warmup_first_day(r->warm_store, r->sender, w->name, r->today,
-                                                &first, err)) < 0)
+        if (first < 0 &&
+            (rc = warmup_first_day(r->warm_store, r->sender, w->name, r->today, &first, err)) < 0)
             return rc;
         w->ramp_day = warmup_ramp_day(first, r->today);
         w->cap = warmup_cap(w->ramp, w->ramp_day);
@@ -1047,7 +1099,8 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
                             r->who.reason, false, err);
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
-        } else if ((rc = no_mail(r, &row, err)) != 0 || (rc = warm_hold(r, &row, err)) != 0) {
+        } else if ((rc = no_mail(r, &row, err)) != 0 || (rc = window_hold(r, &row, err)) != 0 ||
+                   (rc = warm_hold(r, &row, err)) != 0) {
             rc = rc < 0 ? rc : 0;
         } else {
             struct outcome earlier;
@@ -1354,6 +1407,14 @@ static void print_summary(const struct run *r, const struct report *rep, double 
             report_count(rep, OUTCOME_INVALID), report_count(rep, OUTCOME_DUPLICATE),
             report_count(rep, OUTCOME_SUPPRESSED), secs, r->has_test_to ? " (test send)" : "",
             r->skipped > 0 ? " (resumed)" : "", r->report_path);
+    size_t warm = 0;
+    for (size_t i = 0; i < r->nwarm; i++)
+        warm += r->warm[i].deferred;
+    if (r->held_window > 0 || warm > 0)
+        log_msg(&r->log, LOG_LEVEL_INFO,
+                "%s: held back on purpose: %zu outside their send window, %zu past a warm-up "
+                "cap; deferred for a later run",
+                r->c->name, r->held_window, warm);
 }
 
 /* The exit code of a finished run (docs/delivery.md, "Exit codes"). */
@@ -1396,7 +1457,8 @@ static int unsent_entry(void *arg, const struct outcome *o, struct blast_error *
         strncmp(o->detail, "not attempted: ", 15) != 0 || at == NULL)
         return 0;
     for (i = 0; at[i + 1] != '\0' && i + 1 < sizeof domain; i++)
-        domain[i] = (char)(at[i + 1] >= 'A' && at[i + 1] <= 'Z' ? at[i + 1] - 'A' + 'a' : at[i + 1]);
+        domain[i] =
+            (char)(at[i + 1] >= 'A' && at[i + 1] <= 'Z' ? at[i + 1] - 'A' + 'a' : at[i + 1]);
     domain[i] = '\0';
     w = warm_of(r, domain);
     if (w->started && w->cap != WARMUP_NO_CAP && w->used > 0) {
@@ -1408,9 +1470,9 @@ static int unsent_entry(void *arg, const struct outcome *o, struct blast_error *
 
 /*
  * A run that stopped early (a signal, --deadline, the breaker, no relay) took
- * warm-up counts for recipients it never tried ("not attempted: ..."): they go back, so that a later run
- * the same day may send them. (A run killed outright cannot: its recipients waiting
- * to be sent stay counted for that day, which errs on the safe side.)
+ * warm-up counts for recipients it never tried ("not attempted: ..."): they go back, so that a
+ * later run the same day may send them. (A run killed outright cannot: its recipients waiting to be
+ * sent stay counted for that day, which errs on the safe side.)
  */
 static void warm_settle(struct run *r)
 {
@@ -1449,8 +1511,7 @@ static int warm_figures(struct run *r, struct report_info *info, struct blast_er
         v[n].ramp_day = (long long)w->ramp_day;
         v[n].cap = w->cap;
         v[n].held = w->deferred;
-        if ((rc = warmup_count(r->warm_store, r->sender, w->name, r->today, &v[n].sent, err)) <
-            0) {
+        if ((rc = warmup_count(r->warm_store, r->sender, w->name, r->today, &v[n].sent, err)) < 0) {
             free(v);
             return rc;
         }

@@ -62,6 +62,14 @@ class Warmup(unittest.TestCase):
         # the store: beside the campaign, private
         store = os.path.join(c.dir, ".blast", "warmup.db")
         self.assertEqual(stat.S_IMODE(os.stat(store).st_mode), 0o600)
+        # check shows today's caps and what remains
+        p = harness.run_blast("check", c.path, env=dict(os.environ, BLAST_NOW=DAY1_LATER))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"warm-up     acme.example on 2026-12-07 (UTC), counted in {store}",
+                      p.stdout)
+        self.assertIn("other: day 1 of 2: 5 today, 5 sent, 0 left", p.stdout)
+        p = harness.run_blast("check", c.path, env=dict(os.environ, BLAST_NOW=DAY2))
+        self.assertIn("other: day 2 of 2: 8 today, 0 sent, 8 left", p.stdout)
         # later the same day: nothing more
         p = self.send(c, DAY1_LATER)
         self.assertEqual(p.returncode, 1, p.stderr)
@@ -123,6 +131,20 @@ class Warmup(unittest.TestCase):
         self.assertIn("BLAST_NOW: not an instant such as 2026-12-07T08:30:00Z", p.stderr)
         self.assertEqual(self.sink.messages(), [])
 
+    def test_a_run_stopped_early_gives_back_what_it_did_not_send(self):
+        c = self.campaign(60, extra="warmup: {daily: [30]}\ntimezone: UTC\nrate: 10/s\n")
+        p = self.send(c, DAY1, "--deadline", "1s")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        first = len(self.sink.messages())
+        self.assertLess(first, 30)
+        summary = harness.load_report(c.report)["summary"]
+        self.assertEqual(summary["warmup"]["providers"]["other"]["sent"], first)
+        # the same day: the rest of the day's 30
+        p = self.send(c, DAY1_LATER)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(self.sink.messages()), 30)
+        self.assertEqual(len(delivered(c)), 30)
+
     def test_counts_survive_a_sigkill(self):
         # 10 a second: the kill lands half way through the day's cap of 30
         c = self.campaign(60, extra="warmup: {daily: [30, 100]}\ntimezone: UTC\nrate: 10/s\n")
@@ -135,13 +157,16 @@ class Warmup(unittest.TestCase):
         first = len(self.sink.messages())
         self.assertGreaterEqual(first, 12)
         self.assertLess(first, 30, "killed before the cap")
-        # the same day again: the count the killed run took stands; the cap is never passed
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(c.dir, ".blast", "warmup.db")).st_mode),
+                         0o600)
+        # the same day again: what the killed run counted stands (those it had queued
+        # but not sent too, on the safe side): the day's cap is never passed
         p = self.send(c, DAY1_LATER, "--resend-unknown")
-        self.assertIn(p.returncode, (1,), p.stderr)
-        total = len(self.sink.messages())
-        self.assertLessEqual(total, 30)
-        self.assertGreaterEqual(total, 30 - 2, "what the killed run took but did not use "
-                                               "counts; at most a reservation is lost")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertLessEqual(len(self.sink.messages()), 30)
+        summary = harness.load_report(c.report)["summary"]
+        self.assertEqual(summary["warmup"]["providers"]["other"]["sent"], 30)
+        self.assertTrue(summary["warmup"]["providers"]["other"]["reached"])
         # the next day finishes
         p = self.send(c, DAY2, "--resend-unknown")
         self.assertEqual(p.returncode, 0, p.stderr)

@@ -1455,6 +1455,68 @@ Test(campaign, breaker_not_a_map)
     check_invalid("breaker_not_a_map", BLAST_EINVAL);
 }
 
+Test(campaign, window_and_warmup_errors)
+{
+    check_invalid("window_bad_hours", BLAST_EINVAL);
+    check_invalid("window_bad_days", BLAST_EINVAL);
+    check_invalid("warmup_daily_and_ramp", BLAST_EINVAL);
+    check_invalid("warmup_bad_growth", BLAST_EINVAL);
+    check_invalid("warmup_bad_start", BLAST_EINVAL);
+    check_invalid("warmup_bad_cap", BLAST_EINVAL);
+}
+
+Test(campaign, window_warmup_and_timezone_are_read, .fini = scratch_remove)
+{
+    char path[512];
+    struct campaign *c;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/campaign.yml", scratch_make());
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\n"
+          "timezone: Europe/Paris\n"
+          "window: {days: [mon, tue], hours: [\"08:30-12:00\", \"14:00-18:00\"], zone_column: tz}\n"
+          "warmup:\n  first: 500\n  growth: 1.5\n  until: 200000\n  start: 2026-12-01\n"
+          "  store: counts.db\n  providers: {google: {daily: [100, 300]}, other: false}\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert_str_eq(c->timezone, "Europe/Paris");
+    cr_assert(c->window.set);
+    cr_assert_eq(c->window.w.days, 0x03);
+    cr_assert_eq(c->window.w.nspans, 2);
+    cr_assert_eq(c->window.w.spans[0].from, 8 * 60 + 30);
+    cr_assert_eq(c->window.w.spans[1].to, 18 * 60);
+    cr_assert_str_eq(c->window.zone_column, "tz");
+    cr_assert(c->warmup.enabled);
+    cr_assert_eq(c->warmup.schedule.first, 500);
+    cr_assert_float_eq(c->warmup.schedule.growth, 1.5, 1e-9);
+    cr_assert_eq(c->warmup.schedule.until, 200000);
+    cr_assert_eq(c->warmup.start, 20788, "2026-12-01: %lld", (long long)c->warmup.start);
+    cr_assert_not_null(strstr(c->warmup.store, "/counts.db"));
+    cr_assert_eq(c->warmup.nproviders, 2);
+    cr_assert_str_eq(c->warmup.providers[0].name, "google");
+    cr_assert_eq(c->warmup.providers[0].schedule.ndaily, 2);
+    cr_assert_eq(c->warmup.providers[0].schedule.daily[1], 300);
+    cr_assert(c->warmup.providers[1].off);
+    campaign_free(c);
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\nwarmup: true\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert(c->warmup.enabled);
+    cr_assert_eq(warmup_cap(&c->warmup.schedule, 1), 200, "the default ramp");
+    cr_assert_eq(c->warmup.start, -1);
+    cr_assert(!c->window.set);
+    cr_assert_null(c->timezone);
+    campaign_free(c);
+}
+
 Test(campaign, seeds_errors)
 {
     check_invalid("seeds_twice", BLAST_EINVAL);

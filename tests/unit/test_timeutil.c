@@ -225,3 +225,15 @@ Test(timeutil, rfc3339_parse_other_forms)
     cr_assert_eq(timeutil_parse_rfc3339("", &t), -1);
     cr_assert_eq(timeutil_parse_rfc3339(NULL, &t), -1);
 }
+
+Test(timeutil, days_from_civil)
+{
+    cr_assert_eq(timeutil_days_from_civil(1970, 1, 1), 0);
+    cr_assert_eq(timeutil_days_from_civil(2026, 12, 1), 20788);
+    cr_assert_eq(timeutil_days_from_civil(2000, 2, 29), 11016);
+    cr_assert_eq(timeutil_days_from_civil(2000, 3, 1), 11017);
+    cr_assert_eq(timeutil_days_from_civil(1969, 12, 31), -1);
+    cr_assert_eq(timeutil_days_from_civil(1900, 3, 1), -25508);
+    /* a day out of range carries over */
+    cr_assert_eq(timeutil_days_from_civil(2026, 12, 32), timeutil_days_from_civil(2027, 1, 1));
+}

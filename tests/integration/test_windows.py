@@ -1,0 +1,151 @@
+"""Send windows (docs/campaign.md, "window"): recipients in three time zones (a column of
+the list), runs at fixed instants of the campaign clock (BLAST_NOW) send only those whose
+window is open, the others stay deferred with the reason and when it opens; the next
+runs send them as their windows open; daylight-saving edges are read on the zone's own
+wall clock; an unknown zone name is refused by check and send, naming the row."""
+
+import os
+import unittest
+
+from tests.integration import harness, servers
+from tests.integration.test_delivery import Campaign, relay
+
+ZONES = {"ny": "America/New_York", "paris": "Europe/Paris", "tokyo": "Asia/Tokyo"}
+
+
+class Windows(unittest.TestCase):
+    def setUp(self):
+        self.sink = servers.Sink()
+        self.addCleanup(self.sink.stop)
+
+    def campaign(self, rows, window="{days: mon-fri, hours: \"09:00-17:00\", zone_column: tz}",
+                 timezone="UTC"):
+        c = Campaign(0, [relay(self.sink.port)], addresses=[r[0] for r in rows],
+                     extra=f"window: {window}\ntimezone: {timezone}\n")
+        self.addCleanup(c.remove)
+        with open(os.path.join(c.dir, "list.csv"), "w", encoding="utf-8") as f:
+            f.write("email,name,tz\n")
+            for email, tz in rows:
+                f.write(f"{email},{email.split('@')[0]},{tz}\n")
+        return c
+
+    def send(self, c, now, *args):
+        return c.send(*args, env=dict(os.environ, BLAST_NOW=now))
+
+    def by_status(self, c):
+        out = {}
+        for e in c.entries():
+            out.setdefault(e["status"], []).append(e["email"].split("@")[0])
+        return {k: sorted(v) for k, v in out.items()}
+
+    def three_zones(self):
+        rows = []
+        for key, zone in ZONES.items():
+            rows += [(f"{key}{i}@example.com", zone) for i in range(3)]
+        return rows
+
+    def test_three_zones_at_fixed_instants(self):
+        c = self.campaign(self.three_zones())
+        # Monday 7 December 2026, 09:30 UTC: 10:30 in Paris, 04:30 in New York, 18:30 in Tokyo
+        p = harness.run_blast("check", c.path, env=dict(os.environ, BLAST_NOW="2026-12-07T09:30:00Z"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("window      Mon-Fri 09:00-17:00, each recipient's zone from column 'tz' "
+                      "(else UTC): open now for 3 of 9 valid recipients", p.stdout)
+        p = self.send(c, "2026-12-07T09:30:00Z")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("held back on purpose: 6 outside their send window", p.stderr)
+        st = self.by_status(c)
+        self.assertEqual(st["delivered"], ["paris0", "paris1", "paris2"])
+        self.assertEqual(len(st["deferred"]), 6)
+        details = {e["email"].split("@")[0]: e["detail"] for e in c.entries()}
+        self.assertEqual(details["ny0"],
+                         "send window: closed in America/New_York (Mon-Fri 09:00-17:00); opens "
+                         "2026-12-07 09:00 EST (2026-12-07T14:00:00Z)")
+        self.assertEqual(details["tokyo0"],
+                         "send window: closed in Asia/Tokyo (Mon-Fri 09:00-17:00); opens "
+                         "2026-12-08 09:00 JST (2026-12-08T00:00:00Z)")
+        summary = harness.load_report(c.report)["summary"]
+        self.assertEqual(summary["held"], {"window": 6, "warmup": 0})
+        text = harness.run_blast("report", c.report, "--no-db")
+        self.assertIn("held        6 outside their send window", text.stdout)
+        # 15:00 UTC: 10:00 in New York, midnight in Tokyo
+        p = self.send(c, "2026-12-07T15:00:00Z")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        st = self.by_status(c)
+        self.assertEqual(st["delivered"], ["ny0", "ny1", "ny2", "paris0", "paris1", "paris2"])
+        self.assertEqual(st["deferred"], ["tokyo0", "tokyo1", "tokyo2"])
+        # Tuesday 01:00 UTC: 10:00 in Tokyo
+        p = self.send(c, "2026-12-08T01:00:00Z")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.by_status(c)["delivered"]), 9)
+        self.assertEqual(len(self.sink.messages()), 9, "nobody twice")
+        self.assertNotIn("held", harness.load_report(c.report)["summary"])
+
+    def test_weekend_and_an_empty_zone_cell(self):
+        c = self.campaign([("a@example.com", "Europe/Paris"), ("b@example.com", "")],
+                          timezone="Asia/Tokyo")
+        # Saturday 12 December, 10:00 UTC: closed everywhere until Monday
+        p = self.send(c, "2026-12-12T10:00:00Z")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        details = {e["email"]: e["detail"] for e in c.entries()}
+        self.assertIn("opens 2026-12-14 09:00 CET", details["a@example.com"])
+        # no zone of its own: the campaign's
+        self.assertIn("closed in Asia/Tokyo", details["b@example.com"])
+        self.assertIn("opens 2026-12-14 09:00 JST", details["b@example.com"])
+        self.assertEqual(self.sink.messages(), [])
+
+    def test_daylight_saving_edges(self):
+        rows = [("p@example.com", "Europe/Paris")]
+        # 06:30 UTC: 07:30 CET on Saturday 28 March 2027, 08:30 CEST on Monday 29 March
+        c = self.campaign(rows, window="{hours: \"08:00-09:00\", zone_column: tz}")
+        p = self.send(c, "2027-03-27T06:30:00Z")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("opens 2027-03-27 08:00 CET (2027-03-27T07:00:00", c.entries()[0]["detail"])
+        # the clocks go forward on the 28th: the same UTC instant is an hour later on the wall
+        p = self.send(c, "2027-03-29T06:30:00Z")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(len(self.sink.messages()), 1)
+
+    def test_a_window_inside_the_spring_gap_opens_at_its_end(self):
+        # New York skips 02:00-03:00 on 8 March 2026: the window opens at 03:00 EDT
+        c = self.campaign([("n@example.com", "America/New_York")],
+                          window="{hours: \"02:00-03:00\", zone_column: tz}")
+        p = self.send(c, "2026-03-08T06:30:00Z")  # 01:30 EST
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("opens 2026-03-08 03:00 EDT (2026-03-08T07:00:00", c.entries()[0]["detail"])
+        p = self.send(c, "2026-03-08T07:30:00Z")  # 03:30 EDT
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # and on the night the clocks go back, 01:30 happens twice: both are in the window
+        c = self.campaign([("f@example.com", "America/New_York")],
+                          window="{hours: \"01:00-02:00\", zone_column: tz}")
+        p = self.send(c, "2026-11-01T06:30:00Z")  # 01:30 EST, the second time
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_unknown_zone_is_refused_naming_the_row(self):
+        c = self.campaign([("a@example.com", "Europe/Paris"), ("b@example.com", "Mars/Olympus")])
+        p = harness.run_blast("check", c.path)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("list.csv:3: row 2, column 'tz': unknown time zone 'Mars/Olympus'", p.stderr)
+        p = self.send(c, "2026-12-07T09:30:00Z")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("list.csv:3: row 2, column 'tz': unknown time zone 'Mars/Olympus'", p.stderr)
+        self.assertEqual(self.sink.messages(), [])
+
+    def test_campaign_errors_have_places(self):
+        c = self.campaign([("a@example.com", "UTC")], window="{days: funday}")
+        p = harness.run_blast("check", c.path)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("campaign.yml:6:16: 'window': 'days': unknown day 'funday'", p.stderr)
+        c = self.campaign([("a@example.com", "UTC")], window="{zone_column: zone}")
+        p = self.send(c, "2026-12-07T09:30:00Z")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("'window': 'zone_column': the list", p.stderr)
+        self.assertIn("has no column 'zone'", p.stderr)
+        c = self.campaign([("a@example.com", "UTC")], timezone="Europe/Pariss")
+        p = self.send(c, "2026-12-07T09:30:00Z")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("'timezone': unknown time zone 'Europe/Pariss'", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
