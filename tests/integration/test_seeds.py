@@ -84,6 +84,12 @@ class Seeds(unittest.TestCase):
         self.assertIn("2 of 2 seeds refused: qa@team.example: 550 5.7.1",
                       summary["breaker"]["reason"])
         self.assertEqual({e["status"] for e in summary["seeds"]}, {"failed"})
+        text = harness.run_blast("report", c.report, "--no-db")
+        self.assertIn("seeds       0 of 2 delivered; refused: qa@team.example", text.stdout)
+        self.assertIn("stopped     by the circuit breaker: 2 of 2 seeds refused", text.stdout)
+        page = harness.run_blast("report", c.report, "--format", "html", "--no-db")
+        self.assertIn('<dd id="breaker">by the circuit breaker: <bdi>2 of 2 seeds refused', page.stdout)
+        self.assertIn('<dd id="seeds">0 of 2 delivered', page.stdout)
         # a rerun tries the seeds again: still refused, still stopped
         p = c.send()
         self.assertEqual(p.returncode, 5, p.stderr)

@@ -68,6 +68,9 @@ class Windows(unittest.TestCase):
         self.assertEqual(summary["held"], {"window": 6, "warmup": 0})
         text = harness.run_blast("report", c.report, "--no-db")
         self.assertIn("held        6 outside their send window", text.stdout)
+        page = harness.run_blast("report", c.report, "--format", "html", "--no-db")
+        self.assertEqual(page.returncode, 0, page.stderr)
+        self.assertIn('<dt>held by the send window</dt><dd id="held-window">6 deferred', page.stdout)
         # 15:00 UTC: 10:00 in New York, midnight in Tokyo
         p = self.send(c, "2026-12-07T15:00:00Z")
         self.assertEqual(p.returncode, 1, p.stderr)
