@@ -541,10 +541,9 @@ static void print_warmup(struct check *k, const struct campaign *c)
             problem(k, &err);
         warmup_store_close(st);
     }
-    if (ramp_of(c, WARMUP_OTHER) != NULL || c->warmup.nproviders == 0)
-        printf("            %s: day 1 caps %llu\n",
-               wp.shown > 0 ? "other providers" : "every provider",
-               (unsigned long long)warmup_cap(&c->warmup.schedule, 1));
+    printf("            %s %llu on its day 1\n",
+           wp.shown > 0 ? "a provider not sent to yet starts at" : "each provider starts at",
+           (unsigned long long)warmup_cap(&c->warmup.schedule, 1));
 }
 
 int cmd_check(int argc, char **argv)
