@@ -173,6 +173,7 @@ enum {
     ST_RELEASE,
     ST_FIRST_ADD,
     ST_FIRST_GET,
+    ST_FIRST_FORGET,
     ST_COUNT
 };
 
@@ -191,11 +192,14 @@ static const char *const sql_of[ST_COUNT] = {
                      "VALUES (lower(?1), lower(?2), ?3)",
     [ST_FIRST_GET] = "SELECT day FROM warmup_first WHERE sender = lower(?1) AND "
                      "provider = lower(?2)",
+    [ST_FIRST_FORGET] = "DELETE FROM warmup_first WHERE sender = lower(?1) AND "
+                        "provider = lower(?2) AND day = ?3",
 };
 
 struct warmup_store {
     sqlite3 *db;
     char *path;
+    bool no_tables; /* opened to read, and the file has no warm-up tables yet */
     sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -362,6 +366,37 @@ fail:
     return rc;
 }
 
+int warmup_store_open_read(const char *path, struct warmup_store **out, struct blast_error *err)
+{
+    struct warmup_store *s;
+    int64_t tables;
+    int rc;
+
+    *out = NULL;
+    if ((s = calloc(1, sizeof *s)) == NULL || (s->path = strdup(path)) == NULL) {
+        free(s);
+        return blast_error_set(err, BLAST_ENOMEM, path, 0, 0, "out of memory");
+    }
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        rc = db_fail(s, err, "cannot open the warm-up store");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_MS);
+    if ((rc = recognise(s, err)) < 0 ||
+        (rc = query_int(s,
+                        "SELECT count(*) FROM sqlite_master WHERE name IN ('warmup_first', "
+                        "'warmup_count')",
+                        &tables, err)) < 0)
+        goto fail;
+    s->no_tables = tables < 2;
+    *out = s;
+    return 0;
+fail:
+    warmup_store_close(s);
+    return rc;
+}
+
 void warmup_store_close(struct warmup_store *s)
 {
     int i;
@@ -418,6 +453,43 @@ int warmup_first_day(struct warmup_store *s, const char *sender, const char *pro
         *first = sqlite3_column_int64(st, 0);
     else
         rc = db_fail(s, err, "cannot read the warm-up store");
+    done(st);
+    return rc;
+}
+
+int warmup_first_known(struct warmup_store *s, const char *sender, const char *provider,
+                       int64_t *first, bool *found, struct blast_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, step;
+
+    *found = false;
+    if ((rc = check_names(sender, provider, err)) < 0 || (rc = stmt(s, ST_FIRST_GET, &st, err)) < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, sender, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, provider, -1, SQLITE_STATIC);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *first = sqlite3_column_int64(st, 0);
+        *found = true;
+    } else if (step != SQLITE_DONE) {
+        rc = db_fail(s, err, "cannot read the warm-up store");
+    }
+    done(st);
+    return rc;
+}
+
+int warmup_first_forget(struct warmup_store *s, const char *sender, const char *provider,
+                        int64_t day, struct blast_error *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if ((rc = check_names(sender, provider, err)) < 0 ||
+        (rc = stmt(s, ST_FIRST_FORGET, &st, err)) < 0)
+        return rc;
+    bind_key(st, sender, provider, day);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s, err, "cannot write to the warm-up store");
     done(st);
     return rc;
 }
@@ -504,8 +576,11 @@ int warmup_count(struct warmup_store *s, const char *sender, const char *provide
     int rc;
 
     *sent = 0;
-    if ((rc = check_names(sender, provider, err)) < 0 ||
-        (rc = get(s, sender, provider, day, &n, err)) < 0)
+    if ((rc = check_names(sender, provider, err)) < 0)
+        return rc;
+    if (s->no_tables)
+        return 0;
+    if ((rc = get(s, sender, provider, day, &n, err)) < 0)
         return rc;
     *sent = n > 0 ? (uint64_t)n : 0;
     return 0;
@@ -519,6 +594,8 @@ int warmup_each(struct warmup_store *s, const char *sender, int64_t day,
     struct warmup_row r;
     int rc = 0, step = SQLITE_DONE;
 
+    if (s->no_tables)
+        return 0; /* nothing counted yet */
     if (sender == NULL || sender[0] == '\0')
         return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "warm-up: no sending domain");
     if (sqlite3_prepare_v2(s->db,

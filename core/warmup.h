@@ -20,6 +20,7 @@
 
 #include "error.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -98,10 +99,31 @@ int warmup_store_open(const char *path, struct warmup_store **out, struct blast_
 void warmup_store_close(struct warmup_store *s);
 
 /*
+ * The store opened to read only (blast check): nothing is created, pruned or switched
+ * to WAL; a file without the warm-up tables (a suppression database) reads as empty.
+ * Only warmup_each() and warmup_count() may be used on it.
+ */
+int warmup_store_open_read(const char *path, struct warmup_store **out, struct blast_error *err);
+
+/*
  * sender is the sending domain (the From address's domain), provider a provider's
  * name or WARMUP_OTHER; both are matched without regard to case (ASCII) and kept
  * lower-cased. An empty or NULL one is BLAST_EINVAL. A handle is used by one thread.
  */
+
+/*
+ * The first day recorded for this sender and provider, without recording one: *found
+ * false (and *first untouched) when there is none yet. Errors: BLAST_EIO, BLAST_EINVAL.
+ */
+int warmup_first_known(struct warmup_store *s, const char *sender, const char *provider,
+                       int64_t *first, bool *found, struct blast_error *err);
+
+/*
+ * Forget the first day recorded for this sender and provider when it is day (a run
+ * that recorded it and then sent nothing after all). Errors: BLAST_EIO, BLAST_EINVAL.
+ */
+int warmup_first_forget(struct warmup_store *s, const char *sender, const char *provider,
+                        int64_t day, struct blast_error *err);
 
 /*
  * The first day this sender sent to this provider (the ramp's day 1) in *first,

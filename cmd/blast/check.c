@@ -536,7 +536,7 @@ static void print_warmup(struct check *k, const struct campaign *c)
     printf("warm-up     %s on %04d-%02d-%02d (%s), counted in %s\n", sender, tm.year, tm.month,
            tm.day, tzone_name(k->zone), path);
     if (access(path, F_OK) == 0) {
-        if (warmup_store_open(path, &st, &err) < 0 ||
+        if (warmup_store_open_read(path, &st, &err) < 0 ||
             warmup_each(st, sender, wp.today, print_warm_row, &wp, &err) < 0)
             problem(k, &err);
         warmup_store_close(st);
@@ -614,7 +614,7 @@ int cmd_check(int argc, char **argv)
     if (prepare_clock(&k.clock, &err) < 0)
         problem(&k, &err);
     blast_error_clear(&err);
-    if (prepare_zone(p.c, &k.zone, &err) < 0)
+    if ((p.c->window.set || p.c->warmup.enabled) && prepare_zone(p.c, &k.zone, &err) < 0)
         problem(&k, &err);
     blast_error_clear(&err);
     if (prepare_list(p.c, &p.list, &err) < 0) {
@@ -628,7 +628,8 @@ int cmd_check(int argc, char **argv)
         if (compose_new(p.c, p.list, p.screen, &diag, &p.cp, &err) < 0 && k.problems == 0)
             problem(&k, &err);
         blast_error_clear(&err);
-        if (k.zone != NULL && prepare_window_open(p.c, p.list, k.zone, &k.window, &err) < 0)
+        if ((k.zone != NULL || !p.c->window.set) &&
+            prepare_window_open(p.c, p.list, k.zone, &k.window, &err) < 0)
             problem(&k, &err);
         scan_list(&k, &p, &n);
     }

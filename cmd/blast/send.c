@@ -288,11 +288,14 @@ struct warm {
     const struct warmup_schedule *ramp; /* NULL: no warm-up for it */
     bool started;                       /* its ramp day and cap are known */
     int64_t ramp_day;
-    uint64_t cap;    /* today's (a shard's part), or WARMUP_NO_CAP */
-    uint64_t held;   /* taken from the store and not used yet */
-    uint64_t used;   /* recipients sent under it in this run */
-    bool exhausted;  /* the store gave nothing more today */
-    size_t deferred; /* recipients held by it in this run */
+    uint64_t cap;        /* today's, for the sender, or WARMUP_NO_CAP */
+    uint64_t part;       /* a shard's part of it (cap / N), counted under its own key too */
+    uint64_t held;       /* taken from the store and not used yet */
+    uint64_t used;       /* recipients sent under it in this run */
+    bool exhausted;      /* the store gave nothing more today */
+    bool first_found;    /* the store knew the ramp's first day */
+    bool first_recorded; /* this run recorded today as the first day */
+    size_t deferred;     /* recipients held by it in this run */
 };
 
 struct run {
@@ -320,7 +323,8 @@ struct run {
     size_t rendered;           /* dry runs: messages rendered (atomic) */
     bool stopped;              /* a signal or the deadline stopped the run */
     bool tripped;              /* the circuit breaker stopped it (exit 5) */
-    struct outcome *seeds;     /* the seeds' outcomes, for the report (nseeds of them) */
+    struct outcome *seeds; /* the seeds' outcomes (send_seeds); for the report, nseeds of them */
+    bool *seed_have;
     size_t nseeds;
     int64_t clock;      /* the campaign clock's offset (prepare_clock) */
     struct tzone *zone; /* the campaign's time zone */
@@ -331,7 +335,11 @@ struct run {
     size_t held_window;           /* recipients it held in this run (atomic) */
     struct warm *warm;            /* a provider's warm-up each, and "other" last; NULL: none */
     size_t nwarm;
-    char sender[300];      /* the From domain the warm-up counts for (a shard's own key) */
+    char sender[300];    /* the From domain the warm-up counts for */
+    char shard_key[320]; /* a shard's own key beside it ("acme.example (shard 1/4)") */
+    bool warm_settled;   /* warm_settle() ran */
+    uint64_t *warm_bits; /* the rows that took a warm-up count in this run, a bit each */
+    size_t warm_words;
     char breaker_why[256]; /* its figures, for the report */
     struct timeutil_stamp started;
     struct shard shard;  /* count 0: the whole list */
@@ -354,20 +362,33 @@ static void warm_release(struct run *r)
         struct warm *w = &r->warm[i];
         blast_error_clear(&e);
         if (w->held > 0 &&
-            warmup_release(r->warm_store, r->sender, w->name, r->today, w->held, &e) < 0)
+            (warmup_release(r->warm_store, r->sender, w->name, r->today, w->held, &e) < 0 ||
+             (r->shard.count > 1 &&
+              warmup_release(r->warm_store, r->shard_key, w->name, r->today, w->held, &e) < 0)))
             log_msg(&r->log, LOG_LEVEL_WARN, "%s: %s", e.source, e.text);
         w->held = 0;
+        /* the ramp's day 1 is the first day something went: not this one after all */
+        blast_error_clear(&e);
+        if (w->first_recorded && w->used == 0) {
+            if (warmup_first_forget(r->warm_store, r->sender, w->name, r->today, &e) < 0)
+                log_msg(&r->log, LOG_LEVEL_WARN, "%s: %s", e.source, e.text);
+            w->first_recorded = false;
+        }
     }
 }
+
+static void warm_settle(struct run *r);
+static void seeds_forget(struct run *r);
 
 static void run_free(struct run *r)
 {
     size_t i;
 
     pool_free(r->pool);
-    warm_release(r);
+    warm_settle(r); /* a run that ended early: what it did not send goes back */
     warmup_store_close(r->warm_store);
     free(r->warm);
+    free(r->warm_bits);
     prepare_window_close(&r->window);
     tzone_free(r->zone);
     sharedlimit_free(r->shared);
@@ -390,9 +411,7 @@ static void run_free(struct run *r)
     screen_result_free(&r->who);
     address_free(&r->test_to);
     json_decref(r->summary);
-    for (i = 0; i < r->nseeds; i++)
-        outcome_free(&r->seeds[i]);
-    free(r->seeds);
+    seeds_forget(r);
     free(r->mine);
     free(r->dups);
     prepare_close(&r->p);
@@ -767,10 +786,15 @@ static int prepare(struct run *r, struct blast_error *err)
             return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     }
     /* the clock and the zones first: validate() checks every row's zone */
-    if ((rc = prepare_clock(&r->clock, err)) < 0 || (rc = prepare_zone(r->c, &r->zone, err)) < 0 ||
+    if ((rc = prepare_clock(&r->clock, err)) < 0)
+        return rc;
+    /* the zone only for what needs it: a TZ the C library takes blocks nothing else */
+    if (((r->c->window.set || r->c->warmup.enabled) &&
+         (rc = prepare_zone(r->c, &r->zone, err)) < 0) ||
         (rc = prepare_window_open(r->c, r->p.list, r->zone, &r->window, err)) < 0)
         return rc;
-    run_day(r, prepare_clock_now(r->clock));
+    if (r->zone != NULL)
+        run_day(r, prepare_clock_now(r->clock));
     if ((rc = validate(r, err)) < 0)
         return rc;
     if (r->opt.to != NULL) {
@@ -973,11 +997,9 @@ static int warm_start(struct run *r, struct blast_error *err)
     at = strrchr(from.envelope, '@');
     snprintf(r->sender, sizeof r->sender, "%s", at != NULL ? at + 1 : from.envelope);
     address_free(&from);
-    if (r->shard.count > 1) {
-        size_t n = strlen(r->sender);
-        snprintf(r->sender + n, sizeof r->sender - n, " (shard %u/%u)", r->shard.index,
+    if (r->shard.count > 1)
+        snprintf(r->shard_key, sizeof r->shard_key, "%s (shard %u/%u)", r->sender, r->shard.index,
                  r->shard.count);
-    }
     if (c->warmup.store == NULL && c->suppression_db == NULL) {
         /* .blast/warmup.db beside the campaign file: campaigns beside it share it */
         if (asprintf(&path, "%s/.blast", c->dir) < 0)
@@ -1005,6 +1027,41 @@ static int warm_start(struct run *r, struct blast_error *err)
  * 1 no (recorded deferred, "warm-up cap: ..."). Reservations are taken from the store
  * a few at a time, so that other runs counting for the same sender see them at once.
  */
+/*
+ * A provider's first recipient in this run: its day of the ramp (from the campaign's
+ * start, or the first day the store saw the sender send to it, else today) and cap.
+ * Today is recorded as the first day with the first count taken (warm_hold), and
+ * forgotten if the run sends nothing after all (warm_release).
+ */
+static int warm_begin(struct run *r, struct warm *w, struct blast_error *err)
+{
+    int64_t first = r->c->warmup.start;
+    bool found = true;
+    int rc;
+
+    if (first < 0 &&
+        (rc = warmup_first_known(r->warm_store, r->sender, w->name, &first, &found, err)) < 0)
+        return rc;
+    w->first_found = found;
+    if (!found)
+        first = r->today;
+    w->ramp_day = warmup_ramp_day(first, r->today);
+    w->cap = warmup_cap(w->ramp, w->ramp_day);
+    w->part = w->cap != WARMUP_NO_CAP && r->shard.count > 1 ? w->cap / r->shard.count : w->cap;
+    w->started = true;
+    if (w->cap == WARMUP_NO_CAP)
+        return 0;
+    if (r->shard.count > 1)
+        log_msg(&r->log, w->part > 0 ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+                "%s: warm-up: %s, day %lld of the ramp: %llu today, this shard's part %llu",
+                r->c->name, w->name, (long long)w->ramp_day, (unsigned long long)w->cap,
+                (unsigned long long)w->part);
+    else
+        log_msg(&r->log, LOG_LEVEL_INFO, "%s: warm-up: %s, day %lld of the ramp: %llu today",
+                r->c->name, w->name, (long long)w->ramp_day, (unsigned long long)w->cap);
+    return 0;
+}
+
 static int warm_hold(struct run *r, const struct recipients_row *row, struct blast_error *err)
 {
     const char *domain = domain_of(r);
@@ -1018,39 +1075,53 @@ static int warm_hold(struct run *r, const struct recipients_row *row, struct bla
     w = warm_of(r, domain);
     if (w->ramp == NULL)
         return 0;
-    if (!w->started) {
-        int64_t first = r->c->warmup.start;
-        if (first < 0 &&
-            (rc = warmup_first_day(r->warm_store, r->sender, w->name, r->today, &first, err)) < 0)
-            return rc;
-        w->ramp_day = warmup_ramp_day(first, r->today);
-        w->cap = warmup_cap(w->ramp, w->ramp_day);
-        if (w->cap != WARMUP_NO_CAP && r->shard.count > 1)
-            w->cap = w->cap / r->shard.count > 0 ? w->cap / r->shard.count : 1;
-        w->started = true;
-        if (w->cap != WARMUP_NO_CAP)
-            log_msg(&r->log, LOG_LEVEL_INFO, "%s: warm-up: %s, day %lld of the ramp: %llu today",
-                    r->c->name, w->name, (long long)w->ramp_day, (unsigned long long)w->cap);
-    }
+    if (!w->started && (rc = warm_begin(r, w, err)) < 0)
+        return rc;
     if (w->cap == WARMUP_NO_CAP)
         return 0;
     if (w->held == 0 && !w->exhausted) {
+        /*
+         * The sender's count keeps the day's cap whoever sends; a shard's own count
+         * keeps its part of it, so that shards with stores of their own stay under
+         * the cap together too.
+         */
         if ((rc = warmup_reserve(r->warm_store, r->sender, w->name, r->today, w->cap, 32, &got,
                                  err)) < 0)
             return rc;
+        if (r->shard.count > 1 && got > 0) {
+            uint64_t mine;
+            if ((rc = warmup_reserve(r->warm_store, r->shard_key, w->name, r->today, w->part, got,
+                                     &mine, err)) < 0 ||
+                (mine < got && (rc = warmup_release(r->warm_store, r->sender, w->name, r->today,
+                                                    got - mine, err)) < 0))
+                return rc;
+            got = mine;
+        }
         w->held = got;
         w->exhausted = got == 0;
+        /*
+         * The ramp starts today: recorded with the first count taken, so that a run
+         * killed after it keeps it; a run that sends nothing after all forgets it.
+         */
+        if (got > 0 && !w->first_found && !w->first_recorded && r->c->warmup.start < 0) {
+            int64_t first;
+            if ((rc = warmup_first_day(r->warm_store, r->sender, w->name, r->today, &first, err)) <
+                0)
+                return rc;
+            w->first_recorded = first == r->today;
+        }
     }
     if (w->held > 0) {
         w->held--;
         w->used++;
-        return 0;
+        return set_bit(&r->warm_bits, &r->warm_words, row->row, err);
     }
     w->deferred++;
     snprintf(detail, sizeof detail,
-             REPORT_HELD_WARMUP "%s has had today's %llu from %s (day %lld of the ramp); left for "
-                                "a later run",
-             w->name, (unsigned long long)w->cap, r->sender, (long long)w->ramp_day);
+             REPORT_HELD_WARMUP "%s has had today's %llu from %s%s (day %lld of the ramp); left "
+                                "for a later run",
+             w->name, (unsigned long long)(r->shard.count > 1 ? w->part : w->cap), r->sender,
+             r->shard.count > 1 ? ", this shard's part" : "", (long long)w->ramp_day);
     if ((rc = record_row(r, row, OUTCOME_DEFERRED, detail, false, err)) < 0)
         return rc;
     return 1;
@@ -1099,8 +1170,9 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
                             r->who.reason, false, err);
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
-        } else if ((rc = no_mail(r, &row, err)) != 0 || (rc = window_hold(r, &row, err)) != 0 ||
-                   (rc = warm_hold(r, &row, err)) != 0) {
+        } else if ((rc = no_mail(r, &row, err)) != 0 ||
+                   (!r->stopped && ((rc = window_hold(r, &row, err)) != 0 ||
+                                    (rc = warm_hold(r, &row, err)) != 0))) {
             rc = rc < 0 ? rc : 0;
         } else {
             struct outcome earlier;
@@ -1123,44 +1195,140 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
  * Whether feed_rows() would hand this row to the pool (the row just screened into
  * r->who): the first such row is what the seeds are sent.
  */
-static bool to_be_sent(struct run *r, const struct recipients_row *row)
+static int to_be_sent(struct run *r, const struct recipients_row *row, struct blast_error *err)
 {
     const struct provider_route *x;
+    const struct tzone *z;
     const char *domain;
     enum journal_state st;
-    int attempts;
+    int64_t opens;
+    int attempts, rc;
 
     if (r->who.verdict != SCREEN_OK)
-        return false;
+        return 0;
     st = journal_state(r->journal, row->row, &attempts);
     if (st == JOURNAL_FINAL ||
         ((st == JOURNAL_UNKNOWN || st == JOURNAL_SENDING) && !r->opt.resend_unknown))
-        return false;
+        return 0;
     domain = domain_of(r);
     x = r->routes != NULL && domain != NULL ? provider_routes_get(r->routes, domain) : NULL;
-    return x == NULL || (x->verdict != DNS_NULL_MX && x->verdict != DNS_NO_MAIL);
+    if (x != NULL && (x->verdict == DNS_NULL_MX || x->verdict == DNS_NO_MAIL))
+        return 0;
+    /* held by its send window now? */
+    if (r->window.w != NULL) {
+        if ((rc = prepare_window_zone(&r->window, r->c, r->p.list, row, &z, err)) < 0)
+            return rc;
+        if (!window_open(r->window.w, z, prepare_clock_now(r->clock), &opens))
+            return 0;
+    }
+    /* past its provider's warm-up cap already? (read, not reserved) */
+    if (r->warm != NULL) {
+        struct warm *w = warm_of(r, domain);
+        uint64_t sent = 0, mine = 0;
+        if (w->ramp == NULL)
+            return 1;
+        if (!w->started && (rc = warm_begin(r, w, err)) < 0)
+            return rc;
+        if (w->cap == WARMUP_NO_CAP || w->exhausted)
+            return w->cap == WARMUP_NO_CAP;
+        if ((rc = warmup_count(r->warm_store, r->sender, w->name, r->today, &sent, err)) < 0 ||
+            (r->shard.count > 1 &&
+             (rc = warmup_count(r->warm_store, r->shard_key, w->name, r->today, &mine, err)) < 0))
+            return rc;
+        if (sent >= w->cap || (r->shard.count > 1 && mine >= w->part)) {
+            w->exhausted = true; /* warm_hold() need not ask the store again */
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether email is the address of seed i (1-based) of the campaign. */
+static bool seed_is(const struct run *r, size_t i, const char *email)
+{
+    struct address a;
+    struct blast_error e;
+    bool same;
+
+    if (email == NULL || i == 0 || i > r->c->seeds.n)
+        return false;
+    blast_error_clear(&e);
+    if (address_parse_mailbox(r->c->seeds.addresses[i - 1], &a, &e) < 0)
+        return false;
+    same = strcasecmp(a.envelope, email) == 0;
+    address_free(&a);
+    return same;
 }
 
 /*
- * Whether seed i (1-based) is to be sent in this run: unless it was delivered (or
+ * The seeds' outcomes found by address in their journal (docs/delivery.md, "Seeds"):
+ * seeds[k] for the campaign's seed k, when have[k]. A seed's record is at its place
+ * in the list when it was sent; the list may have been edited since, so each record
+ * is matched to the seed of its address, a delivery first, then the record at the
+ * seed's own place.
+ */
+struct seed_read {
+    struct run *r;
+    struct outcome *v; /* c->seeds.n */
+    bool *have;
+};
+
+static int read_seed(void *arg, const struct outcome *o, struct blast_error *err)
+{
+    struct seed_read *sr = arg;
+
+    for (size_t k = 0; k < sr->r->c->seeds.n; k++) {
+        if (!seed_is(sr->r, k + 1, o->email))
+            continue;
+        if (sr->have[k] && (sr->v[k].status == OUTCOME_DELIVERED ||
+                            (o->status != OUTCOME_DELIVERED && o->row != k + 1)))
+            continue;
+        if (sr->have[k])
+            outcome_free(&sr->v[k]);
+        outcome_init(&sr->v[k]);
+        if (outcome_copy(&sr->v[k], o) < 0)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        sr->v[k].row = k + 1;
+        sr->have[k] = true;
+    }
+    return 0;
+}
+
+static void seeds_forget(struct run *r)
+{
+    for (size_t k = 0; r->seeds != NULL && k < r->c->seeds.n; k++)
+        if (r->seed_have[k])
+            outcome_free(&r->seeds[k]);
+    free(r->seeds);
+    free(r->seed_have);
+    r->seeds = NULL;
+    r->seed_have = NULL;
+}
+
+static int seeds_read(struct run *r, struct journal *sj, struct blast_error *err)
+{
+    struct seed_read sr;
+
+    seeds_forget(r);
+    r->seeds = calloc(r->c->seeds.n, sizeof *r->seeds);
+    r->seed_have = calloc(r->c->seeds.n, sizeof *r->seed_have);
+    if (r->seeds == NULL || r->seed_have == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    sr.r = r;
+    sr.v = r->seeds;
+    sr.have = r->seed_have;
+    /* every place a seed may have had: at most SEEDS_MAX (core/campaign.c) */
+    return journal_each(sj, 100, read_seed, &sr, err);
+}
+
+/*
+ * Whether seed k (0-based) is to be sent in this run: unless it was delivered (or
  * its message may have gone), whatever refused it may have been put right since.
  */
-static int seed_pending(struct journal *sj, size_t i, struct blast_error *err)
+static bool seed_pending(const struct run *r, size_t k)
 {
-    struct outcome o;
-    int attempts, have;
-    enum journal_state st = journal_state(sj, i, &attempts);
-    bool pending;
-
-    if (st == JOURNAL_NONE || st == JOURNAL_DEFERRED)
-        return 1;
-    if (st != JOURNAL_FINAL)
-        return 0;
-    if ((have = journal_result(sj, i, &o, err)) <= 0)
-        return have;
-    pending = o.status != OUTCOME_DELIVERED;
-    outcome_free(&o);
-    return pending;
+    return !r->seed_have[k] ||
+           (r->seeds[k].status != OUTCOME_DELIVERED && r->seeds[k].status != OUTCOME_UNKNOWN);
 }
 
 /*
@@ -1169,7 +1337,7 @@ static int seed_pending(struct journal *sj, size_t i, struct blast_error *err)
  * was not touched), 0 when there was nothing to send them. The list is rewound
  * for feed_rows() either way.
  */
-static int submit_seeds(struct run *r, struct journal *sj, struct pool *sp, struct blast_error *err)
+static int submit_seeds(struct run *r, struct pool *sp, struct blast_error *err)
 {
     struct recipients_row row;
     struct address to;
@@ -1182,7 +1350,11 @@ static int submit_seeds(struct run *r, struct journal *sj, struct pool *sp, stru
             break;
         if ((rc = screen_row(r->p.screen, &row, &r->who, err)) < 0)
             return rc;
-        if (r->who.verdict != SCREEN_OTHER_SHARD && to_be_sent(r, &row)) {
+        if (r->who.verdict == SCREEN_OTHER_SHARD)
+            continue;
+        if ((rc = to_be_sent(r, &row, err)) < 0)
+            return rc;
+        if (rc == 1) {
             found = true;
             break;
         }
@@ -1190,9 +1362,7 @@ static int submit_seeds(struct run *r, struct journal *sj, struct pool *sp, stru
     if (rc < 0)
         return rc;
     for (i = 0; found && i < r->c->seeds.n; i++) {
-        if ((rc = seed_pending(sj, i + 1, err)) < 0)
-            return rc;
-        if (rc == 0)
+        if (!seed_pending(r, i))
             continue;
         if (address_parse_mailbox(r->c->seeds.addresses[i], &to, err) < 0)
             return err->code;
@@ -1249,19 +1419,6 @@ static void judge_seeds(struct run *r)
             r->c->name, r->breaker_why);
 }
 
-static int keep_seed(void *arg, const struct outcome *o, struct blast_error *err)
-{
-    struct run *r = arg;
-
-    if (r->nseeds >= r->c->seeds.n)
-        return 0;
-    outcome_init(&r->seeds[r->nseeds]);
-    if (outcome_copy(&r->seeds[r->nseeds], o) < 0)
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    r->nseeds++;
-    return 0;
-}
-
 /*
  * Step 2b (docs/campaign.md, "seeds"): the seeds get the message first, through
  * their own pool and journal (JOURNAL.seeds), and the list waits for their
@@ -1277,6 +1434,7 @@ static int send_seeds(struct run *r, int64_t deadline, struct blast_error *err)
     struct blast_error ferr;
     char *path = NULL;
     size_t i, pending;
+    bool sent = false;
     int64_t until;
     int rc;
 
@@ -1293,11 +1451,10 @@ static int send_seeds(struct run *r, int64_t deadline, struct blast_error *err)
     jo.durable = true;
     if ((rc = journal_open(path, &jo, &sj, err)) < 0)
         goto out;
+    if ((rc = seeds_read(r, sj, err)) < 0)
+        goto out;
     for (pending = 0, i = 0; i < r->c->seeds.n; i++)
-        if ((rc = seed_pending(sj, i + 1, err)) < 0)
-            goto out;
-        else
-            pending += (size_t)rc;
+        pending += seed_pending(r, i);
     if (pending == 0)
         goto judge;
     memset(&po, 0, sizeof po);
@@ -1309,11 +1466,12 @@ static int send_seeds(struct run *r, int64_t deadline, struct blast_error *err)
     po.seeds = true;
     if ((rc = pool_start(&po, &sp, err)) < 0)
         goto out;
-    rc = submit_seeds(r, sj, sp, err);
+    rc = submit_seeds(r, sp, err);
     if (rc < 0)
         pool_stop(sp, "not attempted: the run stopped on an error");
     else if (rc > 0)
         log_msg(&r->log, LOG_LEVEL_INFO, "%s: sending to the seeds first", r->c->name);
+    sent = rc > 0;
     until = timeutil_mono_ms() + r->c->seeds.wait;
     if (deadline > 0 && deadline < until)
         until = deadline;
@@ -1324,15 +1482,23 @@ static int send_seeds(struct run *r, int64_t deadline, struct blast_error *err)
     }
     if (rc < 0)
         goto out;
-judge:
-    if ((r->seeds = calloc(r->c->seeds.n, sizeof *r->seeds)) == NULL) {
-        rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-        goto out;
-    }
     /* every seed's last outcome, sent in this run or an earlier one */
-    if ((rc = journal_each(sj, r->c->seeds.n, keep_seed, r, err)) < 0)
+    if ((rc = seeds_read(r, sj, err)) < 0)
         goto out;
-    judge_seeds(r);
+judge:
+    /* for the report: the seeds that have an outcome, in the campaign's order */
+    for (i = 0; i < r->c->seeds.n; i++)
+        if (r->seed_have[i]) {
+            if (i != r->nseeds) {
+                r->seeds[r->nseeds] = r->seeds[i];
+                r->seed_have[r->nseeds] = true;
+                r->seed_have[i] = false;
+            }
+            r->nseeds++;
+        }
+    /* judged when they were sent in this run: an earlier run's refusal stopped that run */
+    if (sent)
+        judge_seeds(r);
 out:
     pool_free(sp);
     journal_close(sj);
@@ -1447,20 +1613,25 @@ static double whole_rate(const struct campaign_rate *rate)
 static int unsent_entry(void *arg, const struct outcome *o, struct blast_error *err)
 {
     struct run *r = arg;
-    const char *at = o->email != NULL ? strrchr(o->email, '@') : NULL;
-    char domain[256];
+    struct address a;
+    struct blast_error e;
+    const char *at;
     struct warm *w;
-    size_t i;
+    size_t k = o->row / 64;
 
     (void)err;
+    /* only the rows that took a count in this run (warm_hold) */
     if (o->status != OUTCOME_DEFERRED || o->detail == NULL ||
-        strncmp(o->detail, "not attempted: ", 15) != 0 || at == NULL)
+        strncmp(o->detail, "not attempted: ", 15) != 0 || o->email == NULL || k >= r->warm_words ||
+        !((r->warm_bits[k] >> (o->row % 64)) & 1))
         return 0;
-    for (i = 0; at[i + 1] != '\0' && i + 1 < sizeof domain; i++)
-        domain[i] =
-            (char)(at[i + 1] >= 'A' && at[i + 1] <= 'Z' ? at[i + 1] - 'A' + 'a' : at[i + 1]);
-    domain[i] = '\0';
-    w = warm_of(r, domain);
+    /* the domain as the run routed it: the envelope's (an A-label, lower case) */
+    blast_error_clear(&e);
+    if (address_parse(o->email, &a, &e) < 0)
+        return 0;
+    at = strrchr(a.envelope, '@');
+    w = warm_of(r, at != NULL ? at + 1 : NULL);
+    address_free(&a);
     if (w->started && w->cap != WARMUP_NO_CAP && w->used > 0) {
         w->used--;
         w->held++;
@@ -1479,6 +1650,9 @@ static void warm_settle(struct run *r)
     struct blast_error e;
     bool used = false;
 
+    if (r->warm_settled || r->journal == NULL)
+        return;
+    r->warm_settled = true;
     for (size_t i = 0; i < r->nwarm; i++)
         used |= r->warm[i].used > 0;
     blast_error_clear(&e);

@@ -99,6 +99,45 @@ class Seeds(unittest.TestCase):
         self.assertIn("every seed was refused; sending the list anyway", p.stderr)
         self.assertEqual(sorted(rcpts(s)), sorted(c.addresses))
 
+    def test_a_run_with_nothing_to_send_does_not_judge_old_seeds(self):
+        block = "550 5.7.1 Message rejected"
+        s = self.server(servers.Script(rcpt={"qa@team.example": block,
+                                             "qa2@team.example": block}))
+        c = self.campaign(s.port)
+        self.assertEqual(c.send().returncode, 5)
+        self.assertEqual(c.send("--no-breaker").returncode, 0)
+        # nothing left to send: no seed is sent, and the old refusals stop nothing
+        p = c.send()
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertNotIn("seeds were refused", p.stderr)
+        self.assertEqual(rcpts(s), list(c.addresses))
+
+    def test_seeds_edited_between_runs(self):
+        s = self.server()
+        c = self.campaign(s.port, extra="seeds: [qa@team.example]\n")
+        self.assertEqual(c.send("--limit", "2").returncode, 0)
+        # a new seed put first: it takes the first place in the seeds' journal
+        with open(c.path) as f:
+            text = f.read()
+        with open(c.path, "w") as f:
+            f.write(text.replace("seeds: [qa@team.example]",
+                                 "seeds: [new@team.example, qa@team.example]"))
+        p = c.send("--force")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        got = rcpts(s)
+        self.assertEqual(got.count("new@team.example"), 1, got)
+        seeds = harness.load_report(c.report)["summary"]["seeds"]
+        self.assertEqual([e["email"] for e in seeds], ["new@team.example"])
+
+    def test_no_seeds_while_the_window_holds_everyone(self):
+        s = self.server()
+        c = self.campaign(s.port, extra=SEEDS + "window: {hours: \"02:00-03:00\"}\n"
+                                               "timezone: UTC\n")
+        p = c.send(env=dict(os.environ, BLAST_NOW="2026-12-07T10:00:00Z"))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(rcpts(s), [])
+        self.assertNotIn("sending to the seeds", p.stderr)
+
     def test_one_seed_delivered_is_enough(self):
         s = self.server(servers.Script(rcpt={"qa@team.example": "550 5.1.1 no such user"}))
         c = self.campaign(s.port)

@@ -145,6 +145,43 @@ class Warmup(unittest.TestCase):
         self.assertEqual(len(self.sink.messages()), 30)
         self.assertEqual(len(delivered(c)), 30)
 
+    def test_a_run_without_a_relay_counts_nothing(self):
+        c = self.campaign(12)
+        closed = servers.free_port()
+        with open(c.path) as f:
+            text = f.read()
+        with open(c.path, "w") as f:
+            f.write(text.replace(f"port: {self.sink.port}", f"port: {closed}"))
+        p = self.send(c, DAY1)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        db = sqlite3.connect(os.path.join(c.dir, ".blast", "warmup.db"))
+        self.addCleanup(db.close)
+        self.assertEqual(db.execute("select coalesce(sum(sent), 0) from warmup_count").fetchone()[0],
+                         0, "what was never tried is given back")
+        self.assertEqual(db.execute("select count(*) from warmup_first").fetchone()[0], 0,
+                         "nothing went: the ramp has not started")
+        db.close()
+        # the relay back, later that day: the day's whole cap
+        with open(c.path, "w") as f:
+            f.write(text)
+        p = self.send(c, DAY1_LATER, "--force")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(self.sink.messages()), 5)
+
+    def test_shards_share_the_days_cap(self):
+        c = self.campaign(40, extra="warmup: {daily: [10]}\ntimezone: UTC\n")
+        for i in range(2):
+            p = self.send(c, DAY1, "--shard", f"{i}/2")
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("this shard's part 5", p.stderr)
+        self.assertEqual(len(self.sink.messages()), 10)
+        # an unsharded run the same day finds the sender's cap reached
+        p = self.send(c, DAY1_LATER)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(self.sink.messages()), 10)
+        p = harness.run_blast("check", c.path, env=dict(os.environ, BLAST_NOW=DAY1_LATER))
+        self.assertIn("other: day 1 of 1: 10 today, 10 sent, 0 left", p.stdout)
+
     def test_counts_survive_a_sigkill(self):
         # 10 a second: the kill lands half way through the day's cap of 30
         c = self.campaign(60, extra="warmup: {daily: [30, 100]}\ntimezone: UTC\nrate: 10/s\n")

@@ -134,6 +134,24 @@ class Windows(unittest.TestCase):
         self.assertIn("list.csv:3: row 2, column 'tz': unknown time zone 'Mars/Olympus'", p.stderr)
         self.assertEqual(self.sink.messages(), [])
 
+    def test_a_tz_the_c_library_takes_blocks_no_plain_campaign(self):
+        c = Campaign(2, [relay(self.sink.port)])
+        self.addCleanup(c.remove)
+        env = dict(os.environ, TZ="Mars/Olympus")
+        p = c.send(env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = harness.run_blast("check", c.path, env=env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        # a campaign with a window needs its zone: the system's here, which is not one
+        c = self.campaign([("a@example.com", "")], timezone="")
+        with open(c.path) as f:
+            text = f.read()
+        with open(c.path, "w") as f:
+            f.write(text.replace("timezone: \n", ""))
+        p = c.send(env=env)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("Mars/Olympus", p.stderr)
+
     def test_campaign_errors_have_places(self):
         c = self.campaign([("a@example.com", "UTC")], window="{days: funday}")
         p = harness.run_blast("check", c.path)

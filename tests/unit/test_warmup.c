@@ -585,3 +585,74 @@ Test(warmup, a_lock_held_too_long_is_said_so, .fini = scratch_remove, .timeout =
     cr_assert_eq(reserve(s, "news.example.com", "gmail", 20100, 100, 5), 5, "and then it works");
     warmup_store_close(s);
 }
+
+Test(warmup, first_known_reads_without_recording, .fini = scratch_remove)
+{
+    char path[512];
+    struct warmup_store *s;
+    struct blast_error err;
+    int64_t first = -7;
+    bool found = true;
+
+    store_path(path, sizeof path);
+    s = open_ok(path);
+    blast_error_clear(&err);
+    cr_assert_eq(warmup_first_known(s, "news.example.com", "google", &first, &found, &err), 0);
+    cr_assert(!found);
+    cr_assert_eq(first, -7, "untouched");
+    cr_assert_eq(warmup_first_known(s, "news.example.com", "google", &first, &found, &err), 0);
+    cr_assert(!found, "still nothing recorded");
+    cr_assert_eq(warmup_first_day(s, "news.example.com", "google", 20100, &first, &err), 0);
+    cr_assert_eq(warmup_first_known(s, "NEWS.example.com", "google", &first, &found, &err), 0);
+    cr_assert(found);
+    cr_assert_eq(first, 20100);
+    warmup_store_close(s);
+}
+
+static int count_rows(void *arg, const struct warmup_row *r)
+{
+    (void)r;
+    (*(int *)arg)++;
+    return 0;
+}
+
+Test(warmup, a_store_opened_to_read_changes_nothing, .fini = scratch_remove)
+{
+    char path[512];
+    struct suppressdb *db = NULL;
+    struct warmup_store *s;
+    struct blast_error err;
+    struct stat before, after;
+    uint64_t n = 99;
+    int rows = 0;
+
+    /* a suppression database without warm-up tables reads as empty */
+    snprintf(path, sizeof path, "%s/suppression.db", scratch_make());
+    blast_error_clear(&err);
+    cr_assert_eq(suppressdb_open(path, true, &db, &err), 0, "%s", err.text);
+    suppressdb_close(db);
+    cr_assert_eq(stat(path, &before), 0);
+    cr_assert_eq(warmup_store_open_read(path, &s, &err), 0, "%s", err.text);
+    cr_assert_eq(warmup_count(s, "news.example.com", "google", 20100, &n, &err), 0, "%s", err.text);
+    cr_assert_eq(n, 0);
+    cr_assert_eq(warmup_each(s, "news.example.com", 20100, count_rows, &rows, &err), 0);
+    cr_assert_eq(rows, 0);
+    warmup_store_close(s);
+    cr_assert_eq(stat(path, &after), 0);
+    cr_assert_eq(before.st_size, after.st_size);
+    cr_assert_eq(before.st_mtime, after.st_mtime);
+    /* a store with counts reads them */
+    store_path(path, sizeof path);
+    s = open_ok(path);
+    cr_assert_eq(reserve(s, "news.example.com", "google", 20100, 10, 4), 4);
+    warmup_store_close(s);
+    cr_assert_eq(warmup_store_open_read(path, &s, &err), 0, "%s", err.text);
+    cr_assert_eq(count(s, "news.example.com", "google", 20100), 4);
+    warmup_store_close(s);
+    /* a file that is not there is an error naming it (check does not create it) */
+    snprintf(path, sizeof path, "%s/none.db", scratch_dir);
+    blast_error_clear(&err);
+    cr_assert_lt(warmup_store_open_read(path, &s, &err), 0);
+    cr_assert_str_eq(err.source, path);
+    cr_assert_eq(access(path, F_OK), -1);
+}
