@@ -24,7 +24,7 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 CC       ?= cc
 PYTHON   := /usr/bin/python3
-PKGS     := yaml-0.1 jansson openssl libsodium libidn2 libcurl sqlite3 gmime-3.0 hiredis zlib libcares
+PKGS     := yaml-0.1 jansson openssl libsodium libidn2 libcurl sqlite3 gmime-3.0 hiredis zlib libcares libpsl
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lpthread -lm
