@@ -17,6 +17,7 @@
  */
 #include "dkim.h"
 #include "log.h"
+#include "taglist.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -90,6 +91,11 @@ static const struct {
 static bool is_wsp(char ch)
 {
     return ch == ' ' || ch == '\t';
+}
+
+static bool is_wsp_or_eol(char ch)
+{
+    return is_wsp(ch) || ch == '\r' || ch == '\n';
 }
 
 /* ---- scratch ---------------------------------------------------------------------------- */
@@ -505,34 +511,375 @@ int dkim_record_name(const struct dkim *d, size_t i, struct buf *out)
     return buf_printf(out, "%s._domainkey.%s", d->s[i].cfg->selector, d->s[i].cfg->domain);
 }
 
-int dkim_public_record(const struct dkim *d, size_t i, struct buf *out)
+/* Room for p='s bytes: a 4096-bit RSA key's SubjectPublicKeyInfo DER takes 550. */
+#define PUBKEY_MAX 1024
+
+/*
+ * The bytes p= carries for signature i, into out (PUBKEY_MAX): RFC 6376 §3.6.1's
+ * DER SubjectPublicKeyInfo for RSA, RFC 8463 §4's raw 32-byte key for Ed25519.
+ */
+static int public_key_bytes(const struct dkim *d, size_t i, unsigned char *out, size_t *len)
 {
     EVP_PKEY *key = d->s[i].key;
-    unsigned char *der = NULL, raw[32];
-    size_t rawlen = sizeof raw;
-    char *b64 = NULL;
-    int len, rc = BLAST_ENOMEM;
+    unsigned char *p = out;
+    int n;
 
+    *len = PUBKEY_MAX;
     if (d->s[i].cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256) {
-        /* RFC 6376 §3.6.1: p= is the base64 of the DER SubjectPublicKeyInfo */
-        if ((len = i2d_PUBKEY(key, &der)) <= 0)
-            goto out;
-    } else {
-        /* RFC 8463 §4: p= is the base64 of the raw 32-byte public key */
-        if (EVP_PKEY_get_raw_public_key(key, raw, &rawlen) != 1)
-            goto out;
-        len = (int)rawlen;
+        if ((n = i2d_PUBKEY(key, NULL)) <= 0 || n > PUBKEY_MAX || i2d_PUBKEY(key, &p) != n) {
+            ERR_clear_error();
+            return BLAST_EIO;
+        }
+        *len = (size_t)n;
+        return 0;
     }
-    if ((b64 = malloc(((size_t)len + 2) / 3 * 4 + 1)) == NULL)
+    if (EVP_PKEY_get_raw_public_key(key, out, len) != 1) {
+        ERR_clear_error();
+        return BLAST_EIO;
+    }
+    return 0;
+}
+
+int dkim_public_record(const struct dkim *d, size_t i, struct buf *out)
+{
+    unsigned char pub[PUBKEY_MAX];
+    char b64[PUBKEY_MAX / 3 * 4 + 8];
+    size_t len;
+    int rc;
+
+    if ((rc = public_key_bytes(d, i, pub, &len)) < 0)
+        return rc;
+    EVP_EncodeBlock((unsigned char *)b64, pub, (int)len);
+    return buf_printf(out, "v=DKIM1; k=%s; p=%s",
+                      d->s[i].cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256 ? "rsa" : "ed25519", b64);
+}
+
+/* ---- the published key record (RFC 6376 §3.6.1) ------------------------------------------- */
+
+const char *dkim_record_verdict_name(enum dkim_record_verdict v)
+{
+    switch (v) {
+    case DKIM_RECORD_MATCHES:
+        return "matches";
+    case DKIM_RECORD_MISSING:
+        return "missing";
+    case DKIM_RECORD_INVALID:
+        return "invalid";
+    case DKIM_RECORD_REVOKED:
+        return "revoked";
+    case DKIM_RECORD_WRONG_TYPE:
+        return "wrong type";
+    case DKIM_RECORD_OTHER_KEY:
+        return "another key";
+    }
+    return "invalid";
+}
+
+/* What one TXT value says, once it parses as a key record. */
+struct key_record {
+    struct taglist l;
+    const struct taglist_tag *k, *h, *s, *t, *p;
+    unsigned char key[PUBKEY_MAX]; /* p= decoded */
+    size_t keylen;
+};
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/*
+ * p='s base64 (§3.6.1: FWS allowed anywhere in it, the padding optional) into out
+ * (PUBKEY_MAX), or -1.
+ */
+static int b64_decode(const char *s, size_t len, unsigned char *out, size_t *outlen)
+{
+    unsigned acc = 0;
+    size_t k, n = 0, bits = 0, digits = 0, pad = 0;
+
+    for (k = 0; k < len; k++) {
+        int v;
+        if (s[k] == ' ' || s[k] == '\t' || s[k] == '\r' || s[k] == '\n')
+            continue;
+        if (s[k] == '=') {
+            pad++;
+            continue;
+        }
+        if (pad > 0 || (v = b64_value(s[k])) < 0)
+            return -1; /* a digit after the padding, or not base64 */
+        digits++;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == PUBKEY_MAX)
+                return -1;
+            out[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    /* one digit left over is never whole bytes; padding only fills the last group */
+    if (digits % 4 == 1 || pad > 2 || (pad > 0 && (digits + pad) % 4 != 0))
+        return -1;
+    *outlen = n;
+    return 0;
+}
+
+/* Does the colon-separated list of t (§3.6.1 h=, s=) name word, or "*" when star? */
+static bool list_has(const struct taglist_tag *t, const char *word, bool star)
+{
+    const char *s = t->value, *end = t->value + t->valuelen;
+    size_t wl = strlen(word);
+
+    while (s <= end) {
+        const char *colon = memchr(s, ':', (size_t)(end - s)), *e = colon != NULL ? colon : end;
+        const char *a = s;
+        while (a < e && is_wsp_or_eol(*a))
+            a++;
+        while (e > a && is_wsp_or_eol(e[-1]))
+            e--;
+        if (((size_t)(e - a) == wl && strncasecmp(a, word, wl) == 0) ||
+            (star && e - a == 1 && *a == '*'))
+            return true;
+        if (colon == NULL)
+            break;
+        s = colon + 1;
+    }
+    return false;
+}
+
+/* One TXT value as a key record (§3.6.1), or -1 with why. */
+static int parse_key_record(const char *txt, struct key_record *r, char *why, size_t whysize)
+{
+    const struct taglist_tag *v;
+
+    memset(r, 0, sizeof *r);
+    /* §3.2: tag names with case */
+    if (taglist_parse(txt, false, &r->l, why, whysize) < 0)
+        return -1;
+    if ((v = taglist_find(&r->l, "v")) != NULL) {
+        /* §3.6.1: "MUST be the first tag"; any other value: "MUST be discarded" */
+        if (v != &r->l.tag[0]) {
+            snprintf(why, whysize, "v= is not the first tag");
+            return -1;
+        }
+        if (!taglist_value_is(v, "DKIM1", false)) {
+            snprintf(why, whysize, "v=%.*s is not DKIM1",
+                     (int)(v->valuelen > 20 ? 20 : v->valuelen), v->value);
+            return -1;
+        }
+    }
+    r->k = taglist_find(&r->l, "k");
+    r->h = taglist_find(&r->l, "h");
+    r->s = taglist_find(&r->l, "s");
+    r->t = taglist_find(&r->l, "t");
+    if ((r->p = taglist_find(&r->l, "p")) == NULL) {
+        snprintf(why, whysize, "no p= tag");
+        return -1;
+    }
+    if (b64_decode(r->p->value, r->p->valuelen, r->key, &r->keylen) < 0) {
+        snprintf(why, whysize,
+                 memchr(r->p->value, '"', r->p->valuelen) != NULL
+                     ? "p= is not base64: it holds quote marks (the zone file's quoting, "
+                       "published as text?)"
+                     : "p= is not base64");
+        return -1;
+    }
+    return 0;
+}
+
+/* "sha256:" and the hex of SHA-256 over bytes into out (72 bytes). */
+static void fingerprint(const struct dkim *d, const unsigned char *bytes, size_t len, char *out)
+{
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    size_t k;
+
+    if (EVP_Digest(bytes, len, md, &mdlen, d->sha256, NULL) != 1 || mdlen != sizeof md) {
+        ERR_clear_error();
+        snprintf(out, 72, "sha256:?");
+        return;
+    }
+    memcpy(out, "sha256:", 7);
+    for (k = 0; k < sizeof md; k++)
+        snprintf(out + 7 + 2 * k, 3, "%02x", md[k]);
+}
+
+/*
+ * The published RSA key in the form blast publishes (SubjectPublicKeyInfo DER) into
+ * out: §3.6.1 has it so, though RFC 6376's text once said RSAPublicKey (PKCS#1),
+ * which some publish and verifiers accept.
+ */
+static int rsa_as_spki(const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen)
+{
+    const unsigned char *p = in;
+    unsigned char *o = out;
+    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)inlen);
+    int n, rc = -1;
+
+    if (key == NULL || p != in + inlen) {
+        EVP_PKEY_free(key);
+        p = in;
+        key = d2i_PublicKey(EVP_PKEY_RSA, NULL, &p, (long)inlen);
+        if (key == NULL || p != in + inlen)
+            goto out;
+    }
+    if (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA || (n = i2d_PUBKEY(key, NULL)) <= 0 ||
+        n > PUBKEY_MAX || i2d_PUBKEY(key, &o) != n)
         goto out;
-    EVP_EncodeBlock((unsigned char *)b64, der != NULL ? der : raw, len);
-    rc = buf_printf(out, "v=DKIM1; k=%s; p=%s",
-                    d->s[i].cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256 ? "rsa" : "ed25519", b64);
+    *outlen = (size_t)n;
+    rc = 0;
 out:
+    EVP_PKEY_free(key);
     ERR_clear_error();
-    OPENSSL_free(der);
-    free(b64);
     return rc;
+}
+
+/* Is this 44-byte p= an Ed25519 SubjectPublicKeyInfo rather than RFC 8463's raw key? */
+static bool ed25519_spki(const unsigned char *in, size_t inlen)
+{
+    const unsigned char *p = in;
+    EVP_PKEY *key = d2i_PUBKEY(NULL, &p, (long)inlen);
+    bool yes = key != NULL && EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519;
+
+    EVP_PKEY_free(key);
+    ERR_clear_error();
+    return yes;
+}
+
+/* The verdict on the one key record r against signature i. */
+static enum dkim_record_verdict judge(const struct dkim *d, size_t i, struct key_record *r,
+                                      char *why, size_t whysize)
+{
+    bool rsa = d->s[i].cfg->algorithm == CAMPAIGN_DKIM_RSA_SHA256;
+    const char *ours = rsa ? "rsa" : "ed25519";
+    unsigned char pub[PUBKEY_MAX], theirs[PUBKEY_MAX];
+    size_t publen, theirlen;
+    char fp1[72], fp2[72];
+
+    /* §3.6.1 p=: "An empty value means that this public key has been revoked." */
+    if (r->p->valuelen == 0 || r->keylen == 0) {
+        snprintf(why, whysize, "p= is empty: the key is revoked");
+        return DKIM_RECORD_REVOKED;
+    }
+    /* §3.6.1 k=: rsa when absent */
+    if (r->k == NULL ? !rsa : !taglist_value_is(r->k, ours, true)) {
+        if (r->k == NULL)
+            snprintf(why, whysize, "no k= (so rsa) but blast signs with ed25519");
+        else
+            snprintf(why, whysize, "k=%.*s but blast signs with %s",
+                     (int)(r->k->valuelen > 20 ? 20 : r->k->valuelen), r->k->value, ours);
+        return DKIM_RECORD_WRONG_TYPE;
+    }
+    /* h=: the hashes the key may sign with; both of blast's algorithms use sha256 */
+    if (r->h != NULL && !list_has(r->h, "sha256", false)) {
+        snprintf(why, whysize, "h=%.*s but blast signs with sha256",
+                 (int)(r->h->valuelen > 30 ? 30 : r->h->valuelen), r->h->value);
+        return DKIM_RECORD_WRONG_TYPE;
+    }
+    /* s=: the services the key is for; "email" or "*" */
+    if (r->s != NULL && !list_has(r->s, "email", true)) {
+        snprintf(why, whysize, "s=%.*s: the key is not for email",
+                 (int)(r->s->valuelen > 30 ? 30 : r->s->valuelen), r->s->value);
+        return DKIM_RECORD_WRONG_TYPE;
+    }
+    if (public_key_bytes(d, i, pub, &publen) < 0) {
+        snprintf(why, whysize, "blast's own public key could not be derived");
+        return DKIM_RECORD_INVALID;
+    }
+    if (rsa) {
+        if (rsa_as_spki(r->key, r->keylen, theirs, &theirlen) < 0) {
+            snprintf(why, whysize, "p= is not an RSA public key");
+            return DKIM_RECORD_INVALID;
+        }
+    } else {
+        if (r->keylen != 32) {
+            snprintf(why, whysize,
+                     ed25519_spki(r->key, r->keylen)
+                         ? "p= holds the Ed25519 key as SubjectPublicKeyInfo; RFC 8463 §4 "
+                           "wants the raw 32 bytes"
+                         : "p= holds %zu bytes; an Ed25519 key has 32",
+                     r->keylen);
+            return DKIM_RECORD_INVALID;
+        }
+        memcpy(theirs, r->key, 32);
+        theirlen = 32;
+    }
+    if (theirlen != publen || memcmp(theirs, pub, publen) != 0) {
+        fingerprint(d, theirs, theirlen, fp1);
+        fingerprint(d, pub, publen, fp2);
+        snprintf(why, whysize, "another key is published (fingerprint %s, blast's is %s)", fp1,
+                 fp2);
+        return DKIM_RECORD_OTHER_KEY;
+    }
+    /* §3.6.1 t=y: verifiers may treat failures as if unsigned */
+    snprintf(why, whysize,
+             r->t != NULL && list_has(r->t, "y", false)
+                 ? "the key matches; t=y: the domain is testing DKIM"
+                 : "the key matches");
+    return DKIM_RECORD_MATCHES;
+}
+
+enum dkim_record_verdict dkim_record_check(const struct dkim *d, size_t i, const char *const *txts,
+                                           size_t n, char *why, size_t whysize)
+{
+    struct key_record *r = NULL, *one = NULL;
+    char first[200] = "", scratch[8];
+    size_t k, parsed = 0, seen = 0;
+    enum dkim_record_verdict v;
+
+    if (why == NULL || whysize == 0) {
+        why = scratch;
+        whysize = sizeof scratch;
+    }
+    if (d == NULL || i >= d->n) {
+        snprintf(why, whysize, "no signature %zu to check", i);
+        return DKIM_RECORD_INVALID;
+    }
+    /* two records' worth: the first that parses, and the one being tried */
+    if ((r = calloc(2, sizeof *r)) == NULL) {
+        snprintf(why, whysize, "out of memory");
+        v = DKIM_RECORD_INVALID;
+        goto out;
+    }
+    for (k = 0; k < n; k++) {
+        char w[200];
+        if (txts[k] == NULL)
+            continue;
+        seen++;
+        if (parse_key_record(txts[k], &r[parsed > 0 ? 1 : 0], w, sizeof w) < 0) {
+            if (first[0] == '\0')
+                snprintf(first, sizeof first, "%s", w);
+            continue;
+        }
+        if (++parsed == 1)
+            one = &r[0];
+    }
+    if (seen == 0) {
+        snprintf(why, whysize, "no TXT record");
+        v = DKIM_RECORD_MISSING;
+    } else if (parsed > 1) {
+        /* RFC 6376 §6.1.2 lets a verifier take any of them: which one would be luck */
+        snprintf(why, whysize, "several records (%zu) hold a DKIM key", parsed);
+        v = DKIM_RECORD_INVALID;
+    } else if (one == NULL) {
+        if (seen == 1)
+            snprintf(why, whysize, "%s", first);
+        else
+            snprintf(why, whysize, "none of the %zu records is a DKIM key: %s", seen, first);
+        v = DKIM_RECORD_INVALID;
+    } else {
+        v = judge(d, i, one, why, whysize);
+    }
+out:
+    free(r);
+    return v;
 }
 
 /* ---- signing -------------------------------------------------------------------------------- */

@@ -6,11 +6,12 @@
  * canonicalization of header and body (RFC 6376 §3.4.2, §3.4.4); the body hash;
  * the choice of header fields to sign, with oversigning; signing with rsa-sha256
  * (RFC 6376 §3.3.1) through OpenSSL's EVP API or ed25519-sha256 (RFC 8463) through
- * libsodium; the folding of the DKIM-Signature field; and the public key's DNS TXT
- * record text.
+ * libsodium; the folding of the DKIM-Signature field; the public key's DNS TXT
+ * record text, and the judgement of the record found published (its tags with
+ * taglist).
  * Does not own: building the message (mime), dot-stuffing (smtp), publishing the
- * record in DNS (the user), nor deciding when to sign (compose signs each message
- * once it is final).
+ * record in DNS (the user), looking it up (the caller of dkim_record_check()), nor deciding when to
+ * sign (compose signs each message once it is final).
  *
  * The message handed to dkim_sign() must be final: CRLF line ends, 7-bit or 8-bit
  * safe, not dot-stuffed. Every signature is made over the message as mime built
@@ -86,6 +87,39 @@ int dkim_record_name(const struct dkim *d, size_t i, struct buf *out);
  * k=ed25519; p=BASE64" with the raw 32-byte public key (RFC 8463 §4).
  */
 int dkim_public_record(const struct dkim *d, size_t i, struct buf *out);
+
+/* What the TXT record published for a signature says, against blast's key. */
+enum dkim_record_verdict {
+    DKIM_RECORD_MATCHES,    /* the key blast signs with */
+    DKIM_RECORD_MISSING,    /* no TXT record at the name */
+    DKIM_RECORD_INVALID,    /* no key record, several, or one whose key does not parse */
+    DKIM_RECORD_REVOKED,    /* p= empty */
+    DKIM_RECORD_WRONG_TYPE, /* k=, h= or s= refuses what blast signs */
+    DKIM_RECORD_OTHER_KEY,  /* a good record with another key */
+};
+
+/*
+ * Judge the TXT values found at dkim_record_name(d, i) (n of them; NULL entries
+ * skipped; each one record's strings joined with nothing between, RFC 6376
+ * §3.6.2.2) against signature i's key (RFC 6376 §3.6.1): tag names with case; v=,
+ * if there, first and DKIM1; k= rsa when absent; h= and s=, if there, must allow
+ * sha256 and email; p= required, whitespace in it ignored, empty when revoked;
+ * unknown tags ignored. Of several values the one that parses as a key record is
+ * judged; when several do, INVALID ("several records": a verifier may take either,
+ * §6.1.2). An RSA key published as PKCS#1 RSAPublicKey rather than
+ * SubjectPublicKeyInfo matches too.
+ *
+ * why gets a short phrase (whysize bytes; may be 0): "p= is empty: the key is
+ * revoked", "k=rsa but blast signs with ed25519", "another key is published
+ * (fingerprint sha256:HEX, blast's is sha256:HEX)" (SHA-256 over the key's bytes
+ * as blast publishes them: for RSA `openssl pkey -pubout -outform DER | sha256sum`),
+ * "the key matches" (with "; t=y: the domain is testing DKIM" when so).
+ */
+enum dkim_record_verdict dkim_record_check(const struct dkim *d, size_t i, const char *const *txts,
+                                           size_t n, char *why, size_t whysize);
+
+/* "matches", "missing", "invalid", "revoked", "wrong type", "another key". */
+const char *dkim_record_verdict_name(enum dkim_record_verdict v);
 
 /*
  * Sign message (the whole message, headers and body) with every signature of d,

@@ -17,6 +17,8 @@
 #include <openssl/encoder.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -727,4 +729,328 @@ Test(dkim, txt_records, .fini = scratch_remove)
     dkim_free(out);
     EVP_PKEY_free(k1);
     EVP_PKEY_free(k2);
+}
+
+/* ---- the published record against the key (dkim_record_check) ------------------------------ */
+
+/* A campaign signing with a throwaway RSA key (signature 0) and an Ed25519 one (1). */
+struct keyed {
+    struct campaign c;
+    struct campaign_dkim d[2];
+    struct dkim *dk;
+    EVP_PKEY *rsa, *ed;
+    char p1[512], p2[512];
+};
+
+static void keyed_make(struct keyed *k)
+{
+    struct blast_error err;
+
+    memset(k, 0, sizeof *k);
+    k->rsa = rsa_key(2048);
+    k->ed = ed25519_key();
+    scratch_make();
+    write_key(k->rsa, "THROWAWAY-TEST-ONLY-rsa.pem", "PrivateKeyInfo", 0600, k->p1, sizeof k->p1);
+    write_key(k->ed, "THROWAWAY-TEST-ONLY-ed25519.pem", "PrivateKeyInfo", 0600, k->p2,
+              sizeof k->p2);
+    one_signature(&k->c, &k->d[0], k->p1, CAMPAIGN_DKIM_RSA_SHA256);
+    k->d[1] = k->d[0];
+    k->d[1].key = k->p2;
+    k->d[1].selector = (char *)"ed2026";
+    k->d[1].algorithm = CAMPAIGN_DKIM_ED25519_SHA256;
+    k->c.dkim = k->d;
+    k->c.ndkim = 2;
+    blast_error_clear(&err);
+    cr_assert_eq(dkim_new(&k->c, NULL, NULL, &k->dk, &err), 0, "%s", err.text);
+}
+
+static void keyed_free(struct keyed *k)
+{
+    dkim_free(k->dk);
+    EVP_PKEY_free(k->rsa);
+    EVP_PKEY_free(k->ed);
+}
+
+/* Base64 of bytes, made here rather than by dkim. */
+static char *b64_of(const unsigned char *bytes, size_t len)
+{
+    char *s = malloc((len + 2) / 3 * 4 + 1);
+
+    cr_assert_not_null(s);
+    EVP_EncodeBlock((unsigned char *)s, bytes, (int)len);
+    return s;
+}
+
+/* p='s value for key: SubjectPublicKeyInfo DER for RSA (or PKCS#1), the raw key for Ed25519. */
+static char *p_of(EVP_PKEY *key, bool pkcs1)
+{
+    unsigned char *der = NULL, raw[32];
+    size_t rawlen = sizeof raw;
+    char *s;
+    int n;
+
+    if (EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519) {
+        cr_assert_eq(EVP_PKEY_get_raw_public_key(key, raw, &rawlen), 1);
+        return b64_of(raw, rawlen);
+    }
+    n = pkcs1 ? i2d_PublicKey(key, &der) : i2d_PUBKEY(key, &der);
+    cr_assert_gt(n, 0);
+    s = b64_of(der, (size_t)n);
+    OPENSSL_free(der);
+    return s;
+}
+
+static enum dkim_record_verdict check_one(const struct keyed *k, size_t i, const char *txt,
+                                          char *why, size_t whysize)
+{
+    const char *txts[1] = {txt};
+
+    why[0] = '\0';
+    return dkim_record_check(k->dk, i, txts, 1, why, whysize);
+}
+
+/* The verdict on "prefix" P "suffix", P being key's p= value spaced out every `every` characters.
+ */
+static enum dkim_record_verdict check_fmt(const struct keyed *k, size_t i, const char *prefix,
+                                          EVP_PKEY *key, const char *suffix, size_t every,
+                                          char *why, size_t whysize)
+{
+    char *p = p_of(key, false), txt[4096];
+    size_t len = strlen(p), at, n = 0;
+    enum dkim_record_verdict v;
+
+    n = (size_t)snprintf(txt, sizeof txt, "%s", prefix);
+    for (at = 0; at < len; at++) {
+        if (every > 0 && at > 0 && at % every == 0)
+            n += (size_t)snprintf(txt + n, sizeof txt - n, "%s", at % (2 * every) ? " " : "\r\n\t");
+        txt[n++] = p[at];
+    }
+    snprintf(txt + n, sizeof txt - n, "%s", suffix);
+    v = check_one(k, i, txt, why, whysize);
+    free(p);
+    return v;
+}
+
+Test(dkim, record_matches_as_published, .fini = scratch_remove)
+{
+    struct keyed k;
+    struct buf rec = BUF_INIT;
+    char why[256];
+    size_t i;
+
+    keyed_make(&k);
+    for (i = 0; i < 2; i++) {
+        buf_reset(&rec);
+        cr_assert_eq(dkim_public_record(k.dk, i, &rec), 0);
+        cr_assert_eq(check_one(&k, i, rec.data, why, sizeof why), DKIM_RECORD_MATCHES, "%s", why);
+        cr_assert_str_eq(why, "the key matches");
+    }
+    buf_free(&rec);
+    keyed_free(&k);
+}
+
+Test(dkim, record_matches_spaced_split_reordered, .fini = scratch_remove)
+{
+    struct keyed k;
+    char why[256];
+    char *p = NULL, *joined = NULL;
+    const char *txts[1];
+    size_t len;
+
+    keyed_make(&k);
+    /* whitespace and line breaks inside p= (RFC 6376 §3.6.1), tags in another order, no v= */
+    cr_assert_eq(check_fmt(&k, 0, "k=rsa; p=", k.rsa, "; n=made by hand", 50, why, sizeof why),
+                 DKIM_RECORD_MATCHES, "%s", why);
+    cr_assert_eq(check_fmt(&k, 0, "v=DKIM1;p= ", k.rsa, " ;k=RSA;h=sha1:sha256;s=email;x=y;", 7,
+                           why, sizeof why),
+                 DKIM_RECORD_MATCHES, "%s", why);
+    cr_assert_eq(check_fmt(&k, 1, " p=", k.ed, "; k=ed25519 ; v=DKIM1", 0, why, sizeof why),
+                 DKIM_RECORD_INVALID, "v= must come first");
+    cr_assert_str_eq(why, "v= is not the first tag");
+    cr_assert_eq(check_fmt(&k, 1, "t=y; k=ed25519; s=*; p=", k.ed, "", 11, why, sizeof why),
+                 DKIM_RECORD_MATCHES, "%s", why);
+    cr_assert_str_eq(why, "the key matches; t=y: the domain is testing DKIM");
+
+    /* a 2048-bit key's record is over 255 bytes: the lookup joins its strings (§3.6.2.2) */
+    p = p_of(k.rsa, false);
+    len = strlen(p);
+    cr_assert_gt(len, 255);
+    joined = malloc(len + 64);
+    snprintf(joined, len + 64, "v=DKIM1; k=rsa; p=%.*s%s", 200, p, p + 200);
+    txts[0] = joined;
+    cr_assert_eq(dkim_record_check(k.dk, 0, txts, 1, why, sizeof why), DKIM_RECORD_MATCHES, "%s",
+                 why);
+    free(joined);
+    free(p);
+
+    /* RSAPublicKey (PKCS#1) rather than SubjectPublicKeyInfo: the same key */
+    p = p_of(k.rsa, true);
+    joined = malloc(strlen(p) + 64);
+    snprintf(joined, strlen(p) + 64, "v=DKIM1; p=%s", p);
+    cr_assert_eq(check_one(&k, 0, joined, why, sizeof why), DKIM_RECORD_MATCHES, "%s", why);
+    free(joined);
+    free(p);
+    keyed_free(&k);
+}
+
+Test(dkim, record_missing_and_revoked, .fini = scratch_remove)
+{
+    struct keyed k;
+    char why[256];
+    const char *nulls[2] = {NULL, NULL};
+
+    keyed_make(&k);
+    cr_assert_eq(dkim_record_check(k.dk, 0, NULL, 0, why, sizeof why), DKIM_RECORD_MISSING);
+    cr_assert_str_eq(why, "no TXT record");
+    cr_assert_eq(dkim_record_check(k.dk, 0, nulls, 2, why, sizeof why), DKIM_RECORD_MISSING);
+    cr_assert_eq(check_one(&k, 0, "v=DKIM1; k=rsa; p=", why, sizeof why), DKIM_RECORD_REVOKED);
+    cr_assert_str_eq(why, "p= is empty: the key is revoked");
+    cr_assert_eq(check_one(&k, 1, "v=DKIM1; k=ed25519; p= ;", why, sizeof why),
+                 DKIM_RECORD_REVOKED);
+    keyed_free(&k);
+}
+
+Test(dkim, record_of_another_type, .fini = scratch_remove)
+{
+    struct keyed k;
+    char why[256];
+
+    keyed_make(&k);
+    cr_assert_eq(check_fmt(&k, 1, "v=DKIM1; k=rsa; p=", k.rsa, "", 0, why, sizeof why),
+                 DKIM_RECORD_WRONG_TYPE);
+    cr_assert_str_eq(why, "k=rsa but blast signs with ed25519");
+    cr_assert_eq(check_fmt(&k, 0, "v=DKIM1; k=ed25519; p=", k.ed, "", 0, why, sizeof why),
+                 DKIM_RECORD_WRONG_TYPE);
+    cr_assert_str_eq(why, "k=ed25519 but blast signs with rsa");
+    /* k= absent means rsa */
+    cr_assert_eq(check_fmt(&k, 1, "v=DKIM1; p=", k.ed, "", 0, why, sizeof why),
+                 DKIM_RECORD_WRONG_TYPE);
+    cr_assert_str_eq(why, "no k= (so rsa) but blast signs with ed25519");
+    cr_assert_eq(check_fmt(&k, 0, "v=DKIM1; h=sha1; p=", k.rsa, "", 0, why, sizeof why),
+                 DKIM_RECORD_WRONG_TYPE);
+    cr_assert_str_eq(why, "h=sha1 but blast signs with sha256");
+    cr_assert_eq(check_fmt(&k, 0, "v=DKIM1; s=tls; p=", k.rsa, "", 0, why, sizeof why),
+                 DKIM_RECORD_WRONG_TYPE);
+    cr_assert_str_eq(why, "s=tls: the key is not for email");
+    cr_assert_eq(check_fmt(&k, 0, "v=DKIM1; s=tls : email; p=", k.rsa, "", 0, why, sizeof why),
+                 DKIM_RECORD_MATCHES, "%s", why);
+    keyed_free(&k);
+}
+
+Test(dkim, record_with_another_key, .fini = scratch_remove)
+{
+    struct keyed k;
+    char why[512], want[160];
+    EVP_PKEY *other_rsa = rsa_key(2048), *other_ed = ed25519_key();
+    unsigned char *der = NULL, md[32];
+    int n, j;
+
+    keyed_make(&k);
+    cr_assert_eq(check_fmt(&k, 0, "v=DKIM1; k=rsa; p=", other_rsa, "", 0, why, sizeof why),
+                 DKIM_RECORD_OTHER_KEY);
+    /* blast's fingerprint is SHA-256 over the SubjectPublicKeyInfo DER */
+    n = i2d_PUBKEY(k.rsa, &der);
+    cr_assert_gt(n, 0);
+    SHA256(der, (size_t)n, md);
+    OPENSSL_free(der);
+    n = snprintf(want, sizeof want, ", blast's is sha256:");
+    for (j = 0; j < 32; j++)
+        n += snprintf(want + n, sizeof want - (size_t)n, "%02x", md[j]);
+    snprintf(want + n, sizeof want - (size_t)n, ")");
+    cr_assert(strncmp(why, "another key is published (fingerprint sha256:",
+                      strlen("another key is published (fingerprint sha256:")) == 0,
+              "%s", why);
+    cr_assert_not_null(strstr(why, want), "%s", why);
+    cr_assert_eq(strlen(why),
+                 strlen("another key is published (fingerprint sha256:") + 64 + strlen(want));
+    cr_assert_eq(check_fmt(&k, 1, "v=DKIM1; k=ed25519; p=", other_ed, "", 0, why, sizeof why),
+                 DKIM_RECORD_OTHER_KEY);
+    EVP_PKEY_free(other_rsa);
+    EVP_PKEY_free(other_ed);
+    keyed_free(&k);
+}
+
+Test(dkim, record_garbage_is_invalid, .fini = scratch_remove)
+{
+    struct keyed k;
+    char why[256];
+    unsigned char *der = NULL;
+    char *spki, txt[256];
+    int n;
+
+    keyed_make(&k);
+    cr_assert_eq(check_one(&k, 0, "hello world", why, sizeof why), DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "'hello world' has no '='");
+    cr_assert_eq(check_one(&k, 0, "v=spf1 -all", why, sizeof why), DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "v=spf1 -all is not DKIM1");
+    cr_assert_eq(check_one(&k, 0, "v=DKIM1; k=rsa", why, sizeof why), DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "no p= tag");
+    cr_assert_eq(check_one(&k, 0, "v=DKIM1; p=MIIB$$$", why, sizeof why), DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "p= is not base64");
+    cr_assert_eq(check_one(&k, 0, "v=DKIM1; p=MIIB\" \"AAAA", why, sizeof why),
+                 DKIM_RECORD_INVALID);
+    cr_assert_not_null(strstr(why, "quote marks"), "%s", why);
+    cr_assert_eq(check_one(&k, 0, "v=DKIM1; p=aGVsbG8gd29ybGQ=", why, sizeof why),
+                 DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "p= is not an RSA public key");
+    cr_assert_eq(
+        check_one(&k, 0, "v=DKIM1; p=aGVsbG8gd29ybGQ=; p=aGVsbG8gd29ybGQ=", why, sizeof why),
+        DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "tag p appears twice");
+    cr_assert_eq(check_one(&k, 1, "v=DKIM1; k=ed25519; p=aGVsbG8gd29ybGQ=", why, sizeof why),
+                 DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "p= holds 11 bytes; an Ed25519 key has 32");
+    /* RFC 8463 §4 wants the raw key, not the SubjectPublicKeyInfo OpenSSL prints */
+    n = i2d_PUBKEY(k.ed, &der);
+    cr_assert_gt(n, 0);
+    spki = b64_of(der, (size_t)n);
+    snprintf(txt, sizeof txt, "v=DKIM1; k=ed25519; p=%s", spki);
+    cr_assert_eq(check_one(&k, 1, txt, why, sizeof why), DKIM_RECORD_INVALID);
+    cr_assert_not_null(strstr(why, "wants the raw 32 bytes"), "%s", why);
+    /* no signature 2; no why buffer */
+    cr_assert_eq(check_one(&k, 2, "v=DKIM1; p=", why, sizeof why), DKIM_RECORD_INVALID);
+    cr_assert_eq(dkim_record_check(k.dk, 0, NULL, 0, NULL, 0), DKIM_RECORD_MISSING);
+    OPENSSL_free(der);
+    free(spki);
+    keyed_free(&k);
+}
+
+Test(dkim, record_among_several, .fini = scratch_remove)
+{
+    struct keyed k;
+    struct buf rec = BUF_INIT;
+    char why[256];
+    const char *txts[3];
+
+    keyed_make(&k);
+    cr_assert_eq(dkim_public_record(k.dk, 0, &rec), 0);
+    /* the one that parses is judged */
+    txts[0] = "v=spf1 -all";
+    txts[1] = rec.data;
+    txts[2] = "some verification token";
+    cr_assert_eq(dkim_record_check(k.dk, 0, txts, 3, why, sizeof why), DKIM_RECORD_MATCHES, "%s",
+                 why);
+    /* two that parse: a verifier may take either */
+    txts[2] = "v=DKIM1; k=rsa; p=";
+    cr_assert_eq(dkim_record_check(k.dk, 0, txts, 3, why, sizeof why), DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "several records (2) hold a DKIM key");
+    txts[2] = rec.data;
+    cr_assert_eq(dkim_record_check(k.dk, 0, txts, 3, why, sizeof why), DKIM_RECORD_INVALID);
+    /* none that parses */
+    txts[1] = "hello";
+    txts[2] = "v=DKIM2; p=x";
+    cr_assert_eq(dkim_record_check(k.dk, 0, txts, 3, why, sizeof why), DKIM_RECORD_INVALID);
+    cr_assert_str_eq(why, "none of the 3 records is a DKIM key: v=spf1 -all is not DKIM1");
+    buf_free(&rec);
+    keyed_free(&k);
+}
+
+Test(dkim, record_verdict_names)
+{
+    cr_assert_str_eq(dkim_record_verdict_name(DKIM_RECORD_MATCHES), "matches");
+    cr_assert_str_eq(dkim_record_verdict_name(DKIM_RECORD_MISSING), "missing");
+    cr_assert_str_eq(dkim_record_verdict_name(DKIM_RECORD_INVALID), "invalid");
+    cr_assert_str_eq(dkim_record_verdict_name(DKIM_RECORD_REVOKED), "revoked");
+    cr_assert_str_eq(dkim_record_verdict_name(DKIM_RECORD_WRONG_TYPE), "wrong type");
+    cr_assert_str_eq(dkim_record_verdict_name(DKIM_RECORD_OTHER_KEY), "another key");
 }
