@@ -16,7 +16,7 @@ set -eu
 # (debootstrap).
 PKGS="gcc make pkg-config libc6-dev
 libssl-dev libsodium-dev libyaml-dev libjansson-dev libcsv-dev libcurl4-openssl-dev libidn2-dev
-libsqlite3-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev libc-ares-dev
+libsqlite3-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev libc-ares-dev libpsl-dev
 libcriterion-dev dnsmasq-base tzdata
 postfix libsasl2-modules libsasl2-modules-db sasl2-bin openssl ca-certificates redis-server
 dovecot-imapd dovecot-pop3d dovecot-lmtpd munge slurmctld slurmd slurm-client

@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 #include <idn2.h>
 #include <jansson.h>
+#include <libpsl.h>
 #include <openssl/crypto.h>
 #include <openssl/opensslv.h>
 #include <sodium.h>
@@ -53,7 +54,9 @@ static void line(const char *name, const char *built, const char *running)
 static void print_versions(void)
 {
     const curl_version_info_data *curl = curl_version_info(CURLVERSION_NOW);
-    char gmime_built[32], gmime_running[32], glib_built[32], glib_running[32], csv[32], hiredis[32];
+    char gmime_built[32], gmime_running[32], glib_built[32], glib_running[32], csv[32], hiredis[32],
+        psl[32];
+    const char *psl_full = psl_get_version();
 
     /* these give numbers, not strings (GMime's and GLib's as unsigned constants) */
     snprintf(gmime_built, sizeof gmime_built, "%u.%u.%u", (unsigned)GMIME_MAJOR_VERSION,
@@ -66,6 +69,9 @@ static void print_versions(void)
              glib_micro_version);
     snprintf(csv, sizeof csv, "%d.%d.%d", CSV_MAJOR, CSV_MINOR, CSV_RELEASE);
     snprintf(hiredis, sizeof hiredis, "%d.%d.%d", HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH);
+    /* libpsl adds the IDN library it was built with: "0.21.2 (+libidn2/2.3.3)" */
+    snprintf(psl, sizeof psl, "%.*s", psl_full != NULL ? (int)strcspn(psl_full, " ") : 0,
+             psl_full != NULL ? psl_full : "");
 
     printf("blast %s\n", BLAST_VERSION);
     printf("%-10s %-12s %s\n", "library", "built with", "running with");
@@ -85,6 +91,7 @@ static void print_versions(void)
     line("libsodium", SODIUM_VERSION_STRING, sodium_version_string());
     line("zlib", ZLIB_VERSION, zlibVersion());
     line("c-ares", ARES_VERSION_STR, ares_version(NULL));
+    line("libpsl", PSL_VERSION, psl);
 }
 
 int cmd_version(int argc, char **argv)

@@ -140,7 +140,7 @@ class Package(unittest.TestCase):
         # ${shlibs:Depends}, found by dpkg-shlibdeps from what the program links
         for lib in ("libc6", "libssl3", "libcurl4", "libjansson4", "libyaml-0-2", "libcsv3",
                     "libsqlite3-0", "libidn2-0", "libgmime-3.0-0", "libhiredis", "libsodium23",
-                    "libc-ares2"):
+                    "libc-ares2", "libpsl5"):
             self.assertIn(lib, depends)
         contents = run("dpkg-deb", "-c", self.deb).stdout
         for path in INSTALLED:

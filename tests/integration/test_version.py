@@ -26,6 +26,7 @@ PACKAGES = {
     "libsodium": ("libsodium-dev", "libsodium23"),
     "zlib": ("zlib1g-dev", "zlib1g"),
     "c-ares": ("libc-ares-dev", "libc-ares2"),
+    "libpsl": ("libpsl-dev", "libpsl5"),
 }
 
 
