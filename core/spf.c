@@ -882,7 +882,8 @@ static enum match evaluate(struct eval *ev, const struct term *t, const char *do
         char found[DNS_NAME_MAX + 1];
         enum dns_status ptrs;
 
-        if ((*rc = validated_name(ev, name, true, found, sizeof found, &matched, &ptrs)) != 0)
+        if ((*rc = validated_name(ev, cut_name(name), true, found, sizeof found, &matched,
+                                  &ptrs)) != 0)
             return ERROR;
         if ((ptrs == DNS_NXDOMAIN || ptrs == DNS_NODATA) && !count_void(ev, h))
             return ERROR;
@@ -890,7 +891,7 @@ static enum match evaluate(struct eval *ev, const struct term *t, const char *do
     }
     case M_INCLUDE:
         memset(&sub, 0, sizeof sub);
-        if ((*rc = check_host(ev, name, depth + 1, &sub, NULL, 0)) != 0)
+        if ((*rc = check_host(ev, cut_name(name), depth + 1, &sub, NULL, 0)) != 0)
             return ERROR;
         /* §5.2: pass matches; fail, softfail and neutral do not; none is a permerror */
         switch (sub.result) {
@@ -1050,7 +1051,7 @@ static int check_host(struct eval *ev, const char *domain, int depth, struct hop
             chain(h, head);
             goto out;
         }
-        if ((rc = check_host(ev, name, depth + 1, h, NULL, 0)) != 0)
+        if ((rc = check_host(ev, cut_name(name), depth + 1, h, NULL, 0)) != 0)
             goto out;
         if (h->result == SPF_NONE) {
             /* §6.1: a target without a record is a permerror */
