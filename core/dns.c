@@ -8,6 +8,13 @@
  * ares_timeout()), sending new queries while fewer than max_inflight are out: the A
  * and AAAA queries of names whose MX query came back empty first, then the MX query of
  * the next name. Callbacks only record; nothing is sent from inside c-ares.
+ *
+ * dns_lookup()'s entries share the table and the loop: their key is the kind's prefix
+ * and the name ("txt:example.com"; a colon is never in a name, so they never meet a
+ * mail entry), and they send one query, of their kind. Their answers are read by our
+ * own walk over the message rather than c-ares' ares_parse_*_reply(): one walk serves
+ * the five kinds, follows a CNAME by its owner name, sees a TXT string's NUL bytes,
+ * and bounds what is kept.
  */
 #include "dns.h"
 #include "addrset.h"
@@ -33,7 +40,7 @@
 #define WHY_DEADLINE       "the lookups' deadline passed"
 #define WHY_SIZE           sizeof(((struct dns_answer *)NULL)->why)
 
-enum qtype { Q_MX, Q_A, Q_AAAA, Q_N };
+enum qtype { Q_MX, Q_A, Q_AAAA, Q_REC, Q_N }; /* Q_REC: a dns_lookup() entry's one query */
 
 enum state {
     ST_NEW,    /* not asked yet, or a call was cut short before its answer */
@@ -55,7 +62,9 @@ struct slot {
 };
 
 struct entry {
-    char *name; /* lower case, no trailing dot: the key */
+    char *name;        /* lower case, no trailing dot: the key */
+    const char *qname; /* the name asked: name, past a record entry's prefix */
+    int rr;            /* a record entry's enum dns_rr; -1 for a mail entry */
     uint64_t hash;
     enum state state;
     unsigned long call; /* the call that queued it ... */
@@ -64,7 +73,8 @@ struct entry {
     enum addr addr[2];  /* what A and AAAA said */
     char addr_why[WHY_SIZE];
     struct dns_answer ans;
-    struct entry *next; /* in d->follow */
+    struct dns_records rec; /* a record entry's answer */
+    struct entry *next;     /* in d->follow */
     struct slot slot[Q_N];
 };
 
@@ -379,6 +389,360 @@ static void on_address(struct dns *d, struct entry *e, int which, int status,
         settle(e, DNS_UNKNOWN, e->addr_why);
 }
 
+/* ---- records of one kind ------------------------------------------------------------------- */
+
+static const struct {
+    const char *name, *prefix; /* the prefix of its entries' keys */
+    int type;
+} kinds[] = {
+    [DNS_RR_A] = {"A", "a:", ns_t_a},         [DNS_RR_AAAA] = {"AAAA", "aaaa:", ns_t_aaaa},
+    [DNS_RR_MX] = {"MX", "mx:", ns_t_mx},     [DNS_RR_TXT] = {"TXT", "txt:", ns_t_txt},
+    [DNS_RR_PTR] = {"PTR", "ptr:", ns_t_ptr},
+};
+
+#define KEY_PREFIX_MAX 5
+_Static_assert(DNS_RECORDS_MAX == 256 && DNS_TXT_MAX == 65536, "the whys below name them");
+
+const char *dns_rr_name(enum dns_rr type)
+{
+    if ((unsigned)type >= sizeof kinds / sizeof *kinds)
+        return "?";
+    return kinds[type].name;
+}
+
+void dns_records_free(struct dns_records *r)
+{
+    size_t i;
+
+    if (r == NULL)
+        return;
+    for (i = 0; i < r->n; i++)
+        free(r->v[i]);
+    free(r->v);
+    free(r->pref);
+    memset(r, 0, sizeof *r);
+}
+
+static int records_copy(struct dns_records *to, const struct dns_records *from)
+{
+    *to = *from;
+    to->v = NULL;
+    to->pref = NULL;
+    to->n = 0;
+    if (from->status != DNS_FOUND || from->n == 0)
+        return 0;
+    to->v = calloc(from->n, sizeof *to->v);
+    if (to->v == NULL)
+        goto nomem;
+    if (from->pref != NULL) {
+        to->pref = malloc(from->n * sizeof *to->pref);
+        if (to->pref == NULL)
+            goto nomem;
+        memcpy(to->pref, from->pref, from->n * sizeof *to->pref);
+    }
+    for (; to->n < from->n; to->n++)
+        if ((to->v[to->n] = strdup(from->v[to->n])) == NULL)
+            goto nomem;
+    return 0;
+nomem:
+    dns_records_free(to);
+    return BLAST_ENOMEM;
+}
+
+/* One resource record of a message, as the walk finds it. */
+struct rr {
+    char *owner; /* c-ares' allocation */
+    int type;
+    const unsigned char *rdata;
+    size_t rdlen;
+};
+
+static unsigned get16(const unsigned char *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/* The name at p into *name (ares_free_string()); false when it runs off the message. */
+static bool name_at(const unsigned char *p, const unsigned char *abuf, int alen, char **name,
+                    size_t *used)
+{
+    long len;
+
+    if (ares_expand_name(p, abuf, alen, name, &len) != ARES_SUCCESS)
+        return false;
+    *used = (size_t)len;
+    return true;
+}
+
+/*
+ * The answer section's record at *off (advanced past it) into *rr. False when the
+ * message is malformed.
+ */
+static bool rr_next(const unsigned char *abuf, int alen, size_t *off, struct rr *rr)
+{
+    size_t used;
+
+    rr->owner = NULL;
+    if (!name_at(abuf + *off, abuf, alen, &rr->owner, &used))
+        return false;
+    *off += used;
+    if (*off + 10 > (size_t)alen)
+        goto bad;
+    rr->type = (int)get16(abuf + *off);
+    rr->rdlen = get16(abuf + *off + 8);
+    rr->rdata = abuf + *off + 10;
+    *off += 10;
+    if (*off + rr->rdlen > (size_t)alen)
+        goto bad;
+    *off += rr->rdlen;
+    return true;
+bad:
+    ares_free_string(rr->owner);
+    rr->owner = NULL;
+    return false;
+}
+
+/* The offset of the answer section, past the questions; 0 when malformed. */
+static size_t answers_at(const unsigned char *abuf, int alen, size_t *count)
+{
+    size_t off = HFIXEDSZ, q, used;
+
+    if (alen < HFIXEDSZ)
+        return 0;
+    *count = get16(abuf + 6);
+    for (q = get16(abuf + 4); q > 0; q--) {
+        char *name;
+
+        if (!name_at(abuf + off, abuf, alen, &name, &used))
+            return 0;
+        ares_free_string(name);
+        off += used + QFIXEDSZ;
+        if (off > (size_t)alen)
+            return 0;
+    }
+    return off;
+}
+
+/* Lower case in place (names compare without regard to case; c-ares keeps the wire's). */
+static void lower(char *s)
+{
+    for (; *s != '\0'; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* One record's rdata as text into *out (malloc'd; NULL: left out). Returns a why or NULL. */
+static const char *rdata_text(enum dns_rr type, const struct rr *rr, const unsigned char *abuf,
+                              int alen, char **out, unsigned *pref)
+{
+    char buf[INET6_ADDRSTRLEN], *name;
+    size_t used, i, len;
+    const unsigned char *p;
+
+    *out = NULL;
+    switch (type) {
+    case DNS_RR_A:
+    case DNS_RR_AAAA:
+        if (rr->rdlen != (type == DNS_RR_A ? 4u : 16u) ||
+            inet_ntop(type == DNS_RR_A ? AF_INET : AF_INET6, rr->rdata, buf, sizeof buf) == NULL)
+            return "a malformed answer";
+        *out = strdup(buf);
+        break;
+    case DNS_RR_MX:
+    case DNS_RR_PTR:
+        p = rr->rdata;
+        if (type == DNS_RR_MX) {
+            if (rr->rdlen < 3)
+                return "a malformed answer";
+            *pref = get16(p);
+            p += 2;
+        }
+        if (!name_at(p, abuf, alen, &name, &used))
+            return "a malformed answer";
+        if ((size_t)(p - rr->rdata) + used != rr->rdlen) {
+            ares_free_string(name);
+            return "a malformed answer";
+        }
+        /* c-ares 1.18 writes the root as "" (a null MX's exchange); keep it so */
+        lower(name);
+        *out = strdup(strcmp(name, ".") == 0 ? "" : name);
+        ares_free_string(name);
+        break;
+    case DNS_RR_TXT:
+        /* RFC 7208 §3.3: the character-strings joined without anything between */
+        for (i = 0, len = 0; i < rr->rdlen; i += 1 + rr->rdata[i])
+            len += rr->rdata[i];
+        if (i != rr->rdlen)
+            return "a malformed answer";
+        *out = malloc(len + 1);
+        if (*out == NULL)
+            break;
+        for (i = 0, len = 0; i < rr->rdlen; i += 1 + rr->rdata[i]) {
+            memcpy(*out + len, rr->rdata + i + 1, rr->rdata[i]);
+            len += rr->rdata[i];
+        }
+        (*out)[len] = '\0';
+        if (strlen(*out) != len) {
+            free(*out);
+            *out = NULL;
+            return NULL; /* a NUL inside: left out (dns.h) */
+        }
+        return NULL;
+    }
+    return *out == NULL ? "out of memory" : NULL;
+}
+
+/*
+ * The records of kind type for qname in an answer (rcode 0) into r: DNS_FOUND or
+ * DNS_NODATA, or the why of a DNS_FAILED (r then empty).
+ */
+static const char *records_parse(const unsigned char *abuf, int alen, const char *qname,
+                                 enum dns_rr type, struct dns_records *r)
+{
+    size_t start, count, off, i, txt = 0, cap, matched = 0;
+    char *owner = NULL;
+    const char *why = NULL;
+    struct rr rr = {0};
+    int hops;
+
+    start = answers_at(abuf, alen, &count);
+    if (start == 0)
+        return "a malformed answer";
+    owner = strdup(qname);
+    if (owner == NULL)
+        return "out of memory";
+    /* follow CNAMEs from the name asked, in whatever order they come */
+    for (hops = 0; hops < 16; hops++) {
+        bool moved = false;
+
+        for (off = start, i = 0; i < count && !moved; i++) {
+            if (!rr_next(abuf, alen, &off, &rr))
+                goto malformed;
+            if (rr.type == ns_t_cname && strcasecmp(rr.owner, owner) == 0) {
+                char *target;
+                size_t used;
+
+                if (!name_at(rr.rdata, abuf, alen, &target, &used))
+                    goto malformed;
+                free(owner);
+                owner = strdup(target);
+                ares_free_string(target);
+                if (owner == NULL) {
+                    why = "out of memory";
+                    goto out;
+                }
+                moved = true;
+            }
+            ares_free_string(rr.owner);
+            rr.owner = NULL;
+        }
+        if (!moved)
+            break;
+    }
+    cap = count < DNS_RECORDS_MAX ? count : DNS_RECORDS_MAX;
+    if (cap > 0) {
+        r->v = calloc(cap, sizeof *r->v);
+        if (r->v == NULL ||
+            (type == DNS_RR_MX && (r->pref = calloc(cap, sizeof *r->pref)) == NULL)) {
+            why = "out of memory";
+            goto out;
+        }
+    }
+    for (off = start, i = 0; i < count; i++) {
+        char *text;
+        unsigned pref = 0;
+
+        if (!rr_next(abuf, alen, &off, &rr))
+            goto malformed;
+        if (rr.type != kinds[type].type || strcasecmp(rr.owner, owner) != 0) {
+            ares_free_string(rr.owner);
+            rr.owner = NULL;
+            continue;
+        }
+        ares_free_string(rr.owner);
+        rr.owner = NULL;
+        matched++;
+        if (r->n == DNS_RECORDS_MAX) {
+            why = "more than 256 records";
+            goto out;
+        }
+        if ((why = rdata_text(type, &rr, abuf, alen, &text, &pref)) != NULL)
+            goto out;
+        if (text == NULL)
+            continue;
+        txt += strlen(text);
+        if (type == DNS_RR_TXT && txt > DNS_TXT_MAX) {
+            free(text);
+            why = "more than 65536 bytes of TXT records";
+            goto out;
+        }
+        if (r->pref != NULL)
+            r->pref[r->n] = pref;
+        r->v[r->n++] = text;
+    }
+    /* MX by preference, then exchange: the order does not depend on the server's */
+    for (i = 1; type == DNS_RR_MX && i < r->n; i++) {
+        size_t j = i;
+
+        while (j > 0 && (r->pref[j - 1] > r->pref[j] ||
+                         (r->pref[j - 1] == r->pref[j] && strcmp(r->v[j - 1], r->v[j]) > 0))) {
+            char *t = r->v[j];
+            unsigned p = r->pref[j];
+
+            r->v[j] = r->v[j - 1];
+            r->pref[j] = r->pref[j - 1];
+            r->v[j - 1] = t;
+            r->pref[j - 1] = p;
+            j--;
+        }
+    }
+    if (matched == 0) {
+        /* nothing of the kind: a CNAME alone, or records of other kinds */
+        dns_records_free(r);
+        r->status = DNS_NODATA;
+    } else {
+        r->status = DNS_FOUND;
+    }
+    goto out;
+
+malformed:
+    why = "a malformed answer";
+out:
+    ares_free_string(rr.owner);
+    free(owner);
+    if (why != NULL)
+        dns_records_free(r);
+    return why;
+}
+
+static void on_record(struct dns *d, struct entry *e, int status, const unsigned char *abuf,
+                      int alen)
+{
+    const char *why = NULL;
+
+    switch (status) {
+    case ARES_SUCCESS:
+        why = records_parse(abuf, alen, e->qname, (enum dns_rr)e->rr, &e->rec);
+        break;
+    case ARES_ENODATA:
+        e->rec.status = DNS_NODATA;
+        break;
+    case ARES_ENOTFOUND:
+        e->rec.status = DNS_NXDOMAIN;
+        break;
+    default:
+        why = failure(status);
+        break;
+    }
+    if (why != NULL) {
+        if (strcmp(why, "out of memory") == 0 || status == ARES_ENOMEM)
+            d->nomem = true;
+        e->rec.status = DNS_FAILED;
+        snprintf(e->rec.why, sizeof e->rec.why, "%s", why);
+    }
+    e->state = ST_DONE;
+}
+
 static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
     struct slot *s = arg;
@@ -394,7 +758,9 @@ static void on_answer(void *arg, int status, int timeouts, unsigned char *abuf, 
         d->stats.timeouts++;
     if (e->state != ST_ASKING)
         return;
-    if (s->type == Q_MX)
+    if (s->type == Q_REC)
+        on_record(d, e, status, abuf, alen);
+    else if (s->type == Q_MX)
         on_mx(d, e, status, abuf, alen);
     else
         on_address(d, e, s->type == Q_A ? 0 : 1, status, abuf, alen);
@@ -432,8 +798,11 @@ static int cache_grow(struct dns *d)
     return 0;
 }
 
-/* The entry of key, made when there is none. NULL when out of memory. */
-static struct entry *cache_entry(struct dns *d, const char *key)
+/*
+ * The entry of key, made when there is none: a record entry of kind rr (-1: a mail
+ * entry) whose name starts skip bytes into key. NULL when out of memory.
+ */
+static struct entry *cache_entry(struct dns *d, const char *key, int rr, size_t skip)
 {
     uint64_t h = addrset_siphash(d->key, key, strlen(key));
     struct entry *e = cache_find(d, key, h);
@@ -450,6 +819,8 @@ static struct entry *cache_entry(struct dns *d, const char *key)
         return NULL;
     }
     e->hash = h;
+    e->rr = rr;
+    e->qname = e->name + skip;
     for (k = 0; k < Q_N; k++) {
         e->slot[k].d = d;
         e->slot[k].e = e;
@@ -516,12 +887,13 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 
 static void send_query(struct dns *d, struct entry *e, enum qtype type)
 {
-    static const int rrtype[Q_N] = {ns_t_mx, ns_t_a, ns_t_aaaa};
+    static const int rrtype[Q_REC] = {ns_t_mx, ns_t_a, ns_t_aaaa};
 
     d->inflight++;
     d->stats.queries++;
     /* the callback may run at once (out of memory, no server): it only records */
-    ares_query(d->ch, e->name, ns_c_in, rrtype[type], on_answer, &e->slot[type]);
+    ares_query(d->ch, e->qname, ns_c_in, type == Q_REC ? kinds[e->rr].type : rrtype[type],
+               on_answer, &e->slot[type]);
 }
 
 /* Send queries while slots are free: A and AAAA first, then the next name's MX. */
@@ -551,7 +923,7 @@ static void launch(struct dns *d, struct entry **which, size_t n, size_t *next)
             return;
         e = which[*next];
         e->state = ST_ASKING;
-        send_query(d, e, Q_MX);
+        send_query(d, e, e->rr < 0 ? Q_MX : Q_REC);
     }
 }
 
@@ -835,6 +1207,7 @@ void dns_close(struct dns *d)
             if (e == NULL)
                 continue;
             dns_answer_free(&e->ans);
+            dns_records_free(&e->rec);
             free(e->name);
             free(e);
         }
@@ -854,6 +1227,7 @@ void dns_stats(const struct dns *d, struct dns_stats *out)
 static void entry_reset(struct entry *e)
 {
     dns_answer_free(&e->ans);
+    dns_records_free(&e->rec);
     e->state = ST_NEW;
     e->want[0] = e->want[1] = false;
     e->addr[0] = e->addr[1] = ADDR_WAITING;
@@ -887,7 +1261,7 @@ int dns_resolve_mail(struct dns *d, const char *const *names, size_t n, struct d
             snprintf(answers[i].why, sizeof answers[i].why, "not a domain name");
             continue;
         }
-        e = cache_entry(d, key);
+        e = cache_entry(d, key, -1, 0);
         if (e == NULL)
             goto nomem;
         if (e->state == ST_NEW) {
@@ -935,4 +1309,97 @@ out:
             entry_reset(which[i]);
     free(which);
     return rc;
+}
+
+int dns_lookup(struct dns *d, const char *name, enum dns_rr type, struct dns_records *out,
+               struct blast_error *err)
+{
+    char key[KEY_PREFIX_MAX + DNS_NAME_MAX + 1], why[sizeof out->why];
+    int64_t deadline = d->deadline_ms > 0 ? timeutil_mono_ms() + d->deadline_ms : 0;
+    size_t skip;
+    struct entry *e;
+    const char *cut = NULL;
+    bool asked = false;
+    int rc = 0;
+
+    memset(out, 0, sizeof *out);
+    if ((unsigned)type >= sizeof kinds / sizeof *kinds)
+        return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0, "dns: record kind %d", (int)type);
+    skip = strlen(kinds[type].prefix);
+    memcpy(key, kinds[type].prefix, skip);
+    if (!domain_key(name, key + skip)) {
+        out->status = DNS_NXDOMAIN;
+        snprintf(out->why, sizeof out->why, "not a domain name");
+        return 0;
+    }
+    d->call++;
+    d->nomem = false;
+    e = cache_entry(d, key, (int)type, skip);
+    if (e == NULL)
+        goto nomem;
+    if (e->state == ST_NEW) {
+        entry_reset(e);
+        e->state = ST_QUEUED;
+        e->call = d->call;
+        e->first = 0;
+        asked = true;
+        cut = run(d, &e, 1, deadline, why, sizeof why);
+    }
+    if (d->nomem)
+        goto nomem;
+    if (e->state != ST_DONE) {
+        out->status = DNS_FAILED;
+        snprintf(out->why, sizeof out->why, "%s", cut != NULL ? cut : "no answer");
+        entry_reset(e); /* asked again by a later call */
+        goto out;
+    }
+    if (records_copy(out, &e->rec) != 0)
+        goto nomem;
+    if (!asked)
+        d->stats.cached++;
+    goto out;
+
+nomem:
+    rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    dns_records_free(out);
+    /* not kept when asked now: its answer may be "out of memory" */
+    if (e != NULL && (e->state != ST_DONE || asked))
+        entry_reset(e);
+out:
+    return rc;
+}
+
+int dns_reverse_name(const char *ip, char *out, size_t size)
+{
+    unsigned char a[16];
+    size_t len = 0, i;
+    int n;
+
+    if (size > 0)
+        out[0] = '\0';
+    if (inet_pton(AF_INET, ip, a) == 1) {
+        n = snprintf(out, size, "%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1], a[0]);
+        if (n < 0 || (size_t)n >= size)
+            goto small;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, ip, a) != 1)
+        return BLAST_EINVAL;
+    /* RFC 3596 §2.5: the nibbles from the lowest, each a label */
+    if (size < DNS_REVERSE_MAX)
+        goto small;
+    for (i = 16; i > 0; i--) {
+        static const char hex[] = "0123456789abcdef";
+
+        out[len++] = hex[a[i - 1] & 0xf];
+        out[len++] = '.';
+        out[len++] = hex[a[i - 1] >> 4];
+        out[len++] = '.';
+    }
+    memcpy(out + len, "ip6.arpa", sizeof "ip6.arpa");
+    return 0;
+small:
+    if (size > 0)
+        out[0] = '\0';
+    return BLAST_EINVAL;
 }

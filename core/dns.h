@@ -2,7 +2,9 @@
  * dns - the mail-routing facts of recipient domains, from DNS, with c-ares: where a
  * domain's mail goes (its MX hosts, or the domain itself when it has only an address
  * record), that it takes none (a null MX, a name that does not exist, a name with no
- * record that could route mail), or that DNS could not say.
+ * record that could route mail), or that DNS could not say. And one name's records of
+ * one kind (A, AAAA, MX, TXT, PTR) as text, for the checks of a sending domain's
+ * authentication (spf; DKIM and DMARC records; PTR).
  *
  * Owns: the queries, sent concurrently through one c-ares channel (MX first; A and
  * AAAA only when the name exists without MX records), the verdict they make (RFC 5321
@@ -10,10 +12,10 @@
  * name, queries in flight, a per-try timeout, a deadline for a whole call) and a cache
  * of every name answered on a struct dns, kept for its life (TTLs are not honoured:
  * one struct serves one run).
- * Does not own: turning international names into their A-label form (address), which
- * provider a host belongs to, what becomes of a recipient whose domain takes no mail
- * (the caller), connecting to the hosts (conn), nor validating DNSSEC (the resolver's
- * job, whose answer is taken as it comes).
+ * Does not own: what the records mean (spf, the caller), turning international names into their
+ * A-label form (address), which provider a host belongs to, what becomes of a recipient whose
+ * domain takes no mail (the caller), connecting to the hosts (conn), nor validating DNSSEC (the
+ * resolver's job, whose answer is taken as it comes).
  *
  * A SERVFAIL or REFUSED from a server is taken as that name's answer (DNS_UNKNOWN,
  * naming the code) rather than passed to the next server: c-ares 1.18 would try the
@@ -123,9 +125,89 @@ void dns_answer_free(struct dns_answer *a);
 /* "mail", "null MX", "no mail", "unknown". */
 const char *dns_verdict_name(enum dns_verdict v);
 
+/* ---- records of one kind ----------------------------------------------------------------- */
+
+/* The most records kept from one answer: an answer with more is DNS_FAILED. */
+#define DNS_RECORDS_MAX 256
+/* The most bytes of TXT text (all of one answer's records together) kept. */
+#define DNS_TXT_MAX 65536
+/* The longest reverse name dns_reverse_name() writes, with its NUL (ip6.arpa's). */
+#define DNS_REVERSE_MAX 73
+
+enum dns_rr { DNS_RR_A, DNS_RR_AAAA, DNS_RR_MX, DNS_RR_TXT, DNS_RR_PTR };
+
+enum dns_status {
+    DNS_FOUND,    /* records of the kind asked, in v[0..n) */
+    DNS_NXDOMAIN, /* the name does not exist (RCODE 3), or is not a domain name (asked
+                     without a query: why says "not a domain name") */
+    DNS_NODATA,   /* the name exists without records of that kind (a CNAME alone counts) */
+    DNS_FAILED,   /* DNS did not say: why says what happened */
+};
+
+struct dns_records {
+    enum dns_status status;
+    /*
+     * DNS_FOUND only (NULL and 0 otherwise), each string the records' own, freed by
+     * dns_records_free():
+     *   A, AAAA: the address as text ("192.0.2.1", "2001:db8::1");
+     *   MX: the exchange, lower case, without its trailing dot; a null MX's (RFC 7505)
+     *       is "". Sorted by preference, then exchange;
+     *   TXT: each record's character-strings concatenated (RFC 7208 §3.3), its bytes as
+     *       they are; a record with a NUL byte cannot be one C string and is left out,
+     *       so that n may be 0 when every record had one;
+     *   PTR: the name, lower case, without its trailing dot.
+     * Names (MX, PTR) are as c-ares writes them: a byte that is not printable, or is
+     * a dot inside a label, escaped ("\\046"); dns_lookup() then takes them for names
+     * that are not domain names. Records of the other kinds in the answer are left
+     * out; a CNAME is followed (the records of the name it points to, when the answer
+     * holds them).
+     */
+    char **v;
+    unsigned *pref; /* MX only: v[i]'s preference */
+    size_t n;
+    /*
+     * Why, for DNS_FAILED ("timed out", "SERVFAIL", "REFUSED", "a malformed answer",
+     * "more than 256 records", "more than 65536 bytes of TXT records", "the lookups'
+     * deadline passed"...) and a DNS_NXDOMAIN without a query ("not a domain name");
+     * "" otherwise.
+     */
+    char why[96];
+};
+
+/*
+ * The records of kind type of name into *out, which the caller frees with
+ * dns_records_free(), synchronously: bounded by the resolver's timeout and tries, and
+ * by its deadline_ms when set (a call that reaches it is DNS_FAILED "the lookups'
+ * deadline passed", and not kept). name is checked as dns_resolve_mail() checks its
+ * names (underscores allowed: "_dmarc.example.com", "s1._domainkey.example.com"); one
+ * that is not a domain name is DNS_NXDOMAIN "not a domain name", without a query,
+ * which is what asking it would come to. Answers are cached on d by name and kind,
+ * failures too, but for the deadline's (dns_stats' cached counts the calls answered
+ * from the cache). Returns 0 (out filled, whatever DNS said), BLAST_EINVAL (type is
+ * not a dns_rr) or BLAST_ENOMEM (out then empty).
+ */
+int dns_lookup(struct dns *d, const char *name, enum dns_rr type, struct dns_records *out,
+               struct blast_error *err);
+
+/* Free what r holds and leave it empty. Accepts NULL. */
+void dns_records_free(struct dns_records *r);
+
+/* "A", "AAAA", "MX", "TXT", "PTR". */
+const char *dns_rr_name(enum dns_rr type);
+
+/*
+ * The name under which ip's PTR records are published, into out (size bytes;
+ * DNS_REVERSE_MAX are always enough): "1.2.0.192.in-addr.arpa" for "192.0.2.1", the
+ * 32 nibbles under ip6.arpa for an IPv6 address (RFC 3596 §2.5). Returns 0, or
+ * BLAST_EINVAL when ip is not an IPv4 or IPv6 address or out is too small ("" then
+ * written when size > 0).
+ */
+int dns_reverse_name(const char *ip, char *out, size_t size);
+
 /* Counters, for tests and logs, since dns_open(). */
 struct dns_stats {
-    size_t queries;  /* queries sent (MX, A and AAAA each count; c-ares' own retries do not) */
+    size_t queries;  /* queries sent (MX, A and AAAA each count, and dns_lookup()'s;
+                        c-ares' own retries do not) */
     size_t cached;   /* names answered from the cache */
     size_t timeouts; /* queries that ended timed out */
 };

@@ -29,9 +29,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DNSMASQ "/usr/sbin/dnsmasq"
-#define BULK    500
-#define MANY    (DNS_MX_MAX + 6)
+#define DNSMASQ  "/usr/sbin/dnsmasq"
+#define BULK     500
+#define MANY     (DNS_MX_MAX + 6)
+#define TXT_MANY 40
+#define LONG_TXT 3000
 
 /* ---- the servers --------------------------------------------------------------------------- */
 
@@ -186,8 +188,9 @@ static void servers_start(void)
         "--mx-host=servfail.example,mx.servfail.example,5",
         NULL,
     };
-    char up[64], slow[64], bulk[BULK / 5][64], many[MANY][64];
-    const char *args[64 + BULK / 5 + MANY];
+    char up[64], slow[64], bulk[BULK / 5][64], many[MANY][64], txts[TXT_MANY][40];
+    char addrs[DNS_RECORDS_MAX + 1][48], longtxt[LONG_TXT + 64];
+    const char *args[96 + BULK / 5 + MANY + TXT_MANY + DNS_RECORDS_MAX + 1];
     size_t n = 0, i;
 
     if (access(DNSMASQ, X_OK) != 0)
@@ -222,6 +225,40 @@ static void servers_start(void)
         snprintf(many[i], sizeof many[i], "--mx-host=many.test,mx%02zu.many.test,%zu", MANY - 1 - i,
                  MANY - 1 - i);
         args[n++] = many[i];
+    }
+    /* records of each kind for dns_lookup() */
+    /* on dnsmasq's command line a comma starts another string, and quotes are text */
+    args[n++] = "--txt-record=parts.test,v=spf1 ,ip4:192.0.2.0/24, -all";
+    args[n++] = "--txt-record=two.test,first";
+    args[n++] = "--txt-record=two.test,second";
+    /* TXT rdata: the strings "a\0b" and "c"; beside it a record without a NUL */
+    args[n++] = "--dns-rr=nul.test,16,0361006201"
+                "63";
+    args[n++] = "--txt-record=nul.test,clean";
+    args[n++] = "--dns-rr=onlynul.test,16,0100";
+    args[n++] = "--host-record=both.test,192.0.2.1,2001:db8::1";
+    args[n++] = "--host-record=both.test,192.0.2.2";
+    args[n++] = "--cname=alias.test,both.test";
+    args[n++] = "--ptr-record=1.2.0.192.in-addr.arpa,Host.Test";
+    args[n++] =
+        "--ptr-record=1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa,"
+        "v6host.test";
+    /* over a UDP answer's 512 bytes: asked again over TCP */
+    memcpy(longtxt, "--txt-record=long.test", 22);
+    for (i = 0; i < LONG_TXT / 250; i++) {
+        longtxt[22 + i * 250] = ',';
+        memset(longtxt + 22 + i * 250 + 1, 'a' + (int)i, 249);
+    }
+    longtxt[22 + LONG_TXT / 250 * 250] = '\0';
+    args[n++] = longtxt;
+    for (i = 0; i < TXT_MANY; i++) {
+        snprintf(txts[i], sizeof txts[i], "--txt-record=txts.test,record %zu", i);
+        args[n++] = txts[i];
+    }
+    for (i = 0; i <= DNS_RECORDS_MAX; i++) {
+        snprintf(addrs[i], sizeof addrs[i], "--host-record=toomany.test,10.0.%zu.%zu", i / 256,
+                 i % 256);
+        args[n++] = addrs[i];
     }
     args[n++] = slow;
     /* the rest goes to the upstream, through DNSSEC validation that cannot succeed */
@@ -662,6 +699,284 @@ Test(dns, five_hundred_names_eight_at_a_time, .init = servers_start, .fini = ser
     cr_assert_eq(st.queries, BULK);
     cr_assert_eq(st.timeouts, 0);
     dns_close(d);
+}
+
+/* ---- records of one kind ------------------------------------------------------------------- */
+
+/* name's records of kind type (freed by the caller), the call itself succeeding. */
+static struct dns_records lookup(struct dns *d, const char *name, enum dns_rr type)
+{
+    struct dns_records r;
+    struct blast_error err;
+
+    blast_error_clear(&err);
+    cr_assert_eq(dns_lookup(d, name, type, &r, &err), 0, "%s: %s", name, err.text);
+    return r;
+}
+
+static void expect_status(struct dns *d, const char *name, enum dns_rr type, enum dns_status st,
+                          const char *why)
+{
+    struct dns_records r = lookup(d, name, type);
+
+    cr_assert_eq(r.status, st, "%s %s: status %d (%s), not %d", name, dns_rr_name(type),
+                 (int)r.status, r.why, (int)st);
+    cr_assert_str_eq(r.why, why, "%s %s", name, dns_rr_name(type));
+    cr_assert_null(r.v);
+    cr_assert_eq(r.n, 0);
+    dns_records_free(&r);
+}
+
+Test(dns, txt_strings_are_joined_and_each_record_is_one_string, .init = servers_start,
+     .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_records r = lookup(d, "parts.test", DNS_RR_TXT);
+
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_str_eq(r.why, "");
+    cr_assert_eq(r.n, 1);
+    cr_assert_null(r.pref);
+    cr_assert_str_eq(r.v[0], "v=spf1 ip4:192.0.2.0/24 -all");
+    dns_records_free(&r);
+    cr_assert_null(r.v);
+
+    r = lookup(d, "two.test", DNS_RR_TXT);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 2);
+    cr_assert((strcmp(r.v[0], "first") == 0 && strcmp(r.v[1], "second") == 0) ||
+              (strcmp(r.v[0], "second") == 0 && strcmp(r.v[1], "first") == 0));
+    dns_records_free(&r);
+
+    /* a record with a NUL byte is left out; one made only of such is FOUND with none */
+    r = lookup(d, "nul.test", DNS_RR_TXT);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.v[0], "clean");
+    dns_records_free(&r);
+    r = lookup(d, "onlynul.test", DNS_RR_TXT);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 0);
+    dns_records_free(&r);
+    dns_close(d);
+}
+
+Test(dns, a_long_txt_record_and_many_come_over_tcp, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_records r = lookup(d, "long.test", DNS_RR_TXT);
+    bool seen[TXT_MANY] = {false};
+    size_t i;
+
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 1);
+    cr_assert_eq(strlen(r.v[0]), LONG_TXT / 250 * 249);
+    for (i = 0; i < LONG_TXT / 250; i++)
+        cr_assert_eq(r.v[0][i * 249], 'a' + (int)i, "string %zu", i);
+    dns_records_free(&r);
+
+    r = lookup(d, "txts.test", DNS_RR_TXT);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, TXT_MANY);
+    for (i = 0; i < r.n; i++) {
+        unsigned k;
+
+        cr_assert_eq(sscanf(r.v[i], "record %u", &k), 1, "%s", r.v[i]);
+        cr_assert(k < TXT_MANY && !seen[k]);
+        seen[k] = true;
+    }
+    dns_records_free(&r);
+
+    /* one more than DNS_RECORDS_MAX: not kept, and said */
+    r = lookup(d, "toomany.test", DNS_RR_A);
+    cr_assert_eq(r.status, DNS_FAILED);
+    cr_assert_str_eq(r.why, "more than 256 records");
+    cr_assert_eq(r.n, 0);
+    dns_records_free(&r);
+    dns_close(d);
+}
+
+Test(dns, addresses_exchanges_and_pointers, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_records r = lookup(d, "both.test", DNS_RR_A);
+    char rev[DNS_REVERSE_MAX];
+
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 2);
+    cr_assert((strcmp(r.v[0], "192.0.2.1") == 0 && strcmp(r.v[1], "192.0.2.2") == 0) ||
+              (strcmp(r.v[0], "192.0.2.2") == 0 && strcmp(r.v[1], "192.0.2.1") == 0));
+    dns_records_free(&r);
+    r = lookup(d, "both.test", DNS_RR_AAAA);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.v[0], "2001:db8::1");
+    dns_records_free(&r);
+    /* through a CNAME: the records of the name it points to */
+    r = lookup(d, "Alias.TEST.", DNS_RR_AAAA);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.v[0], "2001:db8::1");
+    dns_records_free(&r);
+
+    r = lookup(d, "multi.test", DNS_RR_MX);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 3);
+    cr_assert_not_null(r.pref);
+    cr_assert_str_eq(r.v[0], "aspmx.l.google.com");
+    cr_assert_eq(r.pref[0], 10);
+    cr_assert_str_eq(r.v[1], "alt1.aspmx.l.google.com");
+    cr_assert_str_eq(r.v[2], "alt2.aspmx.l.google.com");
+    cr_assert_eq(r.pref[2], 20);
+    dns_records_free(&r);
+    cr_assert_null(r.pref);
+    /* a null MX's exchange is "" */
+    r = lookup(d, "nullmx.test", DNS_RR_MX);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.v[0], "");
+    cr_assert_eq(r.pref[0], 0);
+    dns_records_free(&r);
+    r = lookup(d, "upper.test", DNS_RR_MX);
+    cr_assert_str_eq(r.v[0], "mx.upper.test");
+    dns_records_free(&r);
+
+    cr_assert_eq(dns_reverse_name("192.0.2.1", rev, sizeof rev), 0);
+    r = lookup(d, rev, DNS_RR_PTR);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_eq(r.n, 1);
+    cr_assert_str_eq(r.v[0], "host.test");
+    dns_records_free(&r);
+    cr_assert_eq(dns_reverse_name("2001:db8::1", rev, sizeof rev), 0);
+    r = lookup(d, rev, DNS_RR_PTR);
+    cr_assert_eq(r.status, DNS_FOUND, "%s", r.why);
+    cr_assert_str_eq(r.v[0], "v6host.test");
+    dns_records_free(&r);
+    dns_close(d);
+}
+
+Test(dns, nxdomain_nodata_and_names_not_asked, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_records r;
+    struct dns_stats st;
+
+    expect_status(d, "nothing.test", DNS_RR_TXT, DNS_NXDOMAIN, "");
+    expect_status(d, "_dmarc.nothing.test", DNS_RR_TXT, DNS_NXDOMAIN, "");
+    /* the name exists with other records; a CNAME alone is no record either */
+    expect_status(d, "both.test", DNS_RR_TXT, DNS_NODATA, "");
+    expect_status(d, "aonly.test", DNS_RR_AAAA, DNS_NODATA, "");
+    expect_status(d, "txtonly.test", DNS_RR_MX, DNS_NODATA, "");
+    expect_status(d, "alias.test", DNS_RR_MX, DNS_NODATA, "");
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 6);
+    expect_status(d, "a..test", DNS_RR_TXT, DNS_NXDOMAIN, "not a domain name");
+    expect_status(d, "user+tag.test", DNS_RR_A, DNS_NXDOMAIN, "not a domain name");
+    expect_status(d, "", DNS_RR_A, DNS_NXDOMAIN, "not a domain name");
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 6);
+    cr_assert_eq(dns_lookup(d, "x.test", (enum dns_rr)9, &r, NULL), BLAST_EINVAL);
+    cr_assert_eq(r.n, 0);
+    dns_close(d);
+}
+
+Test(dns, servfail_and_refused_records_are_failed, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+
+    expect_status(d, "servfail.example", DNS_RR_A, DNS_FAILED, "SERVFAIL");
+    expect_status(d, "refused.invalid", DNS_RR_TXT, DNS_FAILED, "REFUSED");
+    dns_close(d);
+}
+
+Test(dns, a_lookup_of_a_silent_server_fails_quickly, .init = servers_start, .fini = servers_stop)
+{
+    char servers[64];
+    struct dns *d;
+    struct dns_stats st;
+    int64_t start;
+
+    snprintf(servers, sizeof servers, "127.0.0.1:%d", srv.silent_port);
+    d = open_at(servers, 200, 1, 0, 0);
+    start = timeutil_mono_ms();
+    expect_status(d, "example.test", DNS_RR_TXT, DNS_FAILED, "timed out");
+    cr_assert_lt(seconds_since(start), 2.0, "%.2f s", seconds_since(start));
+    /* kept: the same question is not asked again */
+    start = timeutil_mono_ms();
+    expect_status(d, "example.test", DNS_RR_TXT, DNS_FAILED, "timed out");
+    cr_assert_lt(seconds_since(start), 0.1, "%.2f s", seconds_since(start));
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 1);
+    cr_assert_eq(st.timeouts, 1);
+    cr_assert_eq(st.cached, 1);
+    dns_close(d);
+
+    /* the deadline cuts a lookup short, and is not kept */
+    d = open_local(0, 300);
+    start = timeutil_mono_ms();
+    expect_status(d, "x.slow.example", DNS_RR_TXT, DNS_FAILED, "the lookups' deadline passed");
+    cr_assert_lt(seconds_since(start), 1.5, "%.2f s", seconds_since(start));
+    expect_status(d, "x.slow.example", DNS_RR_TXT, DNS_FAILED, "the lookups' deadline passed");
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 2);
+    cr_assert_eq(st.cached, 0);
+    dns_close(d);
+}
+
+Test(dns, records_are_cached_by_name_and_kind, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_records a = lookup(d, "both.test", DNS_RR_A), b;
+    struct dns_answer m;
+    struct dns_stats st;
+
+    b = lookup(d, "BOTH.test.", DNS_RR_A);
+    cr_assert_eq(b.n, a.n);
+    cr_assert_neq(b.v, a.v, "a copy each");
+    cr_assert_str_eq(b.v[0], a.v[0]);
+    dns_records_free(&a);
+    dns_records_free(&b);
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 1);
+    cr_assert_eq(st.cached, 1);
+    /* another kind of the same name is another question, and so is its mail routing */
+    a = lookup(d, "both.test", DNS_RR_AAAA);
+    dns_records_free(&a);
+    m = one(d, "both.test");
+    cr_assert_eq(m.verdict, DNS_MAIL, "%s", m.why);
+    cr_assert(m.implicit);
+    dns_answer_free(&m);
+    expect_status(d, "nothing.test", DNS_RR_A, DNS_NXDOMAIN, "");
+    expect_status(d, "nothing.test", DNS_RR_A, DNS_NXDOMAIN, "");
+    dns_stats(d, &st);
+    cr_assert_eq(st.cached, 2);
+    /* A AAAA; the mail entry's MX and one or two address queries; nothing.test once */
+    cr_assert(st.queries >= 5 && st.queries <= 6, "%zu", st.queries);
+    dns_close(d);
+}
+
+Test(dns, reverse_names)
+{
+    char out[DNS_REVERSE_MAX], small[20];
+
+    cr_assert_eq(dns_reverse_name("192.0.2.1", out, sizeof out), 0);
+    cr_assert_str_eq(out, "1.2.0.192.in-addr.arpa");
+    cr_assert_eq(dns_reverse_name("2001:db8::567:89ab", out, sizeof out), 0);
+    cr_assert_str_eq(out,
+                     "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+    cr_assert_eq(strlen(out) + 1, DNS_REVERSE_MAX);
+    cr_assert_eq(dns_reverse_name("::ffff:192.0.2.1", out, sizeof out), 0);
+    cr_assert(strstr(out, "f.f.f.f.0.0.0.0") != NULL, "%s", out);
+    cr_assert_eq(dns_reverse_name("192.0.2", out, sizeof out), BLAST_EINVAL);
+    cr_assert_str_eq(out, "");
+    cr_assert_eq(dns_reverse_name("example.com", out, sizeof out), BLAST_EINVAL);
+    cr_assert_eq(dns_reverse_name("", out, sizeof out), BLAST_EINVAL);
+    cr_assert_eq(dns_reverse_name("192.0.2.1", small, 10), BLAST_EINVAL);
+    cr_assert_str_eq(small, "");
+    cr_assert_eq(dns_reverse_name("::1", small, sizeof small), BLAST_EINVAL);
+    cr_assert_str_eq(dns_rr_name(DNS_RR_TXT), "TXT");
+    cr_assert_str_eq(dns_rr_name(DNS_RR_PTR), "PTR");
+    dns_records_free(NULL);
 }
 
 /* ---- opening ------------------------------------------------------------------------------- */
