@@ -102,7 +102,7 @@ _blast()
                 --progress --log-format -q --quiet -v --verbose -h --help'
             ;;
         check)
-            opts='--connect --limit --max-problems --shard --shard-count -q --quiet -v
+            opts='--connect --dns --limit --max-problems --shard --shard-count -q --quiet -v
                 --verbose --log-format -h --help'
             ;;
         preview)

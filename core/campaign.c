@@ -761,6 +761,7 @@ static const char *const top_known[] = {"name",
                                         "timezone",
                                         "warmup",
                                         "window",
+                                        "preflight",
                                         NULL};
 static const char *const window_known[] = {"days", "hours", "zone_column", NULL};
 static const char *const warmup_known[] = {"daily", "first", "growth",    "until",
@@ -1924,6 +1925,32 @@ out:
     return rc;
 }
 
+/* preflight: dns (or [dns]), or false: what send checks before its first message. */
+static int load_preflight(struct loader *L, const struct ynode *root)
+{
+    const struct ynode *m = map_get(root, "preflight");
+    size_t i;
+
+    if (m == NULL || is_null(m))
+        return 0;
+    L->c->preflight_place = place_of(m);
+    if (m->kind == YNODE_SCALAR && strcmp(m->value, "false") == 0)
+        return 0;
+    if (m->kind == YNODE_SCALAR && strcmp(m->value, "dns") == 0) {
+        L->c->preflight_dns = true;
+        return 0;
+    }
+    if (m->kind == YNODE_SEQ) {
+        for (i = 0; i < m->nitems; i++) {
+            if (m->items[i]->kind != YNODE_SCALAR || strcmp(m->items[i]->value, "dns") != 0)
+                return fail(L, m->items[i], "'preflight': the only check is dns");
+            L->c->preflight_dns = true;
+        }
+        return 0;
+    }
+    return fail(L, m, "'preflight' is dns (check the sending domain's DNS records first) or false");
+}
+
 #define SEEDS_MAX 100
 
 /*
@@ -2414,6 +2441,7 @@ static int load_root(struct loader *L, const struct ynode *root)
         (rc = load_dns(L, root)) < 0 || (rc = load_providers(L, root)) < 0 ||
         (rc = load_breaker(L, root)) < 0 || (rc = load_seeds(L, root)) < 0 ||
         (rc = load_warmup(L, root)) < 0 || (rc = load_window(L, root)) < 0 ||
+        (rc = load_preflight(L, root)) < 0 ||
         (rc = get_string(L, root, "timezone", false, "the campaign", &c->timezone,
                          &c->timezone_place)) < 0 ||
         (rc = get_path(L, root, "suppression_db", false, "the campaign", &c->suppression_db,

@@ -302,6 +302,10 @@ struct campaign {
         struct campaign_place place, zone_column_place;
     } window;
 
+    /* preflight: dns: send checks the sending domain's DNS records first (core/preflight) */
+    bool preflight_dns;
+    struct campaign_place preflight_place;
+
     /* timezone: an IANA zone name for windows and warm-up days, or NULL: the system's */
     char *timezone;
     struct campaign_place timezone_place;

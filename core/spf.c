@@ -680,6 +680,22 @@ static int parse_record(const char *text, struct record *r, char *why, size_t si
     return 0;
 }
 
+int spf_parse(const char *text, char *why, size_t size)
+{
+    struct record r;
+    int rc;
+
+    if (why != NULL && size > 0)
+        why[0] = '\0';
+    if (strncasecmp(text, "v=spf1", 6) != 0 || (text[6] != ' ' && text[6] != '\0')) {
+        snprintf(why, size, "not an SPF record: it does not start with v=spf1");
+        return 1;
+    }
+    rc = parse_record(text, &r, why, size);
+    record_free(&r);
+    return rc;
+}
+
 /* ---- evaluation ---------------------------------------------------------------------------- */
 
 static int check_host(struct eval *ev, const char *domain, int depth, struct hop *h, char *record,

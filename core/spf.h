@@ -75,6 +75,13 @@ int spf_check(struct dns *d, const char *ip, const char *domain, const char *sen
 const char *spf_result_name(enum spf_result r);
 
 /*
+ * Whether text is an SPF record as RFC 7208 writes them: v=spf1, then terms of §12's
+ * syntax. 0 yes, 1 no (why says what, as spf_check()'s permerrors do), BLAST_ENOMEM.
+ * No lookup: for checking a record before it is published, and for tests.
+ */
+int spf_parse(const char *text, char *why, size_t size);
+
+/*
  * The macro-string spec expanded as check_host(ip, domain, sender) expands a term's
  * domain-spec (RFC 7208 §7), into out (size bytes): to show what a term asks, and for
  * tests. %{p} asks d for ip's validated name (d NULL: "unknown"); names are not cut to

@@ -15,6 +15,7 @@
 #include "../../core/sharedlimit.h"
 #include "../../core/address.h"
 #include "../../core/provider.h"
+#include "../../core/preflight.h"
 #include "../../core/tzone.h"
 #include "../../core/warmup.h"
 #include "../../core/window.h"
@@ -38,6 +39,10 @@ const char cli_check_usage[] =
     "options:\n"
     "  --connect          also open each relay: TLS, AUTH, capabilities; then QUIT;\n"
     "                     and PING the shared limits' Redis ('limits: shared')\n"
+    "  --dns              also look up the sending domain's DKIM keys, DMARC policy,\n"
+    "                     SPF records (for each relay's address) and the relays' PTR\n"
+    "                     names; an error is a problem, with what to publish\n"
+    "                     (docs/authentication.md)\n"
     "  --limit N          check only the first N recipients of the list\n"
     "  --max-problems N   list at most N invalid rows (default 100); all are counted\n"
     "  --shard I/N        check shard I of N only, as 'send --shard' would send it\n"
@@ -51,6 +56,7 @@ const char cli_check_usage[] =
 struct check {
     const char *campaign;
     bool connect;
+    bool dns; /* --dns: the sending domain's DKIM, DMARC, SPF and PTR records */
     bool quiet;
     int verbose;
     long limit;
@@ -79,6 +85,7 @@ static int parse_args(int argc, char **argv, struct check *k)
 {
     static const struct option longopts[] = {
         {"connect", no_argument, NULL, 'c'},
+        {"dns", no_argument, NULL, 'd'},
         {"limit", required_argument, NULL, 'l'},
         {"max-problems", required_argument, NULL, 'm'},
         {"shard", required_argument, NULL, 's'},
@@ -98,6 +105,9 @@ static int parse_args(int argc, char **argv, struct check *k)
         switch (c) {
         case 'c':
             k->connect = true;
+            break;
+        case 'd':
+            k->dns = true;
             break;
         case 'l':
             if (cli_positive("check", "--limit", optarg, &k->limit) < 0)
@@ -546,6 +556,26 @@ static void print_warmup(struct check *k, const struct campaign *c)
            (unsigned long long)warmup_cap(&c->warmup.schedule, 1));
 }
 
+/* --dns: the findings (core/preflight); each error is a problem, warnings are not. */
+static void run_dns(struct check *k, const struct prepared *p, FILE *out)
+{
+    struct preflight_counts n;
+    struct blast_error err;
+
+    if (!k->dns)
+        return;
+    blast_error_clear(&err);
+    memset(&n, 0, sizeof n);
+    if (prepare_preflight(p->c, p->dkim, out, &k->log, &n, &err) < 0) {
+        problem(k, &err);
+        return;
+    }
+    k->problems += n.errors;
+    if (out != NULL)
+        fprintf(out, "dns         %zu ok, %zu warning%s, %zu error%s\n", n.ok, n.warnings,
+                n.warnings == 1 ? "" : "s", n.errors, n.errors == 1 ? "" : "s");
+}
+
 int cmd_check(int argc, char **argv)
 {
     struct check k;
@@ -673,12 +703,15 @@ int cmd_check(int argc, char **argv)
         print_seeds(p.c);
         print_window(&k, p.c, &n);
         print_warmup(&k, p.c);
+        run_dns(&k, &p, stdout);
         if (k.problems == 0)
             printf("result      ok: nothing to fix\n");
         else
             printf("result      %zu problem%s (listed above)\n", k.problems,
                    k.problems == 1 ? "" : "s");
     }
+    if (k.quiet)
+        run_dns(&k, &p, NULL);
     prepare_window_close(&k.window);
     tzone_free(k.zone);
     prepare_close(&p);

@@ -106,6 +106,33 @@ int cli_log_format(const char *cmd, const char *name)
     return -1;
 }
 
+bool cli_finding(const char *check, const char *finding, const char *record, const char *text,
+                 const char *publish)
+{
+    char when[40], *out;
+    json_t *o;
+
+    if (!json_lines)
+        return false;
+    timeutil_rfc3339(timeutil_now(), when, sizeof when);
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "time", when, "level",
+                  strcmp(finding, "error") == 0     ? "error"
+                  : strcmp(finding, "warning") == 0 ? "warn"
+                                                    : "info",
+                  "message", text, "check", check, "finding", finding, "record", record);
+    if (o != NULL && publish != NULL && publish[0] != '\0')
+        json_object_set_new(o, "publish", json_string(publish));
+    out = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;
+    pthread_mutex_lock(&out_mu);
+    if (out != NULL)
+        fprintf(stderr, "%s\n", out);
+    fflush(stderr);
+    pthread_mutex_unlock(&out_mu);
+    free(out);
+    json_decref(o);
+    return true;
+}
+
 void cli_status(const char *line)
 {
     pthread_mutex_lock(&out_mu);

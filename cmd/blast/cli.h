@@ -43,6 +43,15 @@ void cli_log_init(struct log *lg, enum log_level max);
 int cli_log_format(const char *cmd, const char *name);
 
 /*
+ * A DNS check's finding (core/preflight): with --log-format json, one JSON line on
+ * stderr: {"time", "level" (info, warn, error), "message", "check", "finding" (ok,
+ * warning, error), "record", "publish"?}; as text, nothing here (the command prints
+ * it in its own report): returns whether it was written.
+ */
+bool cli_finding(const char *check, const char *finding, const char *record, const char *text,
+                 const char *publish);
+
+/*
  * A status line on stderr (a terminal's progress bar), redrawn in place: log
  * messages go above it. NULL ends it, leaving its last state on screen.
  */

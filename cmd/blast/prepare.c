@@ -10,6 +10,8 @@
 #include "../../core/sharedlimit.h"
 #include "../../core/timeutil.h"
 #include "../../core/tzone.h"
+#include "../../core/preflight.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -441,4 +443,47 @@ void prepare_window_close(struct prepare_window *pw)
 {
     tzone_cache_free(pw->cache);
     pw->cache = NULL;
+}
+
+struct finding_out {
+    FILE *out;
+    const struct log *lg;
+};
+
+static void on_finding(void *arg, const struct preflight_finding *f)
+{
+    const struct finding_out *fo = arg;
+    const char *level = preflight_level_name(f->level);
+
+    if (cli_finding(f->check, level, f->record, f->text, f->publish))
+        return;
+    if (fo->out != NULL) {
+        fprintf(fo->out, "dns         %-7s  %-5s  %s: %s\n", level, f->check, f->record, f->text);
+        if (f->publish[0] != '\0')
+            fprintf(fo->out, "                           publish: \"%s\"\n", f->publish);
+        return;
+    }
+    log_msg(fo->lg,
+            f->level == PREFLIGHT_ERROR     ? LOG_LEVEL_ERROR
+            : f->level == PREFLIGHT_WARNING ? LOG_LEVEL_WARN
+                                            : LOG_LEVEL_DEBUG,
+            "%s: %s: %s%s%s%s", f->check, f->record, f->text, f->publish[0] ? "; publish: \"" : "",
+            f->publish, f->publish[0] ? "\"" : "");
+}
+
+int prepare_preflight(const struct campaign *c, const struct dkim *keys, FILE *out,
+                      const struct log *lg, struct preflight_counts *n, struct blast_error *err)
+{
+    const char *env = getenv("BLAST_DNS_SERVERS");
+    struct preflight_options o;
+    struct finding_out fo = {out, lg};
+
+    memset(&o, 0, sizeof o);
+    if (env != NULL && strcmp(env, "off") == 0)
+        return blast_error_set(err, BLAST_EINVAL, "BLAST_DNS_SERVERS", 0, 0,
+                               "off: the DNS checks need lookups (unset it, or name a server)");
+    o.servers = env != NULL && env[0] != '\0' ? env : c->dns.servers;
+    o.timeout_ms = c->dns.timeout_ms;
+    o.deadline_ms = 30000;
+    return preflight_run(c, keys, &o, on_finding, &fo, n, err);
 }

@@ -13,6 +13,7 @@
 #include "../../core/screen.h"
 
 #include <glob.h>
+#include <stdio.h>
 
 struct prepared {
     struct campaign *c;
@@ -145,5 +146,17 @@ int prepare_window_zone(struct prepare_window *pw, const struct campaign *c,
                         const struct recipients *list, const struct recipients_row *row,
                         const struct tzone **z, struct blast_error *err);
 void prepare_window_close(struct prepare_window *pw);
+
+/*
+ * The DNS checks of the sending domain (core/preflight, docs/authentication.md)
+ * through BLAST_DNS_SERVERS, else the campaign's dns servers, else the system's
+ * resolver; BLAST_DNS_SERVERS=off is an error here (the checks are nothing but
+ * lookups). Each finding goes to cli_finding() with --log-format json, else to out
+ * (blast check's report) when out is set, else to lg (warnings and errors; ok at
+ * debug). keys: the campaign's DKIM keys, or NULL.
+ */
+struct preflight_counts;
+int prepare_preflight(const struct campaign *c, const struct dkim *keys, FILE *out,
+                      const struct log *lg, struct preflight_counts *n, struct blast_error *err);
 
 #endif

@@ -34,6 +34,7 @@
 #include "../../core/secret.h"
 #include "../../core/sharedlimit.h"
 #include "../../core/timeutil.h"
+#include "../../core/preflight.h"
 #include "../../core/tzone.h"
 #include "../../core/warmup.h"
 
@@ -67,7 +68,8 @@ const char cli_send_usage[] =
     "  --journal PATH       the journal; default: the campaign's 'journal', else\n"
     "                       .blast/NAME.journal beside the campaign file\n"
     "  --fresh              forget the journal and start the campaign over\n"
-    "  --force              resume even though the campaign, templates or list changed\n"
+    "  --force              resume even though the campaign, templates or list changed;\n"
+    "                       send even though 'preflight: dns' found errors\n"
     "  --resend-unknown     send again the messages whose fate is unknown\n"
     "  --no-breaker         send on whatever the first attempts say (the campaign's\n"
     "                       'breaker' stops a run whose first attempts are mostly\n"
@@ -763,6 +765,36 @@ static void run_day(struct run *r, int64_t t)
     snprintf(r->day_text, sizeof r->day_text, "%04d-%02d-%02d", tm.year, tm.month, tm.day);
 }
 
+/*
+ * preflight: dns (docs/authentication.md): the sending domain's records checked once
+ * before anything is sent; an error refuses the run unless --force. Not for a dry
+ * run or a test send, which reach no receiver that would judge them.
+ */
+static int preflight(struct run *r, struct blast_error *err)
+{
+    struct preflight_counts n;
+    int rc;
+
+    if (!r->c->preflight_dns || r->opt.dry_run != NULL || r->opt.to != NULL)
+        return 0;
+    memset(&n, 0, sizeof n);
+    if ((rc = prepare_preflight(r->c, r->p.dkim, NULL, &r->log, &n, err)) < 0)
+        return rc;
+    log_msg(&r->log, LOG_LEVEL_INFO, "%s: DNS checks: %zu ok, %zu warning%s, %zu error%s",
+            r->c->name, n.ok, n.warnings, n.warnings == 1 ? "" : "s", n.errors,
+            n.errors == 1 ? "" : "s");
+    if (n.errors > 0 && !r->opt.force)
+        return blast_error_set(err, BLAST_EINVAL, r->c->path, r->c->preflight_place.line,
+                               r->c->preflight_place.column,
+                               "preflight: the DNS checks found %zu error%s (above): nothing "
+                               "sent; publish the records, or send --force to go on anyway",
+                               n.errors, n.errors == 1 ? "" : "s");
+    if (n.errors > 0)
+        log_msg(&r->log, LOG_LEVEL_WARN, "%s: sending despite %zu DNS error%s (--force)",
+                r->c->name, n.errors, n.errors == 1 ? "" : "s");
+    return 0;
+}
+
 /* Steps 1 and 2: everything that can be refused before a connection is opened. */
 static int prepare(struct run *r, struct blast_error *err)
 {
@@ -795,7 +827,7 @@ static int prepare(struct run *r, struct blast_error *err)
         return rc;
     if (r->zone != NULL)
         run_day(r, prepare_clock_now(r->clock));
-    if ((rc = validate(r, err)) < 0)
+    if ((rc = validate(r, err)) < 0 || (rc = preflight(r, err)) < 0)
         return rc;
     if (r->opt.to != NULL) {
         struct blast_error aerr;

@@ -1517,6 +1517,26 @@ Test(campaign, window_warmup_and_timezone_are_read, .fini = scratch_remove)
     campaign_free(c);
 }
 
+Test(campaign, preflight_is_read, .fini = scratch_remove)
+{
+    char path[512];
+    struct campaign *c;
+    FILE *f;
+
+    check_invalid("preflight_unknown", BLAST_EINVAL);
+    snprintf(path, sizeof path, "%s/campaign.yml", scratch_make());
+    f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs("name: test\nfrom: news@acme.example\nsubject: Hello\nrecipients: {path: list.csv}\n"
+          "body: {text: body.txt}\nrelays: [{host: smtp.relay.example}]\npreflight: dns\n",
+          f);
+    fclose(f);
+    c = load_ok(path);
+    cr_assert(c->preflight_dns);
+    cr_assert_eq(c->preflight_place.line, 7);
+    campaign_free(c);
+}
+
 Test(campaign, seeds_errors)
 {
     check_invalid("seeds_twice", BLAST_EINVAL);
