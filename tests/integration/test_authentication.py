@@ -70,6 +70,8 @@ class Authentication(unittest.TestCase):
             txt("s1._domainkey.good.test", cls.key),
             txt("_dmarc.good.test", "v=DMARC1; p=quarantine; rua=mailto:dmarc@good.test"),
             txt("good.test", "v=spf1 include:_spf.relay.test -all"),
+            # its bounce domain (return_path) covers the relay too; another's does not
+            txt("bounce.good.test", "v=spf1 a:relay.test -all"),
             # redirect.test: SPF through redirect, DMARC p=none
             txt("s1._domainkey.redirect.test", cls.key),
             txt("_dmarc.redirect.test", "v=DMARC1; p=none"),
@@ -159,6 +161,23 @@ class Authentication(unittest.TestCase):
                       self.finding(p, "ok", "ptr", "1.0.0.127.in-addr.arpa"))
         self.assertIn("dns         ", p.stdout)
         self.assertRegex(p.stdout, r"dns\s+\d+ ok, 0 warnings, 0 errors")
+
+    def test_the_envelope_domain_of_return_path(self):
+        extra = ("return_path: {address: \"b+{token}@bounce.good.test\", "
+                 "secret_env: BLAST_TEST_SECRET}\n")
+        path = self.write("rp.yml", self.campaign_text("good.test", extra=extra))
+        env = {"BLAST_DNS_SERVERS": self.dns.servers, "BLAST_TEST_SECRET": "x" * 32}
+        p = harness.run_blast("check", path, "--dns", cwd=self.dir, env=env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("pass for 127.0.0.1 (relay relay.test): a:relay.test",
+                      self.finding(p, "ok", "spf", "bounce.good.test"))
+        self.assertIn("pass for 127.0.0.1", self.finding(p, "ok", "spf", "good.test"))
+        # a bounce domain without SPF is an error of its own
+        path = self.write("rp2.yml", self.campaign_text(
+            "good.test", extra=extra.replace("bounce.good.test", "nospf.good.test")))
+        p = harness.run_blast("check", path, "--dns", cwd=self.dir, env=env)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("no SPF record", self.finding(p, "error", "spf", "nospf.good.test"))
 
     def test_redirect_passes_and_p_none_warns(self):
         p = self.check("redirect.test")
