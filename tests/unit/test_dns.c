@@ -16,6 +16,8 @@
 #include "../../core/timeutil.h"
 
 #include <arpa/inet.h>
+#include "dnsmasq.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,7 +31,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define DNSMASQ  "/usr/sbin/dnsmasq"
 #define BULK     500
 #define MANY     (DNS_MX_MAX + 6)
 #define TXT_MANY 40
@@ -43,141 +44,13 @@ static struct {
     int silent_fd, silent_port; /* a bound UDP socket nobody reads */
 } srv = {.silent_fd = -1};
 
-/* A port free for both UDP and TCP on 127.0.0.1, as far as one can tell. */
-static int free_port(void)
-{
-    int tries;
-
-    for (tries = 0; tries < 50; tries++) {
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof a;
-        int u = socket(AF_INET, SOCK_DGRAM, 0), t = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-        cr_assert(u >= 0 && t >= 0);
-        if (bind(u, (struct sockaddr *)&a, sizeof a) == 0 &&
-            getsockname(u, (struct sockaddr *)&a, &len) == 0 &&
-            bind(t, (struct sockaddr *)&a, sizeof a) == 0)
-            port = ntohs(a.sin_port);
-        close(u);
-        close(t);
-        if (port > 0)
-            return port;
-    }
-    cr_assert_fail("no free port on 127.0.0.1");
-    return -1;
-}
-
-/* Whether something accepts TCP connections on 127.0.0.1:port (dnsmasq listens on both). */
-static bool listening(int port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/*
- * Start dnsmasq with args (NULL-terminated) on a free port; its pid into *pid, the port
- * returned. A port taken between the choice and the start makes it exit: another one
- * is tried.
- */
-static int start_dnsmasq(const char *const *extra, pid_t *pid)
-{
-    int attempt;
-
-    for (attempt = 0; attempt < 5; attempt++) {
-        char portarg[32];
-        const char *argv[1024];
-        size_t n = 0, i;
-        int port = free_port(), status, waited;
-        pid_t p;
-
-        snprintf(portarg, sizeof portarg, "--port=%d", port);
-        argv[n++] = DNSMASQ;
-        argv[n++] = "--no-daemon";
-        argv[n++] = "--conf-file=/dev/null";
-        argv[n++] = "--no-resolv";
-        argv[n++] = "--no-hosts";
-        argv[n++] = "--pid-file=";
-        argv[n++] = "--log-facility=-";
-        argv[n++] = "--listen-address=127.0.0.1";
-        argv[n++] = "--bind-interfaces";
-        argv[n++] = portarg;
-        for (i = 0; extra[i] != NULL; i++) {
-            cr_assert(n < sizeof argv / sizeof *argv - 1);
-            argv[n++] = extra[i];
-        }
-        argv[n] = NULL;
-        p = fork();
-        cr_assert(p >= 0, "fork: %s", strerror(errno));
-        if (p == 0) {
-            int null = open("/dev/null", O_RDWR);
-
-            /* gone with the test's process, even one that crashed */
-            prctl(PR_SET_PDEATHSIG, SIGTERM);
-
-            if (null >= 0) {
-                dup2(null, 0);
-                dup2(null, 1);
-                dup2(null, 2);
-            }
-            execv(DNSMASQ, (char *const *)argv);
-            _exit(127);
-        }
-        for (waited = 0; waited < 500; waited++) {
-            if (listening(port)) {
-                *pid = p;
-                return port;
-            }
-            if (waitpid(p, &status, WNOHANG) == p)
-                break; /* it exited: the port was taken, most likely */
-            usleep(10000);
-        }
-        if (waited == 500) {
-            kill(p, SIGKILL);
-            waitpid(p, &status, 0);
-        }
-    }
-    cr_assert_fail("dnsmasq did not start");
-    return -1;
-}
-
-static void stop(pid_t *pid)
-{
-    int status;
-
-    if (*pid <= 0)
-        return;
-    kill(*pid, SIGTERM);
-    waitpid(*pid, &status, 0);
-    *pid = 0;
-}
-
 static void servers_stop(void)
 {
-    stop(&srv.main);
-    stop(&srv.upstream);
+    dnsmasq_stop(&srv.main);
+    dnsmasq_stop(&srv.upstream);
     if (srv.silent_fd >= 0)
         close(srv.silent_fd);
     srv.silent_fd = -1;
-}
-
-/* A UDP socket on 127.0.0.1 that is bound (so no ICMP "port unreachable") and never read. */
-static void silent_socket(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-
-    srv.silent_fd = socket(AF_INET, SOCK_DGRAM, 0);
-    cr_assert(srv.silent_fd >= 0);
-    cr_assert_eq(bind(srv.silent_fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(getsockname(srv.silent_fd, (struct sockaddr *)&a, &len), 0);
-    srv.silent_port = ntohs(a.sin_port);
 }
 
 static void servers_start(void)
@@ -195,8 +68,8 @@ static void servers_start(void)
 
     if (access(DNSMASQ, X_OK) != 0)
         cr_skip_test("%s is not installed (Debian's dnsmasq-base; make deps installs it)", DNSMASQ);
-    silent_socket();
-    srv.upstream_port = start_dnsmasq(upstream, &srv.upstream);
+    srv.silent_fd = dnsmasq_silent_socket(&srv.silent_port);
+    srv.upstream_port = dnsmasq_start(upstream, &srv.upstream);
     snprintf(up, sizeof up, "--server=127.0.0.1#%d", srv.upstream_port);
     snprintf(slow, sizeof slow, "--server=/slow.example/127.0.0.1#%d", srv.silent_port);
     args[n++] = "--local=/test/";
@@ -267,7 +140,7 @@ static void servers_start(void)
     args[n++] = "--trust-anchor=.,12345,8,2,"
                 "0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF";
     args[n] = NULL;
-    srv.port = start_dnsmasq(args, &srv.main);
+    srv.port = dnsmasq_start(args, &srv.main);
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */
