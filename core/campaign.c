@@ -769,7 +769,7 @@ static const char *const warmup_known[] = {"daily", "first", "growth",    "until
 static const char *const warmup_ramp_known[] = {"daily", "first", "growth", "until", NULL};
 static const char *const seeds_known[] = {"addresses", "wait", NULL};
 static const char *const breaker_known[] = {"after", "failures", "blocks", "throttles", NULL};
-static const char *const dns_known[] = {"lookups", "servers", "timeout", NULL};
+static const char *const dns_known[] = {"lookups", "servers", "timeout", "outbound", NULL};
 static const char *const provider_known[] = {"rate", "mx", NULL};
 static const char *const limits_known[] = {"shared",          "password_env", "password_file",
                                            "allow_plaintext", "max_outage",   NULL};
@@ -1604,6 +1604,26 @@ static int load_dns(struct loader *L, const struct ynode *root)
         return rc;
     if (d->timeout_ms > 60000)
         return fail(L, map_get(m, "timeout"), "'dns': 'timeout' is at most 60s");
+    if ((v = map_get(m, "outbound")) != NULL && !is_null(v)) {
+        d->outbound_place = place_of(v);
+        if (v->kind != YNODE_SEQ || v->nitems == 0 || v->nitems > 32)
+            return fail(L, v,
+                        "'dns': 'outbound' is a list of the addresses (or host names) mail "
+                        "leaves the relays from, at most 32, e.g. [198.51.100.7]");
+        if ((d->outbound = calloc(v->nitems, sizeof *d->outbound)) == NULL)
+            return oom(L);
+        for (i = 0; i < v->nitems; i++) {
+            const struct ynode *it = v->items[i];
+            if (it->kind != YNODE_SCALAR || it->value[0] == '\0' || strlen(it->value) > 253 ||
+                strspn(it->value, "0123456789abcdefABCDEF.:-_abcdefghijklmnopqrstuvwxyz"
+                                  "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(it->value))
+                return fail(L, it, "'dns': 'outbound': '%s' is not an address or a host name",
+                            it->kind == YNODE_SCALAR ? it->value : "?");
+            if ((d->outbound[i] = strdup(it->value)) == NULL)
+                return oom(L);
+            d->noutbound++;
+        }
+    }
     v = map_get(m, "servers");
     if (v == NULL || is_null(v))
         return 0;
@@ -2577,6 +2597,9 @@ void campaign_free(struct campaign *c)
         free(c->domain_rates[i].domain);
     free(c->domain_rates);
     free(c->dns.servers);
+    for (size_t o = 0; o < c->dns.noutbound; o++)
+        free(c->dns.outbound[o]);
+    free(c->dns.outbound);
     for (i = 0; i < c->nproviders; i++) {
         size_t k;
         free(c->providers[i].name);

@@ -130,6 +130,13 @@ struct campaign_dns {
     char *servers;   /* "127.0.0.1:5353,[::1]:53"; NULL: the system's resolver */
     long timeout_ms; /* each lookup's try */
     struct campaign_place place;
+    /*
+     * outbound: the addresses (or host names) mail leaves the relays from, for the
+     * DNS checks' SPF and PTR (core/preflight); none: the relays' own addresses.
+     */
+    char **outbound;
+    size_t noutbound;
+    struct campaign_place outbound_place;
 };
 
 /*

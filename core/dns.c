@@ -38,6 +38,7 @@
 #define DEFAULT_INFLIGHT   64
 #define CACHE_MIN          64
 #define WHY_DEADLINE       "the lookups' deadline passed"
+#define WHY_BUDGET         "the lookups' budget was spent"
 #define WHY_SIZE           sizeof(((struct dns_answer *)NULL)->why)
 
 enum qtype { Q_MX, Q_A, Q_AAAA, Q_REC, Q_N }; /* Q_REC: a dns_lookup() entry's one query */
@@ -94,6 +95,8 @@ struct dns {
     unsigned long call;
     struct entry *follow, *follow_tail; /* names whose A and AAAA are to be sent */
     bool nomem;                         /* in this call */
+    int64_t until;                      /* dns_set_limits(): no lookup past it; 0: none */
+    size_t budget;                      /* dns_set_limits(): queries dns_lookup may send */
 };
 
 /* ---- names --------------------------------------------------------------------------------- */
@@ -1311,6 +1314,12 @@ out:
     return rc;
 }
 
+void dns_set_limits(struct dns *d, int64_t until_ms, size_t queries)
+{
+    d->until = until_ms;
+    d->budget = queries > 0 ? d->stats.queries + queries : 0;
+}
+
 int dns_lookup(struct dns *d, const char *name, enum dns_rr type, struct dns_records *out,
                struct blast_error *err)
 {
@@ -1337,6 +1346,19 @@ int dns_lookup(struct dns *d, const char *name, enum dns_rr type, struct dns_rec
     e = cache_entry(d, key, (int)type, skip);
     if (e == NULL)
         goto nomem;
+    if (d->until != 0 && (deadline == 0 || d->until < deadline))
+        deadline = d->until;
+    if (e->state == ST_NEW && d->budget != 0 && d->stats.queries >= d->budget) {
+        /* the caller's budget spent: not asked (and asked again by a later call) */
+        out->status = DNS_FAILED;
+        snprintf(out->why, sizeof out->why, "%s", WHY_BUDGET);
+        goto out;
+    }
+    if (e->state == ST_NEW && deadline != 0 && timeutil_mono_ms() >= deadline) {
+        out->status = DNS_FAILED;
+        snprintf(out->why, sizeof out->why, "%s", WHY_DEADLINE);
+        goto out;
+    }
     if (e->state == ST_NEW) {
         entry_reset(e);
         e->state = ST_QUEUED;

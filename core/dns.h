@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The longest domain name asked (RFC 1035 §2.3.4, without a trailing dot). */
 #define DNS_NAME_MAX 253
@@ -188,6 +189,14 @@ struct dns_records {
  */
 int dns_lookup(struct dns *d, const char *name, enum dns_rr type, struct dns_records *out,
                struct blast_error *err);
+
+/*
+ * Bounds for the dns_lookup() calls that follow, whoever makes them (core/spf too):
+ * none waits past until_ms (monotonic, 0: no such bound), and at most queries more
+ * are sent (0: no such bound). A lookup past either is DNS_FAILED, "the lookups'
+ * deadline passed" or "the lookups' budget was spent", and is not cached.
+ */
+void dns_set_limits(struct dns *d, int64_t until_ms, size_t queries);
 
 /* Free what r holds and leave it empty. Accepts NULL. */
 void dns_records_free(struct dns_records *r);

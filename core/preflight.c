@@ -7,6 +7,7 @@
 #include "dmarc.h"
 #include "dns.h"
 #include "spf.h"
+#include "timeutil.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -15,11 +16,12 @@
 #include <string.h>
 #include <strings.h>
 
-#define RELAY_ADDRS_MAX 32 /* addresses checked (the relays' hosts may have several) */
+#define RELAY_ADDRS_MAX       32   /* addresses checked (the relays' hosts may have several) */
+#define PREFLIGHT_QUERIES_MAX 2000 /* queries in all: SPF of 2 domains x 32 addresses, bounded */
 
 struct relay_addr {
     char ip[64];
-    const char *relay; /* the campaign relay's name */
+    char relay[160]; /* "relay NAME", or "outbound" */
 };
 
 struct run {
@@ -33,6 +35,7 @@ struct run {
     char envelope[256]; /* MAIL FROM's domain: return_path's, envelope_from's, else from */
     struct relay_addr addrs[RELAY_ADDRS_MAX];
     size_t naddrs;
+    size_t dropped;       /* addresses past RELAY_ADDRS_MAX */
     bool dkim_aligned_ok; /* a key that is published and aligns (for DMARC) */
     bool silent;          /* the resolver timed out once: nothing more is asked */
 };
@@ -44,6 +47,26 @@ const char *preflight_level_name(enum preflight_level l)
 
 static void say(struct run *r, enum preflight_level level, const char *check, const char *record,
                 const char *publish, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/*
+ * Text for a finding: what came from DNS may hold any byte (a record is anyone's), and
+ * goes to a terminal and into JSON: bytes outside printable ASCII are written \xNN.
+ */
+static void printable(char *s, size_t size)
+{
+    char tmp[2048];
+    size_t i, n = 0;
+
+    for (i = 0; s[i] != '\0' && n + 5 < sizeof tmp; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f)
+            tmp[n++] = (char)c;
+        else
+            n += (size_t)snprintf(tmp + n, sizeof tmp - n, "\\x%02x", c);
+    }
+    tmp[n] = '\0';
+    snprintf(s, size, "%s", tmp);
+}
 
 static void say(struct run *r, enum preflight_level level, const char *check, const char *record,
                 const char *publish, const char *fmt, ...)
@@ -59,6 +82,9 @@ static void say(struct run *r, enum preflight_level level, const char *check, co
     va_start(ap, fmt);
     vsnprintf(f.text, sizeof f.text, fmt, ap);
     va_end(ap);
+    printable(f.record, sizeof f.record);
+    printable(f.text, sizeof f.text);
+    printable(f.publish, sizeof f.publish);
     if (level == PREFLIGHT_OK)
         r->counts->ok++;
     else if (level == PREFLIGHT_WARNING)
@@ -136,6 +162,12 @@ static int check_dkim(struct run *r, struct blast_error *err)
     struct buf name, value;
     int rc = 0;
 
+    if (n == 0 && r->c->ndkim > 0) {
+        say(r, PREFLIGHT_ERROR, "dkim", r->from, NULL,
+            "the campaign's DKIM keys could not be loaded (the problem is named above): "
+            "their records are not checked");
+        return 0;
+    }
     if (n == 0) {
         say(r, PREFLIGHT_ERROR, "dkim", r->from, NULL,
             "the campaign signs with no DKIM key: providers filter unsigned bulk mail, and "
@@ -188,6 +220,49 @@ out:
 }
 
 /* ---- DMARC ------------------------------------------------------------------------ */
+
+/*
+ * The record txt with tag's value (p or sp, which was none) made quarantine, every
+ * other tag as written; false when it does not fit or the tag is not there.
+ */
+static bool policy_raised(const char *txt, const char *tag, char *out, size_t size)
+{
+    size_t n = 0, len = strlen(tag);
+    const char *p = txt;
+    bool done = false;
+
+    out[0] = '\0';
+    while (*p != '\0') {
+        const char *end = strchr(p, ';'), *s = p, *eq;
+        size_t plen;
+        int w;
+
+        if (end == NULL)
+            end = p + strlen(p);
+        while (s < end && (*s == ' ' || *s == '\t'))
+            s++;
+        plen = (size_t)(end - s);
+        while (plen > 0 && (s[plen - 1] == ' ' || s[plen - 1] == '\t'))
+            plen--;
+        eq = memchr(s, '=', plen);
+        if (plen > 0) {
+            size_t name = eq != NULL ? (size_t)(eq - s) : plen;
+            while (name > 0 && (s[name - 1] == ' ' || s[name - 1] == '\t'))
+                name--;
+            if (!done && eq != NULL && name == len && strncasecmp(s, tag, len) == 0) {
+                w = snprintf(out + n, size - n, "%s%s=quarantine", n ? "; " : "", tag);
+                done = true;
+            } else {
+                w = snprintf(out + n, size - n, "%s%.*s", n ? "; " : "", (int)plen, s);
+            }
+            if (w < 0 || (size_t)w >= size - n)
+                return false;
+            n += (size_t)w;
+        }
+        p = *end == ';' ? end + 1 : end;
+    }
+    return done;
+}
 
 static int check_dmarc(struct run *r, struct blast_error *err)
 {
@@ -252,6 +327,11 @@ static int check_dmarc(struct run *r, struct blast_error *err)
             "no DKIM signature aligns with the From domain %s (adkim=%c%s): DMARC fails "
             "unless SPF aligns; sign with d=%s",
             r->from, rec.adkim, strict_miss ? ", strict: d= must equal it" : "", r->from);
+    else if (r->c->ndkim > 0 && !r->dkim_aligned_ok)
+        say(r, PREFLIGHT_ERROR, "dmarc", used, NULL,
+            "a DKIM d= aligns with the From domain %s (adkim=%c), but its key is not published "
+            "as blast signs with it (the dkim finding above): DMARC fails unless SPF aligns",
+            r->from, rec.adkim);
     else if (r->c->ndkim > 0)
         say(r, PREFLIGHT_OK, "dmarc", used, NULL,
             "DKIM d= aligns with the From domain %s (adkim=%c)", r->from, rec.adkim);
@@ -260,9 +340,11 @@ static int check_dmarc(struct run *r, struct blast_error *err)
             "the envelope domain %s does not align with %s (aspf=%c): DMARC rests on DKIM alone",
             r->envelope, r->from, rec.aspf);
     if (strcmp(policy, "none") == 0) {
-        char better[400];
-        snprintf(better, sizeof better, "v=DMARC1; p=quarantine%s%s", rec.rua[0] ? "; rua=" : "",
-                 rec.rua);
+        char better[1536];
+        /* the tag that decided, changed; every other tag kept as written */
+        if (!policy_raised(x.v[pick], at_org && rec.sp[0] != '\0' ? "sp" : "p", better,
+                           sizeof better))
+            better[0] = '\0';
         say(r, PREFLIGHT_WARNING, "dmarc", used, better,
             "p=none: receivers are asked to do nothing with mail that fails; a bulk sender "
             "should move to quarantine or reject once the reports are clean");
@@ -277,78 +359,111 @@ out:
 
 /* ---- SPF -------------------------------------------------------------------------- */
 
-/* "ip4:192.0.2.1 ip6:2001:db8::1" for the relays' addresses, into out. */
-static void relay_terms(const struct run *r, char *out, size_t size)
+/* "ip4:192.0.2.1 ip6:2001:db8::1" for the relays' addresses, into out; false if too long. */
+static bool relay_terms(const struct run *r, char *out, size_t size)
 {
     size_t i, n = 0;
 
     out[0] = '\0';
-    for (i = 0; i < r->naddrs && n < size; i++)
-        n += (size_t)snprintf(out + n, size - n, "%s%s:%s", i ? " " : "",
-                              strchr(r->addrs[i].ip, ':') != NULL ? "ip6" : "ip4", r->addrs[i].ip);
+    for (i = 0; i < r->naddrs; i++) {
+        int w = snprintf(out + n, size - n, "%s%s:%s", i ? " " : "",
+                         strchr(r->addrs[i].ip, ':') != NULL ? "ip6" : "ip4", r->addrs[i].ip);
+        if (w < 0 || (size_t)w >= size - n)
+            return false;
+        n += (size_t)w;
+    }
+    return true;
 }
 
-/* What to publish: the record with the relays' terms after "v=spf1", or a new one. */
-static void spf_publish(const struct run *r, const char *record, char *out, size_t size)
+/*
+ * What to publish: the record with the relays' terms after "v=spf1" (record NULL: a
+ * record of them alone); "" when blast cannot say it whole (a record it holds cut
+ * short, or too long a result).
+ */
+static void spf_publish(const struct run *r, const char *record, size_t record_size, char *out,
+                        size_t size)
 {
     char terms[1024];
+    int w;
 
-    relay_terms(r, terms, sizeof terms);
+    out[0] = '\0';
+    if (!relay_terms(r, terms, sizeof terms))
+        return;
+    if (record != NULL && strlen(record) + 1 >= record_size)
+        return; /* the record as blast holds it may be cut short */
     if (record != NULL && strncasecmp(record, "v=spf1", 6) == 0)
-        snprintf(out, size, "v=spf1 %s%s", terms, record + 6);
+        w = snprintf(out, size, "v=spf1 %s%s", terms, record + 6);
     else
-        snprintf(out, size, "v=spf1 %s -all", terms);
+        w = snprintf(out, size, "v=spf1 %s -all", terms);
+    if (w < 0 || (size_t)w >= size)
+        out[0] = '\0';
 }
 
-static int check_spf_domain(struct run *r, const char *domain, struct blast_error *err)
+/*
+ * SPF of domain for each outbound address. judged: the envelope domain, which
+ * receivers check (RFC 7208 §2.4): its misses are errors; the From domain, when it
+ * differs, matters only for mail sent as it from elsewhere: its misses are warnings.
+ */
+static int check_spf_domain(struct run *r, const char *domain, bool judged, struct blast_error *err)
 {
-    char sender[320], publish[1536];
+    char sender[320], publish[1536], note[160] = "";
+    enum preflight_level bad = judged ? PREFLIGHT_ERROR : PREFLIGHT_WARNING;
     size_t i;
     int rc;
 
+    if (!judged)
+        snprintf(note, sizeof note,
+                 " (receivers check the envelope domain %s for this campaign's mail)", r->envelope);
     snprintf(sender, sizeof sender, "postmaster@%s", domain);
     for (i = 0; i < r->naddrs; i++) {
         struct spf_verdict v;
         const char *ip = r->addrs[i].ip;
         if (r->silent) {
-            say(r, PREFLIGHT_ERROR, "spf", domain, NULL,
+            say(r, bad, "spf", domain, NULL,
                 "not evaluated for %s: the resolver timed out on an earlier lookup", ip);
             continue;
         }
         if ((rc = spf_check(r->d, ip, domain, sender, &v, err)) < 0)
             return rc;
-        if (v.result == SPF_TEMPERROR && strstr(v.why, "timed out") != NULL)
+        if (v.result == SPF_TEMPERROR &&
+            (strstr(v.why, "timed out") != NULL || strstr(v.why, "deadline") != NULL ||
+             strstr(v.why, "budget") != NULL))
             r->silent = true;
-        spf_publish(r, v.record[0] != '\0' ? v.record : NULL, publish, sizeof publish);
+        spf_publish(r, v.record[0] != '\0' ? v.record : NULL, sizeof v.record, publish,
+                    sizeof publish);
         switch (v.result) {
         case SPF_PASS:
-            say(r, PREFLIGHT_OK, "spf", domain, NULL, "pass for %s (relay %s): %s", ip,
-                r->addrs[i].relay, v.mechanism);
+            say(r, PREFLIGHT_OK, "spf", domain, NULL, "pass for %s (%s): %s", ip, r->addrs[i].relay,
+                v.mechanism);
             break;
         case SPF_SOFTFAIL:
         case SPF_NEUTRAL:
             say(r, PREFLIGHT_WARNING, "spf", domain, publish,
-                "%s for %s (relay %s): %s; the record does not cover the relay",
-                spf_result_name(v.result), ip, r->addrs[i].relay, v.mechanism);
+                "%s for %s (%s): %s; the record does not cover it%s", spf_result_name(v.result), ip,
+                r->addrs[i].relay, v.mechanism, note);
             break;
         case SPF_FAIL:
-            say(r, PREFLIGHT_ERROR, "spf", domain, publish,
-                "fail for %s (relay %s): %s; receivers may refuse the mail", ip, r->addrs[i].relay,
-                v.mechanism);
+            say(r, bad, "spf", domain, publish,
+                "fail for %s (%s): %s; receivers may refuse the mail%s", ip, r->addrs[i].relay,
+                v.mechanism, note);
             break;
         case SPF_NONE:
-            say(r, PREFLIGHT_ERROR, "spf", domain, publish, "no SPF record%s%s",
-                v.why[0] ? ": " : "", v.why);
+            say(r, bad, "spf", domain, publish, "no SPF record%s%s%s", v.why[0] ? ": " : "", v.why,
+                note);
             break;
         case SPF_PERMERROR:
-            /* a broken record is not mended by adding to it: a record of the relays only */
-            spf_publish(r, NULL, publish, sizeof publish);
-            say(r, PREFLIGHT_ERROR, "spf", domain, publish,
-                "permerror for %s: %s (receivers treat the record as broken)", ip, v.why);
+            /* a broken record is not mended by a suggestion that drops what it covers */
+            say(r, bad, "spf", domain, NULL,
+                "permerror for %s: %s (receivers treat the record as broken): make it valid%s "
+                "and have it cover %s%s",
+                ip, v.why,
+                strstr(v.why, "lookups") != NULL
+                    ? " (fewer lookups: flatten or drop nested includes)"
+                    : "",
+                ip, note);
             break;
         case SPF_TEMPERROR:
-            say(r, PREFLIGHT_ERROR, "spf", domain, NULL, "could not be evaluated for %s: %s", ip,
-                v.why);
+            say(r, bad, "spf", domain, NULL, "could not be evaluated for %s: %s", ip, v.why);
             break;
         }
     }
@@ -360,14 +475,15 @@ static int check_spf(struct run *r, struct blast_error *err)
     int rc;
 
     if (r->naddrs == 0) {
-        say(r, PREFLIGHT_ERROR, "spf", r->from, NULL,
-            "no relay address to check: none of the relays' hosts resolved");
+        say(r, PREFLIGHT_WARNING, "spf", r->envelope, NULL,
+            "not checked: no address mail leaves from is known (set 'dns': 'outbound' to the "
+            "relays' public addresses)");
         return 0;
     }
-    if ((rc = check_spf_domain(r, r->from, err)) < 0)
+    if ((rc = check_spf_domain(r, r->envelope, true, err)) < 0)
         return rc;
     if (strcasecmp(r->envelope, r->from) != 0)
-        rc = check_spf_domain(r, r->envelope, err);
+        rc = check_spf_domain(r, r->from, false, err);
     return rc;
 }
 
@@ -390,13 +506,14 @@ static int check_ptr(struct run *r, struct blast_error *err)
             return rc;
         if (x.status != DNS_FOUND) {
             say(r, PREFLIGHT_WARNING, "ptr", rev, NULL,
-                "no PTR name for %s (relay %s): %s; providers distrust a sending address "
+                "no PTR name for %s (%s): %s; providers distrust a sending address "
                 "without one (the relay's operator sets it)",
                 ip, r->addrs[i].relay, x.status == DNS_FAILED ? no_answer(&x) : "none published");
             dns_records_free(&x);
             continue;
         }
-        for (k = 0; k < x.n && !back; k++) {
+        /* at most 10 names, as SPF's ptr takes (RFC 7208 §4.6.4) */
+        for (k = 0; k < x.n && k < 10 && !back; k++) {
             struct dns_records f;
             size_t used = strlen(names);
             snprintf(names + used, sizeof names - used, "%s%s", k ? ", " : "", x.v[k]);
@@ -418,7 +535,7 @@ static int check_ptr(struct run *r, struct blast_error *err)
         }
         if (!back)
             say(r, PREFLIGHT_WARNING, "ptr", rev, NULL,
-                "%s (relay %s) is named %s, which does not point back to it (no matching %s "
+                "%s (%s) is named %s, which does not point back to it (no matching %s "
                 "record): the relay's operator should make them agree",
                 ip, r->addrs[i].relay, names, v6 ? "AAAA" : "A");
         dns_records_free(&x);
@@ -435,48 +552,121 @@ static void add_addr(struct run *r, const char *ip, const char *relay)
     for (i = 0; i < r->naddrs; i++)
         if (strcmp(r->addrs[i].ip, ip) == 0)
             return;
-    if (r->naddrs == RELAY_ADDRS_MAX)
+    if (r->naddrs == RELAY_ADDRS_MAX) {
+        r->dropped++;
         return;
+    }
     snprintf(r->addrs[r->naddrs].ip, sizeof r->addrs[r->naddrs].ip, "%s", ip);
-    r->addrs[r->naddrs].relay = relay;
+    snprintf(r->addrs[r->naddrs].relay, sizeof r->addrs[r->naddrs].relay, "%s", relay);
     r->naddrs++;
 }
 
-static int relay_addrs(struct run *r, struct blast_error *err)
+static bool private_address(const char *ip);
+
+/* An address to check, unless it is a relay's private one (said once). */
+static void take_addr(struct run *r, const char *ip, const char *label, bool explicit_)
+{
+    if (!explicit_ && private_address(ip)) {
+        say(r, PREFLIGHT_WARNING, "dns", ip, NULL,
+            "%s is at %s, a loopback or private address: mail leaves it from another "
+            "address, not known here; SPF and PTR are not checked for it (set 'dns': "
+            "'outbound' to its public addresses)",
+            label, ip);
+        return;
+    }
+    add_addr(r, ip, label);
+}
+
+/* Loopback, private (RFC 1918, RFC 4193), link-local or unspecified: not where mail leaves. */
+static bool private_address(const char *ip)
+{
+    unsigned char a[16];
+
+    if (inet_pton(AF_INET, ip, a) == 1)
+        return a[0] == 127 || a[0] == 10 || a[0] == 0 || (a[0] == 172 && (a[1] & 0xf0) == 16) ||
+               (a[0] == 192 && a[1] == 168) || (a[0] == 169 && a[1] == 254) ||
+               (a[0] == 100 && (a[1] & 0xc0) == 64); /* RFC 6598 shared space */
+    if (inet_pton(AF_INET6, ip, a) == 1) {
+        static const unsigned char loop[16] = {[15] = 1}, any[16] = {0};
+        return memcmp(a, loop, 16) == 0 || memcmp(a, any, 16) == 0 || (a[0] & 0xfe) == 0xfc ||
+               (a[0] == 0xfe && (a[1] & 0xc0) == 0x80);
+    }
+    return false;
+}
+
+/*
+ * The addresses of host (an address, or a name asked of DNS), each passed to take
+ * with label; false (and why) when it has none.
+ */
+static int resolve_host(struct run *r, const char *host, const char *label, bool explicit_,
+                        bool *found, char *why, size_t whysize, struct blast_error *err)
 {
     static const enum dns_rr kinds[] = {DNS_RR_A, DNS_RR_AAAA};
-    size_t i, k, j;
+    unsigned char buf[16];
+    size_t k, j;
     int rc;
 
-    for (i = 0; i < r->c->nrelays; i++) {
-        const struct campaign_relay *rl = &r->c->relays[i];
-        unsigned char buf[16];
-        bool found = false, failed = false;
-        char why[96] = "";
-
-        if (inet_pton(AF_INET, rl->host, buf) == 1 || inet_pton(AF_INET6, rl->host, buf) == 1) {
-            add_addr(r, rl->host, rl->name);
-            continue;
-        }
-        for (k = 0; k < 2; k++) {
-            struct dns_records x;
-            if ((rc = ask(r, rl->host, kinds[k], &x, err)) < 0)
-                return rc;
-            for (j = 0; x.status == DNS_FOUND && j < x.n; j++) {
-                add_addr(r, x.v[j], rl->name);
-                found = true;
-            }
-            if (x.status == DNS_FAILED && !failed) {
-                failed = true;
-                snprintf(why, sizeof why, "%s", x.why);
-            }
-            dns_records_free(&x);
-        }
-        if (!found)
-            say(r, PREFLIGHT_ERROR, "dns", rl->host, NULL,
-                "the relay %s's host does not resolve (%s): its address cannot be checked",
-                rl->name, failed ? why : "no A or AAAA record");
+    *found = false;
+    why[0] = '\0';
+    if (inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1) {
+        take_addr(r, host, label, explicit_);
+        *found = true;
+        return 0;
     }
+    for (k = 0; k < 2; k++) {
+        struct dns_records x;
+        if ((rc = ask(r, host, kinds[k], &x, err)) < 0)
+            return rc;
+        for (j = 0; x.status == DNS_FOUND && j < x.n; j++) {
+            take_addr(r, x.v[j], label, explicit_);
+            *found = true;
+        }
+        if (x.status == DNS_FAILED && why[0] == '\0')
+            snprintf(why, whysize, "%s", x.why);
+        dns_records_free(&x);
+    }
+    if (!*found && why[0] == '\0')
+        snprintf(why, whysize, "no A or AAAA record");
+    return 0;
+}
+
+/*
+ * The addresses mail leaves from: 'dns': 'outbound' when the campaign gives them
+ * (explicit: taken whatever they are), else the relays' own. A relay at a loopback or
+ * private address hands mail to a server that sends it from another address, which
+ * blast cannot see: said, and not checked.
+ */
+static int relay_addrs(struct run *r, struct blast_error *err)
+{
+    const struct campaign_dns *dn = &r->c->dns;
+    char why[96];
+    bool found;
+    size_t i;
+    int rc;
+
+    for (i = 0; i < dn->noutbound; i++) {
+        if ((rc = resolve_host(r, dn->outbound[i], "outbound", true, &found, why, sizeof why,
+                               err)) < 0)
+            return rc;
+        if (!found)
+            say(r, PREFLIGHT_ERROR, "dns", dn->outbound[i], NULL,
+                "an outbound host of 'dns' that does not resolve (%s)", why);
+    }
+    for (i = 0; dn->noutbound == 0 && i < r->c->nrelays; i++) {
+        const struct campaign_relay *rl = &r->c->relays[i];
+        char label[160];
+        snprintf(label, sizeof label, "relay %s", rl->name);
+        if ((rc = resolve_host(r, rl->host, label, false, &found, why, sizeof why, err)) < 0)
+            return rc;
+        if (!found)
+            say(r, PREFLIGHT_WARNING, "dns", rl->host, NULL,
+                "the relay %s's host is not in DNS (%s): the address mail leaves it from is "
+                "not known here; set 'dns': 'outbound' to check SPF and PTR for it",
+                rl->name, why);
+    }
+    if (r->dropped > 0)
+        say(r, PREFLIGHT_WARNING, "dns", r->from, NULL,
+            "%zu more addresses than the %d checked were left out", r->dropped, RELAY_ADDRS_MAX);
     return 0;
 }
 
@@ -513,9 +703,11 @@ int preflight_run(const struct campaign *c, const struct dkim *keys,
     dopt.timeout_ms = o != NULL && o->timeout_ms > 0 ? o->timeout_ms : 2000;
     dopt.tries = 2;
     dopt.max_inflight = 8;
-    dopt.deadline_ms = o != NULL && o->deadline_ms > 0 ? o->deadline_ms : 30000;
+    dopt.deadline_ms = o != NULL && o->deadline_ms > 0 ? o->deadline_ms : 60000;
     if ((rc = dns_open(&dopt, &r.d, err)) < 0)
         return rc;
+    /* all the lookups together, whatever a zone makes SPF ask (docs/authentication.md) */
+    dns_set_limits(r.d, timeutil_mono_ms() + dopt.deadline_ms, PREFLIGHT_QUERIES_MAX);
     if ((rc = relay_addrs(&r, err)) < 0 || (rc = check_dkim(&r, err)) < 0 ||
         (rc = check_dmarc(&r, err)) < 0 || (rc = check_spf(&r, err)) < 0 ||
         (rc = check_ptr(&r, err)) < 0)

@@ -37,7 +37,7 @@ struct preflight_finding {
 struct preflight_options {
     const char *servers; /* the resolver (core/dns syntax); NULL: the system's */
     long timeout_ms;     /* each try of a lookup; 0: 2000 */
-    long deadline_ms;    /* all the lookups; 0: 30000 */
+    long deadline_ms;    /* all the lookups together (and at most 2,000 queries); 0: 60000 */
 };
 
 struct preflight_counts {

@@ -120,6 +120,10 @@ bool cli_finding(const char *check, const char *finding, const char *record, con
                   : strcmp(finding, "warning") == 0 ? "warn"
                                                     : "info",
                   "message", text, "check", check, "finding", finding, "record", record);
+    if (o == NULL) /* text jansson refuses (not UTF-8): said, not dropped */
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "time", when, "level", "error", "message",
+                      "(a finding whose text is not UTF-8)", "check", check, "finding", finding,
+                      "record", "?");
     if (o != NULL && publish != NULL && publish[0] != '\0')
         json_object_set_new(o, "publish", json_string(publish));
     out = o != NULL ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) : NULL;

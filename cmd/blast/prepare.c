@@ -458,9 +458,15 @@ static void on_finding(void *arg, const struct preflight_finding *f)
     if (cli_finding(f->check, level, f->record, f->text, f->publish))
         return;
     if (fo->out != NULL) {
+        size_t n = strlen(f->publish), i;
         fprintf(fo->out, "dns         %-7s  %-5s  %s: %s\n", level, f->check, f->record, f->text);
-        if (f->publish[0] != '\0')
-            fprintf(fo->out, "                           publish: \"%s\"\n", f->publish);
+        if (n == 0)
+            return;
+        /* a zone file's form: strings of at most 255 bytes (RFC 1035 §3.3), joined by readers */
+        fputs("                           publish:", fo->out);
+        for (i = 0; i < n; i += 255)
+            fprintf(fo->out, " \"%.*s\"", (int)(n - i < 255 ? n - i : 255), f->publish + i);
+        fputc('\n', fo->out);
         return;
     }
     log_msg(fo->lg,
@@ -484,6 +490,6 @@ int prepare_preflight(const struct campaign *c, const struct dkim *keys, FILE *o
                                "off: the DNS checks need lookups (unset it, or name a server)");
     o.servers = env != NULL && env[0] != '\0' ? env : c->dns.servers;
     o.timeout_ms = c->dns.timeout_ms;
-    o.deadline_ms = 30000;
+    o.deadline_ms = 60000;
     return preflight_run(c, keys, &o, on_finding, &fo, n, err);
 }

@@ -778,6 +778,12 @@ static int preflight(struct run *r, struct blast_error *err)
     if (!r->c->preflight_dns || r->opt.dry_run != NULL || r->opt.to != NULL)
         return 0;
     memset(&n, 0, sizeof n);
+    if (r->opt.force && getenv("BLAST_DNS_SERVERS") != NULL &&
+        strcmp(getenv("BLAST_DNS_SERVERS"), "off") == 0) {
+        log_msg(&r->log, LOG_LEVEL_WARN,
+                "%s: preflight: DNS checks skipped: BLAST_DNS_SERVERS=off (--force)", r->c->name);
+        return 0;
+    }
     if ((rc = prepare_preflight(r->c, r->p.dkim, NULL, &r->log, &n, err)) < 0)
         return rc;
     log_msg(&r->log, LOG_LEVEL_INFO, "%s: DNS checks: %zu ok, %zu warning%s, %zu error%s",

@@ -94,7 +94,11 @@ class Authentication(unittest.TestCase):
             # signed.test: its key is good, but the From domain is elsewhere (misaligned)
             txt("s1._domainkey.signed.test", cls.key),
             txt("_dmarc.from.test", "v=DMARC1; p=reject; adkim=r"),
-            txt("from.test", "v=spf1 include:_spf.relay.test -all"))
+            txt("from.test", "v=spf1 include:_spf.relay.test -all"),
+            # bytes.test: a terminal escape in its SPF record, a bad tag in its key record
+            txt("s1._domainkey.bytes.test", "v=DKIM1; k=rsa; \x1b[31m=1; p=AAAA"),
+            txt("_dmarc.bytes.test", "v=DMARC1; p=reject"),
+            txt("bytes.test", "v=spf1 ip4:127.0.0.1 \x1b[2J -all"))
 
     @classmethod
     def tearDownClass(cls):
@@ -107,7 +111,9 @@ class Authentication(unittest.TestCase):
         return (f"name: {domain.split('.')[0]}\nfrom: \"Acme <news@{domain}>\"\nsubject: Hi\n"
                 "recipients: {path: list.csv}\nbody: {text: body.txt}\n"
                 f"dkim: [{{domain: {d or domain}, selector: s1, key: {key}}}]\n"
-                f"relays: [{{host: {relay}, port: 2525, tls: none, allow_plaintext: true}}]\n" + extra)
+                # the relay on loopback hands mail on from the outbound address under test
+                "relays: [{host: 127.0.0.1, port: 2525, tls: none}]\n"
+                f"dns: {{outbound: [{relay}]}}\n" + extra)
 
     @classmethod
     def write(cls, name, text):
@@ -145,8 +151,12 @@ class Authentication(unittest.TestCase):
         lines = p.stdout.splitlines()
         for i, line in enumerate(lines):
             if re.match(rf"dns\s+{level}\s+{check}\s+{re.escape(record)}:", line):
-                m = re.match(r"\s+publish: \"(.*)\"$", lines[i + 1]) if i + 1 < len(lines) else None
-                return m.group(1) if m else None
+                m = re.match(r"\s+publish:((?: \"[^\"]*\")+)$", lines[i + 1]) \
+                    if i + 1 < len(lines) else None
+                # zone-file strings of at most 255 bytes, joined as resolvers join them
+                parts = re.findall(r"\"([^\"]*)\"", m.group(1)) if m else None
+                assert parts is None or all(len(x) <= 255 for x in parts), parts
+                return "".join(parts) if parts else None
         return None
 
     def test_everything_right(self):
@@ -169,7 +179,7 @@ class Authentication(unittest.TestCase):
         env = {"BLAST_DNS_SERVERS": self.dns.servers, "BLAST_TEST_SECRET": "x" * 32}
         p = harness.run_blast("check", path, "--dns", cwd=self.dir, env=env)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
-        self.assertIn("pass for 127.0.0.1 (relay relay.test): a:relay.test",
+        self.assertIn("pass for 127.0.0.1 (outbound): a:relay.test",
                       self.finding(p, "ok", "spf", "bounce.good.test"))
         self.assertIn("pass for 127.0.0.1", self.finding(p, "ok", "spf", "good.test"))
         # a bounce domain without SPF is an error of its own
@@ -242,6 +252,26 @@ class Authentication(unittest.TestCase):
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertLess(p.seconds, 30, "bounded: one timeout, not one a record")
         self.assertIn("timed out", p.stdout)
+
+    def test_a_relay_on_a_private_address_is_not_taken_for_the_sender(self):
+        text = self.campaign_text("good.test").replace("dns: {outbound: [relay.test]}\n", "")
+        path = self.write("private.yml", text)
+        p = harness.run_blast("check", path, "--dns", cwd=self.dir,
+                              env={"BLAST_DNS_SERVERS": self.dns.servers})
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("relay 127.0.0.1 is at 127.0.0.1, a loopback or private address",
+                      self.finding(p, "warning", "dns", "127.0.0.1"))
+        self.assertIn("not checked: no address mail leaves from is known",
+                      self.finding(p, "warning", "spf", "good.test"))
+
+    def test_hostile_bytes_are_escaped(self):
+        p = self.check("bytes.test", "--log-format", "json")
+        lines = [json.loads(line) for line in p.stderr.splitlines() if line.startswith("{")]
+        findings = [x for x in lines if "check" in x]
+        errors = [x for x in findings if x["finding"] == "error"]
+        # the key record, DMARC's aligned key with it, the SPF record
+        self.assertEqual(len(errors), 3, p.stderr)
+        self.assertTrue(any("\\x1b" in x["message"] for x in errors), errors)
 
     def test_lookups_off_is_an_error(self):
         p = self.check("good.test", servers_="off")

@@ -828,6 +828,34 @@ Test(dns, records_are_cached_by_name_and_kind, .init = servers_start, .fini = se
     dns_close(d);
 }
 
+Test(dns, limits_bound_every_later_lookup, .init = servers_start, .fini = servers_stop)
+{
+    struct dns *d = open_local(0, 0);
+    struct dns_records a;
+    struct dns_stats st;
+
+    /* a budget of one query: the first is asked, the next is not (nor cached) */
+    dns_set_limits(d, 0, 1);
+    a = lookup(d, "both.test", DNS_RR_A);
+    cr_assert_eq(a.status, DNS_FOUND);
+    dns_records_free(&a);
+    expect_status(d, "both.test", DNS_RR_AAAA, DNS_FAILED, "the lookups' budget was spent");
+    a = lookup(d, "both.test", DNS_RR_A);
+    cr_assert_eq(a.status, DNS_FOUND, "what is cached is still answered");
+    dns_records_free(&a);
+    dns_stats(d, &st);
+    cr_assert_eq(st.queries, 1);
+    /* a deadline already past: nothing more is asked */
+    dns_set_limits(d, timeutil_mono_ms() - 1, 0);
+    expect_status(d, "both.test", DNS_RR_AAAA, DNS_FAILED, "the lookups' deadline passed");
+    /* lifted: asked again */
+    dns_set_limits(d, 0, 0);
+    a = lookup(d, "both.test", DNS_RR_AAAA);
+    cr_assert_eq(a.status, DNS_FOUND);
+    dns_records_free(&a);
+    dns_close(d);
+}
+
 Test(dns, reverse_names)
 {
     char out[DNS_REVERSE_MAX], small[20];
