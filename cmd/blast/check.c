@@ -15,6 +15,8 @@
 #include "../../core/sharedlimit.h"
 #include "../../core/address.h"
 #include "../../core/provider.h"
+#include "../../core/countmap.h"
+#include "../../core/dns.h"
 #include "../../core/preflight.h"
 #include "../../core/tzone.h"
 #include "../../core/warmup.h"
@@ -56,7 +58,8 @@ const char cli_check_usage[] =
 struct check {
     const char *campaign;
     bool connect;
-    bool dns; /* --dns: the sending domain's DKIM, DMARC, SPF and PTR records */
+    bool dns;                 /* --dns: the sending domain's DKIM, DMARC, SPF and PTR records */
+    struct countmap *domains; /* --dns: the valid recipients' domains, for their providers */
     bool quiet;
     int verbose;
     long limit;
@@ -182,6 +185,12 @@ static int scan_list(struct check *k, struct prepared *p, struct list_counts *n)
         switch (who.verdict) {
         case SCREEN_OK:
             n->valid++;
+            if (k->domains != NULL && who.to.envelope != NULL &&
+                strrchr(who.to.envelope, '@') != NULL &&
+                countmap_add(k->domains, strrchr(who.to.envelope, '@') + 1, 0, 1) < 0) {
+                countmap_free(k->domains); /* out of memory: no provider summary */
+                k->domains = NULL;
+            }
             if (k->window.w != NULL) {
                 const struct tzone *z;
                 struct blast_error ze;
@@ -556,6 +565,94 @@ static void print_warmup(struct check *k, const struct campaign *c)
            (unsigned long long)warmup_cap(&c->warmup.schedule, 1));
 }
 
+/*
+ * --dns: the list's domains looked up as send looks them up (docs/campaign.md,
+ * "Providers"): how many recipients each provider's pace and warm-up will hold, and
+ * which domains take no mail (send fails their recipients before any relay).
+ */
+static void print_providers(struct check *k, const struct campaign *c, FILE *out)
+{
+    const char *env = getenv("BLAST_DNS_SERVERS");
+    struct provider_table t = {0};
+    struct provider_routes *routes = NULL;
+    struct dns_options o;
+    struct dns *d = NULL;
+    struct blast_error err;
+    const char **names = NULL;
+    size_t n, i, *per = NULL, *doms = NULL, none = 0, none_d = 0, unknown = 0, unknown_d = 0;
+    size_t nomail = 0, nomail_d = 0, shown = 0;
+
+    if (k->domains == NULL || (n = countmap_size(k->domains)) == 0 || out == NULL ||
+        (env != NULL && strcmp(env, "off") == 0) || !c->dns.lookups)
+        return;
+    blast_error_clear(&err);
+    memset(&o, 0, sizeof o);
+    o.servers = env != NULL && env[0] != '\0' ? env : c->dns.servers;
+    o.timeout_ms = c->dns.timeout_ms;
+    o.tries = 2;
+    o.max_inflight = 64;
+    o.deadline_ms = 60000;
+    if ((names = calloc(n, sizeof *names)) == NULL)
+        goto out;
+    for (i = 0; i < n; i++)
+        names[i] = countmap_at(k->domains, i)->name;
+    if (provider_table_load(c, &t, &err) < 0 || (per = calloc(t.n + 1, sizeof *per)) == NULL ||
+        (doms = calloc(t.n + 1, sizeof *doms)) == NULL || dns_open(&o, &d, &err) < 0 ||
+        provider_routes_build(&t, d, names, n, &routes, &err) < 0) {
+        if (err.code != 0)
+            problem(k, &err);
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        const struct countmap_entry *e = countmap_at(k->domains, i);
+        const struct provider_route *x = provider_routes_get(routes, e->name);
+        size_t count = (size_t)e->total;
+        if (x != NULL && (x->verdict == DNS_NULL_MX || x->verdict == DNS_NO_MAIL)) {
+            nomail += count;
+            nomail_d++;
+        } else if (x != NULL && x->provider >= 0) {
+            per[x->provider] += count;
+            doms[x->provider]++;
+        } else if (x != NULL && x->verdict == DNS_UNKNOWN) {
+            unknown += count;
+            unknown_d++;
+        } else {
+            none += count;
+            none_d++;
+        }
+    }
+    fputs("providers  ", out);
+    for (i = 0; i < t.n; i++)
+        if (per[i] > 0)
+            fprintf(out, "%s %s %zu (%zu domain%s)", shown++ ? "," : "", t.p[i].name, per[i],
+                    doms[i], doms[i] == 1 ? "" : "s");
+    if (none > 0)
+        fprintf(out, "%s no provider %zu (%zu domain%s)", shown++ ? "," : "", none, none_d,
+                none_d == 1 ? "" : "s");
+    if (unknown > 0)
+        fprintf(out, "%s DNS did not say %zu (%zu domain%s)", shown++ ? "," : "", unknown,
+                unknown_d, unknown_d == 1 ? "" : "s");
+    fputc('\n', out);
+    if (nomail > 0) {
+        fprintf(out, "            take no mail: %zu recipient%s of %zu domain%s (send fails them):",
+                nomail, nomail == 1 ? "" : "s", nomail_d, nomail_d == 1 ? "" : "s");
+        for (i = 0, shown = 0; i < n && shown < 5; i++) {
+            const struct provider_route *x =
+                provider_routes_get(routes, countmap_at(k->domains, i)->name);
+            if (x != NULL && (x->verdict == DNS_NULL_MX || x->verdict == DNS_NO_MAIL))
+                fprintf(out, "%s %s (%s)", shown++ ? ";" : "", x->domain, x->why);
+        }
+        fputs(nomail_d > 5 ? "; ...\n" : "\n", out);
+    }
+out:
+    provider_routes_free(routes);
+    dns_close(d);
+    provider_table_free(&t);
+    free(names);
+    free(per);
+    free(doms);
+}
+
 /* --dns: the findings (core/preflight); each error is a problem, warnings are not. */
 static void run_dns(struct check *k, const struct prepared *p, FILE *out)
 {
@@ -574,6 +671,7 @@ static void run_dns(struct check *k, const struct prepared *p, FILE *out)
     if (out != NULL)
         fprintf(out, "dns         %zu ok, %zu warning%s, %zu error%s\n", n.ok, n.warnings,
                 n.warnings == 1 ? "" : "s", n.errors, n.errors == 1 ? "" : "s");
+    print_providers(k, p->c, out);
 }
 
 int cmd_check(int argc, char **argv)
@@ -661,6 +759,8 @@ int cmd_check(int argc, char **argv)
         if ((k.zone != NULL || !p.c->window.set) &&
             prepare_window_open(p.c, p.list, k.zone, &k.window, &err) < 0)
             problem(&k, &err);
+        if (k.dns)
+            k.domains = countmap_new(); /* NULL: no provider summary, nothing else lost */
         scan_list(&k, &p, &n);
     }
     /* warnings, not problems: the exit code stays what the campaign makes it */
@@ -712,6 +812,7 @@ int cmd_check(int argc, char **argv)
     }
     if (k.quiet)
         run_dns(&k, &p, NULL);
+    countmap_free(k.domains);
     prepare_window_close(&k.window);
     tzone_free(k.zone);
     prepare_close(&p);

@@ -85,6 +85,17 @@ class Providers(unittest.TestCase):
                     f"{rate:.2f}/s measured at the relay ({(rate - RATE) / RATE * 100:+.1f}%); "
                     f"{len(q)} of a domain of no provider in {q[-1] - q[0]:.2f} s\n")
 
+    def test_check_dns_shows_the_lists_providers(self):
+        addrs = ([f"g{i}@alpha.test" for i in range(3)] + ["h@beta.test"]
+                 + [f"p{i}@plain.test" for i in range(2)] + ["n@nullmx.test", "m@nomail.test"])
+        c = self.campaign(addrs)
+        p = harness.run_blast("check", c.path, "--dns", cwd=c.dir,
+                              env={"BLAST_DNS_SERVERS": self.dns.servers})
+        # the sending domain has no records here: errors of its own, beside the summary
+        self.assertIn("providers   google 4 (2 domains), no provider 2 (1 domain)", p.stdout)
+        self.assertIn("take no mail: 2 recipients of 2 domains (send fails them):", p.stdout)
+        self.assertIn("nullmx.test (null MX", p.stdout)
+
     def test_domains_that_take_no_mail_fail_before_sending(self):
         addrs = ["a@nullmx.test", "b@nomail.test", "c@nxdomain.test", "d@plain.test",
                  "e@slow.example"]
