@@ -140,7 +140,7 @@ valgrind: deps $(BUILD)/blast $(BUILD)/unit-tests
 # $(FUZZ_DIR)/summary.txt. `make fuzz-replay` builds them with gcc, ASan and UBSan and a
 # plain main (tests/fuzz/replay.c) and feeds each its committed corpus and regressions.
 FUZZ_ALL     := reply session template campaign csv address report classify bounce page \
-                jsontape records
+                jsontape records journal
 FUZZ_TARGETS ?= $(FUZZ_ALL)
 FUZZ_SECONDS ?= 240
 FUZZ_JOBS    ?= 2
