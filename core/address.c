@@ -323,3 +323,23 @@ void address_free(struct address *a)
     free(a->envelope);
     memset(a, 0, sizeof *a);
 }
+
+int address_mailbox_domain(const char *mailbox, char *out, size_t size)
+{
+    struct address a;
+    struct blast_error e;
+    const char *at;
+    size_t i;
+
+    out[0] = '\0';
+    blast_error_clear(&e);
+    if (address_parse_mailbox(mailbox, &a, &e) < 0)
+        return -1;
+    at = strrchr(a.envelope, '@');
+    snprintf(out, size, "%s", at != NULL ? at + 1 : "");
+    for (i = 0; out[i] != '\0'; i++)
+        if (out[i] >= 'A' && out[i] <= 'Z')
+            out[i] = (char)(out[i] - 'A' + 'a');
+    address_free(&a);
+    return out[0] != '\0' ? 0 : -1;
+}

@@ -55,4 +55,11 @@ int address_domain_ascii(const char *domain, char **out, struct blast_error *err
 /* Free what a successful parse allocated. Accepts NULL and zeroed structs. */
 void address_free(struct address *a);
 
+/*
+ * The domain of a mailbox as written ("Acme <news@Acme.example>", or a bare address),
+ * in its A-label form and lower case, into out: what DNS records and warm-up counts
+ * are kept under. Returns 0, or -1 (out "") when it does not parse.
+ */
+int address_mailbox_domain(const char *mailbox, char *out, size_t size);
+
 #endif

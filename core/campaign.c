@@ -2687,3 +2687,11 @@ const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg)
                ? dkim_alg_names[alg]
                : "?";
 }
+
+const struct warmup_schedule *campaign_warmup_ramp(const struct campaign *c, const char *provider)
+{
+    for (size_t i = 0; i < c->warmup.nproviders; i++)
+        if (strcmp(c->warmup.providers[i].name, provider) == 0)
+            return c->warmup.providers[i].off ? NULL : &c->warmup.providers[i].schedule;
+    return &c->warmup.schedule;
+}

@@ -394,4 +394,10 @@ const struct campaign_value *campaign_var(const struct campaign *c, const char *
 
 const char *campaign_dkim_alg_name(enum campaign_dkim_alg alg);
 
+/*
+ * The warm-up ramp of a provider (or WARMUP_OTHER): its own from 'warmup':
+ * 'providers', else the campaign's; NULL when it is set false (no warm-up for it).
+ */
+const struct warmup_schedule *campaign_warmup_ramp(const struct campaign *c, const char *provider);
+
 #endif

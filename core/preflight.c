@@ -94,26 +94,6 @@ static void say(struct run *r, enum preflight_level level, const char *check, co
     r->fn(r->arg, &f);
 }
 
-/* The domain of an address as written ("Acme <news@acme.example>"), A-label, lower case. */
-static void domain_of(const char *mailbox, bool bare, char *out, size_t size)
-{
-    struct address a;
-    struct blast_error e;
-    const char *at;
-    size_t i;
-
-    out[0] = '\0';
-    blast_error_clear(&e);
-    if ((bare ? address_parse(mailbox, &a, &e) : address_parse_mailbox(mailbox, &a, &e)) < 0)
-        return;
-    at = strrchr(a.envelope, '@');
-    snprintf(out, size, "%s", at != NULL ? at + 1 : "");
-    for (i = 0; out[i] != '\0'; i++)
-        if (out[i] >= 'A' && out[i] <= 'Z')
-            out[i] = (char)(out[i] - 'A' + 'a');
-    address_free(&a);
-}
-
 /*
  * A lookup, unless the resolver has already failed to answer: then it is not asked
  * again (DNS_FAILED at once), so that a dead resolver costs one timeout, not one for
@@ -686,7 +666,7 @@ int preflight_run(const struct campaign *c, const struct dkim *keys,
     r.fn = fn;
     r.arg = arg;
     r.counts = counts;
-    domain_of(c->from, false, r.from, sizeof r.from);
+    address_mailbox_domain(c->from, r.from, sizeof r.from);
     if (c->return_path.address != NULL) {
         const char *at = strrchr(c->return_path.address, '@');
         snprintf(r.envelope, sizeof r.envelope, "%s", at != NULL ? at + 1 : "");
@@ -694,7 +674,7 @@ int preflight_run(const struct campaign *c, const struct dkim *keys,
             if (r.envelope[i] >= 'A' && r.envelope[i] <= 'Z')
                 r.envelope[i] = (char)(r.envelope[i] - 'A' + 'a');
     } else if (c->envelope_from != NULL) {
-        domain_of(c->envelope_from, true, r.envelope, sizeof r.envelope);
+        address_mailbox_domain(c->envelope_from, r.envelope, sizeof r.envelope);
     }
     if (r.envelope[0] == '\0')
         snprintf(r.envelope, sizeof r.envelope, "%s", r.from);

@@ -492,18 +492,10 @@ struct warm_print {
     size_t shown;
 };
 
-static const struct warmup_schedule *ramp_of(const struct campaign *c, const char *provider)
-{
-    for (size_t i = 0; i < c->warmup.nproviders; i++)
-        if (strcmp(c->warmup.providers[i].name, provider) == 0)
-            return c->warmup.providers[i].off ? NULL : &c->warmup.providers[i].schedule;
-    return &c->warmup.schedule;
-}
-
 static int print_warm_row(void *arg, const struct warmup_row *w)
 {
     struct warm_print *wp = arg;
-    const struct warmup_schedule *ramp = ramp_of(wp->c, w->provider);
+    const struct warmup_schedule *ramp = campaign_warmup_ramp(wp->c, w->provider);
     int64_t day = wp->c->warmup.start >= 0 ? warmup_ramp_day(wp->c->warmup.start, wp->today)
                                            : warmup_ramp_day(w->first_day, wp->today);
     uint64_t cap;
@@ -531,25 +523,17 @@ static void print_warmup(struct check *k, const struct campaign *c)
     struct warmup_store *st = NULL;
     struct warm_print wp = {c, 0, 0};
     struct blast_error err;
-    struct address from;
-    char path[4096], sender[300];
+    char *path, sender[300];
     struct tzone_tm tm;
-    const char *at;
 
     if (!c->warmup.enabled || k->zone == NULL)
         return;
-    snprintf(path, sizeof path, "%s",
-             c->warmup.store != NULL     ? c->warmup.store
-             : c->suppression_db != NULL ? c->suppression_db
-                                         : "");
-    if (path[0] == '\0')
-        snprintf(path, sizeof path, "%s/.blast/warmup.db", c->dir);
     blast_error_clear(&err);
-    if (address_parse_mailbox(c->from, &from, &err) < 0)
+    if ((path = prepare_warmup_store(c, false, &err)) == NULL) {
+        problem(k, &err);
         return;
-    at = strrchr(from.envelope, '@');
-    snprintf(sender, sizeof sender, "%s", at != NULL ? at + 1 : from.envelope);
-    address_free(&from);
+    }
+    address_mailbox_domain(c->from, sender, sizeof sender);
     tzone_local(k->zone, prepare_clock_now(k->clock), &tm);
     wp.today = timeutil_days_from_civil(tm.year, tm.month, tm.day);
     printf("warm-up     %s on %04d-%02d-%02d (%s), counted in %s\n", sender, tm.year, tm.month,
@@ -563,6 +547,7 @@ static void print_warmup(struct check *k, const struct campaign *c)
     printf("            %s %llu on its day 1\n",
            wp.shown > 0 ? "a provider not sent to yet starts at" : "each provider starts at",
            (unsigned long long)warmup_cap(&c->warmup.schedule, 1));
+    free(path);
 }
 
 /*
@@ -572,33 +557,20 @@ static void print_warmup(struct check *k, const struct campaign *c)
  */
 static void print_providers(struct check *k, const struct campaign *c, FILE *out)
 {
-    const char *env = getenv("BLAST_DNS_SERVERS");
+    const char *servers = prepare_dns_servers(c);
     struct provider_table t = {0};
     struct provider_routes *routes = NULL;
-    struct dns_options o;
-    struct dns *d = NULL;
     struct blast_error err;
-    const char **names = NULL;
     size_t n, i, *per = NULL, *doms = NULL, none = 0, none_d = 0, unknown = 0, unknown_d = 0;
     size_t nomail = 0, nomail_d = 0, shown = 0;
 
     if (k->domains == NULL || (n = countmap_size(k->domains)) == 0 || out == NULL ||
-        (env != NULL && strcmp(env, "off") == 0) || !c->dns.lookups)
+        (servers != NULL && strcmp(servers, "off") == 0) || !c->dns.lookups)
         return;
     blast_error_clear(&err);
-    memset(&o, 0, sizeof o);
-    o.servers = env != NULL && env[0] != '\0' ? env : c->dns.servers;
-    o.timeout_ms = c->dns.timeout_ms;
-    o.tries = 2;
-    o.max_inflight = 64;
-    o.deadline_ms = 60000;
-    if ((names = calloc(n, sizeof *names)) == NULL)
-        goto out;
-    for (i = 0; i < n; i++)
-        names[i] = countmap_at(k->domains, i)->name;
-    if (provider_table_load(c, &t, &err) < 0 || (per = calloc(t.n + 1, sizeof *per)) == NULL ||
-        (doms = calloc(t.n + 1, sizeof *doms)) == NULL || dns_open(&o, &d, &err) < 0 ||
-        provider_routes_build(&t, d, names, n, &routes, &err) < 0) {
+    if (prepare_routes(c, servers, k->domains, &t, &routes, &err) < 0 ||
+        (per = calloc(t.n + 1, sizeof *per)) == NULL ||
+        (doms = calloc(t.n + 1, sizeof *doms)) == NULL) {
         if (err.code != 0)
             problem(k, &err);
         goto out;
@@ -646,9 +618,7 @@ static void print_providers(struct check *k, const struct campaign *c, FILE *out
     }
 out:
     provider_routes_free(routes);
-    dns_close(d);
     provider_table_free(&t);
-    free(names);
     free(per);
     free(doms);
 }

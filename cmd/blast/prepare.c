@@ -11,6 +11,9 @@
 #include "../../core/timeutil.h"
 #include "../../core/tzone.h"
 #include "../../core/preflight.h"
+#include "../../core/countmap.h"
+#include "../../core/dns.h"
+#include "../../core/provider.h"
 #include "cli.h"
 
 #include <errno.h>
@@ -488,8 +491,79 @@ int prepare_preflight(const struct campaign *c, const struct dkim *keys, FILE *o
     if (env != NULL && strcmp(env, "off") == 0)
         return blast_error_set(err, BLAST_EINVAL, "BLAST_DNS_SERVERS", 0, 0,
                                "off: the DNS checks need lookups (unset it, or name a server)");
-    o.servers = env != NULL && env[0] != '\0' ? env : c->dns.servers;
+    o.servers = prepare_dns_servers(c);
     o.timeout_ms = c->dns.timeout_ms;
     o.deadline_ms = 60000;
     return preflight_run(c, keys, &o, on_finding, &fo, n, err);
+}
+
+const char *prepare_dns_servers(const struct campaign *c)
+{
+    const char *env = getenv("BLAST_DNS_SERVERS");
+
+    return env != NULL && env[0] != '\0' ? env : c->dns.servers;
+}
+
+int prepare_routes(const struct campaign *c, const char *servers, const struct countmap *domains,
+                   struct provider_table *t, struct provider_routes **out, struct blast_error *err)
+{
+    size_t n = countmap_size(domains), i;
+    const char **names = calloc(n + 1, sizeof *names);
+    struct dns_options o;
+    struct dns *d = NULL;
+    int rc;
+
+    if (names == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    for (i = 0; i < n; i++)
+        names[i] = countmap_at(domains, i)->name;
+
+    memset(&o, 0, sizeof o);
+    o.servers = servers;
+    o.timeout_ms = c->dns.timeout_ms;
+    o.tries = 2;
+    o.max_inflight = 64;
+    o.deadline_ms = 60000;
+    if ((rc = provider_table_load(c, t, err)) == 0 && (rc = dns_open(&o, &d, err)) == 0)
+        rc = provider_routes_build(t, d, names, n, out, err);
+    if (rc == BLAST_EINVAL) {
+        /* a server that is not one: said where it was set */
+        char why[sizeof err->text];
+        const char *w = err->text;
+        bool campaigns = servers == c->dns.servers;
+        if (strncmp(w, "dns servers", 11) == 0)
+            w += 11 + (w[11] == ':');
+        snprintf(why, sizeof why, "%s", w + strspn(w, " "));
+        blast_error_replace(err, rc, campaigns ? c->path : NULL, campaigns ? c->dns.place.line : 0,
+                            campaigns ? c->dns.place.column : 0, "%s: %s",
+                            campaigns ? "'dns': 'servers'" : "BLAST_DNS_SERVERS", why);
+    }
+    dns_close(d);
+    free(names);
+    return rc;
+}
+
+char *prepare_warmup_store(const struct campaign *c, bool make_dir, struct blast_error *err)
+{
+    char *path = NULL;
+
+    if (c->warmup.store != NULL || c->suppression_db != NULL) {
+        path = strdup(c->warmup.store != NULL ? c->warmup.store : c->suppression_db);
+    } else if (asprintf(&path, "%s/.blast", c->dir) >= 0) {
+        /* .blast/warmup.db beside the campaign file: the campaigns beside it share it */
+        if (make_dir && private_mkdir(path, false) != 0) {
+            blast_error_set(err, BLAST_EIO, c->path, 0, 0, "cannot create the directory %s: %s",
+                            path, strerror(errno));
+            free(path);
+            return NULL;
+        }
+        free(path);
+        if (asprintf(&path, "%s/.blast/warmup.db", c->dir) < 0)
+            path = NULL;
+    } else {
+        path = NULL;
+    }
+    if (path == NULL)
+        blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    return path;
 }

@@ -148,6 +148,33 @@ int prepare_window_zone(struct prepare_window *pw, const struct campaign *c,
 void prepare_window_close(struct prepare_window *pw);
 
 /*
+ * The resolver the campaign's lookups go to: BLAST_DNS_SERVERS when set and not
+ * empty, else its 'dns': 'servers', else NULL (the system's resolver). "off" means
+ * no lookups (docs/campaign.md, "Providers").
+ */
+const char *prepare_dns_servers(const struct campaign *c);
+
+/*
+ * The routes of the domains counted in domains (core/provider): the campaign's provider table
+ * loaded into *t (the caller frees it with provider_table_free(), and *out with
+ * provider_routes_free()), each domain looked up once through servers, within a
+ * minute in all. Errors: a servers string that is not one, named where it was set
+ * (the campaign's 'dns': 'servers' or BLAST_DNS_SERVERS); BLAST_EIO, BLAST_ENOMEM.
+ */
+struct provider_table;
+struct provider_routes;
+struct countmap;
+int prepare_routes(const struct campaign *c, const char *servers, const struct countmap *domains,
+                   struct provider_table *t, struct provider_routes **out, struct blast_error *err);
+
+/*
+ * The warm-up store's path (docs/campaign.md, "Warm-up"): 'warmup': 'store', else the
+ * suppression_db, else .blast/warmup.db beside the campaign file, whose directory is
+ * made (0700) when make_dir. The caller frees it; NULL on an error.
+ */
+char *prepare_warmup_store(const struct campaign *c, bool make_dir, struct blast_error *err);
+
+/*
  * The DNS checks of the sending domain (core/preflight, docs/authentication.md)
  * through BLAST_DNS_SERVERS, else the campaign's dns servers, else the system's
  * resolver; BLAST_DNS_SERVERS=off is an error here (the checks are nothing but

@@ -499,9 +499,7 @@ static int count_domain(struct run *r, struct blast_error *err)
  */
 static bool lookups_wanted(const struct run *r, const char **servers)
 {
-    const char *env = getenv("BLAST_DNS_SERVERS");
-
-    *servers = env != NULL && env[0] != '\0' ? env : r->c->dns.servers;
+    *servers = prepare_dns_servers(r->c);
     if (r->opt.dry_run != NULL || r->opt.to != NULL || !r->c->dns.lookups)
         return false;
     return *servers == NULL || strcmp(*servers, "off") != 0;
@@ -515,9 +513,6 @@ static bool lookups_wanted(const struct run *r, const char **servers)
  */
 static int resolve_domains(struct run *r, struct blast_error *err)
 {
-    struct dns_options o;
-    struct dns *d = NULL;
-    const char **names = NULL;
     const char *servers;
     size_t n, i, nomail = 0, unknown = 0;
     int rc;
@@ -525,38 +520,10 @@ static int resolve_domains(struct run *r, struct blast_error *err)
     if (r->domains == NULL || (n = countmap_size(r->domains)) == 0)
         return 0;
     lookups_wanted(r, &servers);
-    memset(&o, 0, sizeof o);
-    o.servers = servers;
-    o.timeout_ms = r->c->dns.timeout_ms;
-    o.tries = 2;
-    o.max_inflight = 64;
-    o.deadline_ms = 60000;
-    if ((rc = provider_table_load(r->c, &r->providers, err)) < 0)
-        return rc;
+    rc = prepare_routes(r->c, servers, r->domains, &r->providers, &r->routes, err);
     /* a shard keeps 1/N of every pace, as of the campaign's other rates (docs/sharding.md) */
-    for (i = 0; r->shard.count > 1 && i < r->providers.n; i++)
+    for (i = 0; rc == 0 && r->shard.count > 1 && i < r->providers.n; i++)
         r->providers.p[i].rate /= r->shard.count;
-    if ((names = calloc(n, sizeof *names)) == NULL)
-        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    for (i = 0; i < n; i++)
-        names[i] = countmap_at(r->domains, i)->name;
-    if ((rc = dns_open(&o, &d, err)) == 0)
-        rc = provider_routes_build(&r->providers, d, names, n, &r->routes, err);
-    if (rc == BLAST_EINVAL) {
-        /* a server that is not one: said where it was set */
-        char why[sizeof err->text];
-        const char *w = err->text;
-        bool campaigns = servers == r->c->dns.servers;
-        if (strncmp(w, "dns servers", 11) == 0)
-            w += 11 + (w[11] == ':');
-        snprintf(why, sizeof why, "%s", w + strspn(w, " "));
-        blast_error_replace(err, rc, campaigns ? r->c->path : NULL,
-                            campaigns ? r->c->dns.place.line : 0,
-                            campaigns ? r->c->dns.place.column : 0, "%s: %s",
-                            campaigns ? "'dns': 'servers'" : "BLAST_DNS_SERVERS", why);
-    }
-    dns_close(d);
-    free(names);
     /* the routes hold the names now */
     countmap_free(r->domains);
     r->domains = NULL;
@@ -589,18 +556,40 @@ static int resolve_domains(struct run *r, struct blast_error *err)
  * MX; RFC 3463: 5.1.2, a bad destination system), so that --suppress-from takes them
  * as bad addresses. 0: the row's domain takes mail (or was not looked up).
  */
-static int no_mail(struct run *r, const struct recipients_row *row, struct blast_error *err)
+/* The route of the screened row's domain when DNS says it takes no mail, else NULL. */
+static const struct provider_route *no_mail_route(const struct run *r)
 {
     const char *domain = domain_of(r);
-    char detail[256];
     const struct provider_route *x;
+
+    if (r->routes == NULL || domain == NULL)
+        return NULL;
+    x = provider_routes_get(r->routes, domain);
+    return x != NULL && (x->verdict == DNS_NULL_MX || x->verdict == DNS_NO_MAIL) ? x : NULL;
+}
+
+/*
+ * Whether an earlier run settled the row: it is not sent again (unknown: on request).
+ * Its journal state into *st.
+ */
+static bool settled_before(struct run *r, size_t row, enum journal_state *st)
+{
+    int attempts;
+
+    *st = journal_state(r->journal, row, &attempts);
+    return *st == JOURNAL_FINAL ||
+           ((*st == JOURNAL_UNKNOWN || *st == JOURNAL_SENDING) && !r->opt.resend_unknown);
+}
+
+static int no_mail(struct run *r, const struct recipients_row *row, struct blast_error *err)
+{
+    const struct provider_route *x = no_mail_route(r);
+    const char *domain = domain_of(r);
+    char detail[256];
     struct outcome o;
     int rc;
 
-    if (r->routes == NULL || domain == NULL)
-        return 0;
-    x = provider_routes_get(r->routes, domain);
-    if (x == NULL || (x->verdict != DNS_NULL_MX && x->verdict != DNS_NO_MAIL))
+    if (x == NULL)
         return 0;
     snprintf(detail, sizeof detail, "the domain %s takes no mail: %s", domain, x->why);
     outcome_init(&o);
@@ -778,8 +767,8 @@ static int preflight(struct run *r, struct blast_error *err)
     if (!r->c->preflight_dns || r->opt.dry_run != NULL || r->opt.to != NULL)
         return 0;
     memset(&n, 0, sizeof n);
-    if (r->opt.force && getenv("BLAST_DNS_SERVERS") != NULL &&
-        strcmp(getenv("BLAST_DNS_SERVERS"), "off") == 0) {
+    if (r->opt.force && prepare_dns_servers(r->c) != NULL &&
+        strcmp(prepare_dns_servers(r->c), "off") == 0) {
         log_msg(&r->log, LOG_LEVEL_WARN,
                 "%s: preflight: DNS checks skipped: BLAST_DNS_SERVERS=off (--force)", r->c->name);
         return 0;
@@ -998,9 +987,7 @@ static struct warm *warm_of(struct run *r, const char *domain)
 static int warm_start(struct run *r, struct blast_error *err)
 {
     const struct campaign *c = r->c;
-    struct address from;
-    char *path = NULL;
-    const char *at;
+    char *path;
     size_t i, k;
     int rc;
 
@@ -1025,46 +1012,20 @@ static int warm_start(struct run *r, struct blast_error *err)
     for (i = 0; i < r->nwarm; i++) {
         struct warm *w = &r->warm[i];
         w->name = i < r->providers.n ? r->providers.p[i].name : WARMUP_OTHER;
-        w->ramp = &c->warmup.schedule;
-        for (k = 0; k < c->warmup.nproviders; k++)
-            if (strcmp(c->warmup.providers[k].name, w->name) == 0)
-                w->ramp = c->warmup.providers[k].off ? NULL : &c->warmup.providers[k].schedule;
+        w->ramp = campaign_warmup_ramp(c, w->name);
     }
-    if (address_parse_mailbox(c->from, &from, err) < 0)
-        return err->code;
-    at = strrchr(from.envelope, '@');
-    snprintf(r->sender, sizeof r->sender, "%s", at != NULL ? at + 1 : from.envelope);
-    address_free(&from);
+    /* the From address was checked when the campaign loaded */
+    address_mailbox_domain(c->from, r->sender, sizeof r->sender);
     if (r->shard.count > 1)
         snprintf(r->shard_key, sizeof r->shard_key, "%s (shard %u/%u)", r->sender, r->shard.index,
                  r->shard.count);
-    if (c->warmup.store == NULL && c->suppression_db == NULL) {
-        /* .blast/warmup.db beside the campaign file: campaigns beside it share it */
-        if (asprintf(&path, "%s/.blast", c->dir) < 0)
-            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-        if (private_mkdir(path, false) != 0) {
-            rc = blast_error_set(err, BLAST_EIO, c->path, 0, 0,
-                                 "cannot create the directory %s: %s", path, strerror(errno));
-            free(path);
-            return rc;
-        }
-        free(path);
-        if (asprintf(&path, "%s/.blast/warmup.db", c->dir) < 0)
-            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-    }
-    rc = warmup_store_open(c->warmup.store != NULL     ? c->warmup.store
-                           : c->suppression_db != NULL ? c->suppression_db
-                                                       : path,
-                           &r->warm_store, err);
+    if ((path = prepare_warmup_store(c, true, err)) == NULL)
+        return err->code;
+    rc = warmup_store_open(path, &r->warm_store, err);
     free(path);
     return rc;
 }
 
-/*
- * Whether the warm-up lets this row go today: 0 yes (one of its provider's cap taken),
- * 1 no (recorded deferred, "warm-up cap: ..."). Reservations are taken from the store
- * a few at a time, so that other runs counting for the same sender see them at once.
- */
 /*
  * A provider's first recipient in this run: its day of the ramp (from the campaign's
  * start, or the first day the store saw the sender send to it, else today) and cap.
@@ -1100,6 +1061,11 @@ static int warm_begin(struct run *r, struct warm *w, struct blast_error *err)
     return 0;
 }
 
+/*
+ * Whether the warm-up lets this row go today: 0 yes (one of its provider's cap taken),
+ * 1 no (recorded deferred, "warm-up cap: ..."). Reservations are taken from the store
+ * a few at a time, so that other runs counting for the same sender see them at once.
+ */
 static int warm_hold(struct run *r, const struct recipients_row *row, struct blast_error *err)
 {
     const char *domain = domain_of(r);
@@ -1165,7 +1131,6 @@ static int warm_hold(struct run *r, const struct recipients_row *row, struct bla
     return 1;
 }
 
-/* When an earlier run first tried this row (to keep its retry window). */
 /* Step 3: each row, unless an earlier run already settled it. */
 static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
 {
@@ -1174,7 +1139,6 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
 
     while ((rc = recipients_next(r->p.list, &row, err)) == 1) {
         enum journal_state st;
-        int attempts;
 
         if (r->opt.limit > 0 && (long)row.row > r->opt.limit)
             break;
@@ -1190,9 +1154,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
             return rc;
         if (r->who.verdict == SCREEN_OTHER_SHARD)
             continue; /* another shard's: its run reports it */
-        st = journal_state(r->journal, row.row, &attempts);
-        if (st == JOURNAL_FINAL ||
-            ((st == JOURNAL_UNKNOWN || st == JOURNAL_SENDING) && !r->opt.resend_unknown)) {
+        if (settled_before(r, row.row, &st)) {
             __atomic_fetch_add(&r->skipped, 1, __ATOMIC_RELAXED);
             continue;
         }
@@ -1235,22 +1197,12 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
  */
 static int to_be_sent(struct run *r, const struct recipients_row *row, struct blast_error *err)
 {
-    const struct provider_route *x;
     const struct tzone *z;
-    const char *domain;
     enum journal_state st;
     int64_t opens;
-    int attempts, rc;
+    int rc;
 
-    if (r->who.verdict != SCREEN_OK)
-        return 0;
-    st = journal_state(r->journal, row->row, &attempts);
-    if (st == JOURNAL_FINAL ||
-        ((st == JOURNAL_UNKNOWN || st == JOURNAL_SENDING) && !r->opt.resend_unknown))
-        return 0;
-    domain = domain_of(r);
-    x = r->routes != NULL && domain != NULL ? provider_routes_get(r->routes, domain) : NULL;
-    if (x != NULL && (x->verdict == DNS_NULL_MX || x->verdict == DNS_NO_MAIL))
+    if (r->who.verdict != SCREEN_OK || settled_before(r, row->row, &st) || no_mail_route(r) != NULL)
         return 0;
     /* held by its send window now? */
     if (r->window.w != NULL) {
@@ -1261,7 +1213,7 @@ static int to_be_sent(struct run *r, const struct recipients_row *row, struct bl
     }
     /* past its provider's warm-up cap already? (read, not reserved) */
     if (r->warm != NULL) {
-        struct warm *w = warm_of(r, domain);
+        struct warm *w = warm_of(r, domain_of(r));
         uint64_t sent = 0, mine = 0;
         if (w->ramp == NULL)
             return 1;
