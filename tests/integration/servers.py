@@ -70,8 +70,11 @@ class Sink:
         os.chmod(self.dump, 0o777)
         cmd = ["/usr/sbin/smtp-sink", "-u", "nobody", "-d", f"{self.dump}/%M.", *args,
                f"127.0.0.1:{self.port}", "100"]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        # stderr to a file: a pipe nobody reads fills up and stalls the server
+        self.log = self.dump + ".log"
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err)
         wait_port(self.port)
 
     def messages(self):
@@ -94,7 +97,7 @@ class Sink:
 
     def stop(self):
         terminate(self.proc)
-        subprocess.run(["rm", "-rf", self.dump])
+        subprocess.run(["rm", "-rf", self.dump, self.log])
 
 
 # ---- certificates -------------------------------------------------------------------------
@@ -606,7 +609,7 @@ class Dnsmasq:
             [self.BINARY, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
              "--pid-file=", "--log-facility=-", "--listen-address=127.0.0.1",
              "--bind-interfaces", f"--port={self.port}", *args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
     @property
