@@ -42,7 +42,8 @@ struct job {
     int attempts; /* made, across runs */
     int charged;  /* deferrals that were about the recipient (not a 421, not a lost session) */
     struct timeutil_stamp first;
-    int64_t not_before; /* monotonic ms */
+    int64_t not_before;       /* monotonic ms */
+    const struct tzone *zone; /* its send window's (o.window), or NULL */
     struct smtp_rcpt last;
     char last_relay[128];
     struct outcome rec; /* what is recorded: its email and history (every attempt, across runs) */
@@ -128,6 +129,7 @@ struct pool {
     struct worker *workers;
     size_t nworkers, live;
     size_t submitted, sessions, messages, round_trips;
+    size_t held_window;                   /* deferred: their window closed while they waited */
     size_t results[OUTCOME_STATUS_COUNT]; /* atomic: counted outside the mutex */
 };
 
@@ -659,6 +661,33 @@ static int build(struct worker *w, struct job *j, struct blast_error *err)
     return 0;
 }
 
+/*
+ * Whether j's send window closed after it was handed over (under the mutex: pure,
+ * a lookup in its zone's transitions); *opens: when it opens again.
+ */
+static bool window_closed(const struct pool *p, const struct job *j, int64_t *opens)
+{
+    if (p->o.window == NULL || j->zone == NULL)
+        return false;
+    return !window_open(p->o.window, j->zone, (int64_t)time(NULL) + p->o.clock_offset, opens);
+}
+
+/*
+ * j waited past its window's closing: not sent in this run, deferred with when it
+ * opens (and its last reply in this run, when it had one). Outside the mutex, with
+ * j counted in flight; freed.
+ */
+static void hold_for_window(struct pool *p, struct job *j, int64_t opens)
+{
+    bool replied = j->last.reply.code != 0 || j->last.detail[0] != '\0';
+    char why[400];
+
+    window_explain(p->o.window, j->zone, opens, why, sizeof why);
+    record_or_fail(p, j, OUTCOME_DEFERRED, replied ? &j->last : NULL, why,
+                   replied ? j->last_relay : NULL);
+    job_free(j);
+}
+
 static struct smtp_txn *feed_next(void *arg)
 {
     struct worker *w = arg;
@@ -667,7 +696,7 @@ static struct smtp_txn *feed_next(void *arg)
 
     for (;;) {
         struct blast_error e;
-        int64_t now = timeutil_mono_ms();
+        int64_t now = timeutil_mono_ms(), opens;
         struct job *j;
 
         pthread_mutex_lock(&p->mu);
@@ -681,6 +710,17 @@ static struct smtp_txn *feed_next(void *arg)
         if (j == NULL) {
             pthread_mutex_unlock(&p->mu);
             return NULL;
+        }
+        if (window_closed(p, j, &opens)) {
+            p->inflight++; /* not done until its result is written */
+            p->held_window++;
+            pthread_mutex_unlock(&p->mu);
+            hold_for_window(p, j, opens);
+            pthread_mutex_lock(&p->mu);
+            p->inflight--;
+            pthread_cond_broadcast(&p->changed);
+            pthread_mutex_unlock(&p->mu);
+            continue;
         }
         if (p->o.shared == NULL) {
             take(p, w->rs, j, now);
@@ -1347,7 +1387,8 @@ static const char *no_relay(const struct pool *p, char *buf, size_t size)
 }
 
 int pool_submit(struct pool *p, const struct recipients_row *row, const struct address *to,
-                const char *email, const struct outcome *earlier, struct blast_error *err)
+                const char *email, const struct outcome *earlier, const struct tzone *zone,
+                struct blast_error *err)
 {
     struct job *j = job_new(row, to, email);
     const char *reason = NULL;
@@ -1358,6 +1399,7 @@ int pool_submit(struct pool *p, const struct recipients_row *row, const struct a
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     j->drate = domain_index(p, j->domain); /* once, not at every pick */
     j->prate = provider_index(p, j->domain);
+    j->zone = zone;
     if (earlier != NULL) {
         j->attempts = earlier->attempts;
         j->charged = j->attempts; /* earlier runs: counted in full, to stay bounded */
@@ -1500,6 +1542,7 @@ void pool_stats(struct pool *p, struct pool_stats *out)
     out->retrying = p->hcount;
     out->inflight = p->inflight;
     out->tripped = p->breaker.tripped;
+    out->held_window = p->held_window;
     snprintf(out->breaker_why, sizeof out->breaker_why, "%s", p->breaker.why);
     pthread_mutex_unlock(&p->mu);
 }

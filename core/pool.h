@@ -37,6 +37,8 @@
 #include "sharedlimit.h"
 #include "smtp.h"
 #include "timeutil.h"
+#include "tzone.h"
+#include "window.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -79,6 +81,15 @@ struct pool_options {
      * envelope id, so that what comes back for a seed is never taken for a recipient's.
      */
     bool seeds;
+    /*
+     * The send window (borrowed; NULL: none) on the campaign clock (time(NULL) +
+     * clock_offset, seconds). The caller hands over only recipients whose window is
+     * open; the pool looks again before each attempt (the first and every retry), so
+     * that one whose window closed while it waited in the queue or for a retry is
+     * not sent after it: deferred with window_explain()'s reason, for a later run.
+     */
+    const struct window *window;
+    int64_t clock_offset;
     size_t queue_size; /* recipients waiting to be sent; 0: 1024 */
     int idle_close_ms; /* close a connection idle this long; 0: 5000 */
     int drain_ms;      /* after pool_stop, how long transactions may finish; 0: 30000 */
@@ -93,13 +104,15 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
 
 /*
  * Hand over one recipient: its row (copied), the screened address (copied), the
- * address as written, and what earlier runs left: the row's last outcome from the
- * journal (borrowed; its attempts, first attempt and history go on), or NULL. Blocks while the
- * queue is full. Returns 0, or a negative code when the pool has stopped for good (then the caller
- * stops submitting).
+ * address as written, what earlier runs left: the row's last outcome from the
+ * journal (borrowed; its attempts, first attempt and history go on), or NULL, and
+ * the zone its send window is read in (borrowed: it must outlive the pool; NULL
+ * without a window). Blocks while the queue is full. Returns 0, or a negative code
+ * when the pool has stopped for good (then the caller stops submitting).
  */
 int pool_submit(struct pool *p, const struct recipients_row *row, const struct address *to,
-                const char *email, const struct outcome *earlier, struct blast_error *err);
+                const char *email, const struct outcome *earlier, const struct tzone *zone,
+                struct blast_error *err);
 
 /*
  * Stop taking new recipients (a signal, a deadline): transactions in flight finish
@@ -127,7 +140,8 @@ struct pool_stats {
     size_t results[OUTCOME_STATUS_COUNT]; /* results recorded so far, by status */
     size_t queued, retrying, inflight;    /* waiting, waiting for a retry, on their way */
     bool tripped;                         /* the circuit breaker stopped the run */
-    char breaker_why[256];                /* its figures, when tripped */
+    size_t held_window;    /* deferred because their window closed while they waited */
+    char breaker_why[256]; /* its figures, when tripped */
 };
 void pool_stats(struct pool *p, struct pool_stats *out);
 

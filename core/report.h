@@ -19,6 +19,7 @@
 #include "error.h"
 #include "outcome.h"
 #include "timeutil.h"
+#include "window.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -106,10 +107,11 @@ int report_add(struct report *r, const struct outcome *o, struct blast_error *er
  * codes and reasons, not with recipients.
  */
 /*
- * How the reasons of recipients held back on purpose begin (cmd/blast/send.c writes
- * them): the tally counts the deferred entries whose detail starts so.
+ * How the reasons of recipients held back on purpose begin (cmd/blast/send.c and,
+ * for a window that closed while they waited, the pool write them): the tally
+ * counts the deferred entries whose detail starts so.
  */
-#define REPORT_HELD_WINDOW "send window: "
+#define REPORT_HELD_WINDOW WINDOW_HELD_PREFIX
 #define REPORT_HELD_WARMUP "warm-up cap: "
 
 struct report_tally {

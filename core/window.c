@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define DAY     86400
 #define MINUTES 1440
@@ -476,4 +477,28 @@ void window_describe(const struct window *w, char *out, size_t size)
         append(out, size, &at, i == 0 ? " " : ", ");
         append(out, size, &at, span);
     }
+}
+
+void window_explain(const struct window *w, const struct tzone *z, int64_t opens, char *out,
+                    size_t size)
+{
+    char text[160], when[96];
+
+    window_describe(w, text, sizeof text);
+    if (opens == INT64_MAX) {
+        snprintf(when, sizeof when, "not within a week");
+    } else {
+        time_t t = (time_t)opens;
+        struct tzone_tm tm;
+        struct tm u;
+        char utc[32];
+
+        tzone_local(z, opens, &tm);
+        gmtime_r(&t, &u);
+        strftime(utc, sizeof utc, "%Y-%m-%dT%H:%M:%SZ", &u);
+        snprintf(when, sizeof when, "%04d-%02d-%02d %02d:%02d %s (%s)", tm.year, tm.month, tm.day,
+                 tm.hour, tm.minute, tm.abbr, utc);
+    }
+    snprintf(out, size, WINDOW_HELD_PREFIX "closed in %s (%s); opens %s", tzone_name(z), text,
+             when);
 }

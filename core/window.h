@@ -85,4 +85,19 @@ bool window_open(const struct window *w, const struct tzone *z, int64_t now, int
  */
 void window_describe(const struct window *w, char *out, size_t size);
 
+/*
+ * How the reason of a recipient held back by its window begins: the report counts
+ * the deferred entries whose detail starts so (report.h).
+ */
+#define WINDOW_HELD_PREFIX "send window: "
+
+/*
+ * Why a recipient is not sent now, for its report entry: "send window: closed in
+ * America/New_York (Mon-Fri 09:00-17:00); opens 2026-12-07 09:00 EST
+ * (2026-12-07T14:00:00Z)", opens being what window_open() said (INT64_MAX: "not
+ * within a week"). Truncated to size.
+ */
+void window_explain(const struct window *w, const struct tzone *z, int64_t opens, char *out,
+                    size_t size);
+
 #endif

@@ -930,40 +930,27 @@ static int render_row(struct run *r, const struct recipients_row *row, struct bl
 }
 
 /*
- * Whether the send window lets this row go now: 0 yes, 1 no (recorded deferred,
- * "send window: ...", with when it opens). Judged when the row is handed to the
- * connections, on the campaign clock.
+ * Whether the send window lets this row go now: 0 yes (*zone: the zone it is read
+ * in, for the pool to look again before each attempt; NULL without a window), 1 no
+ * (recorded deferred, "send window: ...", with when it opens). On the campaign clock.
  */
-static int window_hold(struct run *r, const struct recipients_row *row, struct blast_error *err)
+static int window_hold(struct run *r, const struct recipients_row *row, const struct tzone **zone,
+                       struct blast_error *err)
 {
     const struct tzone *z;
-    struct tzone_tm tm;
-    char when[96], detail[400], text[160];
-    int64_t now, opens;
+    char detail[400];
+    int64_t opens;
     int rc;
 
+    *zone = NULL;
     if (r->window.w == NULL || r->has_test_to)
         return 0;
     if ((rc = prepare_window_zone(&r->window, r->c, r->p.list, row, &z, err)) < 0)
         return rc;
-    now = prepare_clock_now(r->clock);
-    if (window_open(r->window.w, z, now, &opens))
+    *zone = z;
+    if (window_open(r->window.w, z, prepare_clock_now(r->clock), &opens))
         return 0;
-    window_describe(r->window.w, text, sizeof text);
-    if (opens == INT64_MAX) {
-        snprintf(when, sizeof when, "not within a week");
-    } else {
-        time_t t = (time_t)opens;
-        struct tm u;
-        char utc[32];
-        tzone_local(z, opens, &tm);
-        gmtime_r(&t, &u);
-        strftime(utc, sizeof utc, "%Y-%m-%dT%H:%M:%SZ", &u);
-        snprintf(when, sizeof when, "%04d-%02d-%02d %02d:%02d %s (%s)", tm.year, tm.month, tm.day,
-                 tm.hour, tm.minute, tm.abbr, utc);
-    }
-    snprintf(detail, sizeof detail, REPORT_HELD_WINDOW "closed in %s (%s); opens %s", tzone_name(z),
-             text, when);
+    window_explain(r->window.w, z, opens, detail, sizeof detail);
     if ((rc = record_row(r, row, OUTCOME_DEFERRED, detail, false, err)) < 0)
         return rc;
     __atomic_fetch_add(&r->held_window, 1, __ATOMIC_RELAXED);
@@ -1138,6 +1125,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
     int rc;
 
     while ((rc = recipients_next(r->p.list, &row, err)) == 1) {
+        const struct tzone *zone = NULL;
         enum journal_state st;
 
         if (r->opt.limit > 0 && (long)row.row > r->opt.limit)
@@ -1171,7 +1159,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
         } else if ((rc = no_mail(r, &row, err)) != 0 ||
-                   (!r->stopped && ((rc = window_hold(r, &row, err)) != 0 ||
+                   (!r->stopped && ((rc = window_hold(r, &row, &zone, err)) != 0 ||
                                     (rc = warm_hold(r, &row, err)) != 0))) {
             rc = rc < 0 ? rc : 0;
         } else {
@@ -1179,7 +1167,8 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
             int have = st == JOURNAL_NONE ? 0 : journal_result(r->journal, row.row, &earlier, err);
             if (have < 0)
                 return have;
-            rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, have ? &earlier : NULL, err);
+            rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, have ? &earlier : NULL, zone,
+                             err);
             if (have)
                 outcome_free(&earlier);
         }
@@ -1358,7 +1347,7 @@ static int submit_seeds(struct run *r, struct pool *sp, struct blast_error *err)
             return err->code;
         struct recipients_row as = row;
         as.row = i + 1; /* the seed's own row in its journal; the pool sends row 0 */
-        rc = pool_submit(sp, &as, &to, to.envelope, NULL, err);
+        rc = pool_submit(sp, &as, &to, to.envelope, NULL, NULL, err);
         address_free(&to);
         if (rc < 0)
             return rc;
@@ -1610,10 +1599,17 @@ static int unsent_entry(void *arg, const struct outcome *o, struct blast_error *
     size_t k = o->row / 64;
 
     (void)err;
-    /* only the rows that took a count in this run (warm_hold) */
-    if (o->status != OUTCOME_DEFERRED || o->detail == NULL ||
-        strncmp(o->detail, "not attempted: ", 15) != 0 || o->email == NULL || k >= r->warm_words ||
-        !((r->warm_bits[k] >> (o->row % 64)) & 1))
+    /*
+     * Only the rows that took a count in this run (warm_hold) and were never tried:
+     * left when the run stopped, or held by the pool when their window closed before
+     * their turn (with no reply in this run: a row tried and then held keeps its count)
+     */
+    if (o->status != OUTCOME_DEFERRED || o->detail == NULL || o->email == NULL ||
+        k >= r->warm_words || !((r->warm_bits[k] >> (o->row % 64)) & 1))
+        return 0;
+    if (strncmp(o->detail, "not attempted: ", 15) != 0 &&
+        (strncmp(o->detail, REPORT_HELD_WINDOW, strlen(REPORT_HELD_WINDOW)) != 0 || o->code != 0 ||
+         o->step != OUTCOME_STEP_NONE))
         return 0;
     /* the domain as the run routed it: the envelope's (an A-label, lower case) */
     blast_error_clear(&e);
@@ -1631,9 +1627,10 @@ static int unsent_entry(void *arg, const struct outcome *o, struct blast_error *
 
 /*
  * A run that stopped early (a signal, --deadline, the breaker, no relay) took
- * warm-up counts for recipients it never tried ("not attempted: ..."): they go back, so that a
- * later run the same day may send them. (A run killed outright cannot: its recipients waiting to be
- * sent stay counted for that day, which errs on the safe side.)
+ * warm-up counts for recipients it never tried ("not attempted: ..."), and so did one
+ * whose recipients' window closed before their turn ("send window: ..."): they go back,
+ * so that a later run the same day may send them. (A run killed outright cannot: its recipients
+ * waiting to be sent stay counted for that day, which errs on the safe side.)
  */
 static void warm_settle(struct run *r)
 {
@@ -2000,6 +1997,9 @@ int cmd_send(int argc, char **argv)
         if (r.opt.no_breaker)
             po.breaker.after = 0;
         po.routes = r.routes;
+        /* a window that closes while recipients wait holds them back too (none for --to) */
+        po.window = r.has_test_to ? NULL : r.window.w;
+        po.clock_offset = r.clock;
         if ((rc = pool_start(&po, &r.pool, &err)) < 0)
             goto fail;
         if (r.tripped) {
@@ -2024,6 +2024,7 @@ int cmd_send(int argc, char **argv)
             rc = ferr.code;
         }
         pool_stats(r.pool, &st);
+        r.held_window += st.held_window;
         if (st.tripped) {
             r.tripped = true;
             snprintf(r.breaker_why, sizeof r.breaker_why, "%s", st.breaker_why);

@@ -124,6 +124,66 @@ class Windows(unittest.TestCase):
         p = self.send(c, "2026-11-01T06:30:00Z")  # 01:30 EST, the second time
         self.assertEqual(p.returncode, 0, p.stderr)
 
+    def test_a_window_that_closes_while_recipients_wait(self):
+        # Monday 16:59:57 UTC, 40 recipients at 5 a second: every one is handed over while
+        # the window is open, but the window closes 3 s into the run; those whose turn comes
+        # after 17:00 are not sent, they wait for Tuesday 09:00, and their warm-up counts
+        # go back
+        addresses = [f"u{i:02d}@example.com" for i in range(40)]
+        c = Campaign(0, [relay(self.sink.port)], addresses=addresses,
+                     extra="window: {days: mon-fri, hours: \"09:00-17:00\"}\ntimezone: UTC\n"
+                           "rate: 5/s\nwarmup: {daily: [100]}\n")
+        self.addCleanup(c.remove)
+        p = self.send(c, "2026-12-07T16:59:57Z")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        st = self.by_status(c)
+        sent, held = st.get("delivered", []), st.get("deferred", [])
+        self.assertEqual(len(sent) + len(held), 40)
+        # 3 s at 5 a second, and the limiter's burst: the window's close cut the run short
+        self.assertGreater(len(sent), 0, p.stderr)
+        self.assertLess(len(sent), 35, p.stderr)
+        for e in c.entries():
+            if e["status"] == "deferred":
+                self.assertEqual(e["detail"],
+                                 "send window: closed in UTC (Mon-Fri 09:00-17:00); opens "
+                                 "2026-12-08 09:00 UTC (2026-12-08T09:00:00Z)")
+                self.assertEqual(e["attempts"], 0)
+        self.assertIn(f"held back on purpose: {len(held)} outside their send window", p.stderr)
+        summary = harness.load_report(c.report)["summary"]
+        self.assertEqual(summary["held"], {"window": len(held), "warmup": 0})
+        self.assertEqual(summary["warmup"]["providers"]["other"]["sent"], len(sent))
+        # Tuesday morning: the rest, nobody twice
+        p = self.send(c, "2026-12-08T09:00:00Z")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.by_status(c), {"delivered": sorted(a.split("@")[0] for a in addresses)})
+        received = self.sink.recipients()
+        self.assertEqual(sorted(received), addresses)
+        self.assertEqual(set(received.values()), {1})
+
+    def test_a_retry_due_after_the_window_closed_waits_for_it_to_open(self):
+        # user1 is answered 451 at 16:59:57; its retry, 8 s later, falls after 17:00
+        server = servers.Scripted(servers.Script(defer_first={"user1@example.com": 1}))
+        self.addCleanup(server.stop)
+        c = Campaign(2, [relay(server.port, connections=1)],
+                     extra="window: {days: mon-fri, hours: \"09:00-17:00\"}\ntimezone: UTC\n"
+                           "retry: {attempts: 5, initial: 8s, max: 8s}\nwarmup: {daily: [100]}\n")
+        self.addCleanup(c.remove)
+        p = self.send(c, "2026-12-07T16:59:57Z")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        e = c.by_email()["user1@example.com"]
+        self.assertEqual((e["status"], e["code"], e["attempts"]), ("deferred", 451, 1), e)
+        self.assertEqual(e["detail"], "send window: closed in UTC (Mon-Fri 09:00-17:00); opens "
+                                      "2026-12-08 09:00 UTC (2026-12-08T09:00:00Z)")
+        self.assertEqual(c.by_email()["user2@example.com"]["status"], "delivered")
+        summary = harness.load_report(c.report)["summary"]
+        self.assertEqual(summary["held"]["window"], 1)
+        # it was tried today: its warm-up count stays
+        self.assertEqual(summary["warmup"]["providers"]["other"]["sent"], 2)
+        p = self.send(c, "2026-12-08T09:00:00Z")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        e = c.by_email()["user1@example.com"]
+        self.assertEqual((e["status"], e["attempts"]), ("delivered", 2), e)
+
     def test_unknown_zone_is_refused_naming_the_row(self):
         c = self.campaign([("a@example.com", "Europe/Paris"), ("b@example.com", "Mars/Olympus")])
         p = harness.run_blast("check", c.path)

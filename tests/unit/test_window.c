@@ -331,3 +331,25 @@ Test(window, every_hour_and_utc)
     expect(&w, z, utc(2026, 1, 5, 12, 0), false, utc(2026, 1, 11, 0, 0));
     tzone_free(z);
 }
+
+Test(window, explain)
+{
+    struct window w = make("mon-fri", "09:00-17:00");
+    struct tzone *ny = load("America/New_York");
+    char out[400], small[24];
+    int64_t opens = 0;
+
+    /* Friday 17:30 EST: Monday 09:00 */
+    cr_assert(!window_open(&w, ny, utc(2026, 12, 11, 22, 30), &opens));
+    window_explain(&w, ny, opens, out, sizeof out);
+    cr_assert_str_eq(out, "send window: closed in America/New_York (Mon-Fri 09:00-17:00); opens "
+                          "2026-12-14 09:00 EST (2026-12-14T14:00:00Z)");
+    cr_assert_eq(strncmp(out, WINDOW_HELD_PREFIX, strlen(WINDOW_HELD_PREFIX)), 0);
+    window_explain(&w, ny, INT64_MAX, out, sizeof out);
+    cr_assert_str_eq(out, "send window: closed in America/New_York (Mon-Fri 09:00-17:00); opens "
+                          "not within a week");
+    /* truncated, never past the buffer */
+    window_explain(&w, ny, opens, small, sizeof small);
+    cr_assert_str_eq(small, "send window: closed in ");
+    tzone_free(ny);
+}
