@@ -15,6 +15,7 @@
 import asyncio
 import datetime
 import os
+import random
 import re
 import socket
 import ssl
@@ -33,7 +34,33 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 logging.getLogger("mail.log").setLevel(logging.CRITICAL)
 
 
+_ports_given = set()
+
+
 def free_port():
+    """A loopback port nothing listens on, for a server to bind next. Taken below the
+    kernel's ephemeral range, so that no outgoing connection can take it between this
+    check and the server's bind (a port bind(0) gave could be), and never twice in one
+    process."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    top = max(low - 1, 2048)
+    bottom = max(1024, top - 16384)
+    rnd = random.SystemRandom()
+    for _ in range(200):
+        port = rnd.randint(bottom, top)
+        if port in _ports_given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -97,7 +97,8 @@ class Report(unittest.TestCase):
         sink = servers.Sink()
         self.addCleanup(sink.stop)
         c = self.campaign(60, [relay(sink.port)], extra="rate: 20/s\n")
-        p = c.send("--deadline", "1s")
+        # 3 s at 20/s: a deadline of 2 s (counted from the start, the set-up too) cuts it
+        p = c.send("--deadline", "2s")
         self.assertEqual(p.returncode, 1, p.stderr)
         first = harness.load_report(c.report)
         done_first = {e["row"]: e for e in first["recipients"] if e["status"] == "delivered"}

@@ -392,7 +392,9 @@ class Page(unittest.TestCase):
             attempts[e["attempts"]] = attempts.get(e["attempts"], 0) + 1
         self.assertGreater(max(attempts), 1, attempts)
         rows = {row[0]: row for row in o.rows if len(row) == 3 and row[0].isdigit()}
-        self.assertEqual({int(k): number(v[1]) for k, v in rows.items()}, attempts)
+        # the page lists every count from 1 to the highest, those no recipient took too
+        self.assertEqual({int(k): number(v[1]) for k, v in rows.items() if number(v[1])},
+                         attempts)
         # DKIM and TLS facts
         self.assertIn("nov2026", o.ids["dkim"])
         self.assertIn("ed25519-sha256", o.ids["dkim"])
