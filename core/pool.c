@@ -662,14 +662,15 @@ static int build(struct worker *w, struct job *j, struct blast_error *err)
 }
 
 /*
- * Whether j's send window closed after it was handed over (under the mutex: pure,
- * a lookup in its zone's transitions); *opens: when it opens again.
+ * Whether j's send window is closed in_ms from now, on the campaign clock (under the
+ * mutex: pure, a lookup in its zone's transitions); *opens: when it opens again.
  */
-static bool window_closed(const struct pool *p, const struct job *j, int64_t *opens)
+static bool window_closed(const struct pool *p, const struct job *j, int64_t in_ms, int64_t *opens)
 {
     if (p->o.window == NULL || j->zone == NULL)
         return false;
-    return !window_open(p->o.window, j->zone, (int64_t)time(NULL) + p->o.clock_offset, opens);
+    return !window_open(p->o.window, j->zone,
+                        (int64_t)time(NULL) + p->o.clock_offset + (in_ms + 999) / 1000, opens);
 }
 
 /*
@@ -711,13 +712,15 @@ static struct smtp_txn *feed_next(void *arg)
             pthread_mutex_unlock(&p->mu);
             return NULL;
         }
-        if (window_closed(p, j, &opens)) {
+        if (window_closed(p, j, 0, &opens)) {
             p->inflight++; /* not done until its result is written */
             p->held_window++;
             pthread_mutex_unlock(&p->mu);
             hold_for_window(p, j, opens);
             pthread_mutex_lock(&p->mu);
             p->inflight--;
+            if (all_done(p))
+                pthread_cond_broadcast(&p->work); /* idle workers: time to QUIT */
             pthread_cond_broadcast(&p->changed);
             pthread_mutex_unlock(&p->mu);
             continue;
@@ -751,6 +754,8 @@ static struct smtp_txn *feed_next(void *arg)
         }
         pthread_mutex_lock(&p->mu);
         p->inflight--;
+        if (all_done(p))
+            pthread_cond_broadcast(&p->work);
         pthread_cond_broadcast(&p->changed);
         pthread_mutex_unlock(&p->mu);
         job_free(j);
@@ -906,7 +911,9 @@ static void feed_done(void *arg, struct smtp_txn *t)
     struct policy_recipient pr;
     struct policy_clock clock;
     struct policy_next next;
-    int64_t now = timeutil_mono_ms();
+    int64_t now = timeutil_mono_ms(), opens = 0;
+    bool window_held = false;
+    char held_why[400];
 
     if (t->untried) {
         give_back(p, j, now);
@@ -952,13 +959,18 @@ static void feed_done(void *arg, struct smtp_txn *t)
     }
     if (next.verdict == POLICY_RETRY) {
         j->not_before = next.not_before;
-        if (heap_push(p, j)) {
+        /* its window closes before the retry is due: held now, not waited for in vain */
+        if (window_closed(p, j, next.not_before - now, &opens)) {
+            window_held = true;
+            p->held_window++;
+        } else if (heap_push(p, j)) {
             pthread_cond_broadcast(&p->work);
             pthread_cond_broadcast(&p->changed);
             pthread_mutex_unlock(&p->mu);
             return;
+        } else {
+            detail = "too many recipients waiting for a retry; left for the next run";
         }
-        detail = "too many recipients waiting for a retry; left for the next run";
     }
     /* nobody waits on an ordinary outcome: pool_finish() waits for the workers to end */
     if (all_done(p)) {
@@ -966,6 +978,10 @@ static void feed_done(void *arg, struct smtp_txn *t)
         pthread_cond_broadcast(&p->changed);
     }
     pthread_mutex_unlock(&p->mu);
+    if (window_held) {
+        window_explain(p->o.window, j->zone, opens, held_why, sizeof held_why);
+        detail = held_why;
+    }
     record_or_fail(p, j, status, r, detail, rs->cfg->name);
     job_free(j);
 }

@@ -85,8 +85,9 @@ struct pool_options {
      * The send window (borrowed; NULL: none) on the campaign clock (time(NULL) +
      * clock_offset, seconds). The caller hands over only recipients whose window is
      * open; the pool looks again before each attempt (the first and every retry), so
-     * that one whose window closed while it waited in the queue or for a retry is
-     * not sent after it: deferred with window_explain()'s reason, for a later run.
+     * that one whose window closed while it waited in the queue is not sent after it,
+     * and at each deferral, so that a retry due after the closing is not waited for:
+     * deferred with window_explain()'s reason (and its last reply), for a later run.
      */
     const struct window *window;
     int64_t clock_offset;

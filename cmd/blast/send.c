@@ -891,6 +891,35 @@ static int record_row(struct run *r, const struct recipients_row *row, enum outc
     return rc;
 }
 
+/*
+ * A row held back on purpose (its send window, a warm-up cap): deferred with why.
+ * What earlier runs made of it goes on (attempts, first attempt, last reply, history),
+ * so that a run that did not try it starts neither its retry count nor its retry
+ * window over; earlier may be NULL.
+ */
+static int record_held(struct run *r, const struct recipients_row *row, const char *detail,
+                       const struct outcome *earlier, struct blast_error *err)
+{
+    struct outcome o;
+    int rc;
+
+    if (earlier == NULL || earlier->attempts == 0)
+        return record_row(r, row, OUTCOME_DEFERRED, detail, false, err);
+    if (outcome_copy(&o, earlier) < 0)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    o.row = row->row;
+    o.status = OUTCOME_DEFERRED;
+    if (outcome_set(&o.email, r->who.email) < 0 || outcome_set(&o.detail, detail) < 0) {
+        outcome_free(&o);
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    }
+    rc = journal_record(r->journal, &o, err);
+    outcome_free(&o);
+    if (rc == 0)
+        __atomic_fetch_add(&r->ruled, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
 static int write_eml(struct run *r, const struct recipients_row *row, struct blast_error *err)
 {
     char path[4096];
@@ -934,7 +963,8 @@ static int render_row(struct run *r, const struct recipients_row *row, struct bl
  * in, for the pool to look again before each attempt; NULL without a window), 1 no
  * (recorded deferred, "send window: ...", with when it opens). On the campaign clock.
  */
-static int window_hold(struct run *r, const struct recipients_row *row, const struct tzone **zone,
+static int window_hold(struct run *r, const struct recipients_row *row,
+                       const struct outcome *earlier, const struct tzone **zone,
                        struct blast_error *err)
 {
     const struct tzone *z;
@@ -951,7 +981,7 @@ static int window_hold(struct run *r, const struct recipients_row *row, const st
     if (window_open(r->window.w, z, prepare_clock_now(r->clock), &opens))
         return 0;
     window_explain(r->window.w, z, opens, detail, sizeof detail);
-    if ((rc = record_row(r, row, OUTCOME_DEFERRED, detail, false, err)) < 0)
+    if ((rc = record_held(r, row, detail, earlier, err)) < 0)
         return rc;
     __atomic_fetch_add(&r->held_window, 1, __ATOMIC_RELAXED);
     return 1;
@@ -1053,7 +1083,8 @@ static int warm_begin(struct run *r, struct warm *w, struct blast_error *err)
  * 1 no (recorded deferred, "warm-up cap: ..."). Reservations are taken from the store
  * a few at a time, so that other runs counting for the same sender see them at once.
  */
-static int warm_hold(struct run *r, const struct recipients_row *row, struct blast_error *err)
+static int warm_hold(struct run *r, const struct recipients_row *row, const struct outcome *earlier,
+                     struct blast_error *err)
 {
     const char *domain = domain_of(r);
     struct warm *w;
@@ -1113,7 +1144,7 @@ static int warm_hold(struct run *r, const struct recipients_row *row, struct bla
                                 "for a later run",
              w->name, (unsigned long long)(r->shard.count > 1 ? w->part : w->cap), r->sender,
              r->shard.count > 1 ? ", this shard's part" : "", (long long)w->ramp_day);
-    if ((rc = record_row(r, row, OUTCOME_DEFERRED, detail, false, err)) < 0)
+    if ((rc = record_held(r, row, detail, earlier, err)) < 0)
         return rc;
     return 1;
 }
@@ -1158,19 +1189,23 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
                             r->who.reason, false, err);
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
-        } else if ((rc = no_mail(r, &row, err)) != 0 ||
-                   (!r->stopped && ((rc = window_hold(r, &row, &zone, err)) != 0 ||
-                                    (rc = warm_hold(r, &row, err)) != 0))) {
-            rc = rc < 0 ? rc : 0;
-        } else {
+        } else if ((rc = no_mail(r, &row, err)) == 0) {
+            /* what earlier runs left: held or sent, its attempts go on */
             struct outcome earlier;
             int have = st == JOURNAL_NONE ? 0 : journal_result(r->journal, row.row, &earlier, err);
             if (have < 0)
                 return have;
-            rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, have ? &earlier : NULL, zone,
-                             err);
+            if (!r->stopped &&
+                ((rc = window_hold(r, &row, have ? &earlier : NULL, &zone, err)) != 0 ||
+                 (rc = warm_hold(r, &row, have ? &earlier : NULL, err)) != 0))
+                rc = rc < 0 ? rc : 0;
+            else
+                rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, have ? &earlier : NULL,
+                                 zone, err);
             if (have)
                 outcome_free(&earlier);
+        } else {
+            rc = rc < 0 ? rc : 0;
         }
         if (rc < 0)
             return rc;

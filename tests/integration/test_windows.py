@@ -5,6 +5,7 @@ runs send them as their windows open; daylight-saving edges are read on the zone
 wall clock; an unknown zone name is refused by check and send, naming the row."""
 
 import os
+import time
 import unittest
 
 from tests.integration import harness, servers
@@ -125,21 +126,21 @@ class Windows(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_a_window_that_closes_while_recipients_wait(self):
-        # Monday 16:59:57 UTC, 40 recipients at 5 a second: every one is handed over while
-        # the window is open, but the window closes 3 s into the run; those whose turn comes
-        # after 17:00 are not sent, they wait for Tuesday 09:00, and their warm-up counts
-        # go back
+        # Monday 16:59:52 UTC, 40 recipients at 3 a second: every one is handed over while
+        # the window is open, but the window closes 7 to 8 s into the run; those whose turn
+        # comes after 17:00 are not sent, they wait for Tuesday 09:00, and their warm-up
+        # counts go back
         addresses = [f"u{i:02d}@example.com" for i in range(40)]
         c = Campaign(0, [relay(self.sink.port)], addresses=addresses,
                      extra="window: {days: mon-fri, hours: \"09:00-17:00\"}\ntimezone: UTC\n"
-                           "rate: 5/s\nwarmup: {daily: [100]}\n")
+                           "rate: 3/s\nwarmup: {daily: [100]}\n")
         self.addCleanup(c.remove)
-        p = self.send(c, "2026-12-07T16:59:57Z")
+        p = self.send(c, "2026-12-07T16:59:52Z")
         self.assertEqual(p.returncode, 1, p.stderr)
         st = self.by_status(c)
         sent, held = st.get("delivered", []), st.get("deferred", [])
         self.assertEqual(len(sent) + len(held), 40)
-        # 3 s at 5 a second, and the limiter's burst: the window's close cut the run short
+        # 7 to 8 s at 3 a second (and the limiter's burst): the window's close cut it short
         self.assertGreater(len(sent), 0, p.stderr)
         self.assertLess(len(sent), 35, p.stderr)
         for e in c.entries():
@@ -161,15 +162,19 @@ class Windows(unittest.TestCase):
         self.assertEqual(set(received.values()), {1})
 
     def test_a_retry_due_after_the_window_closed_waits_for_it_to_open(self):
-        # user1 is answered 451 at 16:59:57; its retry, 8 s later, falls after 17:00
+        # user1 is answered 451 at 16:59:52; its retry, 15 s later (give or take a fifth),
+        # falls after 17:00: it is held then and there, not waited for
         server = servers.Scripted(servers.Script(defer_first={"user1@example.com": 1}))
         self.addCleanup(server.stop)
         c = Campaign(2, [relay(server.port, connections=1)],
                      extra="window: {days: mon-fri, hours: \"09:00-17:00\"}\ntimezone: UTC\n"
-                           "retry: {attempts: 5, initial: 8s, max: 8s}\nwarmup: {daily: [100]}\n")
+                           "retry: {attempts: 5, initial: 15s, max: 15s}\n"
+                           "warmup: {daily: [100]}\n")
         self.addCleanup(c.remove)
-        p = self.send(c, "2026-12-07T16:59:57Z")
+        started = time.monotonic()
+        p = self.send(c, "2026-12-07T16:59:52Z")
         self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertLess(time.monotonic() - started, 10, "the run waited for a retry it would hold")
         e = c.by_email()["user1@example.com"]
         self.assertEqual((e["status"], e["code"], e["attempts"]), ("deferred", 451, 1), e)
         self.assertEqual(e["detail"], "send window: closed in UTC (Mon-Fri 09:00-17:00); opens "
@@ -179,7 +184,14 @@ class Windows(unittest.TestCase):
         self.assertEqual(summary["held"]["window"], 1)
         # it was tried today: its warm-up count stays
         self.assertEqual(summary["warmup"]["providers"]["other"]["sent"], 2)
-        p = self.send(c, "2026-12-08T09:00:00Z")
+        # Saturday: held again when handed over; its attempt and reply go on
+        p = self.send(c, "2026-12-12T10:00:00Z")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        e = c.by_email()["user1@example.com"]
+        self.assertEqual((e["status"], e["code"], e["attempts"]), ("deferred", 451, 1), e)
+        self.assertTrue(e["detail"].endswith("opens 2026-12-14 09:00 UTC (2026-12-14T09:00:00Z)"), e)
+        self.assertEqual(len(e["history"]), 1, e)
+        p = self.send(c, "2026-12-14T09:00:00Z")
         self.assertEqual(p.returncode, 0, p.stderr)
         e = c.by_email()["user1@example.com"]
         self.assertEqual((e["status"], e["attempts"]), ("delivered", 2), e)
