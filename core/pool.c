@@ -124,6 +124,7 @@ struct pool {
      */
     int64_t global_hold, shared_retry;
     int64_t *domain_holds;
+    int64_t *provider_holds; /* shared limits: until when Redis holds each provider's domains */
     struct relay_state *relays;
     size_t nrelays;
     struct worker *workers;
@@ -402,8 +403,10 @@ static int64_t domain_wait(const struct pool *p, const struct job *j, int64_t no
         h = held(p->domain_holds[d], now);
     }
     if (j->prate >= 0) {
-        int64_t pw = ratelimit_wait(&p->providers[j->prate], now);
+        int64_t pw = ratelimit_wait(&p->providers[j->prate], now),
+                ph = held(p->provider_holds[j->prate], now);
         h = h > pw ? h : pw;
+        h = h > ph ? h : ph;
     }
     return w > h ? w : h;
 }
@@ -555,6 +558,8 @@ static void shared_refused(struct pool *p, struct relay_state *rs, const struct 
             rs->shared_hold = now + a->wait_ms[SHAREDLIMIT_RELAY];
         if (a->wait_ms[SHAREDLIMIT_DOMAIN] > 0 && d >= 0)
             p->domain_holds[d] = now + a->wait_ms[SHAREDLIMIT_DOMAIN];
+        if (a->wait_ms[SHAREDLIMIT_PROVIDER] > 0 && j->prate >= 0)
+            p->provider_holds[j->prate] = now + a->wait_ms[SHAREDLIMIT_PROVIDER];
         return;
     }
     /* sharedlimit said it once; nothing goes until it is back, or the outage is too long */
@@ -591,7 +596,7 @@ static bool granted(struct pool *p, struct worker *w, struct job *j)
     p->inflight++; /* not in the queue while Redis answers: the run is not done */
     pthread_mutex_unlock(&p->mu);
     blast_error_clear(&e);
-    rc = sharedlimit_acquire(p->o.shared, (size_t)(rs - p->relays), j->drate, &a, &e);
+    rc = sharedlimit_acquire(p->o.shared, (size_t)(rs - p->relays), j->drate, j->prate, &a, &e);
     now = timeutil_mono_ms();
     pthread_mutex_lock(&p->mu);
     p->inflight--;
@@ -1341,20 +1346,22 @@ int pool_start(const struct pool_options *o, struct pool **out, struct blast_err
     p->domains = calloc(c->ndomain_rates + 1, sizeof *p->domains);
     p->domain_holds = calloc(c->ndomain_rates + 1, sizeof *p->domain_holds);
     p->providers = calloc(o->providers != NULL ? o->providers->n + 1 : 1, sizeof *p->providers);
+    p->provider_holds =
+        calloc(o->providers != NULL ? o->providers->n + 1 : 1, sizeof *p->provider_holds);
     for (i = 0; i < c->nrelays; i++)
         n += (size_t)c->relays[i].connections;
     p->workers = calloc(n, sizeof *p->workers);
     if (p->ready == NULL || p->relays == NULL || p->domains == NULL || p->domain_holds == NULL ||
-        p->providers == NULL || p->workers == NULL) {
+        p->providers == NULL || p->provider_holds == NULL || p->workers == NULL) {
         rc = blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
         goto fail;
     }
-    /* shared limits: Redis keeps the global and the domains' rates, not this process */
+    /* shared limits: Redis keeps the global, the domains' and the providers' rates */
     ratelimit_init(&p->global, c->rate.set && o->shared == NULL ? c->rate.per_second : 0);
     for (i = 0; i < c->ndomain_rates; i++)
         ratelimit_init(&p->domains[i], o->shared == NULL ? c->domain_rates[i].rate.per_second : 0);
     for (i = 0; o->providers != NULL && i < o->providers->n; i++)
-        ratelimit_init(&p->providers[i], o->providers->p[i].rate);
+        ratelimit_init(&p->providers[i], o->shared == NULL ? o->providers->p[i].rate : 0);
     breaker_init(&p->breaker, &o->breaker);
     if ((rc = relays_init(p, err)) < 0)
         goto fail;
@@ -1585,6 +1592,7 @@ void pool_free(struct pool *p)
     free(p->relays);
     free(p->domains);
     free(p->domain_holds);
+    free(p->provider_holds);
     free(p->providers);
     free(p->workers);
     pthread_mutex_destroy(&p->mu);

@@ -63,8 +63,9 @@ struct pool_options {
     /*
      * Mailbox providers (core/provider, borrowed; NULL: none): a recipient whose
      * domain routes (by its MX hosts) to a provider waits for that provider's pace,
-     * which every domain of the provider shares, as well as its domain's. Kept by
-     * this process even with shared limits.
+     * which every domain of the provider shares, as well as its domain's. With
+     * shared limits, Redis keeps it (the caller gave the table to
+     * sharedlimit_add_providers()), so that the shards share one pace.
      */
     const struct provider_table *providers;
     const struct provider_routes *routes;

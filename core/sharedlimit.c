@@ -74,9 +74,11 @@ struct sharedlimit {
     redisContext *ctx;  /* NULL while disconnected */
     char sha[41];       /* the script's SHA-1, as SCRIPT LOAD gave it */
     struct limit global;
-    struct limit *relays;  /* one per c->relays; key NULL when it has no rate */
-    struct limit *domains; /* one per c->domain_rates */
-    bool down;             /* lost, and not back yet */
+    struct limit *relays;    /* one per c->relays; key NULL when it has no rate */
+    struct limit *domains;   /* one per c->domain_rates */
+    struct limit *providers; /* one per entry of the providers' table; key NULL: no pace */
+    size_t nproviders;
+    bool down; /* lost, and not back yet */
     int64_t down_since, next_try, backoff;
     size_t failures; /* attempts that failed during this outage */
 };
@@ -468,6 +470,40 @@ out:
     return rc;
 }
 
+int sharedlimit_add_providers(struct sharedlimit *s, const struct provider_table *t,
+                              struct blast_error *err)
+{
+    char hash[13], key[1024];
+    size_t i;
+    int n;
+
+    if (s->providers != NULL || t == NULL || t->n == 0)
+        return 0;
+    if (rates_hash(s->c, hash) < 0 || (s->providers = calloc(t->n, sizeof *s->providers)) == NULL)
+        return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+    s->nproviders = t->n;
+    for (i = 0; i < t->n; i++) {
+        int64_t interval, tolerance;
+
+        if (t->p[i].rate <= 0)
+            continue;
+        n = snprintf(key, sizeof key, "blast:{%s:%s}:provider:%s:%g", s->c->name, hash,
+                     t->p[i].name, t->p[i].rate);
+        if (n < 0 || (size_t)n >= sizeof key)
+            return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
+                                   "shared limits: the provider name '%.40s...' is too long",
+                                   t->p[i].name);
+        if ((s->providers[i].key = strdup(key)) == NULL)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        sharedlimit_params(t->p[i].rate, &interval, &tolerance);
+        snprintf(s->providers[i].interval, sizeof s->providers[i].interval, "%lld",
+                 (long long)interval);
+        snprintf(s->providers[i].tolerance, sizeof s->providers[i].tolerance, "%lld",
+                 (long long)tolerance);
+    }
+    return 0;
+}
+
 /* The reply of the script: 0, or one wait a key. */
 static int read_answer(const redisReply *r, const enum sharedlimit_kind *kinds, int n,
                        struct sharedlimit_answer *a, char *why, size_t size)
@@ -497,7 +533,7 @@ static int read_answer(const redisReply *r, const enum sharedlimit_kind *kinds, 
     return 1;
 }
 
-int sharedlimit_acquire(struct sharedlimit *s, size_t relay, long domain,
+int sharedlimit_acquire(struct sharedlimit *s, size_t relay, long domain, long provider,
                         struct sharedlimit_answer *a, struct blast_error *err)
 {
     const struct limit *ls[SHAREDLIMIT_KINDS];
@@ -520,6 +556,10 @@ int sharedlimit_acquire(struct sharedlimit *s, size_t relay, long domain,
     if (domain >= 0 && (size_t)domain < s->c->ndomain_rates && s->domains[domain].key != NULL) {
         kinds[n] = SHAREDLIMIT_DOMAIN;
         ls[n++] = &s->domains[domain];
+    }
+    if (provider >= 0 && (size_t)provider < s->nproviders && s->providers[provider].key != NULL) {
+        kinds[n] = SHAREDLIMIT_PROVIDER;
+        ls[n++] = &s->providers[provider];
     }
     if (n == 0)
         return 0; /* no limit applies: nothing to ask */
@@ -638,8 +678,11 @@ void sharedlimit_free(struct sharedlimit *s)
         free(s->relays[i].key);
     for (i = 0; s->domains != NULL && i < s->c->ndomain_rates; i++)
         free(s->domains[i].key);
+    for (i = 0; s->providers != NULL && i < s->nproviders; i++)
+        free(s->providers[i].key);
     free(s->relays);
     free(s->domains);
+    free(s->providers);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }

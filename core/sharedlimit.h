@@ -7,7 +7,8 @@
  * rate settings, so another campaign, or this one with other rates, never shares
  * them); the GCRA parameters of each limit (the burst of ratelimit.h); the Lua
  * script that grants one message against all the limits that apply to it (global,
- * its relay, its domain) at once or not at all, on the Redis server's clock; the
+ * its relay, its domain, its domain's mailbox provider) at once or not at all, on
+ * the Redis server's clock; the
  * one connection to Redis (hiredis, synchronous, with timeouts), the script sent by
  * EVALSHA with EVAL when the server has forgotten it; a lost connection, retried with
  * a bounded back-off, logged once when lost and once when back.
@@ -27,6 +28,7 @@
 #include "campaign.h"
 #include "error.h"
 #include "log.h"
+#include "provider.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +58,7 @@ enum sharedlimit_kind {
     SHAREDLIMIT_GLOBAL = 0, /* the campaign's `rate` */
     SHAREDLIMIT_RELAY,      /* the relay's `rate` */
     SHAREDLIMIT_DOMAIN,     /* the recipient domain's `domain_rates` entry */
+    SHAREDLIMIT_PROVIDER,   /* the pace of the mailbox provider its domain routes to */
     SHAREDLIMIT_KINDS
 };
 
@@ -99,15 +102,28 @@ int sharedlimit_open(const struct campaign *c, const char *password, const struc
                      struct sharedlimit **out, struct blast_error *err);
 
 /*
+ * The mailbox providers' paces (core/provider; t is borrowed for the call), kept
+ * here too: one limit for each provider with a rate, under the key
+ *   blast:{NAME:HASH}:provider:PROVIDER:RATE
+ * RATE being its messages a second ("%g"), so that shards that disagree on it (a
+ * campaign's providers edited between them, another version's shipped table) never
+ * share one. Call once, before the first sharedlimit_acquire(). Errors: BLAST_ENOMEM,
+ * BLAST_EINVAL (a name too long for a key).
+ */
+int sharedlimit_add_providers(struct sharedlimit *s, const struct provider_table *t,
+                              struct blast_error *err);
+
+/*
  * One message through relay (an index of c->relays) to domain (an index of
- * c->domain_rates, or -1 when none applies): 0 when it may go now (every limit that
+ * c->domain_rates, or -1 when none applies) of provider (an index of the table given
+ * to sharedlimit_add_providers(), or -1): 0 when it may go now (every limit that
  * applies counted it; no round trip when none applies), 1 when it must wait (none
  * counted it; a->wait_ms says which and how long), or a negative BLAST_E* when Redis
  * cannot be used now (a->retry_at, a->down_since): no message may go then. Never
  * blocks longer than about two SHAREDLIMIT_TIMEOUT_MS; while Redis is known to be
  * unreachable, returns at once until the back-off's next attempt is due.
  */
-int sharedlimit_acquire(struct sharedlimit *s, size_t relay, long domain,
+int sharedlimit_acquire(struct sharedlimit *s, size_t relay, long domain, long provider,
                         struct sharedlimit_answer *a, struct blast_error *err);
 
 /* The server's answer to PING ("PONG"), for `blast check --connect`. */

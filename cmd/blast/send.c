@@ -521,8 +521,13 @@ static int resolve_domains(struct run *r, struct blast_error *err)
         return 0;
     lookups_wanted(r, &servers);
     rc = prepare_routes(r->c, servers, r->domains, &r->providers, &r->routes, err);
-    /* a shard keeps 1/N of every pace, as of the campaign's other rates (docs/sharding.md) */
-    for (i = 0; rc == 0 && r->shard.count > 1 && i < r->providers.n; i++)
+    /*
+     * With shared limits, the paces are kept in Redis with the campaign's other rates, whole;
+     * else a shard keeps 1/N of each, as of the others (docs/sharding.md)
+     */
+    if (rc == 0 && r->shared != NULL)
+        rc = sharedlimit_add_providers(r->shared, &r->providers, err);
+    for (i = 0; rc == 0 && r->shared == NULL && r->shard.count > 1 && i < r->providers.n; i++)
         r->providers.p[i].rate /= r->shard.count;
     /* the routes hold the names now */
     countmap_free(r->domains);

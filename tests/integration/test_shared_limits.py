@@ -43,11 +43,11 @@ def shard_of(address, n):
     return int.from_bytes(hashlib.sha256(address.lower().encode()).digest()[:8], "big") % n
 
 
-def skewed(counts):
+def skewed(counts, domain="example.com"):
     """Addresses such that shard i of len(counts) has counts[i] of them."""
     want, out, i = list(counts), [], 0
     while any(want):
-        a = f"user{i}@example.com"
+        a = f"user{i}@{domain}"
         s = shard_of(a, len(counts))
         if want[s] > 0:
             want[s] -= 1
@@ -160,16 +160,16 @@ class SharedLimits(unittest.TestCase):
         self.addCleanup(c.remove)
         return c
 
-    def env(self):
-        return {**os.environ, "BLAST_TEST_REDIS": self.redis.password}
+    def env(self, **more):
+        return {**os.environ, "BLAST_TEST_REDIS": self.redis.password, **more}
 
-    def start_shards(self, c):
+    def start_shards(self, c, env=None):
         procs = []
         for i in range(SHARDS):
             procs.append(subprocess.Popen(
                 [harness.BLAST, "send", "campaign.yml", "--shard", f"{i}/{SHARDS}", "-v"],
-                cwd=c.dir, env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True))
+                cwd=c.dir, env=env or self.env(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         return procs
 
     def finish(self, procs, timeout=60):
@@ -223,6 +223,36 @@ class SharedLimits(unittest.TestCase):
         keys = self.redis.keys()
         self.assertEqual(len(keys), 1, keys)
         self.assertRegex(keys[0], r"^blast:\{smtp-test:[0-9a-f]{12}\}:global$")
+
+    def test_four_shards_share_a_providers_pace(self):
+        # a domain on Google's MX hosts (a real DNS server on loopback), google's pace 40/s;
+        # skewed: shard 0 has 150 of its 200 recipients. Kept in each shard at 1/4 (10/s),
+        # shard 0 alone would take 15 s; shared in Redis, all of them take 200 / 40 = 5 s,
+        # and no second holds more than the pace and its burst
+        if not os.path.exists(servers.Dnsmasq.BINARY):
+            self.skipTest("dnsmasq (Debian's dnsmasq-base) is not installed")
+        dns = servers.Dnsmasq("--local=/test/", "--mx-host=alpha.test,aspmx.l.google.com,10")
+        self.addCleanup(dns.stop)
+        pace = 40
+        rows = skewed([150, 20, 15, 15], domain="alpha.test")
+        c = self.campaign(rows)
+        with open(os.path.join(c.dir, "campaign.yml"), "a", encoding="utf-8") as f:
+            f.write(f"providers: {{google: {{rate: {pace}/s}}}}\ndns: {{timeout: 3s}}\n")
+        results = self.finish(self.start_shards(c, self.env(BLAST_DNS_SERVERS=dns.servers)))
+        for i, (rc, err) in enumerate(results):
+            self.assertEqual(rc, 0, f"shard {i}: {err}")
+            self.assertIn("alpha.test is google's (40/s)", err, "its pace whole, not 1/4")
+        self.assert_each_once(rows)
+        times = sorted(self.arrivals())
+        span, worst = times[-1] - times[0], busiest_second(times)
+        print(f"\ngoogle's pace 40/s shared by 4 shards, 200 messages (150 in one shard): "
+              f"{span:.2f} s; busiest second: {worst} arrivals", flush=True)
+        burst = pace // 10
+        self.assertLessEqual(worst, pace + burst + SINK_JITTER, f"{worst} arrivals in one second")
+        self.assertGreater(span, (len(rows) - burst) / pace * 0.85)
+        self.assertLess(span, 10.0, "one shard kept a quarter of the pace")
+        keys = self.redis.keys()
+        self.assertIn(f"provider:google:{pace}", " ".join(keys), keys)
 
     def test_sending_pauses_while_redis_is_gone(self):
         rows = skewed([300, 300, 300, 300])
