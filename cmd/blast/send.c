@@ -586,7 +586,8 @@ static bool settled_before(struct run *r, size_t row, enum journal_state *st)
            ((*st == JOURNAL_UNKNOWN || *st == JOURNAL_SENDING) && !r->opt.resend_unknown);
 }
 
-static int no_mail(struct run *r, const struct recipients_row *row, struct blast_error *err)
+static int no_mail(struct run *r, const struct recipients_row *row, const struct outcome *earlier,
+                   struct blast_error *err)
 {
     const struct provider_route *x = no_mail_route(r);
     const char *domain = domain_of(r);
@@ -597,7 +598,19 @@ static int no_mail(struct run *r, const struct recipients_row *row, struct blast
     if (x == NULL)
         return 0;
     snprintf(detail, sizeof detail, "the domain %s takes no mail: %s", domain, x->why);
-    outcome_init(&o);
+    /* the attempts earlier runs made (before its domain stopped taking mail) stay counted */
+    if (earlier != NULL && earlier->attempts > 0) {
+        if (outcome_copy(&o, earlier) < 0)
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        o.step = OUTCOME_STEP_NONE;
+        o.code = 0;
+        if (outcome_set(&o.reply, NULL) < 0 || outcome_set(&o.relay, NULL) < 0) {
+            outcome_free(&o);
+            return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
+        }
+    } else {
+        outcome_init(&o);
+    }
     o.row = row->row;
     o.status = OUTCOME_FAILED;
     snprintf(o.enhanced, sizeof o.enhanced, "%s", x->verdict == DNS_NULL_MX ? "5.1.10" : "5.1.2");
@@ -1194,23 +1207,21 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
                             r->who.reason, false, err);
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
-        } else if ((rc = no_mail(r, &row, err)) == 0) {
-            /* what earlier runs left: held or sent, its attempts go on */
+        } else {
+            /* what earlier runs left: failed, held or sent, its attempts go on */
             struct outcome earlier;
             int have = st == JOURNAL_NONE ? 0 : journal_result(r->journal, row.row, &earlier, err);
+            const struct outcome *e = have ? &earlier : NULL;
             if (have < 0)
                 return have;
-            if (!r->stopped &&
-                ((rc = window_hold(r, &row, have ? &earlier : NULL, &zone, err)) != 0 ||
-                 (rc = warm_hold(r, &row, have ? &earlier : NULL, err)) != 0))
+            if ((rc = no_mail(r, &row, e, err)) != 0 ||
+                (!r->stopped && ((rc = window_hold(r, &row, e, &zone, err)) != 0 ||
+                                 (rc = warm_hold(r, &row, e, err)) != 0)))
                 rc = rc < 0 ? rc : 0;
             else
-                rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, have ? &earlier : NULL,
-                                 zone, err);
+                rc = pool_submit(r->pool, &row, &r->who.to, r->who.email, e, zone, err);
             if (have)
                 outcome_free(&earlier);
-        } else {
-            rc = rc < 0 ? rc : 0;
         }
         if (rc < 0)
             return rc;

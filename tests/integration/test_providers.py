@@ -119,6 +119,27 @@ class Providers(unittest.TestCase):
         self.assertEqual(sent, {"d@plain.test", "e@slow.example"})
         self.assertIn("3 take no mail, 1 not known", p.stderr)
 
+    def test_a_domain_that_stopped_taking_mail_keeps_earlier_attempts(self):
+        # tried once without lookups (the relay said 451), then its domain is a null MX
+        relay_ = servers.Scripted(servers.Script(defer_first={"a@nullmx.test": 1}))
+        self.addCleanup(relay_.stop)
+        c = Campaign(0, [relay(relay_.port, connections=1)], addresses=["a@nullmx.test"],
+                     extra="retry: {attempts: 5, initial: 10m}\ndns: {timeout: 300ms}\n")
+        self.addCleanup(c.remove)
+        p = self.send(c, "off", "--deadline", "2s")  # its retry is not waited for
+        self.assertEqual(p.returncode, 1, p.stderr)
+        e = c.by_email()["a@nullmx.test"]
+        self.assertEqual((e["status"], e["code"], e["attempts"]), ("deferred", 451, 1), e)
+        p = self.send(c)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        e = c.by_email()["a@nullmx.test"]
+        self.assertEqual((e["status"], e["enhanced_code"], e["attempts"]), ("failed", "5.1.10", 1),
+                         e)
+        self.assertIsNone(e["code"], e)
+        self.assertIn("takes no mail", e["detail"])
+        self.assertEqual(len(e["history"]), 1, e)
+        self.assertEqual(len(relay_.messages), 0, "nothing was accepted")
+
     def test_off_looks_nothing_up(self):
         c = self.campaign(["a@nullmx.test", "d@plain.test"])
         p = self.send(c, "off")
