@@ -575,13 +575,11 @@ static const struct provider_route *no_mail_route(const struct run *r)
 
 /*
  * Whether an earlier run settled the row: it is not sent again (unknown: on request).
- * Its journal state into *st.
+ * Its journal state into *st, and the attempts earlier runs made into *attempts.
  */
-static bool settled_before(struct run *r, size_t row, enum journal_state *st)
+static bool settled_before(struct run *r, size_t row, enum journal_state *st, int *attempts)
 {
-    int attempts;
-
-    *st = journal_state(r->journal, row, &attempts);
+    *st = journal_state(r->journal, row, attempts);
     return *st == JOURNAL_FINAL ||
            ((*st == JOURNAL_UNKNOWN || *st == JOURNAL_SENDING) && !r->opt.resend_unknown);
 }
@@ -921,13 +919,19 @@ static int record_held(struct run *r, const struct recipients_row *row, const ch
     struct outcome o;
     int rc;
 
-    if (earlier == NULL || earlier->attempts == 0)
+    /*
+     * Not after an unanswered "sending" (a row resent with --resend-unknown): a result with
+     * its attempt count would read as that attempt's answer when the journal is compacted
+     */
+    if (earlier == NULL || earlier->attempts == 0 || earlier->status == OUTCOME_UNKNOWN)
         return record_row(r, row, OUTCOME_DEFERRED, detail, false, err);
     if (outcome_copy(&o, earlier) < 0)
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     o.row = row->row;
     o.status = OUTCOME_DEFERRED;
-    if (outcome_set(&o.email, r->who.email) < 0 || outcome_set(&o.detail, detail) < 0) {
+    o.size = 0; /* no message was built for it in this run */
+    if (outcome_set(&o.email, r->who.email) < 0 || outcome_set(&o.detail, detail) < 0 ||
+        outcome_set(&o.message_id, NULL) < 0 || outcome_set(&o.queue_id, NULL) < 0) {
         outcome_free(&o);
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     }
@@ -1176,6 +1180,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
     while ((rc = recipients_next(r->p.list, &row, err)) == 1) {
         const struct tzone *zone = NULL;
         enum journal_state st;
+        int tried;
 
         if (r->opt.limit > 0 && (long)row.row > r->opt.limit)
             break;
@@ -1191,7 +1196,7 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
             return rc;
         if (r->who.verdict == SCREEN_OTHER_SHARD)
             continue; /* another shard's: its run reports it */
-        if (settled_before(r, row.row, &st)) {
+        if (settled_before(r, row.row, &st, &tried)) {
             __atomic_fetch_add(&r->skipped, 1, __ATOMIC_RELAXED);
             continue;
         }
@@ -1208,9 +1213,14 @@ static int feed_rows(struct run *r, int64_t deadline, struct blast_error *err)
         } else if (r->opt.dry_run != NULL) {
             rc = render_row(r, &row, err);
         } else {
-            /* what earlier runs left: failed, held or sent, its attempts go on */
+            /*
+             * What earlier runs left, when they tried it: failed, held or sent, its attempts
+             * go on (read only then: a read waits for the journal's writer)
+             */
             struct outcome earlier;
-            int have = st == JOURNAL_NONE ? 0 : journal_result(r->journal, row.row, &earlier, err);
+            int have = st == JOURNAL_NONE || tried == 0
+                           ? 0
+                           : journal_result(r->journal, row.row, &earlier, err);
             const struct outcome *e = have ? &earlier : NULL;
             if (have < 0)
                 return have;
@@ -1239,10 +1249,12 @@ static int to_be_sent(struct run *r, const struct recipients_row *row, struct bl
 {
     const struct tzone *z;
     enum journal_state st;
+    int tried;
     int64_t opens;
     int rc;
 
-    if (r->who.verdict != SCREEN_OK || settled_before(r, row->row, &st) || no_mail_route(r) != NULL)
+    if (r->who.verdict != SCREEN_OK || settled_before(r, row->row, &st, &tried) ||
+        no_mail_route(r) != NULL)
         return 0;
     /* held by its send window now? */
     if (r->window.w != NULL) {

@@ -126,7 +126,7 @@ class Providers(unittest.TestCase):
         c = Campaign(0, [relay(relay_.port, connections=1)], addresses=["a@nullmx.test"],
                      extra="retry: {attempts: 5, initial: 10m}\ndns: {timeout: 300ms}\n")
         self.addCleanup(c.remove)
-        p = self.send(c, "off", "--deadline", "2s")  # its retry is not waited for
+        p = self.send(c, "off", "--deadline", "5s")  # its retry is not waited for
         self.assertEqual(p.returncode, 1, p.stderr)
         e = c.by_email()["a@nullmx.test"]
         self.assertEqual((e["status"], e["code"], e["attempts"]), ("deferred", 451, 1), e)

@@ -250,7 +250,7 @@ class SharedLimits(unittest.TestCase):
         burst = pace // 10
         self.assertLessEqual(worst, pace + burst + SINK_JITTER, f"{worst} arrivals in one second")
         self.assertGreater(span, (len(rows) - burst) / pace * 0.85)
-        self.assertLess(span, 10.0, "one shard kept a quarter of the pace")
+        self.assertLess(span, 11.0, "one shard kept a quarter of the pace")  # 15 s if so
         keys = self.redis.keys()
         self.assertIn(f"provider:google:{pace}", " ".join(keys), keys)
 
