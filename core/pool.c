@@ -694,6 +694,42 @@ static void hold_for_window(struct pool *p, struct job *j, int64_t opens)
     job_free(j);
 }
 
+/*
+ * Before a session is opened for them: the queued recipients whose window has closed
+ * are held now, up to 64 at a time (a session opened only to hold them would be for
+ * nothing, and one that failed would give them its reason rather than their window's).
+ * Under the mutex, which it lets go while recording; returns how many it held.
+ */
+static size_t hold_closed_queue(struct pool *p)
+{
+    struct job *held[64];
+    int64_t opens[64];
+    size_t n = 0, i = 0;
+
+    if (p->o.window == NULL)
+        return 0;
+    while (i < p->rcount && n < 64) {
+        if (window_closed(p, ready_at(p, i), 0, &opens[n]))
+            held[n++] = ready_remove(p, i); /* the next one is at i now */
+        else
+            i++;
+    }
+    if (n == 0)
+        return 0;
+    p->inflight += n; /* not done until their results are written */
+    p->held_window += n;
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < n; i++)
+        hold_for_window(p, held[i], opens[i]);
+    pthread_mutex_lock(&p->mu);
+    p->inflight -= n;
+    pthread_cond_broadcast(&p->space); /* room in the queue for the producer */
+    if (all_done(p))
+        pthread_cond_broadcast(&p->work);
+    pthread_cond_broadcast(&p->changed);
+    return n;
+}
+
 static struct smtp_txn *feed_next(void *arg)
 {
     struct worker *w = arg;
@@ -1248,6 +1284,8 @@ static void *worker_main(void *arg)
             worker_idle(w, now, has_work);
             continue;
         }
+        if (w->session == NULL && hold_closed_queue(p) > 0)
+            continue; /* the state changed while the lock was let go: look again */
         if (w->session == NULL && !rs->ever_connected && rs->connecting > 0) {
             /* the relay's first session is being tried: wait for its outcome */
             wait_until(p, &p->changed, now + 1000);

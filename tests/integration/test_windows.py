@@ -197,6 +197,21 @@ class Windows(unittest.TestCase):
         e = c.by_email()["user1@example.com"]
         self.assertEqual((e["status"], e["attempts"]), ("delivered", 2), e)
 
+    def test_no_session_is_opened_only_to_hold_recipients(self):
+        # one message each 10 s from 16:59:56: the first goes, its connection closes when
+        # idle (5 s), and when the next one's turn comes at 17:00:06 the window has closed:
+        # the rest are held without a connection opened for them
+        c = Campaign(5, [relay(self.sink.port, connections=1)],
+                     extra="window: {days: mon-fri, hours: \"09:00-17:00\"}\ntimezone: UTC\n"
+                           "rate: 6/m\n")
+        self.addCleanup(c.remove)
+        p = self.send(c, "2026-12-07T16:59:56Z", "-v")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        st = self.by_status(c)
+        self.assertEqual((len(st["delivered"]), len(st["deferred"])), (1, 4), p.stderr)
+        self.assertIn("1 sessions, 1 messages", p.stderr)
+        self.assertIn("held back on purpose: 4 outside their send window", p.stderr)
+
     def test_unknown_zone_is_refused_naming_the_row(self):
         c = self.campaign([("a@example.com", "Europe/Paris"), ("b@example.com", "Mars/Olympus")])
         p = harness.run_blast("check", c.path)
