@@ -1363,7 +1363,8 @@ struct compactor {
     struct buf runs; /* the run records' lines, in order */
     struct kept *kept;
     size_t nkept, capkept;
-    int64_t *pending; /* by slot: an unanswered "sending", offset << 16 | attempt; -1: none */
+    int64_t *pending;      /* by slot: an unanswered "sending", offset << 16 | attempt; -1: none */
+    uint32_t *pending_mid; /* by slot: that "sending"'s Message-ID, hashed (mid_hash) */
     size_t npending;
     size_t *plain; /* rows whose last record stays as it is */
     size_t nplain, capplain;
@@ -1376,6 +1377,20 @@ struct compactor {
     struct window w;
     struct journal_compaction st;
 };
+
+/* A record's "message_id", hashed (FNV-1a; none hashes as ""): to tell one attempt's
+ * message from another's. */
+static uint32_t mid_hash(const struct jsontape_node *rec)
+{
+    const struct jsontape_node *m = jsontape_member(rec, "message_id");
+    const char *s = jsontape_string(m);
+    size_t n = s != NULL ? jsontape_size(m) : 0, i;
+    uint32_t h = 2166136261u;
+
+    for (i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
 
 static int keep_sending(struct compactor *c, size_t row, int64_t offset)
 {
@@ -1395,8 +1410,9 @@ static int keep_sending(struct compactor *c, size_t row, int64_t offset)
  * Pass 1, over the file in order: the run records, and the "sending" records that
  * are not a row's last one but whose message may have gone (no result of their own
  * came after them, or an "unknown" one did): the bounce intake may still need their
- * Message-ID. A result answers the "sending" of the same attempt; one of another
- * attempt (a result carried over by an earlier compaction) answers nothing. A row
+ * Message-ID. A result answers the "sending" of the same attempt and message; one of
+ * another attempt (a result carried over by an earlier compaction), or one that made no
+ * attempt of its own (same count, no message), answers nothing. A row
  * not in a final state keeps every "sending" (its result is not packed, so it does
  * not stand in for its attempt's "sending" in journal_read_sent()).
  */
@@ -1411,7 +1427,9 @@ static int compact_scan(struct compactor *c, struct blast_error *err)
     int rc = 0, dupfd;
 
     c->npending = j->nrows;
-    if ((c->pending = malloc((c->npending ? c->npending : 1) * sizeof *c->pending)) == NULL)
+    c->pending = malloc((c->npending ? c->npending : 1) * sizeof *c->pending);
+    c->pending_mid = malloc((c->npending ? c->npending : 1) * sizeof *c->pending_mid);
+    if (c->pending == NULL || c->pending_mid == NULL)
         return blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
     for (i = 0; i < c->npending; i++)
         c->pending[i] = -1;
@@ -1451,16 +1469,24 @@ static int compact_scan(struct compactor *c, struct blast_error *err)
             int64_t p = c->pending[k];
             bool sending = strcmp(t, "sending") == 0;
             const char *status = str(rec, "status");
-            /* a row not final keeps its records as they were, "sending" included */
+            /*
+             * A row not final keeps its records as they were, "sending" included. A
+             * result answers a "sending" of the same attempt and the same message: a
+             * result that made no attempt of its own (a recipient carried over from an
+             * earlier run, then held or not tried) has the count and no message
+             */
             if (p >= 0 &&
                 (sending || j->rows[k].state != JOURNAL_FINAL ||
                  (status != NULL && strcmp(status, "unknown") == 0) ||
-                 (num(rec, "attempts") & 0xFFFF) != (p & 0xFFFF)) &&
+                 (num(rec, "attempts") & 0xFFFF) != (p & 0xFFFF) ||
+                 mid_hash(rec) != c->pending_mid[k]) &&
                 keep_sending(c, row, p >> 16) < 0) {
                 rc = blast_error_set(err, BLAST_ENOMEM, j->path, 0, 0, "out of memory");
                 break;
             }
             c->pending[k] = sending ? offset << 16 | (num(rec, "attempt") & 0xFFFF) : -1;
+            if (sending)
+                c->pending_mid[k] = mid_hash(rec);
         }
         offset += n;
     }
@@ -1803,6 +1829,7 @@ out:
     free(tmp);
     free(c.kept);
     free(c.pending);
+    free(c.pending_mid);
     free(c.plain);
     buf_free(&c.runs);
     buf_free(&c.text);

@@ -146,7 +146,10 @@ static void fill(struct outcome *e, size_t row, const char *email, enum outcome_
     cr_assert_eq(outcome_set(&e->reply, reply), 0);
     cr_assert_eq(outcome_set(&e->relay, attempts > 0 ? "primary" : NULL), 0);
     if (attempts > 0) {
-        cr_assert_eq(outcome_set(&e->message_id, "<1.2@acme.example>"), 0);
+        char mid[64];
+        /* the message of its last attempt, as sending_ok() names it */
+        snprintf(mid, sizeof mid, "<%zu.%d@acme.example>", row, attempts);
+        cr_assert_eq(outcome_set(&e->message_id, mid), 0);
         e->size = 2048;
         e->first.sec = 1700000000;
         e->last.sec = 1700000000 + attempts;
@@ -1691,7 +1694,7 @@ Test(journal, compaction_keeps_what_the_bounce_intake_reads, .fini = scratch_rem
     cr_assert(sent_has(&after, "50 reader.50@d16.example.com <50.1@acme.example>"));
     cr_assert(sent_has(&before, "50 reader.50@d16.example.com <50.1@acme.example>"));
     /* the attempt a result answered: its result names the message */
-    cr_assert(sent_has(&after, "1 reader.1@d1.example.com <1.2@acme.example>"));
+    cr_assert(sent_has(&after, "1 reader.1@d1.example.com <1.1@acme.example>"));
     /* a message on its way when the run stopped: kept as it was */
     cr_assert(sent_has(&after, "97 reader.97@d12.example.com <97.1@acme.example>"));
     /* every address sent to before is still found, by address */
@@ -1707,6 +1710,42 @@ Test(journal, compaction_keeps_what_the_bounce_intake_reads, .fini = scratch_rem
         cr_assert(found, "%s is gone", row_email);
     }
     free_sent(&before);
+    free_sent(&after);
+}
+
+Test(journal, a_result_without_an_attempt_answers_no_sending, .fini = scratch_remove)
+{
+    char path[128];
+    struct journal *j;
+    struct sent_list after;
+    struct blast_error err;
+    struct outcome e;
+
+    /*
+     * An attempt whose message may have gone (its "sending" unanswered: resent on
+     * request), a result of a run that did not try it again (the same count, no
+     * message: held by its window, or left when that run stopped), then the attempt
+     * that delivered it: the first message stays known to the bounce intake.
+     */
+    scratch_journal(path, sizeof path);
+    j = open_ok(path);
+    sending_ok(j, 1, "a@example.com", 1);
+    outcome_init(&e);
+    e.row = 1;
+    e.status = OUTCOME_DEFERRED;
+    e.attempts = 1;
+    cr_assert_eq(outcome_set(&e.email, "a@example.com"), 0);
+    cr_assert_eq(outcome_set(&e.detail, "send window: closed in UTC (Mon-Fri 09:00-17:00)"), 0);
+    blast_error_clear(&err);
+    cr_assert_eq(journal_record(j, &e, &err), 0, "%s", err.text);
+    outcome_free(&e);
+    sending_ok(j, 1, "a@example.com", 2);
+    record_ok(j, 1, "a@example.com", OUTCOME_DELIVERED, 2);
+    compact_ok(j, NULL);
+    journal_close(j);
+    after = read_sent(path);
+    cr_assert(sent_has(&after, "1 a@example.com <1.1@acme.example>"), "the first message");
+    cr_assert(sent_has(&after, "1 a@example.com <1.2@acme.example>"), "the one delivered");
     free_sent(&after);
 }
 
