@@ -679,19 +679,33 @@ static bool window_closed(const struct pool *p, const struct job *j, int64_t in_
 }
 
 /*
- * j waited past its window's closing: not sent in this run, deferred with when it
- * opens (and its last reply in this run, when it had one). Outside the mutex, with
- * j counted in flight; freed.
+ * jobs[0..n), taken off the queue, waited past their window's closing: not sent in
+ * this run, each deferred with when it opens (and its last reply in this run, when it
+ * had one), and freed. Under the mutex, which it lets go while recording.
  */
-static void hold_for_window(struct pool *p, struct job *j, int64_t opens)
+static void hold_for_window(struct pool *p, struct job **jobs, const int64_t *opens, size_t n)
 {
-    bool replied = j->last.reply.code != 0 || j->last.detail[0] != '\0';
-    char why[400];
+    size_t i;
 
-    window_explain(p->o.window, j->zone, opens, why, sizeof why);
-    record_or_fail(p, j, OUTCOME_DEFERRED, replied ? &j->last : NULL, why,
-                   replied ? j->last_relay : NULL);
-    job_free(j);
+    p->inflight += n; /* not done until their results are written */
+    p->held_window += n;
+    pthread_mutex_unlock(&p->mu);
+    for (i = 0; i < n; i++) {
+        struct job *j = jobs[i];
+        bool replied = j->last.reply.code != 0 || j->last.detail[0] != '\0';
+        char why[400];
+
+        window_explain(p->o.window, j->zone, opens[i], why, sizeof why);
+        record_or_fail(p, j, OUTCOME_DEFERRED, replied ? &j->last : NULL, why,
+                       replied ? j->last_relay : NULL);
+        job_free(j);
+    }
+    pthread_mutex_lock(&p->mu);
+    p->inflight -= n;
+    pthread_cond_broadcast(&p->space); /* room in the queue for the producer */
+    if (all_done(p))
+        pthread_cond_broadcast(&p->work); /* idle workers: time to QUIT */
+    pthread_cond_broadcast(&p->changed);
 }
 
 /*
@@ -714,19 +728,8 @@ static size_t hold_closed_queue(struct pool *p)
         else
             i++;
     }
-    if (n == 0)
-        return 0;
-    p->inflight += n; /* not done until their results are written */
-    p->held_window += n;
-    pthread_mutex_unlock(&p->mu);
-    for (i = 0; i < n; i++)
-        hold_for_window(p, held[i], opens[i]);
-    pthread_mutex_lock(&p->mu);
-    p->inflight -= n;
-    pthread_cond_broadcast(&p->space); /* room in the queue for the producer */
-    if (all_done(p))
-        pthread_cond_broadcast(&p->work);
-    pthread_cond_broadcast(&p->changed);
+    if (n > 0)
+        hold_for_window(p, held, opens, n);
     return n;
 }
 
@@ -754,15 +757,7 @@ static struct smtp_txn *feed_next(void *arg)
             return NULL;
         }
         if (window_closed(p, j, 0, &opens)) {
-            p->inflight++; /* not done until its result is written */
-            p->held_window++;
-            pthread_mutex_unlock(&p->mu);
-            hold_for_window(p, j, opens);
-            pthread_mutex_lock(&p->mu);
-            p->inflight--;
-            if (all_done(p))
-                pthread_cond_broadcast(&p->work); /* idle workers: time to QUIT */
-            pthread_cond_broadcast(&p->changed);
+            hold_for_window(p, &j, &opens, 1);
             pthread_mutex_unlock(&p->mu);
             continue;
         }

@@ -261,23 +261,30 @@ void sharedlimit_params(double per_second, int64_t *interval_us, int64_t *tolera
     *tolerance_us = (int64_t)(ratelimit_default_burst(per_second) - 1) * *interval_us;
 }
 
+/* A limit of per_second under key (copied), its GCRA parameters as the script's arguments. */
+static int limit_set(struct limit *l, const char *key, double per_second)
+{
+    int64_t interval, tolerance;
+
+    if ((l->key = strdup(key)) == NULL)
+        return BLAST_ENOMEM;
+    sharedlimit_params(per_second, &interval, &tolerance);
+    snprintf(l->interval, sizeof l->interval, "%lld", (long long)interval);
+    snprintf(l->tolerance, sizeof l->tolerance, "%lld", (long long)tolerance);
+    return 0;
+}
+
 static int limit_init(const struct campaign *c, enum sharedlimit_kind kind, size_t index,
                       const struct campaign_rate *r, struct limit *l)
 {
     char key[1024];
-    int64_t interval, tolerance;
     int rc;
 
     if (!r->set)
         return 0;
     if ((rc = sharedlimit_key_name(c, kind, index, key, sizeof key)) < 0)
         return rc;
-    if ((l->key = strdup(key)) == NULL)
-        return BLAST_ENOMEM;
-    sharedlimit_params(r->per_second, &interval, &tolerance);
-    snprintf(l->interval, sizeof l->interval, "%lld", (long long)interval);
-    snprintf(l->tolerance, sizeof l->tolerance, "%lld", (long long)tolerance);
-    return 0;
+    return limit_set(l, key, r->per_second);
 }
 
 /* ---- the connection (under s->mu) --------------------------------------------------------- */
@@ -483,8 +490,6 @@ int sharedlimit_add_providers(struct sharedlimit *s, const struct provider_table
         return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
     s->nproviders = t->n;
     for (i = 0; i < t->n; i++) {
-        int64_t interval, tolerance;
-
         if (t->p[i].rate <= 0)
             continue;
         n = snprintf(key, sizeof key, "blast:{%s:%s}:provider:%s:%g", s->c->name, hash,
@@ -493,13 +498,8 @@ int sharedlimit_add_providers(struct sharedlimit *s, const struct provider_table
             return blast_error_set(err, BLAST_EINVAL, NULL, 0, 0,
                                    "shared limits: the provider name '%.40s...' is too long",
                                    t->p[i].name);
-        if ((s->providers[i].key = strdup(key)) == NULL)
+        if (limit_set(&s->providers[i], key, t->p[i].rate) < 0)
             return blast_error_set(err, BLAST_ENOMEM, NULL, 0, 0, "out of memory");
-        sharedlimit_params(t->p[i].rate, &interval, &tolerance);
-        snprintf(s->providers[i].interval, sizeof s->providers[i].interval, "%lld",
-                 (long long)interval);
-        snprintf(s->providers[i].tolerance, sizeof s->providers[i].tolerance, "%lld",
-                 (long long)tolerance);
     }
     return 0;
 }

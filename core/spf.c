@@ -552,23 +552,18 @@ static bool parse_mechanism(char *text, struct term *t, char *why, size_t size)
         if (restlen != 0)
             goto bad;
         return true;
-    case M_INCLUDE:
-    case M_EXISTS:
-    case M_PTR:
-        if (t->kind == M_PTR && restlen == 0)
-            return true;
-        if (rest[0] != ':' || restlen < 2)
-            goto bad;
-        t->spec = rest + 1;
-        t->speclen = restlen - 1;
-        break;
     case M_A:
     case M_MX:
         if (!dual_cidr(rest, &restlen, t)) {
             snprintf(why, size, "'%s': a CIDR length out of range", text);
             return false;
         }
-        if (restlen == 0)
+        /* fall through - to the domain-spec */
+    case M_INCLUDE:
+    case M_EXISTS:
+    case M_PTR:
+        /* RFC 7208 §5: required after include and exists, optional after a, mx and ptr */
+        if (restlen == 0 && t->kind != M_INCLUDE && t->kind != M_EXISTS)
             return true;
         if (rest[0] != ':' || restlen < 2)
             goto bad;
